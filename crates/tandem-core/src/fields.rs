@@ -1,0 +1,613 @@
+//! Field-level access to records: the unit of diff, merge, capability and mapping.
+//!
+//! A [`FieldKey`] names one synced field; [`Record::get`] and [`Record::set`] read and write it as a
+//! [`FieldValue`]; [`FieldValue::fingerprint`] gives the stable 64-bit hash that sync state keeps
+//! instead of the data itself.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Attendee, Contact, CrmLink, EmailAddress, Event, EventTiming, ObjectKind, Person, Phone, PhoneKind,
+    PostalAddress, Privacy, Record, Recurrence, ShowAs,
+};
+
+/// The name of one synced field. Serialised as a dotted string: `given_name`, `phone.mobile`,
+/// `custom.Region__c`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FieldKey {
+    /// Contact given name.
+    GivenName,
+    /// Contact middle name.
+    MiddleName,
+    /// Contact family name.
+    FamilyName,
+    /// Contact email addresses (ordered list).
+    Emails,
+    /// The numbers of one phone slot.
+    Phone(PhoneKind),
+    /// Contact company / account name.
+    Company,
+    /// Contact job title.
+    Title,
+    /// Contact department.
+    Department,
+    /// Contact postal addresses.
+    Addresses,
+    /// Contact birthday.
+    Birthday,
+    /// Contact assistant name.
+    AssistantName,
+    /// Contact notes.
+    Notes,
+    /// Event subject.
+    Subject,
+    /// Event description.
+    Description,
+    /// Event location.
+    Location,
+    /// Event start and end.
+    Timing,
+    /// Event recurrence.
+    Recurrence,
+    /// Event organizer.
+    Organizer,
+    /// Event attendees.
+    Attendees,
+    /// Event privacy.
+    Privacy,
+    /// Event show-as.
+    ShowAs,
+    /// Event categories.
+    Categories,
+    /// Event links to CRM records.
+    CrmLinks,
+    /// A custom field, by canonical name.
+    Custom(String),
+}
+
+const CONTACT_FIELDS: [FieldKey; 18] = [
+    FieldKey::GivenName,
+    FieldKey::MiddleName,
+    FieldKey::FamilyName,
+    FieldKey::Emails,
+    FieldKey::Phone(PhoneKind::Business),
+    FieldKey::Phone(PhoneKind::Mobile),
+    FieldKey::Phone(PhoneKind::Home),
+    FieldKey::Phone(PhoneKind::BusinessFax),
+    FieldKey::Phone(PhoneKind::HomeFax),
+    FieldKey::Phone(PhoneKind::Assistant),
+    FieldKey::Phone(PhoneKind::Other),
+    FieldKey::Company,
+    FieldKey::Title,
+    FieldKey::Department,
+    FieldKey::Addresses,
+    FieldKey::Birthday,
+    FieldKey::AssistantName,
+    FieldKey::Notes,
+];
+
+const EVENT_FIELDS: [FieldKey; 11] = [
+    FieldKey::Subject,
+    FieldKey::Description,
+    FieldKey::Location,
+    FieldKey::Timing,
+    FieldKey::Recurrence,
+    FieldKey::Organizer,
+    FieldKey::Attendees,
+    FieldKey::Privacy,
+    FieldKey::ShowAs,
+    FieldKey::Categories,
+    FieldKey::CrmLinks,
+];
+
+impl FieldKey {
+    /// The standard (non-custom) fields of an object kind.
+    pub fn standard(kind: ObjectKind) -> &'static [FieldKey] {
+        match kind {
+            ObjectKind::Contact => &CONTACT_FIELDS,
+            ObjectKind::Event => &EVENT_FIELDS,
+        }
+    }
+
+    /// Whether this key belongs to records of `kind`. Custom fields belong to both.
+    pub fn applies_to(&self, kind: ObjectKind) -> bool {
+        matches!(self, FieldKey::Custom(_)) || FieldKey::standard(kind).contains(self)
+    }
+
+    /// True for fields whose value is free text (and so can be truncated).
+    pub fn is_text(&self) -> bool {
+        matches!(
+            self,
+            FieldKey::GivenName
+                | FieldKey::MiddleName
+                | FieldKey::FamilyName
+                | FieldKey::Company
+                | FieldKey::Title
+                | FieldKey::Department
+                | FieldKey::AssistantName
+                | FieldKey::Notes
+                | FieldKey::Subject
+                | FieldKey::Description
+                | FieldKey::Location
+                | FieldKey::Custom(_)
+        )
+    }
+}
+
+impl fmt::Display for FieldKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            FieldKey::GivenName => "given_name",
+            FieldKey::MiddleName => "middle_name",
+            FieldKey::FamilyName => "family_name",
+            FieldKey::Emails => "emails",
+            FieldKey::Phone(kind) => return write!(f, "phone.{}", kind.as_str()),
+            FieldKey::Company => "company",
+            FieldKey::Title => "title",
+            FieldKey::Department => "department",
+            FieldKey::Addresses => "addresses",
+            FieldKey::Birthday => "birthday",
+            FieldKey::AssistantName => "assistant_name",
+            FieldKey::Notes => "notes",
+            FieldKey::Subject => "subject",
+            FieldKey::Description => "description",
+            FieldKey::Location => "location",
+            FieldKey::Timing => "timing",
+            FieldKey::Recurrence => "recurrence",
+            FieldKey::Organizer => "organizer",
+            FieldKey::Attendees => "attendees",
+            FieldKey::Privacy => "privacy",
+            FieldKey::ShowAs => "show_as",
+            FieldKey::Categories => "categories",
+            FieldKey::CrmLinks => "crm_links",
+            FieldKey::Custom(name) => return write!(f, "custom.{name}"),
+        };
+        f.write_str(name)
+    }
+}
+
+/// A field name that is not one of Tandem's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown field name `{0}`")]
+pub struct UnknownField(pub String);
+
+impl FromStr for FieldKey {
+    type Err = UnknownField;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(kind) = s.strip_prefix("phone.") {
+            return PhoneKind::parse(kind).map(FieldKey::Phone).ok_or_else(|| UnknownField(s.to_owned()));
+        }
+        if let Some(name) = s.strip_prefix("custom.") {
+            if name.is_empty() {
+                return Err(UnknownField(s.to_owned()));
+            }
+            return Ok(FieldKey::Custom(name.to_owned()));
+        }
+        CONTACT_FIELDS
+            .iter()
+            .chain(EVENT_FIELDS.iter())
+            .find(|k| k.to_string() == s)
+            .cloned()
+            .ok_or_else(|| UnknownField(s.to_owned()))
+    }
+}
+
+impl Serialize for FieldKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The value of one field. `None` in the surrounding `Option` means absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum FieldValue {
+    /// Free text.
+    Text(String),
+    /// A list of strings (phone numbers of one slot, categories).
+    List(Vec<String>),
+    /// Email addresses.
+    Emails(Vec<EmailAddress>),
+    /// Postal addresses.
+    Addresses(Vec<PostalAddress>),
+    /// A date.
+    Date(NaiveDate),
+    /// Event timing.
+    Timing(EventTiming),
+    /// Recurrence.
+    Recurrence(Recurrence),
+    /// A person.
+    Person(Person),
+    /// Attendees.
+    Attendees(Vec<Attendee>),
+    /// Privacy.
+    Privacy(Privacy),
+    /// Show-as.
+    ShowAs(ShowAs),
+    /// CRM links.
+    CrmLinks(Vec<CrmLink>),
+}
+
+impl FieldValue {
+    /// A stable 64-bit fingerprint of the value, independent of process, platform and run.
+    /// The sync state keeps fingerprints, not data, so Tandem stores no copy of the records.
+    pub fn fingerprint(&self) -> u64 {
+        // Serialising a value made of strings, lists, dates and enums cannot fail; should it ever,
+        // the Debug text is an equally stable input.
+        let bytes = serde_json::to_vec(self).unwrap_or_else(|_| format!("{self:?}").into_bytes());
+        xxhash_rust::xxh3::xxh3_64(&bytes)
+    }
+
+    /// The text, for text values.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            FieldValue::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// The fingerprint of an optional value; absent has its own fixed fingerprint.
+pub fn fingerprint(value: Option<&FieldValue>) -> u64 {
+    value.map_or(0, FieldValue::fingerprint)
+}
+
+/// A value did not fit the field it was written to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// The field does not exist on this kind of record.
+    #[error("field `{field}` does not apply to {kind} records")]
+    WrongKind {
+        /// The field.
+        field: FieldKey,
+        /// The record kind.
+        kind: ObjectKind,
+    },
+    /// The value has the wrong type for the field.
+    #[error("field `{field}` cannot hold a {got} value")]
+    WrongType {
+        /// The field.
+        field: FieldKey,
+        /// A short name of the value's type.
+        got: &'static str,
+    },
+    /// The field is mandatory and cannot be cleared.
+    #[error("field `{0}` cannot be cleared")]
+    Required(FieldKey),
+}
+
+fn type_name(v: &FieldValue) -> &'static str {
+    match v {
+        FieldValue::Text(_) => "text",
+        FieldValue::List(_) => "list",
+        FieldValue::Emails(_) => "emails",
+        FieldValue::Addresses(_) => "addresses",
+        FieldValue::Date(_) => "date",
+        FieldValue::Timing(_) => "timing",
+        FieldValue::Recurrence(_) => "recurrence",
+        FieldValue::Person(_) => "person",
+        FieldValue::Attendees(_) => "attendees",
+        FieldValue::Privacy(_) => "privacy",
+        FieldValue::ShowAs(_) => "show_as",
+        FieldValue::CrmLinks(_) => "crm_links",
+    }
+}
+
+fn text(v: &Option<String>) -> Option<FieldValue> {
+    v.as_ref().filter(|s| !s.is_empty()).map(|s| FieldValue::Text(s.clone()))
+}
+
+fn nonempty<T: Clone>(v: &[T], wrap: fn(Vec<T>) -> FieldValue) -> Option<FieldValue> {
+    if v.is_empty() { None } else { Some(wrap(v.to_vec())) }
+}
+
+impl Record {
+    /// Reads one field. Fields of the other kind read as absent.
+    pub fn get(&self, key: &FieldKey) -> Option<FieldValue> {
+        match (self, key) {
+            (_, FieldKey::Custom(name)) => self.custom().get(name).map(|v| FieldValue::Text(v.clone())),
+            (Record::Contact(c), key) => contact_get(c, key),
+            (Record::Event(e), key) => event_get(e, key),
+        }
+    }
+
+    /// Writes one field; `None` clears it.
+    pub fn set(&mut self, key: &FieldKey, value: Option<FieldValue>) -> Result<(), FieldError> {
+        let kind = self.kind();
+        if !key.applies_to(kind) {
+            return Err(FieldError::WrongKind { field: key.clone(), kind });
+        }
+        let wrong = |v: &FieldValue| FieldError::WrongType { field: key.clone(), got: type_name(v) };
+        if let FieldKey::Custom(name) = key {
+            match value {
+                None => {
+                    self.custom_mut().remove(name);
+                }
+                Some(FieldValue::Text(t)) => {
+                    self.custom_mut().insert(name.clone(), t);
+                }
+                Some(other) => return Err(wrong(&other)),
+            }
+            return Ok(());
+        }
+        match self {
+            Record::Contact(c) => contact_set(c, key, value, wrong),
+            Record::Event(e) => event_set(e, key, value, wrong),
+        }
+    }
+
+    /// Every field this record could carry: the standard fields of its kind and its custom fields.
+    pub fn field_keys(&self) -> Vec<FieldKey> {
+        let mut keys = FieldKey::standard(self.kind()).to_vec();
+        keys.extend(self.custom().keys().map(|k| FieldKey::Custom(k.clone())));
+        keys
+    }
+}
+
+fn contact_get(c: &Contact, key: &FieldKey) -> Option<FieldValue> {
+    match key {
+        FieldKey::GivenName => text(&c.given_name),
+        FieldKey::MiddleName => text(&c.middle_name),
+        FieldKey::FamilyName => text(&c.family_name),
+        FieldKey::Emails => nonempty(&c.emails, FieldValue::Emails),
+        FieldKey::Phone(kind) => {
+            let numbers: Vec<String> = c.phones.iter().filter(|p| p.kind == *kind).map(|p| p.number.clone()).collect();
+            if numbers.is_empty() { None } else { Some(FieldValue::List(numbers)) }
+        }
+        FieldKey::Company => text(&c.company),
+        FieldKey::Title => text(&c.title),
+        FieldKey::Department => text(&c.department),
+        FieldKey::Addresses => nonempty(&c.addresses, FieldValue::Addresses),
+        FieldKey::Birthday => c.birthday.map(FieldValue::Date),
+        FieldKey::AssistantName => text(&c.assistant_name),
+        FieldKey::Notes => text(&c.notes),
+        _ => None,
+    }
+}
+
+fn set_text(slot: &mut Option<String>, value: Option<FieldValue>, wrong: impl Fn(&FieldValue) -> FieldError) -> Result<(), FieldError> {
+    match value {
+        None => *slot = None,
+        Some(FieldValue::Text(t)) => *slot = Some(t),
+        Some(other) => return Err(wrong(&other)),
+    }
+    Ok(())
+}
+
+fn contact_set(
+    c: &mut Contact,
+    key: &FieldKey,
+    value: Option<FieldValue>,
+    wrong: impl Fn(&FieldValue) -> FieldError,
+) -> Result<(), FieldError> {
+    match key {
+        FieldKey::GivenName => set_text(&mut c.given_name, value, wrong),
+        FieldKey::MiddleName => set_text(&mut c.middle_name, value, wrong),
+        FieldKey::FamilyName => set_text(&mut c.family_name, value, wrong),
+        FieldKey::Company => set_text(&mut c.company, value, wrong),
+        FieldKey::Title => set_text(&mut c.title, value, wrong),
+        FieldKey::Department => set_text(&mut c.department, value, wrong),
+        FieldKey::AssistantName => set_text(&mut c.assistant_name, value, wrong),
+        FieldKey::Notes => set_text(&mut c.notes, value, wrong),
+        FieldKey::Emails => match value {
+            None => {
+                c.emails.clear();
+                Ok(())
+            }
+            Some(FieldValue::Emails(v)) => {
+                c.emails = v;
+                Ok(())
+            }
+            Some(other) => Err(wrong(&other)),
+        },
+        FieldKey::Phone(kind) => {
+            let numbers = match value {
+                None => Vec::new(),
+                Some(FieldValue::List(v)) => v,
+                Some(FieldValue::Text(t)) => vec![t],
+                Some(other) => return Err(wrong(&other)),
+            };
+            // Keep the slot's position among the other phones stable.
+            let at = c.phones.iter().position(|p| p.kind == *kind).unwrap_or(c.phones.len());
+            c.phones.retain(|p| p.kind != *kind);
+            let at = at.min(c.phones.len());
+            let new: Vec<Phone> = numbers.into_iter().map(|number| Phone { kind: *kind, number }).collect();
+            c.phones.splice(at..at, new);
+            Ok(())
+        }
+        FieldKey::Addresses => match value {
+            None => {
+                c.addresses.clear();
+                Ok(())
+            }
+            Some(FieldValue::Addresses(v)) => {
+                c.addresses = v;
+                Ok(())
+            }
+            Some(other) => Err(wrong(&other)),
+        },
+        FieldKey::Birthday => match value {
+            None => {
+                c.birthday = None;
+                Ok(())
+            }
+            Some(FieldValue::Date(d)) => {
+                c.birthday = Some(d);
+                Ok(())
+            }
+            Some(other) => Err(wrong(&other)),
+        },
+        other => Err(FieldError::WrongKind { field: other.clone(), kind: ObjectKind::Contact }),
+    }
+}
+
+fn event_get(e: &Event, key: &FieldKey) -> Option<FieldValue> {
+    match key {
+        FieldKey::Subject => text(&e.subject),
+        FieldKey::Description => text(&e.description),
+        FieldKey::Location => text(&e.location),
+        FieldKey::Timing => Some(FieldValue::Timing(e.timing.clone())),
+        FieldKey::Recurrence => e.recurrence.clone().map(FieldValue::Recurrence),
+        FieldKey::Organizer => e.organizer.clone().map(FieldValue::Person),
+        FieldKey::Attendees => nonempty(&e.attendees, FieldValue::Attendees),
+        FieldKey::Privacy => Some(FieldValue::Privacy(e.privacy)),
+        FieldKey::ShowAs => Some(FieldValue::ShowAs(e.show_as)),
+        FieldKey::Categories => nonempty(&e.categories, FieldValue::List),
+        FieldKey::CrmLinks => nonempty(&e.crm_links, FieldValue::CrmLinks),
+        _ => None,
+    }
+}
+
+fn event_set(
+    e: &mut Event,
+    key: &FieldKey,
+    value: Option<FieldValue>,
+    wrong: impl Fn(&FieldValue) -> FieldError,
+) -> Result<(), FieldError> {
+    match (key, value) {
+        (FieldKey::Subject, v) => set_text(&mut e.subject, v, wrong),
+        (FieldKey::Description, v) => set_text(&mut e.description, v, wrong),
+        (FieldKey::Location, v) => set_text(&mut e.location, v, wrong),
+        (FieldKey::Timing, None) => Err(FieldError::Required(FieldKey::Timing)),
+        (FieldKey::Timing, Some(FieldValue::Timing(t))) => {
+            e.timing = t;
+            Ok(())
+        }
+        (FieldKey::Recurrence, None) => {
+            e.recurrence = None;
+            Ok(())
+        }
+        (FieldKey::Recurrence, Some(FieldValue::Recurrence(r))) => {
+            e.recurrence = Some(r);
+            Ok(())
+        }
+        (FieldKey::Organizer, None) => {
+            e.organizer = None;
+            Ok(())
+        }
+        (FieldKey::Organizer, Some(FieldValue::Person(p))) => {
+            e.organizer = Some(p);
+            Ok(())
+        }
+        (FieldKey::Attendees, None) => {
+            e.attendees.clear();
+            Ok(())
+        }
+        (FieldKey::Attendees, Some(FieldValue::Attendees(a))) => {
+            e.attendees = a;
+            Ok(())
+        }
+        (FieldKey::Privacy, None) => {
+            e.privacy = Privacy::default();
+            Ok(())
+        }
+        (FieldKey::Privacy, Some(FieldValue::Privacy(p))) => {
+            e.privacy = p;
+            Ok(())
+        }
+        (FieldKey::ShowAs, None) => {
+            e.show_as = ShowAs::default();
+            Ok(())
+        }
+        (FieldKey::ShowAs, Some(FieldValue::ShowAs(s))) => {
+            e.show_as = s;
+            Ok(())
+        }
+        (FieldKey::Categories, None) => {
+            e.categories.clear();
+            Ok(())
+        }
+        (FieldKey::Categories, Some(FieldValue::List(c))) => {
+            e.categories = c;
+            Ok(())
+        }
+        (FieldKey::CrmLinks, None) => {
+            e.crm_links.clear();
+            Ok(())
+        }
+        (FieldKey::CrmLinks, Some(FieldValue::CrmLinks(l))) => {
+            e.crm_links = l;
+            Ok(())
+        }
+        (
+            FieldKey::Timing
+            | FieldKey::Recurrence
+            | FieldKey::Organizer
+            | FieldKey::Attendees
+            | FieldKey::Privacy
+            | FieldKey::ShowAs
+            | FieldKey::Categories
+            | FieldKey::CrmLinks,
+            Some(other),
+        ) => Err(wrong(&other)),
+        (other, _) => Err(FieldError::WrongKind { field: other.clone(), kind: ObjectKind::Event }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_keys_round_trip_through_their_names() {
+        let mut keys: Vec<FieldKey> = CONTACT_FIELDS.iter().chain(EVENT_FIELDS.iter()).cloned().collect();
+        keys.push(FieldKey::Custom("Region__c".into()));
+        for key in keys {
+            let name = key.to_string();
+            assert_eq!(name.parse::<FieldKey>(), Ok(key.clone()), "{name}");
+        }
+        assert!("nope".parse::<FieldKey>().is_err());
+        assert!("custom.".parse::<FieldKey>().is_err());
+        assert!("phone.pager".parse::<FieldKey>().is_err());
+    }
+
+    #[test]
+    fn phone_slot_set_keeps_other_slots() {
+        let mut r = Record::Contact(Contact {
+            phones: vec![
+                Phone { kind: PhoneKind::Business, number: "1".into() },
+                Phone { kind: PhoneKind::Mobile, number: "2".into() },
+            ],
+            ..Contact::default()
+        });
+        r.set(&FieldKey::Phone(PhoneKind::Business), Some(FieldValue::List(vec!["9".into()]))).unwrap();
+        assert_eq!(r.get(&FieldKey::Phone(PhoneKind::Business)), Some(FieldValue::List(vec!["9".into()])));
+        assert_eq!(r.get(&FieldKey::Phone(PhoneKind::Mobile)), Some(FieldValue::List(vec!["2".into()])));
+        r.set(&FieldKey::Phone(PhoneKind::Mobile), None).unwrap();
+        assert_eq!(r.get(&FieldKey::Phone(PhoneKind::Mobile)), None);
+    }
+
+    #[test]
+    fn wrong_kind_and_type_are_typed_errors() {
+        let mut r = Record::Contact(Contact::default());
+        assert!(matches!(r.set(&FieldKey::Subject, None), Err(FieldError::WrongKind { .. })));
+        assert!(matches!(
+            r.set(&FieldKey::GivenName, Some(FieldValue::Date(NaiveDate::MIN))),
+            Err(FieldError::WrongType { .. })
+        ));
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_distinguish_values() {
+        let a = FieldValue::Text("Ada".into());
+        let b = FieldValue::Text("Ada ".into());
+        assert_eq!(a.fingerprint(), FieldValue::Text("Ada".into()).fingerprint());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(fingerprint(None), a.fingerprint());
+        // Pinned: a change here silently invalidates every stored snapshot.
+        assert_eq!(a.fingerprint(), xxhash_rust::xxh3::xxh3_64(br#"{"type":"text","value":"Ada"}"#));
+    }
+}

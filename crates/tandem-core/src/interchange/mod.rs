@@ -1,0 +1,1 @@
+//! iCalendar and vCard interchange.

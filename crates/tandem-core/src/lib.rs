@@ -1,0 +1,26 @@
+//! # tandem-core: the sans-IO heart of Tandem
+//!
+//! What lives here: the canonical model of contacts and events ([`model`]), field-level access
+//! and fingerprints ([`fields`]), iCalendar and vCard interchange ([`interchange`]), sync state
+//! ([`state`]), capabilities ([`capabilities`]), configuration ([`config`], [`filter`]),
+//! validation ([`validate`]) and the planner ([`planner`]), which turns previous state plus both
+//! sides' changes into a [`plan::Plan`].
+//!
+//! What must never live here: I/O of any kind. No sockets, files, clocks or randomness: time and
+//! ids come in as arguments, so the same input always gives the same plan. No tokio, reqwest,
+//! hyper or SQL anywhere in this crate's dependency tree.
+//!
+//! Crates chosen: `ical` parses iCalendar and vCard (the user's requirement); `rrule` validates
+//! recurrence rules; `chrono-tz` resolves IANA zones; `xxhash-rust` gives the stable fingerprints
+//! that the sync state keeps instead of record data.
+
+pub mod capabilities;
+pub mod config;
+pub mod fields;
+pub mod filter;
+pub mod interchange;
+pub mod model;
+pub mod plan;
+pub mod planner;
+pub mod state;
+pub mod validate;

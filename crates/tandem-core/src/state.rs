@@ -1,0 +1,277 @@
+//! What the planner consumes: identities, versions, observed changes and the sync state of
+//! mapped pairs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::fields::FieldKey;
+use crate::model::{ObjectKind, Record};
+
+/// The two sides of every Tandem sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The CRM (Salesforce).
+    Crm,
+    /// The mailbox (Microsoft 365, Exchange, Google Workspace).
+    Mailbox,
+}
+
+impl Side {
+    /// Both sides.
+    pub const BOTH: [Side; 2] = [Side::Crm, Side::Mailbox];
+
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Crm => Side::Mailbox,
+            Side::Mailbox => Side::Crm,
+        }
+    }
+
+    /// A stable lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Crm => "crm",
+            Side::Mailbox => "mailbox",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record's id in its own system (Salesforce Id, Graph immutable id, EWS ItemId, Google id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordId(pub String);
+
+impl RecordId {
+    /// Wraps a provider id.
+    pub fn new(id: impl Into<String>) -> Self {
+        RecordId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RecordId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A record's version as its system reports it: an ETag, a change key, a SystemModstamp.
+/// Opaque: only compared for equality.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Version(pub String);
+
+impl Version {
+    /// Wraps a provider version string.
+    pub fn new(v: impl Into<String>) -> Self {
+        Version(v.into())
+    }
+
+    /// The version as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An opaque position in a provider's change feed (delta link, sync token, watermark).
+/// The store keeps it; only the connector that issued it understands it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Cursor(pub Vec<u8>);
+
+impl std::fmt::Debug for Cursor {
+    // Cursors can embed tokens and URLs; print only their size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cursor({} bytes)", self.0.len())
+    }
+}
+
+/// A key that makes a create idempotent. Derived deterministically from the source record, so a
+/// replayed create carries the same key. Lower-case hexadecimal, which is valid in every target:
+/// Salesforce external ids, Graph `transactionId`, Google's base32hex event ids.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(pub String);
+
+impl IdempotencyKey {
+    /// The key for creating, on the other side, the counterpart of `source_id` held by `source`.
+    pub fn derive(object: ObjectKind, source: Side, source_id: &RecordId) -> Self {
+        let input = format!("tandem/v1/{object}/{source}/{}", source_id.0);
+        let h = xxhash_rust::xxh3::xxh3_128(input.as_bytes());
+        IdempotencyKey(format!("tdm{h:032x}"))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The id of a mapped pair. Equal to the idempotency key of the create that made the pair, or, for
+/// pairs found by matching, derived from the CRM record id.
+pub type PairId = IdempotencyKey;
+
+/// What happened to one record, as a connector reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Created or updated; the full current record.
+    Upserted {
+        /// The record as it is now.
+        record: Record,
+    },
+    /// Deleted.
+    Deleted,
+    /// The connector could not translate the provider's record; it is quarantined with the reason.
+    Invalid {
+        /// Why it could not be read.
+        reason: String,
+    },
+}
+
+/// One observed change on one side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The record's id on its side.
+    pub id: RecordId,
+    /// Its version after the change (empty for deletes when unknown).
+    pub version: Version,
+    /// When the system says it was last modified, if it says.
+    pub modified_at: Option<DateTime<Utc>>,
+    /// The idempotency key the record was created with by Tandem, when the system stores one.
+    pub sync_key: Option<IdempotencyKey>,
+    /// What happened.
+    pub kind: ChangeKind,
+}
+
+impl Change {
+    /// An upsert.
+    pub fn upserted(id: impl Into<String>, version: impl Into<String>, record: Record) -> Self {
+        Change {
+            id: RecordId::new(id),
+            version: Version::new(version),
+            modified_at: None,
+            sync_key: None,
+            kind: ChangeKind::Upserted { record },
+        }
+    }
+
+    /// A delete.
+    pub fn deleted(id: impl Into<String>) -> Self {
+        Change {
+            id: RecordId::new(id),
+            version: Version::default(),
+            modified_at: None,
+            sync_key: None,
+            kind: ChangeKind::Deleted,
+        }
+    }
+
+    /// Sets `modified_at`.
+    pub fn at(mut self, when: DateTime<Utc>) -> Self {
+        self.modified_at = Some(when);
+        self
+    }
+
+    /// The record, for upserts.
+    pub fn record(&self) -> Option<&Record> {
+        match &self.kind {
+            ChangeKind::Upserted { record } => Some(record),
+            _ => None,
+        }
+    }
+}
+
+/// Per-field fingerprints of what one side holds for a mapped record.
+pub type FieldPrints = BTreeMap<FieldKey, u64>;
+
+/// What the sync state knows of one side of a pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideState {
+    /// The record's id on that side.
+    pub id: RecordId,
+    /// The version last seen or written, for echo suppression and preconditions.
+    pub version: Version,
+    /// Fingerprints of the synced fields as that side holds them after the last sync. Kept per
+    /// side because a side may hold a truncated value or lack a field altogether.
+    pub fields: FieldPrints,
+}
+
+/// The sync state of one mapped pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairState {
+    /// The pair's id.
+    pub pair_id: PairId,
+    /// Contact or event.
+    pub object: ObjectKind,
+    /// The CRM record.
+    pub crm: SideState,
+    /// The mailbox record.
+    pub mailbox: SideState,
+    /// When the pair last synced.
+    pub synced_at: DateTime<Utc>,
+    /// Set when one side's record was deleted and the delete was deliberately not propagated:
+    /// the survivor stays, unlinked, and is never re-created on the side that deleted it.
+    pub tombstone: Option<Side>,
+}
+
+impl PairState {
+    /// One side's state.
+    pub fn side(&self, side: Side) -> &SideState {
+        match side {
+            Side::Crm => &self.crm,
+            Side::Mailbox => &self.mailbox,
+        }
+    }
+
+    /// One side's state, mutably.
+    pub fn side_mut(&mut self, side: Side) -> &mut SideState {
+        match side {
+            Side::Crm => &mut self.crm,
+            Side::Mailbox => &mut self.mailbox,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_deterministic_and_target_safe() {
+        let a = IdempotencyKey::derive(ObjectKind::Contact, Side::Crm, &RecordId::new("003xx1"));
+        let b = IdempotencyKey::derive(ObjectKind::Contact, Side::Crm, &RecordId::new("003xx1"));
+        let c = IdempotencyKey::derive(ObjectKind::Contact, Side::Mailbox, &RecordId::new("003xx1"));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.0.len(), 35);
+        // Google event ids accept base32hex (a-v, 0-9) only.
+        assert!(a.0.chars().all(|ch| ch.is_ascii_digit() || ('a'..='v').contains(&ch)));
+    }
+
+    #[test]
+    fn cursor_debug_hides_contents() {
+        let c = Cursor(b"https://graph/delta?$deltatoken=secret".to_vec());
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}
