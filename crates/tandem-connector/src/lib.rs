@@ -1,6 +1,136 @@
 //! # tandem-connector: the boundary between the engine and the providers
 //!
-//! placeholder
+//! What lives here: the [`Connector`] trait every provider implements (Salesforce, Microsoft
+//! Graph, EWS, Google), the one error taxonomy they all map into ([`ConnectorError`]), a faithful
+//! in-memory connector for tests, examples and embedding ([`memory::MemoryConnector`]), mockall
+//! mocks behind the `mock` feature, and, behind the `http` feature, the shared HTTP plumbing
+//! (one reqwest client on rustls, retries that honour `Retry-After`, rate limits, token caching).
+//!
+//! What must never live here: sync decisions (they belong to `tandem-core`'s planner) or any
+//! provider's specifics (they belong to that provider's crate).
+//!
+//! **API boundary:** connectors speak the canonical model of `tandem-core`. A connector
+//! translates its provider's records to and from [`tandem_core::model::Record`] and nothing else;
+//! it never decides what to write.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tandem_core::capabilities::Capabilities;
+use tandem_core::model::{ObjectKind, Record};
+use tandem_core::plan::FieldChange;
+use tandem_core::state::{Change, Cursor, IdempotencyKey, RecordId, Version};
+
 pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod memory;
+
+pub use error::ConnectorError;
+
+/// Who is being synced on this connection: the Salesforce user or the mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// A stable identifier: a Salesforce username, a mailbox's primary SMTP address.
+    pub user: String,
+    /// A display name, when known.
+    pub display_name: Option<String>,
+}
+
+/// One page of a change feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullPage {
+    /// The changes on this page.
+    pub changes: Vec<Change>,
+    /// Where to continue. While `done` is false, pass it back to fetch the next page; once `done`
+    /// is true, it is the cursor to keep for the next cycle.
+    pub cursor: Cursor,
+    /// True on the last page of this round.
+    pub done: bool,
+}
+
+/// One write, as the engine hands it to a connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum WriteOp {
+    /// Create a record. Connectors make this idempotent with the key: upsert by external id,
+    /// a transaction id, or a lookup before creating.
+    Create {
+        /// The idempotency key.
+        key: IdempotencyKey,
+        /// The record, already projected onto what this side can store.
+        record: Record,
+    },
+    /// Patch a record, expecting it to be at `expected`.
+    Update {
+        /// The record.
+        id: RecordId,
+        /// The version precondition (ETag, change key); empty when the side has none.
+        expected: Version,
+        /// The fields to set or clear.
+        patch: Vec<FieldChange>,
+    },
+    /// Delete a record, expecting it to be at `expected`.
+    Delete {
+        /// The record.
+        id: RecordId,
+        /// The version precondition; empty when the side has none.
+        expected: Version,
+    },
+}
+
+/// The outcome of one successful write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// The record's id (new for creates).
+    pub id: RecordId,
+    /// Its version after the write (empty after a delete).
+    pub version: Version,
+}
+
+/// One result per write: partial failure is normal.
+pub type WriteResult = Result<Written, ConnectorError>;
+
+/// A provider connection for one user or mailbox.
+///
+/// Implementations must be cheap to share (`Arc<dyn Connector>`) and safe to call from several
+/// tasks. Every method maps provider errors into [`ConnectorError`].
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// A short provider name for reports (`salesforce`, `graph`, `memory`).
+    fn provider(&self) -> &str;
+
+    /// What this side can store: fields, lengths, batch sizes.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The user or mailbox this connection syncs.
+    async fn identity(&self) -> Result<Identity, ConnectorError>;
+
+    /// One page of changes. `cursor` is `None` for a full sync from scratch, the previous page's
+    /// cursor while paging, or the last round's final cursor for an incremental sync.
+    /// [`ConnectorError::CursorExpired`] asks the engine for a full resync.
+    async fn pull<'a>(&self, object: ObjectKind, cursor: Option<&'a Cursor>) -> Result<PullPage, ConnectorError>;
+
+    /// Reads records by id. Ids that no longer exist come back as deletes.
+    async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError>;
+
+    /// Applies a batch of at most `capabilities().object(object).max_batch` writes and returns one
+    /// result per write, in order. An `Err` for the whole call means none was applied.
+    async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError>;
+
+    /// Finds the record created with `key`, if any: how the engine settles a create that was in
+    /// flight when the process died.
+    async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_is_object_safe() {
+        fn takes(_: &dyn Connector) {}
+        let c = memory::MemoryConnector::new("memory");
+        takes(&c);
+    }
+}

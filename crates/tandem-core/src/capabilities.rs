@@ -13,8 +13,10 @@ use crate::model::ObjectKind;
 /// The limits of one field on one side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct FieldLimit {
-    /// Maximum length in characters for text fields, or maximum number of entries for lists.
+    /// Maximum length in characters of a text value, or of each entry of a list of text.
     pub max_len: Option<usize>,
+    /// Maximum number of entries of a list field.
+    pub max_items: Option<usize>,
     /// The target rejects a create without this field.
     pub required: bool,
 }
@@ -70,7 +72,15 @@ impl ObjectCapabilities {
 
     /// Builder: sets a field's limit.
     pub fn with_limit(mut self, key: FieldKey, max_len: Option<usize>, required: bool) -> Self {
-        self.fields.insert(key, FieldLimit { max_len, required });
+        let entry = self.fields.entry(key).or_default();
+        entry.max_len = max_len;
+        entry.required = required;
+        self
+    }
+
+    /// Builder: caps the number of entries of a list field.
+    pub fn with_max_items(mut self, key: FieldKey, max_items: usize) -> Self {
+        self.fields.entry(key).or_default().max_items = Some(max_items);
         self
     }
 }

@@ -243,11 +243,31 @@ pub enum FieldValue {
 impl FieldValue {
     /// A stable 64-bit fingerprint of the value, independent of process, platform and run.
     /// The sync state keeps fingerprints, not data, so Tandem stores no copy of the records.
+    ///
+    /// Email addresses compare case-insensitively, as mail systems treat them: `ADA@X.COM` and
+    /// `ada@x.com` have one fingerprint.
     pub fn fingerprint(&self) -> u64 {
+        let canonical = self.canonical();
+        let value = canonical.as_ref().unwrap_or(self);
         // Serialising a value made of strings, lists, dates and enums cannot fail; should it ever,
         // the Debug text is an equally stable input.
-        let bytes = serde_json::to_vec(self).unwrap_or_else(|_| format!("{self:?}").into_bytes());
+        let bytes = serde_json::to_vec(value).unwrap_or_else(|_| format!("{value:?}").into_bytes());
         xxhash_rust::xxh3::xxh3_64(&bytes)
+    }
+
+    /// The value with email addresses lower-cased, when it holds any.
+    fn canonical(&self) -> Option<FieldValue> {
+        let lower = |s: &str| s.trim().to_lowercase();
+        match self {
+            FieldValue::Emails(list) => Some(FieldValue::Emails(
+                list.iter().map(|e| EmailAddress { kind: e.kind, address: lower(&e.address) }).collect(),
+            )),
+            FieldValue::Attendees(list) => Some(FieldValue::Attendees(
+                list.iter().map(|a| Attendee { email: lower(&a.email), ..a.clone() }).collect(),
+            )),
+            FieldValue::Person(p) => Some(FieldValue::Person(Person { email: lower(&p.email), name: p.name.clone() })),
+            _ => None,
+        }
     }
 
     /// The text, for text values.
@@ -607,6 +627,9 @@ mod tests {
         assert_eq!(a.fingerprint(), FieldValue::Text("Ada".into()).fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_ne!(fingerprint(None), a.fingerprint());
+        let upper = FieldValue::Emails(vec![EmailAddress { kind: crate::model::AddressKind::Work, address: "ADA@X.COM".into() }]);
+        let lower = FieldValue::Emails(vec![EmailAddress { kind: crate::model::AddressKind::Work, address: "ada@x.com".into() }]);
+        assert_eq!(upper.fingerprint(), lower.fingerprint());
         // Pinned: a change here silently invalidates every stored snapshot.
         assert_eq!(a.fingerprint(), xxhash_rust::xxh3::xxh3_64(br#"{"type":"text","value":"Ada"}"#));
     }

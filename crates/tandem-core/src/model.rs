@@ -256,7 +256,9 @@ pub struct Recurrence {
     pub rdates: Vec<EventTime>,
     /// Excluded occurrences (EXDATE).
     pub exdates: Vec<EventTime>,
-    /// Occurrences that were changed, keyed by original start.
+    /// Occurrences that were changed, keyed by original start. Serialised as a list of
+    /// `[original start, override]` entries, since JSON keys must be strings.
+    #[serde(with = "map_as_entries")]
     pub overrides: BTreeMap<EventTime, OccurrenceOverride>,
     /// Occurrences that were cancelled, by original start.
     pub cancelled: BTreeSet<EventTime>,
@@ -464,5 +466,47 @@ impl Record {
                 }
             }
         }
+    }
+}
+
+/// Serialises a map with structured keys as a list of `[key, value]` entries.
+mod map_as_entries {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub(super) fn deserialize<'de, K, V, D>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(deserializer)?.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recurrence_with_overrides_serialises_to_json_and_back() {
+        let start = EventTime::utc(NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(9, 0, 0).unwrap());
+        let mut r = Recurrence { rules: vec!["FREQ=WEEKLY;COUNT=3".into()], ..Recurrence::default() };
+        r.overrides.insert(
+            start.clone(),
+            OccurrenceOverride { timing: None, subject: Some("moved".into()), location: None, description: None },
+        );
+        r.cancelled.insert(start);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<Recurrence>(&json).unwrap(), r);
     }
 }

@@ -1,1 +1,1133 @@
-//! Planner.
+//! The planner: previous state plus both sides' changes in, a [`Plan`] out.
+//!
+//! `plan` is a pure function. It reads only its [`PlanInput`]; time comes in as
+//! [`PlanInput::now`]; pair ids and idempotency keys are derived from record ids. The same input
+//! always gives the same plan.
+//!
+//! ```
+//! use tandem_core::capabilities::ObjectCapabilities;
+//! use tandem_core::config::ObjectConfig;
+//! use tandem_core::model::{Contact, ObjectKind, Record};
+//! use tandem_core::plan::Action;
+//! use tandem_core::planner::{plan, PairIndex, PlanInput, SideInput};
+//! use tandem_core::state::Change;
+//!
+//! let caps = ObjectCapabilities::everything(ObjectKind::Contact);
+//! let ada = Record::Contact(Contact { family_name: Some("Lovelace".into()), ..Contact::default() });
+//! let crm_changes = vec![Change::upserted("003A", "v1", ada)];
+//! let pairs = PairIndex::default();
+//! let config = ObjectConfig::default();
+//! let input = PlanInput {
+//!     object: ObjectKind::Contact,
+//!     config: &config,
+//!     pairs: &pairs,
+//!     mapped_pairs: 0,
+//!     crm: SideInput { changes: &crm_changes, capabilities: &caps },
+//!     mailbox: SideInput { changes: &[], capabilities: &caps },
+//!     now: chrono::DateTime::UNIX_EPOCH,
+//!     release_held_deletes: false,
+//! };
+//! let plan = plan(&input);
+//! assert!(matches!(plan.operations[0].action, Action::Create { .. }));
+//! println!("{plan}");
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use crate::capabilities::ObjectCapabilities;
+use crate::config::{ConflictStrategy, Direction, ObjectConfig};
+use crate::fields::{FieldKey, FieldValue, fingerprint};
+use crate::model::{ObjectKind, Record};
+use crate::plan::{Action, FieldChange, NextState, Operation, Plan, Resolution};
+use crate::state::{
+    Change, ChangeKind, FieldPrints, IdempotencyKey, PairId, PairState, RecordId, Side, SideState, Version,
+};
+use crate::validate::validate;
+
+/// The known pairs, indexed by pair id and by each side's record id.
+#[derive(Debug, Clone, Default)]
+pub struct PairIndex {
+    pairs: HashMap<PairId, PairState>,
+    by_crm: HashMap<RecordId, PairId>,
+    by_mailbox: HashMap<RecordId, PairId>,
+}
+
+impl PairIndex {
+    /// An index over `pairs`.
+    pub fn new(pairs: impl IntoIterator<Item = PairState>) -> Self {
+        let mut index = PairIndex::default();
+        for p in pairs {
+            index.insert(p);
+        }
+        index
+    }
+
+    /// Adds or replaces a pair.
+    pub fn insert(&mut self, pair: PairState) {
+        if let Some(old) = self.pairs.remove(&pair.pair_id) {
+            self.by_crm.remove(&old.crm.id);
+            self.by_mailbox.remove(&old.mailbox.id);
+        }
+        self.by_crm.insert(pair.crm.id.clone(), pair.pair_id.clone());
+        self.by_mailbox.insert(pair.mailbox.id.clone(), pair.pair_id.clone());
+        self.pairs.insert(pair.pair_id.clone(), pair);
+    }
+
+    /// Removes a pair.
+    pub fn remove(&mut self, pair: &PairId) -> Option<PairState> {
+        let old = self.pairs.remove(pair)?;
+        self.by_crm.remove(&old.crm.id);
+        self.by_mailbox.remove(&old.mailbox.id);
+        Some(old)
+    }
+
+    /// A pair by id.
+    pub fn get(&self, pair: &PairId) -> Option<&PairState> {
+        self.pairs.get(pair)
+    }
+
+    /// The pair holding record `id` on `side`.
+    pub fn by_record(&self, side: Side, id: &RecordId) -> Option<&PairState> {
+        let index = match side {
+            Side::Crm => &self.by_crm,
+            Side::Mailbox => &self.by_mailbox,
+        };
+        index.get(id).and_then(|p| self.pairs.get(p))
+    }
+
+    /// Number of pairs, tombstones included.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// True when there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// All pairs, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &PairState> {
+        self.pairs.values()
+    }
+}
+
+/// One side's input to the planner.
+#[derive(Debug, Clone, Copy)]
+pub struct SideInput<'a> {
+    /// The changes observed on this side since the last cycle (custom fields named as this side
+    /// names them).
+    pub changes: &'a [Change],
+    /// What this side can store.
+    pub capabilities: &'a ObjectCapabilities,
+}
+
+/// Everything the planner reads.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// Contacts or events.
+    pub object: ObjectKind,
+    /// The object's configuration.
+    pub config: &'a ObjectConfig,
+    /// The known pairs; at least those touching a changed record.
+    pub pairs: &'a PairIndex,
+    /// How many live pairs the user has in all (for the mass-delete guard).
+    pub mapped_pairs: usize,
+    /// The CRM side.
+    pub crm: SideInput<'a>,
+    /// The mailbox side.
+    pub mailbox: SideInput<'a>,
+    /// The current time, recorded in new pair states.
+    pub now: DateTime<Utc>,
+    /// Let deletes through even when the mass-delete guard would hold them (an administrator
+    /// approved them).
+    pub release_held_deletes: bool,
+}
+
+/// Plans one object kind of one cycle.
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let mut planner = Planner::new(input);
+    planner.run();
+    planner.plan
+}
+
+/// A change after canonicalisation: custom fields renamed, record normalised and validated.
+#[derive(Debug, Clone)]
+struct Seen {
+    side: Side,
+    id: RecordId,
+    version: Version,
+    modified_at: Option<DateTime<Utc>>,
+    sync_key: Option<IdempotencyKey>,
+    /// `None` for a delete.
+    record: Option<Record>,
+}
+
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    synced: Vec<FieldKey>,
+    plan: Plan,
+}
+
+fn idx(side: Side) -> usize {
+    match side {
+        Side::Crm => 0,
+        Side::Mailbox => 1,
+    }
+}
+
+fn names(fields: &[FieldKey]) -> String {
+    fields.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl<'a> Planner<'a> {
+    fn new(input: &'a PlanInput<'a>) -> Self {
+        Planner { input, synced: input.config.fields.synced(input.object), plan: Plan::empty(input.object) }
+    }
+
+    fn caps(&self, side: Side) -> &ObjectCapabilities {
+        match side {
+            Side::Crm => self.input.crm.capabilities,
+            Side::Mailbox => self.input.mailbox.capabilities,
+        }
+    }
+
+    fn direction(&self) -> Direction {
+        self.input.config.direction
+    }
+
+    fn push(&mut self, pair: Option<&PairId>, action: Action, reason: impl Into<String>) {
+        self.plan.operations.push(Operation { pair: pair.cloned(), action, reason: reason.into() });
+    }
+
+    fn run(&mut self) {
+        if self.direction() == Direction::Off
+            || !self.input.crm.capabilities.supported
+            || !self.input.mailbox.capabilities.supported
+        {
+            return;
+        }
+        let crm = self.prepare(Side::Crm);
+        let mailbox = self.prepare(Side::Mailbox);
+
+        // Split into changes to known pairs and records never seen before.
+        let mut paired: BTreeMap<PairId, [Option<Seen>; 2]> = BTreeMap::new();
+        let mut unpaired: [Vec<Seen>; 2] = [Vec::new(), Vec::new()];
+        for seen in crm.into_iter().chain(mailbox) {
+            match self.input.pairs.by_record(seen.side, &seen.id) {
+                Some(pair) => {
+                    let slot = idx(seen.side);
+                    paired.entry(pair.pair_id.clone()).or_default()[slot] = Some(seen);
+                }
+                None if seen.record.is_some() => unpaired[idx(seen.side)].push(seen),
+                // A delete of a record Tandem never paired: nothing to do.
+                None => {}
+            }
+        }
+
+        self.guard_mass_deletes(&mut paired);
+
+        for (pair_id, [crm, mailbox]) in paired {
+            if let Some(state) = self.input.pairs.get(&pair_id) {
+                self.decide_pair(state, crm, mailbox);
+            }
+        }
+        let [crm_new, mailbox_new] = unpaired;
+        self.match_and_create(crm_new, mailbox_new);
+    }
+
+    /// Deduplicates, renames custom fields to canonical names, normalises and validates one
+    /// side's changes. Invalid records are quarantined here.
+    fn prepare(&mut self, side: Side) -> Vec<Seen> {
+        let input = match side {
+            Side::Crm => self.input.crm,
+            Side::Mailbox => self.input.mailbox,
+        };
+        // Providers may repeat a record within one round; the last report wins.
+        let mut latest: BTreeMap<&RecordId, &Change> = BTreeMap::new();
+        for change in input.changes {
+            latest.insert(&change.id, change);
+        }
+        let mut out = Vec::with_capacity(latest.len());
+        for (id, change) in latest {
+            let record = match &change.kind {
+                ChangeKind::Deleted => None,
+                ChangeKind::Invalid { reason } => {
+                    self.push(None, Action::Quarantine { side, id: id.clone() }, format!("unreadable record: {reason}"));
+                    continue;
+                }
+                ChangeKind::Upserted { record } => {
+                    if record.kind() != self.input.object {
+                        self.push(
+                            None,
+                            Action::Quarantine { side, id: id.clone() },
+                            format!("a {} arrived in the {} feed", record.kind(), self.input.object),
+                        );
+                        continue;
+                    }
+                    let mut record = self.to_canonical(side, record);
+                    record.normalize();
+                    if let Err(e) = validate(&record) {
+                        self.push(None, Action::Quarantine { side, id: id.clone() }, format!("invalid record: {e}"));
+                        continue;
+                    }
+                    Some(record)
+                }
+            };
+            out.push(Seen {
+                side,
+                id: id.clone(),
+                version: change.version.clone(),
+                modified_at: change.modified_at,
+                sync_key: change.sync_key.clone(),
+                record,
+            });
+        }
+        out
+    }
+
+    fn to_canonical(&self, side: Side, record: &Record) -> Record {
+        let mut record = record.clone();
+        let mapping = &self.input.config.fields.custom;
+        let custom = std::mem::take(record.custom_mut());
+        for m in mapping {
+            if let Some(v) = custom.get(m.on(side)) {
+                record.custom_mut().insert(m.name.clone(), v.clone());
+            }
+        }
+        record
+    }
+
+    fn target_name(&self, side: Side, key: &FieldKey) -> FieldKey {
+        match key {
+            FieldKey::Custom(name) => self
+                .input
+                .config
+                .fields
+                .custom
+                .iter()
+                .find(|m| &m.name == name)
+                .map_or_else(|| key.clone(), |m| FieldKey::Custom(m.on(side).to_owned())),
+            other => other.clone(),
+        }
+    }
+
+    fn to_side_names(&self, side: Side, record: &mut Record) {
+        let custom = std::mem::take(record.custom_mut());
+        for (name, value) in custom {
+            if let FieldKey::Custom(target) = self.target_name(side, &FieldKey::Custom(name)) {
+                record.custom_mut().insert(target, value);
+            }
+        }
+    }
+
+    /// The synced fields `side` can store.
+    fn fields_on(&self, side: Side) -> impl Iterator<Item = &FieldKey> {
+        let caps = self.caps(side);
+        self.synced.iter().filter(move |k| caps.supports(k))
+    }
+
+    fn prints(&self, side: Side, record: &Record) -> FieldPrints {
+        self.fields_on(side).map(|k| (k.clone(), fingerprint(record.get(k).as_ref()))).collect()
+    }
+
+    fn changed_fields(&self, side: Side, record: &Record, state: &SideState) -> Vec<FieldKey> {
+        self.fields_on(side)
+            .filter(|k| {
+                let before = state.fields.get(*k).copied().unwrap_or_else(|| fingerprint(None));
+                fingerprint(record.get(k).as_ref()) != before
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Shapes a value to what `target` can hold. Returns the value and whether it was shortened.
+    fn fit(&self, target: Side, key: &FieldKey, value: Option<FieldValue>) -> (Option<FieldValue>, bool) {
+        let Some(limit) = self.limit(target, key) else { return (value, false) };
+        let mut cut = false;
+        let mut shorten = |s: &mut String| {
+            if let Some(max) = limit.max_len
+                && s.chars().count() > max
+            {
+                *s = s.chars().take(max).collect();
+                cut = true;
+            }
+        };
+        let value = value.and_then(|v| match v {
+            FieldValue::Text(mut t) => {
+                shorten(&mut t);
+                // Cut down to blanks, it is absent (as normalising the record will read it back).
+                (!t.trim().is_empty()).then_some(FieldValue::Text(t))
+            }
+            FieldValue::List(mut l) => {
+                l.iter_mut().for_each(&mut shorten);
+                Some(FieldValue::List(l))
+            }
+            FieldValue::Emails(mut l) => {
+                l.iter_mut().for_each(|e| shorten(&mut e.address));
+                Some(FieldValue::Emails(l))
+            }
+            other => Some(other),
+        });
+        let Some(max_items) = limit.max_items else { return (value, cut) };
+        let value = value.map(|v| {
+            let mut trim = |len: usize| {
+                if len > max_items {
+                    cut = true;
+                }
+            };
+            match v {
+                FieldValue::List(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::List(l)
+                }
+                FieldValue::Emails(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::Emails(l)
+                }
+                FieldValue::Addresses(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::Addresses(l)
+                }
+                FieldValue::Attendees(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::Attendees(l)
+                }
+                FieldValue::CrmLinks(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::CrmLinks(l)
+                }
+                other => other,
+            }
+        });
+        (value, cut)
+    }
+
+    /// Why `target` would reject an event with this record's timing, if it would.
+    fn duration_problem(&self, target: Side, record: &Record) -> Option<String> {
+        let Record::Event(e) = record else { return None };
+        let max = self.caps(target).max_event_minutes?;
+        let (start, end) = (e.timing.start.instant()?, e.timing.end.instant()?);
+        let minutes = (end - start).num_minutes();
+        (minutes > max).then(|| format!("the event lasts {minutes} minutes; {target} accepts at most {max}"))
+    }
+
+    /// The record to create on `target`: only synced fields it supports, shortened to fit.
+    /// Custom fields keep canonical names here.
+    fn project(&self, target: Side, source: &Record) -> (Record, Vec<FieldKey>) {
+        let mut out = source.clone();
+        let mut truncated = Vec::new();
+        out.custom_mut().clear();
+        for key in source.field_keys() {
+            let keep = self.synced.contains(&key) && self.caps(target).supports(&key);
+            if keep {
+                let (value, cut) = self.fit(target, &key, source.get(&key));
+                if cut {
+                    truncated.push(key.clone());
+                }
+                // The value came from a record of the same kind, so the write cannot fail.
+                let _ = out.set(&key, value);
+            } else if !matches!(key, FieldKey::Custom(_)) {
+                // Mandatory fields (event timing) cannot be cleared and stay as they are.
+                let _ = out.set(&key, None);
+            }
+        }
+        (out, truncated)
+    }
+
+    fn missing_required(&self, target: Side, record: &Record) -> Vec<FieldKey> {
+        self.synced
+            .iter()
+            .filter(|k| self.limit(target, k).is_some_and(|l| l.required) && record.get(k).is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// The limit of a synced field on `side`. Sides declare custom fields under their own names.
+    fn limit(&self, side: Side, key: &FieldKey) -> Option<crate::capabilities::FieldLimit> {
+        self.caps(side).limit(&self.target_name(side, key))
+    }
+
+    fn guard_mass_deletes(&mut self, paired: &mut BTreeMap<PairId, [Option<Seen>; 2]>) {
+        if self.input.release_held_deletes {
+            return;
+        }
+        let guard = self.input.config.mass_delete_guard;
+        for side in Side::BOTH {
+            let deleting: Vec<PairId> = paired
+                .iter()
+                .filter(|(pair_id, changes)| {
+                    changes[idx(side)].as_ref().is_some_and(|s| s.record.is_none())
+                        && changes[idx(side.other())].as_ref().is_none_or(|s| s.record.is_some())
+                        && self.input.pairs.get(pair_id).is_some_and(|p| p.tombstone.is_none())
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            let share = deleting.len() as f64 / self.input.mapped_pairs.max(1) as f64;
+            if deleting.len() < guard.min_records || share <= guard.max_share {
+                continue;
+            }
+            for pair_id in deleting {
+                // The whole pair waits with its delete: an edit of the counterpart must not be
+                // written to the record whose delete is held (it is gone, and the delete wins).
+                if let Some(seen) = paired.remove(&pair_id).and_then(|mut c| c[idx(side)].take()) {
+                    let reason = format!(
+                        "mass-delete guard: {side} reported deletes of {:.0}% of mapped records this cycle \
+                         (limit {:.0}%, at least {}); held for approval",
+                        share * 100.0,
+                        guard.max_share * 100.0,
+                        guard.min_records
+                    );
+                    self.push(Some(&pair_id), Action::HoldDelete { side, id: seen.id }, reason);
+                }
+            }
+        }
+    }
+
+    fn is_echo(&mut self, seen: &Seen, state: &PairState) -> bool {
+        let echo = seen.record.is_some()
+            && !seen.version.as_str().is_empty()
+            && seen.version == state.side(seen.side).version;
+        if echo {
+            self.plan.echoes_suppressed += 1;
+        }
+        echo
+    }
+
+    fn decide_pair(&mut self, state: &PairState, crm: Option<Seen>, mailbox: Option<Seen>) {
+        let pair_id = &state.pair_id;
+        if let Some(deleted_on) = state.tombstone {
+            let survivor = deleted_on.other();
+            let seen = [crm, mailbox].into_iter().flatten().find(|s| s.side == survivor);
+            match seen {
+                Some(s) if s.record.is_none() => {
+                    self.plan.states.insert(pair_id.clone(), NextState::Remove);
+                }
+                Some(s) => self.push(
+                    Some(pair_id),
+                    Action::Skip { side: survivor, id: s.id },
+                    format!(
+                        "its counterpart was deleted on {deleted_on} and deletes are not propagated; \
+                         this record is no longer synced and is never re-created there"
+                    ),
+                ),
+                None => {}
+            }
+            return;
+        }
+        let crm = crm.filter(|s| !self.is_echo(s, state));
+        let mailbox = mailbox.filter(|s| !self.is_echo(s, state));
+        let mut seen: [Option<Seen>; 2] = [crm, mailbox];
+
+        // Deletes first.
+        let deleted: Vec<Side> = Side::BOTH
+            .into_iter()
+            .filter(|s| seen[idx(*s)].as_ref().is_some_and(|c| c.record.is_none()))
+            .collect();
+        match deleted.as_slice() {
+            [_, _] => {
+                self.plan.states.insert(pair_id.clone(), NextState::Remove);
+                return;
+            }
+            [side] => {
+                let other = seen[idx(side.other())].take();
+                self.decide_delete(state, *side, other);
+                return;
+            }
+            _ => {}
+        }
+
+        // Both present (or one unchanged).
+        let mut refreshed: Option<PairState> = None;
+        for side in Side::BOTH {
+            if let Some(s) = &seen[idx(side)]
+                && let (Some(filter), Some(record)) = (self.input.config.filter(side), &s.record)
+                && !filter.matches(record)
+            {
+                let id = s.id.clone();
+                // Its edits are not sent, but a write to it from the other side must expect the
+                // version it has now, or the precondition fails every cycle.
+                refreshed.get_or_insert_with(|| state.clone()).side_mut(side).version = s.version.clone();
+                self.push(
+                    Some(pair_id),
+                    Action::Skip { side, id },
+                    "no longer passes the filter; both records are left as they are",
+                );
+                seen[idx(side)] = None;
+            }
+        }
+        let state = refreshed.as_ref().unwrap_or(state);
+        let mut changed: [Vec<FieldKey>; 2] = Side::BOTH.map(|side| {
+            seen[idx(side)]
+                .as_ref()
+                .and_then(|s| s.record.as_ref())
+                .map(|r| self.changed_fields(side, r, state.side(side)))
+                .unwrap_or_default()
+        });
+        let records: [Option<&Record>; 2] = Side::BOTH.map(|side| seen[idx(side)].as_ref().and_then(|s| s.record.as_ref()));
+        // A field both sides changed to the same value is already in sync, not a conflict (the
+        // same edit made twice, or Tandem's own write whose state was never saved).
+        if let (Some(crm_rec), Some(mb_rec)) = (records[0], records[1]) {
+            let agreed: Vec<FieldKey> = changed[0]
+                .iter()
+                .filter(|k| changed[1].contains(k))
+                .filter(|k| fingerprint(crm_rec.get(k).as_ref()) == fingerprint(mb_rec.get(k).as_ref()))
+                .cloned()
+                .collect();
+            changed.iter_mut().for_each(|c| c.retain(|k| !agreed.contains(k)));
+        }
+
+        let mut writes: [BTreeMap<FieldKey, Option<FieldValue>>; 2] = [BTreeMap::new(), BTreeMap::new()];
+        let both_changed = !changed[0].is_empty() && !changed[1].is_empty();
+        if both_changed {
+            let (Some(crm_rec), Some(mb_rec)) = (records[0], records[1]) else { return };
+            if !self.resolve_conflict(state, &seen, &changed, [crm_rec, mb_rec], &mut writes) {
+                return;
+            }
+        } else {
+            for side in Side::BOTH {
+                if let Some(record) = records[idx(side)] {
+                    for key in &changed[idx(side)] {
+                        writes[idx(side.other())].insert(key.clone(), record.get(key));
+                    }
+                }
+            }
+        }
+        self.emit_pair_writes(state, &seen, writes, "changed");
+    }
+
+    /// Settles edits on both sides. Returns false when nothing is to be written (manual).
+    fn resolve_conflict(
+        &mut self,
+        state: &PairState,
+        seen: &[Option<Seen>; 2],
+        changed: &[Vec<FieldKey>; 2],
+        records: [&Record; 2],
+        writes: &mut [BTreeMap<FieldKey, Option<FieldValue>>; 2],
+    ) -> bool {
+        let policy = self.input.config.conflicts;
+        let union: BTreeSet<&FieldKey> = changed[0].iter().chain(&changed[1]).collect();
+        let clashing: Vec<FieldKey> = changed[0]
+            .iter()
+            .filter(|k| changed[1].contains(k))
+            .filter(|k| fingerprint(records[0].get(k).as_ref()) != fingerprint(records[1].get(k).as_ref()))
+            .cloned()
+            .collect();
+        let reported = if clashing.is_empty() { union.iter().map(|k| (*k).clone()).collect() } else { clashing.clone() };
+        let newest = || {
+            let times = [seen[0].as_ref().and_then(|s| s.modified_at), seen[1].as_ref().and_then(|s| s.modified_at)];
+            match times {
+                [Some(c), Some(m)] if c > m => Side::Crm,
+                [Some(c), Some(m)] if m > c => Side::Mailbox,
+                _ => policy.fallback,
+            }
+        };
+        let pair_id = Some(&state.pair_id);
+        match policy.strategy {
+            ConflictStrategy::Manual => {
+                self.push(
+                    pair_id,
+                    Action::Conflict { fields: reported.clone(), resolution: Resolution::Manual },
+                    format!("both sides edited [{}]; policy is manual, so nothing is changed", names(&reported)),
+                );
+                false
+            }
+            ConflictStrategy::FieldMerge => {
+                for key in union {
+                    let from = if changed[0].contains(key) && changed[1].contains(key) {
+                        if clashing.contains(key) { policy.fallback } else { continue }
+                    } else if changed[0].contains(key) {
+                        Side::Crm
+                    } else {
+                        Side::Mailbox
+                    };
+                    writes[idx(from.other())].insert(key.clone(), records[idx(from)].get(key));
+                }
+                if !clashing.is_empty() {
+                    self.push(
+                        pair_id,
+                        Action::Conflict { fields: clashing.clone(), resolution: Resolution::Merged { fallback: policy.fallback } },
+                        format!(
+                            "both sides edited [{}]; edits to different fields are merged and {} wins the same field",
+                            names(&clashing),
+                            policy.fallback
+                        ),
+                    );
+                }
+                true
+            }
+            ConflictStrategy::CrmWins | ConflictStrategy::MailboxWins | ConflictStrategy::NewestWins => {
+                let winner = match policy.strategy {
+                    ConflictStrategy::CrmWins => Side::Crm,
+                    ConflictStrategy::MailboxWins => Side::Mailbox,
+                    _ => newest(),
+                };
+                let loser = winner.other();
+                for key in union {
+                    // A field the winner cannot store reads as absent there: the loser keeps its
+                    // value rather than having it blanked.
+                    if !self.caps(winner).supports(key) {
+                        continue;
+                    }
+                    let value = records[idx(winner)].get(key);
+                    if fingerprint(value.as_ref()) != fingerprint(records[idx(loser)].get(key).as_ref()) {
+                        writes[idx(loser)].insert(key.clone(), value);
+                    }
+                }
+                let why = match policy.strategy {
+                    ConflictStrategy::NewestWins => format!("{winner} was modified last"),
+                    _ => format!("policy: {winner} wins"),
+                };
+                self.push(
+                    pair_id,
+                    Action::Conflict { fields: reported.clone(), resolution: Resolution::Took(winner) },
+                    format!("both sides edited the record ([{}]); {why}", names(&reported)),
+                );
+                true
+            }
+        }
+    }
+
+    /// Turns desired field writes into Update operations and the pair's next state.
+    fn emit_pair_writes(
+        &mut self,
+        state: &PairState,
+        seen: &[Option<Seen>; 2],
+        mut writes: [BTreeMap<FieldKey, Option<FieldValue>>; 2],
+        why: &str,
+    ) {
+        let pair_id = &state.pair_id;
+        // One-way directions never write to their source side.
+        for side in Side::BOTH {
+            let target = side;
+            if !writes[idx(target)].is_empty() && !self.direction().flows_from(target.other()) {
+                let fields: Vec<FieldKey> = writes[idx(target)].keys().cloned().collect();
+                let id = seen[idx(target.other())].as_ref().map_or_else(|| state.side(target.other()).id.clone(), |s| s.id.clone());
+                self.push(
+                    Some(pair_id),
+                    Action::Skip { side: target.other(), id },
+                    format!("direction is {:?}; edits to [{}] are not sent to {target}", self.direction(), names(&fields)),
+                );
+                writes[idx(target)].clear();
+            }
+        }
+        let mut next = state.clone();
+        next.synced_at = self.input.now;
+        for side in Side::BOTH {
+            if let Some(s) = &seen[idx(side)] {
+                let ns = next.side_mut(side);
+                ns.version = s.version.clone();
+                if let Some(record) = &s.record {
+                    ns.fields = self.prints(side, record);
+                }
+            }
+        }
+        let mut planned: Vec<Operation> = Vec::new();
+        for target in Side::BOTH {
+            let mut patch = Vec::new();
+            let mut truncated = Vec::new();
+            let mut dropped = Vec::new();
+            let mut timing_problem = None;
+            for (key, value) in std::mem::take(&mut writes[idx(target)]) {
+                if !self.caps(target).supports(&key) {
+                    continue;
+                }
+                let (value, cut) = self.fit(target, &key, value);
+                if value.is_none() && self.limit(target, &key).is_some_and(|l| l.required) {
+                    dropped.push(key);
+                    continue;
+                }
+                if key == FieldKey::Timing
+                    && let Some(source) = seen[idx(target.other())].as_ref().and_then(|s| s.record.as_ref())
+                {
+                    timing_problem = self.duration_problem(target, source);
+                }
+                if cut {
+                    truncated.push(key.clone());
+                }
+                next.side_mut(target).fields.insert(key.clone(), fingerprint(value.as_ref()));
+                patch.push(FieldChange { field: self.target_name(target, &key), value });
+            }
+            if let Some(problem) = timing_problem {
+                let source = target.other();
+                let id = seen[idx(source)].as_ref().map_or_else(|| state.side(source).id.clone(), |s| s.id.clone());
+                self.push(Some(pair_id), Action::Quarantine { side: source, id }, format!("cannot update {target}: {problem}"));
+                return;
+            }
+            if patch.is_empty() {
+                continue;
+            }
+            let fields: Vec<FieldKey> = patch.iter().map(|c| c.field.clone()).collect();
+            let mut reason = format!("{} {why} [{}]", target.other(), names(&fields));
+            if !dropped.is_empty() {
+                reason.push_str(&format!("; not clearing required [{}]", names(&dropped)));
+            }
+            let expected = seen[idx(target)].as_ref().map_or_else(|| state.side(target).version.clone(), |s| s.version.clone());
+            planned.push(Operation {
+                pair: Some(pair_id.clone()),
+                action: Action::Update { target, id: state.side(target).id.clone(), expected, patch, truncated },
+                reason,
+            });
+        }
+        // Echoes and held deletes leave the pair as it was: only the clock moved, and that is not
+        // worth a state write (nor does it make the plan a no-op). Writes always get a state, so
+        // the engine records the versions they produce.
+        let moved = PairState { synced_at: next.synced_at, ..state.clone() };
+        if !planned.is_empty() || next != moved {
+            self.plan.states.insert(pair_id.clone(), NextState::Put(next));
+        }
+        self.plan.operations.extend(planned);
+    }
+
+    fn decide_delete(&mut self, state: &PairState, deleted_on: Side, other: Option<Seen>) {
+        let pair_id = &state.pair_id;
+        let survivor = deleted_on.other();
+        let edited = other
+            .as_ref()
+            .and_then(|s| s.record.as_ref())
+            .map(|r| self.changed_fields(survivor, r, state.side(survivor)))
+            .unwrap_or_default();
+        let propagate = self.input.config.deletes.from(deleted_on) && self.direction().flows_from(deleted_on);
+        if !edited.is_empty() {
+            if self.input.config.conflicts.strategy == ConflictStrategy::Manual {
+                self.push(
+                    Some(pair_id),
+                    Action::Conflict { fields: edited.clone(), resolution: Resolution::Manual },
+                    format!("deleted on {deleted_on} but edited on {survivor} ([{}]); policy is manual", names(&edited)),
+                );
+                return;
+            }
+            self.push(
+                Some(pair_id),
+                Action::Conflict { fields: edited.clone(), resolution: Resolution::DeleteWins },
+                format!(
+                    "deleted on {deleted_on} but edited on {survivor} ([{}]); the delete wins so nothing is resurrected",
+                    names(&edited)
+                ),
+            );
+        }
+        let survivor_state = state.side(survivor);
+        if propagate {
+            let expected = other.as_ref().map_or_else(|| survivor_state.version.clone(), |s| s.version.clone());
+            self.push(
+                Some(pair_id),
+                Action::Delete { target: survivor, id: survivor_state.id.clone(), expected },
+                format!("deleted on {deleted_on}; deletes propagate {deleted_on} -> {survivor}"),
+            );
+            self.plan.states.insert(pair_id.clone(), NextState::Remove);
+        } else {
+            self.push(
+                Some(pair_id),
+                Action::Unlink { survivor, id: survivor_state.id.clone() },
+                format!(
+                    "deleted on {deleted_on}; deletes do not propagate {deleted_on} -> {survivor}, so the {survivor} \
+                     record is kept, unlinked, and never re-created on {deleted_on}"
+                ),
+            );
+            let mut next = state.clone();
+            next.tombstone = Some(deleted_on);
+            next.synced_at = self.input.now;
+            if let Some(s) = &other {
+                next.side_mut(survivor).version = s.version.clone();
+            }
+            self.plan.states.insert(pair_id.clone(), NextState::Put(next));
+        }
+    }
+
+    /// Keys under which a record can be matched, strongest first. Matching compares keys of the
+    /// same rank only.
+    fn match_keys(&self, seen: &Seen) -> Vec<(u8, String)> {
+        let mut keys = Vec::new();
+        // Rank 0: one record was created by Tandem from the other. A copy carries the key derived
+        // from its source's id; keys embed the source side, so a record's own key can only ever
+        // equal the key its copy carries.
+        keys.push((0, IdempotencyKey::derive(self.input.object, seen.side, &seen.id).0));
+        if let Some(k) = &seen.sync_key {
+            keys.push((0, k.0.clone()));
+        }
+        match &seen.record {
+            Some(Record::Contact(c)) => {
+                for e in &c.emails {
+                    keys.push((1, e.address.trim().to_lowercase()));
+                }
+                let norm = |s: &Option<String>| s.as_deref().unwrap_or("").trim().to_lowercase();
+                if c.family_name.is_some() {
+                    keys.push((
+                        2,
+                        format!("{}\u{1f}{}\u{1f}{}", norm(&c.given_name), norm(&c.family_name), norm(&c.company)),
+                    ));
+                }
+            }
+            Some(Record::Event(e)) => {
+                if let Some(uid) = &e.ical_uid {
+                    keys.push((1, uid.clone()));
+                }
+                if let (Some(start), Some(end)) = (e.timing.start.instant(), e.timing.end.instant()) {
+                    let subject = e.subject.as_deref().unwrap_or("").trim().to_lowercase();
+                    keys.push((2, format!("{subject}\u{1f}{}\u{1f}{}", start.timestamp(), end.timestamp())));
+                }
+            }
+            None => {}
+        }
+        keys
+    }
+
+    fn match_and_create(&mut self, crm_new: Vec<Seen>, mailbox_new: Vec<Seen>) {
+        // Index the mailbox side's new records by every key.
+        let mut index: HashMap<(u8, String), Vec<usize>> = HashMap::new();
+        for (i, seen) in mailbox_new.iter().enumerate() {
+            for key in self.match_keys(seen) {
+                index.entry(key).or_default().push(i);
+            }
+        }
+        let mut claimed = vec![false; mailbox_new.len()];
+        let mut unmatched_crm: Vec<Option<Seen>> = crm_new.into_iter().map(Some).collect();
+        // Tandem's own copies first, for every record, so that an email or name match of one
+        // record never takes the copy Tandem made of another (whose create would then be
+        // replayed onto that same copy).
+        for ranks in [0..=0, 1..=2] {
+            for slot in &mut unmatched_crm {
+                let Some(crm) = slot else { continue };
+                let found = self.find_match(crm, &mailbox_new, &index, &claimed, ranks.clone());
+                if let Some((i, rank, candidates)) = found {
+                    claimed[i] = true;
+                    self.link(crm, &mailbox_new[i], rank, candidates);
+                    *slot = None;
+                }
+            }
+        }
+        for crm in unmatched_crm.into_iter().flatten() {
+            self.create_from(crm);
+        }
+        for (i, mb) in mailbox_new.into_iter().enumerate() {
+            if !claimed[i] {
+                self.create_from(mb);
+            }
+        }
+    }
+
+    fn find_match(
+        &self,
+        crm: &Seen,
+        mailbox: &[Seen],
+        index: &HashMap<(u8, String), Vec<usize>>,
+        claimed: &[bool],
+        ranks: std::ops::RangeInclusive<u8>,
+    ) -> Option<(usize, u8, usize)> {
+        let keys = self.match_keys(crm);
+        for rank in ranks {
+            let mut candidates: Vec<usize> = keys
+                .iter()
+                .filter(|(r, _)| *r == rank)
+                .filter_map(|(_, k)| index.get(&(rank, k.clone())))
+                .flatten()
+                .copied()
+                .filter(|i| !claimed[*i])
+                // Two people with the same name at the same company but different email
+                // addresses are two people: a name match needs one side without an address.
+                .filter(|i| rank != 2 || !(has_email(crm) && has_email(&mailbox[*i])))
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            if candidates.is_empty() {
+                continue;
+            }
+            // Ambiguity: the most recently modified wins; ties go to the smallest id.
+            let count = candidates.len();
+            let best = candidates.into_iter().max_by(|a, b| {
+                let (a, b) = (&mailbox[*a], &mailbox[*b]);
+                a.modified_at.cmp(&b.modified_at).then_with(|| b.id.cmp(&a.id))
+            })?;
+            return Some((best, rank, count));
+        }
+        None
+    }
+
+    fn link(&mut self, crm: &Seen, mailbox: &Seen, rank: u8, candidates: usize) {
+        let (Some(crm_rec), Some(mb_rec)) = (&crm.record, &mailbox.record) else { return };
+        let pair_id = IdempotencyKey::derive(self.input.object, Side::Crm, &crm.id);
+        for (side, seen, record) in [(Side::Crm, crm, crm_rec), (Side::Mailbox, mailbox, mb_rec)] {
+            if let Some(filter) = self.input.config.filter(side)
+                && !filter.matches(record)
+            {
+                let other = if side == Side::Crm { mailbox } else { crm };
+                self.push(
+                    None,
+                    Action::Skip { side: side.other(), id: other.id.clone() },
+                    format!("matches {side} record {} which the {side} filter excludes; not linked, not created", seen.id),
+                );
+                return;
+            }
+        }
+        let how = match (rank, self.input.object) {
+            (0, _) => "created by Tandem from it",
+            (1, ObjectKind::Contact) => "same email address",
+            (2, ObjectKind::Contact) => "same first name, last name and company",
+            (1, ObjectKind::Event) => "same iCalendar UID",
+            _ => "same subject, start and end",
+        };
+        let mut reason = format!("matched: {how}");
+        if candidates > 1 {
+            reason.push_str(&format!("; {candidates} candidates, chose the most recently modified"));
+        }
+        self.push(Some(&pair_id), Action::Link { crm: crm.id.clone(), mailbox: mailbox.id.clone() }, reason);
+
+        // Reconcile fields the two records hold differently.
+        let policy = self.input.config.conflicts;
+        let records = [crm_rec, mb_rec];
+        let mut writes: [BTreeMap<FieldKey, Option<FieldValue>>; 2] = [BTreeMap::new(), BTreeMap::new()];
+        let mut differing = Vec::new();
+        let shared: Vec<FieldKey> = self.fields_on(Side::Crm).filter(|k| self.caps(Side::Mailbox).supports(k)).cloned().collect();
+        // The side whose value a difference takes; none under manual.
+        let winner = match policy.strategy {
+            ConflictStrategy::Manual => None,
+            ConflictStrategy::CrmWins => Some(Side::Crm),
+            ConflictStrategy::MailboxWins => Some(Side::Mailbox),
+            ConflictStrategy::NewestWins => Some(match (crm.modified_at, mailbox.modified_at) {
+                (Some(c), Some(m)) if c > m => Side::Crm,
+                (Some(c), Some(m)) if m > c => Side::Mailbox,
+                _ => policy.fallback,
+            }),
+            ConflictStrategy::FieldMerge => Some(policy.fallback),
+        };
+        for key in shared {
+            let values = [records[0].get(&key), records[1].get(&key)];
+            if fingerprint(values[0].as_ref()) == fingerprint(values[1].as_ref()) {
+                continue;
+            }
+            let from = match (&values[0], &values[1]) {
+                // Fill a blank; never blank a value.
+                (Some(_), None) => Side::Crm,
+                (None, Some(_)) => Side::Mailbox,
+                _ => {
+                    differing.push(key.clone());
+                    match winner {
+                        Some(side) => side,
+                        None => continue,
+                    }
+                }
+            };
+            let [crm_value, mb_value] = values;
+            let value = if from == Side::Crm { crm_value } else { mb_value };
+            writes[idx(from.other())].insert(key, value);
+        }
+        if !differing.is_empty() {
+            let resolution = match (policy.strategy, winner) {
+                (ConflictStrategy::FieldMerge, _) => Resolution::Merged { fallback: policy.fallback },
+                (_, Some(side)) => Resolution::Took(side),
+                (_, None) => Resolution::Manual,
+            };
+            self.push(
+                Some(&pair_id),
+                Action::Conflict { fields: differing.clone(), resolution },
+                format!("linked records differ in [{}]; blanks are filled, other differences follow the policy", names(&differing)),
+            );
+        }
+        let state = PairState {
+            pair_id: pair_id.clone(),
+            object: self.input.object,
+            crm: SideState { id: crm.id.clone(), version: crm.version.clone(), fields: self.prints(Side::Crm, crm_rec) },
+            mailbox: SideState {
+                id: mailbox.id.clone(),
+                version: mailbox.version.clone(),
+                fields: self.prints(Side::Mailbox, mb_rec),
+            },
+            synced_at: self.input.now,
+            tombstone: None,
+        };
+        let seen = [Some(crm.clone()), Some(mailbox.clone())];
+        let before = self.plan.states.len();
+        self.emit_pair_writes(&state, &seen, writes, "has");
+        if self.plan.states.len() == before {
+            self.plan.states.insert(pair_id, NextState::Put(state));
+        }
+    }
+
+    fn create_from(&mut self, source: Seen) {
+        let side = source.side;
+        let target = side.other();
+        let Some(record) = &source.record else { return };
+        if !self.direction().flows_from(side) {
+            return;
+        }
+        if let Some(filter) = self.input.config.filter(side)
+            && !filter.matches(record)
+        {
+            self.push(None, Action::Skip { side, id: source.id.clone() }, format!("excluded by the {side} filter"));
+            return;
+        }
+        if source.sync_key.is_some() {
+            self.push(
+                None,
+                Action::Skip { side, id: source.id.clone() },
+                format!(
+                    "created by Tandem from a {target} record that is no longer mapped (deleted or unlinked); \
+                     not copied back"
+                ),
+            );
+            return;
+        }
+        if let Some(problem) = self.duration_problem(target, record) {
+            self.push(None, Action::Quarantine { side, id: source.id.clone() }, format!("cannot create on {target}: {problem}"));
+            return;
+        }
+        let (mut projected, truncated) = self.project(target, record);
+        let missing = self.missing_required(target, &projected);
+        if !missing.is_empty() {
+            self.push(
+                None,
+                Action::Quarantine { side, id: source.id.clone() },
+                format!("cannot create on {target}: it requires [{}]", names(&missing)),
+            );
+            return;
+        }
+        let key = IdempotencyKey::derive(self.input.object, side, &source.id);
+        let target_prints = self.prints(target, &projected);
+        let source_state =
+            SideState { id: source.id.clone(), version: source.version.clone(), fields: self.prints(side, record) };
+        let target_state = SideState { id: RecordId::default_pending(), version: Version::default(), fields: target_prints };
+        let (crm, mailbox) = if side == Side::Crm { (source_state, target_state) } else { (target_state, source_state) };
+        let state = PairState {
+            pair_id: key.clone(),
+            object: self.input.object,
+            crm,
+            mailbox,
+            synced_at: self.input.now,
+            tombstone: None,
+        };
+        self.to_side_names(target, &mut projected);
+        let mut reason = format!("new on {side}; no match on {target}");
+        if !truncated.is_empty() {
+            reason.push_str(&format!("; shortened to fit {target}: [{}]", names(&truncated)));
+        }
+        self.push(
+            Some(&key),
+            Action::Create { target, source_id: source.id.clone(), key: key.clone(), record: projected, truncated },
+            reason,
+        );
+        self.plan.states.insert(key, NextState::Put(state));
+    }
+}
+
+fn has_email(seen: &Seen) -> bool {
+    matches!(&seen.record, Some(Record::Contact(c)) if !c.emails.is_empty())
+}
+
+impl RecordId {
+    /// The placeholder id of a record that is about to be created; the engine replaces it with
+    /// the id the target assigns.
+    pub fn default_pending() -> Self {
+        RecordId(String::new())
+    }
+
+    /// True for [`RecordId::default_pending`].
+    pub fn is_pending(&self) -> bool {
+        self.0.is_empty()
+    }
+}

@@ -1,1 +1,258 @@
-//! Validation.
+//! Checks that a record is sane before the planner lets it travel: text without control
+//! characters, sizes under a hard ceiling, events that end after they start in zones that exist,
+//! recurrence rules that parse. A record that fails is quarantined with the error as its reason;
+//! the rest of the cycle goes on.
+
+use crate::model::{Contact, Event, EventTime, Record};
+
+/// No text field may be longer than this many bytes, whatever the target allows. Anything bigger is
+/// almost certainly a bug or an attack, not a note.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+
+/// No list field may have more entries than this.
+pub const MAX_LIST_ENTRIES: usize = 1000;
+
+/// Why a record is not fit to sync.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// A text field holds control characters (other than tab, newline, carriage return).
+    #[error("field `{field}` contains control characters")]
+    ControlCharacters {
+        /// The field.
+        field: String,
+    },
+    /// A field is larger than [`MAX_TEXT_BYTES`] or a list longer than [`MAX_LIST_ENTRIES`].
+    #[error("field `{field}` is oversized ({size} > {limit})")]
+    Oversized {
+        /// The field.
+        field: String,
+        /// Its size.
+        size: usize,
+        /// The ceiling.
+        limit: usize,
+    },
+    /// An email address without an `@` or with spaces.
+    #[error("invalid email address in `{field}`")]
+    InvalidEmail {
+        /// The field.
+        field: String,
+    },
+    /// The time zone is not a known IANA zone.
+    #[error("unknown time zone `{0}`")]
+    UnknownTimeZone(String),
+    /// The event ends before it starts.
+    #[error("event ends before it starts")]
+    EndBeforeStart,
+    /// Start and end mix an all-day date with a timed value.
+    #[error("event mixes an all-day date with a timed value")]
+    MixedTiming,
+    /// A local time that does not exist in its zone (skipped by a DST change).
+    #[error("time {0} does not exist in its zone")]
+    NonexistentLocalTime(String),
+    /// A recurrence rule does not parse.
+    #[error("invalid recurrence rule `{rule}`: {detail}")]
+    InvalidRecurrence {
+        /// The rule.
+        rule: String,
+        /// The parser's message.
+        detail: String,
+    },
+}
+
+fn check_text(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.len() > MAX_TEXT_BYTES {
+        return Err(ValidationError::Oversized { field: field.to_owned(), size: value.len(), limit: MAX_TEXT_BYTES });
+    }
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(ValidationError::ControlCharacters { field: field.to_owned() });
+    }
+    Ok(())
+}
+
+fn check_opt(field: &str, value: &Option<String>) -> Result<(), ValidationError> {
+    value.as_deref().map_or(Ok(()), |v| check_text(field, v))
+}
+
+fn check_len(field: &str, len: usize) -> Result<(), ValidationError> {
+    if len > MAX_LIST_ENTRIES {
+        return Err(ValidationError::Oversized { field: field.to_owned(), size: len, limit: MAX_LIST_ENTRIES });
+    }
+    Ok(())
+}
+
+fn check_email(field: &str, address: &str) -> Result<(), ValidationError> {
+    check_text(field, address)?;
+    let trimmed = address.trim();
+    let ok = trimmed
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !trimmed.contains(char::is_whitespace));
+    if ok { Ok(()) } else { Err(ValidationError::InvalidEmail { field: field.to_owned() }) }
+}
+
+/// Validates a record of either kind.
+pub fn validate(record: &Record) -> Result<(), ValidationError> {
+    match record {
+        Record::Contact(c) => validate_contact(c),
+        Record::Event(e) => validate_event(e),
+    }?;
+    for (name, value) in record.custom() {
+        check_text(&format!("custom.{name}"), name)?;
+        check_text(&format!("custom.{name}"), value)?;
+    }
+    Ok(())
+}
+
+fn validate_contact(c: &Contact) -> Result<(), ValidationError> {
+    check_opt("given_name", &c.given_name)?;
+    check_opt("middle_name", &c.middle_name)?;
+    check_opt("family_name", &c.family_name)?;
+    check_opt("company", &c.company)?;
+    check_opt("title", &c.title)?;
+    check_opt("department", &c.department)?;
+    check_opt("assistant_name", &c.assistant_name)?;
+    check_opt("notes", &c.notes)?;
+    check_len("emails", c.emails.len())?;
+    check_len("phones", c.phones.len())?;
+    check_len("addresses", c.addresses.len())?;
+    for e in &c.emails {
+        check_email("emails", &e.address)?;
+    }
+    for p in &c.phones {
+        check_text("phones", &p.number)?;
+    }
+    for a in &c.addresses {
+        for v in [&a.street, &a.city, &a.region, &a.postal_code, &a.country] {
+            check_opt("addresses", v)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_time(t: &EventTime) -> Result<(), ValidationError> {
+    match t {
+        EventTime::AllDay { .. } => Ok(()),
+        EventTime::Zoned { local, zone } => {
+            if zone.parse::<chrono_tz::Tz>().is_err() {
+                return Err(ValidationError::UnknownTimeZone(zone.clone()));
+            }
+            t.instant().map(|_| ()).ok_or_else(|| ValidationError::NonexistentLocalTime(format!("{local} {zone}")))
+        }
+    }
+}
+
+fn validate_event(e: &Event) -> Result<(), ValidationError> {
+    check_opt("subject", &e.subject)?;
+    check_opt("description", &e.description)?;
+    check_opt("location", &e.location)?;
+    check_opt("ical_uid", &e.ical_uid)?;
+    check_len("attendees", e.attendees.len())?;
+    check_len("categories", e.categories.len())?;
+    for a in &e.attendees {
+        check_email("attendees", &a.email)?;
+        check_opt("attendees", &a.name)?;
+    }
+    if let Some(o) = &e.organizer {
+        check_email("organizer", &o.email)?;
+    }
+    for c in &e.categories {
+        check_text("categories", c)?;
+    }
+    check_time(&e.timing.start)?;
+    check_time(&e.timing.end)?;
+    if e.timing.start.is_all_day() != e.timing.end.is_all_day() {
+        return Err(ValidationError::MixedTiming);
+    }
+    if let (Some(start), Some(end)) = (e.timing.start.instant(), e.timing.end.instant())
+        && end < start
+    {
+        return Err(ValidationError::EndBeforeStart);
+    }
+    if let Some(r) = &e.recurrence {
+        check_len("recurrence", r.rules.len() + r.rdates.len() + r.exdates.len() + r.overrides.len())?;
+        for rule in &r.rules {
+            validate_rrule(rule)?;
+        }
+        for t in r.rdates.iter().chain(&r.exdates).chain(r.overrides.keys()).chain(&r.cancelled) {
+            check_time(t)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks one RRULE value (without the `RRULE:` prefix) with the `rrule` crate.
+pub fn validate_rrule(rule: &str) -> Result<(), ValidationError> {
+    let invalid = |detail: String| ValidationError::InvalidRecurrence { rule: rule.to_owned(), detail };
+    check_text("recurrence", rule).map_err(|e| invalid(e.to_string()))?;
+    if rule.contains(['\n', '\r']) {
+        return Err(invalid("a rule is one line".into()));
+    }
+    // Syntax only: whether UNTIL fits DTSTART's form depends on the event and is the providers'
+    // concern (iCalendar allows a date UNTIL with an all-day start).
+    rule.parse::<rrule::RRule<rrule::Unvalidated>>().map(|_| ()).map_err(|e| invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::model::{EventTiming, Privacy, Recurrence, ShowAs};
+
+    fn event(start: EventTime, end: EventTime) -> Event {
+        Event {
+            subject: Some("Review".into()),
+            description: None,
+            location: None,
+            timing: EventTiming { start, end },
+            recurrence: None,
+            organizer: None,
+            attendees: vec![],
+            privacy: Privacy::Normal,
+            show_as: ShowAs::Busy,
+            categories: vec![],
+            crm_links: vec![],
+            ical_uid: None,
+            custom: Default::default(),
+        }
+    }
+
+    fn at(h: u32, zone: &str) -> EventTime {
+        EventTime::Zoned {
+            local: NaiveDate::from_ymd_opt(2026, 3, 2).and_then(|d| d.and_hms_opt(h, 0, 0)).unwrap_or_default(),
+            zone: zone.into(),
+        }
+    }
+
+    #[test]
+    fn bad_events_are_typed_errors() {
+        assert_eq!(
+            validate(&Record::Event(event(at(10, "Europe/Paris"), at(9, "Europe/Paris")))),
+            Err(ValidationError::EndBeforeStart)
+        );
+        assert_eq!(
+            validate(&Record::Event(event(at(10, "Mars/Olympus"), at(11, "Europe/Paris")))),
+            Err(ValidationError::UnknownTimeZone("Mars/Olympus".into()))
+        );
+        // 10:00 in Paris is 09:00 UTC, so an end at 09:30 UTC is after the start.
+        let mut e = event(at(10, "Europe/Paris"), at(9, "UTC"));
+        assert_eq!(validate(&Record::Event(e.clone())), Ok(()));
+        e.recurrence = Some(Recurrence { rules: vec!["FREQ=SOMETIMES".into()], ..Default::default() });
+        assert!(matches!(validate(&Record::Event(e.clone())), Err(ValidationError::InvalidRecurrence { .. })));
+        e.recurrence = Some(Recurrence { rules: vec!["FREQ=WEEKLY;BYDAY=MO;COUNT=10".into()], ..Default::default() });
+        assert_eq!(validate(&Record::Event(e.clone())), Ok(()));
+        e.recurrence = Some(Recurrence { rules: vec!["FREQ=WEEKLY;BYDAY=FR;UNTIL=20270115".into()], ..Default::default() });
+        assert_eq!(validate(&Record::Event(e)), Ok(()));
+    }
+
+    #[test]
+    fn bad_contacts_are_typed_errors() {
+        let mut c = Contact { family_name: Some("Lovelace".into()), ..Contact::default() };
+        assert_eq!(validate(&Record::Contact(c.clone())), Ok(()));
+        c.custom.insert("Region__c".into(), "EMEA\u{0}".into());
+        assert!(matches!(validate(&Record::Contact(c.clone())), Err(ValidationError::ControlCharacters { .. })));
+        c.custom.clear();
+        c.notes = Some("x".repeat(MAX_TEXT_BYTES + 1));
+        assert!(matches!(validate(&Record::Contact(c)), Err(ValidationError::Oversized { .. })));
+    }
+}

@@ -1,1 +1,309 @@
-//! placeholder
+//! # tandem-engine: the runtime that drives syncs
+//!
+//! What lives here: [`Engine`], which runs one sync cycle for one user — recover interrupted
+//! writes, pull both sides, plan, execute in the batch sizes each connector allows, record the
+//! results, commit atomically — and runs many users concurrently under a bound; the
+//! [`config`] types loadable from TOML; the [`report`] types.
+//!
+//! What must never live here: sync decisions (the planner in `tandem-core` makes them) or provider
+//! specifics (connectors hide them). The engine moves data between the planner, the connectors and
+//! the store, and reacts to the connector error taxonomy: it backs off on throttling, refetches and
+//! replans on a stale version, resyncs in full (re-linking, never duplicating) on an expired cursor.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use tandem_connector::memory::MemoryConnector;
+//! use tandem_core::model::{Contact, Record};
+//! use tandem_engine::{Engine, SyncOptions, UserSync, config::SyncConfig};
+//! use tandem_store::SqliteStore;
+//!
+//! let crm = MemoryConnector::new("crm");
+//! let mailbox = MemoryConnector::new("mailbox");
+//! crm.insert(Record::Contact(Contact { family_name: Some("Lovelace".into()), ..Contact::default() }));
+//! let engine = Engine::new(Arc::new(SqliteStore::in_memory().await?));
+//! let job = UserSync::new("ada@example.com", SyncConfig::named("default"), Arc::new(crm), Arc::new(mailbox.clone()));
+//! let report = engine.sync_user(&job, &SyncOptions::default()).await?;
+//! println!("{report}");
+//! assert_eq!(mailbox.len(tandem_core::model::ObjectKind::Contact), 1);
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tandem_connector::{Connector, ConnectorError};
+use tandem_core::model::ObjectKind;
+use tandem_core::state::Side;
+use tandem_store::{StateStore, StoreError, UserStatus};
+use tracing::Instrument;
+
+pub mod config;
+mod cycle;
+pub mod report;
+
+use config::{ConnectionSpec, SyncConfig, TandemConfig, UserAssignment};
+pub use report::{ObjectReport, SyncReport};
+
+/// Why a user's sync failed as a whole. Per-record problems never end up here: they are
+/// quarantined or retried and reported in the [`SyncReport`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A connector failed in a way that stops this user's cycle (auth, outage, exhausted retries).
+    #[error("{side} connector: {error}")]
+    Connector {
+        /// Which side.
+        side: Side,
+        /// What went wrong.
+        error: ConnectorError,
+    },
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A journal entry could not be read back.
+    #[error("journal: {0}")]
+    Journal(String),
+}
+
+/// Where the engine gets the time. Injected so tests and simulations are deterministic.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Tuning knobs of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How many users sync at once in [`Engine::sync_all`].
+    pub max_concurrent_users: usize,
+    /// How many times one call is retried after `Throttled` before the cycle gives up.
+    pub max_throttle_retries: u32,
+    /// The longest single wait after `Throttled`, whatever the provider asked.
+    pub max_throttle_wait: Duration,
+    /// The wait after `Throttled` when the provider gave no `Retry-After`.
+    pub default_throttle_wait: Duration,
+    /// How many rounds of refetch-and-replan a stale version gets within one cycle.
+    pub max_replans: u32,
+    /// Ids per `fetch` call.
+    pub fetch_chunk: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_concurrent_users: 8,
+            max_throttle_retries: 5,
+            max_throttle_wait: Duration::from_secs(60),
+            default_throttle_wait: Duration::from_secs(1),
+            max_replans: 2,
+            fetch_chunk: 100,
+        }
+    }
+}
+
+/// Options of one sync run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Plan only: return the plan in the report and write nothing, not even state.
+    pub dry_run: bool,
+    /// Let deletes held by the mass-delete guard through (an administrator approved them).
+    pub release_held_deletes: bool,
+    /// Only these objects (default: both).
+    pub objects: Option<Vec<ObjectKind>>,
+}
+
+/// One user's sync job: the configuration and both sides' connectors.
+#[derive(Clone)]
+pub struct UserSync {
+    /// The user or mailbox.
+    pub user: String,
+    /// The configuration assigned to the user.
+    pub config: Arc<SyncConfig>,
+    /// The CRM side.
+    pub crm: Arc<dyn Connector>,
+    /// The mailbox side.
+    pub mailbox: Arc<dyn Connector>,
+}
+
+impl std::fmt::Debug for UserSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSync")
+            .field("user", &self.user)
+            .field("config", &self.config.name)
+            .field("crm", &self.crm.provider())
+            .field("mailbox", &self.mailbox.provider())
+            .finish()
+    }
+}
+
+impl UserSync {
+    /// A job.
+    pub fn new(
+        user: impl Into<String>,
+        config: SyncConfig,
+        crm: Arc<dyn Connector>,
+        mailbox: Arc<dyn Connector>,
+    ) -> Self {
+        UserSync { user: user.into(), config: Arc::new(config), crm, mailbox }
+    }
+
+    /// The connector of one side.
+    pub fn connector(&self, side: Side) -> &dyn Connector {
+        match side {
+            Side::Crm => self.crm.as_ref(),
+            Side::Mailbox => self.mailbox.as_ref(),
+        }
+    }
+}
+
+/// Builds connectors from configuration. Each connector crate provides one; the facade combines
+/// them.
+pub trait ConnectorFactory: Send + Sync {
+    /// The connector for `side` of `user`, as `spec` describes it.
+    fn connect(&self, user: &UserAssignment, side: Side, spec: &ConnectionSpec) -> Result<Arc<dyn Connector>, EngineError>;
+}
+
+struct Inner {
+    store: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+    options: EngineOptions,
+}
+
+/// The sync runtime. Cheap to clone; clones share the store.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("options", &self.inner.options).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `store` with the system clock and default options.
+    pub fn new(store: Arc<dyn StateStore>) -> Self {
+        Engine::with(store, Arc::new(SystemClock), EngineOptions::default())
+    }
+
+    /// An engine with an injected clock and options.
+    pub fn with(store: Arc<dyn StateStore>, clock: Arc<dyn Clock>, options: EngineOptions) -> Self {
+        Engine { inner: Arc::new(Inner { store, clock, options }) }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.inner.store
+    }
+
+    /// The jobs a configuration describes, with connectors from `factory`.
+    pub fn jobs(&self, config: &TandemConfig, factory: &dyn ConnectorFactory) -> Result<Vec<UserSync>, EngineError> {
+        config.validate()?;
+        config
+            .users
+            .iter()
+            .map(|u| {
+                let sync = config
+                    .configuration_for(&u.user)
+                    .cloned()
+                    .ok_or_else(|| EngineError::Config(format!("no configuration for `{}`", u.user)))?;
+                Ok(UserSync {
+                    user: u.user.clone(),
+                    config: Arc::new(sync),
+                    crm: factory.connect(u, Side::Crm, &u.crm)?,
+                    mailbox: factory.connect(u, Side::Mailbox, &u.mailbox)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Runs one sync of one user: both objects (unless limited), one cycle each. Records the
+    /// user's status (except in dry runs).
+    pub async fn sync_user(&self, job: &UserSync, options: &SyncOptions) -> Result<SyncReport, EngineError> {
+        let span = tracing::info_span!("sync", user = %job.user, dry_run = options.dry_run);
+        let result = cycle::sync_user(self, job, options).instrument(span).await;
+        if !options.dry_run {
+            self.record_status(&job.user, &result).await?;
+        }
+        result
+    }
+
+    async fn record_status(&self, user: &str, result: &Result<SyncReport, EngineError>) -> Result<(), EngineError> {
+        let now = self.inner.clock.now();
+        let previous = self.inner.store.status(user).await?;
+        let mut status = previous.unwrap_or(UserStatus {
+            user: user.to_owned(),
+            last_cycle_at: None,
+            last_success_at: None,
+            last_error: None,
+            consecutive_failures: 0,
+        });
+        status.last_cycle_at = Some(now);
+        match result {
+            Ok(_) => {
+                status.last_success_at = Some(now);
+                status.last_error = None;
+                status.consecutive_failures = 0;
+            }
+            Err(e) => {
+                tracing::warn!(user, error = %e, "sync failed");
+                status.last_error = Some(e.to_string());
+                status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+            }
+        }
+        self.inner.store.set_status(&status).await?;
+        Ok(())
+    }
+
+    /// Syncs many users concurrently, at most [`EngineOptions::max_concurrent_users`] at once.
+    /// One user's failure is recorded in that user's status and never stops the others.
+    /// Results come back in the order of `jobs`.
+    pub async fn sync_all(&self, jobs: Vec<UserSync>, options: &SyncOptions) -> Vec<(String, Result<SyncReport, EngineError>)> {
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.inner.options.max_concurrent_users.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, job) in jobs.into_iter().enumerate() {
+            let engine = self.clone();
+            let limit = Arc::clone(&limit);
+            let options = options.clone();
+            tasks.spawn(async move {
+                // The semaphore is never closed, so acquiring cannot fail; run unbounded if it did.
+                let _permit = limit.acquire_owned().await.ok();
+                let result = engine.sync_user(&job, &options).await;
+                (index, job.user, result)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(done) => results.push(done),
+                Err(e) => tracing::error!(error = %e, "a sync task panicked"),
+            }
+        }
+        results.sort_by_key(|(index, _, _)| *index);
+        results.into_iter().map(|(_, user, result)| (user, result)).collect()
+    }
+
+    /// Lightning Sync's "Reset Sync": forgets `user`'s pairs, cursors, journal, refetch queue and
+    /// quarantine (for one object or both). The next cycle reads both sides in full and rebuilds
+    /// the pairs by matching, with no duplicates and no change to record data.
+    pub async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), EngineError> {
+        self.inner.store.reset_user(user, object).await?;
+        Ok(())
+    }
+}

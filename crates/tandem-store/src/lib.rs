@@ -1,1 +1,288 @@
-//! placeholder
+//! # tandem-store: where Tandem remembers
+//!
+//! What lives here: the [`StateStore`] trait, which is everything the engine persists between
+//! cycles (the sync state of mapped pairs, change-feed cursors, the write-ahead journal of
+//! operation intents, quarantine, the refetch queue, the audit log and per-user status), and
+//! [`SqliteStore`], its SQLite implementation and the embedded default. The trait's types
+//! ([`Intent`], [`QuarantineEntry`], [`AuditEntry`], [`UserStatus`], [`CycleCommit`]) and the
+//! [`StoreError`] it returns live here too.
+//!
+//! What must never live here: sync logic or decisions (what to write, which side wins, whether a
+//! record is quarantined: that is the planner's and the engine's job; the store keeps what it is
+//! told, atomically) and provider calls of any kind (no HTTP, no connectors). Values the store
+//! does not need to understand, such as an intent's serialised operation or a cursor, are opaque
+//! to it.
+//!
+//! Crate chosen: `sqlx` (SQLite feature, runtime queries only: `query()`, `query_as()`,
+//! `query_scalar()`, never the compile-time-checked `query!` macros, which need a database at
+//! build time). sqlx gives one async API over SQLite now and PostgreSQL later, so a PostgreSQL
+//! store can reuse the same patterns and most of the SQL.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tandem_core::model::ObjectKind;
+use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side};
+
+mod codec;
+mod sqlite;
+
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+
+/// The user or mailbox being synced, e.g. `"ada@example.com"`.
+pub type UserId = String;
+
+/// Why a store operation failed. Messages never include bound values such as cursors, record
+/// contents or tokens.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed (I/O, locking, SQL error). The message names the operation.
+    #[error("state store database error: {0}")]
+    Database(String),
+    /// A stored row could not be decoded. `what` names the row (e.g. the pair id).
+    #[error("corrupt {what} in the state store: {detail}")]
+    Corrupt {
+        /// The row that could not be decoded, e.g. `pair tdm0123… (contact)`.
+        what: String,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// The schema could not be migrated, or the database was written by a newer Tandem.
+    #[error("state store schema: {0}")]
+    Migration(String),
+    /// A write broke a constraint, e.g. two pairs claiming the same record. Nothing of the
+    /// failed operation was stored.
+    #[error("state store constraint violated: {0}")]
+    Constraint(String),
+    /// The caller passed inconsistent input, e.g. a pair of another object kind in a
+    /// [`CycleCommit`]. Nothing was stored.
+    #[error("invalid input to the state store: {0}")]
+    Invalid(String),
+    /// Reading or writing a file outside the database failed (creating the database's
+    /// directory, writing an export).
+    #[error("state store i/o error: {0}")]
+    Io(String),
+}
+
+/// An operation intent recorded in the journal before it is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The user whose cycle planned the operation.
+    pub user: UserId,
+    /// Contact or event.
+    pub object: ObjectKind,
+    /// Unique per user: the write's idempotency key or a deterministic id.
+    pub key: String,
+    /// The side the operation writes to.
+    pub target: Side,
+    /// The serialised plan `Operation` and `NextState`; opaque to the store.
+    pub operation: serde_json::Value,
+    /// When the intent was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A record set aside because it cannot be synced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    /// The user whose record it is.
+    pub user: UserId,
+    /// Contact or event.
+    pub object: ObjectKind,
+    /// The side holding the record.
+    pub side: Side,
+    /// The record's id on that side.
+    pub record_id: RecordId,
+    /// Why it was quarantined, in words.
+    pub reason: String,
+    /// Since when it has been quarantined. Re-quarantining a record keeps the earliest time.
+    pub since: DateTime<Utc>,
+    /// Structured detail, if any.
+    pub detail: Option<serde_json::Value>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// The user concerned.
+    pub user: UserId,
+    /// Contact or event.
+    pub object: ObjectKind,
+    /// The side written or concerned, if one.
+    pub side: Option<Side>,
+    /// The record concerned, if one.
+    pub record_id: Option<RecordId>,
+    /// What was done: `create`, `update`, `delete`, `link`, `conflict`, `policy_…`.
+    pub action: String,
+    /// How it went: `applied`, `failed: …`, `denied`.
+    pub outcome: String,
+    /// Why, in words.
+    pub reason: String,
+    /// Structured detail, if any.
+    pub detail: Option<serde_json::Value>,
+}
+
+/// The health of one user's sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserStatus {
+    /// The user.
+    pub user: UserId,
+    /// When the last cycle ran, successful or not.
+    pub last_cycle_at: Option<DateTime<Utc>>,
+    /// When the last successful cycle ran.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// The last error, without secrets.
+    pub last_error: Option<String>,
+    /// Failed cycles since the last success.
+    pub consecutive_failures: u32,
+}
+
+/// Everything one cycle of one object for one user changes, committed atomically (one SQL
+/// transaction).
+///
+/// Applied in this order: pair removals, pair upserts, cursors, resolved intents, quarantine
+/// removals, quarantine additions, refetch removals, refetch additions, audit. So an id in both
+/// a `_remove` and an `_add` list ends up present.
+#[derive(Debug, Clone, Default)]
+pub struct CycleCommit {
+    /// Pairs to insert or replace, by pair id. Each pair's `object` must be the commit's.
+    pub upsert_pairs: Vec<PairState>,
+    /// Pairs to forget.
+    pub remove_pairs: Vec<PairId>,
+    /// Cursors to set; `None` clears the side's cursor.
+    pub cursors: Vec<(Side, Option<Cursor>)>,
+    /// Journal keys to delete (of this user, any object).
+    pub resolved_intents: Vec<String>,
+    /// Quarantine entries to insert or update, by (user, object, side, record id). Each must be
+    /// for the commit's user and object.
+    pub quarantine_add: Vec<QuarantineEntry>,
+    /// Quarantined records to release.
+    pub quarantine_remove: Vec<(Side, RecordId)>,
+    /// Records to re-read next cycle.
+    pub refetch_add: Vec<(Side, RecordId)>,
+    /// Records no longer to re-read.
+    pub refetch_remove: Vec<(Side, RecordId)>,
+    /// Audit entries to append. Each must be for the commit's user.
+    pub audit: Vec<AuditEntry>,
+}
+
+impl CycleCommit {
+    /// True when the commit changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.upsert_pairs.is_empty()
+            && self.remove_pairs.is_empty()
+            && self.cursors.is_empty()
+            && self.resolved_intents.is_empty()
+            && self.quarantine_add.is_empty()
+            && self.quarantine_remove.is_empty()
+            && self.refetch_add.is_empty()
+            && self.refetch_remove.is_empty()
+            && self.audit.is_empty()
+    }
+}
+
+/// Everything the engine persists. Implementations must be safe to share between tasks; every
+/// method is atomic.
+#[async_trait::async_trait]
+pub trait StateStore: Send + Sync {
+    /// Pairs whose record on `side` has one of `ids`. An indexed lookup, never a scan of all
+    /// pairs; any number of ids (the list is chunked to stay under SQLite's variable limit).
+    /// Tombstoned pairs are included. Order unspecified.
+    async fn pairs_by_record(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        side: Side,
+        ids: &[RecordId],
+    ) -> Result<Vec<PairState>, StoreError>;
+
+    /// One pair by id.
+    async fn pair(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        pair: &PairId,
+    ) -> Result<Option<PairState>, StoreError>;
+
+    /// The number of live pairs: tombstoned pairs are not counted.
+    async fn pair_count(&self, user: &str, object: ObjectKind) -> Result<usize, StoreError>;
+
+    /// Every pair, tombstoned ones included, ordered by pair id. For tests, exports and reset.
+    async fn all_pairs(&self, user: &str, object: ObjectKind)
+    -> Result<Vec<PairState>, StoreError>;
+
+    /// The change-feed cursor of one side, if any.
+    async fn cursor(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        side: Side,
+    ) -> Result<Option<Cursor>, StoreError>;
+
+    /// Records intents in the journal; durable (synced to disk) before returning. Recording a
+    /// key that is already pending replaces that intent.
+    async fn record_intents(&self, intents: &[Intent]) -> Result<(), StoreError>;
+
+    /// The user's pending intents, oldest first.
+    async fn pending_intents(&self, user: &str) -> Result<Vec<Intent>, StoreError>;
+
+    /// Deletes the user's intents with these keys; unknown keys are ignored.
+    async fn resolve_intents(&self, user: &str, keys: &[String]) -> Result<(), StoreError>;
+
+    /// The records of one side to re-read next cycle, in the order they were queued.
+    async fn refetch_queue(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        side: Side,
+    ) -> Result<Vec<RecordId>, StoreError>;
+
+    /// Applies one cycle's changes in ONE transaction: all of it or, on error, none of it.
+    async fn commit_cycle(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        commit: CycleCommit,
+    ) -> Result<(), StoreError>;
+
+    /// The user's quarantined records, ordered by object, side and record id.
+    async fn quarantine(&self, user: &str) -> Result<Vec<QuarantineEntry>, StoreError>;
+
+    /// Appends audit entries.
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+
+    /// The newest `limit` audit entries (of `user`, or of everyone) at or after `since`, newest
+    /// first.
+    async fn audit_log(
+        &self,
+        user: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Writes the audit log (of `user`, or of everyone) as JSON lines, one [`AuditEntry`] per
+    /// line in the order they were appended. Returns the number of lines written.
+    async fn export_audit_jsonl(
+        &self,
+        user: Option<&str>,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<usize, StoreError>;
+
+    /// Retention: deletes audit entries older than `older_than`. Returns how many were deleted.
+    async fn prune_audit(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Stores a user's status, replacing the previous one.
+    async fn set_status(&self, status: &UserStatus) -> Result<(), StoreError>;
+
+    /// One user's status.
+    async fn status(&self, user: &str) -> Result<Option<UserStatus>, StoreError>;
+
+    /// Every user's status, ordered by user.
+    async fn statuses(&self) -> Result<Vec<UserStatus>, StoreError>;
+
+    /// Reset Sync, atomically: deletes this user's pairs (tombstones included), cursors, refetch
+    /// queue, quarantine and pending intents for `object`, or for all objects when `None`.
+    /// Keeps the audit log and the user's status; other users are untouched.
+    async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), StoreError>;
+}

@@ -1,0 +1,653 @@
+//! One cycle: recover, pull, plan, execute, settle, commit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tandem_connector::{ConnectorError, WriteOp, WriteResult, Written};
+use tandem_core::model::ObjectKind;
+use tandem_core::plan::{Action, NextState, Operation, Plan, Resolution};
+use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
+use tandem_core::state::{Change, Cursor, PairId, PairState, RecordId, Side};
+use tandem_store::{AuditEntry, CycleCommit, Intent, QuarantineEntry};
+
+use crate::report::{ConflictReport, ObjectReport, RecordIssue, SyncReport};
+use crate::{Engine, EngineError, SyncOptions, UserSync};
+
+/// What the journal keeps for each write before it is sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JournalEntry {
+    operation: Operation,
+    next: Option<NextState>,
+}
+
+fn intent_key(op: &Operation) -> String {
+    match &op.action {
+        Action::Create { key, .. } => key.0.clone(),
+        Action::Update { target, id, expected, .. } => format!("update:{target}:{id}:{}", expected.as_str()),
+        Action::Delete { target, id, expected } => format!("delete:{target}:{id}:{}", expected.as_str()),
+        other => format!("{}:{:?}", other.name(), op.pair),
+    }
+}
+
+fn write_op(action: &Action) -> Option<(Side, WriteOp)> {
+    match action {
+        Action::Create { target, key, record, .. } => {
+            Some((*target, WriteOp::Create { key: key.clone(), record: record.clone() }))
+        }
+        Action::Update { target, id, expected, patch, .. } => {
+            Some((*target, WriteOp::Update { id: id.clone(), expected: expected.clone(), patch: patch.clone() }))
+        }
+        Action::Delete { target, id, expected } => {
+            Some((*target, WriteOp::Delete { id: id.clone(), expected: expected.clone() }))
+        }
+        _ => None,
+    }
+}
+
+/// The record a write was made on behalf of: where a rejected write's record is quarantined.
+fn source_of(op: &Operation, states: &BTreeMap<PairId, NextState>, pairs: &PairIndex) -> Option<(Side, RecordId)> {
+    match &op.action {
+        Action::Create { target, source_id, .. } => Some((target.other(), source_id.clone())),
+        Action::Update { target, .. } | Action::Delete { target, .. } => {
+            let pair = op.pair.as_ref()?;
+            let state = match states.get(pair) {
+                Some(NextState::Put(s)) => Some(s),
+                _ => pairs.get(pair),
+            }?;
+            Some((target.other(), state.side(target.other()).id.clone()))
+        }
+        _ => None,
+    }
+}
+
+pub(crate) async fn sync_user(engine: &Engine, job: &UserSync, options: &SyncOptions) -> Result<SyncReport, EngineError> {
+    let clock = &engine.inner.clock;
+    let started_at = clock.now();
+    let timer = Instant::now();
+    let recovered_intents = if options.dry_run { 0 } else { recover(engine, job).await? };
+    let objects = options.objects.clone().unwrap_or_else(|| ObjectKind::ALL.to_vec());
+    let mut reports = Vec::new();
+    for object in objects {
+        if job.config.object(object).direction == tandem_core::config::Direction::Off {
+            continue;
+        }
+        let span = tracing::info_span!("cycle", object = %object);
+        let _entered = span.enter();
+        reports.push(Cycle::new(engine, job, object, options).run().await?);
+    }
+    Ok(SyncReport {
+        user: job.user.clone(),
+        dry_run: options.dry_run,
+        started_at,
+        duration_ms: u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX),
+        recovered_intents,
+        objects: reports,
+    })
+}
+
+/// Settles writes left pending by an interrupted run: a create that reached the provider is
+/// found by its idempotency key and its pair recorded, so the next plan does not create it again.
+async fn recover(engine: &Engine, job: &UserSync) -> Result<usize, EngineError> {
+    let store = &engine.inner.store;
+    let pending = store.pending_intents(&job.user).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    tracing::info!(count = pending.len(), "settling writes left pending by an interrupted run");
+    let mut commits: BTreeMap<ObjectKind, CycleCommit> = BTreeMap::new();
+    for intent in &pending {
+        let commit = commits.entry(intent.object).or_default();
+        commit.resolved_intents.push(intent.key.clone());
+        let entry: JournalEntry = serde_json::from_value(intent.operation.clone())
+            .map_err(|e| EngineError::Journal(format!("intent {}: {e}", intent.key)))?;
+        let (Action::Create { key, .. }, Some(NextState::Put(mut state))) = (&entry.operation.action, entry.next) else {
+            // Updates and deletes are replayed safely by the next plan: their preconditions
+            // catch what already happened.
+            continue;
+        };
+        let found = job
+            .connector(intent.target)
+            .find_by_key(intent.object, key)
+            .await
+            .map_err(|error| EngineError::Connector { side: intent.target, error })?;
+        if let Some(written) = found {
+            let side = state.side_mut(intent.target);
+            side.id = written.id.clone();
+            side.version = written.version;
+            commit.audit.push(AuditEntry {
+                at: engine.inner.clock.now(),
+                user: job.user.clone(),
+                object: intent.object,
+                side: Some(intent.target),
+                record_id: Some(written.id),
+                action: "create".into(),
+                outcome: "recovered".into(),
+                reason: "create was sent before an interruption; found by its idempotency key".into(),
+                detail: None,
+            });
+            commit.upsert_pairs.push(state);
+        }
+    }
+    for (object, commit) in commits {
+        store.commit_cycle(&job.user, object, commit).await?;
+    }
+    Ok(pending.len())
+}
+
+struct Cycle<'a> {
+    engine: &'a Engine,
+    job: &'a UserSync,
+    object: ObjectKind,
+    options: &'a SyncOptions,
+    report: ObjectReport,
+}
+
+/// The outcome of executing one plan.
+struct Executed {
+    plan: Plan,
+    results: HashMap<usize, WriteResult>,
+}
+
+impl<'a> Cycle<'a> {
+    fn new(engine: &'a Engine, job: &'a UserSync, object: ObjectKind, options: &'a SyncOptions) -> Self {
+        Cycle { engine, job, object, options, report: ObjectReport::new(object) }
+    }
+
+    fn user(&self) -> &str {
+        &self.job.user
+    }
+
+    /// Calls the connector, waiting out throttling as the provider asks (bounded).
+    async fn call<T, F, Fut>(&mut self, side: Side, mut f: F) -> Result<T, ConnectorError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+    {
+        let opts = &self.engine.inner.options;
+        let mut attempt = 0;
+        loop {
+            self.report.api_calls.count(side);
+            match f().await {
+                Err(ConnectorError::Throttled { retry_after }) if attempt < opts.max_throttle_retries => {
+                    attempt += 1;
+                    let wait = retry_after.unwrap_or(opts.default_throttle_wait).min(opts.max_throttle_wait);
+                    tracing::debug!(%side, ?wait, attempt, "throttled; waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn pull(&mut self, side: Side) -> Result<(Vec<Change>, Cursor), EngineError> {
+        let store = &self.engine.inner.store;
+        let saved = store.cursor(self.user(), self.object, side).await?;
+        let connector = self.job.connector(side);
+        let object = self.object;
+        let mut cursor = saved;
+        let mut restarted = false;
+        let mut changes = Vec::new();
+        loop {
+            let current = cursor.clone();
+            match self.call(side, || connector.pull(object, current.as_ref())).await {
+                Ok(page) => {
+                    changes.extend(page.changes);
+                    cursor = Some(page.cursor);
+                    if page.done {
+                        break;
+                    }
+                }
+                Err(ConnectorError::CursorExpired) if !restarted && cursor.is_some() => {
+                    tracing::info!(%side, "cursor expired; reading in full and re-linking existing pairs");
+                    self.report.full_resync.push(side);
+                    restarted = true;
+                    changes.clear();
+                    cursor = None;
+                }
+                Err(error) => return Err(EngineError::Connector { side, error }),
+            }
+        }
+        self.report.pulled.insert(side, changes.len());
+        Ok((changes, cursor.unwrap_or_default()))
+    }
+
+    async fn fetch(&mut self, side: Side, ids: &[RecordId]) -> Result<Vec<Change>, EngineError> {
+        let connector = self.job.connector(side);
+        let object = self.object;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(self.engine.inner.options.fetch_chunk.max(1)) {
+            let fetched = self
+                .call(side, || connector.fetch(object, chunk))
+                .await
+                .map_err(|error| EngineError::Connector { side, error })?;
+            out.extend(fetched);
+        }
+        Ok(out)
+    }
+
+    async fn run(mut self) -> Result<ObjectReport, EngineError> {
+        let store = self.engine.inner.store.clone();
+        let user = self.job.user.clone();
+        let object = self.object;
+
+        // 1. Read both sides: the change feeds, then records queued for another look, then
+        // deletes held by the guard (re-presented every cycle until approved).
+        let quarantined: Vec<QuarantineEntry> =
+            store.quarantine(&user).await?.into_iter().filter(|q| q.object == object).collect();
+        let mut changes: [Vec<Change>; 2] = [Vec::new(), Vec::new()];
+        let mut cursors: [Cursor; 2] = [Cursor::default(), Cursor::default()];
+        let mut refetched: Vec<(Side, RecordId)> = Vec::new();
+        for side in Side::BOTH {
+            let (mut pulled, cursor) = self.pull(side).await?;
+            let queued = store.refetch_queue(&user, object, side).await?;
+            if !queued.is_empty() {
+                pulled.extend(self.fetch(side, &queued).await?);
+                refetched.extend(queued.into_iter().map(|id| (side, id)));
+            }
+            for held in quarantined.iter().filter(|q| q.side == side && is_held_delete(q)) {
+                if !pulled.iter().any(|c| c.id == held.record_id) {
+                    pulled.push(Change::deleted(held.record_id.0.clone()));
+                }
+            }
+            changes[idx(side)] = pulled;
+            cursors[idx(side)] = cursor;
+        }
+
+        // 2. Load the pairs these changes touch, and nothing else.
+        let mut pairs = Vec::new();
+        for side in Side::BOTH {
+            let ids: Vec<RecordId> = changes[idx(side)].iter().map(|c| c.id.clone()).collect();
+            pairs.extend(store.pairs_by_record(&user, object, side, &ids).await?);
+        }
+        let pairs = PairIndex::new(pairs);
+        let mapped_pairs = store.pair_count(&user, object).await?;
+
+        // 3. Plan.
+        let caps = [self.job.crm.capabilities(), self.job.mailbox.capabilities()];
+        let config = self.job.config.object(object).clone();
+        let now = self.engine.inner.clock.now();
+        let planned = {
+            let input = PlanInput {
+                object,
+                config: &config,
+                pairs: &pairs,
+                mapped_pairs,
+                crm: SideInput { changes: &changes[0], capabilities: caps[0].object(object) },
+                mailbox: SideInput { changes: &changes[1], capabilities: caps[1].object(object) },
+                now,
+                release_held_deletes: self.options.release_held_deletes,
+            };
+            plan(&input)
+        };
+        for (kind, n) in planned.counts() {
+            self.report.planned.insert(kind.to_owned(), n);
+        }
+        self.report.echoes_suppressed = planned.echoes_suppressed;
+        if self.options.dry_run {
+            self.collect_notes(&planned);
+            self.report.plan = Some(planned);
+            return Ok(self.report);
+        }
+
+        // 4. Execute, refetching and replanning pairs whose target moved under us.
+        let mut rounds = Vec::new();
+        let mut current = planned;
+        let mut round = 0;
+        loop {
+            let results = self.execute(&current).await?;
+            let stale: BTreeSet<PairId> = current
+                .operations
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| matches!(results.get(i), Some(Err(ConnectorError::PreconditionFailed { .. }))))
+                .filter_map(|(_, op)| op.pair.clone())
+                .collect();
+            if stale.is_empty() || round >= self.engine.inner.options.max_replans {
+                rounds.push(Executed { plan: current, results });
+                break;
+            }
+            round += 1;
+            self.report.replanned += stale.len();
+            let next = self.replan(&current, &stale, &changes, &pairs, &caps, &config).await?;
+            // The stale pairs are settled by the next round.
+            for pair in &stale {
+                current.states.remove(pair);
+            }
+            rounds.push(Executed { plan: current, results });
+            current = next;
+        }
+
+        // 5. Settle and commit atomically.
+        let mut commit = CycleCommit::default();
+        for executed in &rounds {
+            self.settle(executed, &pairs, &mut commit);
+        }
+        commit.cursors = vec![(Side::Crm, Some(cursors[0].clone())), (Side::Mailbox, Some(cursors[1].clone()))];
+        let requarantined: HashSet<(Side, RecordId)> =
+            commit.quarantine_add.iter().map(|q| (q.side, q.record_id.clone())).collect();
+        for q in &quarantined {
+            let key = (q.side, q.record_id.clone());
+            if !requarantined.contains(&key) && changes[idx(q.side)].iter().any(|c| c.id == q.record_id) {
+                commit.quarantine_remove.push(key);
+            }
+        }
+        let requeued: HashSet<(Side, RecordId)> = commit.refetch_add.iter().cloned().collect();
+        commit.refetch_remove = refetched.into_iter().filter(|r| !requeued.contains(r)).collect();
+        store.commit_cycle(&user, object, commit).await?;
+        Ok(self.report)
+    }
+
+    /// Records the plan's conflicts, quarantines and holds in the report.
+    fn collect_notes(&mut self, plan: &Plan) {
+        for op in &plan.operations {
+            match &op.action {
+                Action::Conflict { fields, resolution } => self.report.conflicts.push(ConflictReport {
+                    pair: op.pair.clone(),
+                    fields: fields.iter().map(ToString::to_string).collect(),
+                    resolution: *resolution,
+                    reason: op.reason.clone(),
+                }),
+                Action::Quarantine { side, id } => {
+                    self.report.quarantined.push(RecordIssue { side: *side, id: id.clone(), reason: op.reason.clone() });
+                }
+                Action::HoldDelete { .. } => self.report.held_deletes += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Journals, then sends a plan's writes in batches per target. Returns results by operation
+    /// index.
+    async fn execute(&mut self, plan: &Plan) -> Result<HashMap<usize, WriteResult>, EngineError> {
+        let store = self.engine.inner.store.clone();
+        let now = self.engine.inner.clock.now();
+        let mut intents = Vec::new();
+        let mut by_target: [Vec<(usize, WriteOp)>; 2] = [Vec::new(), Vec::new()];
+        for (i, op) in plan.operations.iter().enumerate() {
+            let Some((target, write)) = write_op(&op.action) else { continue };
+            let entry = JournalEntry {
+                operation: op.clone(),
+                next: op.pair.as_ref().and_then(|p| plan.states.get(p).cloned()),
+            };
+            let operation = serde_json::to_value(&entry).map_err(|e| EngineError::Journal(e.to_string()))?;
+            intents.push(Intent {
+                user: self.job.user.clone(),
+                object: self.object,
+                key: intent_key(op),
+                target,
+                operation,
+                created_at: now,
+            });
+            by_target[idx(target)].push((i, write));
+        }
+        let mut results = HashMap::new();
+        if intents.is_empty() {
+            return Ok(results);
+        }
+        // Write-ahead: the intents are durable before anything is sent.
+        store.record_intents(&intents).await?;
+        let object = self.object;
+        for target in Side::BOTH {
+            let connector = self.job.connector(target);
+            let max = connector.capabilities().object(object).max_batch.max(1);
+            for chunk in by_target[idx(target)].chunks(max) {
+                let ops: Vec<WriteOp> = chunk.iter().map(|(_, w)| w.clone()).collect();
+                let outcome = self.call(target, || connector.apply(object, &ops)).await;
+                match outcome {
+                    Ok(answers) if answers.len() == chunk.len() => {
+                        for ((i, _), answer) in chunk.iter().zip(answers) {
+                            results.insert(*i, answer);
+                        }
+                    }
+                    Ok(answers) => {
+                        let error = ConnectorError::Transient {
+                            message: format!("{} answers for {} writes", answers.len(), chunk.len()),
+                        };
+                        for (i, _) in chunk {
+                            results.insert(*i, Err(error.clone()));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%target, error = %error, writes = chunk.len(), "batch failed");
+                        for (i, _) in chunk {
+                            results.insert(*i, Err(error.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Refetches the targets of stale writes and plans those pairs again against fresh data.
+    async fn replan(
+        &mut self,
+        current: &Plan,
+        stale: &BTreeSet<PairId>,
+        changes: &[Vec<Change>; 2],
+        pairs: &PairIndex,
+        caps: &[tandem_core::capabilities::Capabilities; 2],
+        config: &tandem_core::config::ObjectConfig,
+    ) -> Result<Plan, EngineError> {
+        let mut fresh: [Vec<Change>; 2] = [Vec::new(), Vec::new()];
+        let mut targets: [Vec<RecordId>; 2] = [Vec::new(), Vec::new()];
+        for op in &current.operations {
+            if let (Some(pair), Some(target)) = (&op.pair, op.action.target())
+                && stale.contains(pair)
+                && let Some(state) = pairs.get(pair)
+            {
+                targets[idx(target)].push(state.side(target).id.clone());
+            }
+        }
+        for side in Side::BOTH {
+            let ids = std::mem::take(&mut targets[idx(side)]);
+            fresh[idx(side)] = self.fetch(side, &ids).await?;
+        }
+        // The other side's changes for those pairs, as read this cycle.
+        let stale_ids: [HashSet<&RecordId>; 2] = Side::BOTH.map(|side| {
+            stale.iter().filter_map(|p| pairs.get(p)).map(|s| &s.side(side).id).collect::<HashSet<_>>()
+        });
+        for side in Side::BOTH {
+            let fetched: HashSet<RecordId> = fresh[idx(side)].iter().map(|c| c.id.clone()).collect();
+            let carried: Vec<Change> = changes[idx(side)]
+                .iter()
+                .filter(|c| stale_ids[idx(side)].contains(&c.id) && !fetched.contains(&c.id))
+                .cloned()
+                .collect();
+            fresh[idx(side)].extend(carried);
+        }
+        let subset = PairIndex::new(stale.iter().filter_map(|p| pairs.get(p).cloned()));
+        let input = PlanInput {
+            object: self.object,
+            config,
+            pairs: &subset,
+            mapped_pairs: usize::MAX,
+            crm: SideInput { changes: &fresh[0], capabilities: caps[0].object(self.object) },
+            mailbox: SideInput { changes: &fresh[1], capabilities: caps[1].object(self.object) },
+            now: self.engine.inner.clock.now(),
+            release_held_deletes: true,
+        };
+        Ok(plan(&input))
+    }
+
+    /// Turns one executed plan into store changes and report lines.
+    fn settle(&mut self, executed: &Executed, pairs: &PairIndex, commit: &mut CycleCommit) {
+        let Executed { plan, results } = executed;
+        let now = self.engine.inner.clock.now();
+        let user = self.job.user.clone();
+        let object = self.object;
+        let mut failed_pairs: HashSet<PairId> = HashSet::new();
+        let mut written: HashMap<PairId, Vec<(Side, Written)>> = HashMap::new();
+        self.collect_notes(plan);
+        let audit = |side: Option<Side>, id: Option<RecordId>, action: &str, outcome: String, reason: &str| AuditEntry {
+            at: now,
+            user: user.clone(),
+            object,
+            side,
+            record_id: id,
+            action: action.to_owned(),
+            outcome,
+            reason: reason.to_owned(),
+            detail: None,
+        };
+        for (i, op) in plan.operations.iter().enumerate() {
+            let name = op.action.name();
+            match &op.action {
+                Action::Create { target, .. } | Action::Update { target, .. } | Action::Delete { target, .. } => {
+                    let target = *target;
+                    let record = match &op.action {
+                        Action::Update { id, .. } | Action::Delete { id, .. } => Some(id.clone()),
+                        _ => None,
+                    };
+                    let result = results.get(&i).cloned().unwrap_or_else(|| {
+                        Err(ConnectorError::Transient { message: "the write was not sent".into() })
+                    });
+                    // A delete of a record already gone did what it meant to.
+                    let result = match (result, &op.action) {
+                        (Err(ConnectorError::NotFound), Action::Delete { id, .. }) => {
+                            Ok(Written { id: id.clone(), version: Default::default() })
+                        }
+                        (r, _) => r,
+                    };
+                    match result {
+                        Ok(w) => {
+                            *self.report.applied.entry(name.to_owned()).or_default() += 1;
+                            commit.resolved_intents.push(intent_key(op));
+                            commit.audit.push(audit(Some(target), Some(w.id.clone()), name, "applied".into(), &op.reason));
+                            if let Some(pair) = &op.pair {
+                                written.entry(pair.clone()).or_default().push((target, w));
+                            }
+                        }
+                        Err(error) => {
+                            let source = source_of(op, &plan.states, pairs);
+                            let subject = source.clone().or_else(|| record.clone().map(|r| (target, r)));
+                            if let Some(pair) = &op.pair {
+                                failed_pairs.insert(pair.clone());
+                            }
+                            let reason = format!("{name} on {target} failed: {error}");
+                            commit.audit.push(audit(Some(target), record.clone(), name, format!("failed: {error}"), &op.reason));
+                            match &error {
+                                ConnectorError::Rejected { .. } => {
+                                    commit.resolved_intents.push(intent_key(op));
+                                    if let Some((side, id)) = subject {
+                                        self.report.quarantined.push(RecordIssue { side, id: id.clone(), reason: reason.clone() });
+                                        commit.quarantine_add.push(QuarantineEntry {
+                                            user: user.clone(),
+                                            object,
+                                            side,
+                                            record_id: id,
+                                            reason,
+                                            since: now,
+                                            detail: None,
+                                        });
+                                    }
+                                }
+                                _ => {
+                                    // Definite failures need no settling after a crash; unknown
+                                    // outcomes (transient, throttled) keep their intent so the next
+                                    // run checks whether the write landed.
+                                    if matches!(error, ConnectorError::PreconditionFailed { .. } | ConnectorError::NotFound)
+                                        || !matches!(op.action, Action::Create { .. })
+                                    {
+                                        commit.resolved_intents.push(intent_key(op));
+                                    }
+                                    if let Some((side, id)) = &source {
+                                        commit.refetch_add.push((*side, id.clone()));
+                                    }
+                                    if let Some(id) = record {
+                                        commit.refetch_add.push((target, id));
+                                    }
+                                    if let Some((side, id)) = subject {
+                                        self.report.failed.push(RecordIssue { side, id, reason });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Action::Link { crm, .. } => {
+                    commit.audit.push(audit(Some(Side::Crm), Some(crm.clone()), name, "applied".into(), &op.reason));
+                }
+                Action::Unlink { survivor, id } => {
+                    commit.audit.push(audit(Some(*survivor), Some(id.clone()), name, "applied".into(), &op.reason));
+                }
+                Action::Conflict { resolution, .. } => {
+                    let crm_id = op.pair.as_ref().and_then(|p| pairs.get(p)).map(|s| s.crm.id.clone());
+                    commit.audit.push(audit(Some(Side::Crm), crm_id.clone(), name, format!("{resolution:?}"), &op.reason));
+                    if *resolution == Resolution::Manual
+                        && let Some(id) = crm_id
+                    {
+                        commit.quarantine_add.push(QuarantineEntry {
+                            user: user.clone(),
+                            object,
+                            side: Side::Crm,
+                            record_id: id,
+                            reason: op.reason.clone(),
+                            since: now,
+                            detail: Some(serde_json::json!({ "kind": "manual_conflict" })),
+                        });
+                    }
+                }
+                Action::Quarantine { side, id } => {
+                    commit.audit.push(audit(Some(*side), Some(id.clone()), name, "applied".into(), &op.reason));
+                    commit.quarantine_add.push(QuarantineEntry {
+                        user: user.clone(),
+                        object,
+                        side: *side,
+                        record_id: id.clone(),
+                        reason: op.reason.clone(),
+                        since: now,
+                        detail: None,
+                    });
+                }
+                Action::HoldDelete { side, id } => {
+                    commit.audit.push(audit(Some(*side), Some(id.clone()), name, "held".into(), &op.reason));
+                    commit.quarantine_add.push(QuarantineEntry {
+                        user: user.clone(),
+                        object,
+                        side: *side,
+                        record_id: id.clone(),
+                        reason: op.reason.clone(),
+                        since: now,
+                        detail: Some(serde_json::json!({ "kind": HELD_DELETE })),
+                    });
+                }
+                Action::Skip { .. } => {}
+            }
+        }
+        for (pair, next) in &plan.states {
+            if failed_pairs.contains(pair) {
+                continue;
+            }
+            match next {
+                NextState::Remove => commit.remove_pairs.push(pair.clone()),
+                NextState::Put(state) => {
+                    let mut state: PairState = state.clone();
+                    for (target, w) in written.remove(pair).unwrap_or_default() {
+                        let side = state.side_mut(target);
+                        side.id = w.id;
+                        side.version = w.version;
+                    }
+                    if state.crm.id.is_pending() || state.mailbox.id.is_pending() {
+                        continue;
+                    }
+                    commit.upsert_pairs.push(state);
+                }
+            }
+        }
+    }
+}
+
+const HELD_DELETE: &str = "held_delete";
+
+fn is_held_delete(q: &QuarantineEntry) -> bool {
+    q.detail.as_ref().and_then(|d| d.get("kind")).and_then(|k| k.as_str()) == Some(HELD_DELETE)
+}
+
+fn idx(side: Side) -> usize {
+    match side {
+        Side::Crm => 0,
+        Side::Mailbox => 1,
+    }
+}

@@ -1,0 +1,199 @@
+//! What a cycle did, for people (Display) and machines (serde JSON).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tandem_core::model::ObjectKind;
+use tandem_core::plan::{Plan, Resolution};
+use tandem_core::state::{PairId, RecordId, Side};
+
+/// A conflict and how it was settled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConflictReport {
+    /// The pair.
+    pub pair: Option<PairId>,
+    /// The fields in conflict.
+    pub fields: Vec<String>,
+    /// The resolution chosen.
+    pub resolution: Resolution,
+    /// Why.
+    pub reason: String,
+}
+
+/// A record set aside or a write that failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordIssue {
+    /// The side holding the record.
+    pub side: Side,
+    /// The record.
+    pub id: RecordId,
+    /// Why.
+    pub reason: String,
+}
+
+/// API calls made to each side during a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ApiCalls {
+    /// Calls to the CRM connector (pages, fetches, write batches, lookups).
+    pub crm: u64,
+    /// Calls to the mailbox connector.
+    pub mailbox: u64,
+}
+
+impl ApiCalls {
+    /// Counts one call to `side`.
+    pub fn count(&mut self, side: Side) {
+        match side {
+            Side::Crm => self.crm += 1,
+            Side::Mailbox => self.mailbox += 1,
+        }
+    }
+}
+
+/// What happened to one object kind in one cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectReport {
+    /// Contacts or events.
+    pub object: ObjectKind,
+    /// Changes read from each side.
+    pub pulled: BTreeMap<Side, usize>,
+    /// Operations planned, by kind.
+    pub planned: BTreeMap<String, usize>,
+    /// Writes that succeeded, by kind.
+    pub applied: BTreeMap<String, usize>,
+    /// Writes that failed, with the reason; their records are retried next cycle or quarantined.
+    pub failed: Vec<RecordIssue>,
+    /// Conflicts and their resolutions.
+    pub conflicts: Vec<ConflictReport>,
+    /// Records quarantined this cycle.
+    pub quarantined: Vec<RecordIssue>,
+    /// Deletes held by the mass-delete guard.
+    pub held_deletes: usize,
+    /// Tandem's own writes recognised and ignored.
+    pub echoes_suppressed: usize,
+    /// Sides whose cursor expired, so they were read in full (existing pairs are re-linked).
+    pub full_resync: Vec<Side>,
+    /// Stale-version writes that were refetched and replanned.
+    pub replanned: usize,
+    /// API calls per side.
+    pub api_calls: ApiCalls,
+    /// The plan itself, in dry runs.
+    pub plan: Option<Plan>,
+}
+
+impl ObjectReport {
+    /// An empty report for `object`.
+    pub fn new(object: ObjectKind) -> Self {
+        ObjectReport {
+            object,
+            pulled: BTreeMap::new(),
+            planned: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            failed: Vec::new(),
+            conflicts: Vec::new(),
+            quarantined: Vec::new(),
+            held_deletes: 0,
+            echoes_suppressed: 0,
+            full_resync: Vec::new(),
+            replanned: 0,
+            api_calls: ApiCalls::default(),
+            plan: None,
+        }
+    }
+
+    /// Successful writes of one kind (`create`, `update`, `delete`).
+    pub fn applied(&self, kind: &str) -> usize {
+        self.applied.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Planned operations of one kind.
+    pub fn planned(&self, kind: &str) -> usize {
+        self.planned.get(kind).copied().unwrap_or(0)
+    }
+}
+
+/// What one user's sync did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// The user.
+    pub user: String,
+    /// Whether this was a dry run (nothing written).
+    pub dry_run: bool,
+    /// When the sync started.
+    pub started_at: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// Pending writes from an interrupted earlier run that were settled first.
+    pub recovered_intents: usize,
+    /// Per object.
+    pub objects: Vec<ObjectReport>,
+}
+
+impl SyncReport {
+    /// The report of one object, if it ran.
+    pub fn object(&self, object: ObjectKind) -> Option<&ObjectReport> {
+        self.objects.iter().find(|o| o.object == object)
+    }
+
+    /// Total successful writes across objects.
+    pub fn total_writes(&self) -> usize {
+        self.objects.iter().map(|o| o.applied.values().sum::<usize>()).sum()
+    }
+}
+
+fn counts(map: &BTreeMap<String, usize>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for SyncReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "sync of {}{} at {} ({} ms)",
+            self.user,
+            if self.dry_run { " [dry run: nothing written]" } else { "" },
+            self.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.duration_ms
+        )?;
+        if self.recovered_intents > 0 {
+            writeln!(f, "  settled {} write(s) left pending by an interrupted run", self.recovered_intents)?;
+        }
+        for o in &self.objects {
+            let pulled: Vec<String> = o.pulled.iter().map(|(s, n)| format!("{n} from {s}")).collect();
+            writeln!(f, "  {}s: read {}", o.object, if pulled.is_empty() { "nothing".into() } else { pulled.join(", ") })?;
+            writeln!(f, "    planned: {}", counts(&o.planned))?;
+            if !self.dry_run {
+                writeln!(f, "    applied: {}", counts(&o.applied))?;
+            }
+            if !o.full_resync.is_empty() {
+                let sides: Vec<&str> = o.full_resync.iter().map(|s| s.as_str()).collect();
+                writeln!(f, "    full resync of {} (cursor expired; pairs re-linked)", sides.join(" and "))?;
+            }
+            if o.echoes_suppressed > 0 {
+                writeln!(f, "    ignored {} echo(es) of Tandem's own writes", o.echoes_suppressed)?;
+            }
+            if o.replanned > 0 {
+                writeln!(f, "    replanned {} write(s) after a stale version", o.replanned)?;
+            }
+            if o.held_deletes > 0 {
+                writeln!(f, "    HELD {} delete(s): mass-delete guard tripped; approve to apply", o.held_deletes)?;
+            }
+            for c in &o.conflicts {
+                writeln!(f, "    conflict [{}] -> {:?}: {}", c.fields.join(", "), c.resolution, c.reason)?;
+            }
+            for q in &o.quarantined {
+                writeln!(f, "    quarantined {} {}: {}", q.side, q.id, q.reason)?;
+            }
+            for x in &o.failed {
+                writeln!(f, "    failed {} {}: {}", x.side, x.id, x.reason)?;
+            }
+            writeln!(f, "    api calls: crm {}, mailbox {}", o.api_calls.crm, o.api_calls.mailbox)?;
+        }
+        Ok(())
+    }
+}

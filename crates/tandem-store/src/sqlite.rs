@@ -1,0 +1,1240 @@
+//! [`SqliteStore`]: the embedded SQLite [`StateStore`].
+//!
+//! Schema (version [`SCHEMA_VERSION`]; see `MIGRATIONS`). Every table is keyed by `user_id`
+//! first, so one user's rows are contiguous and a reset touches nothing else.
+//!
+//! | table | key | holds |
+//! | --- | --- | --- |
+//! | `schema_version` | `version` | one row per applied migration |
+//! | `pairs` | `(user_id, object, pair_id)`, unique `(user_id, object, crm_id)` and `(user_id, object, mailbox_id)` | per side: id, version, field prints; `synced_at`, `tombstone` |
+//! | `cursors` | `(user_id, object, side)` | the opaque cursor (BLOB) |
+//! | `journal` | `seq`, unique `(user_id, intent_key)` | pending intents: object, target, operation (JSON), `created_at` |
+//! | `quarantine` | `(user_id, object, side, record_id)` | reason, `since`, detail (JSON) |
+//! | `refetch` | `seq`, unique `(user_id, object, side, record_id)` | records to re-read |
+//! | `audit` | `id`, indexes `(user_id, at)` and `(at)` | the audit log |
+//! | `status` | `user_id` | last cycle, last success, last error, failure count |
+//!
+//! Encodings (timestamps, field prints) are described in the `codec` module: timestamps are
+//! fixed-width RFC 3339 text, field prints a JSON object of 16-digit hex strings.
+//!
+//! Writes that read-then-write take the write lock up front (`BEGIN IMMEDIATE`) so concurrent
+//! writers wait on the busy timeout instead of failing on a lock upgrade.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, query, query_scalar};
+use tandem_core::model::ObjectKind;
+use tandem_core::state::{
+    Cursor, IdempotencyKey, PairId, PairState, RecordId, Side, SideState, Version,
+};
+
+use crate::codec::{
+    decode_prints, encode_prints, parse_json, parse_object, parse_side, parse_ts, ts,
+};
+use crate::{AuditEntry, CycleCommit, Intent, QuarantineEntry, StateStore, StoreError, UserStatus};
+
+/// The schema version this build writes and understands. A database at a higher version is
+/// refused with [`StoreError::Migration`].
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a statement waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections in a file-backed pool: WAL lets readers run beside the one writer.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// Ids per `IN (…)` list: far below SQLite's variable limit (32,766 since 3.32, 999 before).
+const IN_CHUNK: usize = 500;
+
+/// Audit rows read per page when exporting.
+const EXPORT_PAGE: i64 = 1_000;
+
+/// One schema step. Steps are applied in order, each version once, inside one transaction.
+struct Migration {
+    version: i64,
+    description: &'static str,
+    statements: &'static [&'static str],
+}
+
+/// The schema's history. Append new steps; never edit a released one.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "initial schema",
+    statements: &[
+        "CREATE TABLE pairs (
+            user_id TEXT NOT NULL,
+            object TEXT NOT NULL,
+            pair_id TEXT NOT NULL,
+            crm_id TEXT NOT NULL,
+            crm_version TEXT NOT NULL,
+            crm_fields TEXT NOT NULL,
+            mailbox_id TEXT NOT NULL,
+            mailbox_version TEXT NOT NULL,
+            mailbox_fields TEXT NOT NULL,
+            synced_at TEXT NOT NULL,
+            tombstone TEXT,
+            PRIMARY KEY (user_id, object, pair_id)
+        )",
+        "CREATE UNIQUE INDEX pairs_by_crm_id ON pairs (user_id, object, crm_id)",
+        "CREATE UNIQUE INDEX pairs_by_mailbox_id ON pairs (user_id, object, mailbox_id)",
+        "CREATE TABLE cursors (
+            user_id TEXT NOT NULL,
+            object TEXT NOT NULL,
+            side TEXT NOT NULL,
+            cursor BLOB NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, object, side)
+        )",
+        "CREATE TABLE journal (
+            seq INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            intent_key TEXT NOT NULL,
+            object TEXT NOT NULL,
+            target TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (user_id, intent_key)
+        )",
+        "CREATE TABLE quarantine (
+            user_id TEXT NOT NULL,
+            object TEXT NOT NULL,
+            side TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            since TEXT NOT NULL,
+            detail TEXT,
+            PRIMARY KEY (user_id, object, side, record_id)
+        )",
+        "CREATE TABLE refetch (
+            seq INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            object TEXT NOT NULL,
+            side TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            UNIQUE (user_id, object, side, record_id)
+        )",
+        "CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            object TEXT NOT NULL,
+            side TEXT,
+            record_id TEXT,
+            action TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT
+        )",
+        "CREATE INDEX audit_by_user_at ON audit (user_id, at)",
+        "CREATE INDEX audit_by_at ON audit (at)",
+        "CREATE TABLE status (
+            user_id TEXT PRIMARY KEY NOT NULL,
+            last_cycle_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            consecutive_failures INTEGER NOT NULL
+        )",
+    ],
+}];
+
+// The columns `decode_pair` reads, in a macro so they can be `concat!`ed into static SQL.
+macro_rules! pair_columns {
+    () => {
+        "pair_id, object, crm_id, crm_version, crm_fields, mailbox_id, mailbox_version, \
+         mailbox_fields, synced_at, tombstone"
+    };
+}
+
+macro_rules! audit_columns {
+    () => {
+        "id, at, user_id, object, side, record_id, action, outcome, reason, detail"
+    };
+}
+
+/// Rows per multi-row `INSERT`: at most 11 variables a row, 704 in all, under the 999 of old
+/// SQLites.
+const BATCH_ROWS: usize = 64;
+
+const PAIR_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+const UPSERT_PAIR_HEAD: &str = "INSERT INTO pairs (user_id, object, pair_id, crm_id, crm_version, crm_fields, \
+     mailbox_id, mailbox_version, mailbox_fields, synced_at, tombstone) VALUES ";
+
+const UPSERT_PAIR_TAIL: &str = " ON CONFLICT (user_id, object, pair_id) DO UPDATE SET \
+     crm_id = excluded.crm_id, crm_version = excluded.crm_version, crm_fields = excluded.crm_fields, \
+     mailbox_id = excluded.mailbox_id, mailbox_version = excluded.mailbox_version, \
+     mailbox_fields = excluded.mailbox_fields, synced_at = excluded.synced_at, \
+     tombstone = excluded.tombstone";
+
+const INSERT_AUDIT_HEAD: &str = "INSERT INTO audit \
+     (at, user_id, object, side, record_id, action, outcome, reason, detail) VALUES ";
+
+const AUDIT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+const UPSERT_INTENT: &str = "INSERT INTO journal (user_id, intent_key, object, target, operation, created_at) \
+     VALUES (?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (user_id, intent_key) DO UPDATE SET object = excluded.object, \
+     target = excluded.target, operation = excluded.operation, created_at = excluded.created_at";
+
+const DELETE_INTENT: &str = "DELETE FROM journal WHERE user_id = ? AND intent_key = ?";
+
+const RESET_ALL: [&str; 5] = [
+    "DELETE FROM pairs WHERE user_id = ?",
+    "DELETE FROM cursors WHERE user_id = ?",
+    "DELETE FROM refetch WHERE user_id = ?",
+    "DELETE FROM quarantine WHERE user_id = ?",
+    "DELETE FROM journal WHERE user_id = ?",
+];
+
+const RESET_OBJECT: [&str; 5] = [
+    "DELETE FROM pairs WHERE user_id = ? AND object = ?",
+    "DELETE FROM cursors WHERE user_id = ? AND object = ?",
+    "DELETE FROM refetch WHERE user_id = ? AND object = ?",
+    "DELETE FROM quarantine WHERE user_id = ? AND object = ?",
+    "DELETE FROM journal WHERE user_id = ? AND object = ?",
+];
+
+/// The embedded SQLite [`StateStore`]: one database file (WAL mode) holding every user's state.
+///
+/// Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory if missing) the database at `path`, and
+    /// migrates its schema to [`SCHEMA_VERSION`].
+    ///
+    /// The database runs in WAL journal mode with `synchronous = NORMAL` (a commit survives a
+    /// crash of the process; the journal of intents is synced fully, see
+    /// [`StateStore::record_intents`]), foreign keys on and a busy timeout of 10 s.
+    ///
+    /// Fails with [`StoreError::Migration`] if the database was written by a newer Tandem.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Io(format!("creating directory {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|e| map_sqlx(&format!("opening {}", path.display()), e))?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A fresh, private in-memory database, for tests and dry runs. It lives on one connection
+    /// that the pool never closes, so it lasts as long as the store (and its clones).
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(":memory:")
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(db("opening an in-memory database"))?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema version of the open database.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let version: Option<i64> = query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("reading the schema version"))?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// Closes every connection, waiting for queries in flight. Later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Brings the schema up to [`SCHEMA_VERSION`], in one transaction. A no-op when it is there.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(migration_err("starting"))?;
+        query(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version INTEGER PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_at TEXT NOT NULL
+            )",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(migration_err("creating schema_version"))?;
+        let current: Option<i64> = query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(migration_err("reading schema_version"))?;
+        let current = current.unwrap_or(0);
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::Migration(format!(
+                "the database is at schema version {current}, newer than version {SCHEMA_VERSION} that \
+                 this build of Tandem understands; upgrade Tandem or use another database"
+            )));
+        }
+        for step in MIGRATIONS.iter().filter(|m| m.version > current) {
+            for statement in step.statements {
+                query(*statement).execute(&mut *tx).await.map_err(|e| {
+                    StoreError::Migration(format!("applying version {}: {e}", step.version))
+                })?;
+            }
+            query("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)")
+                .bind(step.version)
+                .bind(step.description)
+                .bind(ts(&Utc::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(migration_err("recording the version"))?;
+            tracing::info!(
+                version = step.version,
+                description = step.description,
+                "migrated the state store"
+            );
+        }
+        tx.commit().await.map_err(migration_err("committing"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    async fn pairs_by_record(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        side: Side,
+        ids: &[RecordId],
+    ) -> Result<Vec<PairState>, StoreError> {
+        let mut ids: Vec<&str> = ids.iter().map(RecordId::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await.map_err(db("pairs_by_record"))?;
+        let mut pairs = Vec::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut q = query(AssertSqlSafe(pairs_by_record_sql(side, chunk.len())))
+                .bind(user)
+                .bind(object.as_str());
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let rows = q
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db("pairs_by_record"))?;
+            for row in &rows {
+                pairs.push(decode_pair(row)?);
+            }
+        }
+        Ok(pairs)
+    }
+
+    async fn pair(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        pair: &PairId,
+    ) -> Result<Option<PairState>, StoreError> {
+        let row = query(concat!(
+            "SELECT ",
+            pair_columns!(),
+            " FROM pairs WHERE user_id = ? AND object = ? AND pair_id = ?"
+        ))
+        .bind(user)
+        .bind(object.as_str())
+        .bind(pair.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("pair"))?;
+        row.as_ref().map(decode_pair).transpose()
+    }
+
+    async fn pair_count(&self, user: &str, object: ObjectKind) -> Result<usize, StoreError> {
+        let n: i64 = query_scalar(
+            "SELECT COUNT(*) FROM pairs WHERE user_id = ? AND object = ? AND tombstone IS NULL",
+        )
+        .bind(user)
+        .bind(object.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("pair_count"))?;
+        usize::try_from(n)
+            .map_err(|_| StoreError::Database(format!("pair_count: impossible count {n}")))
+    }
+
+    async fn all_pairs(
+        &self,
+        user: &str,
+        object: ObjectKind,
+    ) -> Result<Vec<PairState>, StoreError> {
+        let rows = query(concat!(
+            "SELECT ",
+            pair_columns!(),
+            " FROM pairs WHERE user_id = ? AND object = ? ORDER BY pair_id"
+        ))
+        .bind(user)
+        .bind(object.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("all_pairs"))?;
+        rows.iter().map(decode_pair).collect()
+    }
+
+    async fn cursor(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        side: Side,
+    ) -> Result<Option<Cursor>, StoreError> {
+        let bytes: Option<Vec<u8>> = query_scalar(
+            "SELECT cursor FROM cursors WHERE user_id = ? AND object = ? AND side = ?",
+        )
+        .bind(user)
+        .bind(object.as_str())
+        .bind(side.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_sqlx(&format!("{side} {object} cursor"), e))?;
+        Ok(bytes.map(Cursor))
+    }
+
+    async fn record_intents(&self, intents: &[Intent]) -> Result<(), StoreError> {
+        if intents.is_empty() {
+            return Ok(());
+        }
+        // The journal must survive a power cut, not only a crash: sync this transaction fully
+        // (`synchronous = FULL` fsyncs the WAL at commit), then restore the pool's setting.
+        let mut conn = self.pool.acquire().await.map_err(db("record_intents"))?;
+        query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await
+            .map_err(db("record_intents: PRAGMA synchronous"))?;
+        let result = upsert_intents(&mut conn, intents).await;
+        if let Err(e) = query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+        {
+            tracing::warn!(error = %e, "could not restore synchronous = NORMAL; dropping the connection");
+            conn.close_on_drop();
+        }
+        result
+    }
+
+    async fn pending_intents(&self, user: &str) -> Result<Vec<Intent>, StoreError> {
+        let rows = query(
+            "SELECT user_id, intent_key, object, target, operation, created_at FROM journal \
+             WHERE user_id = ? ORDER BY created_at, seq",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("pending_intents"))?;
+        rows.iter().map(decode_intent).collect()
+    }
+
+    async fn resolve_intents(&self, user: &str, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("resolve_intents"))?;
+        delete_intents(&mut tx, user, keys).await?;
+        tx.commit().await.map_err(db("resolve_intents: commit"))
+    }
+
+    async fn refetch_queue(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        side: Side,
+    ) -> Result<Vec<RecordId>, StoreError> {
+        let ids: Vec<String> =
+            query_scalar("SELECT record_id FROM refetch WHERE user_id = ? AND object = ? AND side = ? ORDER BY seq")
+                .bind(user)
+                .bind(object.as_str())
+                .bind(side.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| map_sqlx(&format!("{side} {object} refetch queue"), e))?;
+        Ok(ids.into_iter().map(RecordId).collect())
+    }
+
+    async fn commit_cycle(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        commit: CycleCommit,
+    ) -> Result<(), StoreError> {
+        validate_commit(user, object, &commit)?;
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("commit_cycle: begin"))?;
+        // On error the transaction is dropped, which rolls it back.
+        apply_commit(&mut tx, user, object, &commit).await?;
+        tx.commit().await.map_err(db("commit_cycle: commit"))?;
+        tracing::debug!(
+            user,
+            %object,
+            upserted = commit.upsert_pairs.len(),
+            removed = commit.remove_pairs.len(),
+            audit = commit.audit.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "committed cycle"
+        );
+        Ok(())
+    }
+
+    async fn quarantine(&self, user: &str) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let rows = query(
+            "SELECT user_id, object, side, record_id, reason, since, detail FROM quarantine \
+             WHERE user_id = ? ORDER BY object, side, record_id",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("quarantine"))?;
+        rows.iter().map(decode_quarantine).collect()
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("append_audit"))?;
+        insert_audit(&mut tx, entries).await?;
+        tx.commit().await.map_err(db("append_audit: commit"))
+    }
+
+    async fn audit_log(
+        &self,
+        user: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let sql = match (user.is_some(), since.is_some()) {
+            (true, true) => concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit WHERE user_id = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?"
+            ),
+            (true, false) => {
+                concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?"
+                )
+            }
+            (false, true) => {
+                concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?"
+                )
+            }
+            (false, false) => concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit ORDER BY at DESC, id DESC LIMIT ?"
+            ),
+        };
+        let mut q = query(sql);
+        if let Some(user) = user {
+            q = q.bind(user);
+        }
+        if let Some(since) = since {
+            q = q.bind(ts(&since));
+        }
+        let rows = q
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("audit_log"))?;
+        rows.iter()
+            .map(|row| decode_audit(row).map(|(_, entry)| entry))
+            .collect()
+    }
+
+    async fn export_audit_jsonl(
+        &self,
+        user: Option<&str>,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<usize, StoreError> {
+        // Keyset pages by id: memory stays bounded however long the log is.
+        let io = |e: std::io::Error| StoreError::Io(format!("export_audit_jsonl: {e}"));
+        let mut after = 0_i64;
+        let mut written = 0_usize;
+        loop {
+            let q = match user {
+                Some(user) => query(concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit WHERE id > ? AND user_id = ? ORDER BY id LIMIT ?"
+                ))
+                .bind(after)
+                .bind(user),
+                None => query(concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit WHERE id > ? ORDER BY id LIMIT ?"
+                ))
+                .bind(after),
+            };
+            let rows = q
+                .bind(EXPORT_PAGE)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("export_audit_jsonl"))?;
+            for row in &rows {
+                let (id, entry) = decode_audit(row)?;
+                after = id;
+                serde_json::to_writer(&mut *out, &entry)
+                    .map_err(|e| StoreError::Io(format!("export_audit_jsonl: {e}")))?;
+                out.write_all(b"\n").map_err(io)?;
+                written += 1;
+            }
+            if (rows.len() as i64) < EXPORT_PAGE {
+                break;
+            }
+        }
+        out.flush().map_err(io)?;
+        Ok(written)
+    }
+
+    async fn prune_audit(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = query("DELETE FROM audit WHERE at < ?")
+            .bind(ts(&older_than))
+            .execute(&self.pool)
+            .await
+            .map_err(db("prune_audit"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn set_status(&self, status: &UserStatus) -> Result<(), StoreError> {
+        query(
+            "INSERT INTO status (user_id, last_cycle_at, last_success_at, last_error, consecutive_failures) \
+             VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET last_cycle_at = excluded.last_cycle_at, \
+             last_success_at = excluded.last_success_at, last_error = excluded.last_error, \
+             consecutive_failures = excluded.consecutive_failures",
+        )
+        .bind(&status.user)
+        .bind(status.last_cycle_at.as_ref().map(ts))
+        .bind(status.last_success_at.as_ref().map(ts))
+        .bind(status.last_error.as_deref())
+        .bind(i64::from(status.consecutive_failures))
+        .execute(&self.pool)
+        .await
+        .map_err(db("set_status"))?;
+        Ok(())
+    }
+
+    async fn status(&self, user: &str) -> Result<Option<UserStatus>, StoreError> {
+        let row = query(
+            "SELECT user_id, last_cycle_at, last_success_at, last_error, consecutive_failures FROM status \
+             WHERE user_id = ?",
+        )
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("status"))?;
+        row.as_ref().map(decode_status).transpose()
+    }
+
+    async fn statuses(&self) -> Result<Vec<UserStatus>, StoreError> {
+        let rows = query(
+            "SELECT user_id, last_cycle_at, last_success_at, last_error, consecutive_failures FROM status \
+             ORDER BY user_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("statuses"))?;
+        rows.iter().map(decode_status).collect()
+    }
+
+    async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("reset_user"))?;
+        match object {
+            None => {
+                for sql in RESET_ALL {
+                    query(sql)
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("reset_user"))?;
+                }
+            }
+            Some(object) => {
+                for sql in RESET_OBJECT {
+                    query(sql)
+                        .bind(user)
+                        .bind(object.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("reset_user"))?;
+                }
+            }
+        }
+        tx.commit().await.map_err(db("reset_user: commit"))?;
+        tracing::info!(
+            user,
+            object = object.map(ObjectKind::as_str).unwrap_or("all"),
+            "reset sync state"
+        );
+        Ok(())
+    }
+}
+
+/// `SELECT` of the pairs whose `side` id is one of `n` bound ids (after user and object).
+/// Only `?` placeholders are interpolated, never values.
+fn pairs_by_record_sql(side: Side, n: usize) -> String {
+    let column = match side {
+        Side::Crm => "crm_id",
+        Side::Mailbox => "mailbox_id",
+    };
+    let mut placeholders = String::with_capacity(n * 2);
+    for i in 0..n {
+        placeholders.push_str(if i == 0 { "?" } else { ",?" });
+    }
+    format!(
+        concat!(
+            "SELECT ",
+            pair_columns!(),
+            " FROM pairs WHERE user_id = ? AND object = ? AND {} IN ({})"
+        ),
+        column, placeholders
+    )
+}
+
+/// Rejects a commit whose contents belong to another user or object before touching the database.
+fn validate_commit(user: &str, object: ObjectKind, commit: &CycleCommit) -> Result<(), StoreError> {
+    if let Some(p) = commit.upsert_pairs.iter().find(|p| p.object != object) {
+        return Err(StoreError::Invalid(format!(
+            "pair {} is a {} pair, in a commit for {object}s",
+            p.pair_id, p.object
+        )));
+    }
+    if let Some(q) = commit
+        .quarantine_add
+        .iter()
+        .find(|q| q.user != user || q.object != object)
+    {
+        return Err(StoreError::Invalid(format!(
+            "quarantine entry for {} {} belongs to another user or object than the commit's",
+            q.side, q.record_id
+        )));
+    }
+    if commit.audit.iter().any(|a| a.user != user) {
+        return Err(StoreError::Invalid(
+            "an audit entry belongs to another user than the commit's".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The body of [`StateStore::commit_cycle`], inside its transaction.
+async fn apply_commit(
+    conn: &mut SqliteConnection,
+    user: &str,
+    object: ObjectKind,
+    commit: &CycleCommit,
+) -> Result<(), StoreError> {
+    let obj = object.as_str();
+    for pair in &commit.remove_pairs {
+        query("DELETE FROM pairs WHERE user_id = ? AND object = ? AND pair_id = ?")
+            .bind(user)
+            .bind(obj)
+            .bind(pair.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| map_sqlx(&format!("commit_cycle: removing pair {pair}"), e))?;
+    }
+    upsert_pairs(conn, user, obj, &commit.upsert_pairs).await?;
+    let now = ts(&Utc::now());
+    for (side, cursor) in &commit.cursors {
+        let result = match cursor {
+            Some(cursor) => {
+                query(
+                    "INSERT INTO cursors (user_id, object, side, cursor, updated_at) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT (user_id, object, side) DO UPDATE SET cursor = excluded.cursor, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(user)
+                .bind(obj)
+                .bind(side.as_str())
+                .bind(cursor.0.as_slice())
+                .bind(now.as_str())
+                .execute(&mut *conn)
+                .await
+            }
+            None => {
+                query("DELETE FROM cursors WHERE user_id = ? AND object = ? AND side = ?")
+                    .bind(user)
+                    .bind(obj)
+                    .bind(side.as_str())
+                    .execute(&mut *conn)
+                    .await
+            }
+        };
+        result.map_err(|e| map_sqlx(&format!("commit_cycle: {side} cursor"), e))?;
+    }
+    delete_intents(conn, user, &commit.resolved_intents).await?;
+    for (side, id) in &commit.quarantine_remove {
+        query("DELETE FROM quarantine WHERE user_id = ? AND object = ? AND side = ? AND record_id = ?")
+            .bind(user)
+            .bind(obj)
+            .bind(side.as_str())
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db("commit_cycle: releasing from quarantine"))?;
+    }
+    for entry in &commit.quarantine_add {
+        query(
+            "INSERT INTO quarantine (user_id, object, side, record_id, reason, since, detail) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id, object, side, record_id) DO UPDATE SET reason = excluded.reason, \
+             detail = excluded.detail, since = MIN(quarantine.since, excluded.since)",
+        )
+        .bind(&entry.user)
+        .bind(entry.object.as_str())
+        .bind(entry.side.as_str())
+        .bind(entry.record_id.as_str())
+        .bind(&entry.reason)
+        .bind(ts(&entry.since))
+        .bind(entry.detail.as_ref().map(serde_json::Value::to_string))
+        .execute(&mut *conn)
+        .await
+        .map_err(db("commit_cycle: quarantining"))?;
+    }
+    for (side, id) in &commit.refetch_remove {
+        query(
+            "DELETE FROM refetch WHERE user_id = ? AND object = ? AND side = ? AND record_id = ?",
+        )
+        .bind(user)
+        .bind(obj)
+        .bind(side.as_str())
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db("commit_cycle: dequeuing a refetch"))?;
+    }
+    for (side, id) in &commit.refetch_add {
+        query(
+            "INSERT INTO refetch (user_id, object, side, record_id) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (user_id, object, side, record_id) DO NOTHING",
+        )
+        .bind(user)
+        .bind(obj)
+        .bind(side.as_str())
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db("commit_cycle: queuing a refetch"))?;
+    }
+    insert_audit(conn, &commit.audit).await
+}
+
+/// Pairs are written [`BATCH_ROWS`] rows per statement: far fewer round trips to SQLite's worker
+/// thread than one statement per pair.
+async fn upsert_pairs(
+    conn: &mut SqliteConnection,
+    user: &str,
+    obj: &str,
+    pairs: &[PairState],
+) -> Result<(), StoreError> {
+    static FULL: OnceLock<Arc<str>> = OnceLock::new();
+    for chunk in pairs.chunks(BATCH_ROWS) {
+        let sql = batch_sql(
+            &FULL,
+            chunk.len(),
+            UPSERT_PAIR_HEAD,
+            PAIR_ROW,
+            UPSERT_PAIR_TAIL,
+        );
+        let q = chunk.iter().fold(query(AssertSqlSafe(sql)), |q, pair| {
+            bind_pair(q, user, obj, pair)
+        });
+        if let Err(e) = q.execute(&mut *conn).await {
+            // A failed statement is undone on its own and the transaction goes on, so the batch
+            // can be replayed pair by pair to name the pair at fault. The caller rolls back.
+            for pair in chunk {
+                let one = batch_sql(&FULL, 1, UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
+                bind_pair(query(AssertSqlSafe(one)), user, obj, pair)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        let what = format!(
+                            "commit_cycle: storing pair {} (crm {}, mailbox {})",
+                            pair.pair_id, pair.crm.id, pair.mailbox.id
+                        );
+                        map_sqlx(&what, e)
+                    })?;
+            }
+            return Err(map_sqlx("commit_cycle: storing pairs", e));
+        }
+    }
+    Ok(())
+}
+
+fn bind_pair(q: SqliteQuery, user: &str, obj: &str, pair: &PairState) -> SqliteQuery {
+    q.bind(user.to_owned())
+        .bind(obj.to_owned())
+        .bind(pair.pair_id.as_str().to_owned())
+        .bind(pair.crm.id.as_str().to_owned())
+        .bind(pair.crm.version.as_str().to_owned())
+        .bind(encode_prints(&pair.crm.fields))
+        .bind(pair.mailbox.id.as_str().to_owned())
+        .bind(pair.mailbox.version.as_str().to_owned())
+        .bind(encode_prints(&pair.mailbox.fields))
+        .bind(ts(&pair.synced_at))
+        .bind(pair.tombstone.map(Side::as_str))
+}
+
+/// The statement `head` + `rows` copies of `row` + `tail`; the full-size one is built once into
+/// `full`. Only placeholders are repeated, never values.
+fn batch_sql(
+    full: &OnceLock<Arc<str>>,
+    rows: usize,
+    head: &str,
+    row: &str,
+    tail: &str,
+) -> Arc<str> {
+    let build = |rows: usize| -> Arc<str> {
+        let mut sql = String::with_capacity(head.len() + tail.len() + rows * (row.len() + 2));
+        sql.push_str(head);
+        for i in 0..rows {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(row);
+        }
+        sql.push_str(tail);
+        sql.into()
+    };
+    if rows == BATCH_ROWS {
+        full.get_or_init(|| build(BATCH_ROWS)).clone()
+    } else {
+        build(rows)
+    }
+}
+
+async fn upsert_intents(conn: &mut SqliteConnection, intents: &[Intent]) -> Result<(), StoreError> {
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(db("record_intents: begin"))?;
+    for intent in intents {
+        query(UPSERT_INTENT)
+            .bind(&intent.user)
+            .bind(&intent.key)
+            .bind(intent.object.as_str())
+            .bind(intent.target.as_str())
+            .bind(intent.operation.to_string())
+            .bind(ts(&intent.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_sqlx(&format!("record_intents: intent {}", intent.key), e))?;
+    }
+    tx.commit().await.map_err(db("record_intents: commit"))
+}
+
+async fn delete_intents(
+    conn: &mut SqliteConnection,
+    user: &str,
+    keys: &[String],
+) -> Result<(), StoreError> {
+    for key in keys {
+        query(DELETE_INTENT)
+            .bind(user)
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("resolving intents"))?;
+    }
+    Ok(())
+}
+
+async fn insert_audit(
+    conn: &mut SqliteConnection,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    static FULL: OnceLock<Arc<str>> = OnceLock::new();
+    for chunk in entries.chunks(BATCH_ROWS) {
+        let sql = batch_sql(&FULL, chunk.len(), INSERT_AUDIT_HEAD, AUDIT_ROW, "");
+        let q = chunk.iter().fold(query(AssertSqlSafe(sql)), |q, entry| {
+            q.bind(ts(&entry.at))
+                .bind(entry.user.clone())
+                .bind(entry.object.as_str())
+                .bind(entry.side.map(Side::as_str))
+                .bind(entry.record_id.as_ref().map(|id| id.as_str().to_owned()))
+                .bind(entry.action.clone())
+                .bind(entry.outcome.clone())
+                .bind(entry.reason.clone())
+                .bind(entry.detail.as_ref().map(serde_json::Value::to_string))
+        });
+        q.execute(&mut *conn)
+            .await
+            .map_err(db("appending to the audit log"))?;
+    }
+    Ok(())
+}
+
+/// A query with owned arguments.
+type SqliteQuery = sqlx::query::Query<'static, sqlx::Sqlite, SqliteArguments>;
+
+// ---- decoding rows ----
+
+/// One column of a row, with a message naming the column when it cannot be read.
+fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T, String>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| format!("column {name}: {e}"))
+}
+
+fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        detail: detail.into(),
+    }
+}
+
+fn decode_pair(row: &SqliteRow) -> Result<PairState, StoreError> {
+    let pair_id: String =
+        col(row, "pair_id").map_err(|d| corrupt("pair with an unreadable id", d))?;
+    decode_pair_body(row, pair_id.clone()).map_err(|d| corrupt(format!("pair {pair_id}"), d))
+}
+
+fn decode_pair_body(row: &SqliteRow, pair_id: String) -> Result<PairState, String> {
+    let side = |prefix: &str| -> Result<SideState, String> {
+        let id: String = col(row, &format!("{prefix}_id"))?;
+        let version: String = col(row, &format!("{prefix}_version"))?;
+        let fields: String = col(row, &format!("{prefix}_fields"))?;
+        Ok(SideState {
+            id: RecordId(id),
+            version: Version(version),
+            fields: decode_prints(&fields).map_err(|e| format!("{prefix}_fields: {e}"))?,
+        })
+    };
+    let object: String = col(row, "object")?;
+    let synced_at: String = col(row, "synced_at")?;
+    let tombstone: Option<String> = col(row, "tombstone")?;
+    Ok(PairState {
+        pair_id: IdempotencyKey(pair_id),
+        object: parse_object(&object)?,
+        crm: side("crm")?,
+        mailbox: side("mailbox")?,
+        synced_at: parse_ts(&synced_at)?,
+        tombstone: tombstone.as_deref().map(parse_side).transpose()?,
+    })
+}
+
+fn decode_intent(row: &SqliteRow) -> Result<Intent, StoreError> {
+    let key: String =
+        col(row, "intent_key").map_err(|d| corrupt("journal intent with an unreadable key", d))?;
+    let body = || -> Result<Intent, String> {
+        let user: String = col(row, "user_id")?;
+        let object: String = col(row, "object")?;
+        let target: String = col(row, "target")?;
+        let operation: String = col(row, "operation")?;
+        let created_at: String = col(row, "created_at")?;
+        Ok(Intent {
+            user,
+            object: parse_object(&object)?,
+            key: key.clone(),
+            target: parse_side(&target)?,
+            operation: parse_json(&operation)?,
+            created_at: parse_ts(&created_at)?,
+        })
+    };
+    body().map_err(|d| corrupt(format!("journal intent {key}"), d))
+}
+
+fn decode_quarantine(row: &SqliteRow) -> Result<QuarantineEntry, StoreError> {
+    let record_id: String = col(row, "record_id")
+        .map_err(|d| corrupt("quarantine entry with an unreadable record id", d))?;
+    let body = || -> Result<QuarantineEntry, String> {
+        let user: String = col(row, "user_id")?;
+        let object: String = col(row, "object")?;
+        let side: String = col(row, "side")?;
+        let reason: String = col(row, "reason")?;
+        let since: String = col(row, "since")?;
+        let detail: Option<String> = col(row, "detail")?;
+        Ok(QuarantineEntry {
+            user,
+            object: parse_object(&object)?,
+            side: parse_side(&side)?,
+            record_id: RecordId(record_id.clone()),
+            reason,
+            since: parse_ts(&since)?,
+            detail: detail.as_deref().map(parse_json).transpose()?,
+        })
+    };
+    body().map_err(|d| corrupt(format!("quarantine entry for record {record_id}"), d))
+}
+
+/// An audit row and its id.
+fn decode_audit(row: &SqliteRow) -> Result<(i64, AuditEntry), StoreError> {
+    let id: i64 = col(row, "id").map_err(|d| corrupt("audit entry with an unreadable id", d))?;
+    let body = || -> Result<AuditEntry, String> {
+        let at: String = col(row, "at")?;
+        let object: String = col(row, "object")?;
+        let side: Option<String> = col(row, "side")?;
+        let record_id: Option<String> = col(row, "record_id")?;
+        let detail: Option<String> = col(row, "detail")?;
+        Ok(AuditEntry {
+            at: parse_ts(&at)?,
+            user: col(row, "user_id")?,
+            object: parse_object(&object)?,
+            side: side.as_deref().map(parse_side).transpose()?,
+            record_id: record_id.map(RecordId),
+            action: col(row, "action")?,
+            outcome: col(row, "outcome")?,
+            reason: col(row, "reason")?,
+            detail: detail.as_deref().map(parse_json).transpose()?,
+        })
+    };
+    let entry = body().map_err(|d| corrupt(format!("audit entry {id}"), d))?;
+    Ok((id, entry))
+}
+
+fn decode_status(row: &SqliteRow) -> Result<UserStatus, StoreError> {
+    let user: String =
+        col(row, "user_id").map_err(|d| corrupt("status with an unreadable user", d))?;
+    let body = || -> Result<UserStatus, String> {
+        let last_cycle_at: Option<String> = col(row, "last_cycle_at")?;
+        let last_success_at: Option<String> = col(row, "last_success_at")?;
+        let failures: i64 = col(row, "consecutive_failures")?;
+        Ok(UserStatus {
+            user: user.clone(),
+            last_cycle_at: last_cycle_at.as_deref().map(parse_ts).transpose()?,
+            last_success_at: last_success_at.as_deref().map(parse_ts).transpose()?,
+            last_error: col(row, "last_error")?,
+            consecutive_failures: u32::try_from(failures)
+                .map_err(|_| format!("consecutive_failures {failures} out of range"))?,
+        })
+    };
+    body().map_err(|d| corrupt(format!("status of {user}"), d))
+}
+
+// ---- errors ----
+
+/// Maps a sqlx error to a [`StoreError`], naming what was being done. Constraint failures
+/// become [`StoreError::Constraint`]; undecodable columns [`StoreError::Corrupt`]. SQLite's
+/// messages name tables and columns, never bound values.
+fn map_sqlx(context: &str, e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(d) => {
+            if d.is_unique_violation() || d.is_foreign_key_violation() || d.is_check_violation() {
+                StoreError::Constraint(format!("{context}: {}", d.message()))
+            } else {
+                StoreError::Database(format!("{context}: {}", d.message()))
+            }
+        }
+        e @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) => {
+            corrupt(context, e.to_string())
+        }
+        other => StoreError::Database(format!("{context}: {other}")),
+    }
+}
+
+/// [`map_sqlx`] with a fixed context, for `map_err`.
+fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| map_sqlx(context, e)
+}
+
+fn migration_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| StoreError::Migration(format!("{context}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_consecutive_and_end_at_the_schema_version() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+
+    #[tokio::test]
+    async fn pairs_by_record_uses_the_index() -> Result<(), StoreError> {
+        let store = SqliteStore::in_memory().await?;
+        for (side, index) in [
+            (Side::Crm, "pairs_by_crm_id"),
+            (Side::Mailbox, "pairs_by_mailbox_id"),
+        ] {
+            let sql = format!("EXPLAIN QUERY PLAN {}", pairs_by_record_sql(side, 3));
+            let rows = query(AssertSqlSafe(sql))
+                .bind("u")
+                .bind("contact")
+                .bind("a")
+                .bind("b")
+                .bind("c")
+                .fetch_all(&store.pool)
+                .await
+                .map_err(db("explain"))?;
+            let plan: Vec<String> = rows
+                .iter()
+                .filter_map(|r| r.try_get::<String, _>("detail").ok())
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains(index), "{side}: {plan}");
+            assert!(!plan.contains("SCAN pairs"), "{side}: {plan}");
+        }
+        Ok(())
+    }
+}
