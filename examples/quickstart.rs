@@ -54,7 +54,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         if i < 250 {
             crm_ids.push(crm.insert(Record::Contact(c.clone())));
         }
-        if i < 60 || i >= 250 {
+        if !(60..250).contains(&i) {
             let mut copy = c.clone();
             for e in &mut copy.emails {
                 e.address = e.address.to_uppercase();
@@ -68,18 +68,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         if i < 80 {
             crm_event_ids.push(crm.insert(Record::Event(e.clone())));
         }
-        if i < 20 || i >= 80 {
+        if !(20..80).contains(&i) {
             mailbox.insert(Record::Event(e.clone()));
         }
     }
 
     let engine = Engine::new(store.clone());
-    let job = UserSync::new(
-        "ada@example.com",
-        SyncConfig::named("sales"),
-        Arc::new(crm.clone()),
-        Arc::new(mailbox.clone()),
-    );
+    let job =
+        UserSync::new("ada@example.com", SyncConfig::named("sales"), Arc::new(crm.clone()), Arc::new(mailbox.clone()));
 
     println!("== Cycle 1: first sync (existing records are linked, not duplicated) ==");
     let first = engine.sync_user(&job, &SyncOptions::default()).await?;

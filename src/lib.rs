@@ -22,6 +22,10 @@
 //! # Ok(()) }
 //! ```
 
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use tandem_connector as connector;
 pub use tandem_core as core;
 pub use tandem_engine as engine;

@@ -75,7 +75,9 @@ impl ConnectorError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            ConnectorError::Throttled { .. } | ConnectorError::Transient { .. } | ConnectorError::Auth { refreshable: true, .. }
+            ConnectorError::Throttled { .. }
+                | ConnectorError::Transient { .. }
+                | ConnectorError::Auth { refreshable: true, .. }
         )
     }
 

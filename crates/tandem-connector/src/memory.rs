@@ -284,10 +284,14 @@ impl MemoryConnector {
         match op {
             WriteOp::Create { key, record } => {
                 if record.kind() != object {
-                    return Err(ConnectorError::Rejected { code: "WRONG_KIND".into(), message: "record kind mismatch".into() });
+                    return Err(ConnectorError::Rejected {
+                        code: "WRONG_KIND".into(),
+                        message: "record kind mismatch".into(),
+                    });
                 }
                 if idempotent
-                    && let Some(existing) = col.by_key.get(key).and_then(|id| col.records.get(id).map(|s| (id.clone(), s.version)))
+                    && let Some(existing) =
+                        col.by_key.get(key).and_then(|id| col.records.get(id).map(|s| (id.clone(), s.version)))
                 {
                     return Ok(Written { id: existing.0, version: version_of(existing.1) });
                 }
@@ -429,7 +433,8 @@ impl Connector for MemoryConnector {
                 message: format!("{} writes in one batch; at most {max}", ops.len()),
             });
         }
-        let results: Vec<WriteResult> = ops.iter().map(|op| MemoryConnector::apply_one(&mut inner, object, op)).collect();
+        let results: Vec<WriteResult> =
+            ops.iter().map(|op| MemoryConnector::apply_one(&mut inner, object, op)).collect();
         inner.counts.writes += results.iter().filter(|r| r.is_ok()).count() as u64;
         if inner.lose_next_responses > 0 {
             inner.lose_next_responses -= 1;
@@ -498,8 +503,8 @@ mod tests {
         let c = MemoryConnector::new("m");
         let key = IdempotencyKey("tdm1".into());
         let create = WriteOp::Create { key: key.clone(), record: contact("a") };
-        let first = c.apply(ObjectKind::Contact, &[create.clone()]).await.unwrap();
-        let again = c.apply(ObjectKind::Contact, &[create.clone()]).await.unwrap();
+        let first = c.apply(ObjectKind::Contact, std::slice::from_ref(&create)).await.unwrap();
+        let again = c.apply(ObjectKind::Contact, std::slice::from_ref(&create)).await.unwrap();
         assert_eq!(first, again);
         assert_eq!(c.len(ObjectKind::Contact), 1);
         c.set_idempotent_creates(false);

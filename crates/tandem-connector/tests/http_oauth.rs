@@ -7,15 +7,14 @@ use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, TokenResponse as _, TokenUrl};
 use tandem_connector::error::ConnectorError;
 use tandem_connector::http::{
-    HttpClient, HttpConfig, JWT_BEARER_GRANT_TYPE, OAuthHttp, Secret, jwt_bearer_token,
-    map_oauth_error, post_form_token,
+    HttpClient, HttpConfig, JWT_BEARER_GRANT_TYPE, OAuthHttp, Secret, jwt_bearer_token, map_oauth_error,
+    post_form_token,
 };
 use url::Url;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const TOKEN_JSON: &str =
-    r#"{"access_token":"AT-1","token_type":"Bearer","expires_in":3600,"scope":"a b"}"#;
+const TOKEN_JSON: &str = r#"{"access_token":"AT-1","token_type":"Bearer","expires_in":3600,"scope":"a b"}"#;
 
 fn url(server: &MockServer, p: &str) -> Url {
     Url::parse(&format!("{}{p}", server.uri())).unwrap()
@@ -53,11 +52,7 @@ async fn oauth2_flows_work_through_oauth_http() {
         .await;
     let http = HttpClient::new(HttpConfig::default()).unwrap();
     let oauth = http.oauth();
-    let token = oauth_client(&server, "/token")
-        .exchange_client_credentials()
-        .request_async(&oauth)
-        .await
-        .unwrap();
+    let token = oauth_client(&server, "/token").exchange_client_credentials().request_async(&oauth).await.unwrap();
     assert_eq!(token.access_token().secret(), "AT-1");
     assert_eq!(token.expires_in(), Some(Duration::from_secs(3600)));
     assert_eq!(http.requests_sent(), 1);
@@ -68,10 +63,7 @@ async fn oauth2_flows_work_through_oauth_http() {
 async fn oauth_http_does_not_follow_redirects() {
     let server = MockServer::start().await;
     Mock::given(path("/token"))
-        .respond_with(
-            ResponseTemplate::new(302)
-                .insert_header("Location", format!("{}/elsewhere", server.uri())),
-        )
+        .respond_with(ResponseTemplate::new(302).insert_header("Location", format!("{}/elsewhere", server.uri())))
         .expect(2)
         .mount(&server)
         .await;
@@ -81,25 +73,13 @@ async fn oauth_http_does_not_follow_redirects() {
         .mount(&server)
         .await;
     let oauth = OAuthHttp::new(&HttpConfig::default()).unwrap();
-    let err = oauth_client(&server, "/token")
-        .exchange_client_credentials()
-        .request_async(&oauth)
-        .await
-        .unwrap_err();
+    let err = oauth_client(&server, "/token").exchange_client_credentials().request_async(&oauth).await.unwrap_err();
     let mapped = map_oauth_error(err);
     assert!(!mapped.to_string().contains("CANARY"), "{mapped}");
-    assert!(
-        matches!(&mapped, ConnectorError::Config { message } if message.contains("redirect")),
-        "{mapped:?}"
-    );
+    assert!(matches!(&mapped, ConnectorError::Config { message } if message.contains("redirect")), "{mapped:?}");
 
-    let err = post_form_token(&oauth, &url(&server, "/token"), &[("grant_type", "x")])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ConnectorError::Config { message } if message.contains("redirect")),
-        "{err:?}"
-    );
+    let err = post_form_token(&oauth, &url(&server, "/token"), &[("grant_type", "x")]).await.unwrap_err();
+    assert!(matches!(&err, ConnectorError::Config { message } if message.contains("redirect")), "{err:?}");
     server.verify().await;
 }
 
@@ -114,16 +94,11 @@ async fn oauth_errors_map_onto_the_taxonomy() {
         .mount(&server)
         .await;
     let oauth = OAuthHttp::new(&HttpConfig::default()).unwrap();
-    let err = oauth_client(&server, "/token")
-        .exchange_client_credentials()
-        .request_async(&oauth)
-        .await
-        .unwrap_err();
+    let err = oauth_client(&server, "/token").exchange_client_credentials().request_async(&oauth).await.unwrap_err();
     match map_oauth_error(err) {
-        ConnectorError::Auth {
-            refreshable: false,
-            message,
-        } => assert!(message.contains("invalid_client"), "{message}"),
+        ConnectorError::Auth { refreshable: false, message } => {
+            assert!(message.contains("invalid_client"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -133,15 +108,8 @@ async fn oauth_http_refuses_forbidden_endpoints() {
     let oauth = OAuthHttp::new(&HttpConfig::default()).unwrap();
     let client = BasicClient::new(ClientId::new("c".into()))
         .set_token_uri(TokenUrl::new("http://login.example.com/token".into()).unwrap());
-    let err = client
-        .exchange_client_credentials()
-        .request_async(&oauth)
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        map_oauth_error(err),
-        ConnectorError::Config { .. }
-    ));
+    let err = client.exchange_client_credentials().request_async(&oauth).await.unwrap_err();
+    assert!(matches!(map_oauth_error(err), ConnectorError::Config { .. }));
 }
 
 #[tokio::test]
@@ -151,9 +119,7 @@ async fn jwt_bearer_grant_parses_the_token_response() {
         "id":"https://login.salesforce.com/id/00D/005","token_type":"Bearer","issued_at":"1700000000000"}"#;
     Mock::given(method("POST"))
         .and(path("/services/oauth2/token"))
-        .and(body_string_contains(
-            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer",
-        ))
+        .and(body_string_contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"))
         .and(body_string_contains("assertion=header.payload.signature"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
         .expect(1)
@@ -169,10 +135,7 @@ async fn jwt_bearer_grant_parses_the_token_response() {
     .await
     .unwrap();
     assert_eq!(token.access_token.expose(), "00D!AQ");
-    assert_eq!(
-        token.instance_url.as_deref(),
-        Some("https://na1.my.salesforce.com")
-    );
+    assert_eq!(token.instance_url.as_deref(), Some("https://na1.my.salesforce.com"));
     assert_eq!(token.expires_in, None);
     assert_eq!(token.extra["issued_at"], "1700000000000");
     assert!(token.extra.contains_key("id"));
@@ -193,19 +156,10 @@ async fn expires_in_may_be_a_string() {
         .mount(&server)
         .await;
     let oauth = OAuthHttp::new(&HttpConfig::default()).unwrap();
-    let token = post_form_token(
-        &oauth,
-        &url(&server, "/t"),
-        &[("grant_type", "refresh_token")],
-    )
-    .await
-    .unwrap();
+    let token = post_form_token(&oauth, &url(&server, "/t"), &[("grant_type", "refresh_token")]).await.unwrap();
     assert_eq!(token.expires_in, Some(3599));
     assert_eq!(token.refresh_token.as_ref().map(Secret::expose), Some("RT"));
-    assert_eq!(
-        token.access_token().expires_in(),
-        Some(Duration::from_secs(3599))
-    );
+    assert_eq!(token.access_token().expires_in(), Some(Duration::from_secs(3599)));
 }
 
 #[tokio::test]
@@ -214,27 +168,15 @@ async fn invalid_grant_maps_to_auth_without_echoing_the_assertion() {
     let assertion = "eyJhbGciOiJSUzI1NiJ9.CANARY-ASSERTION.sig";
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(400).set_body_raw(
-            format!(
-                r#"{{"error":"invalid_grant","error_description":"bad assertion {assertion}"}}"#
-            ),
+            format!(r#"{{"error":"invalid_grant","error_description":"bad assertion {assertion}"}}"#),
             "application/json",
         ))
         .mount(&server)
         .await;
     let oauth = OAuthHttp::new(&HttpConfig::default()).unwrap();
-    let err = jwt_bearer_token(
-        &oauth,
-        &url(&server, "/token"),
-        &Secret::new(assertion),
-        &[],
-    )
-    .await
-    .unwrap_err();
+    let err = jwt_bearer_token(&oauth, &url(&server, "/token"), &Secret::new(assertion), &[]).await.unwrap_err();
     match &err {
-        ConnectorError::Auth {
-            refreshable: false,
-            message,
-        } => {
+        ConnectorError::Auth { refreshable: false, message } => {
             assert!(message.contains("invalid_grant"), "{message}");
             assert!(message.contains("bad assertion ***"), "{message}");
         }
@@ -251,14 +193,10 @@ async fn token_endpoint_statuses_map_onto_the_taxonomy() {
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "7"))
         .mount(&server)
         .await;
-    Mock::given(path("/503"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&server)
-        .await;
+    Mock::given(path("/503")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
     Mock::given(path("/unavailable"))
         .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_raw(r#"{"error":"temporarily_unavailable"}"#, "application/json"),
+            ResponseTemplate::new(400).set_body_raw(r#"{"error":"temporarily_unavailable"}"#, "application/json"),
         )
         .mount(&server)
         .await;
@@ -274,40 +212,16 @@ async fn token_endpoint_statuses_map_onto_the_taxonomy() {
     let post = |p: &'static str| {
         let u = url(&server, p);
         let oauth = oauth.clone();
-        async move {
-            post_form_token(
-                &oauth,
-                &u,
-                &[("grant_type", "x"), ("client_secret", "SECRET-CANARY")],
-            )
-            .await
-        }
+        async move { post_form_token(&oauth, &u, &[("grant_type", "x"), ("client_secret", "SECRET-CANARY")]).await }
     };
     assert_eq!(
         post("/429").await.unwrap_err(),
-        ConnectorError::Throttled {
-            retry_after: Some(Duration::from_secs(7))
-        }
+        ConnectorError::Throttled { retry_after: Some(Duration::from_secs(7)) }
     );
-    assert!(matches!(
-        post("/503").await.unwrap_err(),
-        ConnectorError::Transient { .. }
-    ));
-    assert!(matches!(
-        post("/unavailable").await.unwrap_err(),
-        ConnectorError::Transient { .. }
-    ));
+    assert!(matches!(post("/503").await.unwrap_err(), ConnectorError::Transient { .. }));
+    assert!(matches!(post("/unavailable").await.unwrap_err(), ConnectorError::Transient { .. }));
     let err = post("/html").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ConnectorError::Auth {
-                refreshable: false,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, ConnectorError::Auth { refreshable: false, .. }), "{err:?}");
     assert!(!err.to_string().contains("nope"));
     let err = post("/garbage").await.unwrap_err();
     assert!(matches!(err, ConnectorError::Transient { .. }), "{err:?}");
@@ -316,12 +230,6 @@ async fn token_endpoint_statuses_map_onto_the_taxonomy() {
 #[tokio::test]
 async fn token_posts_to_forbidden_endpoints_are_refused() {
     let oauth = OAuthHttp::new(&HttpConfig::default()).unwrap();
-    let err = post_form_token(
-        &oauth,
-        &Url::parse("http://login.example.com/token").unwrap(),
-        &[],
-    )
-    .await
-    .unwrap_err();
+    let err = post_form_token(&oauth, &Url::parse("http://login.example.com/token").unwrap(), &[]).await.unwrap_err();
     assert!(matches!(err, ConnectorError::Config { .. }));
 }

@@ -19,12 +19,7 @@ struct Source {
 
 impl Source {
     fn new(lifetime: Option<Duration>) -> Self {
-        Source {
-            fetches: AtomicUsize::new(0),
-            lifetime,
-            delay: Duration::ZERO,
-            fail_from: usize::MAX,
-        }
+        Source { fetches: AtomicUsize::new(0), lifetime, delay: Duration::ZERO, fail_from: usize::MAX }
     }
 
     fn fetches(&self) -> usize {
@@ -40,9 +35,7 @@ impl TokenSource for Source {
             tokio::time::sleep(self.delay).await;
         }
         if n >= self.fail_from {
-            return Err(ConnectorError::Transient {
-                message: "token endpoint down".into(),
-            });
+            return Err(ConnectorError::Transient { message: "token endpoint down".into() });
         }
         let token = AccessToken::new(format!("token-{n}"));
         Ok(match self.lifetime {
@@ -79,8 +72,7 @@ async fn refreshes_ahead_of_expiry_with_the_default_skew() {
 #[tokio::test]
 async fn the_skew_is_configurable_and_bounded_by_half_the_lifetime() {
     let clock = ManualClock::new();
-    let tokens = cache(Source::new(Some(Duration::from_secs(100))), &clock)
-        .with_refresh_skew(Duration::from_secs(10));
+    let tokens = cache(Source::new(Some(Duration::from_secs(100))), &clock).with_refresh_skew(Duration::from_secs(10));
     current(&tokens).await;
     clock.advance(Duration::from_secs(89));
     assert_eq!(current(&tokens).await, "token-1");
@@ -125,17 +117,12 @@ async fn invalidate_if_current_only_drops_the_refused_token() {
 
 #[tokio::test]
 async fn concurrent_callers_share_one_refresh() {
-    let source = Source {
-        delay: Duration::from_millis(50),
-        ..Source::new(Some(Duration::from_secs(3600)))
-    };
+    let source = Source { delay: Duration::from_millis(50), ..Source::new(Some(Duration::from_secs(3600))) };
     let tokens = Arc::new(TokenCache::new(source));
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let tokens = tokens.clone();
-        tasks.push(tokio::spawn(async move {
-            tokens.token().await.unwrap().secret().expose().to_owned()
-        }));
+        tasks.push(tokio::spawn(async move { tokens.token().await.unwrap().secret().expose().to_owned() }));
     }
     for task in tasks {
         assert_eq!(task.await.unwrap(), "token-1");
@@ -154,10 +141,7 @@ async fn concurrent_callers_share_one_refresh() {
 #[tokio::test]
 async fn a_failed_refresh_keeps_the_old_token_until_it_expires() {
     let clock = ManualClock::new();
-    let source = Source {
-        fail_from: 2,
-        ..Source::new(Some(Duration::from_secs(3600)))
-    };
+    let source = Source { fail_from: 2, ..Source::new(Some(Duration::from_secs(3600))) };
     let tokens = cache(source, &clock);
     assert_eq!(current(&tokens).await, "token-1");
     // In the refresh window: the refresh fails, the old token is still good.
@@ -173,23 +157,14 @@ async fn a_failed_refresh_keeps_the_old_token_until_it_expires() {
     assert_eq!(tokens.source().fetches(), 3);
     // Expired: the error comes through.
     clock.advance(Duration::from_secs(3600));
-    assert!(matches!(
-        tokens.token().await,
-        Err(ConnectorError::Transient { .. })
-    ));
+    assert!(matches!(tokens.token().await, Err(ConnectorError::Transient { .. })));
 }
 
 #[tokio::test]
 async fn a_cache_is_a_token_source() {
     let tokens: Box<dyn TokenSource> = Box::new(TokenCache::new(Source::new(None)));
-    assert_eq!(
-        tokens.fetch_token().await.unwrap().secret().expose(),
-        "token-1"
-    );
-    assert_eq!(
-        tokens.fetch_token().await.unwrap().secret().expose(),
-        "token-1"
-    );
+    assert_eq!(tokens.fetch_token().await.unwrap().secret().expose(), "token-1");
+    assert_eq!(tokens.fetch_token().await.unwrap().secret().expose(), "token-1");
 }
 
 #[test]

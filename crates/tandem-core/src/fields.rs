@@ -11,8 +11,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Attendee, Contact, CrmLink, EmailAddress, Event, EventTiming, ObjectKind, Person, Phone, PhoneKind,
-    PostalAddress, Privacy, Record, Recurrence, ShowAs,
+    Attendee, Contact, CrmLink, EmailAddress, Event, EventTiming, ObjectKind, Person, Phone, PhoneKind, PostalAddress,
+    Privacy, Record, Recurrence, ShowAs,
 };
 
 /// The name of one synced field. Serialised as a dotted string: `given_name`, `phone.mobile`,
@@ -398,7 +398,11 @@ fn contact_get(c: &Contact, key: &FieldKey) -> Option<FieldValue> {
     }
 }
 
-fn set_text(slot: &mut Option<String>, value: Option<FieldValue>, wrong: impl Fn(&FieldValue) -> FieldError) -> Result<(), FieldError> {
+fn set_text(
+    slot: &mut Option<String>,
+    value: Option<FieldValue>,
+    wrong: impl Fn(&FieldValue) -> FieldError,
+) -> Result<(), FieldError> {
     match value {
         None => *slot = None,
         Some(FieldValue::Text(t)) => *slot = Some(t),
@@ -627,8 +631,14 @@ mod tests {
         assert_eq!(a.fingerprint(), FieldValue::Text("Ada".into()).fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_ne!(fingerprint(None), a.fingerprint());
-        let upper = FieldValue::Emails(vec![EmailAddress { kind: crate::model::AddressKind::Work, address: "ADA@X.COM".into() }]);
-        let lower = FieldValue::Emails(vec![EmailAddress { kind: crate::model::AddressKind::Work, address: "ada@x.com".into() }]);
+        let upper = FieldValue::Emails(vec![EmailAddress {
+            kind: crate::model::AddressKind::Work,
+            address: "ADA@X.COM".into(),
+        }]);
+        let lower = FieldValue::Emails(vec![EmailAddress {
+            kind: crate::model::AddressKind::Work,
+            address: "ada@x.com".into(),
+        }]);
         assert_eq!(upper.fingerprint(), lower.fingerprint());
         // Pinned: a change here silently invalidates every stored snapshot.
         assert_eq!(a.fingerprint(), xxhash_rust::xxh3::xxh3_64(br#"{"type":"text","value":"Ada"}"#));

@@ -91,16 +91,15 @@ impl Filter {
                 match op {
                     FilterOp::IsSet => current.is_some(),
                     FilterOp::IsEmpty => current.is_none(),
-                    FilterOp::Equals | FilterOp::Contains | FilterOp::EndsWith => current
-                        .map(|v| texts(&v))
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|t| t.to_lowercase())
-                        .any(|t| match op {
-                            FilterOp::Equals => t == operand,
-                            FilterOp::Contains => t.contains(&operand),
-                            _ => t.ends_with(&operand),
-                        }),
+                    FilterOp::Equals | FilterOp::Contains | FilterOp::EndsWith => {
+                        current.map(|v| texts(&v)).unwrap_or_default().iter().map(|t| t.to_lowercase()).any(
+                            |t| match op {
+                                FilterOp::Equals => t == operand,
+                                FilterOp::Contains => t.contains(&operand),
+                                _ => t.ends_with(&operand),
+                            },
+                        )
+                    }
                 }
             }
         }

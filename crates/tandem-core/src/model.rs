@@ -171,10 +171,7 @@ pub struct Contact {
 impl Contact {
     /// The primary email address, lower-cased, as matching uses it.
     pub fn primary_email_key(&self) -> Option<String> {
-        self.emails
-            .iter()
-            .map(|e| e.address.trim().to_lowercase())
-            .find(|a| !a.is_empty())
+        self.emails.iter().map(|e| e.address.trim().to_lowercase()).find(|a| !a.is_empty())
     }
 }
 
@@ -210,9 +207,7 @@ impl EventTime {
         match self {
             EventTime::Zoned { local, zone } => {
                 let tz: chrono_tz::Tz = zone.parse().ok()?;
-                tz.from_local_datetime(local)
-                    .earliest()
-                    .map(|t| t.with_timezone(&chrono::Utc))
+                tz.from_local_datetime(local).earliest().map(|t| t.with_timezone(&chrono::Utc))
             }
             EventTime::AllDay { date } => Some(date.and_time(chrono::NaiveTime::MIN).and_utc()),
         }

@@ -254,7 +254,11 @@ impl<'a> Planner<'a> {
             let record = match &change.kind {
                 ChangeKind::Deleted => None,
                 ChangeKind::Invalid { reason } => {
-                    self.push(None, Action::Quarantine { side, id: id.clone() }, format!("unreadable record: {reason}"));
+                    self.push(
+                        None,
+                        Action::Quarantine { side, id: id.clone() },
+                        format!("unreadable record: {reason}"),
+                    );
                     continue;
                 }
                 ChangeKind::Upserted { record } => {
@@ -491,9 +495,8 @@ impl<'a> Planner<'a> {
     }
 
     fn is_echo(&mut self, seen: &Seen, state: &PairState) -> bool {
-        let echo = seen.record.is_some()
-            && !seen.version.as_str().is_empty()
-            && seen.version == state.side(seen.side).version;
+        let echo =
+            seen.record.is_some() && !seen.version.as_str().is_empty() && seen.version == state.side(seen.side).version;
         if echo {
             self.plan.echoes_suppressed += 1;
         }
@@ -526,10 +529,8 @@ impl<'a> Planner<'a> {
         let mut seen: [Option<Seen>; 2] = [crm, mailbox];
 
         // Deletes first.
-        let deleted: Vec<Side> = Side::BOTH
-            .into_iter()
-            .filter(|s| seen[idx(*s)].as_ref().is_some_and(|c| c.record.is_none()))
-            .collect();
+        let deleted: Vec<Side> =
+            Side::BOTH.into_iter().filter(|s| seen[idx(*s)].as_ref().is_some_and(|c| c.record.is_none())).collect();
         match deleted.as_slice() {
             [_, _] => {
                 self.plan.states.insert(pair_id.clone(), NextState::Remove);
@@ -570,7 +571,8 @@ impl<'a> Planner<'a> {
                 .map(|r| self.changed_fields(side, r, state.side(side)))
                 .unwrap_or_default()
         });
-        let records: [Option<&Record>; 2] = Side::BOTH.map(|side| seen[idx(side)].as_ref().and_then(|s| s.record.as_ref()));
+        let records: [Option<&Record>; 2] =
+            Side::BOTH.map(|side| seen[idx(side)].as_ref().and_then(|s| s.record.as_ref()));
         // A field both sides changed to the same value is already in sync, not a conflict (the
         // same edit made twice, or Tandem's own write whose state was never saved).
         if let (Some(crm_rec), Some(mb_rec)) = (records[0], records[1]) {
@@ -619,7 +621,8 @@ impl<'a> Planner<'a> {
             .filter(|k| fingerprint(records[0].get(k).as_ref()) != fingerprint(records[1].get(k).as_ref()))
             .cloned()
             .collect();
-        let reported = if clashing.is_empty() { union.iter().map(|k| (*k).clone()).collect() } else { clashing.clone() };
+        let reported =
+            if clashing.is_empty() { union.iter().map(|k| (*k).clone()).collect() } else { clashing.clone() };
         let newest = || {
             let times = [seen[0].as_ref().and_then(|s| s.modified_at), seen[1].as_ref().and_then(|s| s.modified_at)];
             match times {
@@ -652,7 +655,10 @@ impl<'a> Planner<'a> {
                 if !clashing.is_empty() {
                     self.push(
                         pair_id,
-                        Action::Conflict { fields: clashing.clone(), resolution: Resolution::Merged { fallback: policy.fallback } },
+                        Action::Conflict {
+                            fields: clashing.clone(),
+                            resolution: Resolution::Merged { fallback: policy.fallback },
+                        },
                         format!(
                             "both sides edited [{}]; edits to different fields are merged and {} wins the same field",
                             names(&clashing),
@@ -708,11 +714,17 @@ impl<'a> Planner<'a> {
             let target = side;
             if !writes[idx(target)].is_empty() && !self.direction().flows_from(target.other()) {
                 let fields: Vec<FieldKey> = writes[idx(target)].keys().cloned().collect();
-                let id = seen[idx(target.other())].as_ref().map_or_else(|| state.side(target.other()).id.clone(), |s| s.id.clone());
+                let id = seen[idx(target.other())]
+                    .as_ref()
+                    .map_or_else(|| state.side(target.other()).id.clone(), |s| s.id.clone());
                 self.push(
                     Some(pair_id),
                     Action::Skip { side: target.other(), id },
-                    format!("direction is {:?}; edits to [{}] are not sent to {target}", self.direction(), names(&fields)),
+                    format!(
+                        "direction is {:?}; edits to [{}] are not sent to {target}",
+                        self.direction(),
+                        names(&fields)
+                    ),
                 );
                 writes[idx(target)].clear();
             }
@@ -757,7 +769,11 @@ impl<'a> Planner<'a> {
             if let Some(problem) = timing_problem {
                 let source = target.other();
                 let id = seen[idx(source)].as_ref().map_or_else(|| state.side(source).id.clone(), |s| s.id.clone());
-                self.push(Some(pair_id), Action::Quarantine { side: source, id }, format!("cannot update {target}: {problem}"));
+                self.push(
+                    Some(pair_id),
+                    Action::Quarantine { side: source, id },
+                    format!("cannot update {target}: {problem}"),
+                );
                 return;
             }
             if patch.is_empty() {
@@ -768,7 +784,8 @@ impl<'a> Planner<'a> {
             if !dropped.is_empty() {
                 reason.push_str(&format!("; not clearing required [{}]", names(&dropped)));
             }
-            let expected = seen[idx(target)].as_ref().map_or_else(|| state.side(target).version.clone(), |s| s.version.clone());
+            let expected =
+                seen[idx(target)].as_ref().map_or_else(|| state.side(target).version.clone(), |s| s.version.clone());
             planned.push(Operation {
                 pair: Some(pair_id.clone()),
                 action: Action::Update { target, id: state.side(target).id.clone(), expected, patch, truncated },
@@ -799,7 +816,10 @@ impl<'a> Planner<'a> {
                 self.push(
                     Some(pair_id),
                     Action::Conflict { fields: edited.clone(), resolution: Resolution::Manual },
-                    format!("deleted on {deleted_on} but edited on {survivor} ([{}]); policy is manual", names(&edited)),
+                    format!(
+                        "deleted on {deleted_on} but edited on {survivor} ([{}]); policy is manual",
+                        names(&edited)
+                    ),
                 );
                 return;
             }
@@ -960,7 +980,10 @@ impl<'a> Planner<'a> {
                 self.push(
                     None,
                     Action::Skip { side: side.other(), id: other.id.clone() },
-                    format!("matches {side} record {} which the {side} filter excludes; not linked, not created", seen.id),
+                    format!(
+                        "matches {side} record {} which the {side} filter excludes; not linked, not created",
+                        seen.id
+                    ),
                 );
                 return;
             }
@@ -983,7 +1006,8 @@ impl<'a> Planner<'a> {
         let records = [crm_rec, mb_rec];
         let mut writes: [BTreeMap<FieldKey, Option<FieldValue>>; 2] = [BTreeMap::new(), BTreeMap::new()];
         let mut differing = Vec::new();
-        let shared: Vec<FieldKey> = self.fields_on(Side::Crm).filter(|k| self.caps(Side::Mailbox).supports(k)).cloned().collect();
+        let shared: Vec<FieldKey> =
+            self.fields_on(Side::Crm).filter(|k| self.caps(Side::Mailbox).supports(k)).cloned().collect();
         // The side whose value a difference takes; none under manual.
         let winner = match policy.strategy {
             ConflictStrategy::Manual => None,
@@ -1026,13 +1050,20 @@ impl<'a> Planner<'a> {
             self.push(
                 Some(&pair_id),
                 Action::Conflict { fields: differing.clone(), resolution },
-                format!("linked records differ in [{}]; blanks are filled, other differences follow the policy", names(&differing)),
+                format!(
+                    "linked records differ in [{}]; blanks are filled, other differences follow the policy",
+                    names(&differing)
+                ),
             );
         }
         let state = PairState {
             pair_id: pair_id.clone(),
             object: self.input.object,
-            crm: SideState { id: crm.id.clone(), version: crm.version.clone(), fields: self.prints(Side::Crm, crm_rec) },
+            crm: SideState {
+                id: crm.id.clone(),
+                version: crm.version.clone(),
+                fields: self.prints(Side::Crm, crm_rec),
+            },
             mailbox: SideState {
                 id: mailbox.id.clone(),
                 version: mailbox.version.clone(),
@@ -1074,7 +1105,11 @@ impl<'a> Planner<'a> {
             return;
         }
         if let Some(problem) = self.duration_problem(target, record) {
-            self.push(None, Action::Quarantine { side, id: source.id.clone() }, format!("cannot create on {target}: {problem}"));
+            self.push(
+                None,
+                Action::Quarantine { side, id: source.id.clone() },
+                format!("cannot create on {target}: {problem}"),
+            );
             return;
         }
         let (mut projected, truncated) = self.project(target, record);
@@ -1091,8 +1126,10 @@ impl<'a> Planner<'a> {
         let target_prints = self.prints(target, &projected);
         let source_state =
             SideState { id: source.id.clone(), version: source.version.clone(), fields: self.prints(side, record) };
-        let target_state = SideState { id: RecordId::default_pending(), version: Version::default(), fields: target_prints };
-        let (crm, mailbox) = if side == Side::Crm { (source_state, target_state) } else { (target_state, source_state) };
+        let target_state =
+            SideState { id: RecordId::default_pending(), version: Version::default(), fields: target_prints };
+        let (crm, mailbox) =
+            if side == Side::Crm { (source_state, target_state) } else { (target_state, source_state) };
         let state = PairState {
             pair_id: key.clone(),
             object: self.input.object,

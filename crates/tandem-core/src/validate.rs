@@ -84,9 +84,9 @@ fn check_len(field: &str, len: usize) -> Result<(), ValidationError> {
 fn check_email(field: &str, address: &str) -> Result<(), ValidationError> {
     check_text(field, address)?;
     let trimmed = address.trim();
-    let ok = trimmed
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !trimmed.contains(char::is_whitespace));
+    let ok = trimmed.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && !trimmed.contains(char::is_whitespace)
+    });
     if ok { Ok(()) } else { Err(ValidationError::InvalidEmail { field: field.to_owned() }) }
 }
 
@@ -241,7 +241,8 @@ mod tests {
         assert!(matches!(validate(&Record::Event(e.clone())), Err(ValidationError::InvalidRecurrence { .. })));
         e.recurrence = Some(Recurrence { rules: vec!["FREQ=WEEKLY;BYDAY=MO;COUNT=10".into()], ..Default::default() });
         assert_eq!(validate(&Record::Event(e.clone())), Ok(()));
-        e.recurrence = Some(Recurrence { rules: vec!["FREQ=WEEKLY;BYDAY=FR;UNTIL=20270115".into()], ..Default::default() });
+        e.recurrence =
+            Some(Recurrence { rules: vec!["FREQ=WEEKLY;BYDAY=FR;UNTIL=20270115".into()], ..Default::default() });
         assert_eq!(validate(&Record::Event(e)), Ok(()));
     }
 

@@ -124,7 +124,10 @@ impl TandemConfig {
                 )));
             }
             if !users.insert(u.user.as_str()) {
-                return Err(EngineError::Config(format!("user `{}` is assigned twice (one org, one configuration per user)", u.user)));
+                return Err(EngineError::Config(format!(
+                    "user `{}` is assigned twice (one org, one configuration per user)",
+                    u.user
+                )));
             }
         }
         Ok(())
@@ -153,7 +156,9 @@ mod tests {
             crm = { connector = "memory" }
             mailbox = { connector = "memory" }
         "#;
-        assert!(matches!(TandemConfig::from_toml_str(bad), Err(EngineError::Config(m)) if m.contains("unknown configuration")));
+        assert!(
+            matches!(TandemConfig::from_toml_str(bad), Err(EngineError::Config(m)) if m.contains("unknown configuration"))
+        );
         let dup = "[[configurations]]\nname = \"a\"\n[[configurations]]\nname = \"a\"\n";
         assert!(TandemConfig::from_toml_str(dup).is_err());
         assert!(TandemConfig::from_toml_str("configurations = 3").is_err());

@@ -61,7 +61,11 @@ fn source_of(op: &Operation, states: &BTreeMap<PairId, NextState>, pairs: &PairI
     }
 }
 
-pub(crate) async fn sync_user(engine: &Engine, job: &UserSync, options: &SyncOptions) -> Result<SyncReport, EngineError> {
+pub(crate) async fn sync_user(
+    engine: &Engine,
+    job: &UserSync,
+    options: &SyncOptions,
+) -> Result<SyncReport, EngineError> {
     let clock = &engine.inner.clock;
     let started_at = clock.now();
     let timer = Instant::now();
@@ -101,7 +105,8 @@ async fn recover(engine: &Engine, job: &UserSync) -> Result<usize, EngineError> 
         commit.resolved_intents.push(intent.key.clone());
         let entry: JournalEntry = serde_json::from_value(intent.operation.clone())
             .map_err(|e| EngineError::Journal(format!("intent {}: {e}", intent.key)))?;
-        let (Action::Create { key, .. }, Some(NextState::Put(mut state))) = (&entry.operation.action, entry.next) else {
+        let (Action::Create { key, .. }, Some(NextState::Put(mut state))) = (&entry.operation.action, entry.next)
+        else {
             // Updates and deletes are replayed safely by the next plan: their preconditions
             // catch what already happened.
             continue;
@@ -349,7 +354,11 @@ impl<'a> Cycle<'a> {
                     reason: op.reason.clone(),
                 }),
                 Action::Quarantine { side, id } => {
-                    self.report.quarantined.push(RecordIssue { side: *side, id: id.clone(), reason: op.reason.clone() });
+                    self.report.quarantined.push(RecordIssue {
+                        side: *side,
+                        id: id.clone(),
+                        reason: op.reason.clone(),
+                    });
                 }
                 Action::HoldDelete { .. } => self.report.held_deletes += 1,
                 _ => {}
@@ -445,9 +454,8 @@ impl<'a> Cycle<'a> {
             fresh[idx(side)] = self.fetch(side, &ids).await?;
         }
         // The other side's changes for those pairs, as read this cycle.
-        let stale_ids: [HashSet<&RecordId>; 2] = Side::BOTH.map(|side| {
-            stale.iter().filter_map(|p| pairs.get(p)).map(|s| &s.side(side).id).collect::<HashSet<_>>()
-        });
+        let stale_ids: [HashSet<&RecordId>; 2] = Side::BOTH
+            .map(|side| stale.iter().filter_map(|p| pairs.get(p)).map(|s| &s.side(side).id).collect::<HashSet<_>>());
         for side in Side::BOTH {
             let fetched: HashSet<RecordId> = fresh[idx(side)].iter().map(|c| c.id.clone()).collect();
             let carried: Vec<Change> = changes[idx(side)]
@@ -480,17 +488,18 @@ impl<'a> Cycle<'a> {
         let mut failed_pairs: HashSet<PairId> = HashSet::new();
         let mut written: HashMap<PairId, Vec<(Side, Written)>> = HashMap::new();
         self.collect_notes(plan);
-        let audit = |side: Option<Side>, id: Option<RecordId>, action: &str, outcome: String, reason: &str| AuditEntry {
-            at: now,
-            user: user.clone(),
-            object,
-            side,
-            record_id: id,
-            action: action.to_owned(),
-            outcome,
-            reason: reason.to_owned(),
-            detail: None,
-        };
+        let audit =
+            |side: Option<Side>, id: Option<RecordId>, action: &str, outcome: String, reason: &str| AuditEntry {
+                at: now,
+                user: user.clone(),
+                object,
+                side,
+                record_id: id,
+                action: action.to_owned(),
+                outcome,
+                reason: reason.to_owned(),
+                detail: None,
+            };
         for (i, op) in plan.operations.iter().enumerate() {
             let name = op.action.name();
             match &op.action {
@@ -500,9 +509,10 @@ impl<'a> Cycle<'a> {
                         Action::Update { id, .. } | Action::Delete { id, .. } => Some(id.clone()),
                         _ => None,
                     };
-                    let result = results.get(&i).cloned().unwrap_or_else(|| {
-                        Err(ConnectorError::Transient { message: "the write was not sent".into() })
-                    });
+                    let result = results
+                        .get(&i)
+                        .cloned()
+                        .unwrap_or_else(|| Err(ConnectorError::Transient { message: "the write was not sent".into() }));
                     // A delete of a record already gone did what it meant to.
                     let result = match (result, &op.action) {
                         (Err(ConnectorError::NotFound), Action::Delete { id, .. }) => {
@@ -514,7 +524,13 @@ impl<'a> Cycle<'a> {
                         Ok(w) => {
                             *self.report.applied.entry(name.to_owned()).or_default() += 1;
                             commit.resolved_intents.push(intent_key(op));
-                            commit.audit.push(audit(Some(target), Some(w.id.clone()), name, "applied".into(), &op.reason));
+                            commit.audit.push(audit(
+                                Some(target),
+                                Some(w.id.clone()),
+                                name,
+                                "applied".into(),
+                                &op.reason,
+                            ));
                             if let Some(pair) = &op.pair {
                                 written.entry(pair.clone()).or_default().push((target, w));
                             }
@@ -526,12 +542,22 @@ impl<'a> Cycle<'a> {
                                 failed_pairs.insert(pair.clone());
                             }
                             let reason = format!("{name} on {target} failed: {error}");
-                            commit.audit.push(audit(Some(target), record.clone(), name, format!("failed: {error}"), &op.reason));
+                            commit.audit.push(audit(
+                                Some(target),
+                                record.clone(),
+                                name,
+                                format!("failed: {error}"),
+                                &op.reason,
+                            ));
                             match &error {
                                 ConnectorError::Rejected { .. } => {
                                     commit.resolved_intents.push(intent_key(op));
                                     if let Some((side, id)) = subject {
-                                        self.report.quarantined.push(RecordIssue { side, id: id.clone(), reason: reason.clone() });
+                                        self.report.quarantined.push(RecordIssue {
+                                            side,
+                                            id: id.clone(),
+                                            reason: reason.clone(),
+                                        });
                                         commit.quarantine_add.push(QuarantineEntry {
                                             user: user.clone(),
                                             object,
@@ -547,8 +573,10 @@ impl<'a> Cycle<'a> {
                                     // Definite failures need no settling after a crash; unknown
                                     // outcomes (transient, throttled) keep their intent so the next
                                     // run checks whether the write landed.
-                                    if matches!(error, ConnectorError::PreconditionFailed { .. } | ConnectorError::NotFound)
-                                        || !matches!(op.action, Action::Create { .. })
+                                    if matches!(
+                                        error,
+                                        ConnectorError::PreconditionFailed { .. } | ConnectorError::NotFound
+                                    ) || !matches!(op.action, Action::Create { .. })
                                     {
                                         commit.resolved_intents.push(intent_key(op));
                                     }
@@ -574,7 +602,13 @@ impl<'a> Cycle<'a> {
                 }
                 Action::Conflict { resolution, .. } => {
                     let crm_id = op.pair.as_ref().and_then(|p| pairs.get(p)).map(|s| s.crm.id.clone());
-                    commit.audit.push(audit(Some(Side::Crm), crm_id.clone(), name, format!("{resolution:?}"), &op.reason));
+                    commit.audit.push(audit(
+                        Some(Side::Crm),
+                        crm_id.clone(),
+                        name,
+                        format!("{resolution:?}"),
+                        &op.reason,
+                    ));
                     if *resolution == Resolution::Manual
                         && let Some(id) = crm_id
                     {

@@ -175,7 +175,12 @@ impl UserSync {
 /// them.
 pub trait ConnectorFactory: Send + Sync {
     /// The connector for `side` of `user`, as `spec` describes it.
-    fn connect(&self, user: &UserAssignment, side: Side, spec: &ConnectionSpec) -> Result<Arc<dyn Connector>, EngineError>;
+    fn connect(
+        &self,
+        user: &UserAssignment,
+        side: Side,
+        spec: &ConnectionSpec,
+    ) -> Result<Arc<dyn Connector>, EngineError>;
 }
 
 struct Inner {
@@ -274,7 +279,11 @@ impl Engine {
     /// Syncs many users concurrently, at most [`EngineOptions::max_concurrent_users`] at once.
     /// One user's failure is recorded in that user's status and never stops the others.
     /// Results come back in the order of `jobs`.
-    pub async fn sync_all(&self, jobs: Vec<UserSync>, options: &SyncOptions) -> Vec<(String, Result<SyncReport, EngineError>)> {
+    pub async fn sync_all(
+        &self,
+        jobs: Vec<UserSync>,
+        options: &SyncOptions,
+    ) -> Vec<(String, Result<SyncReport, EngineError>)> {
         let limit = Arc::new(tokio::sync::Semaphore::new(self.inner.options.max_concurrent_users.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, job) in jobs.into_iter().enumerate() {

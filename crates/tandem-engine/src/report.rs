@@ -165,7 +165,12 @@ impl fmt::Display for SyncReport {
         }
         for o in &self.objects {
             let pulled: Vec<String> = o.pulled.iter().map(|(s, n)| format!("{n} from {s}")).collect();
-            writeln!(f, "  {}s: read {}", o.object, if pulled.is_empty() { "nothing".into() } else { pulled.join(", ") })?;
+            writeln!(
+                f,
+                "  {}s: read {}",
+                o.object,
+                if pulled.is_empty() { "nothing".into() } else { pulled.join(", ") }
+            )?;
             writeln!(f, "    planned: {}", counts(&o.planned))?;
             if !self.dry_run {
                 writeln!(f, "    applied: {}", counts(&o.applied))?;

@@ -15,9 +15,7 @@ use tandem_core::model::{Contact, EmailAddress, ObjectKind, Record};
 use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, PairId, PairState, RecordId, Side};
 use tandem_engine::config::SyncConfig;
 use tandem_engine::{Engine, EngineError, SyncOptions, UserSync};
-use tandem_store::{
-    AuditEntry, CycleCommit, Intent, QuarantineEntry, SqliteStore, StateStore, StoreError, UserStatus,
-};
+use tandem_store::{AuditEntry, CycleCommit, Intent, QuarantineEntry, SqliteStore, StateStore, StoreError, UserStatus};
 
 const C: ObjectKind = ObjectKind::Contact;
 
@@ -158,7 +156,8 @@ async fn a_stale_version_is_refetched_and_replanned_in_the_same_cycle() {
         }
     });
     // Someone edits the mailbox copy after Tandem read it and before its update lands.
-    let racing = Arc::new(EditBeforeFirstWrite { inner: mailbox.clone(), id: mb_id.clone(), done: AtomicBool::new(false) });
+    let racing =
+        Arc::new(EditBeforeFirstWrite { inner: mailbox.clone(), id: mb_id.clone(), done: AtomicBool::new(false) });
     let j = UserSync::new("ada@example.com", SyncConfig::named("t"), Arc::new(crm.clone()), racing);
     let report = engine.sync_user(&j, &contacts_only()).await.unwrap();
     assert_eq!(report.object(C).unwrap().replanned, 1);
@@ -261,7 +260,13 @@ struct CrashOnFirstCommit {
 
 #[async_trait]
 impl StateStore for CrashOnFirstCommit {
-    async fn pairs_by_record(&self, u: &str, o: ObjectKind, s: Side, ids: &[RecordId]) -> Result<Vec<PairState>, StoreError> {
+    async fn pairs_by_record(
+        &self,
+        u: &str,
+        o: ObjectKind,
+        s: Side,
+        ids: &[RecordId],
+    ) -> Result<Vec<PairState>, StoreError> {
         self.inner.pairs_by_record(u, o, s, ids).await
     }
     async fn pair(&self, u: &str, o: ObjectKind, p: &PairId) -> Result<Option<PairState>, StoreError> {
@@ -300,10 +305,19 @@ impl StateStore for CrashOnFirstCommit {
     async fn append_audit(&self, e: &[AuditEntry]) -> Result<(), StoreError> {
         self.inner.append_audit(e).await
     }
-    async fn audit_log(&self, u: Option<&str>, s: Option<DateTime<Utc>>, l: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_log(
+        &self,
+        u: Option<&str>,
+        s: Option<DateTime<Utc>>,
+        l: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         self.inner.audit_log(u, s, l).await
     }
-    async fn export_audit_jsonl(&self, u: Option<&str>, out: &mut (dyn std::io::Write + Send)) -> Result<usize, StoreError> {
+    async fn export_audit_jsonl(
+        &self,
+        u: Option<&str>,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<usize, StoreError> {
         self.inner.export_audit_jsonl(u, out).await
     }
     async fn prune_audit(&self, t: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -331,7 +345,10 @@ async fn a_crash_between_writes_and_commit_is_recovered_without_duplicates() {
         crm.insert(person("P", &format!("Person{i}")));
     }
     mailbox.set_idempotent_creates(false);
-    let store = Arc::new(CrashOnFirstCommit { inner: SqliteStore::in_memory().await.unwrap(), crashed: AtomicBool::new(false) });
+    let store = Arc::new(CrashOnFirstCommit {
+        inner: SqliteStore::in_memory().await.unwrap(),
+        crashed: AtomicBool::new(false),
+    });
     let engine = Engine::new(store.clone());
     let j = job(&crm, &mailbox, SyncConfig::named("t"));
     assert!(matches!(engine.sync_user(&j, &contacts_only()).await, Err(EngineError::Store(_))));
@@ -388,8 +405,7 @@ async fn mass_deletes_are_held_until_approved() {
     // Still held on the next cycle, although the feed no longer reports them.
     let again = engine.sync_user(&j, &contacts_only()).await.unwrap();
     assert_eq!(again.object(C).unwrap().held_deletes, 15);
-    let released =
-        engine.sync_user(&j, &SyncOptions { release_held_deletes: true, ..contacts_only() }).await.unwrap();
+    let released = engine.sync_user(&j, &SyncOptions { release_held_deletes: true, ..contacts_only() }).await.unwrap();
     assert_eq!(released.object(C).unwrap().applied("delete"), 15);
     assert_eq!(mailbox.len(C), 5);
     assert!(engine.store().quarantine("ada@example.com").await.unwrap().is_empty());
@@ -521,4 +537,80 @@ async fn mocked_connectors_unreadable_records_are_quarantined_and_auth_failures_
     let err = engine.sync_user(&j, &contacts_only()).await.unwrap_err();
     assert!(matches!(err, EngineError::Connector { side: Side::Crm, error: ConnectorError::Auth { .. } }), "{err}");
     let _ = IdempotencyKey::derive(C, Side::Crm, &RecordId::new("x"));
+}
+
+#[tokio::test]
+async fn bad_records_are_quarantined_with_reasons_never_lost_and_the_cycle_goes_on() {
+    use tandem_core::model::{Event, EventTime, EventTiming};
+    let crm = MemoryConnector::new("crm");
+    let mailbox = MemoryConnector::new("mailbox");
+    let good = crm.insert(person("Ada", "Lovelace"));
+    let mut nul = person("Nul", "Custom");
+    nul.custom_mut().insert("Region__c".into(), "EMEA\u{0}".into());
+    let nul = crm.insert(nul);
+    let mut huge = person("Huge", "Notes");
+    if let Record::Contact(c) = &mut huge {
+        c.notes = Some("x".repeat(tandem_core::validate::MAX_TEXT_BYTES + 1));
+    }
+    let huge = crm.insert(huge);
+    let at = |h: u32, zone: &str| EventTime::Zoned {
+        local: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(h, 0, 0).unwrap(),
+        zone: zone.into(),
+    };
+    let event = |start: EventTime, end: EventTime, subject: &str| {
+        Record::Event(Event {
+            subject: Some(subject.into()),
+            description: None,
+            location: None,
+            timing: EventTiming { start, end },
+            recurrence: None,
+            organizer: None,
+            attendees: vec![],
+            privacy: Default::default(),
+            show_as: Default::default(),
+            categories: vec![],
+            crm_links: vec![],
+            ical_uid: None,
+            custom: Default::default(),
+        })
+    };
+    let backwards = mailbox.insert(event(at(10, "Europe/Paris"), at(9, "Europe/Paris"), "Backwards"));
+    let nowhere = mailbox.insert(event(at(10, "Atlantis/Capital"), at(11, "Atlantis/Capital"), "Nowhere"));
+    let fine = mailbox.insert(event(at(10, "Europe/Paris"), at(11, "Europe/Paris"), "Fine"));
+
+    let mut config = SyncConfig::named("t");
+    config.contacts.fields.custom.push(tandem_core::config::CustomFieldMapping {
+        name: "region".into(),
+        crm: "Region__c".into(),
+        mailbox: "region".into(),
+    });
+    let engine = Engine::new(store().await);
+    let report = engine.sync_user(&job(&crm, &mailbox, config.clone()), &SyncOptions::default()).await.unwrap();
+    let contacts = report.object(C).unwrap();
+    let events = report.object(ObjectKind::Event).unwrap();
+    assert_eq!(contacts.applied("create"), 1);
+    assert_eq!(events.applied("create"), 1);
+    let reasons: Vec<(RecordId, String)> =
+        contacts.quarantined.iter().chain(&events.quarantined).map(|q| (q.id.clone(), q.reason.clone())).collect();
+    let reason_of = |id: &RecordId| reasons.iter().find(|(r, _)| r == id).map(|(_, s)| s.clone()).unwrap();
+    assert!(reason_of(&nul).contains("control characters"));
+    assert!(reason_of(&huge).contains("oversized"));
+    assert!(reason_of(&backwards).contains("ends before it starts"));
+    assert!(reason_of(&nowhere).contains("unknown time zone"));
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    // Never lost: the bad records are still where they were.
+    assert_eq!(crm.len(C), 3);
+    assert!(mailbox.get(ObjectKind::Event, &backwards).is_some() && mailbox.get(ObjectKind::Event, &fine).is_some());
+    assert!(crm.get(C, &good).is_some());
+    assert_eq!(engine.store().quarantine("ada@example.com").await.unwrap().len(), 4);
+
+    // Fixing a record releases it from quarantine on the next cycle.
+    crm.edit(C, &nul, |r| {
+        r.custom_mut().insert("Region__c".into(), "EMEA".into());
+    });
+    let next = engine.sync_user(&job(&crm, &mailbox, config), &contacts_only()).await.unwrap();
+    assert_eq!(next.object(C).unwrap().applied("create"), 1);
+    let copied = mailbox.records(C).into_iter().find(|(_, r)| r.custom().contains_key("region")).unwrap();
+    assert_eq!(copied.1.custom().get("region").map(String::as_str), Some("EMEA"));
+    assert_eq!(engine.store().quarantine("ada@example.com").await.unwrap().len(), 3);
 }

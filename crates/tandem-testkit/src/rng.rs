@@ -108,9 +108,7 @@ impl Rng {
 
     /// `len` decimal digits.
     pub fn digits(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| char::from(b'0' + self.below(10) as u8))
-            .collect()
+        (0..len).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
     }
 }
 

@@ -9,14 +9,8 @@ use std::time::{Duration, Instant};
 use tandem_testkit::server::read_port_file;
 
 fn temp_path(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!(
-        "tandem-fakes-{tag}-{}-{nanos}.ports",
-        std::process::id()
-    ))
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    std::env::temp_dir().join(format!("tandem-fakes-{tag}-{}-{nanos}.ports", std::process::id()))
 }
 
 #[tokio::test]
@@ -52,34 +46,17 @@ async fn binary_prints_urls_writes_port_file_and_stops_on_sigterm() {
     assert_eq!(ports["health"], url);
 
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let health: serde_json::Value = client
-        .get(format!("{url}/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        health,
-        serde_json::json!({"status": "ok", "fakes": ["health"]})
-    );
+    let health: serde_json::Value = client.get(format!("{url}/health")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health, serde_json::json!({"status": "ok", "fakes": ["health"]}));
 
     #[cfg(unix)]
     {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
+        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
         assert!(status.success());
         let exit = child.wait().unwrap();
         assert!(exit.success(), "exit status {exit:?}");
         assert!(!port_file.exists(), "port file left behind");
-        assert!(
-            client.get(format!("{url}/health")).send().await.is_err(),
-            "still answering"
-        );
+        assert!(client.get(format!("{url}/health")).send().await.is_err(), "still answering");
     }
     #[cfg(not(unix))]
     {
@@ -101,10 +78,5 @@ fn binary_rejects_unknown_fakes_and_arguments() {
 
     let out = Command::new(bin).arg("--list").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .collect::<Vec<_>>(),
-        ["health"]
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["health"]);
 }

@@ -71,8 +71,7 @@ impl Default for HttpConfig {
 
 /// How the client waits between retries: a function from a delay to a future that completes
 /// after it. The default is [`tokio::time::sleep`]; tests may record the delays instead.
-pub(crate) type SleepFn =
-    Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+pub(crate) type SleepFn = Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Counts of requests sent, for reports.
 #[derive(Default)]
@@ -178,27 +177,14 @@ fn header_is_sensitive(name: &HeaderName, value: &HeaderValue) -> bool {
         || name == header::AUTHORIZATION
         || name == header::PROXY_AUTHORIZATION
         || name == header::COOKIE
-        || ["token", "secret", "key", "auth", "password", "signature"]
-            .iter()
-            .any(|w| n.contains(w))
+        || ["token", "secret", "key", "auth", "password", "signature"].iter().any(|w| n.contains(w))
 }
 
 fn query_key_is_sensitive(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    [
-        "token",
-        "key",
-        "secret",
-        "sig",
-        "password",
-        "passwd",
-        "assertion",
-        "code",
-        "auth",
-        "credential",
-    ]
-    .iter()
-    .any(|w| key.contains(w))
+    ["token", "key", "secret", "sig", "password", "passwd", "assertion", "code", "auth", "credential"]
+        .iter()
+        .any(|w| key.contains(w))
 }
 
 /// `host[:port]` of a URL, for rate-limit keys and messages.
@@ -290,15 +276,11 @@ impl RequestSpec {
         HeaderValue: TryFrom<V>,
     {
         let Ok(name) = HeaderName::try_from(name) else {
-            self.invalidate(ConnectorError::Config {
-                message: "invalid header name".to_owned(),
-            });
+            self.invalidate(ConnectorError::Config { message: "invalid header name".to_owned() });
             return self;
         };
         let Ok(mut value) = HeaderValue::try_from(value) else {
-            self.invalidate(ConnectorError::Config {
-                message: format!("invalid value for header `{name}`"),
-            });
+            self.invalidate(ConnectorError::Config { message: format!("invalid value for header `{name}`") });
             return self;
         };
         if header_is_sensitive(&name, &value) {
@@ -341,16 +323,10 @@ impl RequestSpec {
         match serde_json::to_vec(body) {
             Ok(bytes) => {
                 self.body = Some(bytes);
-                self.headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
+                self.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             }
             Err(e) => self.invalidate(ConnectorError::Config {
-                message: format!(
-                    "could not serialise the request body as JSON ({})",
-                    json_error_kind(&e)
-                ),
+                message: format!("could not serialise the request body as JSON ({})", json_error_kind(&e)),
             }),
         }
         self
@@ -360,16 +336,10 @@ impl RequestSpec {
     /// (forms here carry credentials).
     #[must_use]
     pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
-        self.secrets
-            .extend(pairs.iter().map(|(_, v)| Secret::new(*v)));
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        self.secrets.extend(pairs.iter().map(|(_, v)| Secret::new(*v)));
         self.body = Some(body.into_bytes());
-        self.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
+        self.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
         self
     }
 
@@ -451,9 +421,7 @@ impl RequestSpec {
 
     /// The rate-limit key: the one given, or `host[:port]`.
     pub fn rate_limit_key(&self) -> String {
-        self.rate_key
-            .clone()
-            .unwrap_or_else(|| host_port(&self.url))
+        self.rate_key.clone().unwrap_or_else(|| host_port(&self.url))
     }
 
     /// `METHOD host[:port]/path`: how the request appears in logs and errors.
@@ -563,8 +531,7 @@ impl Response {
 
     /// The `Retry-After` delay, when the header is present and valid.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.header(header::RETRY_AFTER.as_str())
-            .and_then(|v| parse_retry_after(v, chrono::Utc::now()))
+        self.header(header::RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(v, chrono::Utc::now()))
     }
 
     /// `METHOD host/path` of the request that produced this response.
@@ -591,33 +558,18 @@ impl Response {
         }
         let reason = || format!("{}: HTTP {status}", self.request);
         let error = match status {
-            StatusCode::TOO_MANY_REQUESTS => ConnectorError::Throttled {
-                retry_after: self.retry_after(),
-            },
+            StatusCode::TOO_MANY_REQUESTS => ConnectorError::Throttled { retry_after: self.retry_after() },
             StatusCode::SERVICE_UNAVAILABLE if self.retry_after().is_some() => {
-                ConnectorError::Throttled {
-                    retry_after: self.retry_after(),
-                }
+                ConnectorError::Throttled { retry_after: self.retry_after() }
             }
-            StatusCode::UNAUTHORIZED => ConnectorError::Auth {
-                refreshable: true,
-                message: self.quote(reason()),
-            },
-            StatusCode::FORBIDDEN => ConnectorError::Auth {
-                refreshable: false,
-                message: self.quote(reason()),
-            },
+            StatusCode::UNAUTHORIZED => ConnectorError::Auth { refreshable: true, message: self.quote(reason()) },
+            StatusCode::FORBIDDEN => ConnectorError::Auth { refreshable: false, message: self.quote(reason()) },
             StatusCode::NOT_FOUND | StatusCode::GONE => ConnectorError::NotFound,
-            StatusCode::PRECONDITION_FAILED => ConnectorError::PreconditionFailed {
-                current: self.header(header::ETAG.as_str()).map(Version::new),
-            },
-            s if s.is_server_error() => ConnectorError::Transient {
-                message: self.quote(reason()),
-            },
-            s => ConnectorError::Rejected {
-                code: s.as_u16().to_string(),
-                message: self.quote(reason()),
-            },
+            StatusCode::PRECONDITION_FAILED => {
+                ConnectorError::PreconditionFailed { current: self.header(header::ETAG.as_str()).map(Version::new) }
+            }
+            s if s.is_server_error() => ConnectorError::Transient { message: self.quote(reason()) },
+            s => ConnectorError::Rejected { code: s.as_u16().to_string(), message: self.quote(reason()) },
         };
         Some(error)
     }
@@ -636,11 +588,7 @@ impl Response {
 
     fn quote(&self, prefix: String) -> String {
         let body = self.body_excerpt(BODY_EXCERPT_CHARS);
-        if body.is_empty() {
-            prefix
-        } else {
-            format!("{prefix}: {body}")
-        }
+        if body.is_empty() { prefix } else { format!("{prefix}: {body}") }
     }
 }
 
@@ -658,10 +606,7 @@ impl fmt::Debug for Response {
 enum AttemptError {
     /// No response. `connect` when the connection was never established (so the request
     /// was certainly not processed and may be repeated whatever its method).
-    Network {
-        error: ConnectorError,
-        connect: bool,
-    },
+    Network { error: ConnectorError, connect: bool },
     /// A response with a retryable status.
     Status(Response),
 }
@@ -720,13 +665,7 @@ impl HttpClient {
         let token = build_reqwest(&config, false)?;
         let limiters = RateLimiters::new(config.rate_limit);
         Ok(HttpClient {
-            inner: Arc::new(Inner {
-                api,
-                token,
-                config,
-                limiters,
-                stats: Arc::new(Stats::default()),
-            }),
+            inner: Arc::new(Inner { api, token, config, limiters, stats: Arc::new(Stats::default()) }),
             sleep: Arc::new(|d| Box::pin(tokio::time::sleep(d))),
         })
     }
@@ -778,12 +717,7 @@ impl HttpClient {
     /// Requests sent per `METHOD template` (see [`RequestSpec::template`]; `METHOD host`
     /// without a template).
     pub fn requests_by_template(&self) -> BTreeMap<String, u64> {
-        let map = self
-            .inner
-            .stats
-            .by_template
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let map = self.inner.stats.by_template.lock().unwrap_or_else(|p| p.into_inner());
         map.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
@@ -891,20 +825,12 @@ impl HttpClient {
         self.send(req.bearer_auth(&token)).await
     }
 
-    async fn attempt(
-        &self,
-        req: &RequestSpec,
-        redactor: &Redactor,
-    ) -> Result<Response, AttemptError> {
+    async fn attempt(&self, req: &RequestSpec, redactor: &Redactor) -> Result<Response, AttemptError> {
         let request = req.describe();
         let host = host_port(&req.url);
         self.inner.limiters.wait(&req.rate_limit_key()).await;
 
-        let mut builder = self
-            .inner
-            .api
-            .request(req.method.clone(), req.url.clone())
-            .headers(req.headers.clone());
+        let mut builder = self.inner.api.request(req.method.clone(), req.url.clone()).headers(req.headers.clone());
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
@@ -916,10 +842,7 @@ impl HttpClient {
         let network = |e: reqwest::Error| {
             let connect = e.is_connect();
             let message = redactor.redact(&format!("{request}: {}", describe_reqwest_error(e)));
-            AttemptError::Network {
-                error: ConnectorError::Transient { message },
-                connect,
-            }
+            AttemptError::Network { error: ConnectorError::Transient { message }, connect }
         };
         let response = builder.send().await.map_err(network)?;
         let status = response.status();
@@ -933,18 +856,8 @@ impl HttpClient {
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "HTTP request"
         );
-        let response = Response {
-            status,
-            headers,
-            body: Vec::from(body),
-            request,
-            redactor: redactor.clone(),
-        };
-        if is_retryable_status(status) {
-            Err(AttemptError::Status(response))
-        } else {
-            Ok(response)
-        }
+        let response = Response { status, headers, body: Vec::from(body), request, redactor: redactor.clone() };
+        if is_retryable_status(status) { Err(AttemptError::Status(response)) } else { Ok(response) }
     }
 }
 
@@ -959,16 +872,10 @@ impl fmt::Debug for HttpClient {
 
 /// Builds a reqwest client on rustls with the configured timeouts. `follow_redirects: false`
 /// for token endpoints.
-pub(crate) fn build_reqwest(
-    config: &HttpConfig,
-    follow_redirects: bool,
-) -> Result<reqwest::Client, ConnectorError> {
+pub(crate) fn build_reqwest(config: &HttpConfig, follow_redirects: bool) -> Result<reqwest::Client, ConnectorError> {
     let policy = if follow_redirects {
         redirect::Policy::custom(|attempt| {
-            let downgrade = attempt
-                .previous()
-                .last()
-                .is_some_and(|prev| prev.scheme() == "https")
+            let downgrade = attempt.previous().last().is_some_and(|prev| prev.scheme() == "https")
                 && attempt.url().scheme() != "https";
             if attempt.previous().len() >= MAX_REDIRECTS {
                 attempt.error("too many redirects")
@@ -991,9 +898,6 @@ pub(crate) fn build_reqwest(
         .redirect(policy)
         .build()
         .map_err(|e| ConnectorError::Config {
-            message: format!(
-                "could not build the HTTP client: {}",
-                describe_reqwest_error(e)
-            ),
+            message: format!("could not build the HTTP client: {}", describe_reqwest_error(e)),
         })
 }

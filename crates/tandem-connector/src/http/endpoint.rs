@@ -114,12 +114,7 @@ mod tests {
 
     #[test]
     fn other_schemes_are_refused() {
-        for url in [
-            "ftp://127.0.0.1/file",
-            "file:///etc/passwd",
-            "ws://localhost/",
-            "data:text/plain,hi",
-        ] {
+        for url in ["ftp://127.0.0.1/file", "file:///etc/passwd", "ws://localhost/", "data:text/plain,hi"] {
             let msg = message(url);
             assert!(msg.contains("only https://"), "{url}: {msg}");
         }

@@ -41,13 +41,8 @@ mod token;
 
 pub use client::{BODY_EXCERPT_CHARS, HttpClient, HttpConfig, RequestSpec, Response};
 pub use endpoint::check_endpoint;
-pub use oauth::{
-    JWT_BEARER_GRANT_TYPE, OAuthHttp, TokenResponse, jwt_bearer_token, map_oauth_error,
-    post_form_token,
-};
+pub use oauth::{JWT_BEARER_GRANT_TYPE, OAuthHttp, TokenResponse, jwt_bearer_token, map_oauth_error, post_form_token};
 pub use rate::RateLimit;
 pub use retry::{is_idempotent, is_retryable_status, parse_retry_after};
 pub use secret::Secret;
-pub use token::{
-    AccessToken, Clock, DEFAULT_REFRESH_SKEW, ManualClock, SystemClock, TokenCache, TokenSource,
-};
+pub use token::{AccessToken, Clock, DEFAULT_REFRESH_SKEW, ManualClock, SystemClock, TokenCache, TokenSource};

@@ -7,18 +7,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use oauth2::{
-    ErrorResponseType, HttpClientError, HttpRequest, HttpResponse, RequestTokenError,
-    StandardErrorResponse,
-};
+use oauth2::{ErrorResponseType, HttpClientError, HttpRequest, HttpResponse, RequestTokenError, StandardErrorResponse};
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
 use super::client::{
-    BODY_EXCERPT_CHARS, HttpConfig, Redactor, Stats, build_reqwest, describe_reqwest_error,
-    excerpt, json_error_kind,
+    BODY_EXCERPT_CHARS, HttpConfig, Redactor, Stats, build_reqwest, describe_reqwest_error, excerpt, json_error_kind,
 };
 use super::endpoint::check_endpoint;
 use super::retry::parse_retry_after;
@@ -51,18 +47,12 @@ impl OAuthHttp {
     ///
     /// [`ConnectorError::Config`] when the TLS stack cannot be set up.
     pub fn new(config: &HttpConfig) -> Result<Self, ConnectorError> {
-        Ok(OAuthHttp {
-            client: build_reqwest(config, false)?,
-            stats: None,
-        })
+        Ok(OAuthHttp { client: build_reqwest(config, false)?, stats: None })
     }
 
     /// Wraps an existing reqwest client. It must be built with `redirect::Policy::none()`.
     pub fn from_client(client: reqwest::Client) -> Self {
-        OAuthHttp {
-            client,
-            stats: None,
-        }
+        OAuthHttp { client, stats: None }
     }
 
     pub(crate) fn with_stats(client: reqwest::Client, stats: Option<Arc<Stats>>) -> Self {
@@ -71,11 +61,7 @@ impl OAuthHttp {
 
     fn record(&self, url: &Url) {
         if let Some(stats) = &self.stats {
-            stats.record(format!(
-                "POST {}{}",
-                url.host_str().unwrap_or(""),
-                url.path()
-            ));
+            stats.record(format!("POST {}{}", url.host_str().unwrap_or(""), url.path()));
         }
     }
 }
@@ -88,13 +74,11 @@ impl fmt::Debug for OAuthHttp {
 
 impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
     type Error = HttpClientError<reqwest::Error>;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<HttpResponse, Self::Error>> + Send + Sync + 'c>>;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Self::Error>> + Send + Sync + 'c>>;
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let request =
-                reqwest::Request::try_from(request).map_err(|e| Box::new(e.without_url()))?;
+            let request = reqwest::Request::try_from(request).map_err(|e| Box::new(e.without_url()))?;
             check_endpoint(request.url()).map_err(|e| HttpClientError::Other(e.to_string()))?;
             if let Some(stats) = &self.stats {
                 stats.record(format!(
@@ -104,11 +88,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
                     request.url().path()
                 ));
             }
-            let response = self
-                .client
-                .execute(request)
-                .await
-                .map_err(|e| Box::new(e.without_url()))?;
+            let response = self.client.execute(request).await.map_err(|e| Box::new(e.without_url()))?;
             if response.status().is_redirection() {
                 // Not followed; reported as a configuration error by `map_oauth_error`.
                 return Err(HttpClientError::Other(format!(
@@ -116,16 +96,11 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
                     response.status()
                 )));
             }
-            let mut builder = http::Response::builder()
-                .status(response.status())
-                .version(response.version());
+            let mut builder = http::Response::builder().status(response.status()).version(response.version());
             for (name, value) in response.headers() {
                 builder = builder.header(name, value);
             }
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| Box::new(e.without_url()))?;
+            let body = response.bytes().await.map_err(|e| Box::new(e.without_url()))?;
             builder.body(body.to_vec()).map_err(HttpClientError::Http)
         })
     }
@@ -187,9 +162,7 @@ fn bearer() -> String {
     "Bearer".to_owned()
 }
 
-fn lenient_seconds<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<u64>, D::Error> {
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Seconds {
@@ -232,18 +205,9 @@ pub async fn post_form_token(
     form: &[(&str, &str)],
 ) -> Result<TokenResponse, ConnectorError> {
     check_endpoint(url)?;
-    let secrets: Vec<Secret> = form
-        .iter()
-        .filter(|(k, _)| *k != "grant_type")
-        .map(|(_, v)| Secret::new(*v))
-        .collect();
+    let secrets: Vec<Secret> = form.iter().filter(|(k, _)| *k != "grant_type").map(|(_, v)| Secret::new(*v)).collect();
     let redactor = Redactor::new(&secrets);
-    let request = format!(
-        "{} {}{}",
-        Method::POST,
-        url.host_str().unwrap_or(""),
-        url.path()
-    );
+    let request = format!("{} {}{}", Method::POST, url.host_str().unwrap_or(""), url.path());
     client.record(url);
     let transient = |e: reqwest::Error| ConnectorError::Transient {
         message: redactor.redact(&format!("{request}: {}", describe_reqwest_error(e))),
@@ -272,13 +236,8 @@ pub async fn post_form_token(
     );
 
     if status.is_success() {
-        return serde_json::from_slice::<TokenResponse>(&body).map_err(|e| {
-            ConnectorError::Transient {
-                message: format!(
-                    "{request}: unexpected token response ({})",
-                    json_error_kind(&e)
-                ),
-            }
+        return serde_json::from_slice::<TokenResponse>(&body).map_err(|e| ConnectorError::Transient {
+            message: format!("{request}: unexpected token response ({})", json_error_kind(&e)),
         });
     }
     if status.is_redirection() {
@@ -293,19 +252,12 @@ pub async fn post_form_token(
     }
     let parsed = serde_json::from_slice::<OAuthErrorBody>(&body).ok();
     if status.is_server_error() {
-        let code = parsed
-            .map(|p| format!(": {}", excerpt(&redactor.redact(&p.error), 100)))
-            .unwrap_or_default();
-        return Err(ConnectorError::Transient {
-            message: format!("{request}: HTTP {status}{code}"),
-        });
+        let code = parsed.map(|p| format!(": {}", excerpt(&redactor.redact(&p.error), 100))).unwrap_or_default();
+        return Err(ConnectorError::Transient { message: format!("{request}: HTTP {status}{code}") });
     }
     Err(match parsed {
         Some(p) => oauth_error(&p.error, p.error_description.as_deref(), &redactor),
-        None => ConnectorError::Auth {
-            refreshable: false,
-            message: format!("{request}: HTTP {status}"),
-        },
+        None => ConnectorError::Auth { refreshable: false, message: format!("{request}: HTTP {status}") },
     })
 }
 
@@ -321,10 +273,7 @@ pub async fn jwt_bearer_token(
     assertion: &Secret,
     extra: &[(&str, &str)],
 ) -> Result<TokenResponse, ConnectorError> {
-    let mut form = vec![
-        ("grant_type", JWT_BEARER_GRANT_TYPE),
-        ("assertion", assertion.expose()),
-    ];
+    let mut form = vec![("grant_type", JWT_BEARER_GRANT_TYPE), ("assertion", assertion.expose())];
     form.extend_from_slice(extra);
     post_form_token(client, url, &form).await
 }
@@ -343,15 +292,9 @@ where
                 Ok(serde_json::Value::String(code)) => code,
                 _ => "unknown_error".to_owned(),
             };
-            oauth_error(
-                &code,
-                response.error_description().map(String::as_str),
-                &Redactor::default(),
-            )
+            oauth_error(&code, response.error_description().map(String::as_str), &Redactor::default())
         }
-        RequestTokenError::Request(HttpClientError::Other(message)) => {
-            ConnectorError::Config { message }
-        }
+        RequestTokenError::Request(HttpClientError::Other(message)) => ConnectorError::Config { message },
         RequestTokenError::Request(e) => {
             let mut message = format!("token request failed: {e}");
             let mut source = std::error::Error::source(&e);
@@ -362,30 +305,24 @@ where
             }
             ConnectorError::Transient { message }
         }
-        RequestTokenError::Parse(e, _body) => ConnectorError::Transient {
-            message: format!("unexpected token endpoint response at `{}`", e.path()),
-        },
-        RequestTokenError::Other(message) => ConnectorError::Transient {
-            message: excerpt(&message, BODY_EXCERPT_CHARS),
-        },
+        RequestTokenError::Parse(e, _body) => {
+            ConnectorError::Transient { message: format!("unexpected token endpoint response at `{}`", e.path()) }
+        }
+        RequestTokenError::Other(message) => {
+            ConnectorError::Transient { message: excerpt(&message, BODY_EXCERPT_CHARS) }
+        }
     }
 }
 
 fn oauth_error(code: &str, description: Option<&str>, redactor: &Redactor) -> ConnectorError {
     let code = excerpt(&redactor.redact(code), 100);
     let message = match description.map(str::trim) {
-        Some(d) if !d.is_empty() => format!(
-            "token endpoint: {code}: {}",
-            excerpt(&redactor.redact(d), 300)
-        ),
+        Some(d) if !d.is_empty() => format!("token endpoint: {code}: {}", excerpt(&redactor.redact(d), 300)),
         _ => format!("token endpoint: {code}"),
     };
     match code.as_str() {
         "temporarily_unavailable" | "server_error" => ConnectorError::Transient { message },
         "slow_down" => ConnectorError::Throttled { retry_after: None },
-        _ => ConnectorError::Auth {
-            refreshable: false,
-            message,
-        },
+        _ => ConnectorError::Auth { refreshable: false, message },
     }
 }

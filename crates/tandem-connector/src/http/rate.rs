@@ -49,10 +49,7 @@ struct State {
 
 impl RateLimiters {
     pub(crate) fn new(default: Option<RateLimit>) -> Self {
-        RateLimiters {
-            default,
-            state: Mutex::new(State::default()),
-        }
+        RateLimiters { default, state: Mutex::new(State::default()) }
     }
 
     /// Sets (or with `None` removes) the limit for one key, replacing its current limiter.
@@ -70,9 +67,7 @@ impl RateLimiters {
                 limiter.clone()
             } else {
                 let limit = state.overrides.get(key).copied().unwrap_or(self.default);
-                let limiter = limit
-                    .and_then(|l| l.quota())
-                    .map(|q| Arc::new(RateLimiter::direct(q)));
+                let limiter = limit.and_then(|l| l.quota()).map(|q| Arc::new(RateLimiter::direct(q)));
                 state.limiters.insert(key.to_owned(), limiter.clone());
                 limiter
             }
@@ -83,16 +78,12 @@ impl RateLimiters {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl std::fmt::Debug for RateLimiters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimiters")
-            .field("default", &self.default)
-            .finish_non_exhaustive()
+        f.debug_struct("RateLimiters").field("default", &self.default).finish_non_exhaustive()
     }
 }

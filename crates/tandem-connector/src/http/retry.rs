@@ -9,10 +9,7 @@ use reqwest::{Method, StatusCode};
 /// Whether `method` is idempotent in the sense of RFC 9110 and may be repeated blindly:
 /// `GET`, `HEAD`, `PUT`, `DELETE`, `OPTIONS` (and `TRACE`). `POST` and `PATCH` are not.
 pub fn is_idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    )
+    matches!(*method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE)
 }
 
 /// Whether a response with this status is worth retrying (for a request that may be repeated):
@@ -46,13 +43,10 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     }
     if value.bytes().all(|b| b.is_ascii_digit()) {
         // Saturate absurd values rather than failing.
-        return Some(Duration::from_secs(
-            value.parse::<u64>().unwrap_or(u64::MAX),
-        ));
+        return Some(Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX)));
     }
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let date = parse_http_date(value)?;
     Some((date - now).to_std().unwrap_or(Duration::ZERO))
@@ -82,44 +76,20 @@ mod tests {
     #[test]
     fn delta_seconds() {
         assert_eq!(parse_retry_after("1", now()), Some(Duration::from_secs(1)));
-        assert_eq!(
-            parse_retry_after(" 120 ", now()),
-            Some(Duration::from_secs(120))
-        );
+        assert_eq!(parse_retry_after(" 120 ", now()), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after("0", now()), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("1.5", now()),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(
-            parse_retry_after("99999999999999999999999", now()),
-            Some(Duration::from_secs(u64::MAX))
-        );
+        assert_eq!(parse_retry_after("1.5", now()), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_retry_after("99999999999999999999999", now()), Some(Duration::from_secs(u64::MAX)));
     }
 
     #[test]
     fn http_dates() {
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now()),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Wednesday, 21-Oct-15 07:29:00 GMT", now()),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            parse_retry_after("Wed Oct 21 07:28:05 2015", now()),
-            Some(Duration::from_secs(5))
-        );
-        assert_eq!(
-            parse_retry_after("Wed Oct  1 07:28:05 2025", now()).map(|d| d > Duration::ZERO),
-            Some(true)
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now()), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Wednesday, 21-Oct-15 07:29:00 GMT", now()), Some(Duration::from_secs(60)));
+        assert_eq!(parse_retry_after("Wed Oct 21 07:28:05 2015", now()), Some(Duration::from_secs(5)));
+        assert_eq!(parse_retry_after("Wed Oct  1 07:28:05 2025", now()).map(|d| d > Duration::ZERO), Some(true));
         // In the past: retry now.
-        assert_eq!(
-            parse_retry_after("Tue, 20 Oct 2015 07:28:00 GMT", now()),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Tue, 20 Oct 2015 07:28:00 GMT", now()), Some(Duration::ZERO));
     }
 
     #[test]
@@ -131,13 +101,7 @@ mod tests {
 
     #[test]
     fn idempotent_methods() {
-        for m in [
-            Method::GET,
-            Method::HEAD,
-            Method::PUT,
-            Method::DELETE,
-            Method::OPTIONS,
-        ] {
+        for m in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE, Method::OPTIONS] {
             assert!(is_idempotent(&m));
         }
         assert!(!is_idempotent(&Method::POST));

@@ -29,10 +29,7 @@ pub struct AccessToken {
 impl AccessToken {
     /// A token without a known lifetime: it is cached until invalidated.
     pub fn new(secret: impl Into<Secret>) -> Self {
-        AccessToken {
-            secret: secret.into(),
-            expires_in: None,
-        }
+        AccessToken { secret: secret.into(), expires_in: None }
     }
 
     /// Sets the lifetime counted from when the token was fetched (OAuth `expires_in`).
@@ -60,11 +57,9 @@ impl AccessToken {
     /// [`ConnectorError::Auth`] when the token contains bytes not allowed in a header.
     pub fn bearer_header(&self) -> Result<HeaderValue, ConnectorError> {
         let mut value =
-            HeaderValue::try_from(format!("Bearer {}", self.secret.expose())).map_err(|_| {
-                ConnectorError::Auth {
-                    refreshable: false,
-                    message: "the access token is not a valid header value".to_owned(),
-                }
+            HeaderValue::try_from(format!("Bearer {}", self.secret.expose())).map_err(|_| ConnectorError::Auth {
+                refreshable: false,
+                message: "the access token is not a valid header value".to_owned(),
             })?;
         value.set_sensitive(true);
         Ok(value)
@@ -125,9 +120,7 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at the current real instant.
     pub fn new() -> Self {
-        ManualClock {
-            now: Arc::new(Mutex::new(Instant::now())),
-        }
+        ManualClock { now: Arc::new(Mutex::new(Instant::now())) }
     }
 
     /// Moves the clock forward.
@@ -225,14 +218,8 @@ impl<S: TokenSource> TokenCache<S> {
                 // Lifetimes count from before the request: conservative by the round trip.
                 // Absurd lifetimes that overflow `Instant` count as "no expiry".
                 let expires_at = token.expires_in.and_then(|d| now.checked_add(d));
-                let refresh_at = token
-                    .expires_in
-                    .and_then(|d| now.checked_add(d.saturating_sub(self.skew.min(d / 2))));
-                *slot = Some(Cached {
-                    token: token.clone(),
-                    expires_at,
-                    refresh_at,
-                });
+                let refresh_at = token.expires_in.and_then(|d| now.checked_add(d.saturating_sub(self.skew.min(d / 2))));
+                *slot = Some(Cached { token: token.clone(), expires_at, refresh_at });
                 Ok(token)
             }
             Err(error) => {
@@ -264,10 +251,7 @@ impl<S: TokenSource> TokenCache<S> {
     /// so the token is refreshed once rather than once per request.
     pub async fn invalidate_if_current(&self, refused: &AccessToken) -> bool {
         let mut slot = self.slot.lock().await;
-        if slot
-            .as_ref()
-            .is_some_and(|c| c.token.secret == refused.secret)
-        {
+        if slot.as_ref().is_some_and(|c| c.token.secret == refused.secret) {
             *slot = None;
             true
         } else {
@@ -285,9 +269,6 @@ impl<S: TokenSource> TokenSource for TokenCache<S> {
 
 impl<S> fmt::Debug for TokenCache<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenCache")
-            .field("skew", &self.skew)
-            .field("clock", &self.clock)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenCache").field("skew", &self.skew).field("clock", &self.clock).finish_non_exhaustive()
     }
 }

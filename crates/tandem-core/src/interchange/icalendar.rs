@@ -10,8 +10,8 @@ use ical::parser::ical::component::{IcalCalendar, IcalTimeZone};
 use super::text::{self, ContentWriter, ICALENDAR, Prop};
 use super::{InterchangeError, zones};
 use crate::model::{
-    Attendee, AttendeeRole, CrmLink, Event, EventTime, EventTiming, OccurrenceOverride, Person,
-    Privacy, Recurrence, ResponseStatus, ShowAs,
+    Attendee, AttendeeRole, CrmLink, Event, EventTime, EventTiming, OccurrenceOverride, Person, Privacy, Recurrence,
+    ResponseStatus, ShowAs,
 };
 
 /// Parameter on `UID` marking a UID that Tandem made up for an event without one.
@@ -71,31 +71,18 @@ impl Zones {
                 continue;
             };
             let zone = zones::resolve(&tzid)
-                .or_else(|| {
-                    props
-                        .iter()
-                        .filter(|p| p.name == "X-LIC-LOCATION")
-                        .find_map(|p| zones::resolve(&p.text()))
-                })
+                .or_else(|| props.iter().filter(|p| p.name == "X-LIC-LOCATION").find_map(|p| zones::resolve(&p.text())))
                 .ok_or_else(|| InterchangeError::UnknownTimeZone(tzid.clone()))?;
             declared.insert(tzid_key(&tzid).to_owned(), zone);
         }
-        Ok(Zones {
-            declared,
-            seen: RefCell::default(),
-        })
+        Ok(Zones { declared, seen: RefCell::default() })
     }
 
     fn resolve(&self, tzid: &str) -> Result<String, InterchangeError> {
         let key = tzid_key(tzid);
         let zone = match self.declared.get(key) {
             Some(zone) => Some(zone.clone()),
-            None => self
-                .seen
-                .borrow_mut()
-                .entry(key.to_owned())
-                .or_insert_with(|| zones::resolve(key))
-                .clone(),
+            None => self.seen.borrow_mut().entry(key.to_owned()).or_insert_with(|| zones::resolve(key)).clone(),
         };
         zone.ok_or_else(|| InterchangeError::UnknownTimeZone(tzid.to_owned()))
     }
@@ -121,26 +108,17 @@ impl Vevent {
 
     /// The `UID` as written (also a generated one), for grouping.
     fn uid(&self) -> Option<String> {
-        self.text("UID")
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty())
+        self.text("UID").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty())
     }
 
     fn is_cancelled(&self) -> bool {
-        self.text("STATUS")
-            .is_some_and(|s| s.trim().eq_ignore_ascii_case("CANCELLED"))
+        self.text("STATUS").is_some_and(|s| s.trim().eq_ignore_ascii_case("CANCELLED"))
     }
 }
 
 fn calendar_events(calendar: &IcalCalendar) -> Result<Vec<Event>, InterchangeError> {
     let zones = Zones::new(&calendar.timezones)?;
-    let vevents: Vec<Vevent> = calendar
-        .events
-        .iter()
-        .map(|e| Vevent {
-            props: text::props(&e.properties),
-        })
-        .collect();
+    let vevents: Vec<Vevent> = calendar.events.iter().map(|e| Vevent { props: text::props(&e.properties) }).collect();
 
     let mut events: Vec<Event> = Vec::new();
     let mut masters: HashMap<String, usize> = HashMap::new();
@@ -183,14 +161,9 @@ fn calendar_events(calendar: &IcalCalendar) -> Result<Vec<Event>, InterchangeErr
 
 fn master_event(vevent: &Vevent, zones: &Zones) -> Result<Event, InterchangeError> {
     let uid = vevent.uid();
-    let generated = vevent
-        .get("UID")
-        .is_some_and(|p| p.param(GENERATED).is_some());
-    let timing =
-        timing(vevent, zones, uid.as_deref(), None)?.ok_or(InterchangeError::MissingProperty {
-            component: "VEVENT",
-            property: "DTSTART",
-        })?;
+    let generated = vevent.get("UID").is_some_and(|p| p.param(GENERATED).is_some());
+    let timing = timing(vevent, zones, uid.as_deref(), None)?
+        .ok_or(InterchangeError::MissingProperty { component: "VEVENT", property: "DTSTART" })?;
 
     let mut recurrence = Recurrence::default();
     for prop in vevent.all("RRULE") {
@@ -225,10 +198,7 @@ fn master_event(vevent: &Vevent, zones: &Zones) -> Result<Event, InterchangeErro
         };
         if rest.eq_ignore_ascii_case(CRM_LINK) {
             if let Some(id) = prop.text_opt() {
-                crm_links.push(CrmLink {
-                    object: prop.param(CRM_OBJECT).unwrap_or_default(),
-                    id,
-                });
+                crm_links.push(CrmLink { object: prop.param(CRM_OBJECT).unwrap_or_default(), id });
             }
         } else if let Some(value) = prop.text_opt() {
             custom.insert(text::decode_name(rest), value);
@@ -246,11 +216,7 @@ fn master_event(vevent: &Vevent, zones: &Zones) -> Result<Event, InterchangeErro
             (!email.is_empty() || name.is_some()).then_some(Person { email, name })
         }),
         attendees: vevent.all("ATTENDEE").filter_map(attendee).collect(),
-        privacy: match vevent
-            .text("CLASS")
-            .map(|c| c.trim().to_ascii_uppercase())
-            .as_deref()
-        {
+        privacy: match vevent.text("CLASS").map(|c| c.trim().to_ascii_uppercase()).as_deref() {
             Some("PRIVATE" | "CONFIDENTIAL") => Privacy::Private,
             _ => Privacy::Normal,
         },
@@ -268,45 +234,27 @@ fn master_event(vevent: &Vevent, zones: &Zones) -> Result<Event, InterchangeErro
 }
 
 /// Applies a `RECURRENCE-ID` instance to its series master.
-fn apply_instance(
-    master: &mut Event,
-    vevent: &Vevent,
-    zones: &Zones,
-) -> Result<(), InterchangeError> {
+fn apply_instance(master: &mut Event, vevent: &Vevent, zones: &Zones) -> Result<(), InterchangeError> {
     let Some(rid) = vevent.get("RECURRENCE-ID") else {
         return Ok(());
     };
     let key = align(time(rid, zones)?, &master.timing.start);
     if vevent.is_cancelled() {
-        master
-            .recurrence
-            .get_or_insert_with(Recurrence::default)
-            .cancelled
-            .insert(key);
+        master.recurrence.get_or_insert_with(Recurrence::default).cancelled.insert(key);
         return Ok(());
     }
-    let original = occurrence_end(&key, &master.timing).map(|end| EventTiming {
-        start: key.clone(),
-        end,
-    });
-    let timing = timing(vevent, zones, vevent.uid().as_deref(), Some(&master.timing))?
-        .filter(|t| Some(t) != original.as_ref());
-    let changed = |name: &str, master_value: &Option<String>| {
-        vevent
-            .text(name)
-            .filter(|v| Some(v) != master_value.as_ref())
-    };
+    let original = occurrence_end(&key, &master.timing).map(|end| EventTiming { start: key.clone(), end });
+    let timing =
+        timing(vevent, zones, vevent.uid().as_deref(), Some(&master.timing))?.filter(|t| Some(t) != original.as_ref());
+    let changed =
+        |name: &str, master_value: &Option<String>| vevent.text(name).filter(|v| Some(v) != master_value.as_ref());
     let over = OccurrenceOverride {
         timing,
         subject: changed("SUMMARY", &master.subject),
         location: changed("LOCATION", &master.location),
         description: changed("DESCRIPTION", &master.description),
     };
-    master
-        .recurrence
-        .get_or_insert_with(Recurrence::default)
-        .overrides
-        .insert(key, over);
+    master.recurrence.get_or_insert_with(Recurrence::default).overrides.insert(key, over);
     Ok(())
 }
 
@@ -330,18 +278,14 @@ fn timing(
         return Ok(Some(EventTiming { start, end }));
     } else {
         let end = match &start {
-            EventTime::AllDay { date } => EventTime::AllDay {
-                date: date.succ_opt().unwrap_or(*date),
-            },
+            EventTime::AllDay { date } => EventTime::AllDay { date: date.succ_opt().unwrap_or(*date) },
             zoned => zoned.clone(),
         };
         return Ok(Some(EventTiming { start, end }));
     };
     match ends_before(&start, &end) {
         Some(false) => Ok(Some(EventTiming { start, end })),
-        Some(true) => Err(InterchangeError::EndBeforeStart {
-            uid: uid.map(str::to_owned),
-        }),
+        Some(true) => Err(InterchangeError::EndBeforeStart { uid: uid.map(str::to_owned) }),
         None => Err(invalid(end_prop, &end_prop.value)),
     }
 }
@@ -350,19 +294,12 @@ fn timing(
 fn ends_before(start: &EventTime, end: &EventTime) -> Option<bool> {
     match (start, end) {
         (EventTime::AllDay { date: s }, EventTime::AllDay { date: e }) => Some(e < s),
-        (
-            EventTime::Zoned {
-                local: sl,
-                zone: sz,
-            },
-            EventTime::Zoned {
-                local: el,
-                zone: ez,
-            },
-        ) => Some(match (start.instant(), end.instant()) {
-            (Some(s), Some(e)) => e < s,
-            _ => sz == ez && el < sl,
-        }),
+        (EventTime::Zoned { local: sl, zone: sz }, EventTime::Zoned { local: el, zone: ez }) => {
+            Some(match (start.instant(), end.instant()) {
+                (Some(s), Some(e)) => e < s,
+                _ => sz == ez && el < sl,
+            })
+        }
         _ => None,
     }
 }
@@ -370,38 +307,22 @@ fn ends_before(start: &EventTime, end: &EventTime) -> Option<bool> {
 /// The end of an occurrence starting at `start` of a series timed like `series`.
 fn occurrence_end(start: &EventTime, series: &EventTiming) -> Option<EventTime> {
     match (start, &series.start, &series.end) {
-        (
-            EventTime::AllDay { date },
-            EventTime::AllDay { date: s },
-            EventTime::AllDay { date: e },
-        ) => date
-            .checked_add_signed(e.signed_duration_since(*s))
-            .map(|date| EventTime::AllDay { date }),
+        (EventTime::AllDay { date }, EventTime::AllDay { date: s }, EventTime::AllDay { date: e }) => {
+            date.checked_add_signed(e.signed_duration_since(*s)).map(|date| EventTime::AllDay { date })
+        }
         (
             EventTime::Zoned { local, zone },
-            EventTime::Zoned {
-                local: sl,
-                zone: sz,
-            },
-            EventTime::Zoned {
-                local: el,
-                zone: ez,
-            },
+            EventTime::Zoned { local: sl, zone: sz },
+            EventTime::Zoned { local: el, zone: ez },
         ) => {
             if sz == ez {
                 let local = local.checked_add_signed(el.signed_duration_since(*sl))?;
-                Some(EventTime::Zoned {
-                    local,
-                    zone: zone.clone(),
-                })
+                Some(EventTime::Zoned { local, zone: zone.clone() })
             } else {
                 let length = series.end.instant()? - series.start.instant()?;
                 let end = start.instant()?.checked_add_signed(length)?;
                 let tz: Tz = ez.parse().ok()?;
-                Some(EventTime::Zoned {
-                    local: end.with_timezone(&tz).naive_local(),
-                    zone: ez.clone(),
-                })
+                Some(EventTime::Zoned { local: end.with_timezone(&tz).naive_local(), zone: ez.clone() })
             }
         }
         _ => None,
@@ -411,25 +332,18 @@ fn occurrence_end(start: &EventTime, series: &EventTiming) -> Option<EventTime> 
 /// Expresses a zoned time in the zone of `reference` when the two zones differ, so that
 /// occurrence keys compare equal.
 fn align(time: EventTime, reference: &EventTime) -> EventTime {
-    if let (EventTime::Zoned { zone, .. }, EventTime::Zoned { zone: target, .. }) =
-        (&time, reference)
+    if let (EventTime::Zoned { zone, .. }, EventTime::Zoned { zone: target, .. }) = (&time, reference)
         && zone != target
         && let Some(instant) = time.instant()
         && let Ok(tz) = target.parse::<Tz>()
     {
-        return EventTime::Zoned {
-            local: instant.with_timezone(&tz).naive_local(),
-            zone: target.clone(),
-        };
+        return EventTime::Zoned { local: instant.with_timezone(&tz).naive_local(), zone: target.clone() };
     }
     time
 }
 
 fn invalid(prop: &Prop, value: &str) -> InterchangeError {
-    InterchangeError::InvalidValue {
-        property: prop.name.clone(),
-        value: value.to_owned(),
-    }
+    InterchangeError::InvalidValue { property: prop.name.clone(), value: value.to_owned() }
 }
 
 /// A single date or date-time value (`DTSTART`, `DTEND`, `RECURRENCE-ID`).
@@ -451,9 +365,7 @@ fn times(prop: &Prop, zones: &Zones) -> Result<Vec<EventTime>, InterchangeError>
 fn time_value(prop: &Prop, raw: &str, zones: &Zones) -> Result<EventTime, InterchangeError> {
     let value_type = prop.param("VALUE").map(|v| v.trim().to_ascii_uppercase());
     if value_type.as_deref() == Some("DATE") || (value_type.is_none() && raw.len() == 8) {
-        return parse_date(raw)
-            .map(|date| EventTime::AllDay { date })
-            .ok_or_else(|| invalid(prop, raw));
+        return parse_date(raw).map(|date| EventTime::AllDay { date }).ok_or_else(|| invalid(prop, raw));
     }
     let (body, utc) = match raw.strip_suffix(['Z', 'z']) {
         Some(body) => (body, true),
@@ -491,11 +403,7 @@ fn parse_date_time(s: &str) -> Option<NaiveDateTime> {
         return None;
     }
     let date = parse_date(s.get(0..8)?)?;
-    let time = NaiveTime::from_hms_opt(
-        digits(s.get(9..11)?)?,
-        digits(s.get(11..13)?)?,
-        digits(s.get(13..15)?)?,
-    )?;
+    let time = NaiveTime::from_hms_opt(digits(s.get(9..11)?)?, digits(s.get(11..13)?)?, digits(s.get(13..15)?)?)?;
     Some(date.and_time(time))
 }
 
@@ -514,12 +422,7 @@ fn parse_duration(s: &str) -> Option<TimeDelta> {
     let mut any = false;
     for c in s.chars() {
         if let Some(d) = c.to_digit(10) {
-            number = Some(
-                number
-                    .unwrap_or(0)
-                    .checked_mul(10)?
-                    .checked_add(i64::from(d))?,
-            );
+            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(i64::from(d))?);
             continue;
         }
         if c.eq_ignore_ascii_case(&'T') {
@@ -563,16 +466,10 @@ fn add(start: &EventTime, duration: TimeDelta) -> Option<EventTime> {
             if duration.num_seconds() % 86_400 != 0 {
                 return None;
             }
-            date.checked_add_signed(duration)
-                .map(|date| EventTime::AllDay { date })
+            date.checked_add_signed(duration).map(|date| EventTime::AllDay { date })
         }
         EventTime::Zoned { local, zone } => {
-            local
-                .checked_add_signed(duration)
-                .map(|local| EventTime::Zoned {
-                    local,
-                    zone: zone.clone(),
-                })
+            local.checked_add_signed(duration).map(|local| EventTime::Zoned { local, zone: zone.clone() })
         }
     }
 }
@@ -580,24 +477,18 @@ fn add(start: &EventTime, duration: TimeDelta) -> Option<EventTime> {
 /// An `RRULE` value, checked by the `rrule` crate's parser.
 fn rule(prop: &Prop) -> Result<String, InterchangeError> {
     let value = prop.value.trim();
-    value
-        .parse::<rrule::RRule<rrule::Unvalidated>>()
-        .map(|_| value.to_owned())
-        .map_err(|_| invalid(prop, value))
+    value.parse::<rrule::RRule<rrule::Unvalidated>>().map(|_| value.to_owned()).map_err(|_| invalid(prop, value))
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 /// The address and `CN` of an `ORGANIZER` or `ATTENDEE`.
 fn person(prop: &Prop) -> (String, Option<String>) {
     let value = prop.value.trim();
-    let email = strip_prefix_ci(value, "mailto:")
-        .unwrap_or(value)
-        .to_owned();
+    let email = strip_prefix_ci(value, "mailto:").unwrap_or(value).to_owned();
     let name = prop.param("CN").filter(|n| !n.is_empty());
     (email, name)
 }
@@ -611,31 +502,18 @@ fn attendee(prop: &Prop) -> Option<Attendee> {
     let role = if cutype.iter().any(|t| t == "resource" || t == "room") {
         AttendeeRole::Resource
     } else {
-        match prop
-            .param("ROLE")
-            .map(|r| r.trim().to_ascii_uppercase())
-            .as_deref()
-        {
+        match prop.param("ROLE").map(|r| r.trim().to_ascii_uppercase()).as_deref() {
             Some("OPT-PARTICIPANT" | "NON-PARTICIPANT") => AttendeeRole::Optional,
             _ => AttendeeRole::Required,
         }
     };
-    let response = match prop
-        .param("PARTSTAT")
-        .map(|r| r.trim().to_ascii_uppercase())
-        .as_deref()
-    {
+    let response = match prop.param("PARTSTAT").map(|r| r.trim().to_ascii_uppercase()).as_deref() {
         Some("ACCEPTED") => ResponseStatus::Accepted,
         Some("TENTATIVE") => ResponseStatus::Tentative,
         Some("DECLINED") => ResponseStatus::Declined,
         _ => ResponseStatus::NeedsAction,
     };
-    Some(Attendee {
-        email,
-        name,
-        role,
-        response,
-    })
+    Some(Attendee { email, name, role, response })
 }
 
 fn show_as(vevent: &Vevent) -> ShowAs {
@@ -684,26 +562,15 @@ fn generated_uid(index: usize, event: &Event) -> String {
 
 fn time_parts(time: &EventTime) -> (Vec<(&'static str, String)>, String) {
     match time {
-        EventTime::AllDay { date } => (
-            vec![("VALUE", "DATE".to_owned())],
-            date.format("%Y%m%d").to_string(),
-        ),
-        EventTime::Zoned { local, zone } if zone == "UTC" => {
-            (Vec::new(), local.format("%Y%m%dT%H%M%SZ").to_string())
+        EventTime::AllDay { date } => (vec![("VALUE", "DATE".to_owned())], date.format("%Y%m%d").to_string()),
+        EventTime::Zoned { local, zone } if zone == "UTC" => (Vec::new(), local.format("%Y%m%dT%H%M%SZ").to_string()),
+        EventTime::Zoned { local, zone } => {
+            (vec![("TZID", text::param_value(zone))], local.format("%Y%m%dT%H%M%S").to_string())
         }
-        EventTime::Zoned { local, zone } => (
-            vec![("TZID", text::param_value(zone))],
-            local.format("%Y%m%dT%H%M%S").to_string(),
-        ),
     }
 }
 
-fn write_time(
-    w: &mut ContentWriter,
-    name: &str,
-    time: &EventTime,
-    extra: &[(&'static str, String)],
-) {
+fn write_time(w: &mut ContentWriter, name: &str, time: &EventTime, extra: &[(&'static str, String)]) {
     let (mut params, value) = time_parts(time);
     params.extend(extra.iter().cloned());
     w.line(name, &params, &value);
@@ -718,10 +585,7 @@ fn write_text(w: &mut ContentWriter, name: &str, value: Option<&str>) {
 fn write_event(w: &mut ContentWriter, index: usize, event: &Event) {
     let (uid, uid_params) = match event.ical_uid.as_deref().filter(|u| !u.is_empty()) {
         Some(uid) => (uid.to_owned(), Vec::new()),
-        None => (
-            generated_uid(index, event),
-            vec![(GENERATED, "TRUE".to_owned())],
-        ),
+        None => (generated_uid(index, event), vec![(GENERATED, "TRUE".to_owned())]),
     };
     w.line("BEGIN", &[], "VEVENT");
     w.text("UID", &uid_params, &uid);
@@ -769,10 +633,7 @@ fn write_event(w: &mut ContentWriter, index: usize, event: &Event) {
         w.line("DTSTAMP", &[], DTSTAMP);
         write_time(w, "RECURRENCE-ID", original_start, &[]);
         let timing = over.timing.clone().or_else(|| {
-            occurrence_end(original_start, &event.timing).map(|end| EventTiming {
-                start: original_start.clone(),
-                end,
-            })
+            occurrence_end(original_start, &event.timing).map(|end| EventTiming { start: original_start.clone(), end })
         });
         match timing {
             Some(timing) => {
@@ -781,21 +642,9 @@ fn write_event(w: &mut ContentWriter, index: usize, event: &Event) {
             }
             None => write_time(w, "DTSTART", original_start, &[]),
         }
-        write_text(
-            w,
-            "SUMMARY",
-            over.subject.as_deref().or(event.subject.as_deref()),
-        );
-        write_text(
-            w,
-            "LOCATION",
-            over.location.as_deref().or(event.location.as_deref()),
-        );
-        write_text(
-            w,
-            "DESCRIPTION",
-            over.description.as_deref().or(event.description.as_deref()),
-        );
+        write_text(w, "SUMMARY", over.subject.as_deref().or(event.subject.as_deref()));
+        write_text(w, "LOCATION", over.location.as_deref().or(event.location.as_deref()));
+        write_text(w, "DESCRIPTION", over.description.as_deref().or(event.description.as_deref()));
         write_shared(w, event);
         w.line("END", &[], "VEVENT");
     }
@@ -816,19 +665,11 @@ fn write_shared(w: &mut ContentWriter, event: &Event) {
     w.line("TRANSP", &[], transp);
     w.line("X-MICROSOFT-CDO-BUSYSTATUS", &[], busy);
     if let Some(organizer) = &event.organizer {
-        let params: Vec<_> = organizer
-            .name
-            .iter()
-            .map(|n| ("CN", text::param_value(n)))
-            .collect();
+        let params: Vec<_> = organizer.name.iter().map(|n| ("CN", text::param_value(n))).collect();
         w.line("ORGANIZER", &params, &format!("mailto:{}", organizer.email));
     }
     for attendee in &event.attendees {
-        let mut params: Vec<_> = attendee
-            .name
-            .iter()
-            .map(|n| ("CN", text::param_value(n)))
-            .collect();
+        let mut params: Vec<_> = attendee.name.iter().map(|n| ("CN", text::param_value(n))).collect();
         let role = match attendee.role {
             AttendeeRole::Required => "REQ-PARTICIPANT",
             AttendeeRole::Optional => "OPT-PARTICIPANT",
@@ -847,12 +688,7 @@ fn write_shared(w: &mut ContentWriter, event: &Event) {
         params.push(("PARTSTAT", partstat.to_owned()));
         w.line("ATTENDEE", &params, &format!("mailto:{}", attendee.email));
     }
-    let categories: Vec<String> = event
-        .categories
-        .iter()
-        .filter(|c| !c.is_empty())
-        .map(|c| text::escape(c))
-        .collect();
+    let categories: Vec<String> = event.categories.iter().filter(|c| !c.is_empty()).map(|c| text::escape(c)).collect();
     if !categories.is_empty() {
         w.line("CATEGORIES", &[], &categories.join(","));
     }
@@ -884,18 +720,7 @@ mod tests {
         assert_eq!(parse_duration("P1W"), TimeDelta::try_days(7));
         assert_eq!(parse_duration("P1DT2H"), TimeDelta::try_seconds(93_600));
         assert_eq!(parse_duration("-PT15M"), TimeDelta::try_seconds(-900));
-        for bad in [
-            "",
-            "P",
-            "PT",
-            "1H",
-            "PT1D",
-            "P1H",
-            "P1",
-            "PT1H2",
-            "P99999999999999999999D",
-            "PTT1H",
-        ] {
+        for bad in ["", "P", "PT", "1H", "PT1D", "P1H", "P1", "PT1H2", "P99999999999999999999D", "PTT1H"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
@@ -913,10 +738,7 @@ mod tests {
 
     #[test]
     fn times_and_zones() {
-        let e = one(
-            "BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20240101T100000Z\r\nDURATION:PT30M\r\nEND:VEVENT\r\n",
-        )
-        .unwrap();
+        let e = one("BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20240101T100000Z\r\nDURATION:PT30M\r\nEND:VEVENT\r\n").unwrap();
         assert_eq!(e.timing.start, EventTime::utc(dt("20240101T100000")));
         assert_eq!(e.timing.end, EventTime::utc(dt("20240101T103000")));
 
@@ -928,12 +750,7 @@ mod tests {
 
         // All-day without end lasts one day.
         let e = one("BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20240101\r\nEND:VEVENT\r\n").unwrap();
-        assert_eq!(
-            e.timing.end,
-            EventTime::AllDay {
-                date: NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()
-            }
-        );
+        assert_eq!(e.timing.end, EventTime::AllDay { date: NaiveDate::from_ymd_opt(2024, 1, 2).unwrap() });
 
         // Windows, quoted and Outlook display TZIDs.
         for tzid in [
@@ -946,28 +763,14 @@ mod tests {
                 "BEGIN:VEVENT\r\nDTSTART;TZID={tzid}:20240101T100000\r\nDTEND;TZID={tzid}:20240101T110000\r\nEND:VEVENT\r\n"
             ))
             .unwrap();
-            assert_eq!(
-                e.timing.start,
-                EventTime::Zoned {
-                    local: dt("20240101T100000"),
-                    zone: "Europe/Paris".into()
-                }
-            );
+            assert_eq!(e.timing.start, EventTime::Zoned { local: dt("20240101T100000"), zone: "Europe/Paris".into() });
         }
 
         // A custom VTIMEZONE is resolved by X-LIC-LOCATION.
-        let e = one(
-            "BEGIN:VTIMEZONE\r\nTZID:My Zone\r\nX-LIC-LOCATION:Asia/Tokyo\r\nEND:VTIMEZONE\r\n\
-             BEGIN:VEVENT\r\nDTSTART;TZID=My Zone:20240101T100000\r\nEND:VEVENT\r\n",
-        )
+        let e = one("BEGIN:VTIMEZONE\r\nTZID:My Zone\r\nX-LIC-LOCATION:Asia/Tokyo\r\nEND:VTIMEZONE\r\n\
+             BEGIN:VEVENT\r\nDTSTART;TZID=My Zone:20240101T100000\r\nEND:VEVENT\r\n")
         .unwrap();
-        assert_eq!(
-            e.timing.start,
-            EventTime::Zoned {
-                local: dt("20240101T100000"),
-                zone: "Asia/Tokyo".into()
-            }
-        );
+        assert_eq!(e.timing.start, EventTime::Zoned { local: dt("20240101T100000"), zone: "Asia/Tokyo".into() });
     }
 
     #[test]
@@ -975,10 +778,7 @@ mod tests {
         let cases: Vec<(&str, InterchangeError)> = vec![
             (
                 "BEGIN:VEVENT\r\nSUMMARY:x\r\nEND:VEVENT\r\n",
-                InterchangeError::MissingProperty {
-                    component: "VEVENT",
-                    property: "DTSTART",
-                },
+                InterchangeError::MissingProperty { component: "VEVENT", property: "DTSTART" },
             ),
             (
                 "BEGIN:VEVENT\r\nDTSTART;TZID=Mars Standard Time:20240101T100000\r\nEND:VEVENT\r\n",
@@ -991,9 +791,7 @@ mod tests {
             ),
             (
                 "BEGIN:VEVENT\r\nUID:u1\r\nDTSTART:20240101T100000Z\r\nDTEND:20240101T090000Z\r\nEND:VEVENT\r\n",
-                InterchangeError::EndBeforeStart {
-                    uid: Some("u1".into()),
-                },
+                InterchangeError::EndBeforeStart { uid: Some("u1".into()) },
             ),
             (
                 "BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nDURATION:-PT1H\r\nEND:VEVENT\r\n",
@@ -1006,38 +804,23 @@ mod tests {
             ),
             (
                 "BEGIN:VEVENT\r\nDTSTART:2024-01-01\r\nEND:VEVENT\r\n",
-                InterchangeError::InvalidValue {
-                    property: "DTSTART".into(),
-                    value: "2024-01-01".into(),
-                },
+                InterchangeError::InvalidValue { property: "DTSTART".into(), value: "2024-01-01".into() },
             ),
             (
                 "BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20240101\r\nDTEND:20240102T100000Z\r\nEND:VEVENT\r\n",
-                InterchangeError::InvalidValue {
-                    property: "DTEND".into(),
-                    value: "20240102T100000Z".into(),
-                },
+                InterchangeError::InvalidValue { property: "DTEND".into(), value: "20240102T100000Z".into() },
             ),
             (
                 "BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20240101\r\nDURATION:PT1H\r\nEND:VEVENT\r\n",
-                InterchangeError::InvalidValue {
-                    property: "DURATION".into(),
-                    value: "PT1H".into(),
-                },
+                InterchangeError::InvalidValue { property: "DURATION".into(), value: "PT1H".into() },
             ),
             (
                 "BEGIN:VEVENT\r\nDTSTART:99991231T100000Z\r\nDURATION:P1D\r\nEND:VEVENT\r\n",
-                InterchangeError::InvalidValue {
-                    property: "DURATION".into(),
-                    value: "P1D".into(),
-                },
+                InterchangeError::InvalidValue { property: "DURATION".into(), value: "P1D".into() },
             ),
             (
                 "BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nRRULE:FREQ=SOMETIMES\r\nEND:VEVENT\r\n",
-                InterchangeError::InvalidValue {
-                    property: "RRULE".into(),
-                    value: "FREQ=SOMETIMES".into(),
-                },
+                InterchangeError::InvalidValue { property: "RRULE".into(), value: "FREQ=SOMETIMES".into() },
             ),
         ];
         for (body, expected) in cases {
@@ -1055,74 +838,43 @@ mod tests {
             "FREQ=DAILY;UNTIL=20240630",
             "FREQ=MONTHLY;BYSETPOS=2;BYDAY=MO,TU,WE,TH,FR",
         ] {
-            let e = one(&format!(
-                "BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nRRULE:{rule}\r\nEND:VEVENT\r\n"
-            ))
-            .unwrap();
+            let e =
+                one(&format!("BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nRRULE:{rule}\r\nEND:VEVENT\r\n")).unwrap();
             assert_eq!(e.recurrence.unwrap().rules, vec![rule.to_owned()]);
         }
     }
 
     #[test]
     fn busy_status_privacy_and_people() {
-        let e = one(
-            "BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nCLASS:CONFIDENTIAL\r\nTRANSP:TRANSPARENT\r\n\
+        let e = one("BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nCLASS:CONFIDENTIAL\r\nTRANSP:TRANSPARENT\r\n\
              X-MICROSOFT-CDO-BUSYSTATUS:OOF\r\nORGANIZER;CN=\"Doe, Jane\":MAILTO:jane@example.com\r\n\
              ATTENDEE;CN=Bob;ROLE=OPT-PARTICIPANT;PARTSTAT=TENTATIVE:mailto:bob@example.com\r\n\
              ATTENDEE;CUTYPE=ROOM;ROLE=NON-PARTICIPANT;PARTSTAT=ACCEPTED:mailto:room@example.com\r\n\
              ATTENDEE;ROLE=NON-PARTICIPANT;PARTSTAT=DELEGATED:mailto:fyi@example.com\r\n\
              ATTENDEE;ROLE=CHAIR;PARTSTAT=DECLINED:mailto:chair@example.com\r\n\
-             CATEGORIES:Work,Client\\, Big\r\nCATEGORIES:Other\r\nEND:VEVENT\r\n",
-        )
+             CATEGORIES:Work,Client\\, Big\r\nCATEGORIES:Other\r\nEND:VEVENT\r\n")
         .unwrap();
         assert_eq!(e.privacy, Privacy::Private);
         assert_eq!(e.show_as, ShowAs::OutOfOffice);
-        assert_eq!(
-            e.organizer,
-            Some(Person {
-                email: "jane@example.com".into(),
-                name: Some("Doe, Jane".into())
-            })
-        );
-        let summary: Vec<_> = e
-            .attendees
-            .iter()
-            .map(|a| (a.email.as_str(), a.role, a.response))
-            .collect();
+        assert_eq!(e.organizer, Some(Person { email: "jane@example.com".into(), name: Some("Doe, Jane".into()) }));
+        let summary: Vec<_> = e.attendees.iter().map(|a| (a.email.as_str(), a.role, a.response)).collect();
         assert_eq!(
             summary,
             vec![
-                (
-                    "bob@example.com",
-                    AttendeeRole::Optional,
-                    ResponseStatus::Tentative
-                ),
-                (
-                    "room@example.com",
-                    AttendeeRole::Resource,
-                    ResponseStatus::Accepted
-                ),
-                (
-                    "fyi@example.com",
-                    AttendeeRole::Optional,
-                    ResponseStatus::NeedsAction
-                ),
-                (
-                    "chair@example.com",
-                    AttendeeRole::Required,
-                    ResponseStatus::Declined
-                ),
+                ("bob@example.com", AttendeeRole::Optional, ResponseStatus::Tentative),
+                ("room@example.com", AttendeeRole::Resource, ResponseStatus::Accepted),
+                ("fyi@example.com", AttendeeRole::Optional, ResponseStatus::NeedsAction),
+                ("chair@example.com", AttendeeRole::Required, ResponseStatus::Declined),
             ]
         );
         assert_eq!(e.categories, vec!["Work", "Client, Big", "Other"]);
 
-        let free =
-            one("BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\n")
-                .unwrap();
+        let free = one("BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\n").unwrap();
         assert_eq!(free.show_as, ShowAs::Free);
-        let elsewhere =
-            one("BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nX-MICROSOFT-CDO-BUSYSTATUS:WORKINGELSEWHERE\r\nEND:VEVENT\r\n")
-                .unwrap();
+        let elsewhere = one(
+            "BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nX-MICROSOFT-CDO-BUSYSTATUS:WORKINGELSEWHERE\r\nEND:VEVENT\r\n",
+        )
+        .unwrap();
         assert_eq!(elsewhere.show_as, ShowAs::WorkingElsewhere);
     }
 
@@ -1144,23 +896,14 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(events.len(), 2, "{events:#?}");
-        let berlin = |s: &str| EventTime::Zoned {
-            local: dt(s),
-            zone: "Europe/Berlin".into(),
-        };
+        let berlin = |s: &str| EventTime::Zoned { local: dt(s), zone: "Europe/Berlin".into() };
         let r = events[0].recurrence.as_ref().unwrap();
         assert_eq!(r.exdates, vec![berlin("20240129T100000")]);
-        assert_eq!(
-            r.cancelled.iter().collect::<Vec<_>>(),
-            vec![&berlin("20240115T100000")]
-        );
+        assert_eq!(r.cancelled.iter().collect::<Vec<_>>(), vec![&berlin("20240115T100000")]);
         let moved = &r.overrides[&berlin("20240108T100000")];
         assert_eq!(
             moved.timing,
-            Some(EventTiming {
-                start: berlin("20240108T110000"),
-                end: berlin("20240108T120000")
-            })
+            Some(EventTiming { start: berlin("20240108T110000"), end: berlin("20240108T120000") })
         );
         assert_eq!(moved.subject, None);
         let renamed = &r.overrides[&berlin("20240122T100000")];
@@ -1172,42 +915,31 @@ mod tests {
 
     #[test]
     fn writes_escaped_folded_crlf() {
-        let mut e =
-            one("BEGIN:VEVENT\r\nUID:x\r\nDTSTART;VALUE=DATE:20240101\r\nEND:VEVENT\r\n").unwrap();
+        let mut e = one("BEGIN:VEVENT\r\nUID:x\r\nDTSTART;VALUE=DATE:20240101\r\nEND:VEVENT\r\n").unwrap();
         e.subject = Some("a,b;c\\d\nnext".into());
         e.description = Some("Ünïcödé ".repeat(20));
         e.custom.insert("CRM-LINK".into(), "not a link".into());
         e.custom.insert("Kunden Nr.".into(), "42".into());
-        e.crm_links.push(CrmLink {
-            object: "Opportunity".into(),
-            id: "006xx".into(),
-        });
+        e.crm_links.push(CrmLink { object: "Opportunity".into(), id: "006xx".into() });
         let out = write_icalendar(std::slice::from_ref(&e));
         assert!(out.contains("SUMMARY:a\\,b\\;c\\\\d\\nnext\r\n"), "{out}");
         assert!(out.contains("DTSTART;VALUE=DATE:20240101\r\n"));
         assert!(out.contains("X-TANDEM-%43RM-LINK:not a link\r\n"));
         assert!(out.contains("X-TANDEM-Kunden%20Nr%2E:42\r\n"));
         assert!(out.contains("X-TANDEM-CRM-LINK;X-TANDEM-OBJECT=Opportunity:006xx\r\n"));
-        assert!(
-            out.split("\r\n")
-                .all(|l| l.len() <= 75 && !l.contains('\n'))
-        );
+        assert!(out.split("\r\n").all(|l| l.len() <= 75 && !l.contains('\n')));
         assert_eq!(parse_icalendar(&out).unwrap(), vec![e]);
     }
 
     #[test]
     fn events_without_uid_round_trip() {
-        let mut e = one("BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nRRULE:FREQ=DAILY;COUNT=3\r\nEND:VEVENT\r\n").unwrap();
+        let mut e =
+            one("BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nRRULE:FREQ=DAILY;COUNT=3\r\nEND:VEVENT\r\n").unwrap();
         let key = EventTime::utc(dt("20240102T100000"));
         let r = e.recurrence.as_mut().unwrap();
         r.overrides.insert(
             key.clone(),
-            OccurrenceOverride {
-                timing: None,
-                subject: Some("x".into()),
-                location: None,
-                description: None,
-            },
+            OccurrenceOverride { timing: None, subject: Some("x".into()), location: None, description: None },
         );
         r.cancelled.insert(EventTime::utc(dt("20240103T100000")));
         let out = write_icalendar(&[e.clone(), e.clone()]);

@@ -38,10 +38,7 @@ pub(crate) const ICALENDAR: Dialect = Dialect {
 };
 
 /// vCard as `ical::VcardParser` understands it.
-pub(crate) const VCARD: Dialect = Dialect {
-    root: "VCARD",
-    known: &[("VCARD", &[])],
-};
+pub(crate) const VCARD: Dialect = Dialect { root: "VCARD", known: &[("VCARD", &[])] };
 
 /// Text ready for the `ical` parser: one logical line per physical line, checked structure.
 pub(crate) struct Prepared {
@@ -109,10 +106,7 @@ fn split_content_line(line: &str) -> Option<LineParts> {
     for (i, c) in line.char_indices() {
         state = match (state, c) {
             (State::Name, ':') => {
-                return (i > 0).then_some(LineParts {
-                    name_end: i,
-                    value_start: i + 1,
-                });
+                return (i > 0).then_some(LineParts { name_end: i, value_start: i + 1 });
             }
             (State::Name, ';') => {
                 if i == 0 {
@@ -130,10 +124,7 @@ fn split_content_line(line: &str) -> Option<LineParts> {
             (State::ValueStart | State::AfterQuote | State::Unquoted, ',') => State::ValueStart,
             (State::ValueStart | State::AfterQuote | State::Unquoted, ';') => State::Key,
             (State::ValueStart | State::AfterQuote | State::Unquoted, ':') => {
-                return name_end.map(|name_end| LineParts {
-                    name_end,
-                    value_start: i + 1,
-                });
+                return name_end.map(|name_end| LineParts { name_end, value_start: i + 1 });
             }
             (State::ValueStart | State::AfterQuote | State::Unquoted, _) => State::Unquoted,
         };
@@ -144,21 +135,14 @@ fn split_content_line(line: &str) -> Option<LineParts> {
 /// Unfolds `input` per RFC 5545 §3.1, checks its component structure, drops components `ical`
 /// does not know, and protects values from `ical`'s trimming. See the module documentation.
 pub(crate) fn prepare(input: &str, dialect: &Dialect) -> Result<Prepared, InterchangeError> {
-    let input: Cow<'_, str> = if input.contains(SENTINEL) {
-        Cow::Owned(input.replace(SENTINEL, ""))
-    } else {
-        Cow::Borrowed(input)
-    };
+    let input: Cow<'_, str> =
+        if input.contains(SENTINEL) { Cow::Owned(input.replace(SENTINEL, "")) } else { Cow::Borrowed(input) };
     let input = input.strip_prefix('\u{FEFF}').unwrap_or(&input);
 
     // Unfold: a line break followed by one space or tab continues the previous line. Line breaks
     // are CRLF, LF, or a lone CR (old Mac files), so that no value can hold a raw CR.
     let mut logical: Vec<(usize, String)> = Vec::new();
-    for (index, raw) in input
-        .split("\r\n")
-        .flat_map(|l| l.split(['\r', '\n']))
-        .enumerate()
-    {
+    for (index, raw) in input.split("\r\n").flat_map(|l| l.split(['\r', '\n'])).enumerate() {
         let continued = raw.starts_with([' ', '\t']);
         match logical.last_mut() {
             // The first byte is an ASCII space or tab, so slicing after it is on a boundary.
@@ -172,19 +156,12 @@ pub(crate) fn prepare(input: &str, dialect: &Dialect) -> Result<Prepared, Interc
     let mut lines = Vec::with_capacity(logical.len());
     let mut stack: Vec<(String, usize)> = Vec::new();
     let mut skipping = 0usize;
-    let parse_error = |line: usize, message: String| InterchangeError::Parse {
-        line: Some(line),
-        message,
-    };
+    let parse_error = |line: usize, message: String| InterchangeError::Parse { line: Some(line), message };
 
     for (line_no, line) in &logical {
         let line_no = *line_no;
-        let parts = split_content_line(line).ok_or_else(|| {
-            parse_error(
-                line_no,
-                "expected a content line `NAME[;PARAM=...]:value`".to_owned(),
-            )
-        })?;
+        let parts = split_content_line(line)
+            .ok_or_else(|| parse_error(line_no, "expected a content line `NAME[;PARAM=...]:value`".to_owned()))?;
         let name = &line[..parts.name_end];
         let value = &line[parts.value_start..];
         let is_begin = name.eq_ignore_ascii_case("BEGIN");
@@ -215,10 +192,7 @@ pub(crate) fn prepare(input: &str, dialect: &Dialect) -> Result<Prepared, Interc
                         if let Some(parent) = parent
                             && !parents.contains(&parent)
                         {
-                            return Err(parse_error(
-                                line_no,
-                                format!("{component} is not allowed inside {parent}"),
-                            ));
+                            return Err(parse_error(line_no, format!("{component} is not allowed inside {parent}")));
                         }
                     }
                 }
@@ -227,17 +201,12 @@ pub(crate) fn prepare(input: &str, dialect: &Dialect) -> Result<Prepared, Interc
             } else {
                 match stack.pop() {
                     None => {
-                        return Err(parse_error(
-                            line_no,
-                            format!("END:{component} without BEGIN"),
-                        ));
+                        return Err(parse_error(line_no, format!("END:{component} without BEGIN")));
                     }
                     Some((open, open_line)) if open != component => {
                         return Err(parse_error(
                             line_no,
-                            format!(
-                                "END:{component} does not close BEGIN:{open} of line {open_line}"
-                            ),
+                            format!("END:{component} does not close BEGIN:{open} of line {open_line}"),
                         ));
                     }
                     Some(_) => {}
@@ -250,10 +219,7 @@ pub(crate) fn prepare(input: &str, dialect: &Dialect) -> Result<Prepared, Interc
                 continue;
             }
             if stack.is_empty() {
-                return Err(parse_error(
-                    line_no,
-                    format!("property {name} outside of BEGIN:{}", dialect.root),
-                ));
+                return Err(parse_error(line_no, format!("property {name} outside of BEGIN:{}", dialect.root)));
             }
             text.push_str(&line[..parts.value_start]);
             if value.starts_with(':') {
@@ -268,10 +234,7 @@ pub(crate) fn prepare(input: &str, dialect: &Dialect) -> Result<Prepared, Interc
         lines.push(line_no);
     }
     if let Some((open, open_line)) = stack.pop() {
-        return Err(parse_error(
-            open_line,
-            format!("BEGIN:{open} is never closed"),
-        ));
+        return Err(parse_error(open_line, format!("BEGIN:{open} is never closed")));
     }
     Ok(Prepared { text, lines })
 }
@@ -302,12 +265,7 @@ impl Prop {
             .params
             .iter()
             .flatten()
-            .map(|(k, vs)| {
-                (
-                    k.replace(SENTINEL, "").to_ascii_uppercase(),
-                    vs.iter().map(|v| decode_param(v)).collect(),
-                )
-            })
+            .map(|(k, vs)| (k.replace(SENTINEL, "").to_ascii_uppercase(), vs.iter().map(|v| decode_param(v)).collect()))
             .collect();
         Prop {
             name: raw_name.to_ascii_uppercase(),
@@ -321,10 +279,7 @@ impl Prop {
     /// The first parameter `key`, its values joined with commas (as `ical` splits unquoted
     /// values on them).
     pub(crate) fn param(&self, key: &str) -> Option<String> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, vs)| vs.join(","))
+        self.params.iter().find(|(k, _)| k == key).map(|(_, vs)| vs.join(","))
     }
 
     /// Every value of every parameter `key`, split on commas, trimmed and lower-cased: for
@@ -469,11 +424,7 @@ pub(crate) fn param_value(s: &str) -> String {
             c => out.push(c),
         }
     }
-    if out.contains([';', ':', ',']) {
-        format!("\"{out}\"")
-    } else {
-        out
-    }
+    if out.contains([';', ':', ',']) { format!("\"{out}\"") } else { out }
 }
 
 /// Percent-encodes a custom field name for use in a property name: ASCII letters, digits, `-`
@@ -582,53 +533,31 @@ mod tests {
 
     fn first_event_props(text: &str) -> Vec<Prop> {
         let prepared = prepare(text, &ICALENDAR).unwrap();
-        let cal = ical::IcalParser::new(prepared.text.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
+        let cal = ical::IcalParser::new(prepared.text.as_bytes()).next().unwrap().unwrap();
         props(&cal.events[0].properties)
     }
 
     fn summary(text: &str) -> String {
-        first_event_props(text)
-            .iter()
-            .find(|p| p.name == "SUMMARY")
-            .unwrap()
-            .text()
+        first_event_props(text).iter().find(|p| p.name == "SUMMARY").unwrap().text()
     }
 
     #[test]
     fn unescape_decodes_rfc_escapes() {
-        assert_eq!(
-            unescape(r"a\, b\; c\\ d\nline\Nx\:y"),
-            "a, b; c\\ d\nline\nx:y"
-        );
+        assert_eq!(unescape(r"a\, b\; c\\ d\nline\Nx\:y"), "a, b; c\\ d\nline\nx:y");
         assert_eq!(unescape(r"C:\temp\x"), r"C:\temp\x");
         assert_eq!(unescape("trailing\\"), "trailing\\");
     }
 
     #[test]
     fn split_respects_escaped_separators() {
-        assert_eq!(
-            split_unescaped(r"Doe\;Smith;John;;", ';'),
-            vec!["Doe;Smith", "John", "", ""]
-        );
+        assert_eq!(split_unescaped(r"Doe\;Smith;John;;", ';'), vec!["Doe;Smith", "John", "", ""]);
         assert_eq!(split_unescaped(r"a\\;b", ';'), vec!["a\\", "b"]);
-        assert_eq!(
-            split_unescaped(r"one,two\,three", ','),
-            vec!["one", "two,three"]
-        );
+        assert_eq!(split_unescaped(r"one,two\,three", ','), vec!["one", "two,three"]);
     }
 
     #[test]
     fn escape_round_trips() {
-        for s in [
-            "plain",
-            "a,b;c\\d\ne",
-            "\\n literal",
-            "ends with \\",
-            "crlf\r\nlone\r",
-        ] {
+        for s in ["plain", "a,b;c\\d\ne", "\\n literal", "ends with \\", "crlf\r\nlone\r"] {
             let back = unescape(&escape(s));
             assert_eq!(back, s.replace("\r\n", "\n").replace('\r', "\n"));
         }
@@ -638,12 +567,8 @@ mod tests {
     /// unescape twice).
     #[test]
     fn gap_ical_does_not_unescape() {
-        let text =
-            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:a\\, b\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
-        let raw = ical::IcalParser::new(text.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
+        let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:a\\, b\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let raw = ical::IcalParser::new(text.as_bytes()).next().unwrap().unwrap();
         assert_eq!(raw.events[0].properties[0].value.as_deref(), Some("a\\, b"));
         assert_eq!(summary(text), "a, b");
     }
@@ -652,18 +577,11 @@ mod tests {
     #[test]
     fn gap_space_before_fold_is_kept() {
         let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Hello \r\n world\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
-        let raw = ical::IcalParser::new(text.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            raw.events[0].properties[0].value.as_deref(),
-            Some("Helloworld")
-        );
+        let raw = ical::IcalParser::new(text.as_bytes()).next().unwrap().unwrap();
+        assert_eq!(raw.events[0].properties[0].value.as_deref(), Some("Helloworld"));
         assert_eq!(summary(text), "Hello world");
         // A tab continuation, and a fold inside a multi-byte character's neighbourhood.
-        let text =
-            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:Caf\n\té  Zoë \nEND:VEVENT\nEND:VCALENDAR\n";
+        let text = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:Caf\n\té  Zoë \nEND:VEVENT\nEND:VCALENDAR\n";
         assert_eq!(summary(text), "Café  Zoë ");
     }
 
@@ -671,10 +589,7 @@ mod tests {
     #[test]
     fn gap_trailing_space_and_leading_colon_are_kept() {
         let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY;LANGUAGE=en::-) \r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
-        let raw = ical::IcalParser::new(text.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
+        let raw = ical::IcalParser::new(text.as_bytes()).next().unwrap().unwrap();
         assert_eq!(raw.events[0].properties[0].value.as_deref(), Some("-)"));
         assert_eq!(summary(text), ":-) ");
     }
@@ -685,12 +600,7 @@ mod tests {
     fn gap_component_names() {
         let text = "begin:vcalendar\nbegin:vevent\nBEGIN:X-THING\nFOO:bar\nBEGIN:VEVENT\nEND:VEVENT\nEND:X-THING\n\
                     SUMMARY:s\nend:vevent\nBEGIN:VAVAILABILITY\nEND:VAVAILABILITY\nend:vcalendar\n";
-        assert!(
-            ical::IcalParser::new(text.as_bytes())
-                .next()
-                .unwrap()
-                .is_err()
-        );
+        assert!(ical::IcalParser::new(text.as_bytes()).next().unwrap().is_err());
         assert_eq!(summary(text), "s");
     }
 
@@ -701,10 +611,7 @@ mod tests {
             ("BEGIN:VCALENDAR\nBEGIN:VEVENT\nEND:VEVENT\n", 1),
             ("SUMMARY:x\n", 1),
             ("BEGIN:VCALENDAR\n\nno colon here\nEND:VCALENDAR\n", 3),
-            (
-                "BEGIN:VCALENDAR\nBEGIN:STANDARD\nEND:STANDARD\nEND:VCALENDAR\n",
-                2,
-            ),
+            ("BEGIN:VCALENDAR\nBEGIN:STANDARD\nEND:STANDARD\nEND:VCALENDAR\n", 2),
             ("BEGIN:VCARD\nEND:VCARD\n", 1),
             ("END:VCALENDAR\n", 1),
         ];
@@ -722,16 +629,10 @@ mod tests {
     fn ical_property_errors_map_to_input_lines() {
         let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n\r\nSUMMARY:x\r\n  continued\r\nATTENDEE;CN\r\n =x:mailto:a\r\nX-A;=b:c\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         let prepared = prepare(text, &ICALENDAR).unwrap();
-        let err = ical::IcalParser::new(prepared.text.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap_err();
+        let err = ical::IcalParser::new(prepared.text.as_bytes()).next().unwrap().unwrap_err();
         assert_eq!(
             prepared.error(err),
-            InterchangeError::Parse {
-                line: Some(8),
-                message: "missing parameter name".into()
-            }
+            InterchangeError::Parse { line: Some(8), message: "missing parameter name".into() }
         );
     }
 
@@ -763,11 +664,7 @@ mod tests {
     fn names_encode_reversibly() {
         for name in ["Region__c", "Kunden Nr.", "ümlaut", "%", "a.b:c;d", ""] {
             let enc = encode_name(name);
-            assert!(
-                enc.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_%".contains(&b)),
-                "{enc}"
-            );
+            assert!(enc.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_%".contains(&b)), "{enc}");
             assert_eq!(decode_name(&enc), name);
         }
         assert_eq!(decode_name("%zz%4"), "%zz%4");

@@ -47,10 +47,7 @@ pub fn parse_vcard(text: &str) -> Result<Vec<Contact>, InterchangeError> {
 /// Apple's `_$!<Mobile>!$_` label, or a plain label, as a lower-case type token.
 fn label_token(label: &str) -> String {
     let label = label.trim();
-    let label = label
-        .strip_prefix("_$!<")
-        .and_then(|l| l.strip_suffix(">!$_"))
-        .unwrap_or(label);
+    let label = label.strip_prefix("_$!<").and_then(|l| l.strip_suffix(">!$_")).unwrap_or(label);
     label.to_lowercase()
 }
 
@@ -83,20 +80,13 @@ fn contact(props: &[Prop]) -> Result<Contact, InterchangeError> {
     c.notes = first("NOTE").and_then(Prop::text_opt);
     c.assistant_name = props
         .iter()
-        .filter(|p| {
-            matches!(
-                p.name.as_str(),
-                "X-ASSISTANT" | "X-MS-ASSISTANT" | "X-EVOLUTION-ASSISTANT"
-            )
-        })
+        .filter(|p| matches!(p.name.as_str(), "X-ASSISTANT" | "X-MS-ASSISTANT" | "X-EVOLUTION-ASSISTANT"))
         .find_map(Prop::text_opt)
         .or_else(|| {
             // Apple: `itemN.X-ABRELATEDNAMES` labelled `_$!<Assistant>!$_`.
             props
                 .iter()
-                .filter(|p| {
-                    p.name == "X-ABRELATEDNAMES" && types(p).iter().any(|t| t == "assistant")
-                })
+                .filter(|p| p.name == "X-ABRELATEDNAMES" && types(p).iter().any(|t| t == "assistant"))
                 .find_map(Prop::text_opt)
         });
 
@@ -112,42 +102,26 @@ fn contact(props: &[Prop]) -> Result<Contact, InterchangeError> {
             .and_then(|v| v.trim().parse::<u32>().ok())
             .or_else(|| t.iter().any(|x| x == "pref").then_some(1))
             .unwrap_or(u32::MAX);
-        emails.push((
-            rank,
-            EmailAddress {
-                kind: address_kind(&t),
-                address,
-            },
-        ));
+        emails.push((rank, EmailAddress { kind: address_kind(&t), address }));
     }
     emails.sort_by_key(|(rank, _)| *rank);
     c.emails = emails.into_iter().map(|(_, e)| e).collect();
 
     for p in props.iter().filter(|p| p.name == "TEL") {
         let mut number = p.text();
-        if let Some(rest) = number
-            .get(..4)
-            .filter(|h| h.eq_ignore_ascii_case("tel:"))
-            .map(|_| number[4..].to_owned())
-        {
+        if let Some(rest) = number.get(..4).filter(|h| h.eq_ignore_ascii_case("tel:")).map(|_| number[4..].to_owned()) {
             number = rest;
         }
         if number.trim().is_empty() {
             continue;
         }
-        c.phones.push(Phone {
-            kind: phone_kind(&types(p)),
-            number,
-        });
+        c.phones.push(Phone { kind: phone_kind(&types(p)), number });
     }
 
     for p in props.iter().filter(|p| p.name == "ADR") {
         let parts = text::split_unescaped(&p.value, ';');
-        let street: Vec<&str> = [2, 1, 0]
-            .iter()
-            .filter_map(|&i| parts.get(i).map(String::as_str))
-            .filter(|s| !s.is_empty())
-            .collect();
+        let street: Vec<&str> =
+            [2, 1, 0].iter().filter_map(|&i| parts.get(i).map(String::as_str)).filter(|s| !s.is_empty()).collect();
         let address = PostalAddress {
             kind: address_kind(&types(p)),
             street: (!street.is_empty()).then(|| street.join("\n")),
@@ -197,9 +171,7 @@ fn contact(props: &[Prop]) -> Result<Contact, InterchangeError> {
     {
         let full = full.trim();
         let repeats_other_field = c.company.as_deref().map(str::trim) == Some(full)
-            || c.emails
-                .iter()
-                .any(|e| e.address.trim().eq_ignore_ascii_case(full));
+            || c.emails.iter().any(|e| e.address.trim().eq_ignore_ascii_case(full));
         if !full.is_empty() && !repeats_other_field {
             match full.rsplit_once(char::is_whitespace) {
                 Some((given, family)) => {
@@ -253,9 +225,7 @@ fn birthday(prop: &Prop) -> Result<Option<NaiveDate>, InterchangeError> {
     let value = value.trim();
     if value.is_empty()
         || value.starts_with("--")
-        || prop
-            .param("VALUE")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("text"))
+        || prop.param("VALUE").is_some_and(|v| v.trim().eq_ignore_ascii_case("text"))
     {
         return Ok(None);
     }
@@ -271,18 +241,13 @@ fn birthday(prop: &Prop) -> Result<Option<NaiveDate>, InterchangeError> {
         return Ok(None);
     }
     let parsed = match date.len() {
-        10 if all_digits(&date.replace('-', "")) => {
-            NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
-        }
+        10 if all_digits(&date.replace('-', "")) => NaiveDate::parse_from_str(date, "%Y-%m-%d").ok(),
         8 if all_digits(date) => NaiveDate::parse_from_str(date, "%Y%m%d").ok(),
         _ => None,
     };
     parsed
         .map(Some)
-        .ok_or_else(|| InterchangeError::InvalidValue {
-            property: "BDAY".to_owned(),
-            value: value.to_owned(),
-        })
+        .ok_or_else(|| InterchangeError::InvalidValue { property: "BDAY".to_owned(), value: value.to_owned() })
 }
 
 /// Writes contacts as vCard 3.0: CRLF line endings, folded at 75 octets, text escaped.
@@ -299,11 +264,7 @@ pub fn write_vcard(contacts: &[Contact]) -> String {
 }
 
 fn structured(parts: &[Option<&str>]) -> String {
-    parts
-        .iter()
-        .map(|p| text::escape(p.unwrap_or_default()))
-        .collect::<Vec<_>>()
-        .join(";")
+    parts.iter().map(|p| text::escape(p.unwrap_or_default())).collect::<Vec<_>>().join(";")
 }
 
 fn write_contact(w: &mut ContentWriter, c: &Contact) {
@@ -312,13 +273,7 @@ fn write_contact(w: &mut ContentWriter, c: &Contact) {
     w.line(
         "N",
         &[],
-        &structured(&[
-            c.family_name.as_deref(),
-            c.given_name.as_deref(),
-            c.middle_name.as_deref(),
-            None,
-            None,
-        ]),
+        &structured(&[c.family_name.as_deref(), c.given_name.as_deref(), c.middle_name.as_deref(), None, None]),
     );
     let names: Vec<&str> = [&c.given_name, &c.middle_name, &c.family_name]
         .into_iter()
@@ -409,39 +364,23 @@ mod tests {
     use super::*;
 
     fn card(body: &str) -> Result<Contact, InterchangeError> {
-        parse_vcard(&format!(
-            "BEGIN:VCARD\r\nVERSION:3.0\r\n{body}END:VCARD\r\n"
-        ))
-        .map(|mut c| c.remove(0))
+        parse_vcard(&format!("BEGIN:VCARD\r\nVERSION:3.0\r\n{body}END:VCARD\r\n")).map(|mut c| c.remove(0))
     }
 
     #[test]
     fn names() {
         let c = card("N:Doe\\;Smith;John;Q.;Dr.;Jr.\r\nFN:ignored\r\n").unwrap();
         assert_eq!(
-            (
-                c.family_name.as_deref(),
-                c.given_name.as_deref(),
-                c.middle_name.as_deref()
-            ),
+            (c.family_name.as_deref(), c.given_name.as_deref(), c.middle_name.as_deref()),
             (Some("Doe;Smith"), Some("John"), Some("Q."))
         );
         let c = card("FN:Mary Ann  O'Neil\r\n").unwrap();
-        assert_eq!(
-            (c.given_name.as_deref(), c.family_name.as_deref()),
-            (Some("Mary Ann"), Some("O'Neil"))
-        );
+        assert_eq!((c.given_name.as_deref(), c.family_name.as_deref()), (Some("Mary Ann"), Some("O'Neil")));
         let c = card("N:;;;;\r\nFN:Cher\r\n").unwrap();
-        assert_eq!(
-            (c.given_name, c.family_name.as_deref()),
-            (None, Some("Cher"))
-        );
+        assert_eq!((c.given_name, c.family_name.as_deref()), (None, Some("Cher")));
         // FN repeating the company or an email is not a name.
         let c = card("N:;;;;\r\nFN:Acme Corp\r\nORG:Acme Corp\r\n").unwrap();
-        assert_eq!(
-            (c.given_name, c.family_name, c.company.as_deref()),
-            (None, None, Some("Acme Corp"))
-        );
+        assert_eq!((c.given_name, c.family_name, c.company.as_deref()), (None, None, Some("Acme Corp")));
         let c = card("FN:info@acme.test\r\nEMAIL:info@acme.test\r\n").unwrap();
         assert_eq!(c.family_name, None);
     }
@@ -453,11 +392,7 @@ mod tests {
              EMAIL;TYPE=INTERNET,WORK,PREF:work@x.test\r\nEMAIL;PREF=2;TYPE=work:v4@x.test\r\n",
         )
         .unwrap();
-        let got: Vec<_> = c
-            .emails
-            .iter()
-            .map(|e| (e.kind, e.address.as_str()))
-            .collect();
+        let got: Vec<_> = c.emails.iter().map(|e| (e.kind, e.address.as_str())).collect();
         assert_eq!(
             got,
             vec![
@@ -489,14 +424,7 @@ mod tests {
         ];
         for (params, kind) in cases {
             let c = card(&format!("TEL;{params}:tel:+1 555 0100\r\n")).unwrap();
-            assert_eq!(
-                c.phones,
-                vec![Phone {
-                    kind,
-                    number: "+1 555 0100".into()
-                }],
-                "{params}"
-            );
+            assert_eq!(c.phones, vec![Phone { kind, number: "+1 555 0100".into() }], "{params}");
         }
         let c = card("item1.TEL:+1 555 0101\r\nitem1.X-ABLabel:_$!<Assistant>!$_\r\n").unwrap();
         assert_eq!(c.phones[0].kind, PhoneKind::Assistant);
@@ -528,10 +456,7 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(
-            (c.company.as_deref(), c.department.as_deref()),
-            (Some("Müller; Söhne"), Some("Vertrieb"))
-        );
+        assert_eq!((c.company.as_deref(), c.department.as_deref()), (Some("Müller; Söhne"), Some("Vertrieb")));
     }
 
     #[test]
@@ -547,23 +472,13 @@ mod tests {
             ("1980-07", None),
             ("", None),
         ] {
-            assert_eq!(
-                card(&format!("BDAY:{value}\r\n")).unwrap().birthday,
-                expected,
-                "{value}"
-            );
+            assert_eq!(card(&format!("BDAY:{value}\r\n")).unwrap().birthday, expected, "{value}");
         }
-        assert_eq!(
-            card("BDAY;VALUE=text:circa 1800\r\n").unwrap().birthday,
-            None
-        );
+        assert_eq!(card("BDAY;VALUE=text:circa 1800\r\n").unwrap().birthday, None);
         for bad in ["1980-02-30", "yesterday", "1980-7-4", "+1980-07-04"] {
             assert_eq!(
                 card(&format!("BDAY:{bad}\r\n")).unwrap_err(),
-                InterchangeError::InvalidValue {
-                    property: "BDAY".into(),
-                    value: bad.into()
-                },
+                InterchangeError::InvalidValue { property: "BDAY".into(), value: bad.into() },
             );
         }
     }
@@ -579,10 +494,7 @@ mod tests {
         assert_eq!(c.notes.as_deref(), Some("Line 1\nLine 2, more"));
         assert_eq!(
             c.custom,
-            BTreeMap::from([
-                ("Region__c".to_owned(), "EMEA".to_owned()),
-                ("Kunden Nr.".to_owned(), "42".to_owned())
-            ])
+            BTreeMap::from([("Region__c".to_owned(), "EMEA".to_owned()), ("Kunden Nr.".to_owned(), "42".to_owned())])
         );
     }
 
@@ -594,18 +506,12 @@ mod tests {
         )
         .unwrap();
         let out = write_vcard(std::slice::from_ref(&c));
-        assert!(
-            out.starts_with("BEGIN:VCARD\r\nVERSION:3.0\r\nN:Zoë;Café;;;\r\nFN:Café Zoë\r\n"),
-            "{out}"
-        );
+        assert!(out.starts_with("BEGIN:VCARD\r\nVERSION:3.0\r\nN:Zoë;Café;;;\r\nFN:Café Zoë\r\n"), "{out}");
         assert!(out.contains("ORG:;Dept\r\n"));
         assert!(out.contains("ADR:;;Rue 1\\nEtage 2;Paris;;75001;France\r\n"));
         assert_eq!(parse_vcard(&out).unwrap(), vec![c]);
 
-        let nameless = Contact {
-            company: Some("Acme".into()),
-            ..Contact::default()
-        };
+        let nameless = Contact { company: Some("Acme".into()), ..Contact::default() };
         let out = write_vcard(std::slice::from_ref(&nameless));
         assert!(out.contains("FN:Acme\r\n"));
         assert_eq!(parse_vcard(&out).unwrap(), vec![nameless]);

@@ -360,10 +360,7 @@ const EXTRA_IANA: &[(&str, &str)] = &[
 /// white space.
 pub fn windows_to_iana(name: &str) -> Option<&'static str> {
     let name = name.trim();
-    WINDOWS_ZONES
-        .iter()
-        .find(|(windows, _, _)| windows.eq_ignore_ascii_case(name))
-        .map(|(_, iana, _)| *iana)
+    WINDOWS_ZONES.iter().find(|(windows, _, _)| windows.eq_ignore_ascii_case(name)).map(|(_, iana, _)| *iana)
 }
 
 /// The Windows time-zone name for an IANA zone, e.g. `Europe/Paris` → `Romance Standard Time`.
@@ -377,12 +374,7 @@ pub fn iana_to_windows(name: &str) -> Option<&'static str> {
         .iter()
         .find(|(_, iana, _)| iana.eq_ignore_ascii_case(name))
         .map(|(windows, _, _)| *windows)
-        .or_else(|| {
-            EXTRA_IANA
-                .iter()
-                .find(|(iana, _)| iana.eq_ignore_ascii_case(name))
-                .map(|(_, w)| *w)
-        })
+        .or_else(|| EXTRA_IANA.iter().find(|(iana, _)| iana.eq_ignore_ascii_case(name)).map(|(_, w)| *w))
 }
 
 /// An IANA zone spelled exactly or up to ASCII case, in its canonical spelling.
@@ -390,10 +382,7 @@ fn iana(name: &str) -> Option<String> {
     if name.parse::<Tz>().is_ok() {
         return Some(name.to_owned());
     }
-    chrono_tz::TZ_VARIANTS
-        .iter()
-        .find(|tz| tz.name().eq_ignore_ascii_case(name))
-        .map(|tz| tz.name().to_owned())
+    chrono_tz::TZ_VARIANTS.iter().find(|tz| tz.name().eq_ignore_ascii_case(name)).map(|tz| tz.name().to_owned())
 }
 
 /// The lower-case words of an Outlook display name after its `(UTC+01:00)` prefix:
@@ -404,10 +393,7 @@ fn display_words(name: &str) -> Vec<String> {
         Some(rest) => rest.split_once(')').map_or(rest, |(_, after)| after),
         None => name,
     };
-    rest.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+    rest.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
 }
 
 /// Resolves an iCalendar `TZID` (or a Windows or display name) to an IANA zone name.
@@ -422,10 +408,7 @@ pub(crate) fn resolve(tzid: &str) -> Option<String> {
     if name.parse::<Tz>().is_ok() {
         return Some(name.to_owned());
     }
-    if let Some(zone) = windows_to_iana(name)
-        .map(str::to_owned)
-        .or_else(|| iana(name))
-    {
+    if let Some(zone) = windows_to_iana(name).map(str::to_owned).or_else(|| iana(name)) {
         return Some(zone);
     }
     for (i, _) in name.match_indices('/') {
@@ -456,10 +439,7 @@ mod tests {
         }
         for (iana, windows) in EXTRA_IANA {
             assert!(iana.parse::<Tz>().is_ok(), "{iana}");
-            assert!(
-                windows_to_iana(windows).is_some(),
-                "{iana} -> {windows} is not a Windows zone we know"
-            );
+            assert!(windows_to_iana(windows).is_some(), "{iana} -> {windows} is not a Windows zone we know");
         }
     }
 
@@ -471,11 +451,7 @@ mod tests {
         }
         // Reverse lookups are unambiguous only if each IANA name has one row.
         let mut seen = std::collections::BTreeSet::new();
-        for iana in WINDOWS_ZONES
-            .iter()
-            .map(|r| r.1)
-            .chain(EXTRA_IANA.iter().map(|r| r.0))
-        {
+        for iana in WINDOWS_ZONES.iter().map(|r| r.1).chain(EXTRA_IANA.iter().map(|r| r.0)) {
             assert!(seen.insert(iana.to_ascii_lowercase()), "{iana}");
         }
         assert!(WINDOWS_ZONES.len() >= 40);
@@ -508,37 +484,19 @@ mod tests {
             assert_eq!(windows_to_iana(windows), Some(iana), "{windows}");
             assert_eq!(iana_to_windows(iana), Some(windows), "{iana}");
         }
-        assert_eq!(
-            windows_to_iana(" w. europe standard time "),
-            Some("Europe/Berlin")
-        );
+        assert_eq!(windows_to_iana(" w. europe standard time "), Some("Europe/Berlin"));
         assert_eq!(windows_to_iana("Mars Standard Time"), None);
     }
 
     #[test]
     fn reverse_lookup_covers_other_territories_and_old_names() {
-        assert_eq!(
-            iana_to_windows("Europe/Amsterdam"),
-            Some("W. Europe Standard Time")
-        );
-        assert_eq!(
-            iana_to_windows("Europe/Madrid"),
-            Some("Romance Standard Time")
-        );
-        assert_eq!(
-            iana_to_windows("Asia/Calcutta"),
-            Some("India Standard Time")
-        );
+        assert_eq!(iana_to_windows("Europe/Amsterdam"), Some("W. Europe Standard Time"));
+        assert_eq!(iana_to_windows("Europe/Madrid"), Some("Romance Standard Time"));
+        assert_eq!(iana_to_windows("Asia/Calcutta"), Some("India Standard Time"));
         assert_eq!(iana_to_windows("Europe/Kiev"), Some("FLE Standard Time"));
-        assert_eq!(
-            iana_to_windows("America/Toronto"),
-            Some("Eastern Standard Time")
-        );
+        assert_eq!(iana_to_windows("America/Toronto"), Some("Eastern Standard Time"));
         assert_eq!(iana_to_windows("Etc/UTC"), Some("UTC"));
-        assert_eq!(
-            iana_to_windows("europe/paris"),
-            Some("Romance Standard Time")
-        );
+        assert_eq!(iana_to_windows("europe/paris"), Some("Romance Standard Time"));
         assert_eq!(iana_to_windows("Mars/Olympus_Mons"), None);
         // Every 001 row maps back to its own Windows name.
         for (windows, iana, _) in WINDOWS_ZONES {
@@ -555,39 +513,17 @@ mod tests {
             ("US/Pacific", "US/Pacific"),
             ("W. Europe Standard Time", "Europe/Berlin"),
             ("/mozilla.org/20050126_1/Europe/Berlin", "Europe/Berlin"),
-            (
-                "/freeassociation.sourceforge.net/Tzfile/America/New_York",
-                "America/New_York",
-            ),
-            (
-                "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
-                "Europe/Berlin",
-            ),
-            (
-                "(GMT+01.00) Amsterdam / Berlin / Bern / Rome / Stockholm / Vienna",
-                "Europe/Berlin",
-            ),
-            (
-                "(UTC-08:00) Pacific Time (US & Canada)",
-                "America/Los_Angeles",
-            ),
+            ("/freeassociation.sourceforge.net/Tzfile/America/New_York", "America/New_York"),
+            ("(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna", "Europe/Berlin"),
+            ("(GMT+01.00) Amsterdam / Berlin / Bern / Rome / Stockholm / Vienna", "Europe/Berlin"),
+            ("(UTC-08:00) Pacific Time (US & Canada)", "America/Los_Angeles"),
             ("(UTC) Coordinated Universal Time", "UTC"),
-            (
-                "(UTC+00:00) Dublin, Edinburgh, Lisbon, London",
-                "Europe/London",
-            ),
+            ("(UTC+00:00) Dublin, Edinburgh, Lisbon, London", "Europe/London"),
         ];
         for (tzid, zone) in cases {
             assert_eq!(resolve(tzid).as_deref(), Some(zone), "{tzid}");
         }
-        for tzid in [
-            "",
-            "  ",
-            "Customized Time Zone",
-            "(UTC+01:00)",
-            "Mars/Olympus_Mons",
-            "/",
-        ] {
+        for tzid in ["", "  ", "Customized Time Zone", "(UTC+01:00)", "Mars/Olympus_Mons", "/"] {
             assert_eq!(resolve(tzid), None, "{tzid}");
         }
     }

@@ -49,12 +49,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         match flag.as_str() {
             "--only" => {
                 let v = value("--only")?;
-                out.only.extend(
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned),
-                );
+                out.only.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned));
             }
             "--port-file" => out.port_file = Some(PathBuf::from(value("--port-file")?)),
             "--list" => out.list = true,
@@ -102,9 +97,7 @@ async fn main() -> ExitCode {
         }
     };
     let mut stdout = std::io::stdout().lock();
-    let printed = stdout
-        .write_all(running.lines().as_bytes())
-        .and_then(|()| stdout.flush());
+    let printed = stdout.write_all(running.lines().as_bytes()).and_then(|()| stdout.flush());
     drop(stdout);
     if let Err(e) = printed {
         eprintln!("tandem-fakes: cannot write to stdout: {e}");
@@ -112,10 +105,7 @@ async fn main() -> ExitCode {
     if let Some(path) = &args.port_file
         && let Err(e) = write_port_file(path, &running)
     {
-        eprintln!(
-            "tandem-fakes: cannot write port file {}: {e}",
-            path.display()
-        );
+        eprintln!("tandem-fakes: cannot write port file {}: {e}", path.display());
         return ExitCode::FAILURE;
     }
 
@@ -168,23 +158,14 @@ mod tests {
     fn parses_flags() {
         assert_eq!(parse(&[]), Ok(Args::default()));
         assert_eq!(
-            parse(&[
-                "--only",
-                "graph",
-                "--only=salesforce,ews",
-                "--port-file",
-                "/tmp/p"
-            ]),
+            parse(&["--only", "graph", "--only=salesforce,ews", "--port-file", "/tmp/p"]),
             Ok(Args {
                 only: vec!["graph".into(), "salesforce".into(), "ews".into()],
                 port_file: Some(PathBuf::from("/tmp/p")),
                 ..Args::default()
             })
         );
-        assert_eq!(
-            parse(&["--port-file=/tmp/q"]).map(|a| a.port_file),
-            Ok(Some(PathBuf::from("/tmp/q")))
-        );
+        assert_eq!(parse(&["--port-file=/tmp/q"]).map(|a| a.port_file), Ok(Some(PathBuf::from("/tmp/q"))));
         assert!(parse(&["--list"]).is_ok_and(|a| a.list));
         assert!(parse(&["-h"]).is_ok_and(|a| a.help));
     }

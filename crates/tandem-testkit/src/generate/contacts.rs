@@ -17,20 +17,13 @@ fn contact(seed: u64, i: usize) -> Contact {
     let mut rng = Rng::derive(seed, CONTACT_STREAM ^ i as u64);
     // One in ten people gets a given name from another culture than their family name.
     let culture = rng.pick(CULTURES);
-    let given_culture = if rng.chance(10) {
-        rng.pick(CULTURES)
-    } else {
-        culture
-    };
+    let given_culture = if rng.chance(10) { rng.pick(CULTURES) } else { culture };
     let given = *rng.pick(given_culture.given);
     let family = *rng.pick(culture.family);
     let (company, domain) = *rng.pick(pools::COMPANIES);
 
-    let mut c = Contact {
-        given_name: Some(given.0.to_owned()),
-        family_name: Some(family.0.to_owned()),
-        ..Contact::default()
-    };
+    let mut c =
+        Contact { given_name: Some(given.0.to_owned()), family_name: Some(family.0.to_owned()), ..Contact::default() };
     if !culture.middle.is_empty() && rng.chance(15) {
         c.middle_name = Some((*rng.pick(culture.middle)).to_owned());
     }
@@ -60,12 +53,10 @@ fn contact(seed: u64, i: usize) -> Contact {
     phones(&mut rng, culture, i, &mut c);
 
     if rng.chance(70) {
-        c.addresses
-            .push(address(&mut rng, culture, AddressKind::Work));
+        c.addresses.push(address(&mut rng, culture, AddressKind::Work));
     }
     if i % 7 == 4 || rng.chance(20) {
-        c.addresses
-            .push(address(&mut rng, culture, AddressKind::Home));
+        c.addresses.push(address(&mut rng, culture, AddressKind::Home));
     }
     if i % 5 == 1 || rng.chance(25) {
         c.birthday = birthday(&mut rng);
@@ -114,13 +105,7 @@ fn phones(rng: &mut Rng, culture: &Culture, i: usize, c: &mut Contact) {
 pub(super) fn phone_number(rng: &mut Rng, culture: &Culture) -> String {
     rng.pick(culture.phones)
         .chars()
-        .map(|ch| {
-            if ch == '#' {
-                char::from(b'0' + rng.below(10) as u8)
-            } else {
-                ch
-            }
-        })
+        .map(|ch| if ch == '#' { char::from(b'0' + rng.below(10) as u8) } else { ch })
         .collect()
 }
 
@@ -199,10 +184,7 @@ fn one_edit(rng: &mut Rng, c: &mut Contact) {
             let number = phone_number(rng, culture);
             match c.phones.iter_mut().find(|p| p.kind == PhoneKind::Business) {
                 Some(p) => p.number = number,
-                None => c.phones.push(Phone {
-                    kind: PhoneKind::Mobile,
-                    number,
-                }),
+                None => c.phones.push(Phone { kind: PhoneKind::Mobile, number }),
             }
         }
         4 => {
@@ -234,16 +216,10 @@ fn one_edit(rng: &mut Rng, c: &mut Contact) {
         }
         7 => {
             // A personal address, unique because it reuses the (unique) primary local part.
-            if let Some(local) = c
-                .primary_email_key()
-                .and_then(|e| e.split('@').next().map(str::to_owned))
-            {
+            if let Some(local) = c.primary_email_key().and_then(|e| e.split('@').next().map(str::to_owned)) {
                 let address = format!("{local}@{}", rng.pick(pools::HOME_DOMAINS));
                 if !c.emails.iter().any(|e| e.address == address) {
-                    c.emails.push(EmailAddress {
-                        kind: AddressKind::Home,
-                        address,
-                    });
+                    c.emails.push(EmailAddress { kind: AddressKind::Home, address });
                 }
             }
         }

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday};
 use tandem_core::model::{
-    Attendee, AttendeeRole, CrmLink, Event, EventTime, EventTiming, OccurrenceOverride, Person,
-    Privacy, Recurrence, ResponseStatus, ShowAs,
+    Attendee, AttendeeRole, CrmLink, Event, EventTime, EventTiming, OccurrenceOverride, Person, Privacy, Recurrence,
+    ResponseStatus, ShowAs,
 };
 
 use super::contacts::slug;
@@ -38,13 +38,8 @@ const COVER: [Kind; 8] = [
     Kind::Flight,
 ];
 
-const KIND_WEIGHTS: [(u32, Kind); 5] = [
-    (50, Kind::Meeting),
-    (3, Kind::Flight),
-    (14, Kind::AllDay),
-    (23, Kind::Recurring),
-    (10, Kind::Personal),
-];
+const KIND_WEIGHTS: [(u32, Kind); 5] =
+    [(50, Kind::Meeting), (3, Kind::Flight), (14, Kind::AllDay), (23, Kind::Recurring), (10, Kind::Personal)];
 
 pub(super) fn events(seed: u64, n: usize, anchor: NaiveDate) -> Vec<Event> {
     (0..n).map(|i| event(seed, i, anchor)).collect()
@@ -121,10 +116,7 @@ fn at(date: NaiveDate, hour: u32, minute: u32) -> NaiveDateTime {
 }
 
 fn zoned(local: NaiveDateTime, zone: &str) -> EventTime {
-    EventTime::Zoned {
-        local,
-        zone: zone.to_owned(),
-    }
+    EventTime::Zoned { local, zone: zone.to_owned() }
 }
 
 /// `local`, moved forward past a daylight-saving gap if it does not exist in `zone`.
@@ -146,23 +138,12 @@ fn business_start(rng: &mut Rng, date: NaiveDate, zone: &str) -> NaiveDateTime {
 }
 
 fn meeting_minutes(rng: &mut Rng) -> i64 {
-    *rng.weighted(&[
-        (30, 30),
-        (35, 60),
-        (10, 45),
-        (8, 90),
-        (5, 120),
-        (4, 15),
-        (3, 180),
-    ])
+    *rng.weighted(&[(30, 30), (35, 60), (10, 45), (8, 90), (5, 120), (4, 15), (3, 180)])
 }
 
 fn zoned_timing(start: NaiveDateTime, minutes: i64, zone: &str) -> EventTiming {
     let end = existing(start + Duration::minutes(minutes), zone);
-    EventTiming {
-        start: zoned(start, zone),
-        end: zoned(end, zone),
-    }
+    EventTiming { start: zoned(start, zone), end: zoned(end, zone) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,17 +173,8 @@ fn new_attendee(rng: &mut Rng, taken: &BTreeSet<String>) -> Option<Attendee> {
     for _ in 0..8 {
         let p = person(rng);
         if !taken.contains(&p.email) {
-            let role = if rng.chance(20) {
-                AttendeeRole::Optional
-            } else {
-                AttendeeRole::Required
-            };
-            return Some(Attendee {
-                email: p.email,
-                name: p.name,
-                role,
-                response: response(rng),
-            });
+            let role = if rng.chance(20) { AttendeeRole::Optional } else { AttendeeRole::Required };
+            return Some(Attendee { email: p.email, name: p.name, role, response: response(rng) });
         }
     }
     None
@@ -257,11 +229,8 @@ pub(super) fn salesforce_id(key_prefix: &str, rng: &mut Rng) -> String {
     let bytes: Vec<u8> = id.bytes().collect();
     let mut suffix = String::with_capacity(3);
     for chunk in bytes.chunks(5).take(3) {
-        let flags = chunk
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.is_ascii_uppercase())
-            .fold(0usize, |acc, (j, _)| acc | (1 << j));
+        let flags =
+            chunk.iter().enumerate().filter(|(_, b)| b.is_ascii_uppercase()).fold(0usize, |acc, (j, _)| acc | (1 << j));
         suffix.push(char::from(SUFFIX[flags & 31]));
     }
     id.push_str(&suffix);
@@ -272,26 +241,16 @@ fn crm_links(rng: &mut Rng) -> Vec<CrmLink> {
     if !rng.chance(25) {
         return Vec::new();
     }
-    let mut links = vec![CrmLink {
-        object: "Contact".to_owned(),
-        id: salesforce_id("003", rng),
-    }];
+    let mut links = vec![CrmLink { object: "Contact".to_owned(), id: salesforce_id("003", rng) }];
     if rng.chance(50) {
         let (object, prefix) = *rng.pick(&[("Account", "001"), ("Opportunity", "006")]);
-        links.push(CrmLink {
-            object: object.to_owned(),
-            id: salesforce_id(prefix, rng),
-        });
+        links.push(CrmLink { object: object.to_owned(), id: salesforce_id(prefix, rng) });
     }
     links
 }
 
 fn maybe(rng: &mut Rng, percent: u32, pool: &[&str]) -> Option<String> {
-    if rng.chance(percent) {
-        Some((*rng.pick(pool)).to_owned())
-    } else {
-        None
-    }
+    if rng.chance(percent) { Some((*rng.pick(pool)).to_owned()) } else { None }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,33 +281,17 @@ fn meeting(rng: &mut Rng, anchor: NaiveDate) -> Event {
 fn flight(rng: &mut Rng, anchor: NaiveDate) -> Event {
     let (subject, from, to, minutes) = *rng.pick(pools::FLIGHTS);
     let date = day_in_window(rng, anchor, false);
-    let start = existing(
-        at(
-            date,
-            rng.range(7, 20) as u32,
-            *rng.pick(&[0, 5, 25, 40, 55]),
-        ),
-        from,
-    );
-    let end_instant = zoned(start, from)
-        .instant()
-        .map(|t| t + Duration::minutes(minutes));
+    let start = existing(at(date, rng.range(7, 20) as u32, *rng.pick(&[0, 5, 25, 40, 55])), from);
+    let end_instant = zoned(start, from).instant().map(|t| t + Duration::minutes(minutes));
     let end = match (end_instant, to.parse::<chrono_tz::Tz>()) {
         (Some(t), Ok(tz)) => zoned(tz.from_utc_datetime(&t.naive_utc()).naive_local(), to),
         _ => zoned(start + Duration::minutes(minutes), from),
     };
-    let mut e = blank(EventTiming {
-        start: zoned(start, from),
-        end,
-    });
+    let mut e = blank(EventTiming { start: zoned(start, from), end });
     e.subject = Some(subject.to_owned());
     e.location = Some(format!("{subject} — gate TBA"));
     e.description = Some("Booking ref: TNDM42\nSeat 14A; vegetarian meal.".to_owned());
-    e.show_as = if rng.chance(50) {
-        ShowAs::OutOfOffice
-    } else {
-        ShowAs::Busy
-    };
+    e.show_as = if rng.chance(50) { ShowAs::OutOfOffice } else { ShowAs::Busy };
     e.categories = vec!["Travel".to_owned()];
     e
 }
@@ -359,16 +302,10 @@ fn all_day(rng: &mut Rng, anchor: NaiveDate) -> Event {
     let (subject, ooo) = *rng.pick(pools::ALL_DAY_SUBJECTS);
     let mut e = blank(EventTiming {
         start: EventTime::AllDay { date },
-        end: EventTime::AllDay {
-            date: date + Duration::days(days),
-        },
+        end: EventTime::AllDay { date: date + Duration::days(days) },
     });
     e.subject = Some(subject.to_owned());
-    e.show_as = if ooo {
-        ShowAs::OutOfOffice
-    } else {
-        ShowAs::Free
-    };
+    e.show_as = if ooo { ShowAs::OutOfOffice } else { ShowAs::Free };
     e.location = maybe(rng, 30, pools::LOCATIONS);
     e.description = maybe(rng, 25, pools::DESCRIPTIONS);
     if !ooo && rng.chance(30) {
@@ -386,21 +323,9 @@ fn personal(rng: &mut Rng, anchor: NaiveDate) -> Event {
     let minutes = *rng.pick(&[30, 60, 90, 120]);
     let mut e = blank(zoned_timing(start, minutes, zone));
     e.subject = Some((*rng.pick(pools::PERSONAL_SUBJECTS)).to_owned());
-    e.privacy = if rng.chance(60) {
-        Privacy::Private
-    } else {
-        Privacy::Normal
-    };
-    e.show_as = *rng.weighted(&[
-        (60, ShowAs::Busy),
-        (25, ShowAs::OutOfOffice),
-        (15, ShowAs::Free),
-    ]);
-    e.description = if rng.chance(30) {
-        Some("Personal — do not book over this.".to_owned())
-    } else {
-        None
-    };
+    e.privacy = if rng.chance(60) { Privacy::Private } else { Privacy::Normal };
+    e.show_as = *rng.weighted(&[(60, ShowAs::Busy), (25, ShowAs::OutOfOffice), (15, ShowAs::Free)]);
+    e.description = if rng.chance(30) { Some("Personal — do not book over this.".to_owned()) } else { None };
     e
 }
 
@@ -445,31 +370,19 @@ fn nth_weekday(start: NaiveDate, months: u32, wd: Weekday, n: u32) -> Option<Nai
 impl Pattern {
     fn choose(rng: &mut Rng, start: NaiveDate, force_monthly: bool) -> Pattern {
         let monthly_ok = start.day() <= 28;
-        let roll = if force_monthly && monthly_ok {
-            5
-        } else {
-            rng.below(7)
-        };
+        let roll = if force_monthly && monthly_ok { 5 } else { rng.below(7) };
         match roll {
-            0 | 1 => Pattern::Weekly {
-                interval: if rng.chance(25) { 2 } else { 1 },
-            },
+            0 | 1 => Pattern::Weekly { interval: if rng.chance(25) { 2 } else { 1 } },
             2 => {
                 let wd = start.weekday();
                 // Two days apart, staying within Monday–Friday.
-                let other = if wd.num_days_from_monday() <= 2 {
-                    wd.succ().succ()
-                } else {
-                    wd.pred().pred()
-                };
+                let other = if wd.num_days_from_monday() <= 2 { wd.succ().succ() } else { wd.pred().pred() };
                 Pattern::WeeklyTwo { other }
             }
             3 => Pattern::Daily,
             4 => Pattern::Weekdays,
             5 if monthly_ok => Pattern::MonthlyDay,
-            6 if monthly_ok => Pattern::MonthlyNth {
-                n: (start.day() - 1) / 7 + 1,
-            },
+            6 if monthly_ok => Pattern::MonthlyNth { n: (start.day() - 1) / 7 + 1 },
             _ => Pattern::Weekly { interval: 1 },
         }
     }
@@ -483,11 +396,8 @@ impl Pattern {
                 format!("FREQ=WEEKLY;INTERVAL={interval};BYDAY={}", byday(wd))
             }
             Pattern::WeeklyTwo { other } => {
-                let (a, b) = if other.num_days_from_monday() < wd.num_days_from_monday() {
-                    (other, wd)
-                } else {
-                    (wd, other)
-                };
+                let (a, b) =
+                    if other.num_days_from_monday() < wd.num_days_from_monday() { (other, wd) } else { (wd, other) };
                 format!("FREQ=WEEKLY;BYDAY={},{}", byday(a), byday(b))
             }
             Pattern::Daily => "FREQ=DAILY".to_owned(),
@@ -502,12 +412,8 @@ impl Pattern {
     fn marker(self, start: NaiveDate, k: u32) -> Option<NaiveDate> {
         let k64 = i64::from(k);
         match self {
-            Pattern::Weekly { interval } => {
-                start.checked_add_signed(Duration::weeks(k64 * i64::from(interval)))
-            }
-            Pattern::WeeklyTwo { .. } | Pattern::Weekdays => {
-                start.checked_add_signed(Duration::weeks(k64))
-            }
+            Pattern::Weekly { interval } => start.checked_add_signed(Duration::weeks(k64 * i64::from(interval))),
+            Pattern::WeeklyTwo { .. } | Pattern::Weekdays => start.checked_add_signed(Duration::weeks(k64)),
             Pattern::Daily => start.checked_add_signed(Duration::days(k64)),
             Pattern::MonthlyDay => start.checked_add_months(Months::new(k)),
             Pattern::MonthlyNth { n } => nth_weekday(start, k, start.weekday(), n),
@@ -524,20 +430,11 @@ impl Pattern {
     }
 }
 
-fn recurring(
-    rng: &mut Rng,
-    anchor: NaiveDate,
-    force_exceptions: bool,
-    force_monthly: bool,
-) -> Event {
+fn recurring(rng: &mut Rng, anchor: NaiveDate, force_exceptions: bool, force_monthly: bool) -> Event {
     let all_day = !force_exceptions && rng.chance(15);
     let date = day_in_window(rng, anchor, true);
     let pattern = if all_day {
-        if date.day() <= 28 && rng.chance(30) {
-            Pattern::MonthlyDay
-        } else {
-            Pattern::Weekly { interval: 1 }
-        }
+        if date.day() <= 28 && rng.chance(30) { Pattern::MonthlyDay } else { Pattern::Weekly { interval: 1 } }
     } else {
         Pattern::choose(rng, date, force_monthly)
     };
@@ -545,11 +442,7 @@ fn recurring(
     let use_until = force_monthly || (!force_exceptions && rng.chance(40));
 
     let zone = *rng.pick(pools::ZONES);
-    let start_time = if all_day {
-        None
-    } else {
-        Some(business_start(rng, date, zone).time())
-    };
+    let start_time = if all_day { None } else { Some(business_start(rng, date, zone).time()) };
     let minutes = match pattern {
         Pattern::Daily | Pattern::Weekdays => *rng.pick(&[15, 15, 30]),
         _ => meeting_minutes(rng),
@@ -565,9 +458,7 @@ fn recurring(
             Some(t) => zoned_timing(existing(d.and_time(t), zone), minutes, zone),
             None => EventTiming {
                 start: EventTime::AllDay { date: d },
-                end: EventTime::AllDay {
-                    date: d + Duration::days(1),
-                },
+                end: EventTime::AllDay { date: d + Duration::days(1) },
             },
         }
     };
@@ -584,10 +475,8 @@ fn recurring(
     } else {
         format!("COUNT={}", pattern.count_for_markers(markers))
     };
-    let mut recurrence = Recurrence {
-        rules: vec![format!("{};{end_condition}", pattern.rule(date))],
-        ..Recurrence::default()
-    };
+    let mut recurrence =
+        Recurrence { rules: vec![format!("{};{end_condition}", pattern.rule(date))], ..Recurrence::default() };
 
     // Exceptions are keyed by an occurrence's original start.
     let with_override = force_exceptions || rng.chance(40);
@@ -595,11 +484,7 @@ fn recurring(
     let k_override = rng.range(1, i64::from(markers) - 1) as u32;
     let mut k_cancel = rng.range(1, i64::from(markers) - 1) as u32;
     if k_cancel == k_override {
-        k_cancel = if k_override + 1 < markers {
-            k_override + 1
-        } else {
-            1
-        };
+        k_cancel = if k_override + 1 < markers { k_override + 1 } else { 1 };
     }
     if with_override && let Some(d) = pattern.marker(date, k_override) {
         let original = time_at(d);
@@ -607,20 +492,12 @@ fn recurring(
             EventTime::AllDay { date } => timing_at(*date + Duration::days(1)),
             EventTime::Zoned { local, .. } => {
                 let delta = *rng.pick(&[60, 120, -30, 24 * 60]);
-                zoned_timing(
-                    existing(*local + Duration::minutes(delta), zone),
-                    minutes,
-                    zone,
-                )
+                zoned_timing(existing(*local + Duration::minutes(delta), zone), minutes, zone)
             }
         };
         let ov = OccurrenceOverride {
             timing: Some(moved),
-            subject: if rng.chance(30) {
-                Some("Rescheduled — see note".to_owned())
-            } else {
-                None
-            },
+            subject: if rng.chance(30) { Some("Rescheduled — see note".to_owned()) } else { None },
             location: maybe(rng, 30, pools::LOCATIONS),
             description: None,
         };
@@ -636,13 +513,8 @@ fn recurring(
     let mut e = blank(timing_at(date));
     e.recurrence = Some(recurrence);
     if all_day {
-        e.subject =
-            Some((*rng.pick(&["Working from home", "Home office", "Payroll day"])).to_owned());
-        e.show_as = if rng.chance(50) {
-            ShowAs::WorkingElsewhere
-        } else {
-            ShowAs::Free
-        };
+        e.subject = Some((*rng.pick(&["Working from home", "Home office", "Payroll day"])).to_owned());
+        e.show_as = if rng.chance(50) { ShowAs::WorkingElsewhere } else { ShowAs::Free };
     } else {
         let subjects = match pattern {
             Pattern::Daily | Pattern::Weekdays => pools::DAILY_SUBJECTS,
@@ -653,11 +525,7 @@ fn recurring(
         e.location = maybe(rng, 70, pools::LOCATIONS);
         e.description = maybe(rng, 40, pools::DESCRIPTIONS);
         people(rng, &mut e);
-        e.show_as = if rng.chance(85) {
-            ShowAs::Busy
-        } else {
-            ShowAs::Tentative
-        };
+        e.show_as = if rng.chance(85) { ShowAs::Busy } else { ShowAs::Tentative };
         e.categories = categories(rng);
     }
     e
@@ -666,20 +534,10 @@ fn recurring(
 // ---------------------------------------------------------------------------------------------
 // Edits
 
-const SUBJECT_SUFFIXES: &[&str] = &[
-    " (moved)",
-    " – updated agenda",
-    " [confirmed]",
-    " — rescheduled",
-];
+const SUBJECT_SUFFIXES: &[&str] = &[" (moved)", " – updated agenda", " [confirmed]", " — rescheduled"];
 
 pub(super) fn edit_event(rng_seed: u64, e: &mut Event) {
-    let identity = super::hash_str(
-        e.ical_uid
-            .as_deref()
-            .or(e.subject.as_deref())
-            .unwrap_or_default(),
-    );
+    let identity = super::hash_str(e.ical_uid.as_deref().or(e.subject.as_deref()).unwrap_or_default());
     let mut rng = Rng::derive(rng_seed, EVENT_STREAM.rotate_left(23) ^ identity);
     let before = e.clone();
     for _ in 0..rng.range(1, 2) {
@@ -691,21 +549,14 @@ pub(super) fn edit_event(rng_seed: u64, e: &mut Event) {
         tries += 1;
     }
     if *e == before {
-        e.description = Some(format!(
-            "{}\nUpdated.",
-            e.description.as_deref().unwrap_or_default()
-        ));
+        e.description = Some(format!("{}\nUpdated.", e.description.as_deref().unwrap_or_default()));
     }
 }
 
 fn shift(t: &EventTime, minutes: i64) -> EventTime {
     match t {
-        EventTime::Zoned { local, zone } => {
-            zoned(existing(*local + Duration::minutes(minutes), zone), zone)
-        }
-        EventTime::AllDay { date } => EventTime::AllDay {
-            date: *date + Duration::days((minutes / (24 * 60)).max(1)),
-        },
+        EventTime::Zoned { local, zone } => zoned(existing(*local + Duration::minutes(minutes), zone), zone),
+        EventTime::AllDay { date } => EventTime::AllDay { date: *date + Duration::days((minutes / (24 * 60)).max(1)) },
     }
 }
 
@@ -714,31 +565,16 @@ fn one_edit(rng: &mut Rng, e: &mut Event) {
     match rng.below(9) {
         0 => {
             let current = e.subject.clone().unwrap_or_default();
-            let base = SUBJECT_SUFFIXES
-                .iter()
-                .find_map(|s| current.strip_suffix(s))
-                .unwrap_or(&current)
-                .to_owned();
-            let base = if base.is_empty() {
-                "Meeting".to_owned()
-            } else {
-                base
-            };
+            let base = SUBJECT_SUFFIXES.iter().find_map(|s| current.strip_suffix(s)).unwrap_or(&current).to_owned();
+            let base = if base.is_empty() { "Meeting".to_owned() } else { base };
             e.subject = Some(format!("{base}{}", rng.pick(SUBJECT_SUFFIXES)));
         }
         1 => e.location = Some((*rng.pick(pools::LOCATIONS)).to_owned()),
         2 => e.description = Some((*rng.pick(pools::DESCRIPTIONS)).to_owned()),
         3 if !recurring => {
             // Moved: a shift of both ends keeps the duration (and zones) intact.
-            let minutes = if e.timing.start.is_all_day() {
-                24 * 60
-            } else {
-                *rng.pick(&[30, 60, 24 * 60])
-            };
-            e.timing = EventTiming {
-                start: shift(&e.timing.start, minutes),
-                end: shift(&e.timing.end, minutes),
-            };
+            let minutes = if e.timing.start.is_all_day() { 24 * 60 } else { *rng.pick(&[30, 60, 24 * 60]) };
+            e.timing = EventTiming { start: shift(&e.timing.start, minutes), end: shift(&e.timing.end, minutes) };
         }
         3 | 4 => {
             // Longer (or, for long ones, shorter) on the same start.
@@ -746,25 +582,16 @@ fn one_edit(rng: &mut Rng, e: &mut Event) {
                 let start_instant = e.timing.start.instant();
                 let shorter = zoned(*local - Duration::minutes(15), zone);
                 e.timing.end = match (shorter.instant(), start_instant) {
-                    (Some(end), Some(start))
-                        if rng.chance(30) && end - start >= Duration::minutes(30) =>
-                    {
-                        shorter
-                    }
+                    (Some(end), Some(start)) if rng.chance(30) && end - start >= Duration::minutes(30) => shorter,
                     _ => shift(&e.timing.end, 30),
                 };
             } else {
-                e.show_as = if e.show_as == ShowAs::Free {
-                    ShowAs::OutOfOffice
-                } else {
-                    ShowAs::Free
-                };
+                e.show_as = if e.show_as == ShowAs::Free { ShowAs::OutOfOffice } else { ShowAs::Free };
             }
         }
         5 => {
-            let humans: Vec<usize> = (0..e.attendees.len())
-                .filter(|&i| e.attendees[i].role != AttendeeRole::Resource)
-                .collect();
+            let humans: Vec<usize> =
+                (0..e.attendees.len()).filter(|&i| e.attendees[i].role != AttendeeRole::Resource).collect();
             if humans.is_empty() {
                 add_attendee(rng, e);
             } else {
@@ -796,16 +623,11 @@ fn one_edit(rng: &mut Rng, e: &mut Event) {
                     Privacy::Private => Privacy::Normal,
                 };
             } else {
-                let choices: Vec<ShowAs> = [
-                    ShowAs::Busy,
-                    ShowAs::Tentative,
-                    ShowAs::Free,
-                    ShowAs::OutOfOffice,
-                    ShowAs::WorkingElsewhere,
-                ]
-                .into_iter()
-                .filter(|s| *s != e.show_as)
-                .collect();
+                let choices: Vec<ShowAs> =
+                    [ShowAs::Busy, ShowAs::Tentative, ShowAs::Free, ShowAs::OutOfOffice, ShowAs::WorkingElsewhere]
+                        .into_iter()
+                        .filter(|s| *s != e.show_as)
+                        .collect();
                 e.show_as = *rng.pick(&choices);
             }
         }

@@ -71,9 +71,7 @@ pub fn salesforce_id(key_prefix: &str, rng: &mut Rng) -> String {
 
 /// FNV-1a: a stable hash for mixing a record's identity into a seed.
 fn hash_str(s: &str) -> u64 {
-    s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
-    })
+    s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3))
 }
 
 #[cfg(test)]

@@ -49,23 +49,14 @@ pub(crate) const CULTURES: &[Culture] = &[
             ("Nguyen", "nguyen"),
         ],
         middle: &["Anne", "J.", "Marie", "Robert", "Lee"],
-        phones: &[
-            "+1 (212) 555-01##",
-            "+1 415-555-01## x###",
-            "+44 20 7946 0###",
-            "+61 2 5550 ####",
-        ],
+        phones: &["+1 (212) 555-01##", "+1 415-555-01## x###", "+44 20 7946 0###", "+61 2 5550 ####"],
         cities: &[
             City {
                 city: "New York",
                 region: Some("NY"),
                 postal_codes: &["10001", "10017", "10118"],
                 country: "United States",
-                streets: &[
-                    "350 Fifth Avenue",
-                    "1 Liberty Plaza, Suite 1200",
-                    "Floor 32\n200 Park Avenue",
-                ],
+                streets: &["350 Fifth Avenue", "1 Liberty Plaza, Suite 1200", "Floor 32\n200 Park Avenue"],
             },
             City {
                 city: "San Francisco",
@@ -79,10 +70,7 @@ pub(crate) const CULTURES: &[Culture] = &[
                 region: None,
                 postal_codes: &["EC2V 7HH", "NW1 6XE", "SE1 9SG"],
                 country: "United Kingdom",
-                streets: &[
-                    "221B Baker Street",
-                    "Unit 4, The Old Brewery\n32 Tooley Street",
-                ],
+                streets: &["221B Baker Street", "Unit 4, The Old Brewery\n32 Tooley Street"],
             },
             City {
                 city: "Sydney",
@@ -112,22 +100,14 @@ pub(crate) const CULTURES: &[Culture] = &[
             ("de La Fontaine", "delafontaine"),
         ],
         middle: &["Marie", "Élise", "Pierre"],
-        phones: &[
-            "+33 1 ## ## ## ##",
-            "+33 6 ## ## ## ##",
-            "+33 4 72 ## ## ##",
-        ],
+        phones: &["+33 1 ## ## ## ##", "+33 6 ## ## ## ##", "+33 4 72 ## ## ##"],
         cities: &[
             City {
                 city: "Paris",
                 region: Some("Île-de-France"),
                 postal_codes: &["75008", "75011", "75002"],
                 country: "France",
-                streets: &[
-                    "12, rue de Rivoli",
-                    "Bâtiment B\n45 avenue des Champs-Élysées",
-                    "3 place de l'Opéra",
-                ],
+                streets: &["12, rue de Rivoli", "Bâtiment B\n45 avenue des Champs-Élysées", "3 place de l'Opéra"],
             },
             City {
                 city: "Lyon",
@@ -171,23 +151,14 @@ pub(crate) const CULTURES: &[Culture] = &[
                 region: Some("CDMX"),
                 postal_codes: &["06600", "11560"],
                 country: "México",
-                streets: &[
-                    "Av. Paseo de la Reforma 222, Piso 10",
-                    "Calle Río Lerma 156",
-                ],
+                streets: &["Av. Paseo de la Reforma 222, Piso 10", "Calle Río Lerma 156"],
             },
         ],
         zone: "Europe/Paris",
     },
     // Nordic.
     Culture {
-        given: &[
-            ("Søren", "soren"),
-            ("Åsa", "asa"),
-            ("Bjørn", "bjorn"),
-            ("Ingrid", "ingrid"),
-            ("Mikkel", "mikkel"),
-        ],
+        given: &[("Søren", "soren"), ("Åsa", "asa"), ("Bjørn", "bjorn"), ("Ingrid", "ingrid"), ("Mikkel", "mikkel")],
         family: &[
             ("Jørgensen", "jorgensen"),
             ("Ødegård", "odegard"),
@@ -237,10 +208,7 @@ pub(crate) const CULTURES: &[Culture] = &[
                 region: Some("mazowieckie"),
                 postal_codes: &["00-026", "02-672"],
                 country: "Polska",
-                streets: &[
-                    "ul. Marszałkowska 104/122",
-                    "al. Jerozolimskie 65/79, lok. 3",
-                ],
+                streets: &["ul. Marszałkowska 104/122", "al. Jerozolimskie 65/79, lok. 3"],
             },
             City {
                 city: "Łódź",
@@ -254,19 +222,8 @@ pub(crate) const CULTURES: &[Culture] = &[
     },
     // Japanese.
     Culture {
-        given: &[
-            ("美咲", "misaki"),
-            ("陽翔", "haruto"),
-            ("結衣", "yui"),
-            ("蓮", "ren"),
-            ("さくら", "sakura"),
-        ],
-        family: &[
-            ("佐藤", "sato"),
-            ("鈴木", "suzuki"),
-            ("高橋", "takahashi"),
-            ("渡辺", "watanabe"),
-        ],
+        given: &[("美咲", "misaki"), ("陽翔", "haruto"), ("結衣", "yui"), ("蓮", "ren"), ("さくら", "sakura")],
+        family: &[("佐藤", "sato"), ("鈴木", "suzuki"), ("高橋", "takahashi"), ("渡辺", "watanabe")],
         middle: &[],
         phones: &["+81 3-####-####", "+81 90-####-####", "+81 6-####-####"],
         cities: &[
@@ -296,12 +253,7 @@ pub(crate) const CULTURES: &[Culture] = &[
             ("Adaeze", "adaeze"),
             ("Emeka", "emeka"),
         ],
-        family: &[
-            ("Okafor", "okafor"),
-            ("Adeyemi", "adeyemi"),
-            ("Eze", "eze"),
-            ("Okonkwo-Bello", "okonkwo-bello"),
-        ],
+        family: &[("Okafor", "okafor"), ("Adeyemi", "adeyemi"), ("Eze", "eze"), ("Okonkwo-Bello", "okonkwo-bello")],
         middle: &["Chiamaka", "Tunde"],
         phones: &["+234 803 ### ####", "+234 1 ### ####"],
         cities: &[City {
@@ -309,26 +261,14 @@ pub(crate) const CULTURES: &[Culture] = &[
             region: Some("Lagos State"),
             postal_codes: &["101241", "106104"],
             country: "Nigeria",
-            streets: &[
-                "14 Adeola Odeku Street, Victoria Island",
-                "Plot 5, Admiralty Way\nLekki Phase 1",
-            ],
+            streets: &["14 Adeola Odeku Street, Victoria Island", "Plot 5, Admiralty Way\nLekki Phase 1"],
         }],
         zone: "UTC",
     },
     // Greek.
     Culture {
-        given: &[
-            ("Αλέξανδρος", "alexandros"),
-            ("Ελένη", "eleni"),
-            ("Γιώργος", "giorgos"),
-            ("Κατερίνα", "katerina"),
-        ],
-        family: &[
-            ("Παπαδόπουλος", "papadopoulos"),
-            ("Κωνσταντίνου", "konstantinou"),
-            ("Οικονόμου", "oikonomou"),
-        ],
+        given: &[("Αλέξανδρος", "alexandros"), ("Ελένη", "eleni"), ("Γιώργος", "giorgos"), ("Κατερίνα", "katerina")],
+        family: &[("Παπαδόπουλος", "papadopoulos"), ("Κωνσταντίνου", "konstantinou"), ("Οικονόμου", "oikonomou")],
         middle: &[],
         phones: &["+30 21 0### ####", "+30 69# ### ####"],
         cities: &[City {
@@ -342,18 +282,8 @@ pub(crate) const CULTURES: &[Culture] = &[
     },
     // German.
     Culture {
-        given: &[
-            ("Jürgen", "juergen"),
-            ("Käthe", "kaethe"),
-            ("Lena", "lena"),
-            ("Maximilian", "maximilian"),
-        ],
-        family: &[
-            ("Müller", "mueller"),
-            ("Schröder", "schroeder"),
-            ("Weiß", "weiss"),
-            ("von Bülow", "vonbuelow"),
-        ],
+        given: &[("Jürgen", "juergen"), ("Käthe", "kaethe"), ("Lena", "lena"), ("Maximilian", "maximilian")],
+        family: &[("Müller", "mueller"), ("Schröder", "schroeder"), ("Weiß", "weiss"), ("von Bülow", "vonbuelow")],
         middle: &["Friedrich", "Sophie"],
         phones: &["+49 30 ########", "+49 89 #### ###-##", "+49 151 ########"],
         cities: &[City {
@@ -367,18 +297,8 @@ pub(crate) const CULTURES: &[Culture] = &[
     },
     // Indian.
     Culture {
-        given: &[
-            ("Priya", "priya"),
-            ("Arjun", "arjun"),
-            ("Ananya", "ananya"),
-            ("Vikram", "vikram"),
-        ],
-        family: &[
-            ("Sharma", "sharma"),
-            ("Iyer", "iyer"),
-            ("Venkataraman", "venkataraman"),
-            ("Banerjee", "banerjee"),
-        ],
+        given: &[("Priya", "priya"), ("Arjun", "arjun"), ("Ananya", "ananya"), ("Vikram", "vikram")],
+        family: &[("Sharma", "sharma"), ("Iyer", "iyer"), ("Venkataraman", "venkataraman"), ("Banerjee", "banerjee")],
         middle: &["Kumar", "Devi"],
         phones: &["+91 22 #### ####", "+91 98### #####"],
         cities: &[City {
@@ -386,27 +306,14 @@ pub(crate) const CULTURES: &[Culture] = &[
             region: Some("Maharashtra"),
             postal_codes: &["400001", "400051"],
             country: "India",
-            streets: &[
-                "Nariman Point, 7th Floor, Maker Chambers IV",
-                "12 Bandra Kurla Complex",
-            ],
+            streets: &["Nariman Point, 7th Floor, Maker Chambers IV", "12 Bandra Kurla Complex"],
         }],
         zone: "Asia/Tokyo",
     },
     // Chinese and Vietnamese.
     Culture {
-        given: &[
-            ("伟", "wei"),
-            ("秀英", "xiuying"),
-            ("Minh", "minh"),
-            ("Thảo", "thao"),
-        ],
-        family: &[
-            ("王", "wang"),
-            ("李", "li"),
-            ("Nguyễn", "nguyen"),
-            ("Trần", "tran"),
-        ],
+        given: &[("伟", "wei"), ("秀英", "xiuying"), ("Minh", "minh"), ("Thảo", "thao")],
+        family: &[("王", "wang"), ("李", "li"), ("Nguyễn", "nguyen"), ("Trần", "tran")],
         middle: &["Văn", "Thị"],
         phones: &["+86 10 #### ####", "+84 28 #### ####"],
         cities: &[City {
@@ -439,8 +346,7 @@ pub(crate) const COMPANIES: &[(&str, &str)] = &[
 ];
 
 /// The domain for personal (home) addresses.
-pub(crate) const HOME_DOMAINS: &[&str] =
-    &["mail.example.net", "inbox.example.org", "post.example.net"];
+pub(crate) const HOME_DOMAINS: &[&str] = &["mail.example.net", "inbox.example.org", "post.example.net"];
 
 pub(crate) const TITLES: &[&str] = &[
     "Account Executive",
@@ -471,15 +377,8 @@ pub(crate) const DEPARTMENTS: &[&str] = &[
     "営業部",
 ];
 
-pub(crate) const ASSISTANTS: &[&str] = &[
-    "Marie-Claire Dupont",
-    "Tom Baker",
-    "Inés Romero",
-    "Kasia Nowak",
-    "由美 田中",
-    "Grace Eze",
-    "Ólafur Jónsson",
-];
+pub(crate) const ASSISTANTS: &[&str] =
+    &["Marie-Claire Dupont", "Tom Baker", "Inés Romero", "Kasia Nowak", "由美 田中", "Grace Eze", "Ólafur Jónsson"];
 
 pub(crate) const NOTES: &[&str] = &[
     "Met at the Lyon expo; prefers email over phone.",
@@ -521,19 +420,10 @@ pub(crate) const WEEKLY_SUBJECTS: &[&str] = &[
     "1:1 Zoë / Søren",
 ];
 
-pub(crate) const DAILY_SUBJECTS: &[&str] = &[
-    "Daily stand-up",
-    "Stand-up quotidien",
-    "朝会",
-    "Codzienny stand-up",
-];
+pub(crate) const DAILY_SUBJECTS: &[&str] = &["Daily stand-up", "Stand-up quotidien", "朝会", "Codzienny stand-up"];
 
-pub(crate) const MONTHLY_SUBJECTS: &[&str] = &[
-    "Monthly business review",
-    "Comité de direction mensuel",
-    "Monatsabschluss",
-    "Revisión mensual de ventas",
-];
+pub(crate) const MONTHLY_SUBJECTS: &[&str] =
+    &["Monthly business review", "Comité de direction mensuel", "Monatsabschluss", "Revisión mensual de ventas"];
 
 pub(crate) const ALL_DAY_SUBJECTS: &[(&str, bool)] = &[
     // (subject, out of office?)
@@ -549,14 +439,8 @@ pub(crate) const ALL_DAY_SUBJECTS: &[(&str, bool)] = &[
     ("Offsite, Kraków", false),
 ];
 
-pub(crate) const PERSONAL_SUBJECTS: &[&str] = &[
-    "Focus time",
-    "Dentist",
-    "Pick up kids",
-    "Gym",
-    "Doctor's appointment",
-    "Déjeuner",
-];
+pub(crate) const PERSONAL_SUBJECTS: &[&str] =
+    &["Focus time", "Dentist", "Pick up kids", "Gym", "Doctor's appointment", "Déjeuner"];
 
 pub(crate) const LOCATIONS: &[&str] = &[
     "Salle Eiffel, 3ᵉ étage",
@@ -578,16 +462,8 @@ pub(crate) const ROOMS: &[(&str, &str)] = &[
     ("Projector (mobile)", "projector-1@equipment.example.com"),
 ];
 
-pub(crate) const CATEGORIES: &[&str] = &[
-    "Blue category",
-    "Red category",
-    "Kunde",
-    "Projet Α",
-    "営業",
-    "Follow-up",
-    "Internal",
-    "Travel",
-];
+pub(crate) const CATEGORIES: &[&str] =
+    &["Blue category", "Red category", "Kunde", "Projet Α", "営業", "Follow-up", "Internal", "Travel"];
 
 pub(crate) const DESCRIPTIONS: &[&str] = &[
     "Agenda:\n1. Pipeline review\n2. Budget; Q&A\n3. AOB",
@@ -600,24 +476,9 @@ pub(crate) const DESCRIPTIONS: &[&str] = &[
 
 pub(crate) const FLIGHTS: &[(&str, &str, &str, i64)] = &[
     // (subject, from zone, to zone, minutes)
-    (
-        "Flight AF 006 Paris → New York",
-        "Europe/Paris",
-        "America/New_York",
-        8 * 60 + 35,
-    ),
-    (
-        "Flight NH 212 London → Tokyo",
-        "Europe/London",
-        "Asia/Tokyo",
-        14 * 60,
-    ),
-    (
-        "Flight QF 12 Los Angeles → Sydney",
-        "America/Los_Angeles",
-        "Australia/Sydney",
-        15 * 60 + 5,
-    ),
+    ("Flight AF 006 Paris → New York", "Europe/Paris", "America/New_York", 8 * 60 + 35),
+    ("Flight NH 212 London → Tokyo", "Europe/London", "Asia/Tokyo", 14 * 60),
+    ("Flight QF 12 Los Angeles → Sydney", "America/Los_Angeles", "Australia/Sydney", 15 * 60 + 5),
 ];
 
 /// The zones single meetings are scheduled in.

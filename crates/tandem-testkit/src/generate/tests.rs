@@ -35,16 +35,10 @@ fn contact_primary_emails_are_unique_lowercase_ascii() {
         assert!(primary.is_ascii(), "{primary}");
         assert_eq!(*primary, primary.to_lowercase());
         assert_eq!(primary.matches('@').count(), 1, "{primary}");
-        assert!(
-            seen.insert(c.primary_email_key().unwrap()),
-            "duplicate {primary}"
-        );
+        assert!(seen.insert(c.primary_email_key().unwrap()), "duplicate {primary}");
     }
     // Secondary addresses do not collide with anyone's primary either.
-    let all: Vec<String> = cs
-        .iter()
-        .flat_map(|c| c.emails.iter().map(|e| e.address.to_lowercase()))
-        .collect();
+    let all: Vec<String> = cs.iter().flat_map(|c| c.emails.iter().map(|e| e.address.to_lowercase())).collect();
     let distinct: BTreeSet<&String> = all.iter().collect();
     assert_eq!(all.len(), distinct.len());
 }
@@ -53,20 +47,12 @@ fn contact_primary_emails_are_unique_lowercase_ascii() {
 fn contacts_are_complete_and_within_salesforce_limits() {
     let len = |s: &Option<String>| s.as_deref().map_or(0, |v| v.chars().count());
     for c in contacts(3, 500) {
-        assert!(
-            c.family_name
-                .as_deref()
-                .is_some_and(|f| !f.trim().is_empty())
-        );
+        assert!(c.family_name.as_deref().is_some_and(|f| !f.trim().is_empty()));
         assert!(c.given_name.is_some());
         assert!(len(&c.given_name) <= 40 && len(&c.family_name) <= 80);
         assert!(len(&c.title) <= 128 && len(&c.department) <= 80 && len(&c.assistant_name) <= 40);
         assert!(c.emails.iter().all(|e| e.address.len() <= 80));
-        assert!(
-            c.phones
-                .iter()
-                .all(|p| p.number.chars().count() <= 40 && !p.number.is_empty())
-        );
+        assert!(c.phones.iter().all(|p| p.number.chars().count() <= 40 && !p.number.is_empty()));
         for a in &c.addresses {
             assert!(len(&a.street) <= 255 && len(&a.city) <= 40 && len(&a.postal_code) <= 20);
         }
@@ -79,10 +65,7 @@ fn contacts_cover_the_awkward_cases() {
     let cs = contacts(1, 60);
     let has = |f: &dyn Fn(&tandem_core::model::Contact) -> bool| cs.iter().any(f);
     for kind in PhoneKind::ALL {
-        assert!(
-            has(&|c| c.phones.iter().any(|p| p.kind == kind)),
-            "no {kind:?} phone"
-        );
+        assert!(has(&|c| c.phones.iter().any(|p| p.kind == kind)), "no {kind:?} phone");
     }
     assert!(has(&|c| c.birthday.is_some()));
     assert!(has(&|c| c.assistant_name.is_some()));
@@ -90,30 +73,15 @@ fn contacts_cover_the_awkward_cases() {
     assert!(has(&|c| c.company.is_none()));
     assert!(has(&|c| c.emails.len() > 1));
     assert!(has(&|c| c.addresses.len() > 1));
-    assert!(has(&|c| c
-        .addresses
-        .iter()
-        .any(|a| a.street.as_deref().is_some_and(|s| s.contains('\n')))));
-    assert!(has(&|c| c
-        .notes
-        .as_deref()
-        .is_some_and(|n| n.contains('\n'))));
-    assert!(has(&|c| c
-        .notes
-        .as_deref()
-        .is_some_and(|n| n.contains(',') || n.contains(';'))));
+    assert!(has(&|c| c.addresses.iter().any(|a| a.street.as_deref().is_some_and(|s| s.contains('\n')))));
+    assert!(has(&|c| c.notes.as_deref().is_some_and(|n| n.contains('\n'))));
+    assert!(has(&|c| c.notes.as_deref().is_some_and(|n| n.contains(',') || n.contains(';'))));
     assert!(has(&|c| c.given_name.as_deref().is_some_and(non_ascii)));
     assert!(has(&|c| c.family_name.as_deref().is_some_and(non_ascii)));
     // Names from several scripts across a larger set.
     let names: String = contacts(1, 400)
         .iter()
-        .filter_map(|c| {
-            Some(format!(
-                "{} {}",
-                c.given_name.as_deref()?,
-                c.family_name.as_deref()?
-            ))
-        })
+        .filter_map(|c| Some(format!("{} {}", c.given_name.as_deref()?, c.family_name.as_deref()?)))
         .collect();
     for probe in ['ë', 'é', 'ø', 'Ł', '美', 'Α'] {
         assert!(names.contains(probe), "no {probe} in names");
@@ -147,10 +115,7 @@ fn edit_contact_changes_something_but_keeps_identity() {
             }
         }
     }
-    assert!(
-        changed_fields.len() >= 6,
-        "edits lack variety: {changed_fields:?}"
-    );
+    assert!(changed_fields.len() >= 6, "edits lack variety: {changed_fields:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,10 +124,7 @@ fn edit_contact_changes_something_but_keeps_identity() {
 fn assert_time_valid(t: &EventTime) {
     if let EventTime::Zoned { zone, local } = t {
         let tz: chrono_tz::Tz = zone.parse().unwrap_or_else(|_| panic!("bad zone {zone}"));
-        assert!(
-            tz.from_local_datetime(local).earliest().is_some(),
-            "{local} does not exist in {zone}"
-        );
+        assert!(tz.from_local_datetime(local).earliest().is_some(), "{local} does not exist in {zone}");
     }
     assert!(t.instant().is_some());
 }
@@ -171,19 +133,10 @@ fn assert_event_valid(e: &Event) {
     assert!(e.subject.as_deref().is_some_and(|s| !s.trim().is_empty()));
     assert_time_valid(&e.timing.start);
     assert_time_valid(&e.timing.end);
-    assert!(
-        e.timing.end.instant() >= e.timing.start.instant(),
-        "end before start: {:?}",
-        e.timing
-    );
-    if let (EventTime::AllDay { date: s }, EventTime::AllDay { date: end }) =
-        (&e.timing.start, &e.timing.end)
-    {
+    assert!(e.timing.end.instant() >= e.timing.start.instant(), "end before start: {:?}", e.timing);
+    if let (EventTime::AllDay { date: s }, EventTime::AllDay { date: end }) = (&e.timing.start, &e.timing.end) {
         assert!(end > s, "all-day end is exclusive");
-        assert!(
-            (*end - *s).num_days() <= 14,
-            "Salesforce caps events at 14 days"
-        );
+        assert!((*end - *s).num_days() <= 14, "Salesforce caps events at 14 days");
     }
     assert_eq!(e.timing.start.is_all_day(), e.timing.end.is_all_day());
     assert!(e.attendees.len() <= 8);
@@ -242,36 +195,15 @@ fn events_are_valid_and_uids_unique() {
 fn events_cover_the_mix() {
     let es = events(11, 300, anchor());
     let has = |f: &dyn Fn(&Event) -> bool| es.iter().any(f);
-    let rule = |e: &Event, p: &str| {
-        e.recurrence
-            .as_ref()
-            .is_some_and(|r| r.rules.iter().any(|x| x.contains(p)))
-    };
-    assert!(has(
-        &|e| e.timing.start.is_all_day() && e.recurrence.is_none()
-    ));
+    let rule = |e: &Event, p: &str| e.recurrence.as_ref().is_some_and(|r| r.rules.iter().any(|x| x.contains(p)));
+    assert!(has(&|e| e.timing.start.is_all_day() && e.recurrence.is_none()));
     assert!(has(&|e| matches!((&e.timing.start, &e.timing.end),
         (EventTime::AllDay { date: s }, EventTime::AllDay { date: x }) if (*x - *s).num_days() > 1)));
-    for p in [
-        "FREQ=WEEKLY",
-        "FREQ=DAILY",
-        "FREQ=MONTHLY",
-        "COUNT=",
-        "UNTIL=",
-        "INTERVAL=2",
-        "BYDAY=MO,TU,WE,TH,FR",
-    ] {
+    for p in ["FREQ=WEEKLY", "FREQ=DAILY", "FREQ=MONTHLY", "COUNT=", "UNTIL=", "INTERVAL=2", "BYDAY=MO,TU,WE,TH,FR"] {
         assert!(has(&|e| rule(e, p)), "no series with {p}");
     }
-    assert!(has(
-        &|e| e.timing.start.is_all_day() && e.recurrence.is_some()
-    ));
-    assert!(has(&|e| e
-        .recurrence
-        .as_ref()
-        .is_some_and(
-            |r| !r.overrides.is_empty() && !r.cancelled.is_empty()
-        )));
+    assert!(has(&|e| e.timing.start.is_all_day() && e.recurrence.is_some()));
+    assert!(has(&|e| e.recurrence.as_ref().is_some_and(|r| !r.overrides.is_empty() && !r.cancelled.is_empty())));
     let zones: BTreeSet<String> = es
         .iter()
         .filter_map(|e| match &e.timing.start {
@@ -295,33 +227,18 @@ fn events_cover_the_mix() {
         _ => false,
     }));
     assert!(has(&|e| e.privacy == Privacy::Private));
-    for s in [
-        ShowAs::Busy,
-        ShowAs::Free,
-        ShowAs::Tentative,
-        ShowAs::OutOfOffice,
-        ShowAs::WorkingElsewhere,
-    ] {
+    for s in [ShowAs::Busy, ShowAs::Free, ShowAs::Tentative, ShowAs::OutOfOffice, ShowAs::WorkingElsewhere] {
         assert!(has(&|e| e.show_as == s), "no {s:?}");
     }
     assert!(has(&|e| e.attendees.len() >= 5));
     assert!(has(&|e| e.attendees.len() == 1));
-    assert!(has(&|e| e
-        .attendees
-        .iter()
-        .any(|a| a.role == AttendeeRole::Resource)));
-    assert!(has(&|e| e
-        .attendees
-        .iter()
-        .any(|a| a.role == AttendeeRole::Optional)));
+    assert!(has(&|e| e.attendees.iter().any(|a| a.role == AttendeeRole::Resource)));
+    assert!(has(&|e| e.attendees.iter().any(|a| a.role == AttendeeRole::Optional)));
     assert!(has(&|e| !e.categories.is_empty()));
     assert!(has(&|e| !e.crm_links.is_empty()));
     assert!(has(&|e| e.subject.as_deref().is_some_and(non_ascii)));
     assert!(has(&|e| e.location.as_deref().is_some_and(non_ascii)));
-    assert!(has(&|e| e
-        .description
-        .as_deref()
-        .is_some_and(|d| d.contains('\n'))));
+    assert!(has(&|e| e.description.as_deref().is_some_and(|d| d.contains('\n'))));
     // Even a tiny set has a series with both kinds of exception.
     assert!(
         events(123, 3, anchor())[2]
@@ -352,13 +269,8 @@ fn series_exceptions_are_real_occurrences() {
         let set: rrule::RRuleSet = text.parse().unwrap_or_else(|err| panic!("{text}: {err}"));
         let occurrences = set.all(2000);
         assert!(!occurrences.limited, "{text}: unbounded");
-        assert!(
-            occurrences.dates.len() >= 4,
-            "{text}: {} occurrences",
-            occurrences.dates.len()
-        );
-        let locals: BTreeSet<chrono::NaiveDateTime> =
-            occurrences.dates.iter().map(|d| d.naive_local()).collect();
+        assert!(occurrences.dates.len() >= 4, "{text}: {} occurrences", occurrences.dates.len());
+        let locals: BTreeSet<chrono::NaiveDateTime> = occurrences.dates.iter().map(|d| d.naive_local()).collect();
         assert!(locals.contains(&match &e.timing.start {
             EventTime::Zoned { local, .. } => *local,
             EventTime::AllDay { date } => date.and_time(chrono::NaiveTime::MIN),
@@ -368,10 +280,7 @@ fn series_exceptions_are_real_occurrences() {
                 EventTime::Zoned { local, .. } => *local,
                 EventTime::AllDay { date } => date.and_time(chrono::NaiveTime::MIN),
             };
-            assert!(
-                locals.contains(&local),
-                "{text}: {local} is not an occurrence"
-            );
+            assert!(locals.contains(&local), "{text}: {local} is not an occurrence");
             checked += 1;
         }
     }
@@ -410,11 +319,8 @@ fn salesforce_ids_have_checksums() {
         let id = salesforce_id("00U", &mut rng);
         let (body, suffix) = id.split_at(15);
         for (chunk, s) in body.as_bytes().chunks(5).zip(suffix.bytes()) {
-            let flags = chunk
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.is_ascii_uppercase())
-                .fold(0, |a, (j, _)| a | (1 << j));
+            let flags =
+                chunk.iter().enumerate().filter(|(_, b)| b.is_ascii_uppercase()).fold(0, |a, (j, _)| a | (1 << j));
             assert_eq!(s, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[flags]);
         }
     }

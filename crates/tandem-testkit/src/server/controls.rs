@@ -33,22 +33,14 @@ pub fn path_segment_after(segment: &str) -> KeyFn {
     Arc::new(move |req: &Request| {
         let mut parts = req.uri().path().split('/');
         parts.by_ref().find(|p| *p == segment)?;
-        parts
-            .next()
-            .filter(|p| !p.is_empty())
-            .map(str::to_lowercase)
+        parts.next().filter(|p| !p.is_empty()).map(str::to_lowercase)
     })
 }
 
 /// The value of header `name`, lower-cased (EWS routes by `X-AnchorMailbox`).
 pub fn header_key(name: &str) -> KeyFn {
     let name = name.to_owned();
-    Arc::new(move |req: &Request| {
-        req.headers()
-            .get(name.as_str())
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_lowercase)
-    })
+    Arc::new(move |req: &Request| req.headers().get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_lowercase))
 }
 
 /// One key for every request: a limit on the whole server.
@@ -70,33 +62,23 @@ pub struct CannedResponse {
 impl CannedResponse {
     /// An empty response with `status`.
     pub fn new(status: StatusCode) -> Self {
-        CannedResponse {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-        }
+        CannedResponse { status, headers: Vec::new(), body: String::new() }
     }
 
     /// A JSON body (`application/json`), e.g. Graph's `{"error":{"code":…,"message":…}}` or
     /// Salesforce's `[{"errorCode":…,"message":…}]`.
     pub fn json(status: StatusCode, body: &serde_json::Value) -> Self {
-        CannedResponse::new(status)
-            .with_header("content-type", "application/json")
-            .with_body(body.to_string())
+        CannedResponse::new(status).with_header("content-type", "application/json").with_body(body.to_string())
     }
 
     /// A plain-text body.
     pub fn text(status: StatusCode, body: impl Into<String>) -> Self {
-        CannedResponse::new(status)
-            .with_header("content-type", "text/plain; charset=utf-8")
-            .with_body(body)
+        CannedResponse::new(status).with_header("content-type", "text/plain; charset=utf-8").with_body(body)
     }
 
     /// An XML body (`text/xml; charset=utf-8`), as EWS sends SOAP faults.
     pub fn xml(status: StatusCode, body: impl Into<String>) -> Self {
-        CannedResponse::new(status)
-            .with_header("content-type", "text/xml; charset=utf-8")
-            .with_body(body)
+        CannedResponse::new(status).with_header("content-type", "text/xml; charset=utf-8").with_body(body)
     }
 
     /// A plain 429 with a short text body: for tests that do not care about the error shape.
@@ -126,10 +108,7 @@ impl CannedResponse {
     fn with_retry_after(&self, secs: Option<u64>) -> CannedResponse {
         let mut r = self.clone();
         if let Some(secs) = secs
-            && !r
-                .headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
+            && !r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
         {
             r.headers.push(("retry-after".to_owned(), secs.to_string()));
         }
@@ -141,10 +120,7 @@ impl IntoResponse for CannedResponse {
     fn into_response(self) -> Response {
         let mut response = (self.status, self.body).into_response();
         for (name, value) in &self.headers {
-            match (
-                HeaderName::try_from(name.as_str()),
-                HeaderValue::try_from(value.as_str()),
-            ) {
+            match (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
                 (Ok(n), Ok(v)) => {
                     response.headers_mut().insert(n, v);
                 }
@@ -152,10 +128,7 @@ impl IntoResponse for CannedResponse {
             }
         }
         if !response.headers().contains_key(header::CONTENT_TYPE) {
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
         }
         response
     }
@@ -179,13 +152,7 @@ pub struct RateLimit {
 impl RateLimit {
     /// A server-wide limit answering `response` with a computed `Retry-After`.
     pub fn new(max: u32, window: Duration, response: CannedResponse) -> Self {
-        RateLimit {
-            max,
-            window,
-            key: None,
-            retry_after_secs: None,
-            response,
-        }
+        RateLimit { max, window, key: None, retry_after_secs: None, response }
     }
 
     /// Applies the limit per key instead (e.g. [`path_segment_after`]`("users")`).
@@ -233,12 +200,7 @@ pub struct ConcurrencyCap {
 impl ConcurrencyCap {
     /// A cap of `limit` per `key`, answering `response` with `Retry-After: 1`.
     pub fn new(limit: usize, key: KeyFn, response: CannedResponse) -> Self {
-        ConcurrencyCap {
-            limit,
-            key,
-            retry_after_secs: Some(1),
-            response,
-        }
+        ConcurrencyCap { limit, key, retry_after_secs: Some(1), response }
     }
 }
 
@@ -301,19 +263,13 @@ pub struct Controls {
 impl fmt::Debug for Controls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.lock();
-        f.debug_struct("Controls")
-            .field("total", &s.total)
-            .field("rejected", &s.rejected)
-            .finish_non_exhaustive()
+        f.debug_struct("Controls").field("total", &s.total).field("rejected", &s.rejected).finish_non_exhaustive()
     }
 }
 
 enum Admission {
     Reject(CannedResponse),
-    Admit {
-        slot: Option<Slot>,
-        latency: Duration,
-    },
+    Admit { slot: Option<Slot>, latency: Duration },
 }
 
 /// A held concurrency slot; frees itself on drop (also when the request is cancelled).
@@ -350,10 +306,7 @@ impl Controls {
     where
         S: Clone + Send + Sync + 'static,
     {
-        router.layer(axum::middleware::from_fn_with_state(
-            self.clone(),
-            middleware,
-        ))
+        router.layer(axum::middleware::from_fn_with_state(self.clone(), middleware))
     }
 
     // --- counters ---------------------------------------------------------------------------
@@ -366,11 +319,7 @@ impl Controls {
     /// Requests received for `method` and `path` (a route template such as `/users/{id}` when
     /// the route has parameters).
     pub fn count(&self, method: &str, path: &str) -> u64 {
-        self.lock()
-            .counts
-            .get(&(method.to_owned(), path.to_owned()))
-            .copied()
-            .unwrap_or(0)
+        self.lock().counts.get(&(method.to_owned(), path.to_owned())).copied().unwrap_or(0)
     }
 
     /// All requests received.
@@ -417,23 +366,14 @@ impl Controls {
         let mut s = self.lock();
         let id = s.next_id;
         s.next_id += 1;
-        s.failures.push_back(Injection {
-            id,
-            remaining: n,
-            predicate,
-            response,
-        });
+        s.failures.push_back(Injection { id, remaining: n, predicate, response });
     }
 
     /// Answers the next `n` requests with `response` plus `Retry-After: retry_after_secs`
     /// (`response` carries the status, normally 429, and the provider's error body). Replaces a
     /// previous `throttle_next` that is not used up.
     pub fn throttle_next(&self, n: u32, retry_after_secs: u64, response: CannedResponse) {
-        self.lock().throttle = (n > 0).then_some(Throttle {
-            remaining: n,
-            retry_after_secs,
-            response,
-        });
+        self.lock().throttle = (n > 0).then_some(Throttle { remaining: n, retry_after_secs, response });
     }
 
     /// Sets (replacing) the rate limit; `None` removes it and forgets the window.
@@ -491,20 +431,13 @@ impl Controls {
             let mut s = self.lock();
             *s.counts.entry((method, path)).or_insert(0) += 1;
             s.total += 1;
-            let predicates: Vec<(u64, RequestPredicate)> = s
-                .failures
-                .iter()
-                .filter_map(|f| f.predicate.as_ref().map(|p| (f.id, Arc::clone(p))))
-                .collect();
+            let predicates: Vec<(u64, RequestPredicate)> =
+                s.failures.iter().filter_map(|f| f.predicate.as_ref().map(|p| (f.id, Arc::clone(p)))).collect();
             let rate_key = s.rate.as_ref().and_then(|r| r.key.clone());
             let cap_key = s.cap.as_ref().map(|c| Arc::clone(&c.key));
             (predicates, rate_key, cap_key)
         };
-        let matched: HashSet<u64> = predicates
-            .into_iter()
-            .filter(|(_, p)| p(req))
-            .map(|(id, _)| id)
-            .collect();
+        let matched: HashSet<u64> = predicates.into_iter().filter(|(_, p)| p(req)).map(|(id, _)| id).collect();
         let rate_key = rate_key.map(|k| k(req));
         let cap_key = cap_key.and_then(|k| k(req));
 
@@ -514,13 +447,7 @@ impl Controls {
             Ok(slot_key) => {
                 let latency = s.latency;
                 drop(s);
-                Admission::Admit {
-                    slot: slot_key.map(|key| Slot {
-                        controls: self.clone(),
-                        key,
-                    }),
-                    latency,
-                }
+                Admission::Admit { slot: slot_key.map(|key| Slot { controls: self.clone(), key }), latency }
             }
             Err(response) => {
                 s.rejected += 1;
@@ -537,10 +464,7 @@ impl Controls {
         cap_key: Option<&str>,
     ) -> Result<Option<String>, CannedResponse> {
         // 2. Injected failures.
-        let hit = s
-            .failures
-            .iter()
-            .position(|f| f.remaining > 0 && (f.predicate.is_none() || matched.contains(&f.id)));
+        let hit = s.failures.iter().position(|f| f.remaining > 0 && (f.predicate.is_none() || matched.contains(&f.id)));
         if let Some(i) = hit
             && let Some(f) = s.failures.get_mut(i)
         {
@@ -572,10 +496,7 @@ impl Controls {
             if let Some(key) = key {
                 let now = Instant::now();
                 let log = s.rate_log.entry(key).or_default();
-                while log
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= limit.window)
-                {
+                while log.front().is_some_and(|t| now.duration_since(*t) >= limit.window) {
                     log.pop_front();
                 }
                 if log.len() >= limit.max as usize {

@@ -37,12 +37,7 @@ impl Gate {
     /// A closed gate.
     pub fn new() -> Self {
         let (entered, _) = watch::channel(0);
-        Gate {
-            inner: Arc::new(Inner {
-                entered,
-                release: Semaphore::new(0),
-            }),
-        }
+        Gate { inner: Arc::new(Inner { entered, release: Semaphore::new(0) }) }
     }
 
     /// Records the arrival, then waits until released (or the gate is opened).

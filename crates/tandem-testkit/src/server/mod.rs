@@ -27,13 +27,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use controls::{
-    CannedResponse, ConcurrencyCap, Controls, KeyFn, RateLimit, RequestPredicate, header_key,
-    key_fn, path_segment_after, whole_server,
+    CannedResponse, ConcurrencyCap, Controls, KeyFn, RateLimit, RequestPredicate, header_key, key_fn,
+    path_segment_after, whole_server,
 };
 pub use gate::Gate;
 pub use registry::{
-    FakeSet, FakeSetError, RouterFactory, RunningFakes, health_router, parse_port_file,
-    read_port_file, write_port_file,
+    FakeSet, FakeSetError, RouterFactory, RunningFakes, health_router, parse_port_file, read_port_file, write_port_file,
 };
 
 /// How long [`FakeServer::shutdown`] waits for in-flight requests before aborting them.
@@ -71,11 +70,7 @@ impl FakeServer {
                 .await
         });
         tracing::debug!(%addr, "fake server started");
-        Ok(FakeServer {
-            addr,
-            handle: Some(handle),
-            shutdown: Some(tx),
-        })
+        Ok(FakeServer { addr, handle: Some(handle), shutdown: Some(tx) })
     }
 
     /// The socket address the server listens on.
@@ -95,11 +90,7 @@ impl FakeServer {
 
     /// The base URL joined with `path` (a leading `/` is added when missing).
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with('/') {
-            format!("{}{path}", self.base_url())
-        } else {
-            format!("{}/{path}", self.base_url())
-        }
+        if path.starts_with('/') { format!("{}{path}", self.base_url()) } else { format!("{}/{path}", self.base_url()) }
     }
 
     /// Stops accepting connections, lets in-flight requests finish (for at most

@@ -36,9 +36,7 @@ pub struct FakeSet {
 
 impl std::fmt::Debug for FakeSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeSet")
-            .field("names", &self.names())
-            .finish()
+        f.debug_struct("FakeSet").field("names", &self.names()).finish()
     }
 }
 
@@ -111,17 +109,11 @@ impl FakeSet {
     pub async fn start(&self, only: &[String]) -> Result<RunningFakes, FakeSetError> {
         for name in only {
             if !self.contains(name) {
-                return Err(FakeSetError::UnknownFake {
-                    name: name.clone(),
-                    known: self.names(),
-                });
+                return Err(FakeSetError::UnknownFake { name: name.clone(), known: self.names() });
             }
         }
-        let selected: Vec<&(String, Entry)> = self
-            .entries
-            .iter()
-            .filter(|(n, _)| only.is_empty() || only.contains(n))
-            .collect();
+        let selected: Vec<&(String, Entry)> =
+            self.entries.iter().filter(|(n, _)| only.is_empty() || only.contains(n)).collect();
         let names: Vec<String> = selected.iter().map(|(n, _)| n.clone()).collect();
         let mut servers = Vec::with_capacity(selected.len());
         for (name, entry) in selected {
@@ -155,9 +147,7 @@ impl RunningFakes {
     /// One line per fake, `NAME http://127.0.0.1:PORT\n`: what the binary prints and what the
     /// port file holds.
     pub fn lines(&self) -> String {
-        self.iter()
-            .map(|(n, s)| format!("{n} {}\n", s.base_url()))
-            .collect()
+        self.iter().map(|(n, s)| format!("{n} {}\n", s.base_url())).collect()
     }
 
     /// Shuts every fake down and waits until their ports are free.
@@ -174,10 +164,7 @@ impl RunningFakes {
 
 /// The router of the built-in health fake (see [`FakeSet::register_health`]).
 pub fn health_router(fakes: Vec<String>) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/echo", any(echo))
-        .with_state(Arc::new(fakes))
+    Router::new().route("/health", get(health)).route("/echo", any(echo)).with_state(Arc::new(fakes))
 }
 
 async fn health(State(fakes): State<Arc<Vec<String>>>) -> Json<Value> {
@@ -187,12 +174,7 @@ async fn health(State(fakes): State<Arc<Vec<String>>>) -> Json<Value> {
 async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Json<Value> {
     let headers: BTreeMap<String, String> = headers
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     Json(json!({
         "method": method.as_str(),

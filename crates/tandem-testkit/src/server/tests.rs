@@ -17,10 +17,7 @@ fn client() -> reqwest::Client {
 fn hello_router() -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))
-        .route(
-            "/users/{id}/events",
-            get(|Path(id): Path<String>| async move { format!("events of {id}") }),
-        )
+        .route("/users/{id}/events", get(|Path(id): Path<String>| async move { format!("events of {id}") }))
 }
 
 async fn get_status(url: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
@@ -47,9 +44,7 @@ async fn serves_on_a_random_loopback_port() {
 #[tokio::test]
 async fn counts_requests_by_route_template() {
     let controls = Controls::new();
-    let server = FakeServer::start(controls.wrap(hello_router()))
-        .await
-        .unwrap();
+    let server = FakeServer::start(controls.wrap(hello_router())).await.unwrap();
     for _ in 0..3 {
         get_status(&server.url("/hello")).await;
     }
@@ -60,11 +55,7 @@ async fn counts_requests_by_route_template() {
 
     assert_eq!(controls.count("GET", "/hello"), 3);
     assert_eq!(controls.count("GET", "/users/{id}/events"), 2);
-    assert_eq!(
-        controls.count("GET", "/nowhere"),
-        1,
-        "unmatched requests count by raw path"
-    );
+    assert_eq!(controls.count("GET", "/nowhere"), 1, "unmatched requests count by raw path");
     assert_eq!(controls.total(), 6);
     assert_eq!(controls.rejected(), 0);
     assert_eq!(controls.counts().len(), 3);
@@ -76,16 +67,9 @@ async fn counts_requests_by_route_template() {
 #[tokio::test]
 async fn throttles_the_next_requests_with_retry_after_and_custom_body() {
     let controls = Controls::new();
-    let server = FakeServer::start(controls.wrap(hello_router()))
-        .await
-        .unwrap();
-    let body =
-        json!({"error": {"code": "TooManyRequests", "message": "Please retry again later."}});
-    controls.throttle_next(
-        2,
-        7,
-        CannedResponse::json(StatusCode::TOO_MANY_REQUESTS, &body),
-    );
+    let server = FakeServer::start(controls.wrap(hello_router())).await.unwrap();
+    let body = json!({"error": {"code": "TooManyRequests", "message": "Please retry again later."}});
+    controls.throttle_next(2, 7, CannedResponse::json(StatusCode::TOO_MANY_REQUESTS, &body));
 
     for _ in 0..2 {
         let (status, headers, text) = get_status(&server.url("/hello")).await;
@@ -105,29 +89,20 @@ async fn throttles_the_next_requests_with_retry_after_and_custom_body() {
 #[tokio::test]
 async fn rate_limit_rejects_above_the_window_then_recovers() {
     let controls = Controls::new();
-    let server = FakeServer::start(controls.wrap(hello_router()))
-        .await
-        .unwrap();
+    let server = FakeServer::start(controls.wrap(hello_router())).await.unwrap();
     // Wide enough that a loaded machine still sends three requests within one window.
     let window = Duration::from_secs(1);
     controls.set_rate_limit(Some(
-        RateLimit::new(2, window, CannedResponse::too_many_requests())
-            .per_key(path_segment_after("users")),
+        RateLimit::new(2, window, CannedResponse::too_many_requests()).per_key(path_segment_after("users")),
     ));
     let ann = server.url("/users/Ann/events");
     assert_eq!(get_status(&ann).await.0, StatusCode::OK);
     assert_eq!(get_status(&ann).await.0, StatusCode::OK);
     let (status, headers, _) = get_status(&ann).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(
-        headers["retry-after"], "1",
-        "computed, rounded up to a whole second"
-    );
+    assert_eq!(headers["retry-after"], "1", "computed, rounded up to a whole second");
     // Another key has its own budget; requests without a key are exempt.
-    assert_eq!(
-        get_status(&server.url("/users/bob/events")).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&server.url("/users/bob/events")).await.0, StatusCode::OK);
     for _ in 0..5 {
         assert_eq!(get_status(&server.url("/hello")).await.0, StatusCode::OK);
     }
@@ -144,20 +119,14 @@ async fn rate_limit_rejects_above_the_window_then_recovers() {
 #[tokio::test]
 async fn injected_failures_then_recovery() {
     let controls = Controls::new();
-    let server = FakeServer::start(controls.wrap(hello_router()))
-        .await
-        .unwrap();
+    let server = FakeServer::start(controls.wrap(hello_router())).await.unwrap();
     controls.fail_next(
         2,
-        CannedResponse::text(StatusCode::SERVICE_UNAVAILABLE, "busy")
-            .with_header("x-ms-ags-diagnostic", "{}"),
+        CannedResponse::text(StatusCode::SERVICE_UNAVAILABLE, "busy").with_header("x-ms-ags-diagnostic", "{}"),
     );
     for _ in 0..2 {
         let (status, headers, body) = get_status(&server.url("/hello")).await;
-        assert_eq!(
-            (status, body.as_str()),
-            (StatusCode::SERVICE_UNAVAILABLE, "busy")
-        );
+        assert_eq!((status, body.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "busy"));
         assert!(headers.contains_key("x-ms-ags-diagnostic"));
         assert!(!headers.contains_key("retry-after"));
     }
@@ -170,14 +139,8 @@ async fn injected_failures_then_recovery() {
         CannedResponse::new(StatusCode::INTERNAL_SERVER_ERROR),
     );
     assert_eq!(get_status(&server.url("/hello")).await.0, StatusCode::OK);
-    assert_eq!(
-        get_status(&server.url("/users/x/events")).await.0,
-        StatusCode::INTERNAL_SERVER_ERROR
-    );
-    assert_eq!(
-        get_status(&server.url("/users/x/events")).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&server.url("/users/x/events")).await.0, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(get_status(&server.url("/users/x/events")).await.0, StatusCode::OK);
     assert_eq!(controls.rejected(), 3);
     server.shutdown().await.unwrap();
 }
@@ -185,9 +148,7 @@ async fn injected_failures_then_recovery() {
 #[tokio::test]
 async fn latency_delays_responses() {
     let controls = Controls::new();
-    let server = FakeServer::start(controls.wrap(hello_router()))
-        .await
-        .unwrap();
+    let server = FakeServer::start(controls.wrap(hello_router())).await.unwrap();
     controls.set_latency(Duration::from_millis(150));
     let started = std::time::Instant::now();
     assert_eq!(get_status(&server.url("/hello")).await.0, StatusCode::OK);
@@ -269,19 +230,9 @@ async fn shutdown_frees_the_port() {
     let addr = server.addr();
     // A keep-alive connection must not hold the shutdown up.
     let c = client();
-    assert!(
-        c.get(server.url("/hello"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success()
-    );
+    assert!(c.get(server.url("/hello")).send().await.unwrap().status().is_success());
     server.shutdown().await.unwrap();
-    assert!(
-        c.get(format!("http://{addr}/hello")).send().await.is_err(),
-        "still answering"
-    );
+    assert!(c.get(format!("http://{addr}/hello")).send().await.is_err(), "still answering");
     let again = FakeServer::start_at(addr, hello_router()).await.unwrap();
     assert_eq!(again.addr(), addr);
     drop(again);
@@ -311,14 +262,7 @@ async fn fake_set_starts_named_fakes_with_health() {
 
     let running = set.start(&[]).await.unwrap();
     let health = running.get("health").unwrap();
-    let v: Value = client()
-        .get(health.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = client().get(health.url("/health")).send().await.unwrap().json().await.unwrap();
     assert_eq!(v, json!({"status": "ok", "fakes": ["health", "hello"]}));
     let (status, _, body) = get_status(&running.get("hello").unwrap().url("/hello")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "hello"));
@@ -354,26 +298,16 @@ async fn fake_set_starts_named_fakes_with_health() {
 
 #[test]
 fn port_file_parsing() {
-    let parsed = parse_port_file(
-        "# fakes\nhealth http://127.0.0.1:1234\n\n graph  http://127.0.0.1:5678 \nbroken\n",
-    );
+    let parsed = parse_port_file("# fakes\nhealth http://127.0.0.1:1234\n\n graph  http://127.0.0.1:5678 \nbroken\n");
     assert_eq!(parsed.len(), 2);
     assert_eq!(parsed["graph"], "http://127.0.0.1:5678");
 }
 
 #[test]
 fn key_functions() {
-    let req = |uri: &str| {
-        axum::http::Request::builder()
-            .uri(uri)
-            .body(axum::body::Body::empty())
-            .unwrap()
-    };
+    let req = |uri: &str| axum::http::Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap();
     let users = path_segment_after("users");
-    assert_eq!(
-        users(&req("/v1.0/users/Ann@Contoso.com/events")),
-        Some("ann@contoso.com".to_owned())
-    );
+    assert_eq!(users(&req("/v1.0/users/Ann@Contoso.com/events")), Some("ann@contoso.com".to_owned()));
     assert_eq!(users(&req("/v1.0/me/events")), None);
     assert_eq!(users(&req("/v1.0/users/")), None);
     let anchor = header_key("X-AnchorMailbox");
