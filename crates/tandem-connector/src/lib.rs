@@ -36,6 +36,37 @@ pub struct Identity {
     pub display_name: Option<String>,
 }
 
+/// How a connector reaches its provider: what the security policy checks before the connector
+/// is used. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionInfo {
+    /// The provider: `salesforce`, `graph`, `ews`, `google`, `memory`.
+    pub provider: String,
+    /// The connection method, e.g. `jwt_bearer`, `client_credentials_secret`,
+    /// `client_credentials_certificate`, `auth_code_pkce`, `service_account`, `ntlm`, `basic`,
+    /// `in_memory`.
+    pub method: String,
+    /// Every endpoint the connector will call (token endpoint and API base URLs).
+    pub endpoints: Vec<String>,
+    /// The OAuth scopes it will request.
+    pub scopes: Vec<String>,
+    /// The user or mailbox it reads and writes, when it knows it before connecting.
+    pub principal: Option<String>,
+}
+
+impl ConnectionInfo {
+    /// The description of an in-process connector with no network access.
+    pub fn in_memory(provider: impl Into<String>) -> Self {
+        ConnectionInfo {
+            provider: provider.into(),
+            method: "in_memory".into(),
+            endpoints: Vec::new(),
+            scopes: Vec::new(),
+            principal: None,
+        }
+    }
+}
+
 /// One page of a change feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullPage {
@@ -102,6 +133,9 @@ pub trait Connector: Send + Sync {
 
     /// What this side can store: fields, lengths, batch sizes.
     fn capabilities(&self) -> Capabilities;
+
+    /// How this connector reaches its provider, for the security policy.
+    fn connection(&self) -> ConnectionInfo;
 
     /// The user or mailbox this connection syncs.
     async fn identity(&self) -> Result<Identity, ConnectorError>;

@@ -358,6 +358,12 @@ impl Connector for MemoryConnector {
         self.lock().capabilities.clone()
     }
 
+    fn connection(&self) -> crate::ConnectionInfo {
+        let mut info = crate::ConnectionInfo::in_memory(self.provider.clone());
+        info.principal = Some(self.lock().identity.clone());
+        info
+    }
+
     async fn identity(&self) -> Result<Identity, ConnectorError> {
         let mut inner = self.lock();
         inner.injected_failure()?;

@@ -35,7 +35,12 @@ impl Direction {
     }
 }
 
-/// How to settle a field edited on both sides since the last sync.
+/// How to settle a record edited on both sides since the last sync.
+///
+/// The three "wins" strategies work on the whole record: when both sides changed it, the winner's
+/// values replace the loser's for every field either side changed. [`ConflictStrategy::FieldMerge`]
+/// works per field, so edits to different fields both survive. Fields both sides changed to the
+/// same value are never a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictStrategy {

@@ -350,11 +350,14 @@ impl<'a> Planner<'a> {
     fn fit(&self, target: Side, key: &FieldKey, value: Option<FieldValue>) -> (Option<FieldValue>, bool) {
         let Some(limit) = self.limit(target, key) else { return (value, false) };
         let mut cut = false;
+        let mut dropped_emails = false;
         let mut shorten = |s: &mut String| {
             if let Some(max) = limit.max_len
                 && s.chars().count() > max
             {
-                *s = s.chars().take(max).collect();
+                // Trailing blanks of a cut value would be trimmed by many providers and then read
+                // back as an edit; drop them here.
+                *s = s.chars().take(max).collect::<String>().trim_end().to_owned();
                 cut = true;
             }
         };
@@ -369,11 +372,17 @@ impl<'a> Planner<'a> {
                 Some(FieldValue::List(l))
             }
             FieldValue::Emails(mut l) => {
-                l.iter_mut().for_each(|e| shorten(&mut e.address));
-                Some(FieldValue::Emails(l))
+                // A shortened address is a wrong address: leave out the ones that do not fit.
+                if let Some(max) = limit.max_len {
+                    let before = l.len();
+                    l.retain(|e| e.address.chars().count() <= max);
+                    dropped_emails = l.len() != before;
+                }
+                (!l.is_empty()).then_some(FieldValue::Emails(l))
             }
             other => Some(other),
         });
+        cut |= dropped_emails;
         let Some(max_items) = limit.max_items else { return (value, cut) };
         let value = value.map(|v| {
             let mut trim = |len: usize| {

@@ -1121,3 +1121,32 @@ fn linking_differing_records_reports_the_resolution_the_policy_chose() {
         }
     }
 }
+
+#[test]
+fn cut_text_loses_trailing_blanks_and_addresses_that_do_not_fit_are_left_out() {
+    use tandem_core::model::{AddressKind, EmailAddress};
+    let mut fx = Fx::contacts();
+    fx.mailbox_caps =
+        fx.mailbox_caps.clone().with_limit(FieldKey::Title, Some(6), false).with_limit(FieldKey::Emails, Some(20), false);
+    let emails = FieldValue::Emails(vec![
+        EmailAddress { kind: AddressKind::Work, address: "a.very.long.address@example.com".into() },
+        EmailAddress { kind: AddressKind::Home, address: "ada@example.com".into() },
+    ]);
+    let record = with(with(ada(), FieldKey::Title, text("Chief Technology Officer")), FieldKey::Emails, Some(emails));
+    fx.change(Side::Crm, upsert("003A", "c1", record));
+    let plan = fx.plan();
+    match ops(&plan, "create").as_slice() {
+        [Action::Create { record, truncated, .. }] => {
+            assert_eq!(record.get(&FieldKey::Title), text("Chief"));
+            match record.get(&FieldKey::Emails) {
+                Some(FieldValue::Emails(list)) => {
+                    assert_eq!(list.len(), 1);
+                    assert_eq!(list[0].address, "ada@example.com");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(truncated.contains(&FieldKey::Title) && truncated.contains(&FieldKey::Emails));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -228,6 +228,9 @@ impl Connector for EditBeforeFirstWrite {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
+    fn connection(&self) -> tandem_connector::ConnectionInfo {
+        self.inner.connection()
+    }
     async fn identity(&self) -> Result<Identity, ConnectorError> {
         self.inner.identity().await
     }

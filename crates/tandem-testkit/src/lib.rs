@@ -20,5 +20,8 @@
 //! data. The fakes bind to loopback only and never talk to a real provider.
 
 pub mod generate;
+pub mod graph;
+pub mod keys;
 pub mod rng;
+pub mod salesforce;
 pub mod server;

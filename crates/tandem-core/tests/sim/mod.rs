@@ -74,13 +74,14 @@ pub(crate) fn epoch_plus(seconds: i64) -> DateTime<Utc> {
 }
 
 /// Shapes a value as a side with `caps` would store it: text and list entries cut to `max_len`
-/// (text cut down to blanks is absent), lists cut to `max_items`. (The rule the planner follows.)
+/// and trailing blanks of a cut value dropped (text cut down to blanks is absent), emails that do not
+/// fit left out, lists cut to `max_items`. (The rule the planner follows.)
 /// `key` is named as that side names it.
 pub(crate) fn clip(caps: &ObjectCapabilities, key: &FieldKey, value: Option<FieldValue>) -> Option<FieldValue> {
     let Some(limit) = caps.limit(key) else { return value };
     let cut = |s: String| match limit.max_len {
-        Some(max) => s.chars().take(max).collect(),
-        None => s,
+        Some(max) if s.chars().count() > max => s.chars().take(max).collect::<String>().trim_end().to_owned(),
+        _ => s,
     };
     let items = |n: usize| limit.max_items.map_or(n, |m| n.min(m));
     value.and_then(|v| match v {
@@ -89,11 +90,11 @@ pub(crate) fn clip(caps: &ObjectCapabilities, key: &FieldKey, value: Option<Fiel
             let n = items(l.len());
             Some(FieldValue::List(l.into_iter().map(cut).take(n).collect()))
         }
-        FieldValue::Emails(l) => {
-            let n = items(l.len());
-            Some(FieldValue::Emails(
-                l.into_iter().map(|e| EmailAddress { address: cut(e.address), ..e }).take(n).collect(),
-            ))
+        FieldValue::Emails(mut l) => {
+            // Addresses that do not fit are left out, never shortened.
+            l.retain(|e| limit.max_len.is_none_or(|max| e.address.chars().count() <= max));
+            l.truncate(items(l.len()));
+            Some(l).filter(|l| !l.is_empty()).map(FieldValue::Emails)
         }
         FieldValue::Addresses(mut l) => {
             l.truncate(items(l.len()));
