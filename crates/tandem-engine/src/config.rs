@@ -165,6 +165,18 @@ mod tests {
     }
 
     #[test]
+    fn the_operations_guide_sample_loads() {
+        let guide = include_str!("../../../docs/operations.md");
+        let start = guide.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + guide[start..].find("```").expect("its end");
+        let config = TandemConfig::from_toml_str(&guide[start..end]).unwrap();
+        let sales = config.configuration_for("ada@example.com").unwrap();
+        assert_eq!(sales.contacts.fields.custom[0].crm, "Region__c");
+        assert!(sales.contacts.crm_filter.is_some());
+        assert!(sales.events.deletes.crm_to_mailbox);
+    }
+
+    #[test]
     fn defaults_follow_the_documented_choices() {
         let c = TandemConfig::from_toml_str("[[configurations]]\nname = \"a\"\n").unwrap();
         let a = &c.configurations[0];

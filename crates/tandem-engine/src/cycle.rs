@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use tandem_connector::{ConnectorError, WriteOp, WriteResult, Written};
 use tandem_core::model::ObjectKind;
 use tandem_core::plan::{Action, NextState, Operation, Plan, Resolution};
@@ -76,9 +77,10 @@ pub(crate) async fn sync_user(
         if job.config.object(object).direction == tandem_core::config::Direction::Off {
             continue;
         }
+        // Instrument rather than enter: an entered guard held across an await leaks the span
+        // into whatever else runs on the thread.
         let span = tracing::info_span!("cycle", object = %object);
-        let _entered = span.enter();
-        reports.push(Cycle::new(engine, job, object, options).run().await?);
+        reports.push(Cycle::new(engine, job, object, options).run().instrument(span).await?);
     }
     Ok(SyncReport {
         user: job.user.clone(),
