@@ -37,35 +37,9 @@ pub struct Identity {
 }
 
 /// How a connector reaches its provider: what the security policy checks before the connector
-/// is used. Never holds a secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnectionInfo {
-    /// The provider: `salesforce`, `graph`, `ews`, `google`, `memory`.
-    pub provider: String,
-    /// The connection method, e.g. `jwt_bearer`, `client_credentials_secret`,
-    /// `client_credentials_certificate`, `auth_code_pkce`, `service_account`, `ntlm`, `basic`,
-    /// `in_memory`.
-    pub method: String,
-    /// Every endpoint the connector will call (token endpoint and API base URLs).
-    pub endpoints: Vec<String>,
-    /// The OAuth scopes it will request.
-    pub scopes: Vec<String>,
-    /// The user or mailbox it reads and writes, when it knows it before connecting.
-    pub principal: Option<String>,
-}
-
-impl ConnectionInfo {
-    /// The description of an in-process connector with no network access.
-    pub fn in_memory(provider: impl Into<String>) -> Self {
-        ConnectionInfo {
-            provider: provider.into(),
-            method: "in_memory".into(),
-            endpoints: Vec::new(),
-            scopes: Vec::new(),
-            principal: None,
-        }
-    }
-}
+/// is used. Never holds a secret. Defined in `tandem-policy`, which checks it
+/// ([`tandem_policy::Policy::check_connection`]).
+pub use tandem_policy::ConnectionInfo;
 
 /// One page of a change feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

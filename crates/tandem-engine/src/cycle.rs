@@ -4,13 +4,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tracing::Instrument;
-use tandem_connector::{ConnectorError, WriteOp, WriteResult, Written};
+use tandem_connector::{ConnectionInfo, ConnectorError, WriteOp, WriteResult, Written};
 use tandem_core::model::ObjectKind;
 use tandem_core::plan::{Action, NextState, Operation, Plan, Resolution};
 use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
 use tandem_core::state::{Change, Cursor, PairId, PairState, RecordId, Side};
+use tandem_policy::{PlanContext, PolicyDecision};
 use tandem_store::{AuditEntry, CycleCommit, Intent, QuarantineEntry};
+use tracing::Instrument;
 
 use crate::report::{ConflictReport, ObjectReport, RecordIssue, SyncReport};
 use crate::{Engine, EngineError, SyncOptions, UserSync};
@@ -70,17 +71,22 @@ pub(crate) async fn sync_user(
     let clock = &engine.inner.clock;
     let started_at = clock.now();
     let timer = Instant::now();
+    let objects: Vec<ObjectKind> = options
+        .objects
+        .clone()
+        .unwrap_or_else(|| ObjectKind::ALL.to_vec())
+        .into_iter()
+        .filter(|o| job.config.object(*o).direction != tandem_core::config::Direction::Off)
+        .collect();
+    // The policy first: no connector is called for a connection it refuses.
+    let mailbox = check_policy(engine, job, options, &objects).await?;
     let recovered_intents = if options.dry_run { 0 } else { recover(engine, job).await? };
-    let objects = options.objects.clone().unwrap_or_else(|| ObjectKind::ALL.to_vec());
     let mut reports = Vec::new();
     for object in objects {
-        if job.config.object(object).direction == tandem_core::config::Direction::Off {
-            continue;
-        }
         // Instrument rather than enter: an entered guard held across an await leaks the span
         // into whatever else runs on the thread.
         let span = tracing::info_span!("cycle", object = %object);
-        reports.push(Cycle::new(engine, job, object, options).run().instrument(span).await?);
+        reports.push(Cycle::new(engine, job, object, options, &mailbox).run().instrument(span).await?);
     }
     Ok(SyncReport {
         user: job.user.clone(),
@@ -90,6 +96,89 @@ pub(crate) async fn sync_user(
         recovered_intents,
         objects: reports,
     })
+}
+
+/// Asks the policy about both sides' connections, before any connector call. A refusal is
+/// audited (except in dry runs) and fails the user's sync with the rule that applied. Returns the
+/// mailbox side's connection, its principal defaulting to the user.
+async fn check_policy(
+    engine: &Engine,
+    job: &UserSync,
+    options: &SyncOptions,
+    objects: &[ObjectKind],
+) -> Result<ConnectionInfo, EngineError> {
+    let policy = &engine.inner.policy;
+    let mut mailbox = None;
+    let mut outcome = policy.validate().map_err(|error| EngineError::Policy { side: None, error });
+    if outcome.is_ok() {
+        for side in Side::BOTH {
+            let mut info = job.connector(side).connection();
+            if side == Side::Mailbox && info.principal.is_none() {
+                info.principal = Some(job.user.clone());
+            }
+            if let Err(error) = policy.check_connection(&info) {
+                outcome = Err(EngineError::Policy { side: Some(side), error });
+                break;
+            }
+            if side == Side::Mailbox {
+                mailbox = Some(info);
+            }
+        }
+    }
+    let error = match (outcome, mailbox) {
+        (Ok(()), Some(mailbox)) => return Ok(mailbox),
+        (Err(error), _) => error,
+        // Unreachable: a successful check always visits the mailbox side.
+        (Ok(()), None) => EngineError::Config("the mailbox connection was not checked".into()),
+    };
+    tracing::warn!(error = %error, "the security policy refused the sync");
+    if !options.dry_run {
+        let (side, rule, provider) = match &error {
+            EngineError::Policy { side, error: tandem_policy::PolicyError::Denied { rule, provider, .. } } => {
+                (*side, Some(rule.to_string()), Some(provider.clone()))
+            }
+            EngineError::Policy { side, error } => (*side, error.rule().map(ToString::to_string), None),
+            _ => (None, None, None),
+        };
+        let at = engine.inner.clock.now();
+        let entries: Vec<AuditEntry> = objects
+            .iter()
+            .map(|object| AuditEntry {
+                at,
+                user: job.user.clone(),
+                object: *object,
+                side,
+                record_id: None,
+                action: "policy_deny".into(),
+                outcome: "denied".into(),
+                reason: error.to_string(),
+                detail: Some(serde_json::json!({ "rule": rule, "provider": provider, "operation": "connect" })),
+            })
+            .collect();
+        engine.inner.store.append_audit(&entries).await?;
+    }
+    Err(error)
+}
+
+/// The audit entry of one policy decision.
+fn policy_audit(at: chrono::DateTime<chrono::Utc>, user: &str, object: ObjectKind, d: &PolicyDecision) -> AuditEntry {
+    AuditEntry {
+        at,
+        user: user.to_owned(),
+        object,
+        side: d.side,
+        record_id: d.record.clone(),
+        action: d.action().into(),
+        outcome: d.outcome().into(),
+        reason: format!("policy rule `{}`: {}", d.rule, d.reason),
+        detail: Some(serde_json::json!({
+            "rule": d.rule,
+            "operation": d.operation,
+            "target": d.target,
+            "pair": d.pair,
+            "fields": d.fields,
+        })),
+    }
 }
 
 /// Settles writes left pending by an interrupted run: a create that reached the provider is
@@ -147,7 +236,11 @@ struct Cycle<'a> {
     job: &'a UserSync,
     object: ObjectKind,
     options: &'a SyncOptions,
+    /// The mailbox side's connection, as the policy checked it.
+    mailbox: &'a ConnectionInfo,
     report: ObjectReport,
+    /// Audit entries of the policy's decisions, committed with the cycle.
+    policy_audit: Vec<AuditEntry>,
 }
 
 /// The outcome of executing one plan.
@@ -157,8 +250,46 @@ struct Executed {
 }
 
 impl<'a> Cycle<'a> {
-    fn new(engine: &'a Engine, job: &'a UserSync, object: ObjectKind, options: &'a SyncOptions) -> Self {
-        Cycle { engine, job, object, options, report: ObjectReport::new(object) }
+    fn new(
+        engine: &'a Engine,
+        job: &'a UserSync,
+        object: ObjectKind,
+        options: &'a SyncOptions,
+        mailbox: &'a ConnectionInfo,
+    ) -> Self {
+        Cycle { engine, job, object, options, mailbox, report: ObjectReport::new(object), policy_audit: Vec::new() }
+    }
+
+    /// Passes a plan through the policy before anything is journaled or sent; records each
+    /// decision in the report and, for the commit, in the audit log.
+    fn apply_policy(
+        &mut self,
+        plan: &mut Plan,
+        pairs: &PairIndex,
+        changes: &[Vec<Change>; 2],
+        config: &tandem_core::config::ObjectConfig,
+    ) {
+        let context = PlanContext {
+            user: &self.job.user,
+            mailbox: self.mailbox,
+            config,
+            pairs,
+            crm_changes: &changes[0],
+            mailbox_changes: &changes[1],
+        };
+        let decisions = self.engine.inner.policy.apply(plan, &context);
+        let now = self.engine.inner.clock.now();
+        for d in &decisions {
+            tracing::debug!(
+                rule = %d.rule,
+                operation = %d.operation,
+                outcome = d.outcome(),
+                target = ?d.target,
+                "policy decision"
+            );
+            self.policy_audit.push(policy_audit(now, &self.job.user, self.object, d));
+        }
+        self.report.policy.extend(decisions);
     }
 
     fn user(&self) -> &str {
@@ -274,7 +405,7 @@ impl<'a> Cycle<'a> {
         let caps = [self.job.crm.capabilities(), self.job.mailbox.capabilities()];
         let config = self.job.config.object(object).clone();
         let now = self.engine.inner.clock.now();
-        let planned = {
+        let mut planned = {
             let input = PlanInput {
                 object,
                 config: &config,
@@ -287,6 +418,9 @@ impl<'a> Cycle<'a> {
             };
             plan(&input)
         };
+        // 4. The security policy: denied operations become skips, transformed ones are written
+        // as the policy says; before anything is journaled, so dry runs show it too.
+        self.apply_policy(&mut planned, &pairs, &changes, &config);
         for (kind, n) in planned.counts() {
             self.report.planned.insert(kind.to_owned(), n);
         }
@@ -297,7 +431,7 @@ impl<'a> Cycle<'a> {
             return Ok(self.report);
         }
 
-        // 4. Execute, refetching and replanning pairs whose target moved under us.
+        // 5. Execute, refetching and replanning pairs whose target moved under us.
         let mut rounds = Vec::new();
         let mut current = planned;
         let mut round = 0;
@@ -325,8 +459,8 @@ impl<'a> Cycle<'a> {
             current = next;
         }
 
-        // 5. Settle and commit atomically.
-        let mut commit = CycleCommit::default();
+        // 6. Settle and commit atomically.
+        let mut commit = CycleCommit { audit: std::mem::take(&mut self.policy_audit), ..CycleCommit::default() };
         for executed in &rounds {
             self.settle(executed, &pairs, &mut commit);
         }
@@ -478,7 +612,9 @@ impl<'a> Cycle<'a> {
             now: self.engine.inner.clock.now(),
             release_held_deletes: true,
         };
-        Ok(plan(&input))
+        let mut next = plan(&input);
+        self.apply_policy(&mut next, &subset, &fresh, config);
+        Ok(next)
     }
 
     /// Turns one executed plan into store changes and report lines.

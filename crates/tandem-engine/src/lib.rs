@@ -5,6 +5,12 @@
 //! results, commit atomically — and runs many users concurrently under a bound; the
 //! [`config`] types loadable from TOML; the [`report`] types.
 //!
+//! Security: every sync first asks the [`Policy`] (from `tandem-policy`; [`Policy::default`]
+//! unless [`Engine::with_policy`] sets another) whether both sides' connections are allowed,
+//! before any connector call; every plan passes through [`Policy::apply`] before it is journaled
+//! or executed (dry runs show the result), and each policy decision is audited with the rule
+//! that applied. At the end of a sync the audit log is pruned to the policy's retention.
+//!
 //! What must never live here: sync decisions (the planner in `tandem-core` makes them) or provider
 //! specifics (connectors hide them). The engine moves data between the planner, the connectors and
 //! the store, and reacts to the connector error taxonomy: it backs off on throttling, refetches and
@@ -36,6 +42,7 @@ use chrono::{DateTime, Utc};
 use tandem_connector::{Connector, ConnectorError};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::Side;
+use tandem_policy::{Policy, PolicyError};
 use tandem_store::{StateStore, StoreError, UserStatus};
 use tracing::Instrument;
 
@@ -68,6 +75,22 @@ pub enum EngineError {
     /// A journal entry could not be read back.
     #[error("journal: {0}")]
     Journal(String),
+    /// The security policy refused the sync: a side's connection breaks a rule (the error names
+    /// it), or the policy itself is invalid (`side` is `None`). Nothing was read or written.
+    #[error("{}", describe_policy_error(*side, error))]
+    Policy {
+        /// The side whose connection was refused; `None` for an invalid policy.
+        side: Option<Side>,
+        /// The policy's answer.
+        error: PolicyError,
+    },
+}
+
+fn describe_policy_error(side: Option<Side>, error: &PolicyError) -> String {
+    match side {
+        Some(side) => format!("{side} connection refused by the security policy: {error}"),
+        None => format!("security policy: {error}"),
+    }
 }
 
 /// Where the engine gets the time. Injected so tests and simulations are deterministic.
@@ -187,6 +210,7 @@ struct Inner {
     store: Arc<dyn StateStore>,
     clock: Arc<dyn Clock>,
     options: EngineOptions,
+    policy: Arc<Policy>,
 }
 
 /// The sync runtime. Cheap to clone; clones share the store.
@@ -197,19 +221,44 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("options", &self.inner.options).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("options", &self.inner.options)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
     }
 }
 
 impl Engine {
-    /// An engine over `store` with the system clock and default options.
+    /// An engine over `store` with the system clock, default options and the default security
+    /// policy ([`Policy::default`]).
     pub fn new(store: Arc<dyn StateStore>) -> Self {
         Engine::with(store, Arc::new(SystemClock), EngineOptions::default())
     }
 
-    /// An engine with an injected clock and options.
+    /// An engine with an injected clock and options, and the default security policy.
     pub fn with(store: Arc<dyn StateStore>, clock: Arc<dyn Clock>, options: EngineOptions) -> Self {
-        Engine { inner: Arc::new(Inner { store, clock, options }) }
+        Engine { inner: Arc::new(Inner { store, clock, options, policy: Arc::new(Policy::default()) }) }
+    }
+
+    /// The same engine under another security policy. Load it with
+    /// [`Policy::from_toml_str`], which validates it; an invalid policy fails every sync with
+    /// [`EngineError::Policy`]. Clones made before this call keep the old policy.
+    #[must_use]
+    pub fn with_policy(self, policy: Arc<Policy>) -> Self {
+        let inner = &self.inner;
+        Engine {
+            inner: Arc::new(Inner {
+                store: Arc::clone(&inner.store),
+                clock: Arc::clone(&inner.clock),
+                options: inner.options.clone(),
+                policy,
+            }),
+        }
+    }
+
+    /// The security policy.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.inner.policy
     }
 
     /// The store.
@@ -245,8 +294,24 @@ impl Engine {
         let result = cycle::sync_user(self, job, options).instrument(span).await;
         if !options.dry_run {
             self.record_status(&job.user, &result).await?;
+            // Retention is housekeeping: a failure to prune never fails the sync.
+            if let Err(error) = self.prune_audit().await {
+                tracing::warn!(error = %error, "could not prune the audit log");
+            }
         }
         result
+    }
+
+    /// Deletes audit entries older than the policy's retention (`audit.retention_days`), of
+    /// every user. [`Engine::sync_user`] calls it at the end of every sync that is not a dry
+    /// run. Returns how many entries were deleted.
+    pub async fn prune_audit(&self) -> Result<u64, EngineError> {
+        let cutoff = self.inner.clock.now() - self.inner.policy.audit_retention();
+        let deleted = self.inner.store.prune_audit(cutoff).await?;
+        if deleted > 0 {
+            tracing::debug!(deleted, %cutoff, "pruned the audit log");
+        }
+        Ok(deleted)
     }
 
     async fn record_status(&self, user: &str, result: &Result<SyncReport, EngineError>) -> Result<(), EngineError> {

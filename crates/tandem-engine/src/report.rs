@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tandem_core::model::ObjectKind;
 use tandem_core::plan::{Plan, Resolution};
 use tandem_core::state::{PairId, RecordId, Side};
+use tandem_policy::{Effect, PolicyDecision};
 
 /// A conflict and how it was settled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,7 +80,10 @@ pub struct ObjectReport {
     pub replanned: usize,
     /// API calls per side.
     pub api_calls: ApiCalls,
-    /// The plan itself, in dry runs.
+    /// The security policy's decisions: operations denied or transformed, with the rule.
+    #[serde(default)]
+    pub policy: Vec<PolicyDecision>,
+    /// The plan itself, in dry runs (after the policy: denied operations show as skips).
     pub plan: Option<Plan>,
 }
 
@@ -99,6 +103,7 @@ impl ObjectReport {
             full_resync: Vec::new(),
             replanned: 0,
             api_calls: ApiCalls::default(),
+            policy: Vec::new(),
             plan: None,
         }
     }
@@ -111,6 +116,16 @@ impl ObjectReport {
     /// Planned operations of one kind.
     pub fn planned(&self, kind: &str) -> usize {
         self.planned.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Operations the security policy denied.
+    pub fn policy_denied(&self) -> usize {
+        self.policy.iter().filter(|d| d.effect == Effect::Deny).count()
+    }
+
+    /// Operations the security policy transformed (one per rule that changed them).
+    pub fn policy_transformed(&self) -> usize {
+        self.policy.iter().filter(|d| d.effect == Effect::Transform).count()
     }
 }
 
@@ -187,6 +202,15 @@ impl fmt::Display for SyncReport {
             }
             if o.held_deletes > 0 {
                 writeln!(f, "    HELD {} delete(s): mass-delete guard tripped; approve to apply", o.held_deletes)?;
+            }
+            if !o.policy.is_empty() {
+                let mut by_rule: BTreeMap<(String, &str), usize> = BTreeMap::new();
+                for d in &o.policy {
+                    *by_rule.entry((d.rule.to_string(), d.outcome())).or_default() += 1;
+                }
+                let parts: Vec<String> =
+                    by_rule.iter().map(|((rule, outcome), n)| format!("{n} {outcome} by `{rule}`")).collect();
+                writeln!(f, "    policy: {}", parts.join(", "))?;
             }
             for c in &o.conflicts {
                 writeln!(f, "    conflict [{}] -> {:?}: {}", c.fields.join(", "), c.resolution, c.reason)?;

@@ -503,6 +503,7 @@ async fn mocked_connectors_unreadable_records_are_quarantined_and_auth_failures_
     let mut crm = MockConnector::new();
     crm.expect_provider().return_const("mock".to_owned());
     crm.expect_capabilities().returning(Capabilities::everything);
+    crm.expect_connection().returning(|| tandem_connector::ConnectionInfo::in_memory("mock"));
     crm.expect_pull().returning(|_, _| {
         Ok(PullPage {
             changes: vec![
@@ -533,6 +534,7 @@ async fn mocked_connectors_unreadable_records_are_quarantined_and_auth_failures_
     let mut failing = MockConnector::new();
     failing.expect_provider().return_const("mock".to_owned());
     failing.expect_capabilities().returning(Capabilities::everything);
+    failing.expect_connection().returning(|| tandem_connector::ConnectionInfo::in_memory("mock"));
     failing
         .expect_pull()
         .returning(|_, _| Err(ConnectorError::Auth { refreshable: false, message: "invalid_grant".into() }));

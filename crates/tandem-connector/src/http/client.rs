@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, redirect};
 use serde::Serialize;
@@ -751,39 +751,47 @@ impl HttpClient {
             .with_max_times(usize::try_from(config.max_retries).unwrap_or(usize::MAX))
             .with_jitter();
         let redactor = Redactor::new(&req.secrets);
-        let sleep = self.sleep.clone();
         let host = host_port(&req.url);
-        let outcome = (|| self.attempt(&req, &redactor))
-            .retry(backoff)
-            .sleep(move |d| sleep(d))
-            .when(move |e: &AttemptError| match e {
+        // A plain loop over backon's backoff schedule rather than its `Retryable` combinators:
+        // the compiler cannot prove the combinators' future `Send` (their closures take
+        // references, which makes them higher-ranked), and connectors must be able to await
+        // this inside `async_trait` methods.
+        let mut delays = backoff.build();
+        loop {
+            let error = match self.attempt(&req, &redactor).await {
+                Ok(response) => return Ok(response),
+                Err(error) => error,
+            };
+            let retry = match &error {
                 AttemptError::Network { connect, .. } => retry_safe || *connect,
                 AttemptError::Status(_) => retry_safe,
-            })
-            .adjust(move |e: &AttemptError, next: Option<Duration>| {
-                let next = next?;
-                match e.retry_after() {
+            };
+            let delay = if retry {
+                delays.next().and_then(|next| match error.retry_after() {
                     // Waiting that long in-process would hold up the sync; let the engine
                     // schedule it.
                     Some(asked) if asked > max_backoff => None,
                     Some(asked) => Some(asked),
                     None => Some(next.min(max_backoff)),
-                }
-            })
-            .notify(|e: &AttemptError, delay: Duration| {
-                tracing::info!(
-                    method = %req.method,
-                    host = %host,
-                    path = %req.url.path(),
-                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    reason = %e.reason(),
-                    "retrying HTTP request"
-                );
-            })
-            .await;
-        match outcome {
-            Ok(response) | Err(AttemptError::Status(response)) => Ok(response),
-            Err(AttemptError::Network { error, .. }) => Err(error),
+                })
+            } else {
+                None
+            };
+            let Some(delay) = delay else {
+                return match error {
+                    AttemptError::Status(response) => Ok(response),
+                    AttemptError::Network { error, .. } => Err(error),
+                };
+            };
+            tracing::info!(
+                method = %req.method,
+                host = %host,
+                path = %req.url.path(),
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                reason = %error.reason(),
+                "retrying HTTP request"
+            );
+            (self.sleep)(delay).await;
         }
     }
 

@@ -8,7 +8,10 @@
 //! - **backon** for retries: exponential backoff with jitter, honouring `Retry-After` on 429
 //!   and 503 (both delta-seconds and HTTP-date), capped at [`HttpConfig::max_backoff`]. Only
 //!   requests that may be repeated are retried: idempotent methods, or a request marked
-//!   [`RequestSpec::with_idempotency_key`]. (The `backoff` crate is unmaintained.)
+//!   [`RequestSpec::with_idempotency_key`]. (The `backoff` crate is unmaintained.) backon's
+//!   schedule is driven by a plain loop rather than its `Retryable` combinators, whose futures
+//!   the compiler cannot prove `Send`; every future of [`HttpClient`] is `Send`, so connectors
+//!   can await them inside `async_trait` methods.
 //! - **governor** for client-side rate limits: one token bucket per endpoint key, the host by
 //!   default or a caller-given key such as a mailbox ([`RequestSpec::rate_key`]).
 //! - **oauth2 5** (default features off) for OAuth flows, through [`OAuthHttp`], a newtype
@@ -22,7 +25,8 @@
 //! ahead of expiry (single-flight), and is invalidated on a 401
 //! ([`HttpClient::send_authorized`] does one refresh and one retry).
 //!
-//! Secrets: tokens live in [`Secret`] (redacted `Debug`/`Display`, zeroed on drop). Logs and
+//! Secrets: tokens live in [`Secret`] (`tandem_policy::Secret`, re-exported: redacted
+//! `Debug`/`Display`, zeroed on drop, no `Serialize`). Logs and
 //! errors name a request as `METHOD host/path` only: never headers, queries or form bodies;
 //! body excerpts quoted in errors are scrubbed of the request's credentials.
 //!

@@ -1,73 +1,10 @@
-//! A minimal redacting wrapper for secret strings.
+//! The secret type of the HTTP plumbing: `tandem_policy::Secret`, re-exported.
+//!
+//! One secret type for the whole of Tandem (passwords, client secrets, private keys, refresh
+//! and access tokens): `Debug` prints `Secret(***)`, `Display` prints `***`, the bytes are zeroed
+//! on drop, and [`Secret::expose`] is the one way to read it. See [`tandem_policy::Secret`].
 
-use std::fmt;
-
-/// A secret string (an access token, a refresh token, a signed assertion).
-///
-/// `Debug` prints `Secret(***)` and `Display` prints `***`, so a secret cannot end up in a log or
-/// an error message by accident; [`Secret::expose`] is the one way to read it. On drop the
-/// bytes are overwritten with zeros. That is best-effort without `unsafe`: earlier copies made by
-/// reallocation, by the HTTP stack or by the caller are not reached.
-///
-/// Placeholder until the security-policy crate provides its own type; kept minimal on purpose.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself. Only call this where the value is sent (a header, a form field).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the secret is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Secret(value)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Secret(value.to_owned())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        bytes.fill(0);
-        // Keep the zeroing from being optimised away as a dead store.
-        std::hint::black_box(&bytes);
-    }
-}
+pub use tandem_policy::Secret;
 
 #[cfg(test)]
 mod tests {
@@ -85,5 +22,18 @@ mod tests {
     fn deserializes_from_a_string() {
         let s: Secret = serde_json::from_str("\"abc\"").unwrap_or_default();
         assert_eq!(s.expose(), "abc");
+    }
+
+    #[test]
+    fn the_api_the_connectors_use_is_unchanged() {
+        let a = Secret::from("token".to_owned());
+        let b: Secret = "token".into();
+        assert_eq!(a, b.clone());
+        assert!(Secret::default().is_empty());
+        assert!(!a.is_empty());
+        fn takes(_: impl Into<Secret>) {}
+        takes("x");
+        takes(String::from("x"));
+        takes(Secret::new("x"));
     }
 }
