@@ -638,6 +638,15 @@ impl<'a> Cycle<'a> {
                 reason: reason.to_owned(),
                 detail: None,
             };
+        let quarantine = |side: Side, record_id: RecordId, reason: String, kind: Option<&str>| QuarantineEntry {
+            user: user.clone(),
+            object,
+            side,
+            record_id,
+            reason,
+            since: now,
+            detail: kind.map(|kind| serde_json::json!({ "kind": kind })),
+        };
         for (i, op) in plan.operations.iter().enumerate() {
             let name = op.action.name();
             match &op.action {
@@ -696,15 +705,7 @@ impl<'a> Cycle<'a> {
                                             id: id.clone(),
                                             reason: reason.clone(),
                                         });
-                                        commit.quarantine_add.push(QuarantineEntry {
-                                            user: user.clone(),
-                                            object,
-                                            side,
-                                            record_id: id,
-                                            reason,
-                                            since: now,
-                                            detail: None,
-                                        });
+                                        commit.quarantine_add.push(quarantine(side, id, reason, None));
                                     }
                                 }
                                 _ => {
@@ -750,40 +751,21 @@ impl<'a> Cycle<'a> {
                     if *resolution == Resolution::Manual
                         && let Some(id) = crm_id
                     {
-                        commit.quarantine_add.push(QuarantineEntry {
-                            user: user.clone(),
-                            object,
-                            side: Side::Crm,
-                            record_id: id,
-                            reason: op.reason.clone(),
-                            since: now,
-                            detail: Some(serde_json::json!({ "kind": "manual_conflict" })),
-                        });
+                        commit.quarantine_add.push(quarantine(
+                            Side::Crm,
+                            id,
+                            op.reason.clone(),
+                            Some("manual_conflict"),
+                        ));
                     }
                 }
                 Action::Quarantine { side, id } => {
                     commit.audit.push(audit(Some(*side), Some(id.clone()), name, "applied".into(), &op.reason));
-                    commit.quarantine_add.push(QuarantineEntry {
-                        user: user.clone(),
-                        object,
-                        side: *side,
-                        record_id: id.clone(),
-                        reason: op.reason.clone(),
-                        since: now,
-                        detail: None,
-                    });
+                    commit.quarantine_add.push(quarantine(*side, id.clone(), op.reason.clone(), None));
                 }
                 Action::HoldDelete { side, id } => {
                     commit.audit.push(audit(Some(*side), Some(id.clone()), name, "held".into(), &op.reason));
-                    commit.quarantine_add.push(QuarantineEntry {
-                        user: user.clone(),
-                        object,
-                        side: *side,
-                        record_id: id.clone(),
-                        reason: op.reason.clone(),
-                        since: now,
-                        detail: Some(serde_json::json!({ "kind": HELD_DELETE })),
-                    });
+                    commit.quarantine_add.push(quarantine(*side, id.clone(), op.reason.clone(), Some(HELD_DELETE)));
                 }
                 Action::Skip { .. } => {}
             }
