@@ -409,8 +409,9 @@ impl Connector for MemoryConnector {
                 if after < col.horizon {
                     return Err(ConnectorError::CursorExpired);
                 }
-                let pending: Vec<&(u64, RecordId)> = col.log.iter().filter(|(seq, _)| *seq > after).collect();
-                let page: Vec<&(u64, RecordId)> = pending.iter().take(page_size).copied().collect();
+                // The log is in sequence order: find the first unseen entry without scanning.
+                let pending = &col.log[col.log.partition_point(|(seq, _)| *seq <= after)..];
+                let page = &pending[..pending.len().min(page_size)];
                 let done = pending.len() <= page_size;
                 let last = page.last().map_or(after, |(seq, _)| *seq);
                 let changes = page.iter().map(|(_, id)| change_for(id, col.records.get(id))).collect();

@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `schema_version` | `version` | one row per applied migration |
 //! | `pairs` | `(user_id, object, pair_id)`, unique `(user_id, object, crm_id)` and `(user_id, object, mailbox_id)` | per side: id, version, field prints; `synced_at`, `tombstone` |
+//! | `pair_counts` | `(user_id, object)` | `live`: the number of pairs without a tombstone, kept by triggers on `pairs` |
 //! | `cursors` | `(user_id, object, side)` | the opaque cursor (BLOB) |
 //! | `journal` | `seq`, unique `(user_id, intent_key)` | pending intents: object, target, operation (JSON), `created_at` |
 //! | `quarantine` | `(user_id, object, side, record_id)` | reason, `since`, detail (JSON) |
@@ -16,6 +17,12 @@
 //!
 //! Encodings (timestamps, field prints) are described in the `codec` module: timestamps are
 //! fixed-width RFC 3339 text, field prints a JSON object of 16-digit hex strings.
+//!
+//! `pair_counts` exists so that [`StateStore::pair_count`], which every cycle reads for the
+//! mass-delete guard, is one indexed row instead of a `COUNT(*)` over all of a user's pairs
+//! (SQLite keeps no row counts: that scan grew with the number of pairs, to about a third of a
+//! second per cycle at a million). Triggers on `pairs` maintain it in the same transaction as every insert, update and
+//! delete of a pair, whichever statement makes it (upserts, removals, resets).
 //!
 //! Writes that read-then-write take the write lock up front (`BEGIN IMMEDIATE`) so concurrent
 //! writers wait on the busy timeout instead of failing on a lock upgrade.
@@ -43,7 +50,7 @@ use crate::{AuditEntry, CycleCommit, Intent, QuarantineEntry, StateStore, StoreE
 
 /// The schema version this build writes and understands. A database at a higher version is
 /// refused with [`StoreError::Migration`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,6 +150,45 @@ const MIGRATIONS: &[Migration] = &[Migration {
             consecutive_failures INTEGER NOT NULL
         )",
     ],
+}, Migration {
+    version: 2,
+    description: "live pair counts kept by triggers",
+    statements: &[
+        "CREATE TABLE pair_counts (
+            user_id TEXT NOT NULL,
+            object TEXT NOT NULL,
+            live INTEGER NOT NULL,
+            PRIMARY KEY (user_id, object)
+        ) WITHOUT ROWID",
+        "INSERT INTO pair_counts (user_id, object, live)
+            SELECT user_id, object, COUNT(*) FROM pairs WHERE tombstone IS NULL
+            GROUP BY user_id, object",
+        // An upsert that updates an existing pair fires the update trigger, not this one.
+        "CREATE TRIGGER pair_counts_on_insert AFTER INSERT ON pairs
+            WHEN new.tombstone IS NULL
+        BEGIN
+            INSERT INTO pair_counts (user_id, object, live) VALUES (new.user_id, new.object, 1)
+                ON CONFLICT (user_id, object) DO UPDATE SET live = live + 1;
+        END",
+        "CREATE TRIGGER pair_counts_on_delete AFTER DELETE ON pairs
+            WHEN old.tombstone IS NULL
+        BEGIN
+            UPDATE pair_counts SET live = live - 1
+                WHERE user_id = old.user_id AND object = old.object;
+        END",
+        // Only a change of liveness (or of owner, which Tandem never makes) moves a count, so
+        // the common update of a live pair costs nothing here.
+        "CREATE TRIGGER pair_counts_on_update AFTER UPDATE OF user_id, object, tombstone ON pairs
+            WHEN (old.tombstone IS NULL) IS NOT (new.tombstone IS NULL)
+                OR old.user_id IS NOT new.user_id OR old.object IS NOT new.object
+        BEGIN
+            UPDATE pair_counts SET live = live - 1
+                WHERE old.tombstone IS NULL AND user_id = old.user_id AND object = old.object;
+            INSERT INTO pair_counts (user_id, object, live)
+                SELECT new.user_id, new.object, 1 WHERE new.tombstone IS NULL
+                ON CONFLICT (user_id, object) DO UPDATE SET live = live + 1;
+        END",
+    ],
 }];
 
 // The columns `decode_pair` reads, in a macro so they can be `concat!`ed into static SQL.
@@ -186,16 +232,23 @@ const UPSERT_INTENT: &str = "INSERT INTO journal (user_id, intent_key, object, t
 
 const DELETE_INTENT: &str = "DELETE FROM journal WHERE user_id = ? AND intent_key = ?";
 
-const RESET_ALL: [&str; 5] = [
+/// The live pairs of a user and object: kept by triggers on `pairs`, so one indexed row however
+/// many pairs there are.
+const PAIR_COUNT: &str = "SELECT live FROM pair_counts WHERE user_id = ? AND object = ?";
+
+// Deleting the pairs brings their counts to zero (triggers); the zero rows go after them.
+const RESET_ALL: [&str; 6] = [
     "DELETE FROM pairs WHERE user_id = ?",
+    "DELETE FROM pair_counts WHERE user_id = ?",
     "DELETE FROM cursors WHERE user_id = ?",
     "DELETE FROM refetch WHERE user_id = ?",
     "DELETE FROM quarantine WHERE user_id = ?",
     "DELETE FROM journal WHERE user_id = ?",
 ];
 
-const RESET_OBJECT: [&str; 5] = [
+const RESET_OBJECT: [&str; 6] = [
     "DELETE FROM pairs WHERE user_id = ? AND object = ?",
+    "DELETE FROM pair_counts WHERE user_id = ? AND object = ?",
     "DELETE FROM cursors WHERE user_id = ? AND object = ?",
     "DELETE FROM refetch WHERE user_id = ? AND object = ?",
     "DELETE FROM quarantine WHERE user_id = ? AND object = ?",
@@ -385,14 +438,14 @@ impl StateStore for SqliteStore {
     }
 
     async fn pair_count(&self, user: &str, object: ObjectKind) -> Result<usize, StoreError> {
-        let n: i64 = query_scalar(
-            "SELECT COUNT(*) FROM pairs WHERE user_id = ? AND object = ? AND tombstone IS NULL",
-        )
-        .bind(user)
-        .bind(object.as_str())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db("pair_count"))?;
+        // No row: no live pair was ever stored (or the user was reset).
+        let n: i64 = query_scalar(PAIR_COUNT)
+            .bind(user)
+            .bind(object.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("pair_count"))?
+            .unwrap_or(0);
         usize::try_from(n)
             .map_err(|_| StoreError::Database(format!("pair_count: impossible count {n}")))
     }
@@ -1208,6 +1261,111 @@ mod tests {
             assert_eq!(m.version, i as i64 + 1);
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+
+    #[tokio::test]
+    async fn pair_count_reads_one_row_not_the_pairs() -> Result<(), StoreError> {
+        let store = SqliteStore::in_memory().await?;
+        let rows = query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PAIR_COUNT}")))
+            .bind("u")
+            .bind("contact")
+            .fetch_all(&store.pool)
+            .await
+            .map_err(db("explain"))?;
+        let plan: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>("detail").ok())
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("SEARCH pair_counts USING PRIMARY KEY"),
+            "{plan}"
+        );
+        Ok(())
+    }
+
+    /// A database written by schema version 1 (no counts) gets its counts from the pairs it
+    /// holds when it is migrated, and keeps them from then on.
+    #[tokio::test]
+    async fn migrating_from_version_1_counts_the_existing_pairs() -> Result<(), StoreError> {
+        use sqlx::ConnectOptions as _;
+        let dir = std::env::temp_dir().join(format!(
+            "tandem-store-v1-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+        let path = dir.join("state.db");
+        {
+            let mut conn = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .connect()
+                .await
+                .map_err(db("connect"))?;
+            let v1 = &MIGRATIONS[0];
+            query(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, \
+                 description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+            )
+            .execute(&mut conn)
+            .await
+            .map_err(db("v1"))?;
+            for statement in v1.statements {
+                query(*statement)
+                    .execute(&mut conn)
+                    .await
+                    .map_err(db("v1"))?;
+            }
+            query("INSERT INTO schema_version VALUES (1, 'initial schema', '2025-01-01T00:00:00.000000000Z')")
+                .execute(&mut conn)
+                .await
+                .map_err(db("v1"))?;
+            // ada: 3 live contacts and a tombstoned one, 1 event; bob: 2 contacts.
+            let rows: [(&str, &str, u32, Option<&str>); 7] = [
+                ("ada", "contact", 1, None),
+                ("ada", "contact", 2, None),
+                ("ada", "contact", 3, Some("crm")),
+                ("ada", "contact", 4, None),
+                ("ada", "event", 1, None),
+                ("bob", "contact", 1, None),
+                ("bob", "contact", 2, None),
+            ];
+            for (user, object, n, tombstone) in rows {
+                query(
+                    "INSERT INTO pairs VALUES (?, ?, ?, ?, 'v', '{}', ?, 'v', '{}', \
+                     '2025-01-01T00:00:00.000000000Z', ?)",
+                )
+                .bind(user)
+                .bind(object)
+                .bind(format!("p{n}"))
+                .bind(format!("c{n}"))
+                .bind(format!("m{n}"))
+                .bind(tombstone)
+                .execute(&mut conn)
+                .await
+                .map_err(db("v1 pairs"))?;
+            }
+            sqlx::Connection::close(conn).await.map_err(db("close"))?;
+        }
+        let store = SqliteStore::open(&path).await?;
+        assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
+        assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 3);
+        assert_eq!(store.pair_count("ada", ObjectKind::Event).await?, 1);
+        assert_eq!(store.pair_count("bob", ObjectKind::Contact).await?, 2);
+        assert_eq!(store.pair_count("bob", ObjectKind::Event).await?, 0);
+        // Counting goes on from the migrated numbers.
+        let removal = CycleCommit {
+            remove_pairs: vec![IdempotencyKey("p1".into()), IdempotencyKey("p3".into())],
+            ..CycleCommit::default()
+        };
+        store
+            .commit_cycle("ada", ObjectKind::Contact, removal)
+            .await?;
+        assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 2);
+        store.close().await;
+        std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(())
     }
 
     #[tokio::test]

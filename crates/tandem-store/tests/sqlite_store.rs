@@ -419,6 +419,178 @@ async fn pair_count_excludes_tombstones() -> TestResult {
     Ok(())
 }
 
+/// The live pairs counted the slow way, to check `pair_count` (kept by triggers) against.
+async fn live_pairs(
+    store: &SqliteStore,
+    user: &str,
+    object: ObjectKind,
+) -> Result<usize, StoreError> {
+    Ok(store
+        .all_pairs(user, object)
+        .await?
+        .iter()
+        .filter(|p| p.tombstone.is_none())
+        .count())
+}
+
+/// `pair_count` for every user and object, checked against the pairs themselves.
+async fn counts(store: &SqliteStore) -> Result<[usize; 4], StoreError> {
+    let mut out = [0; 4];
+    for (slot, (user, object)) in [(ADA, CONTACT), (ADA, EVENT), (BOB, CONTACT), (BOB, EVENT)]
+        .into_iter()
+        .enumerate()
+    {
+        out[slot] = store.pair_count(user, object).await?;
+        assert_eq!(
+            out[slot],
+            live_pairs(store, user, object).await?,
+            "{user} {object}"
+        );
+    }
+    Ok(out)
+}
+
+fn tombstoned(mut p: PairState, side: Side) -> PairState {
+    p.tombstone = Some(side);
+    p
+}
+
+#[tokio::test]
+async fn pair_count_stays_right_across_upserts_removals_tombstones_and_resets() -> TestResult {
+    let store = SqliteStore::in_memory().await?;
+    assert_eq!(counts(&store).await?, [0, 0, 0, 0]);
+
+    // New pairs, live and tombstoned, for two users and both objects.
+    let mut new = (0..5).map(pair).collect::<Vec<_>>();
+    new.push(tombstoned(pair(5), Side::Crm));
+    new.push(tombstoned(pair(6), Side::Mailbox));
+    commit(&store, ADA, CONTACT, upserts(new)).await?;
+    commit(&store, ADA, EVENT, upserts(vec![pair_for(EVENT, 1)])).await?;
+    commit(&store, BOB, CONTACT, upserts((0..3).map(pair).collect())).await?;
+    assert_eq!(counts(&store).await?, [5, 1, 3, 0]);
+
+    // Updating a live pair (the common case) and a tombstoned one moves nothing.
+    let mut moved = pair(0);
+    moved.mailbox.version = Version::new("etag-2");
+    let mut still_dead = tombstoned(pair(5), Side::Crm);
+    still_dead.crm.version = Version::new("crm-2");
+    commit(&store, ADA, CONTACT, upserts(vec![moved, still_dead])).await?;
+    assert_eq!(counts(&store).await?, [5, 1, 3, 0]);
+
+    // A tombstone takes a pair out; a revival (and a tombstone changing sides) puts it back.
+    commit(
+        &store,
+        ADA,
+        CONTACT,
+        upserts(vec![tombstoned(pair(1), Side::Crm)]),
+    )
+    .await?;
+    assert_eq!(counts(&store).await?, [4, 1, 3, 0]);
+    commit(
+        &store,
+        ADA,
+        CONTACT,
+        upserts(vec![tombstoned(pair(1), Side::Mailbox)]),
+    )
+    .await?;
+    assert_eq!(counts(&store).await?, [4, 1, 3, 0]);
+    commit(&store, ADA, CONTACT, upserts(vec![pair(1), pair(6)])).await?;
+    assert_eq!(counts(&store).await?, [6, 1, 3, 0]);
+
+    // The same pair twice in one commit, tombstoned then live: it ends live and counts once.
+    commit(
+        &store,
+        ADA,
+        CONTACT,
+        upserts(vec![tombstoned(pair(7), Side::Crm), pair(7)]),
+    )
+    .await?;
+    assert_eq!(counts(&store).await?, [7, 1, 3, 0]);
+
+    // Removals: a live pair, a tombstoned one, an unknown one; and a pair removed and put back
+    // in one commit.
+    commit(
+        &store,
+        ADA,
+        CONTACT,
+        upserts(vec![tombstoned(pair(2), Side::Crm)]),
+    )
+    .await?;
+    assert_eq!(counts(&store).await?, [6, 1, 3, 0]);
+    let c = CycleCommit {
+        remove_pairs: vec![
+            pair(3).pair_id,
+            pair(2).pair_id,
+            pair(99).pair_id,
+            pair(4).pair_id,
+        ],
+        upsert_pairs: vec![pair(4)],
+        ..CycleCommit::default()
+    };
+    commit(&store, ADA, CONTACT, c).await?;
+    assert_eq!(counts(&store).await?, [5, 1, 3, 0]);
+
+    // A commit that fails part-way leaves the count as it was.
+    let mut clash = pair(8);
+    clash.crm.id = pair(1).crm.id;
+    let failing = CycleCommit {
+        remove_pairs: vec![pair(0).pair_id],
+        upsert_pairs: vec![pair(9), clash],
+        ..CycleCommit::default()
+    };
+    assert!(commit(&store, ADA, CONTACT, failing).await.is_err());
+    assert_eq!(counts(&store).await?, [5, 1, 3, 0]);
+
+    // Resets: one object, then everything; other users keep their counts; counting restarts.
+    store.reset_user(ADA, Some(CONTACT)).await?;
+    assert_eq!(counts(&store).await?, [0, 1, 3, 0]);
+    commit(&store, ADA, CONTACT, upserts(vec![pair(1)])).await?;
+    store.reset_user(ADA, None).await?;
+    assert_eq!(counts(&store).await?, [0, 0, 3, 0]);
+    commit(&store, ADA, CONTACT, upserts((10..14).map(pair).collect())).await?;
+    assert_eq!(counts(&store).await?, [4, 0, 3, 0]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pair_count_matches_the_pairs_through_a_long_random_history() -> TestResult {
+    let store = SqliteStore::in_memory().await?;
+    // A small linear congruential generator: the same history on every run.
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut next = |below: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % below
+    };
+    for round in 0..300 {
+        let user = if next(4) == 0 { BOB } else { ADA };
+        let object = if next(3) == 0 { EVENT } else { CONTACT };
+        let mut c = CycleCommit::default();
+        for _ in 0..next(6) {
+            let mut p = pair_for(object, next(40) as usize);
+            p.tombstone = match next(4) {
+                0 => Some(Side::Crm),
+                1 => Some(Side::Mailbox),
+                _ => None,
+            };
+            p.synced_at = t(round);
+            c.upsert_pairs.push(p);
+        }
+        for _ in 0..next(3) {
+            c.remove_pairs
+                .push(pair_for(object, next(40) as usize).pair_id);
+        }
+        commit(&store, user, object, c).await?;
+        if next(60) == 0 {
+            let only = (next(2) == 0).then_some(object);
+            store.reset_user(user, only).await?;
+        }
+        counts(&store).await?;
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn cursors_are_set_replaced_and_cleared_per_side_and_object() -> TestResult {
     let store = SqliteStore::in_memory().await?;

@@ -1,0 +1,307 @@
+//! An engine cycle with nothing to do: "A cycle with no changes over 1,000,000 mapped pairs: its
+//! cost must not grow with the number of pairs."
+//!
+//! Each size gets its own SQLite file in a scratch directory and two `MemoryConnector`s holding
+//! the same N realistic contacts. Syncing N pairs into existence through the engine would take
+//! too long at a million, so the state is seeded the way a first sync would leave it, straight
+//! through `commit_cycle`: both feeds are read to their end once (their final cursors are
+//! committed), and pair i links the i-th record of each side with the versions the feeds reported
+//! and the field prints the planner records. Before timing, one edit is synced through the seeded
+//! pairs (proving they are the ones the engine would have made), its echo is read back, and a
+//! quiet cycle is checked; every timed cycle then asserts it read no change.
+//!
+//! Two connector set-ups per size, over the same store:
+//! - `no_change_cycle::memory_connectors`: the two `MemoryConnector`s as they are. Their
+//!   no-change pull scans the whole change log of the test double (N entries), so this grows
+//!   with N for a reason outside the engine and the store; `memory_connector_pull_at_end` times
+//!   that pull on its own.
+//! - `no_change_cycle::quiet_feeds`: the same connectors behind a wrapper whose pull from a saved
+//!   cursor answers "no change" at once, as a provider's delta feed does when nothing changed.
+//!   Everything else (recovery, cursors, refetch queue, quarantine, pair count, planning,
+//!   commit, status) runs as usual: this is the engine's and the store's own cost.
+//!
+//! Run with `cargo bench --bench cycle`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use divan::Bencher;
+use tandem_connector::memory::MemoryConnector;
+use tandem_connector::{ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult, Written};
+use tandem_core::capabilities::Capabilities;
+use tandem_core::model::{ObjectKind, Record};
+use tandem_core::state::{Change, Cursor, IdempotencyKey, PairState, RecordId, Side, SideState, Version};
+use tandem_engine::config::SyncConfig;
+use tandem_engine::{Engine, SyncOptions, SyncReport, UserSync};
+use tandem_store::{CycleCommit, SqliteStore, StateStore};
+
+use support::Scratch;
+
+/// Mapped pairs per benchmark.
+const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
+
+const USER: &str = "ada@example.com";
+
+const CONTACT: ObjectKind = ObjectKind::Contact;
+
+/// Pairs per seeding commit.
+const SEED_CHUNK: usize = 50_000;
+
+/// The feeds' page size while seeding (a full listing skips to its position on every page).
+const SEED_PAGE: usize = 10_000;
+
+/// A quiet provider whose delta feed costs the same however many records it holds: the memory
+/// connector for everything, except that a pull from a saved cursor reports no change without
+/// reading the connector's change log. Only for cycles known to have nothing to read.
+struct QuietFeed(MemoryConnector);
+
+#[async_trait::async_trait]
+impl Connector for QuietFeed {
+    fn provider(&self) -> &str {
+        self.0.provider()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+
+    fn connection(&self) -> ConnectionInfo {
+        self.0.connection()
+    }
+
+    async fn identity(&self) -> Result<Identity, ConnectorError> {
+        self.0.identity().await
+    }
+
+    async fn pull<'a>(&self, object: ObjectKind, cursor: Option<&'a Cursor>) -> Result<PullPage, ConnectorError> {
+        match cursor {
+            Some(cursor) => Ok(PullPage { changes: Vec::new(), cursor: cursor.clone(), done: true }),
+            None => self.0.pull(object, None).await,
+        }
+    }
+
+    async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
+        self.0.fetch(object, ids).await
+    }
+
+    async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
+        self.0.apply(object, ops).await
+    }
+
+    async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError> {
+        self.0.find_by_key(object, key).await
+    }
+}
+
+/// A user with N mapped contact pairs and nothing changed since the last cycle.
+struct World {
+    rt: tokio::runtime::Runtime,
+    store: SqliteStore,
+    engine: Engine,
+    /// The user's job over the memory connectors.
+    job: UserSync,
+    /// The same connectors behind [`QuietFeed`].
+    quiet: UserSync,
+    // Last: the directory goes after the store has closed.
+    _scratch: Scratch,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.rt.block_on(self.store.close());
+    }
+}
+
+/// Reads a feed from scratch to its end: the records' (id, version) by insertion order, and the
+/// cursor to keep.
+async fn read_feed(c: &MemoryConnector, n: usize) -> (Vec<Option<(RecordId, Version)>>, Cursor) {
+    let mut seen = vec![None; n];
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = c.pull(CONTACT, cursor.as_ref()).await.expect("pulling the feed");
+        for change in page.changes {
+            // Memory ids are `<provider>-c<insertion number from 1>`.
+            let number: usize = change.id.0.rsplit_once("-c").and_then(|(_, n)| n.parse().ok()).expect("a memory id");
+            seen[number - 1] = Some((change.id, change.version));
+        }
+        cursor = Some(page.cursor);
+        if page.done {
+            return (seen, cursor.unwrap_or_default());
+        }
+    }
+}
+
+fn world(n: usize) -> World {
+    let started = Instant::now();
+    let rt = support::runtime();
+    let scratch = Scratch::new(&format!("cycle-{n}"));
+    let templates = support::templates();
+    let crm = MemoryConnector::new("crm").with_page_size(SEED_PAGE);
+    let mailbox = MemoryConnector::new("mailbox").with_page_size(SEED_PAGE);
+    for i in 0..n {
+        let record = &templates[i % templates.len()].record;
+        crm.insert(record.clone());
+        mailbox.insert(record.clone());
+    }
+    let store = rt.block_on(SqliteStore::open(scratch.path().join("state.db"))).expect("opening the store");
+    let (crm_seen, crm_cursor) = rt.block_on(read_feed(&crm, n));
+    let (mailbox_seen, mailbox_cursor) = rt.block_on(read_feed(&mailbox, n));
+    let synced_at = support::at(0);
+    let mut pairs = crm_seen.into_iter().zip(mailbox_seen).enumerate().map(|(i, (c, m))| {
+        let ((crm_id, crm_version), (mailbox_id, mailbox_version)) =
+            (c.expect("crm record"), m.expect("mailbox record"));
+        let prints = &templates[i % templates.len()].prints;
+        PairState {
+            pair_id: IdempotencyKey::derive(CONTACT, Side::Crm, &crm_id),
+            object: CONTACT,
+            crm: SideState { id: crm_id, version: crm_version, fields: prints.clone() },
+            mailbox: SideState { id: mailbox_id, version: mailbox_version, fields: prints.clone() },
+            synced_at,
+            tombstone: None,
+        }
+    });
+    loop {
+        let chunk: Vec<PairState> = pairs.by_ref().take(SEED_CHUNK).collect();
+        let last = chunk.len() < SEED_CHUNK;
+        let commit = CycleCommit {
+            upsert_pairs: chunk,
+            cursors: if last {
+                vec![(Side::Crm, Some(crm_cursor.clone())), (Side::Mailbox, Some(mailbox_cursor.clone()))]
+            } else {
+                Vec::new()
+            },
+            ..CycleCommit::default()
+        };
+        rt.block_on(store.commit_cycle(USER, CONTACT, commit)).expect("seeding pairs");
+        if last {
+            break;
+        }
+    }
+    let seeded = started.elapsed();
+    assert_eq!(rt.block_on(store.pair_count(USER, CONTACT)).unwrap(), n);
+
+    let engine = Engine::new(Arc::new(store.clone()));
+    let job = UserSync::new(USER, SyncConfig::named("bench"), Arc::new(crm.clone()), Arc::new(mailbox.clone()));
+    let sync = || rt.block_on(engine.sync_user(&job, &SyncOptions::default())).expect("a cycle");
+
+    // The seeded state is what the engine expects: a quiet cycle (it also reads the empty event
+    // feeds for the first time), one CRM edit written through to the right mailbox record, its
+    // echo recognised, and quiet again.
+    let first = sync();
+    assert_eq!(pulled(&first, CONTACT), 0, "{first}");
+    let edited = RecordId(format!("crm-c{:06}", n / 2 + 1));
+    assert!(crm.edit(CONTACT, &edited, |r| if let Record::Contact(c) = r {
+        c.title = Some("Chief Benchmark Officer".into());
+    }));
+    let edit = sync();
+    let contacts = edit.object(CONTACT).expect("a contact report");
+    assert_eq!((contacts.applied("update"), contacts.applied("create")), (1, 0), "{edit}");
+    let written = mailbox.get(CONTACT, &RecordId(format!("mailbox-c{:06}", n / 2 + 1)));
+    assert!(matches!(written, Some(Record::Contact(c)) if c.title.as_deref() == Some("Chief Benchmark Officer")));
+    let echo = sync();
+    assert_eq!(echo.object(CONTACT).map(|o| o.echoes_suppressed), Some(1), "{echo}");
+    assert!(quiet(&sync()));
+    notes().push(format!(
+        "world({n}): seeded in {:.1} s (not timed); database {:.0} MiB",
+        seeded.as_secs_f64(),
+        support::mib(scratch.size() as f64)
+    ));
+    let quiet = UserSync::new(USER, SyncConfig::named("bench"), Arc::new(QuietFeed(crm)), Arc::new(QuietFeed(mailbox)));
+    World { rt, store, engine, job, quiet, _scratch: scratch }
+}
+
+/// Worlds by size, shared by the benches (seeding a million pairs takes about a minute) and
+/// dropped, with their directories, at the end of `main`.
+fn worlds() -> MutexGuard<'static, Vec<(usize, Arc<World>)>> {
+    static WORLDS: Mutex<Vec<(usize, Arc<World>)>> = Mutex::new(Vec::new());
+    WORLDS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn world_of(n: usize) -> Arc<World> {
+    let n = support::scaled(n, 50);
+    let mut cache = worlds();
+    if let Some((_, w)) = cache.iter().find(|(size, _)| *size == n) {
+        return w.clone();
+    }
+    let w = Arc::new(world(n));
+    cache.push((n, w.clone()));
+    w
+}
+
+fn pulled(report: &SyncReport, object: ObjectKind) -> usize {
+    report.object(object).map_or(0, |o| o.pulled.values().sum())
+}
+
+/// Nothing read, planned or written.
+fn quiet(report: &SyncReport) -> bool {
+    report.objects.iter().all(|o| o.pulled.values().all(|n| *n == 0) && o.planned.is_empty() && o.applied.is_empty())
+}
+
+/// One `Engine::sync_user` (contacts and events) over N mapped contact pairs, nothing changed.
+mod no_change_cycle {
+    use super::*;
+
+    fn run(bencher: Bencher<'_, '_>, w: &World, job: &UserSync) {
+        let options = SyncOptions::default();
+        bencher.bench_local(|| {
+            let report = w.rt.block_on(w.engine.sync_user(job, &options)).expect("a cycle");
+            assert!(quiet(&report), "{report}");
+            report
+        });
+    }
+
+    /// Over the memory connectors, whose no-change pull scans their whole change log.
+    #[divan::bench(args = SIZES, sample_count = 50)]
+    fn memory_connectors(bencher: Bencher<'_, '_>, n: usize) {
+        let w = world_of(n);
+        run(bencher, &w, &w.job);
+    }
+
+    /// Over connectors whose no-change pull costs nothing: the engine and the store alone.
+    #[divan::bench(args = SIZES, sample_count = 50)]
+    fn quiet_feeds(bencher: Bencher<'_, '_>, n: usize) {
+        let w = world_of(n);
+        run(bencher, &w, &w.quiet);
+    }
+}
+
+/// `MemoryConnector::pull` at the end of a feed of N records: the test double scans its whole
+/// change log for entries after the cursor, so this part of a cycle grows with N.
+#[divan::bench(args = SIZES, sample_count = 50)]
+fn memory_connector_pull_at_end(bencher: Bencher<'_, '_>, n: usize) {
+    let n = support::scaled(n, 50);
+    let rt = support::runtime();
+    let templates = support::templates();
+    // One page holds the whole listing, which ends with the cursor to keep.
+    let c = MemoryConnector::new("crm").with_page_size(n + 1);
+    for i in 0..n {
+        c.insert(templates[i % templates.len()].record.clone());
+    }
+    let listing = rt.block_on(c.pull(CONTACT, None)).expect("a listing");
+    assert!(listing.done && listing.changes.len() == n);
+    let cursor = listing.cursor;
+    drop(listing.changes);
+    bencher.bench_local(|| {
+        let page = rt.block_on(c.pull(CONTACT, Some(&cursor))).expect("a page");
+        assert!(page.changes.is_empty());
+        page
+    });
+}
+
+/// Lines printed after divan's table (printing while it runs would break its rows).
+fn notes() -> std::sync::MutexGuard<'static, Vec<String>> {
+    static NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    NOTES.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn main() {
+    divan::main();
+    for line in notes().iter() {
+        println!("{line}");
+    }
+    // Close the stores and remove their directories.
+    worlds().clear();
+}
