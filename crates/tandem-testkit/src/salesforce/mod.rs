@@ -1,1 +1,408 @@
-//! The Salesforce REST fake (placeholder).
+//! A faithful Salesforce REST fake for the connector's tests, on loopback.
+//!
+//! It serves the same paths and payloads as Salesforce REST at a pinned API version
+//! ([`FakeConfig::api_version`], `v62.0` by default):
+//!
+//! - `POST /services/oauth2/token`: the JWT bearer grant (the assertion's RS256 signature is
+//!   verified against [`FakeConfig::certificate_pem`], its `iss`, `sub`, `aud` and `exp` checked:
+//!   `exp` must lie within 3 minutes), `client_credentials` (the run-as user),
+//!   `authorization_code` with PKCE (S256) and `refresh_token`; `GET /services/oauth2/authorize`
+//!   approves at once and redirects with a code; `GET /id/{org}/{user}` is the identity service.
+//! - `GET /services/data/vXX.X/query?q=` and `/queryAll?q=`, paged through `nextRecordsUrl`
+//!   ([`FakeConfig::page_size`] per page, 2000 by default, or `Sforce-Query-Options: batchSize=`),
+//!   over the SOQL subset of [`soql`](self) (anything else is `MALFORMED_QUERY`).
+//! - `/sobjects/{type}` create, `/sobjects/{type}/{id}` read, update, delete,
+//!   `/sobjects/{type}/{field}/{value}` upsert, `/sobjects/{type}/deleted/` and `/updated/`.
+//! - `/composite/sobjects` create (POST), update (PATCH), delete (DELETE `?ids=`), and
+//!   `/composite/sobjects/{type}/{field}` upsert by external id; at most 200 records,
+//!   `allOrNone` honoured, one result per record.
+//! - Errors as Salesforce's JSON array `[{"message","errorCode","fields"}]` (`statusCode` inside
+//!   collection results); `Sforce-Limit-Info: api-usage=N/LIMIT` and a `Date` from the fake's
+//!   clock on every data response; `403 REQUEST_LIMIT_EXCEEDED` once the daily limit is used
+//!   up; `401 INVALID_SESSION_ID` for unknown or expired sessions
+//!   ([`SalesforceFake::expire_sessions`]).
+//!
+//! Records are validated as Salesforce does: unknown and read-only fields, lengths
+//! (`STRING_TOO_LONG`), required fields (`REQUIRED_FIELD_MISSING`), email addresses, restricted
+//! picklists, lookups, unique external ids, the 14-day event rule and all-day dates
+//! (`FIELD_INTEGRITY_EXCEPTION`), and events owned by someone else are read-only.
+//!
+//! Simplifications, each deliberate: one org; no sharing model beyond event ownership; a
+//! recurring event is one record carrying its pattern (occurrences are not expanded into records,
+//! and invitees get no child events); changing an event's invitees does not touch the event's
+//! `SystemModstamp`.
+//!
+//! The handle ([`SalesforceFake`]) seeds and inspects records and plays the user: edits and
+//! deletes advance `SystemModstamp` like any other write. Every request is counted per method
+//! and route template by the harness [`Controls`].
+
+mod rest;
+mod schema;
+mod soql;
+mod store;
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, patch, post};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+pub use store::{ApiError, format_datetime, parse_datetime};
+
+use crate::keys;
+use crate::server::{Controls, FakeServer};
+use schema::SchemaOptions;
+use store::Org;
+
+/// How the fake org is set up.
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    /// The one API version served, e.g. `v62.0`.
+    pub api_version: String,
+    /// The org id (`00D…`).
+    pub org_id: String,
+    /// The connected app's consumer key (JWT `iss`, OAuth `client_id`).
+    pub consumer_key: String,
+    /// The connected app's consumer secret.
+    pub consumer_secret: String,
+    /// The certificate uploaded to the connected app: JWT assertions must verify against it.
+    pub certificate_pem: String,
+    /// Accepted JWT audiences, besides the fake's own base URL.
+    pub audiences: Vec<String>,
+    /// The run-as user of the client credentials flow (a username).
+    pub run_as: String,
+    /// Whether refreshing a token also issues a new refresh token.
+    pub rotate_refresh_tokens: bool,
+    /// Records per query page.
+    pub page_size: usize,
+    /// The org's daily API request limit.
+    pub daily_limit: u64,
+    /// Whether Contact has `MiddleName`.
+    pub middle_name: bool,
+    /// Custom text fields on Contact (name, length).
+    pub contact_custom_fields: Vec<(String, usize)>,
+    /// Custom text fields on Event (name, length).
+    pub event_custom_fields: Vec<(String, usize)>,
+    /// The sync-key field on Contact and Event and whether it is an External ID; `None` for an
+    /// org without one.
+    pub sync_key_field: Option<(String, bool)>,
+    /// The default user: username, first name, last name, time zone.
+    pub user: (String, String, String, String),
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        FakeConfig {
+            api_version: "v62.0".to_owned(),
+            org_id: "00D000000000001AAA".to_owned(),
+            consumer_key: "3MVG9tandem.test.consumer.key".to_owned(),
+            consumer_secret: "tandem-test-consumer-secret".to_owned(),
+            certificate_pem: keys::TEST_RSA_CERT_PEM.to_owned(),
+            audiences: vec!["https://login.salesforce.com".to_owned(), "https://test.salesforce.com".to_owned()],
+            run_as: "ada@example.com".to_owned(),
+            rotate_refresh_tokens: false,
+            page_size: 2000,
+            daily_limit: 100_000,
+            middle_name: true,
+            contact_custom_fields: vec![("Region__c".to_owned(), 80)],
+            event_custom_fields: Vec::new(),
+            sync_key_field: Some(("Tandem_Sync_Id__c".to_owned(), true)),
+            user: ("ada@example.com".to_owned(), "Ada".to_owned(), "Lovelace".to_owned(), "Europe/London".to_owned()),
+        }
+    }
+}
+
+/// A user of the fake org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeUser {
+    /// The user id (`005…`).
+    pub id: String,
+    /// The username.
+    pub username: String,
+}
+
+/// A pending authorization code of the web-server flow.
+#[derive(Debug, Clone)]
+struct Code {
+    user: String,
+    client_id: String,
+    redirect_uri: String,
+    challenge: Option<String>,
+}
+
+struct Inner {
+    config: FakeConfig,
+    org: Org,
+    sessions: HashMap<String, String>,
+    refresh_tokens: HashMap<String, (String, String)>,
+    codes: HashMap<String, Code>,
+    api_used: u64,
+    default_user: FakeUser,
+    tokens_issued: u64,
+}
+
+/// The handle to a fake org: cheap to clone, all clones share it.
+#[derive(Clone)]
+pub struct SalesforceFake {
+    inner: Arc<Mutex<Inner>>,
+    controls: Controls,
+}
+
+impl std::fmt::Debug for SalesforceFake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SalesforceFake").field("controls", &self.controls).finish_non_exhaustive()
+    }
+}
+
+impl Default for SalesforceFake {
+    fn default() -> Self {
+        SalesforceFake::new(FakeConfig::default())
+    }
+}
+
+fn fields_of(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+impl SalesforceFake {
+    /// A fake org with `config`'s default user and nothing else.
+    pub fn new(config: FakeConfig) -> Self {
+        let options = SchemaOptions {
+            middle_name: config.middle_name,
+            contact_custom: config.contact_custom_fields.clone(),
+            event_custom: config.event_custom_fields.clone(),
+            sync_key: config.sync_key_field.clone(),
+        };
+        let mut org = Org::new(schema::objects(&options), config.api_version.clone(), config.page_size);
+        let (username, first, last, zone) = config.user.clone();
+        let user = serde_json::json!({
+            "Username": username, "Email": username, "FirstName": first, "LastName": last,
+            "TimeZoneSidKey": zone, "IsActive": true,
+        });
+        let id = org.insert("User", &fields_of(user), "", false).unwrap_or_default();
+        SalesforceFake {
+            inner: Arc::new(Mutex::new(Inner {
+                config,
+                org,
+                sessions: HashMap::new(),
+                refresh_tokens: HashMap::new(),
+                codes: HashMap::new(),
+                api_used: 0,
+                default_user: FakeUser { id, username },
+                tokens_issued: 0,
+            })),
+            controls: Controls::new(),
+        }
+    }
+
+    /// Starts a fake with the default configuration on a loopback port.
+    pub async fn start() -> io::Result<(SalesforceFake, FakeServer)> {
+        SalesforceFake::start_with(FakeConfig::default()).await
+    }
+
+    /// Starts a fake with `config` on a loopback port.
+    pub async fn start_with(config: FakeConfig) -> io::Result<(SalesforceFake, FakeServer)> {
+        let fake = SalesforceFake::new(config);
+        let server = FakeServer::start(router(fake.clone())).await?;
+        Ok((fake, server))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The request counters and misbehaviour switches of this fake.
+    pub fn controls(&self) -> &Controls {
+        &self.controls
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> FakeConfig {
+        self.lock().config.clone()
+    }
+
+    /// The default user (the JWT subject and run-as user of the tests).
+    pub fn user(&self) -> FakeUser {
+        self.lock().default_user.clone()
+    }
+
+    /// Adds a user; returns its id.
+    pub fn add_user(&self, username: &str, first: &str, last: &str, time_zone: &str) -> String {
+        let user = serde_json::json!({
+            "Username": username, "Email": username, "FirstName": first, "LastName": last,
+            "TimeZoneSidKey": time_zone, "IsActive": true,
+        });
+        self.lock().org.insert("User", &fields_of(user), "", false).unwrap_or_default()
+    }
+
+    fn user_id_of(inner: &Inner, username: &str) -> Option<String> {
+        inner.org.by_field("User", "Username", username).into_iter().next()
+    }
+
+    /// Creates a record as the default user would in the UI, validated as the API validates
+    /// (lengths, required fields, the event rules). `OwnerId` may be given. Returns the id.
+    ///
+    /// # Errors
+    ///
+    /// The validation error Salesforce would report.
+    pub fn insert(&self, sobject: &str, fields: Value) -> Result<String, ApiError> {
+        let mut inner = self.lock();
+        let actor = inner.default_user.id.clone();
+        inner.org.insert(sobject, &fields_of(fields), &actor, false)
+    }
+
+    /// Stores a record without any validation (for data Salesforce would never return, to test
+    /// how the connector copes). Returns the id.
+    ///
+    /// # Errors
+    ///
+    /// Only for an unknown object.
+    pub fn insert_unchecked(&self, sobject: &str, fields: Value) -> Result<String, ApiError> {
+        let mut inner = self.lock();
+        let actor = inner.default_user.id.clone();
+        // Insert a minimal valid record, then overwrite its fields verbatim.
+        let placeholder = match sobject {
+            "Contact" => serde_json::json!({"LastName": "placeholder"}),
+            "Event" => serde_json::json!({"StartDateTime": "2026-01-01T00:00:00Z", "DurationInMinutes": 1}),
+            _ => Value::Object(Map::new()),
+        };
+        let id = inner.org.insert(sobject, &fields_of(placeholder), &actor, false)?;
+        inner.org.overwrite(sobject, &id, fields_of(fields));
+        Ok(id)
+    }
+
+    /// Edits a record as a user would; `SystemModstamp` advances.
+    ///
+    /// # Errors
+    ///
+    /// The validation error Salesforce would report, or `ENTITY_IS_DELETED`.
+    pub fn update(&self, sobject: &str, id: &str, fields: Value) -> Result<(), ApiError> {
+        self.lock().org.update(sobject, id, &fields_of(fields), None, false)
+    }
+
+    /// Deletes a record as a user would (it goes to the recycle bin: `queryAll` still sees it).
+    ///
+    /// # Errors
+    ///
+    /// `ENTITY_IS_DELETED` or `INVALID_CROSS_REFERENCE_KEY`.
+    pub fn delete(&self, sobject: &str, id: &str) -> Result<(), ApiError> {
+        self.lock().org.delete(sobject, id, None)
+    }
+
+    /// Invites a Contact, Lead or User to an event (an `EventRelation` with `IsInvitee`).
+    ///
+    /// # Errors
+    ///
+    /// As [`insert`](Self::insert).
+    pub fn invite(&self, event_id: &str, relation_id: &str, status: &str) -> Result<String, ApiError> {
+        self.insert(
+            "EventRelation",
+            serde_json::json!({ "EventId": event_id, "RelationId": relation_id, "IsInvitee": true, "Status": status }),
+        )
+    }
+
+    /// A live record with all its fields, as the API returns it.
+    pub fn get(&self, sobject: &str, id: &str) -> Option<Value> {
+        let inner = self.lock();
+        inner.org.get(sobject, id).map(|r| inner.org.project(sobject, r, None))
+    }
+
+    /// Every live record of `sobject`, in id order.
+    pub fn records(&self, sobject: &str) -> Vec<Value> {
+        let inner = self.lock();
+        inner.org.live(sobject).iter().map(|r| inner.org.project(sobject, r, None)).collect()
+    }
+
+    /// How many live records `sobject` has.
+    pub fn count(&self, sobject: &str) -> usize {
+        self.lock().org.live(sobject).len()
+    }
+
+    /// Ids of live records of `sobject` whose `field` equals `value` (case-insensitive).
+    pub fn find_by(&self, sobject: &str, field: &str, value: &str) -> Vec<String> {
+        self.lock().org.by_field(sobject, field, value)
+    }
+
+    /// Invalidates every session: the next API call answers `401 INVALID_SESSION_ID`.
+    pub fn expire_sessions(&self) {
+        self.lock().sessions.clear();
+    }
+
+    /// Access tokens issued so far.
+    pub fn tokens_issued(&self) -> u64 {
+        self.lock().tokens_issued
+    }
+
+    /// Sets the daily API request limit.
+    pub fn set_daily_limit(&self, limit: u64) {
+        self.lock().config.daily_limit = limit;
+    }
+
+    /// Sets the requests used today.
+    pub fn set_api_usage(&self, used: u64) {
+        self.lock().api_used = used;
+    }
+
+    /// (used, limit) of the daily API allowance.
+    pub fn api_usage(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.api_used, inner.config.daily_limit)
+    }
+
+    /// Sets the records per query page.
+    pub fn set_page_size(&self, size: usize) {
+        let mut inner = self.lock();
+        inner.config.page_size = size.max(1);
+        inner.org.page_size = size.max(1);
+    }
+
+    /// Forgets every open query locator (their `nextRecordsUrl`s answer `INVALID_QUERY_LOCATOR`).
+    pub fn expire_query_locators(&self) {
+        self.lock().org.expire_locators();
+    }
+
+    /// Moves the fake's clock (stamps, `Date` headers, the recycle bin, JWT expiry).
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.lock().org.advance(by);
+    }
+
+    /// The fake's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.lock().org.now()
+    }
+}
+
+/// The fake's router, with [`SalesforceFake::controls`] in front of every route.
+pub fn router(fake: SalesforceFake) -> Router {
+    let data = Router::new()
+        .route("/services/data/{version}/query", get(rest::query))
+        .route("/services/data/{version}/query/{locator}", get(rest::query_more))
+        .route("/services/data/{version}/queryAll", get(rest::query_all))
+        .route("/services/data/{version}/queryAll/{locator}", get(rest::query_all_more))
+        .route("/services/data/{version}/sobjects/{sobject}", post(rest::create_one))
+        .route(
+            "/services/data/{version}/sobjects/{sobject}/{id}",
+            get(rest::get_one).patch(rest::update_one).delete(rest::delete_one),
+        )
+        .route("/services/data/{version}/sobjects/{sobject}/{id}/", get(rest::get_one))
+        .route("/services/data/{version}/sobjects/{sobject}/{field}/{value}", patch(rest::upsert_one))
+        .route(
+            "/services/data/{version}/composite/sobjects",
+            post(rest::collection_create).patch(rest::collection_update).delete(rest::collection_delete),
+        )
+        .route("/services/data/{version}/composite/sobjects/{sobject}/{field}", patch(rest::collection_upsert))
+        .route_layer(middleware::from_fn_with_state(fake.clone(), rest::data_gate));
+    let auth = Router::new()
+        .route("/services/oauth2/token", post(rest::token))
+        .route("/services/oauth2/authorize", get(rest::authorize))
+        .route("/id/{org}/{user}", get(rest::identity));
+    let controls = fake.controls.clone();
+    controls.wrap(data.merge(auth).with_state(fake))
+}

@@ -1,0 +1,442 @@
+//! Reading: one page of a round per `pull` call, `fetch` by id.
+//!
+//! Contacts: `Changed` (the user's or all visible contacts, with the configured filter), then
+//! `Deleted`. Events: `Changed` (events the user owns, not invitee copies), `Invited` (events the
+//! user is invited to, through EventRelation), `Relations` (invitations added or removed), then
+//! `Deleted`. A full read (no cursor) skips the last two.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+use tandem_connector::{ConnectorError, PullPage};
+use tandem_core::model::{Attendee, ObjectKind};
+use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, RecordId, Version};
+
+use crate::SalesforceConnector;
+use crate::api::ApiError;
+use crate::cursor::{Phase, State};
+use crate::mapping::{self, MAX_BATCH};
+use crate::soql::{Cond, Ident, Literal, Op, Query};
+
+/// How far back Salesforce keeps deleted records for `queryAll` and `getDeleted`.
+pub(crate) const DELETE_WINDOW_DAYS: i64 = 15;
+
+/// Ids per `IN (…)` list, keeping GET URLs well under Salesforce's 16 KB limit.
+const IN_CHUNK: usize = MAX_BATCH;
+
+fn ident(name: &'static str) -> Ident {
+    Ident::known(name)
+}
+
+fn followed_by(object: ObjectKind, phase: Phase) -> Phase {
+    match (object, phase) {
+        (ObjectKind::Contact, Phase::Changed) => Phase::Deleted,
+        (ObjectKind::Event, Phase::Changed) => Phase::Invited,
+        (_, Phase::Invited) => Phase::Relations,
+        (_, Phase::Relations) => Phase::Deleted,
+        (_, Phase::Deleted | Phase::Done) => Phase::Done,
+    }
+}
+
+fn sobject(object: ObjectKind) -> Ident {
+    match object {
+        ObjectKind::Contact => ident("Contact"),
+        ObjectKind::Event => ident("Event"),
+    }
+}
+
+/// What a step did.
+enum Step {
+    /// It sent at least one request: end this `pull` call.
+    Requested,
+    /// Nothing to do in this phase: go on to the next.
+    Skipped,
+}
+
+impl SalesforceConnector {
+    pub(crate) async fn pull_page(
+        &self,
+        object: ObjectKind,
+        cursor: Option<&Cursor>,
+    ) -> Result<PullPage, ConnectorError> {
+        let mut state = match cursor {
+            None => State::fresh(object),
+            // Not ours, an older format, another object: read in full, which re-links.
+            Some(c) => State::decode(c, object).ok_or(ConnectorError::CursorExpired)?,
+        };
+        if state.phase == Phase::Done {
+            state.start_round();
+        }
+        let mut changes = Vec::new();
+        loop {
+            if state.phase == Phase::Done {
+                return Ok(PullPage { changes, cursor: state.encode(), done: true });
+            }
+            let before = state.clone();
+            match self.step(&mut state, &mut changes).await {
+                Ok(Step::Requested) => {
+                    Self::skip_idle(&mut state);
+                    let done = state.phase == Phase::Done;
+                    return Ok(PullPage { changes, cursor: state.encode(), done });
+                }
+                Ok(Step::Skipped) => {}
+                Err(ApiError::Budget) => {
+                    // Stop cleanly: what was read is returned, and the cursor resumes this round
+                    // at the start of the step that could not run.
+                    let mut resume = before;
+                    resume.next_url = None;
+                    tracing::info!(%object, phase = ?resume.phase, "API budget reached; ending the round early to resume later");
+                    return Ok(PullPage { changes, cursor: resume.encode(), done: true });
+                }
+                Err(e) => return Err(e.into_connector()),
+            }
+        }
+    }
+
+    /// Moves past phases that have nothing to read (deletes and invitations on a full read,
+    /// invitations for contacts), so the last page of a round says `done`.
+    fn skip_idle(state: &mut State) {
+        loop {
+            let idle = match state.phase {
+                Phase::Deleted | Phase::Relations => state.since.is_none(),
+                Phase::Invited => state.object == ObjectKind::Contact,
+                Phase::Changed | Phase::Done => false,
+            };
+            if !idle {
+                return;
+            }
+            state.next_phase(followed_by(state.object, state.phase));
+        }
+    }
+
+    async fn step(&self, state: &mut State, out: &mut Vec<Change>) -> Result<Step, ApiError> {
+        let object = state.object;
+        match state.phase {
+            Phase::Done => Ok(Step::Skipped),
+            Phase::Deleted | Phase::Relations if state.since.is_none() => {
+                state.next_phase(followed_by(object, state.phase));
+                Ok(Step::Skipped)
+            }
+            Phase::Invited if object == ObjectKind::Contact => {
+                state.next_phase(followed_by(object, state.phase));
+                Ok(Step::Skipped)
+            }
+            Phase::Relations => {
+                let mut changes = self.relations(state).await?;
+                out.append(&mut changes);
+                state.next_phase(followed_by(object, Phase::Relations));
+                Ok(Step::Requested)
+            }
+            Phase::Changed | Phase::Invited | Phase::Deleted => {
+                let all = state.phase == Phase::Deleted;
+                let query = self.phase_query(state).await?.to_soql();
+                let page = match state.next_url.clone() {
+                    Some(next) => match self.api.query_more(&next).await {
+                        Err(ApiError::Locator) => {
+                            // The locator timed out: run the phase again from where it got to.
+                            self.api.query(&query, all).await?
+                        }
+                        other => other?,
+                    },
+                    None => self.api.query(&query, all).await?,
+                };
+                self.check_round(state)?;
+                let zone = if object == ObjectKind::Event && !all {
+                    self.zone().await.map_err(|e| self.budgeted(e))?
+                } else {
+                    String::new()
+                };
+                let attendees = if object == ObjectKind::Event && !all {
+                    // Only for rows that will be reported: the overlap's repeats need none.
+                    let fresh: Vec<Map<String, Value>> = page
+                        .records
+                        .iter()
+                        .filter(|row| {
+                            self.mapping.row(row).is_ok_and(|m| {
+                                !state.position.covers(m.stamp, &m.id) && !state.already_seen(&m.id, &m.version)
+                            })
+                        })
+                        .cloned()
+                        .collect();
+                    self.attendees(&fresh).await?
+                } else {
+                    HashMap::new()
+                };
+                let mut changes = Vec::with_capacity(page.records.len());
+                for row in &page.records {
+                    if let Some(change) = self.row_change(state, row, all, &zone, &attendees) {
+                        changes.push(change);
+                    }
+                }
+                out.append(&mut changes);
+                match page.next.filter(|_| !page.done) {
+                    Some(next) => state.next_url = Some(next),
+                    None => state.next_phase(followed_by(object, state.phase)),
+                }
+                Ok(Step::Requested)
+            }
+        }
+    }
+
+    /// A connector error, as the budget stop when that is what it is.
+    fn budgeted(&self, e: ConnectorError) -> ApiError {
+        if self.api.budget_stopped() { ApiError::Budget } else { ApiError::Connector(e) }
+    }
+
+    /// After a round's first response: the round's start on the server clock, and the delete
+    /// window check.
+    fn check_round(&self, state: &mut State) -> Result<(), ApiError> {
+        let now = self.api.server_time().unwrap_or_else(Utc::now);
+        if let Some(since) = state.since
+            && since < now - Duration::days(DELETE_WINDOW_DAYS)
+        {
+            tracing::info!(object = %state.object, "watermark older than the delete window; asking for a full resync");
+            return Err(ApiError::Connector(ConnectorError::CursorExpired));
+        }
+        if state.next_since.is_none() {
+            let overlap = Duration::from_std(self.config.overlap).unwrap_or_else(|_| Duration::minutes(2));
+            let next = now - overlap;
+            state.next_since = Some(state.since.map_or(next, |s| s.max(next)));
+        }
+        Ok(())
+    }
+
+    /// The lower bound of the current phase: the round's `since`, or where an interrupted phase
+    /// got to.
+    fn lower_bound(state: &State) -> Option<DateTime<Utc>> {
+        match (state.since, state.position.stamp) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    async fn phase_query(&self, state: &State) -> Result<Query, ApiError> {
+        let object = state.object;
+        let user = Literal::Text(self.user_id().await?);
+        let mut q = match state.phase {
+            Phase::Deleted => {
+                let q = Query::select(vec![ident("Id"), ident("SystemModstamp"), ident("OwnerId")], sobject(object))
+                    .and(Cond::eq(ident("IsDeleted"), Literal::Bool(true)));
+                match object {
+                    ObjectKind::Contact if self.config.contact_scope == crate::config::ContactScope::AllVisible => q,
+                    ObjectKind::Contact => q.and(Cond::eq(ident("OwnerId"), user)),
+                    ObjectKind::Event => {
+                        q.and(Cond::eq(ident("OwnerId"), user)).and(Cond::eq(ident("IsChild"), Literal::Bool(false)))
+                    }
+                }
+            }
+            Phase::Invited => Query::select(self.mapping.select(object), sobject(object))
+                .and(Cond::eq(ident("IsChild"), Literal::Bool(false)))
+                .and(Cond::InSelect(ident("Id"), Box::new(self.my_invitations(user)))),
+            _ => {
+                let mut q = Query::select(self.mapping.select(object), sobject(object));
+                match object {
+                    ObjectKind::Contact => {
+                        if self.config.contact_scope == crate::config::ContactScope::Owned {
+                            q = q.and(Cond::eq(ident("OwnerId"), user));
+                        }
+                        for c in &self.config.contact_filter {
+                            q = q.and(self.filter_cond(c)?);
+                        }
+                    }
+                    ObjectKind::Event => {
+                        q = q
+                            .and(Cond::eq(ident("OwnerId"), user))
+                            .and(Cond::eq(ident("IsChild"), Literal::Bool(false)));
+                    }
+                }
+                q
+            }
+        };
+        if let Some(lower) = Self::lower_bound(state) {
+            q = q.and(Cond::Cmp(ident("SystemModstamp"), Op::Ge, Literal::DateTime(lower)));
+        }
+        Ok(q.order_by(ident("SystemModstamp")).order_by(ident("Id")))
+    }
+
+    fn my_invitations(&self, user: Literal) -> Query {
+        Query::select(vec![ident("EventId")], ident("EventRelation"))
+            .and(Cond::eq(ident("RelationId"), user))
+            .and(Cond::eq(ident("IsInvitee"), Literal::Bool(true)))
+    }
+
+    fn filter_cond(&self, c: &crate::config::FieldCondition) -> Result<Cond, ConnectorError> {
+        // Checked against the mapping when the connector was built.
+        let field = Ident::new(&c.field).map_err(|e| ConnectorError::Config { message: e.to_string() })?;
+        let (op, mut values) = crate::config::condition_literal(c)?;
+        Ok(match op {
+            Op::In => Cond::In(field, true, values),
+            Op::NotIn => Cond::In(field, false, values),
+            op => Cond::Cmp(field, op, values.pop().unwrap_or(Literal::Null)),
+        })
+    }
+
+    /// One row as a change, or `None` when it was already reported.
+    fn row_change(
+        &self,
+        state: &mut State,
+        row: &Map<String, Value>,
+        deleted: bool,
+        zone: &str,
+        attendees: &HashMap<String, Vec<Attendee>>,
+    ) -> Option<Change> {
+        let meta = match self.mapping.row(row) {
+            Ok(m) => m,
+            Err(reason) => {
+                let id = mapping::text(row, "Id").ok().flatten()?;
+                return Some(invalid(id, reason));
+            }
+        };
+        if state.position.covers(meta.stamp, &meta.id) {
+            return None;
+        }
+        state.position.advance(meta.stamp, &meta.id);
+        // Remembered even when not reported again: the next round's overlap covers it too.
+        state.remember(&meta.id, &meta.version, meta.stamp);
+        if state.already_seen(&meta.id, &meta.version) {
+            return None;
+        }
+        if deleted {
+            let mut change = Change::deleted(meta.id);
+            change.version = Version::new(meta.version);
+            change.modified_at = meta.stamp;
+            return Some(change);
+        }
+        let record = match state.object {
+            ObjectKind::Contact => self.mapping.contact(row),
+            ObjectKind::Event => {
+                let invitees = attendees.get(&meta.id).cloned().unwrap_or_default();
+                self.mapping.event(row, zone, invitees)
+            }
+        };
+        Some(Change {
+            id: RecordId::new(meta.id),
+            version: Version::new(meta.version),
+            modified_at: meta.stamp,
+            sync_key: meta.sync_key.map(IdempotencyKey),
+            kind: match record {
+                Ok(record) => ChangeKind::Upserted { record },
+                Err(reason) => ChangeKind::Invalid { reason },
+            },
+        })
+    }
+
+    /// The invitees of a page of events, by event id.
+    async fn attendees(&self, rows: &[Map<String, Value>]) -> Result<HashMap<String, Vec<Attendee>>, ApiError> {
+        let ids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| mapping::text(r, "Id").ok().flatten())
+            .filter(|id| crate::soql::check_id(id).is_ok())
+            .collect();
+        let mut out: HashMap<String, Vec<Attendee>> = HashMap::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let q = Query::select(
+                vec![
+                    ident("EventId"),
+                    ident("RelationId"),
+                    ident("Relation.Name"),
+                    ident("Relation.Email"),
+                    ident("Status"),
+                ],
+                ident("EventRelation"),
+            )
+            .and(Cond::eq(ident("IsInvitee"), Literal::Bool(true)))
+            .and(Cond::one_of(ident("EventId"), chunk.iter().map(|id| Literal::Text(id.clone())).collect()));
+            for row in self.api.query_all_pages(&q.to_soql(), false).await? {
+                if let (Some(event), Some(a)) = (mapping::text(&row, "EventId").ok().flatten(), mapping::attendee(&row))
+                {
+                    out.entry(event).or_default().push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Invitations of the user added or removed since `since`: removed ones are reported as
+    /// deletes, added ones as the events they invite to.
+    async fn relations(&self, state: &mut State) -> Result<Vec<Change>, ApiError> {
+        let Some(since) = state.since else { return Ok(Vec::new()) };
+        let user = Literal::Text(self.user_id().await?);
+        let q =
+            Query::select(vec![ident("EventId"), ident("IsDeleted"), ident("SystemModstamp")], ident("EventRelation"))
+                .and(Cond::eq(ident("RelationId"), user))
+                .and(Cond::eq(ident("IsInvitee"), Literal::Bool(true)))
+                .and(Cond::Cmp(ident("SystemModstamp"), Op::Ge, Literal::DateTime(since)));
+        let rows = self.api.query_all_pages(&q.to_soql(), true).await?;
+        self.check_round(state)?;
+        let mut added: Vec<String> = Vec::new();
+        let mut removed: Vec<String> = Vec::new();
+        for row in &rows {
+            let Some(event) = mapping::text(row, "EventId").ok().flatten() else { continue };
+            if crate::soql::check_id(&event).is_err() {
+                continue;
+            }
+            let list =
+                if row.get("IsDeleted").and_then(Value::as_bool) == Some(true) { &mut removed } else { &mut added };
+            if !list.contains(&event) {
+                list.push(event);
+            }
+        }
+        let still: HashSet<&String> = added.iter().collect();
+        let mut changes: Vec<Change> =
+            removed.iter().filter(|id| !still.contains(id)).map(|id| Change::deleted(id.clone())).collect();
+        if !added.is_empty() {
+            let zone = self.zone().await.map_err(|e| self.budgeted(e))?;
+            for chunk in added.chunks(IN_CHUNK) {
+                let q = Query::select(self.mapping.select(ObjectKind::Event), ident("Event"))
+                    .and(Cond::eq(ident("IsChild"), Literal::Bool(false)))
+                    .and(Cond::one_of(ident("Id"), chunk.iter().map(|id| Literal::Text(id.clone())).collect()));
+                let rows = self.api.query_all_pages(&q.to_soql(), false).await?;
+                let attendees = self.attendees(&rows).await?;
+                // Reported even when seen in an earlier round (an invitation that comes back
+                // must arrive), but not twice in this one.
+                let mut scratch = State::fresh(ObjectKind::Event);
+                for row in &rows {
+                    if let Some(change) = self.row_change(&mut scratch, row, false, &zone, &attendees) {
+                        let (id, version) = (change.id.as_str(), change.version.as_str());
+                        let this_round = state.seen_next.iter().any(|(i, v)| i == id && v == version)
+                            && !state.already_seen(id, version);
+                        if !this_round {
+                            changes.push(change);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(changes)
+    }
+
+    pub(crate) async fn fetch_ids(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
+        let valid: Vec<&RecordId> = ids.iter().filter(|id| crate::soql::check_id(id.as_str()).is_ok()).collect();
+        let mut found: HashMap<String, Change> = HashMap::new();
+        let zone = if object == ObjectKind::Event { self.zone().await? } else { String::new() };
+        for chunk in valid.chunks(IN_CHUNK) {
+            let q = Query::select(self.mapping.select(object), sobject(object))
+                .and(Cond::one_of(ident("Id"), chunk.iter().map(|id| Literal::Text(id.0.clone())).collect()));
+            let rows = self.api.query_all_pages(&q.to_soql(), false).await.map_err(ApiError::into_connector)?;
+            let attendees = if object == ObjectKind::Event {
+                self.attendees(&rows).await.map_err(ApiError::into_connector)?
+            } else {
+                HashMap::new()
+            };
+            let mut scratch = State::fresh(object);
+            for row in &rows {
+                if let Some(change) = self.row_change(&mut scratch, row, false, &zone, &attendees) {
+                    found.insert(change.id.0.clone(), change);
+                }
+            }
+        }
+        Ok(ids.iter().map(|id| found.remove(id.as_str()).unwrap_or_else(|| Change::deleted(id.0.clone()))).collect())
+    }
+}
+
+fn invalid(id: String, reason: String) -> Change {
+    Change {
+        id: RecordId::new(id),
+        version: Version::default(),
+        modified_at: None,
+        sync_key: None,
+        kind: ChangeKind::Invalid { reason },
+    }
+}

@@ -1,0 +1,409 @@
+//! Reading against the fake: first sync and paging, incremental with overlap and de-duplication,
+//! deletes through queryAll, the delete window, unreadable records, the contact filter (and SOQL
+//! injection), events: all-day, recurrence, invitees, invitations.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use chrono::NaiveDate;
+use serde_json::json;
+use tandem_connector::{Connector, ConnectorError};
+use tandem_core::model::{
+    AddressKind, AttendeeRole, Contact, Event, EventTime, EventTiming, ObjectKind, PhoneKind, Privacy, Record,
+    ResponseStatus, ShowAs,
+};
+use tandem_core::state::{Change, ChangeKind, RecordId};
+use tandem_salesforce::config::{ContactScope, FieldCondition, FilterOp, FilterValue};
+
+const C: ObjectKind = ObjectKind::Contact;
+const E: ObjectKind = ObjectKind::Event;
+const QUERY: (&str, &str) = ("GET", "/services/data/{version}/query");
+const QUERY_MORE: (&str, &str) = ("GET", "/services/data/{version}/query/{locator}");
+const QUERY_ALL: (&str, &str) = ("GET", "/services/data/{version}/queryAll");
+
+fn contact(change: &Change) -> &Contact {
+    match change.record() {
+        Some(Record::Contact(c)) => c,
+        other => panic!("not a contact: {other:?} ({:?})", change.kind),
+    }
+}
+
+fn event(change: &Change) -> &Event {
+    match change.record() {
+        Some(Record::Event(e)) => e,
+        other => panic!("not an event: {other:?} ({:?})", change.kind),
+    }
+}
+
+fn by_id<'a>(changes: &'a [Change], id: &str) -> &'a Change {
+    changes.iter().find(|c| c.id.as_str() == id).unwrap_or_else(|| panic!("{id} not in {changes:?}"))
+}
+
+#[tokio::test]
+async fn first_sync_maps_every_contact_field_and_pages() {
+    let org = common::org().await;
+    let account = org.fake.insert("Account", json!({ "Name": "Analytical Engines Ltd" })).unwrap();
+    let ada = org
+        .fake
+        .insert(
+            "Contact",
+            json!({
+                "FirstName": "Ada", "MiddleName": "King", "LastName": "Lovelace", "Email": "ada@example.com",
+                "Phone": "+44 20 1", "MobilePhone": "+44 77 2", "HomePhone": "+44 20 3", "Fax": "+44 20 4",
+                "OtherPhone": "+44 20 5", "AssistantPhone": "+44 20 6", "AssistantName": "Charles",
+                "Title": "Countess", "Department": "Engines", "Birthdate": "1815-12-10",
+                "Description": "First programmer", "MailingStreet": "12 St James's Square", "MailingCity": "London",
+                "MailingState": "Greater London", "MailingPostalCode": "SW1Y 4JH", "MailingCountry": "United Kingdom",
+                "AccountId": account, "Region__c": "EMEA",
+            }),
+        )
+        .unwrap();
+    for i in 0..11 {
+        org.contact("P", &format!("Person{i:02}"), &format!("p{i}@example.com"));
+    }
+    // Someone else's contact is not the user's.
+    let other = org.fake.add_user("grace@example.com", "Grace", "Hopper", "America/New_York");
+    org.fake.insert("Contact", json!({ "LastName": "NotMine", "OwnerId": other })).unwrap();
+    org.fake.set_page_size(5);
+
+    let c = org.connector();
+    let (changes, _, pages) = common::drain(&c, C, None).await;
+    assert_eq!(changes.len(), 12);
+    assert_eq!(org.count(QUERY.0, QUERY.1), 1);
+    assert_eq!(org.count(QUERY_MORE.0, QUERY_MORE.1), 2, "12 records, 5 per page");
+    assert_eq!(org.count(QUERY_ALL.0, QUERY_ALL.1), 0, "no deletes to look for on a first sync");
+    assert_eq!(pages, 3);
+    let a = by_id(&changes, &ada);
+    assert!(a.version.as_str().ends_with("+0000"), "SystemModstamp: {:?}", a.version);
+    assert!(a.modified_at.is_some());
+    let ac = contact(a);
+    assert_eq!(ac.given_name.as_deref(), Some("Ada"));
+    assert_eq!(ac.middle_name.as_deref(), Some("King"));
+    assert_eq!(ac.company.as_deref(), Some("Analytical Engines Ltd"));
+    assert_eq!(ac.emails[0].address, "ada@example.com");
+    let kinds: Vec<PhoneKind> = ac.phones.iter().map(|p| p.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            PhoneKind::Business,
+            PhoneKind::Mobile,
+            PhoneKind::Home,
+            PhoneKind::BusinessFax,
+            PhoneKind::Other,
+            PhoneKind::Assistant
+        ]
+    );
+    assert_eq!(ac.birthday, NaiveDate::from_ymd_opt(1815, 12, 10));
+    assert_eq!(ac.notes.as_deref(), Some("First programmer"));
+    assert_eq!(ac.addresses[0].kind, AddressKind::Work);
+    assert_eq!(ac.addresses[0].postal_code.as_deref(), Some("SW1Y 4JH"));
+    assert_eq!(ac.custom["Region__c"], "EMEA");
+
+    // All visible contacts include the other user's.
+    let all = org.connector_with(|cfg| cfg.contact_scope = ContactScope::AllVisible);
+    let (everyone, _, _) = common::drain(&all, C, None).await;
+    assert_eq!(everyone.len(), 13);
+}
+
+#[tokio::test]
+async fn incremental_reads_only_changes_once_and_deletes_through_query_all() {
+    let org = common::org().await;
+    let ids: Vec<String> = (0..5).map(|i| org.contact("P", &format!("P{i}"), &format!("p{i}@example.com"))).collect();
+    let c = org.connector();
+    let (first, cursor, _) = common::drain(&c, C, None).await;
+    assert_eq!(first.len(), 5);
+
+    // Nothing changed: the overlap re-reads the recent records, which are de-duplicated.
+    let (quiet, cursor, _) = common::drain(&c, C, Some(cursor)).await;
+    assert!(quiet.is_empty(), "{quiet:?}");
+
+    org.fake.update("Contact", &ids[1], json!({ "Title": "Engineer" })).unwrap();
+    org.fake.delete("Contact", &ids[2]).unwrap();
+    let queries_all_before = org.count(QUERY_ALL.0, QUERY_ALL.1);
+    let (delta, cursor, _) = common::drain(&c, C, Some(cursor)).await;
+    assert_eq!(org.count(QUERY_ALL.0, QUERY_ALL.1) - queries_all_before, 1);
+    assert_eq!(delta.len(), 2, "{delta:?}");
+    assert_eq!(contact(by_id(&delta, &ids[1])).title.as_deref(), Some("Engineer"));
+    assert!(matches!(by_id(&delta, &ids[2]).kind, ChangeKind::Deleted));
+    let (again, _, _) = common::drain(&c, C, Some(cursor.clone())).await;
+    assert!(again.is_empty(), "each change is reported once: {again:?}");
+
+    // A watermark older than the 15-day delete window: full resync.
+    org.fake.advance_clock(chrono::Duration::days(16));
+    assert_eq!(c.pull(C, Some(&cursor)).await.unwrap_err(), ConnectorError::CursorExpired);
+    // A cursor that is not ours: full resync too.
+    let foreign = tandem_core::state::Cursor(b"seq:42".to_vec());
+    assert_eq!(c.pull(C, Some(&foreign)).await.unwrap_err(), ConnectorError::CursorExpired);
+}
+
+#[tokio::test]
+async fn an_expired_query_locator_resumes_the_phase() {
+    let org = common::org().await;
+    for i in 0..12 {
+        org.contact("P", &format!("P{i:02}"), &format!("p{i}@example.com"));
+    }
+    org.fake.set_page_size(5);
+    let c = org.connector();
+    let first = c.pull(C, None).await.unwrap();
+    assert_eq!(first.changes.len(), 5);
+    org.fake.expire_query_locators();
+    let mut all = first.changes;
+    let mut cursor = first.cursor;
+    loop {
+        let page = c.pull(C, Some(&cursor)).await.unwrap();
+        all.extend(page.changes);
+        cursor = page.cursor;
+        if page.done {
+            break;
+        }
+    }
+    let mut ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 12);
+    assert_eq!(all.len(), 12, "resumed after the records already read");
+}
+
+#[tokio::test]
+async fn unreadable_records_are_reported_as_invalid() {
+    let org = common::org().await;
+    let good = org.contact("Ada", "Lovelace", "ada@example.com");
+    let bad = org.fake.insert_unchecked("Contact", json!({ "LastName": "Broken", "Birthdate": "1815-13-40" })).unwrap();
+    let c = org.connector();
+    let (changes, _, _) = common::drain(&c, C, None).await;
+    assert!(matches!(by_id(&changes, &good).kind, ChangeKind::Upserted { .. }));
+    match &by_id(&changes, &bad).kind {
+        ChangeKind::Invalid { reason } => assert!(reason.contains("not a date"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_contact_filter_is_escaped_so_injection_is_neutralised() {
+    let org = common::org().await;
+    org.fake.insert("Contact", json!({ "LastName": "Web", "LeadSource": "Web" })).unwrap();
+    org.fake.insert("Contact", json!({ "LastName": "Phone", "LeadSource": "Phone Inquiry" })).unwrap();
+    org.fake.insert("Contact", json!({ "LastName": "Quote", "LeadSource": "O'Reilly \\ Partner" })).unwrap();
+    let filtered = |value: &str| {
+        let value = value.to_owned();
+        org.connector_with(move |cfg| {
+            cfg.contact_filter =
+                vec![FieldCondition { field: "LeadSource".into(), op: FilterOp::Eq, value: FilterValue::Text(value) }];
+        })
+    };
+    let (web, _, _) = common::drain(&filtered("Web"), C, None).await;
+    assert_eq!(web.len(), 1);
+    // A classic injection: would match everything if pasted into the query.
+    let (injected, _, _) = common::drain(&filtered("x' OR LastName != '"), C, None).await;
+    assert!(injected.is_empty(), "{injected:?}");
+    let (quoted, _, _) = common::drain(&filtered("O'Reilly \\ Partner"), C, None).await;
+    assert_eq!(quoted.len(), 1, "quotes and backslashes in values match literally");
+    // Field names are checked against the mapping; a name carrying SOQL is refused up front.
+    let mut cfg = common::config(&org.fake, &org.server);
+    cfg.contact_filter = vec![FieldCondition {
+        field: "LeadSource = 'x' OR Id".into(),
+        op: FilterOp::Ne,
+        value: FilterValue::Text("y".into()),
+    }];
+    assert!(matches!(
+        tandem_salesforce::SalesforceConnector::new(cfg, common::http()),
+        Err(ConnectorError::Config { .. })
+    ));
+    let mut cfg = common::config(&org.fake, &org.server);
+    cfg.contact_filter =
+        vec![FieldCondition { field: "Password__c".into(), op: FilterOp::Eq, value: FilterValue::Bool(true) }];
+    assert!(tandem_salesforce::SalesforceConnector::new(cfg, common::http()).is_err(), "not a known field");
+    let mut cfg = common::config(&org.fake, &org.server);
+    cfg.contact_filter = vec![FieldCondition {
+        field: "LeadSource".into(),
+        op: FilterOp::In,
+        value: FilterValue::List(vec![FilterValue::Text("Web".into()), FilterValue::Text("Phone Inquiry".into())]),
+    }];
+    let (both, _, _) =
+        common::drain(&tandem_salesforce::SalesforceConnector::new(cfg, common::http()).unwrap(), C, None).await;
+    assert_eq!(both.len(), 2);
+}
+
+#[tokio::test]
+async fn events_all_day_timed_private_and_linked() {
+    let org = common::org().await;
+    let who = org.contact("Ada", "Lovelace", "ada@example.com");
+    let all_day = org
+        .fake
+        .insert(
+            "Event",
+            json!({ "Subject": "Offsite", "IsAllDayEvent": true, "ActivityDate": "2026-03-02",
+                    "EndDateTime": "2026-03-03T00:00:00Z", "ShowAs": "OutOfOffice", "IsPrivate": true }),
+        )
+        .unwrap();
+    let timed = org
+        .fake
+        .insert(
+            "Event",
+            json!({ "Subject": "Review", "Location": "Room 1", "Description": "Quarterly",
+                    "StartDateTime": "2026-07-01T08:00:00Z", "EndDateTime": "2026-07-01T09:30:00Z",
+                    "WhoId": who, "ShowAs": "Free" }),
+        )
+        .unwrap();
+    let c = org.connector();
+    let (changes, _, _) = common::drain(&c, E, None).await;
+    assert_eq!(changes.len(), 2);
+    let d = |day| EventTime::AllDay { date: NaiveDate::from_ymd_opt(2026, 3, day).unwrap() };
+    let a = event(by_id(&changes, &all_day));
+    assert_eq!(a.timing, EventTiming { start: d(2), end: d(4) }, "two days, end exclusive");
+    assert_eq!(a.show_as, ShowAs::OutOfOffice);
+    assert_eq!(a.privacy, Privacy::Private);
+    let t = event(by_id(&changes, &timed));
+    // The user's zone (the fake user's TimeZoneSidKey).
+    assert_eq!(
+        t.timing.start,
+        EventTime::Zoned {
+            local: NaiveDate::from_ymd_opt(2026, 7, 1).unwrap().and_hms_opt(9, 0, 0).unwrap(),
+            zone: "Europe/London".into()
+        }
+    );
+    assert_eq!(t.show_as, ShowAs::Free);
+    assert_eq!(t.crm_links[0].object, "Contact");
+    assert_eq!(t.crm_links[0].id, who);
+    // A configured zone wins.
+    let paris = org.connector_with(|cfg| cfg.time_zone = Some("Europe/Paris".into()));
+    let (changes, _, _) = common::drain(&paris, E, None).await;
+    let EventTime::Zoned { local, zone } = &event(by_id(&changes, &timed)).timing.start else { panic!() };
+    assert_eq!((local.format("%H:%M").to_string().as_str(), zone.as_str()), ("10:00", "Europe/Paris"));
+}
+
+#[tokio::test]
+async fn recurring_series_with_exclusions_and_detached_occurrences() {
+    let org = common::org().await;
+    let series = org
+        .fake
+        .insert(
+            "Event",
+            json!({ "Subject": "Standup", "StartDateTime": "2026-01-05T09:00:00Z", "EndDateTime": "2026-01-05T09:15:00Z",
+                    "IsRecurrence2": true, "Recurrence2PatternTimeZone": "America/New_York",
+                    "Recurrence2PatternText": "RRULE:FREQ=WEEKLY;BYDAY=MO;WKST=SU;INTERVAL=1;COUNT=13\nEXDATE:20260112T090000Z" }),
+        )
+        .unwrap();
+    let exception = org
+        .fake
+        .insert_unchecked(
+            "Event",
+            json!({ "Subject": "Standup (moved)", "StartDateTime": "2026-01-20T10:00:00.000+0000",
+                    "EndDateTime": "2026-01-20T10:15:00.000+0000", "IsRecurrence2": true, "IsRecurrence2Exception": true,
+                    "Recurrence2PatternText": "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=13" }),
+        )
+        .unwrap();
+    let c = org.connector();
+    let (changes, _, _) = common::drain(&c, E, None).await;
+    let s = event(by_id(&changes, &series));
+    let r = s.recurrence.as_ref().unwrap();
+    assert_eq!(r.rules, ["FREQ=WEEKLY;BYDAY=MO;WKST=SU;INTERVAL=1;COUNT=13"]);
+    assert_eq!(
+        r.exdates,
+        [EventTime::Zoned {
+            local: NaiveDate::from_ymd_opt(2026, 1, 12).unwrap().and_hms_opt(4, 0, 0).unwrap(),
+            zone: "America/New_York".into()
+        }]
+    );
+    let EventTime::Zoned { zone, .. } = &s.timing.start else { panic!() };
+    assert_eq!(zone, "America/New_York", "a series reads in its pattern's zone");
+    assert!(event(by_id(&changes, &exception)).recurrence.is_none(), "an exception is a single event");
+}
+
+#[tokio::test]
+async fn invitees_and_invitations() {
+    let org = common::org().await;
+    let me = org.fake.user().id;
+    let grace = org.fake.add_user("grace@example.com", "Grace", "Hopper", "America/New_York");
+    let guest = org.contact("Alan", "Turing", "alan@example.com");
+    let mine = org
+        .fake
+        .insert(
+            "Event",
+            json!({ "Subject": "Design", "StartDateTime": "2026-02-02T10:00:00Z", "DurationInMinutes": 60 }),
+        )
+        .unwrap();
+    org.fake.invite(&mine, &guest, "Accepted").unwrap();
+    org.fake.invite(&mine, &grace, "New").unwrap();
+    // Grace's event, to which the user is invited.
+    let theirs = org
+        .fake
+        .insert(
+            "Event",
+            json!({ "Subject": "Grace's review", "OwnerId": grace, "StartDateTime": "2026-02-03T15:00:00Z", "DurationInMinutes": 30 }),
+        )
+        .unwrap();
+    let invitation = org.fake.invite(&theirs, &me, "Accepted").unwrap();
+    // Someone else's event the user is not invited to.
+    org.fake
+        .insert("Event", json!({ "Subject": "Private", "OwnerId": grace, "StartDateTime": "2026-02-04T15:00:00Z", "DurationInMinutes": 30 }))
+        .unwrap();
+
+    let c = org.connector();
+    let (changes, cursor, _) = common::drain(&c, E, None).await;
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    let design = event(by_id(&changes, &mine));
+    assert_eq!(design.attendees.len(), 2);
+    let alan = design.attendees.iter().find(|a| a.email == "alan@example.com").unwrap();
+    assert_eq!(
+        (alan.name.as_deref(), alan.response, alan.role),
+        (Some("Alan Turing"), ResponseStatus::Accepted, AttendeeRole::Required)
+    );
+    let g = design.attendees.iter().find(|a| a.email == "grace@example.com").unwrap();
+    assert_eq!(g.response, ResponseStatus::NeedsAction);
+    let review = event(by_id(&changes, &theirs));
+    assert!(review.attendees.iter().any(|a| a.email == "ada@example.com"));
+
+    // The invitation is withdrawn: the event leaves the user's calendar.
+    org.fake.delete("EventRelation", &invitation).unwrap();
+    let (delta, cursor, _) = common::drain(&c, E, Some(cursor)).await;
+    assert_eq!(delta.len(), 1, "{delta:?}");
+    assert_eq!(delta[0].id, RecordId::new(theirs.clone()));
+    assert!(matches!(delta[0].kind, ChangeKind::Deleted));
+    // And comes back.
+    org.fake.invite(&theirs, &me, "Accepted").unwrap();
+    let (back, _, _) = common::drain(&c, E, Some(cursor)).await;
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert!(matches!(back[0].kind, ChangeKind::Upserted { .. }));
+}
+
+#[tokio::test]
+async fn fetch_reads_by_id_and_reports_missing_records_as_deleted() {
+    let org = common::org().await;
+    let a = org.contact("Ada", "Lovelace", "ada@example.com");
+    let b = org.contact("Grace", "Hopper", "grace@example.com");
+    org.fake.delete("Contact", &b).unwrap();
+    let c = org.connector();
+    let got =
+        c.fetch(C, &[RecordId::new(a.clone()), RecordId::new(b.clone()), RecordId::new("not an id")]).await.unwrap();
+    assert_eq!(got.len(), 3);
+    assert!(matches!(got[0].kind, ChangeKind::Upserted { .. }));
+    assert!(matches!(got[1].kind, ChangeKind::Deleted));
+    assert!(matches!(got[2].kind, ChangeKind::Deleted));
+}
+
+#[tokio::test]
+async fn a_quiet_round_costs_two_requests_for_contacts_and_four_for_events() {
+    let org = common::org().await;
+    org.contact("Ada", "Lovelace", "ada@example.com");
+    let guest = org.contact("Alan", "Turing", "alan@example.com");
+    let e = org
+        .fake
+        .insert(
+            "Event",
+            json!({ "Subject": "Design", "StartDateTime": "2026-02-02T10:00:00Z", "DurationInMinutes": 60 }),
+        )
+        .unwrap();
+    org.fake.invite(&e, &guest, "Accepted").unwrap();
+    let c = org.connector();
+    let (_, contacts, _) = common::drain(&c, C, None).await;
+    let (_, events, _) = common::drain(&c, E, None).await;
+    let before = org.fake.controls().total();
+    let (quiet, _, _) = common::drain(&c, C, Some(contacts)).await;
+    assert!(quiet.is_empty());
+    assert_eq!(org.fake.controls().total() - before, 2, "changes and deletes");
+    let before = org.fake.controls().total();
+    let (quiet, _, _) = common::drain(&c, E, Some(events)).await;
+    assert!(quiet.is_empty(), "{quiet:?}");
+    assert_eq!(org.fake.controls().total() - before, 4, "owned, invited, invitations, deletes; no invitee look-up");
+}
