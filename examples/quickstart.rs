@@ -1,31 +1,152 @@
-//! Tandem's quickstart: two in-memory sides standing in for a CRM and a mailbox, a few hundred
-//! realistic records, a first sync that links what already matches instead of duplicating it,
-//! then edits on both sides (including a conflicting edit, deletes and a malformed record) and
-//! two more syncs. State lives in a SQLite file under `target/`.
+//! Tandem's quickstart: a Salesforce org and a Microsoft 365 mailbox, both served by Tandem's
+//! faithful fakes on loopback, synced end to end both ways, contacts and events, through the real
+//! Salesforce and Microsoft Graph connectors.
 //!
-//! Run: `cargo run --example quickstart`
+//! It seeds a few hundred realistic records, some of them already present on both sides; runs a
+//! first sync that links what matches instead of duplicating it; then edits both sides (edits to
+//! different fields of one contact, a conflicting edit, a deleted contact, a cancelled meeting,
+//! a malformed event) and syncs twice more. State lives in a SQLite file under `target/`.
+//!
+//! Run: `cargo run --example quickstart` (no network, no configuration).
 
 use std::error::Error;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-use tandem::core::capabilities::{Capabilities, ObjectCapabilities};
-use tandem::core::fields::FieldKey;
+use chrono::{Duration, NaiveDate};
+use serde_json::{Value, json};
+use tandem::connector::http::HttpClient;
 use tandem::core::model::{EventTime, PhoneKind};
+use tandem::graph::{AssertionAlgorithm, GraphAuth, GraphConfig, GraphConnector};
 use tandem::prelude::*;
+use tandem::salesforce::{AuthConfig, SalesforceConfig, SalesforceConnector};
 use tandem_testkit::generate;
+use tandem_testkit::graph::GraphFake;
+use tandem_testkit::keys;
+use tandem_testkit::salesforce::SalesforceFake;
 
-fn title(c: &mut Record, value: &str) {
-    if let Record::Contact(c) = c {
-        c.title = Some(value.to_owned());
-    }
+const MAILBOX: &str = "ada@contoso.example";
+const GRAPH_CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+
+/// A generated contact as Salesforce stores it.
+fn salesforce_contact(c: &Contact) -> Value {
+    let phone = |kind| c.phones.iter().find(|p| p.kind == kind).map(|p| p.number.clone());
+    let address = c.addresses.first();
+    json!({
+        "FirstName": c.given_name, "LastName": c.family_name,
+        "Email": c.emails.first().map(|e| e.address.clone()),
+        "Title": c.title, "Department": c.department,
+        "Phone": phone(PhoneKind::Business), "MobilePhone": phone(PhoneKind::Mobile),
+        "AssistantPhone": phone(PhoneKind::Assistant), "Fax": phone(PhoneKind::BusinessFax),
+        "MailingCity": address.and_then(|a| a.city.clone()),
+        "MailingCountry": address.and_then(|a| a.country.clone()),
+    })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+/// A generated contact as Outlook stores it (address in upper case: matching ignores case).
+fn graph_contact(c: &Contact) -> Value {
+    json!({
+        "givenName": c.given_name, "surname": c.family_name,
+        "emailAddresses": c.emails.first().map(|e| vec![json!({ "address": e.address.to_uppercase() })]).unwrap_or_default(),
+        "jobTitle": c.title, "department": c.department,
+        "mobilePhone": c.phones.iter().find(|p| p.kind == PhoneKind::Mobile).map(|p| p.number.clone()),
+    })
+}
+
+fn utc(t: &EventTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    t.instant()
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
     tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).init();
 
-    // State: a SQLite file under target/, fresh for each run of the demo.
+    // The two fakes, each on its own loopback port.
+    let (org, org_server) = SalesforceFake::start().await?;
+    let graph = GraphFake::start().await?;
+    let state = graph.state();
+    state.add_mailbox(MAILBOX, "Ada Lovelace");
+    state.register_certificate(GRAPH_CLIENT, keys::TEST_RSA_CERT_PEM)?;
+    state.create_contact_folder(MAILBOX, "Tandem")?;
+
+    // Seed: 200 contacts in Salesforce; the mailbox's Tandem folder already holds 50 of them
+    // (addresses in upper case) plus 30 of its own. Meetings likewise: 40 in Salesforce, 10 of
+    // which the mailbox already has, plus 10 of the mailbox's own.
+    let people = generate::contacts(7, 230);
+    let mut crm_ids = Vec::new();
+    for (i, c) in people.iter().enumerate() {
+        if i < 200 {
+            crm_ids.push(org.insert("Contact", salesforce_contact(c))?);
+        }
+        if !(50..200).contains(&i) {
+            state.seed_contact(MAILBOX, Some("Tandem"), graph_contact(c))?;
+        }
+    }
+    let anchor = NaiveDate::from_ymd_opt(2026, 11, 26).ok_or("bad date")?;
+    let meetings: Vec<Event> = generate::events(11, 200, anchor)
+        .into_iter()
+        .filter(|e| e.recurrence.is_none() && !e.timing.start.is_all_day())
+        .filter(|e| e.privacy == tandem::core::model::Privacy::Normal)
+        .take(50)
+        .collect();
+    let mut crm_event_ids = Vec::new();
+    for (i, e) in meetings.iter().enumerate() {
+        let (Some(start), Some(end)) = (utc(&e.timing.start), utc(&e.timing.end)) else { continue };
+        if i < 40 {
+            crm_event_ids.push(org.insert(
+                "Event",
+                json!({
+                    "Subject": e.subject, "Location": e.location, "Description": e.description,
+                    "StartDateTime": start.to_rfc3339(), "EndDateTime": end.to_rfc3339(),
+                    "DurationInMinutes": (end - start).num_minutes(),
+                }),
+            )?);
+        }
+        if !(10..40).contains(&i) {
+            state.seed_event(
+                MAILBOX,
+                json!({
+                    "subject": e.subject,
+                    "start": { "dateTime": start.format("%Y-%m-%dT%H:%M:%S.0000000").to_string(), "timeZone": "UTC" },
+                    "end": { "dateTime": end.format("%Y-%m-%dT%H:%M:%S.0000000").to_string(), "timeZone": "UTC" },
+                    "location": { "displayName": e.location.clone().unwrap_or_default() },
+                }),
+            )?;
+        }
+    }
+
+    // The real connectors: Salesforce with the JWT bearer flow, Graph app-only with a certificate.
+    let fake_user = org.user();
+    let salesforce = SalesforceConnector::new(
+        SalesforceConfig::new(
+            AuthConfig::JwtBearer {
+                consumer_key: org.config().consumer_key,
+                username: fake_user.username,
+                private_key_pem: Secret::new(keys::TEST_RSA_KEY_PEM),
+            },
+            url::Url::parse(&org_server.base_url())?,
+        ),
+        HttpClient::with_defaults()?,
+    )?;
+    let mailbox = GraphConnector::with_defaults(
+        GraphConfig::new(
+            state.config().tenant,
+            MAILBOX,
+            GraphAuth::Certificate {
+                client_id: GRAPH_CLIENT.into(),
+                certificate_pem: keys::TEST_RSA_CERT_PEM.into(),
+                private_key_pem: Secret::new(keys::TEST_RSA_KEY_PEM),
+                algorithm: AssertionAlgorithm::Ps256,
+            },
+        )
+        .with_authority(graph.base_url())
+        .with_graph_base(graph.graph_url()),
+    )?;
+
+    // State: a SQLite file under target/, fresh for each run of the demo. The policy is the
+    // default one, except that it allows plain http:// to the loopback fakes.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     std::fs::create_dir_all(&dir)?;
     let db = dir.join("tandem-quickstart.sqlite");
@@ -33,120 +154,72 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
     let store = Arc::new(SqliteStore::open(&db).await?);
+    let engine = Engine::new(store.clone()).with_policy(Arc::new(Policy::for_loopback_tests()));
+    let job = UserSync::new(MAILBOX, SyncConfig::named("sales"), Arc::new(salesforce), Arc::new(mailbox));
 
-    // The mailbox side, like Microsoft Graph, cannot store some phone kinds: declared as data,
-    // so Tandem never blanks them in the CRM.
-    let mut mailbox_caps = Capabilities::everything();
-    mailbox_caps.contacts = ObjectCapabilities::everything(ObjectKind::Contact)
-        .without(FieldKey::Phone(PhoneKind::Assistant))
-        .without(FieldKey::Phone(PhoneKind::BusinessFax))
-        .without(FieldKey::Phone(PhoneKind::HomeFax))
-        .without(FieldKey::Phone(PhoneKind::Other));
-    let crm = MemoryConnector::new("crm");
-    let mailbox = MemoryConnector::new("mailbox").with_capabilities(mailbox_caps);
+    println!("== Cycle 1: first sync (records already on both sides are linked, not duplicated) ==");
+    println!("{}", engine.sync_user(&job, &SyncOptions::default()).await?);
 
-    // 250 CRM contacts; the mailbox already holds 60 of them (emails in other case) plus 90 of
-    // its own. Events likewise: 80 in the CRM, 20 of which the mailbox already has.
-    let anchor = NaiveDate::from_ymd_opt(2026, 11, 26).ok_or("bad date")?;
-    let people = generate::contacts(7, 340);
-    let mut crm_ids = Vec::new();
-    for (i, c) in people.iter().enumerate() {
-        if i < 250 {
-            crm_ids.push(crm.insert(Record::Contact(c.clone())));
-        }
-        if !(60..250).contains(&i) {
-            let mut copy = c.clone();
-            for e in &mut copy.emails {
-                e.address = e.address.to_uppercase();
-            }
-            mailbox.insert(Record::Contact(copy));
-        }
-    }
-    let events = generate::events(11, 100, anchor);
-    let mut crm_event_ids = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        if i < 80 {
-            crm_event_ids.push(crm.insert(Record::Event(e.clone())));
-        }
-        if !(20..80).contains(&i) {
-            mailbox.insert(Record::Event(e.clone()));
-        }
-    }
-
-    let engine = Engine::new(store.clone());
-    let job =
-        UserSync::new("ada@example.com", SyncConfig::named("sales"), Arc::new(crm.clone()), Arc::new(mailbox.clone()));
-
-    println!("== Cycle 1: first sync (existing records are linked, not duplicated) ==");
-    let first = engine.sync_user(&job, &SyncOptions::default()).await?;
-    println!("{first}");
-
-    // Edits on both sides.
-    let mailbox_contacts = mailbox.records(ObjectKind::Contact);
-    let find_in_mailbox = |crm_id: &tandem::core::state::RecordId| {
-        let email = crm.get(ObjectKind::Contact, crm_id).and_then(|r| match r {
-            Record::Contact(c) => c.primary_email_key(),
-            Record::Event(_) => None,
-        });
-        mailbox_contacts
-            .iter()
-            .find(|(_, r)| matches!(r, Record::Contact(c) if c.primary_email_key() == email))
-            .map(|(id, _)| id.clone())
+    // Edits on both sides, as people would make them.
+    let outlook_id = |email: &str| {
+        state.contacts(MAILBOX).into_iter().find_map(|c| {
+            let matches = c["emailAddresses"].as_array().is_some_and(|a| {
+                a.iter().any(|e| e["address"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(email)))
+            });
+            if matches { c["id"].as_str().map(str::to_owned) } else { None }
+        })
     };
-    let (a, b, c) = (&crm_ids[0], &crm_ids[1], &crm_ids[2]);
-    let (a_mb, b_mb, c_mb) = (find_in_mailbox(a), find_in_mailbox(b), find_in_mailbox(c));
-    // Different fields on the two sides: both edits survive (field-level merge).
-    crm.edit(ObjectKind::Contact, a, |r| title(r, "VP Sales"));
-    if let Some(id) = &a_mb {
-        mailbox.edit(ObjectKind::Contact, id, |r| {
-            if let Record::Contact(c) = r {
-                c.department = Some("Enterprise — EMEA".into());
-            }
-        });
+    let email_of = |i: usize| people[i].emails.first().map(|e| e.address.clone()).unwrap_or_default();
+    // Contact 0: the title changes in Salesforce, the department in Outlook; both survive.
+    org.update("Contact", &crm_ids[0], json!({ "Title": "VP Sales" }))?;
+    if let Some(id) = outlook_id(&email_of(0)) {
+        state.edit_contact(MAILBOX, &id, json!({ "department": "Enterprise — EMEA" }))?;
     }
-    // The same field on both sides: a conflict, settled by the fallback side (the CRM).
-    crm.edit(ObjectKind::Contact, b, |r| title(r, "Chief Revenue Officer"));
-    if let Some(id) = &b_mb {
-        mailbox.edit(ObjectKind::Contact, id, |r| title(r, "CRO"));
+    // Contact 1: the title changes on both sides; Salesforce (the fallback side) wins.
+    org.update("Contact", &crm_ids[1], json!({ "Title": "Chief Revenue Officer" }))?;
+    if let Some(id) = outlook_id(&email_of(1)) {
+        state.edit_contact(MAILBOX, &id, json!({ "jobTitle": "CRO" }))?;
     }
-    // A contact deleted in the mailbox: not propagated (as Lightning Sync), but unlinked so it
-    // is never re-created there.
-    if let Some(id) = &c_mb {
-        mailbox.remove(ObjectKind::Contact, id);
+    // Contact 2 is deleted in Outlook: contact deletes are not propagated (as Lightning Sync),
+    // but the Salesforce contact is unlinked and never re-created in the mailbox.
+    if let Some(id) = outlook_id(&email_of(2)) {
+        state.delete_contact(MAILBOX, &id)?;
     }
-    // An event cancelled in the CRM: event deletes propagate.
-    crm.remove(ObjectKind::Event, &crm_event_ids[0]);
-    // A malformed event arrives in the mailbox: quarantined, the rest goes on.
-    let mut broken = events[0].clone();
-    broken.ical_uid = Some("broken@tandem.test".into());
-    broken.subject = Some("Ends before it starts".into());
-    broken.timing.end = EventTime::utc(anchor.and_hms_opt(9, 0, 0).ok_or("bad time")?);
-    broken.timing.start = EventTime::utc(anchor.and_hms_opt(10, 0, 0).ok_or("bad time")?);
-    mailbox.insert(Record::Event(broken));
+    // A meeting is cancelled in Salesforce: event deletes propagate to the calendar.
+    org.delete("Event", &crm_event_ids[0])?;
+    // A malformed event reaches Salesforce (ends before it starts): quarantined, the rest goes on.
+    let start = anchor.and_hms_opt(15, 0, 0).ok_or("bad time")?.and_utc();
+    org.insert_unchecked(
+        "Event",
+        json!({
+            "Subject": "Ends before it starts",
+            "StartDateTime": start.to_rfc3339(),
+            "EndDateTime": (start - Duration::hours(1)).to_rfc3339(),
+            "DurationInMinutes": 60,
+        }),
+    )?;
 
     println!("== Cycle 2: after edits on both sides ==");
-    let second = engine.sync_user(&job, &SyncOptions::default()).await?;
-    println!("{second}");
+    println!("{}", engine.sync_user(&job, &SyncOptions::default()).await?);
 
     println!("== Cycle 3: nothing changed, nothing to do ==");
-    let third = engine.sync_user(&job, &SyncOptions::default()).await?;
-    println!("{third}");
+    println!("{}", engine.sync_user(&job, &SyncOptions::default()).await?);
 
-    let merged = crm.get(ObjectKind::Contact, a);
-    if let Some(Record::Contact(c)) = merged {
+    if let Some(c) = org.get("Contact", &crm_ids[0]) {
         println!(
-            "merged contact: title {:?} (from the CRM), department {:?} (from the mailbox)",
-            c.title, c.department
+            "merged contact in Salesforce: Title {} (edited there), Department {} (edited in Outlook)",
+            c["Title"], c["Department"]
         );
     }
     println!(
-        "records now: CRM {} contacts / {} events; mailbox {} contacts / {} events; quarantined {}",
-        crm.len(ObjectKind::Contact),
-        crm.len(ObjectKind::Event),
-        mailbox.len(ObjectKind::Contact),
-        mailbox.len(ObjectKind::Event),
-        store.quarantine("ada@example.com").await?.len(),
+        "Salesforce: {} contacts, {} events; mailbox: {} contacts, {} events; quarantined: {}",
+        org.count("Contact"),
+        org.count("Event"),
+        state.contacts(MAILBOX).len(),
+        state.events(MAILBOX).len(),
+        store.quarantine(MAILBOX).await?.len(),
     );
+    println!("HTTP requests: Salesforce {}, Graph {}", org.controls().total(), state.http_requests());
     println!("state: {}", db.display());
     Ok(())
 }

@@ -29,6 +29,11 @@ pub struct ReadmeDoctests;
 pub use tandem_connector as connector;
 pub use tandem_core as core;
 pub use tandem_engine as engine;
+#[cfg(feature = "graph")]
+pub use tandem_graph as graph;
+pub use tandem_policy as policy;
+#[cfg(feature = "salesforce")]
+pub use tandem_salesforce as salesforce;
 pub use tandem_store as store;
 
 /// The names most embedders need.
@@ -40,5 +45,6 @@ pub mod prelude {
     pub use tandem_core::state::Side;
     pub use tandem_engine::config::{SyncConfig, TandemConfig};
     pub use tandem_engine::{Engine, EngineError, SyncOptions, SyncReport, UserSync};
+    pub use tandem_policy::{Policy, Secret};
     pub use tandem_store::{SqliteStore, StateStore};
 }

@@ -11,8 +11,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Attendee, Contact, CrmLink, EmailAddress, Event, EventTiming, ObjectKind, Person, Phone, PhoneKind, PostalAddress,
-    Privacy, Record, Recurrence, ShowAs,
+    Attendee, Contact, CrmLink, EmailAddress, Event, EventTime, EventTiming, ObjectKind, Person, Phone, PhoneKind,
+    PostalAddress, Privacy, Record, Recurrence, ShowAs,
 };
 
 /// The name of one synced field. Serialised as a dotted string: `given_name`, `phone.mobile`,
@@ -245,7 +245,8 @@ impl FieldValue {
     /// The sync state keeps fingerprints, not data, so Tandem stores no copy of the records.
     ///
     /// Email addresses compare case-insensitively, as mail systems treat them: `ADA@X.COM` and
-    /// `ada@x.com` have one fingerprint.
+    /// `ada@x.com` have one fingerprint. Timed starts and ends compare as instants, whatever zone
+    /// they are written in.
     pub fn fingerprint(&self) -> u64 {
         let canonical = self.canonical();
         let value = canonical.as_ref().unwrap_or(self);
@@ -266,6 +267,15 @@ impl FieldValue {
                 list.iter().map(|a| Attendee { email: lower(&a.email), ..a.clone() }).collect(),
             )),
             FieldValue::Person(p) => Some(FieldValue::Person(Person { email: lower(&p.email), name: p.name.clone() })),
+            // One instant written in two zones is one time: Salesforce answers in the user's zone,
+            // Graph in UTC. A zone change alone is not an edit.
+            FieldValue::Timing(t) => {
+                let utc = |time: &EventTime| match (time, time.instant()) {
+                    (EventTime::Zoned { .. }, Some(at)) => EventTime::utc(at.naive_utc()),
+                    _ => time.clone(),
+                };
+                Some(FieldValue::Timing(EventTiming { start: utc(&t.start), end: utc(&t.end) }))
+            }
             _ => None,
         }
     }
@@ -622,6 +632,19 @@ mod tests {
             r.set(&FieldKey::GivenName, Some(FieldValue::Date(NaiveDate::MIN))),
             Err(FieldError::WrongType { .. })
         ));
+    }
+
+    #[test]
+    fn one_instant_in_two_zones_has_one_fingerprint() {
+        let at = |h, zone: &str| EventTime::Zoned {
+            local: NaiveDate::from_ymd_opt(2026, 7, 1).unwrap().and_hms_opt(h, 0, 0).unwrap(),
+            zone: zone.into(),
+        };
+        let paris = FieldValue::Timing(EventTiming { start: at(10, "Europe/Paris"), end: at(11, "Europe/Paris") });
+        let utc = FieldValue::Timing(EventTiming { start: at(8, "UTC"), end: at(9, "UTC") });
+        let later = FieldValue::Timing(EventTiming { start: at(9, "UTC"), end: at(10, "UTC") });
+        assert_eq!(paris.fingerprint(), utc.fingerprint());
+        assert_ne!(utc.fingerprint(), later.fingerprint());
     }
 
     #[test]

@@ -1126,8 +1126,11 @@ fn linking_differing_records_reports_the_resolution_the_policy_chose() {
 fn cut_text_loses_trailing_blanks_and_addresses_that_do_not_fit_are_left_out() {
     use tandem_core::model::{AddressKind, EmailAddress};
     let mut fx = Fx::contacts();
-    fx.mailbox_caps =
-        fx.mailbox_caps.clone().with_limit(FieldKey::Title, Some(6), false).with_limit(FieldKey::Emails, Some(20), false);
+    fx.mailbox_caps = fx.mailbox_caps.clone().with_limit(FieldKey::Title, Some(6), false).with_limit(
+        FieldKey::Emails,
+        Some(20),
+        false,
+    );
     let emails = FieldValue::Emails(vec![
         EmailAddress { kind: AddressKind::Work, address: "a.very.long.address@example.com".into() },
         EmailAddress { kind: AddressKind::Home, address: "ada@example.com".into() },

@@ -28,9 +28,7 @@ pub(crate) fn ts(t: &DateTime<Utc>) -> String {
 
 /// Reads a stored timestamp.
 pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("bad timestamp {s:?}: {e}"))
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("bad timestamp {s:?}: {e}"))
 }
 
 /// Field prints as stored.
@@ -45,9 +43,7 @@ pub(crate) fn encode_prints(prints: &FieldPrints) -> String {
         }
         match key {
             // Custom field names are arbitrary text: escape them.
-            FieldKey::Custom(_) => {
-                out.push_str(&serde_json::Value::String(key.to_string()).to_string())
-            }
+            FieldKey::Custom(_) => out.push_str(&serde_json::Value::String(key.to_string()).to_string()),
             // Tandem's own names are `[a-z_.]`: nothing to escape.
             _ => {
                 let _ = write!(out, "\"{key}\"");
@@ -64,11 +60,9 @@ pub(crate) fn decode_prints(s: &str) -> Result<FieldPrints, String> {
     if let Some(prints) = decode_canonical_prints(s) {
         return prints;
     }
-    let map: BTreeMap<String, String> = serde_json::from_str(s)
-        .map_err(|e| format!("field prints are not a JSON object of strings: {e}"))?;
-    map.iter()
-        .map(|(name, hex)| decode_print(name, hex))
-        .collect()
+    let map: BTreeMap<String, String> =
+        serde_json::from_str(s).map_err(|e| format!("field prints are not a JSON object of strings: {e}"))?;
+    map.iter().map(|(name, hex)| decode_print(name, hex)).collect()
 }
 
 /// Reads exactly what [`encode_prints`] writes for names without escapes, much faster than a
@@ -110,12 +104,9 @@ fn decode_canonical_prints(s: &str) -> Option<Result<FieldPrints, String>> {
 fn decode_print(name: &str, hex: &str) -> Result<(FieldKey, u64), String> {
     let key = field_key(name)?;
     if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "field prints: fingerprint of `{name}` is not 16 hex digits"
-        ));
+        return Err(format!("field prints: fingerprint of `{name}` is not 16 hex digits"));
     }
-    let print = u64::from_str_radix(hex, 16)
-        .map_err(|e| format!("field prints: fingerprint of `{name}`: {e}"))?;
+    let print = u64::from_str_radix(hex, 16).map_err(|e| format!("field prints: fingerprint of `{name}`: {e}"))?;
     Ok((key, print))
 }
 
@@ -180,29 +171,18 @@ mod tests {
         assert!(decode_prints(r#"{"notes":"000000000000000g"}"#).is_err());
         assert!(decode_prints(r#"{"notes":"0000000000000001""#).is_err());
         // Hand-written JSON (spaces, upper case) reads too.
-        let spaced =
-            decode_prints(r#"{ "notes" : "000000000000000A", "title":"ffffffffffffffff" }"#);
-        assert_eq!(
-            spaced,
-            Ok([(FieldKey::Notes, 10), (FieldKey::Title, u64::MAX)]
-                .into_iter()
-                .collect())
-        );
+        let spaced = decode_prints(r#"{ "notes" : "000000000000000A", "title":"ffffffffffffffff" }"#);
+        assert_eq!(spaced, Ok([(FieldKey::Notes, 10), (FieldKey::Title, u64::MAX)].into_iter().collect()));
         // Escaped names read back too.
-        let odd: FieldPrints = [(FieldKey::Custom("a\\b\"c\u{e9}".into()), 1)]
-            .into_iter()
-            .collect();
+        let odd: FieldPrints = [(FieldKey::Custom("a\\b\"c\u{e9}".into()), 1)].into_iter().collect();
         assert_eq!(decode_prints(&encode_prints(&odd)), Ok(odd));
     }
 
     #[test]
     fn timestamps_sort_as_text_and_round_trip() {
         let a = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").map(|t| t.with_timezone(&Utc));
-        let b =
-            DateTime::parse_from_rfc3339("2026-01-01T00:00:00.5Z").map(|t| t.with_timezone(&Utc));
-        let (Ok(a), Ok(b)) = (a, b) else {
-            panic!("bad test timestamps")
-        };
+        let b = DateTime::parse_from_rfc3339("2026-01-01T00:00:00.5Z").map(|t| t.with_timezone(&Utc));
+        let (Ok(a), Ok(b)) = (a, b) else { panic!("bad test timestamps") };
         assert!(ts(&a) < ts(&b));
         assert_eq!(ts(&a).len(), ts(&b).len());
         assert_eq!(parse_ts(&ts(&b)), Ok(b));

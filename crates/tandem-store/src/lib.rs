@@ -198,27 +198,16 @@ pub trait StateStore: Send + Sync {
     ) -> Result<Vec<PairState>, StoreError>;
 
     /// One pair by id.
-    async fn pair(
-        &self,
-        user: &str,
-        object: ObjectKind,
-        pair: &PairId,
-    ) -> Result<Option<PairState>, StoreError>;
+    async fn pair(&self, user: &str, object: ObjectKind, pair: &PairId) -> Result<Option<PairState>, StoreError>;
 
     /// The number of live pairs: tombstoned pairs are not counted.
     async fn pair_count(&self, user: &str, object: ObjectKind) -> Result<usize, StoreError>;
 
     /// Every pair, tombstoned ones included, ordered by pair id. For tests, exports and reset.
-    async fn all_pairs(&self, user: &str, object: ObjectKind)
-    -> Result<Vec<PairState>, StoreError>;
+    async fn all_pairs(&self, user: &str, object: ObjectKind) -> Result<Vec<PairState>, StoreError>;
 
     /// The change-feed cursor of one side, if any.
-    async fn cursor(
-        &self,
-        user: &str,
-        object: ObjectKind,
-        side: Side,
-    ) -> Result<Option<Cursor>, StoreError>;
+    async fn cursor(&self, user: &str, object: ObjectKind, side: Side) -> Result<Option<Cursor>, StoreError>;
 
     /// Records intents in the journal; durable (synced to disk) before returning. Recording a
     /// key that is already pending replaces that intent.
@@ -231,20 +220,10 @@ pub trait StateStore: Send + Sync {
     async fn resolve_intents(&self, user: &str, keys: &[String]) -> Result<(), StoreError>;
 
     /// The records of one side to re-read next cycle, in the order they were queued.
-    async fn refetch_queue(
-        &self,
-        user: &str,
-        object: ObjectKind,
-        side: Side,
-    ) -> Result<Vec<RecordId>, StoreError>;
+    async fn refetch_queue(&self, user: &str, object: ObjectKind, side: Side) -> Result<Vec<RecordId>, StoreError>;
 
     /// Applies one cycle's changes in ONE transaction: all of it or, on error, none of it.
-    async fn commit_cycle(
-        &self,
-        user: &str,
-        object: ObjectKind,
-        commit: CycleCommit,
-    ) -> Result<(), StoreError>;
+    async fn commit_cycle(&self, user: &str, object: ObjectKind, commit: CycleCommit) -> Result<(), StoreError>;
 
     /// The user's quarantined records, ordered by object, side and record id.
     async fn quarantine(&self, user: &str) -> Result<Vec<QuarantineEntry>, StoreError>;

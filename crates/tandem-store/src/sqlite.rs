@@ -34,18 +34,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row, query, query_scalar};
 use tandem_core::model::ObjectKind;
-use tandem_core::state::{
-    Cursor, IdempotencyKey, PairId, PairState, RecordId, Side, SideState, Version,
-};
+use tandem_core::state::{Cursor, IdempotencyKey, PairId, PairState, RecordId, Side, SideState, Version};
 
-use crate::codec::{
-    decode_prints, encode_prints, parse_json, parse_object, parse_side, parse_ts, ts,
-};
+use crate::codec::{decode_prints, encode_prints, parse_json, parse_object, parse_side, parse_ts, ts};
 use crate::{AuditEntry, CycleCommit, Intent, QuarantineEntry, StateStore, StoreError, UserStatus};
 
 /// The schema version this build writes and understands. A database at a higher version is
@@ -72,11 +68,12 @@ struct Migration {
 }
 
 /// The schema's history. Append new steps; never edit a released one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    statements: &[
-        "CREATE TABLE pairs (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        statements: &[
+            "CREATE TABLE pairs (
             user_id TEXT NOT NULL,
             object TEXT NOT NULL,
             pair_id TEXT NOT NULL,
@@ -90,9 +87,9 @@ const MIGRATIONS: &[Migration] = &[Migration {
             tombstone TEXT,
             PRIMARY KEY (user_id, object, pair_id)
         )",
-        "CREATE UNIQUE INDEX pairs_by_crm_id ON pairs (user_id, object, crm_id)",
-        "CREATE UNIQUE INDEX pairs_by_mailbox_id ON pairs (user_id, object, mailbox_id)",
-        "CREATE TABLE cursors (
+            "CREATE UNIQUE INDEX pairs_by_crm_id ON pairs (user_id, object, crm_id)",
+            "CREATE UNIQUE INDEX pairs_by_mailbox_id ON pairs (user_id, object, mailbox_id)",
+            "CREATE TABLE cursors (
             user_id TEXT NOT NULL,
             object TEXT NOT NULL,
             side TEXT NOT NULL,
@@ -100,7 +97,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             updated_at TEXT NOT NULL,
             PRIMARY KEY (user_id, object, side)
         )",
-        "CREATE TABLE journal (
+            "CREATE TABLE journal (
             seq INTEGER PRIMARY KEY,
             user_id TEXT NOT NULL,
             intent_key TEXT NOT NULL,
@@ -110,7 +107,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             created_at TEXT NOT NULL,
             UNIQUE (user_id, intent_key)
         )",
-        "CREATE TABLE quarantine (
+            "CREATE TABLE quarantine (
             user_id TEXT NOT NULL,
             object TEXT NOT NULL,
             side TEXT NOT NULL,
@@ -120,7 +117,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             detail TEXT,
             PRIMARY KEY (user_id, object, side, record_id)
         )",
-        "CREATE TABLE refetch (
+            "CREATE TABLE refetch (
             seq INTEGER PRIMARY KEY,
             user_id TEXT NOT NULL,
             object TEXT NOT NULL,
@@ -128,7 +125,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             record_id TEXT NOT NULL,
             UNIQUE (user_id, object, side, record_id)
         )",
-        "CREATE TABLE audit (
+            "CREATE TABLE audit (
             id INTEGER PRIMARY KEY,
             at TEXT NOT NULL,
             user_id TEXT NOT NULL,
@@ -140,45 +137,46 @@ const MIGRATIONS: &[Migration] = &[Migration {
             reason TEXT NOT NULL,
             detail TEXT
         )",
-        "CREATE INDEX audit_by_user_at ON audit (user_id, at)",
-        "CREATE INDEX audit_by_at ON audit (at)",
-        "CREATE TABLE status (
+            "CREATE INDEX audit_by_user_at ON audit (user_id, at)",
+            "CREATE INDEX audit_by_at ON audit (at)",
+            "CREATE TABLE status (
             user_id TEXT PRIMARY KEY NOT NULL,
             last_cycle_at TEXT,
             last_success_at TEXT,
             last_error TEXT,
             consecutive_failures INTEGER NOT NULL
         )",
-    ],
-}, Migration {
-    version: 2,
-    description: "live pair counts kept by triggers",
-    statements: &[
-        "CREATE TABLE pair_counts (
+        ],
+    },
+    Migration {
+        version: 2,
+        description: "live pair counts kept by triggers",
+        statements: &[
+            "CREATE TABLE pair_counts (
             user_id TEXT NOT NULL,
             object TEXT NOT NULL,
             live INTEGER NOT NULL,
             PRIMARY KEY (user_id, object)
         ) WITHOUT ROWID",
-        "INSERT INTO pair_counts (user_id, object, live)
+            "INSERT INTO pair_counts (user_id, object, live)
             SELECT user_id, object, COUNT(*) FROM pairs WHERE tombstone IS NULL
             GROUP BY user_id, object",
-        // An upsert that updates an existing pair fires the update trigger, not this one.
-        "CREATE TRIGGER pair_counts_on_insert AFTER INSERT ON pairs
+            // An upsert that updates an existing pair fires the update trigger, not this one.
+            "CREATE TRIGGER pair_counts_on_insert AFTER INSERT ON pairs
             WHEN new.tombstone IS NULL
         BEGIN
             INSERT INTO pair_counts (user_id, object, live) VALUES (new.user_id, new.object, 1)
                 ON CONFLICT (user_id, object) DO UPDATE SET live = live + 1;
         END",
-        "CREATE TRIGGER pair_counts_on_delete AFTER DELETE ON pairs
+            "CREATE TRIGGER pair_counts_on_delete AFTER DELETE ON pairs
             WHEN old.tombstone IS NULL
         BEGIN
             UPDATE pair_counts SET live = live - 1
                 WHERE user_id = old.user_id AND object = old.object;
         END",
-        // Only a change of liveness (or of owner, which Tandem never makes) moves a count, so
-        // the common update of a live pair costs nothing here.
-        "CREATE TRIGGER pair_counts_on_update AFTER UPDATE OF user_id, object, tombstone ON pairs
+            // Only a change of liveness (or of owner, which Tandem never makes) moves a count, so
+            // the common update of a live pair costs nothing here.
+            "CREATE TRIGGER pair_counts_on_update AFTER UPDATE OF user_id, object, tombstone ON pairs
             WHEN (old.tombstone IS NULL) IS NOT (new.tombstone IS NULL)
                 OR old.user_id IS NOT new.user_id OR old.object IS NOT new.object
         BEGIN
@@ -188,8 +186,9 @@ const MIGRATIONS: &[Migration] = &[Migration {
                 SELECT new.user_id, new.object, 1 WHERE new.tombstone IS NULL
                 ON CONFLICT (user_id, object) DO UPDATE SET live = live + 1;
         END",
-    ],
-}];
+        ],
+    },
+];
 
 // The columns `decode_pair` reads, in a macro so they can be `concat!`ed into static SQL.
 macro_rules! pair_columns {
@@ -275,9 +274,8 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Io(format!("creating directory {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Io(format!("creating directory {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -299,10 +297,7 @@ impl SqliteStore {
     /// A fresh, private in-memory database, for tests and dry runs. It lives on one connection
     /// that the pool never closes, so it lasts as long as the store (and its clones).
     pub async fn in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(":memory:")
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+        let options = SqliteConnectOptions::new().filename(":memory:").foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -332,11 +327,7 @@ impl SqliteStore {
 
     /// Brings the schema up to [`SCHEMA_VERSION`], in one transaction. A no-op when it is there.
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(migration_err("starting"))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(migration_err("starting"))?;
         query(
             "CREATE TABLE IF NOT EXISTS schema_version (
                 version INTEGER PRIMARY KEY,
@@ -360,9 +351,10 @@ impl SqliteStore {
         }
         for step in MIGRATIONS.iter().filter(|m| m.version > current) {
             for statement in step.statements {
-                query(*statement).execute(&mut *tx).await.map_err(|e| {
-                    StoreError::Migration(format!("applying version {}: {e}", step.version))
-                })?;
+                query(*statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::Migration(format!("applying version {}: {e}", step.version)))?;
             }
             query("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)")
                 .bind(step.version)
@@ -371,11 +363,7 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(migration_err("recording the version"))?;
-            tracing::info!(
-                version = step.version,
-                description = step.description,
-                "migrated the state store"
-            );
+            tracing::info!(version = step.version, description = step.description, "migrated the state store");
         }
         tx.commit().await.map_err(migration_err("committing"))?;
         Ok(())
@@ -400,16 +388,11 @@ impl StateStore for SqliteStore {
         let mut conn = self.pool.acquire().await.map_err(db("pairs_by_record"))?;
         let mut pairs = Vec::new();
         for chunk in ids.chunks(IN_CHUNK) {
-            let mut q = query(AssertSqlSafe(pairs_by_record_sql(side, chunk.len())))
-                .bind(user)
-                .bind(object.as_str());
+            let mut q = query(AssertSqlSafe(pairs_by_record_sql(side, chunk.len()))).bind(user).bind(object.as_str());
             for id in chunk {
                 q = q.bind(*id);
             }
-            let rows = q
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db("pairs_by_record"))?;
+            let rows = q.fetch_all(&mut *conn).await.map_err(db("pairs_by_record"))?;
             for row in &rows {
                 pairs.push(decode_pair(row)?);
             }
@@ -417,23 +400,15 @@ impl StateStore for SqliteStore {
         Ok(pairs)
     }
 
-    async fn pair(
-        &self,
-        user: &str,
-        object: ObjectKind,
-        pair: &PairId,
-    ) -> Result<Option<PairState>, StoreError> {
-        let row = query(concat!(
-            "SELECT ",
-            pair_columns!(),
-            " FROM pairs WHERE user_id = ? AND object = ? AND pair_id = ?"
-        ))
-        .bind(user)
-        .bind(object.as_str())
-        .bind(pair.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("pair"))?;
+    async fn pair(&self, user: &str, object: ObjectKind, pair: &PairId) -> Result<Option<PairState>, StoreError> {
+        let row =
+            query(concat!("SELECT ", pair_columns!(), " FROM pairs WHERE user_id = ? AND object = ? AND pair_id = ?"))
+                .bind(user)
+                .bind(object.as_str())
+                .bind(pair.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("pair"))?;
         row.as_ref().map(decode_pair).transpose()
     }
 
@@ -446,43 +421,29 @@ impl StateStore for SqliteStore {
             .await
             .map_err(db("pair_count"))?
             .unwrap_or(0);
-        usize::try_from(n)
-            .map_err(|_| StoreError::Database(format!("pair_count: impossible count {n}")))
+        usize::try_from(n).map_err(|_| StoreError::Database(format!("pair_count: impossible count {n}")))
     }
 
-    async fn all_pairs(
-        &self,
-        user: &str,
-        object: ObjectKind,
-    ) -> Result<Vec<PairState>, StoreError> {
-        let rows = query(concat!(
-            "SELECT ",
-            pair_columns!(),
-            " FROM pairs WHERE user_id = ? AND object = ? ORDER BY pair_id"
-        ))
-        .bind(user)
-        .bind(object.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("all_pairs"))?;
+    async fn all_pairs(&self, user: &str, object: ObjectKind) -> Result<Vec<PairState>, StoreError> {
+        let rows =
+            query(concat!("SELECT ", pair_columns!(), " FROM pairs WHERE user_id = ? AND object = ? ORDER BY pair_id"))
+                .bind(user)
+                .bind(object.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("all_pairs"))?;
         rows.iter().map(decode_pair).collect()
     }
 
-    async fn cursor(
-        &self,
-        user: &str,
-        object: ObjectKind,
-        side: Side,
-    ) -> Result<Option<Cursor>, StoreError> {
-        let bytes: Option<Vec<u8>> = query_scalar(
-            "SELECT cursor FROM cursors WHERE user_id = ? AND object = ? AND side = ?",
-        )
-        .bind(user)
-        .bind(object.as_str())
-        .bind(side.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| map_sqlx(&format!("{side} {object} cursor"), e))?;
+    async fn cursor(&self, user: &str, object: ObjectKind, side: Side) -> Result<Option<Cursor>, StoreError> {
+        let bytes: Option<Vec<u8>> =
+            query_scalar("SELECT cursor FROM cursors WHERE user_id = ? AND object = ? AND side = ?")
+                .bind(user)
+                .bind(object.as_str())
+                .bind(side.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| map_sqlx(&format!("{side} {object} cursor"), e))?;
         Ok(bytes.map(Cursor))
     }
 
@@ -498,10 +459,7 @@ impl StateStore for SqliteStore {
             .await
             .map_err(db("record_intents: PRAGMA synchronous"))?;
         let result = upsert_intents(&mut conn, intents).await;
-        if let Err(e) = query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await
-        {
+        if let Err(e) = query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await {
             tracing::warn!(error = %e, "could not restore synchronous = NORMAL; dropping the connection");
             conn.close_on_drop();
         }
@@ -524,21 +482,12 @@ impl StateStore for SqliteStore {
         if keys.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("resolve_intents"))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("resolve_intents"))?;
         delete_intents(&mut tx, user, keys).await?;
         tx.commit().await.map_err(db("resolve_intents: commit"))
     }
 
-    async fn refetch_queue(
-        &self,
-        user: &str,
-        object: ObjectKind,
-        side: Side,
-    ) -> Result<Vec<RecordId>, StoreError> {
+    async fn refetch_queue(&self, user: &str, object: ObjectKind, side: Side) -> Result<Vec<RecordId>, StoreError> {
         let ids: Vec<String> =
             query_scalar("SELECT record_id FROM refetch WHERE user_id = ? AND object = ? AND side = ? ORDER BY seq")
                 .bind(user)
@@ -550,22 +499,13 @@ impl StateStore for SqliteStore {
         Ok(ids.into_iter().map(RecordId).collect())
     }
 
-    async fn commit_cycle(
-        &self,
-        user: &str,
-        object: ObjectKind,
-        commit: CycleCommit,
-    ) -> Result<(), StoreError> {
+    async fn commit_cycle(&self, user: &str, object: ObjectKind, commit: CycleCommit) -> Result<(), StoreError> {
         validate_commit(user, object, &commit)?;
         if commit.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("commit_cycle: begin"))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("commit_cycle: begin"))?;
         // On error the transaction is dropped, which rolls it back.
         apply_commit(&mut tx, user, object, &commit).await?;
         tx.commit().await.map_err(db("commit_cycle: commit"))?;
@@ -597,11 +537,7 @@ impl StateStore for SqliteStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("append_audit"))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("append_audit"))?;
         insert_audit(&mut tx, entries).await?;
         tx.commit().await.map_err(db("append_audit: commit"))
     }
@@ -619,24 +555,12 @@ impl StateStore for SqliteStore {
                 " FROM audit WHERE user_id = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?"
             ),
             (true, false) => {
-                concat!(
-                    "SELECT ",
-                    audit_columns!(),
-                    " FROM audit WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?"
-                )
+                concat!("SELECT ", audit_columns!(), " FROM audit WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?")
             }
             (false, true) => {
-                concat!(
-                    "SELECT ",
-                    audit_columns!(),
-                    " FROM audit WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?"
-                )
+                concat!("SELECT ", audit_columns!(), " FROM audit WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?")
             }
-            (false, false) => concat!(
-                "SELECT ",
-                audit_columns!(),
-                " FROM audit ORDER BY at DESC, id DESC LIMIT ?"
-            ),
+            (false, false) => concat!("SELECT ", audit_columns!(), " FROM audit ORDER BY at DESC, id DESC LIMIT ?"),
         };
         let mut q = query(sql);
         if let Some(user) = user {
@@ -645,14 +569,9 @@ impl StateStore for SqliteStore {
         if let Some(since) = since {
             q = q.bind(ts(&since));
         }
-        let rows = q
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("audit_log"))?;
-        rows.iter()
-            .map(|row| decode_audit(row).map(|(_, entry)| entry))
-            .collect()
+        let rows =
+            q.bind(i64::try_from(limit).unwrap_or(i64::MAX)).fetch_all(&self.pool).await.map_err(db("audit_log"))?;
+        rows.iter().map(|row| decode_audit(row).map(|(_, entry)| entry)).collect()
     }
 
     async fn export_audit_jsonl(
@@ -673,18 +592,10 @@ impl StateStore for SqliteStore {
                 ))
                 .bind(after)
                 .bind(user),
-                None => query(concat!(
-                    "SELECT ",
-                    audit_columns!(),
-                    " FROM audit WHERE id > ? ORDER BY id LIMIT ?"
-                ))
-                .bind(after),
+                None => query(concat!("SELECT ", audit_columns!(), " FROM audit WHERE id > ? ORDER BY id LIMIT ?"))
+                    .bind(after),
             };
-            let rows = q
-                .bind(EXPORT_PAGE)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("export_audit_jsonl"))?;
+            let rows = q.bind(EXPORT_PAGE).fetch_all(&self.pool).await.map_err(db("export_audit_jsonl"))?;
             for row in &rows {
                 let (id, entry) = decode_audit(row)?;
                 after = id;
@@ -753,38 +664,21 @@ impl StateStore for SqliteStore {
     }
 
     async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("reset_user"))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("reset_user"))?;
         match object {
             None => {
                 for sql in RESET_ALL {
-                    query(sql)
-                        .bind(user)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("reset_user"))?;
+                    query(sql).bind(user).execute(&mut *tx).await.map_err(db("reset_user"))?;
                 }
             }
             Some(object) => {
                 for sql in RESET_OBJECT {
-                    query(sql)
-                        .bind(user)
-                        .bind(object.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("reset_user"))?;
+                    query(sql).bind(user).bind(object.as_str()).execute(&mut *tx).await.map_err(db("reset_user"))?;
                 }
             }
         }
         tx.commit().await.map_err(db("reset_user: commit"))?;
-        tracing::info!(
-            user,
-            object = object.map(ObjectKind::as_str).unwrap_or("all"),
-            "reset sync state"
-        );
+        tracing::info!(user, object = object.map(ObjectKind::as_str).unwrap_or("all"), "reset sync state");
         Ok(())
     }
 }
@@ -801,11 +695,7 @@ fn pairs_by_record_sql(side: Side, n: usize) -> String {
         placeholders.push_str(if i == 0 { "?" } else { ",?" });
     }
     format!(
-        concat!(
-            "SELECT ",
-            pair_columns!(),
-            " FROM pairs WHERE user_id = ? AND object = ? AND {} IN ({})"
-        ),
+        concat!("SELECT ", pair_columns!(), " FROM pairs WHERE user_id = ? AND object = ? AND {} IN ({})"),
         column, placeholders
     )
 }
@@ -818,20 +708,14 @@ fn validate_commit(user: &str, object: ObjectKind, commit: &CycleCommit) -> Resu
             p.pair_id, p.object
         )));
     }
-    if let Some(q) = commit
-        .quarantine_add
-        .iter()
-        .find(|q| q.user != user || q.object != object)
-    {
+    if let Some(q) = commit.quarantine_add.iter().find(|q| q.user != user || q.object != object) {
         return Err(StoreError::Invalid(format!(
             "quarantine entry for {} {} belongs to another user or object than the commit's",
             q.side, q.record_id
         )));
     }
     if commit.audit.iter().any(|a| a.user != user) {
-        return Err(StoreError::Invalid(
-            "an audit entry belongs to another user than the commit's".into(),
-        ));
+        return Err(StoreError::Invalid("an audit entry belongs to another user than the commit's".into()));
     }
     Ok(())
 }
@@ -912,16 +796,14 @@ async fn apply_commit(
         .map_err(db("commit_cycle: quarantining"))?;
     }
     for (side, id) in &commit.refetch_remove {
-        query(
-            "DELETE FROM refetch WHERE user_id = ? AND object = ? AND side = ? AND record_id = ?",
-        )
-        .bind(user)
-        .bind(obj)
-        .bind(side.as_str())
-        .bind(id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db("commit_cycle: dequeuing a refetch"))?;
+        query("DELETE FROM refetch WHERE user_id = ? AND object = ? AND side = ? AND record_id = ?")
+            .bind(user)
+            .bind(obj)
+            .bind(side.as_str())
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db("commit_cycle: dequeuing a refetch"))?;
     }
     for (side, id) in &commit.refetch_add {
         query(
@@ -949,31 +831,20 @@ async fn upsert_pairs(
 ) -> Result<(), StoreError> {
     static FULL: OnceLock<Arc<str>> = OnceLock::new();
     for chunk in pairs.chunks(BATCH_ROWS) {
-        let sql = batch_sql(
-            &FULL,
-            chunk.len(),
-            UPSERT_PAIR_HEAD,
-            PAIR_ROW,
-            UPSERT_PAIR_TAIL,
-        );
-        let q = chunk.iter().fold(query(AssertSqlSafe(sql)), |q, pair| {
-            bind_pair(q, user, obj, pair)
-        });
+        let sql = batch_sql(&FULL, chunk.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
+        let q = chunk.iter().fold(query(AssertSqlSafe(sql)), |q, pair| bind_pair(q, user, obj, pair));
         if let Err(e) = q.execute(&mut *conn).await {
             // A failed statement is undone on its own and the transaction goes on, so the batch
             // can be replayed pair by pair to name the pair at fault. The caller rolls back.
             for pair in chunk {
                 let one = batch_sql(&FULL, 1, UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
-                bind_pair(query(AssertSqlSafe(one)), user, obj, pair)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| {
-                        let what = format!(
-                            "commit_cycle: storing pair {} (crm {}, mailbox {})",
-                            pair.pair_id, pair.crm.id, pair.mailbox.id
-                        );
-                        map_sqlx(&what, e)
-                    })?;
+                bind_pair(query(AssertSqlSafe(one)), user, obj, pair).execute(&mut *conn).await.map_err(|e| {
+                    let what = format!(
+                        "commit_cycle: storing pair {} (crm {}, mailbox {})",
+                        pair.pair_id, pair.crm.id, pair.mailbox.id
+                    );
+                    map_sqlx(&what, e)
+                })?;
             }
             return Err(map_sqlx("commit_cycle: storing pairs", e));
         }
@@ -997,13 +868,7 @@ fn bind_pair(q: SqliteQuery, user: &str, obj: &str, pair: &PairState) -> SqliteQ
 
 /// The statement `head` + `rows` copies of `row` + `tail`; the full-size one is built once into
 /// `full`. Only placeholders are repeated, never values.
-fn batch_sql(
-    full: &OnceLock<Arc<str>>,
-    rows: usize,
-    head: &str,
-    row: &str,
-    tail: &str,
-) -> Arc<str> {
+fn batch_sql(full: &OnceLock<Arc<str>>, rows: usize, head: &str, row: &str, tail: &str) -> Arc<str> {
     let build = |rows: usize| -> Arc<str> {
         let mut sql = String::with_capacity(head.len() + tail.len() + rows * (row.len() + 2));
         sql.push_str(head);
@@ -1016,17 +881,12 @@ fn batch_sql(
         sql.push_str(tail);
         sql.into()
     };
-    if rows == BATCH_ROWS {
-        full.get_or_init(|| build(BATCH_ROWS)).clone()
-    } else {
-        build(rows)
-    }
+    if rows == BATCH_ROWS { full.get_or_init(|| build(BATCH_ROWS)).clone() } else { build(rows) }
 }
 
 async fn upsert_intents(conn: &mut SqliteConnection, intents: &[Intent]) -> Result<(), StoreError> {
-    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
-        .await
-        .map_err(db("record_intents: begin"))?;
+    let mut tx =
+        sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.map_err(db("record_intents: begin"))?;
     for intent in intents {
         query(UPSERT_INTENT)
             .bind(&intent.user)
@@ -1042,26 +902,14 @@ async fn upsert_intents(conn: &mut SqliteConnection, intents: &[Intent]) -> Resu
     tx.commit().await.map_err(db("record_intents: commit"))
 }
 
-async fn delete_intents(
-    conn: &mut SqliteConnection,
-    user: &str,
-    keys: &[String],
-) -> Result<(), StoreError> {
+async fn delete_intents(conn: &mut SqliteConnection, user: &str, keys: &[String]) -> Result<(), StoreError> {
     for key in keys {
-        query(DELETE_INTENT)
-            .bind(user)
-            .bind(key)
-            .execute(&mut *conn)
-            .await
-            .map_err(db("resolving intents"))?;
+        query(DELETE_INTENT).bind(user).bind(key).execute(&mut *conn).await.map_err(db("resolving intents"))?;
     }
     Ok(())
 }
 
-async fn insert_audit(
-    conn: &mut SqliteConnection,
-    entries: &[AuditEntry],
-) -> Result<(), StoreError> {
+async fn insert_audit(conn: &mut SqliteConnection, entries: &[AuditEntry]) -> Result<(), StoreError> {
     static FULL: OnceLock<Arc<str>> = OnceLock::new();
     for chunk in entries.chunks(BATCH_ROWS) {
         let sql = batch_sql(&FULL, chunk.len(), INSERT_AUDIT_HEAD, AUDIT_ROW, "");
@@ -1076,9 +924,7 @@ async fn insert_audit(
                 .bind(entry.reason.clone())
                 .bind(entry.detail.as_ref().map(serde_json::Value::to_string))
         });
-        q.execute(&mut *conn)
-            .await
-            .map_err(db("appending to the audit log"))?;
+        q.execute(&mut *conn).await.map_err(db("appending to the audit log"))?;
     }
     Ok(())
 }
@@ -1097,15 +943,11 @@ where
 }
 
 fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
-    StoreError::Corrupt {
-        what: what.into(),
-        detail: detail.into(),
-    }
+    StoreError::Corrupt { what: what.into(), detail: detail.into() }
 }
 
 fn decode_pair(row: &SqliteRow) -> Result<PairState, StoreError> {
-    let pair_id: String =
-        col(row, "pair_id").map_err(|d| corrupt("pair with an unreadable id", d))?;
+    let pair_id: String = col(row, "pair_id").map_err(|d| corrupt("pair with an unreadable id", d))?;
     decode_pair_body(row, pair_id.clone()).map_err(|d| corrupt(format!("pair {pair_id}"), d))
 }
 
@@ -1134,8 +976,7 @@ fn decode_pair_body(row: &SqliteRow, pair_id: String) -> Result<PairState, Strin
 }
 
 fn decode_intent(row: &SqliteRow) -> Result<Intent, StoreError> {
-    let key: String =
-        col(row, "intent_key").map_err(|d| corrupt("journal intent with an unreadable key", d))?;
+    let key: String = col(row, "intent_key").map_err(|d| corrupt("journal intent with an unreadable key", d))?;
     let body = || -> Result<Intent, String> {
         let user: String = col(row, "user_id")?;
         let object: String = col(row, "object")?;
@@ -1155,8 +996,8 @@ fn decode_intent(row: &SqliteRow) -> Result<Intent, StoreError> {
 }
 
 fn decode_quarantine(row: &SqliteRow) -> Result<QuarantineEntry, StoreError> {
-    let record_id: String = col(row, "record_id")
-        .map_err(|d| corrupt("quarantine entry with an unreadable record id", d))?;
+    let record_id: String =
+        col(row, "record_id").map_err(|d| corrupt("quarantine entry with an unreadable record id", d))?;
     let body = || -> Result<QuarantineEntry, String> {
         let user: String = col(row, "user_id")?;
         let object: String = col(row, "object")?;
@@ -1203,8 +1044,7 @@ fn decode_audit(row: &SqliteRow) -> Result<(i64, AuditEntry), StoreError> {
 }
 
 fn decode_status(row: &SqliteRow) -> Result<UserStatus, StoreError> {
-    let user: String =
-        col(row, "user_id").map_err(|d| corrupt("status with an unreadable user", d))?;
+    let user: String = col(row, "user_id").map_err(|d| corrupt("status with an unreadable user", d))?;
     let body = || -> Result<UserStatus, String> {
         let last_cycle_at: Option<String> = col(row, "last_cycle_at")?;
         let last_success_at: Option<String> = col(row, "last_success_at")?;
@@ -1235,9 +1075,7 @@ fn map_sqlx(context: &str, e: sqlx::Error) -> StoreError {
                 StoreError::Database(format!("{context}: {}", d.message()))
             }
         }
-        e @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) => {
-            corrupt(context, e.to_string())
-        }
+        e @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) => corrupt(context, e.to_string()),
         other => StoreError::Database(format!("{context}: {other}")),
     }
 }
@@ -1272,15 +1110,9 @@ mod tests {
             .fetch_all(&store.pool)
             .await
             .map_err(db("explain"))?;
-        let plan: Vec<String> = rows
-            .iter()
-            .filter_map(|r| r.try_get::<String, _>("detail").ok())
-            .collect();
+        let plan: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("detail").ok()).collect();
         let plan = plan.join("\n");
-        assert!(
-            plan.contains("SEARCH pair_counts USING PRIMARY KEY"),
-            "{plan}"
-        );
+        assert!(plan.contains("SEARCH pair_counts USING PRIMARY KEY"), "{plan}");
         Ok(())
     }
 
@@ -1312,10 +1144,7 @@ mod tests {
             .await
             .map_err(db("v1"))?;
             for statement in v1.statements {
-                query(*statement)
-                    .execute(&mut conn)
-                    .await
-                    .map_err(db("v1"))?;
+                query(*statement).execute(&mut conn).await.map_err(db("v1"))?;
             }
             query("INSERT INTO schema_version VALUES (1, 'initial schema', '2025-01-01T00:00:00.000000000Z')")
                 .execute(&mut conn)
@@ -1359,9 +1188,7 @@ mod tests {
             remove_pairs: vec![IdempotencyKey("p1".into()), IdempotencyKey("p3".into())],
             ..CycleCommit::default()
         };
-        store
-            .commit_cycle("ada", ObjectKind::Contact, removal)
-            .await?;
+        store.commit_cycle("ada", ObjectKind::Contact, removal).await?;
         assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 2);
         store.close().await;
         std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
@@ -1371,10 +1198,7 @@ mod tests {
     #[tokio::test]
     async fn pairs_by_record_uses_the_index() -> Result<(), StoreError> {
         let store = SqliteStore::in_memory().await?;
-        for (side, index) in [
-            (Side::Crm, "pairs_by_crm_id"),
-            (Side::Mailbox, "pairs_by_mailbox_id"),
-        ] {
+        for (side, index) in [(Side::Crm, "pairs_by_crm_id"), (Side::Mailbox, "pairs_by_mailbox_id")] {
             let sql = format!("EXPLAIN QUERY PLAN {}", pairs_by_record_sql(side, 3));
             let rows = query(AssertSqlSafe(sql))
                 .bind("u")
@@ -1385,10 +1209,7 @@ mod tests {
                 .fetch_all(&store.pool)
                 .await
                 .map_err(db("explain"))?;
-            let plan: Vec<String> = rows
-                .iter()
-                .filter_map(|r| r.try_get::<String, _>("detail").ok())
-                .collect();
+            let plan: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("detail").ok()).collect();
             let plan = plan.join("\n");
             assert!(plan.contains(index), "{side}: {plan}");
             assert!(!plan.contains("SCAN pairs"), "{side}: {plan}");

@@ -13,16 +13,29 @@ fn temp_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("tandem-fakes-{tag}-{}-{nanos}.ports", std::process::id()))
 }
 
+/// Kills the child when a failed assertion unwinds, so no fake outlives its test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
 async fn binary_prints_urls_writes_port_file_and_stops_on_sigterm() {
     let port_file = temp_path("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem-fakes"))
-        .arg("--port-file")
-        .arg(&port_file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut guard = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_tandem-fakes"))
+            .arg("--port-file")
+            .arg(&port_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
 
     // The first stdout line announces the health fake.
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -47,7 +60,10 @@ async fn binary_prints_urls_writes_port_file_and_stops_on_sigterm() {
 
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let health: serde_json::Value = client.get(format!("{url}/health")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(health, serde_json::json!({"status": "ok", "fakes": ["health"]}));
+    assert_eq!(health, serde_json::json!({"status": "ok", "fakes": ["health", "salesforce", "graph"]}));
+    // The provider fakes answer from this other process on their real paths.
+    let token = client.post(format!("{}/services/oauth2/token", ports["salesforce"])).send().await.unwrap();
+    assert_eq!(token.status(), 400, "a token request without a grant is refused, as Salesforce does");
 
     #[cfg(unix)]
     {
@@ -78,5 +94,5 @@ fn binary_rejects_unknown_fakes_and_arguments() {
 
     let out = Command::new(bin).arg("--list").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["health"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["health", "salesforce", "graph"]);
 }

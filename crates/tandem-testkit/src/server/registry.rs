@@ -62,10 +62,15 @@ impl FakeSet {
         FakeSet::default()
     }
 
-    /// Every fake this crate ships, as the binary starts them: today only `"health"`.
+    /// Every fake this crate ships, as the binary starts them: `"health"`, `"salesforce"` (the
+    /// default org and user) and `"graph"` (the demo tenant, mailbox and app of [`crate::graph::GraphState::demo`]).
     pub fn standard() -> Self {
         let mut set = FakeSet::new();
         set.register_health();
+        set.register("salesforce", || {
+            crate::salesforce::router(crate::salesforce::SalesforceFake::new(crate::salesforce::FakeConfig::default()))
+        });
+        set.register("graph", || crate::graph::router(crate::graph::GraphState::demo()));
         set
     }
 
