@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tandem_connector::ConnectorError;
-use tandem_connector::http::{
-    AccessToken, Clock, HttpClient, RequestSpec, Response, TokenCache, check_endpoint, is_retryable_status,
-};
+use tandem_connector::http::{AccessToken, Clock, HttpClient, RequestSpec, Response, TokenCache, check_endpoint};
 use url::Url;
 
 use crate::auth::{SalesforceTokens, Session};
@@ -240,13 +238,13 @@ impl Api {
             return Err(ApiError::Budget);
         }
         let token: AccessToken = self.tokens.token().await?;
-        let response = self.send_with_retries(request.clone().bearer_auth(&token)).await?;
+        let response = self.http.send_unmapped(request.clone().bearer_auth(&token)).await?;
         self.observe(&response);
         let response = if response.status().as_u16() == 401 {
             tracing::debug!(request = %response.request(), "session expired or invalid; refreshing once");
             self.tokens.invalidate_if_current(&token).await;
             let token = self.tokens.token().await?;
-            let retried = self.send_with_retries(request.bearer_auth(&token)).await?;
+            let retried = self.http.send_unmapped(request.bearer_auth(&token)).await?;
             self.observe(&retried);
             retried
         } else {
@@ -256,43 +254,6 @@ impl Api {
             return Ok(response);
         }
         Err(self.map_error(&response))
-    }
-
-    /// Sends `request` through [`HttpClient::send_once`] (endpoint check, rate limit, scrubbed
-    /// errors) and repeats it on 429, 5xx and network failures when it may be repeated, waiting
-    /// as `Retry-After` asks or with exponential backoff, within the client's configured bounds.
-    ///
-    /// This loop stands in for [`HttpClient::send_unmapped`], whose future the compiler cannot
-    /// prove `Send` (its retry closures take higher-ranked references), which a
-    /// `Connector`'s futures must be.
-    async fn send_with_retries(&self, request: RequestSpec) -> Result<Response, ConnectorError> {
-        let config = self.http.config();
-        let retry_safe = request.is_retry_safe();
-        let mut attempt: u32 = 0;
-        loop {
-            let outcome = self.http.send_once(request.clone()).await;
-            let asked = match &outcome {
-                Ok(r) if retry_safe && is_retryable_status(r.status()) => r.retry_after(),
-                Err(ConnectorError::Transient { .. }) if retry_safe => None,
-                _ => return outcome,
-            };
-            if attempt >= config.max_retries || asked.is_some_and(|a| a > config.max_backoff) {
-                return outcome;
-            }
-            let backoff = config.base_backoff.saturating_mul(1u32 << attempt.min(16));
-            // Up to 50% jitter, from the clock's sub-second noise (no randomness source needed).
-            let noise = u64::from(Utc::now().timestamp_subsec_nanos()) % 1000;
-            let jitter = backoff.mul_f64(noise as f64 / 2000.0);
-            let delay = asked.unwrap_or(backoff + jitter).min(config.max_backoff);
-            tracing::info!(
-                request = %request.describe(),
-                attempt = attempt + 1,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "retrying Salesforce request"
-            );
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
     }
 
     fn map_error(&self, response: &Response) -> ApiError {
