@@ -297,6 +297,13 @@ impl GraphState {
         self.lock().access_tokens.len()
     }
 
+    /// Every access and refresh token this tenant ever issued, expired ones included: what a
+    /// canary test searches logs and error messages for.
+    pub fn issued_credentials(&self) -> Vec<String> {
+        let data = self.lock();
+        data.access_tokens.keys().chain(data.refresh_tokens.keys()).cloned().collect()
+    }
+
     // --- delta --------------------------------------------------------------------------------
 
     /// Expires every delta and skip token issued so far (the service evicting sync state).

@@ -143,6 +143,8 @@ struct Inner {
     api_used: u64,
     default_user: FakeUser,
     tokens_issued: u64,
+    /// Every access token ever issued, for canary tests (sessions forget expired ones).
+    issued: Vec<String>,
 }
 
 /// The handle to a fake org: cheap to clone, all clones share it.
@@ -197,6 +199,7 @@ impl SalesforceFake {
                 api_used: 0,
                 default_user: FakeUser { id, username },
                 tokens_issued: 0,
+                issued: Vec::new(),
             })),
             controls: Controls::new(),
         }
@@ -338,6 +341,13 @@ impl SalesforceFake {
     /// Access tokens issued so far.
     pub fn tokens_issued(&self) -> u64 {
         self.lock().tokens_issued
+    }
+
+    /// Every access and refresh token this org ever issued, expired ones included: what a canary
+    /// test searches logs and error messages for.
+    pub fn issued_credentials(&self) -> Vec<String> {
+        let inner = self.lock();
+        inner.issued.iter().cloned().chain(inner.refresh_tokens.keys().cloned()).collect()
     }
 
     /// Sets the daily API request limit.

@@ -554,6 +554,7 @@ fn issue(inner: &mut Inner, user: &str, base: &str, refresh: Option<String>) -> 
     inner.tokens_issued += 1;
     let token = format!("{}!{}", inner.config.org_id, uuid::Uuid::new_v4().simple());
     inner.sessions.insert(token.clone(), user.to_owned());
+    inner.issued.push(token.clone());
     let id = format!("{base}/id/{}/{user}", inner.config.org_id);
     let issued_at = inner.org.now().timestamp_millis().to_string();
     let signature = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(format!("{id}{issued_at}")));
