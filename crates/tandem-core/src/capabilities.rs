@@ -19,6 +19,11 @@ pub struct FieldLimit {
     pub max_items: Option<usize>,
     /// The target rejects a create without this field.
     pub required: bool,
+    /// The side reports this field but Tandem must never write it (Salesforce's Account name
+    /// of a contact is a lookup, its invitees are other records). Its changes still flow to the
+    /// other side.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// What one side can store for one object kind.
@@ -54,6 +59,17 @@ impl ObjectCapabilities {
             FieldKey::Custom(_) => self.custom_fields,
             key => self.fields.contains_key(key),
         }
+    }
+
+    /// Whether Tandem may write `key` on this side: supported and not read-only.
+    pub fn writable(&self, key: &FieldKey) -> bool {
+        self.supports(key) && !self.limit(key).is_some_and(|l| l.read_only)
+    }
+
+    /// Builder: the side reports `key` but Tandem must never write it.
+    pub fn with_read_only(mut self, key: FieldKey) -> Self {
+        self.fields.entry(key).or_default().read_only = true;
+        self
     }
 
     /// The limit of `key`, if the field is supported.

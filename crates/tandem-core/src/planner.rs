@@ -438,7 +438,7 @@ impl<'a> Planner<'a> {
         let mut truncated = Vec::new();
         out.custom_mut().clear();
         for key in source.field_keys() {
-            let keep = self.synced.contains(&key) && self.caps(target).supports(&key);
+            let keep = self.synced.contains(&key) && self.caps(target).writable(&key);
             if keep {
                 let (value, cut) = self.fit(target, &key, source.get(&key));
                 if cut {
@@ -756,7 +756,7 @@ impl<'a> Planner<'a> {
             let mut dropped = Vec::new();
             let mut timing_problem = None;
             for (key, value) in std::mem::take(&mut writes[idx(target)]) {
-                if !self.caps(target).supports(&key) {
+                if !self.caps(target).writable(&key) {
                     continue;
                 }
                 let (value, cut) = self.fit(target, &key, value);

@@ -1153,3 +1153,38 @@ fn cut_text_loses_trailing_blanks_and_addresses_that_do_not_fit_are_left_out() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_read_only_field_flows_from_its_side_but_is_never_written_to_it() {
+    let mut fx = Fx::contacts();
+    fx.crm_caps = fx.crm_caps.clone().with_read_only(FieldKey::Company);
+    let acme = with(ada(), FieldKey::Company, text("Acme"));
+    let pair = fx.pair("003A", &acme, "AAMk1", &acme);
+
+    // The CRM's value changes (the contact moved to another account): it reaches the mailbox.
+    fx.change(Side::Crm, upsert("003A", "c2", with(ada(), FieldKey::Company, text("Globex"))));
+    let plan = fx.plan();
+    assert_eq!(patch(&plan, Side::Mailbox).get(&FieldKey::Company), Some(&text("Globex")));
+
+    // The mailbox's value changes: nothing is written to the CRM, and the state still says the
+    // CRM holds its old value.
+    let mut fx = Fx::contacts();
+    fx.crm_caps = fx.crm_caps.clone().with_read_only(FieldKey::Company);
+    let pair2 = fx.pair("003A", &acme, "AAMk1", &acme);
+    fx.change(Side::Mailbox, upsert("AAMk1", "m2", with(ada(), FieldKey::Company, text("Initech"))));
+    let plan = fx.plan();
+    assert!(ops(&plan, "update").is_empty(), "{plan}");
+    let state = put(&plan, &pair2);
+    assert_eq!(state.crm.fields[&FieldKey::Company], fingerprint(text("Acme").as_ref()));
+    let _ = pair;
+
+    // A mailbox contact copied to the CRM leaves the read-only field out.
+    let mut fx = Fx::contacts();
+    fx.crm_caps = fx.crm_caps.clone().with_read_only(FieldKey::Company);
+    fx.change(Side::Mailbox, upsert("AAMk9", "m1", with(ada(), FieldKey::Company, text("Initech"))));
+    let plan = fx.plan();
+    match ops(&plan, "create").as_slice() {
+        [Action::Create { target: Side::Crm, record, .. }] => assert_eq!(record.get(&FieldKey::Company), None),
+        other => panic!("{other:?}"),
+    }
+}

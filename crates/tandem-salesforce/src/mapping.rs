@@ -187,8 +187,9 @@ impl Mapping {
                 contacts.with_limit(FieldKey::Phone(kind), Some(40), false).with_max_items(FieldKey::Phone(kind), 1);
         }
         // `company` (Account.Name) is read but not written: a contact's account is a lookup, and
-        // setting it by name would mean guessing among accounts. It is left out so the planner
-        // never writes it and never reads its absence on this side as an edit.
+        // setting it by name would mean guessing among accounts. Declared read-only, so the
+        // planner never writes it here while a change of account still reaches the mailbox.
+        contacts = contacts.with_read_only(FieldKey::Company);
         for c in &self.contact_custom {
             contacts = contacts.with_limit(FieldKey::Custom(c.name.clone()), c.max_len, false);
         }
@@ -211,6 +212,8 @@ impl Mapping {
             .with_max_items(FieldKey::CrmLinks, 2);
         // Attendees (EventRelation) and the organizer (the owner) are read, not written: an
         // invitee is a Contact, Lead or User id, and an address that matches none cannot be stored.
+        // Attendees are declared read-only so invitation changes made in Salesforce still flow.
+        events = events.with_read_only(FieldKey::Attendees);
         for c in &self.event_custom {
             events = events.with_limit(FieldKey::Custom(c.name.clone()), c.max_len, false);
         }
@@ -380,7 +383,7 @@ impl Mapping {
         for key in record.field_keys() {
             let storable = match &key {
                 FieldKey::Custom(name) => self.custom(record.kind()).iter().any(|c| &c.name == name),
-                key => caps.supports(key),
+                key => caps.writable(key),
             };
             let value = record.get(&key);
             if storable && value.is_some() {
@@ -1016,11 +1019,11 @@ mod tests {
         let caps = m.capabilities();
         assert_eq!(caps.contacts.limit(&FieldKey::FamilyName).unwrap().max_len, Some(80));
         assert!(caps.contacts.limit(&FieldKey::FamilyName).unwrap().required);
-        assert!(!caps.contacts.supports(&FieldKey::Company));
+        assert!(caps.contacts.supports(&FieldKey::Company) && !caps.contacts.writable(&FieldKey::Company));
         assert!(!caps.contacts.supports(&FieldKey::Phone(PhoneKind::HomeFax)));
         assert_eq!(caps.contacts.limit(&FieldKey::Custom("Region__c".into())).unwrap().max_len, Some(20));
         assert_eq!(caps.events.max_event_minutes, Some(20_160));
         assert_eq!(caps.events.max_batch, 200);
-        assert!(!caps.events.supports(&FieldKey::Attendees));
+        assert!(caps.events.supports(&FieldKey::Attendees) && !caps.events.writable(&FieldKey::Attendees));
     }
 }
