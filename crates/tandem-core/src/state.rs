@@ -203,7 +203,141 @@ impl Change {
 }
 
 /// Per-field fingerprints of what one side holds for a mapped record.
-pub type FieldPrints = BTreeMap<FieldKey, u64>;
+///
+/// A map from field to fingerprint, kept as a sorted vector: a pair holds about twenty entries
+/// per side and an index may hold millions of pairs, where a vector costs under half a B-tree's
+/// memory and looks up as fast. Serialised as a JSON object.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct FieldPrints(Vec<(FieldKey, u64)>);
+
+impl FieldPrints {
+    /// An empty map.
+    pub fn new() -> Self {
+        FieldPrints(Vec::new())
+    }
+
+    fn position(&self, key: &FieldKey) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(key))
+    }
+
+    /// The fingerprint of `key`.
+    pub fn get(&self, key: &FieldKey) -> Option<&u64> {
+        self.position(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Whether `key` has a fingerprint.
+    pub fn contains_key(&self, key: &FieldKey) -> bool {
+        self.position(key).is_ok()
+    }
+
+    /// Sets the fingerprint of `key`, returning the previous one.
+    pub fn insert(&mut self, key: FieldKey, print: u64) -> Option<u64> {
+        match self.position(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, print)),
+            Err(i) => {
+                self.0.insert(i, (key, print));
+                None
+            }
+        }
+    }
+
+    /// Removes the fingerprint of `key`.
+    pub fn remove(&mut self, key: &FieldKey) -> Option<u64> {
+        self.position(key).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// Removes every fingerprint.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Fields and fingerprints, in field order.
+    pub fn iter(&self) -> impl Iterator<Item = (&FieldKey, &u64)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Fields and mutable fingerprints, in field order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&FieldKey, &mut u64)> {
+        self.0.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    /// The fields, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &FieldKey> {
+        self.0.iter().map(|(k, _)| k)
+    }
+}
+
+impl std::fmt::Debug for FieldPrints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl std::ops::Index<&FieldKey> for FieldPrints {
+    type Output = u64;
+
+    /// # Panics
+    ///
+    /// When `key` has no fingerprint, like a `BTreeMap`; use [`FieldPrints::get`] otherwise.
+    fn index(&self, key: &FieldKey) -> &u64 {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("no fingerprint for field `{key}`"),
+        }
+    }
+}
+
+impl FromIterator<(FieldKey, u64)> for FieldPrints {
+    fn from_iter<I: IntoIterator<Item = (FieldKey, u64)>>(iter: I) -> Self {
+        let mut entries: Vec<(FieldKey, u64)> = iter.into_iter().collect();
+        // Later entries win, as inserting them one by one would.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        entries.shrink_to_fit();
+        FieldPrints(entries)
+    }
+}
+
+impl Extend<(FieldKey, u64)> for FieldPrints {
+    fn extend<I: IntoIterator<Item = (FieldKey, u64)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a FieldPrints {
+    type Item = (&'a FieldKey, &'a u64);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (FieldKey, u64)>, fn(&'a (FieldKey, u64)) -> (&'a FieldKey, &'a u64)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Serialize for FieldPrints {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldPrints {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(BTreeMap::<FieldKey, u64>::deserialize(deserializer)?.into_iter().collect())
+    }
+}
 
 /// What the sync state knows of one side of a pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +390,22 @@ impl PairState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_prints_behave_like_a_sorted_map_and_serialise_as_one() {
+        let mut p: FieldPrints =
+            [(FieldKey::Title, 1), (FieldKey::GivenName, 2), (FieldKey::Title, 3)].into_iter().collect();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p.get(&FieldKey::Title), Some(&3), "later entries win");
+        assert_eq!(p.insert(FieldKey::Emails, 4), None);
+        assert_eq!(p.insert(FieldKey::Emails, 5), Some(4));
+        assert_eq!(p[&FieldKey::Emails], 5);
+        assert_eq!(p.keys().cloned().collect::<Vec<_>>(), [FieldKey::GivenName, FieldKey::Emails, FieldKey::Title]);
+        assert_eq!(p.remove(&FieldKey::GivenName), Some(2));
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, r#"{"emails":5,"title":3}"#);
+        assert_eq!(serde_json::from_str::<FieldPrints>(&json).unwrap(), p);
+    }
 
     #[test]
     fn idempotency_keys_are_deterministic_and_target_safe() {
