@@ -339,7 +339,7 @@ impl<'a> Planner<'a> {
     fn changed_fields(&self, side: Side, record: &Record, state: &SideState) -> Vec<FieldKey> {
         self.fields_on(side)
             .filter(|k| {
-                let before = state.fields.get(*k).copied().unwrap_or_else(|| fingerprint(None));
+                let before = state.fields.get(k).copied().unwrap_or_else(|| fingerprint(None));
                 fingerprint(record.get(k).as_ref()) != before
             })
             .cloned()
