@@ -145,6 +145,32 @@ pub struct FieldSelection {
 }
 
 impl FieldSelection {
+    /// A field as `side` names it (`custom.Region__c`), under its canonical name
+    /// (`custom.region`). Standard fields and unmapped custom fields are returned unchanged.
+    pub fn canonical_name(&self, side: Side, key: &FieldKey) -> FieldKey {
+        match key {
+            FieldKey::Custom(name) => self
+                .custom
+                .iter()
+                .find(|m| m.on(side) == name)
+                .map_or_else(|| key.clone(), |m| FieldKey::Custom(m.name.clone())),
+            other => other.clone(),
+        }
+    }
+
+    /// A canonical field under the name `side` gives it: the inverse of
+    /// [`FieldSelection::canonical_name`].
+    pub fn side_name(&self, side: Side, key: &FieldKey) -> FieldKey {
+        match key {
+            FieldKey::Custom(name) => self
+                .custom
+                .iter()
+                .find(|m| &m.name == name)
+                .map_or_else(|| key.clone(), |m| FieldKey::Custom(m.on(side).to_owned())),
+            other => other.clone(),
+        }
+    }
+
     /// The synced fields of `kind`, in a fixed order.
     pub fn synced(&self, kind: ObjectKind) -> Vec<FieldKey> {
         let mut keys: Vec<FieldKey> = FieldKey::standard(kind)

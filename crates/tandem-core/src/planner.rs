@@ -304,17 +304,7 @@ impl<'a> Planner<'a> {
     }
 
     fn target_name(&self, side: Side, key: &FieldKey) -> FieldKey {
-        match key {
-            FieldKey::Custom(name) => self
-                .input
-                .config
-                .fields
-                .custom
-                .iter()
-                .find(|m| &m.name == name)
-                .map_or_else(|| key.clone(), |m| FieldKey::Custom(m.on(side).to_owned())),
-            other => other.clone(),
-        }
+        self.input.config.fields.side_name(side, key)
     }
 
     fn to_side_names(&self, side: Side, record: &mut Record) {

@@ -142,17 +142,7 @@ impl<'a> View<'a> {
 
     /// A field name as `side` spells it, made canonical.
     fn canonical(&self, side: Side, key: &FieldKey) -> FieldKey {
-        match key {
-            FieldKey::Custom(name) => self
-                .ctx
-                .config
-                .fields
-                .custom
-                .iter()
-                .find(|m| m.on(side) == name)
-                .map_or_else(|| key.clone(), |m| FieldKey::Custom(m.name.clone())),
-            other => other.clone(),
-        }
+        self.ctx.config.fields.canonical_name(side, key)
     }
 
     /// A canonical field's value in a record whose custom fields carry `side`'s names.

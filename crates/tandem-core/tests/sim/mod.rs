@@ -700,30 +700,12 @@ impl Sim {
 
     /// The canonical name of a field as `side` names it.
     fn canonical_key(&self, side: Side, key: &FieldKey) -> FieldKey {
-        match key {
-            FieldKey::Custom(name) => self
-                .config
-                .fields
-                .custom
-                .iter()
-                .find(|m| m.on(side) == name)
-                .map_or_else(|| key.clone(), |m| FieldKey::Custom(m.name.clone())),
-            other => other.clone(),
-        }
+        self.config.fields.canonical_name(side, key)
     }
 
     /// A canonical field's name on `side`.
     fn side_key(&self, side: Side, key: &FieldKey) -> FieldKey {
-        match key {
-            FieldKey::Custom(name) => self
-                .config
-                .fields
-                .custom
-                .iter()
-                .find(|m| &m.name == name)
-                .map_or_else(|| key.clone(), |m| FieldKey::Custom(m.on(side).to_owned())),
-            other => other.clone(),
-        }
+        self.config.fields.side_name(side, key)
     }
 
     /// A side's record with custom fields under their canonical names (unmapped ones dropped).
