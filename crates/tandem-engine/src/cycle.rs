@@ -297,20 +297,29 @@ impl<'a> Cycle<'a> {
     }
 
     /// Calls the connector, waiting out throttling as the provider asks (bounded).
-    async fn call<T, F, Fut>(&mut self, side: Side, mut f: F) -> Result<T, ConnectorError>
+    async fn call<T, F, Fut>(&mut self, side: Side, access: Access, mut f: F) -> Result<T, ConnectorError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ConnectorError>>,
     {
         let opts = &self.engine.inner.options;
-        let mut attempt = 0;
+        let (mut throttled, mut transient) = (0, 0);
         loop {
             self.report.api_calls.count(side);
             match f().await {
-                Err(ConnectorError::Throttled { retry_after }) if attempt < opts.max_throttle_retries => {
-                    attempt += 1;
+                Err(ConnectorError::Throttled { retry_after }) if throttled < opts.max_throttle_retries => {
+                    throttled += 1;
                     let wait = retry_after.unwrap_or(opts.default_throttle_wait).min(opts.max_throttle_wait);
-                    tracing::debug!(%side, ?wait, attempt, "throttled; waiting");
+                    tracing::debug!(%side, ?wait, attempt = throttled, "throttled; waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(ConnectorError::Transient { message })
+                    if access == Access::Read && transient < opts.max_transient_read_retries =>
+                {
+                    let wait =
+                        opts.default_throttle_wait.saturating_mul(1 << transient.min(16)).min(opts.max_throttle_wait);
+                    transient += 1;
+                    tracing::debug!(%side, ?wait, attempt = transient, %message, "transient failure reading; trying again");
                     tokio::time::sleep(wait).await;
                 }
                 other => return other,
@@ -328,7 +337,7 @@ impl<'a> Cycle<'a> {
         let mut changes = Vec::new();
         loop {
             let current = cursor.clone();
-            match self.call(side, || connector.pull(object, current.as_ref())).await {
+            match self.call(side, Access::Read, || connector.pull(object, current.as_ref())).await {
                 Ok(page) => {
                     changes.extend(page.changes);
                     cursor = Some(page.cursor);
@@ -356,7 +365,7 @@ impl<'a> Cycle<'a> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(self.engine.inner.options.fetch_chunk.max(1)) {
             let fetched = self
-                .call(side, || connector.fetch(object, chunk))
+                .call(side, Access::Read, || connector.fetch(object, chunk))
                 .await
                 .map_err(|error| EngineError::Connector { side, error })?;
             out.extend(fetched);
@@ -538,7 +547,7 @@ impl<'a> Cycle<'a> {
             let max = connector.capabilities().object(object).max_batch.max(1);
             for chunk in by_target[idx(target)].chunks(max) {
                 let ops: Vec<WriteOp> = chunk.iter().map(|(_, w)| w.clone()).collect();
-                let outcome = self.call(target, || connector.apply(object, &ops)).await;
+                let outcome = self.call(target, Access::Write, || connector.apply(object, &ops)).await;
                 match outcome {
                     Ok(answers) if answers.len() == chunk.len() => {
                         for ((i, _), answer) in chunk.iter().zip(answers) {
@@ -794,6 +803,13 @@ impl<'a> Cycle<'a> {
 }
 
 const HELD_DELETE: &str = "held_delete";
+
+/// Whether a connector call only reads (safe to repeat) or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
 
 fn is_held_delete(q: &QuarantineEntry) -> bool {
     q.detail.as_ref().and_then(|d| d.get("kind")).and_then(|k| k.as_str()) == Some(HELD_DELETE)

@@ -120,6 +120,10 @@ pub struct EngineOptions {
     pub max_throttle_wait: Duration,
     /// The wait after `Throttled` when the provider gave no `Retry-After`.
     pub default_throttle_wait: Duration,
+    /// How many times a read (a page of the change feed, a fetch by id) is tried again after a
+    /// `Transient` failure, waiting `default_throttle_wait` and then twice as long each time.
+    /// Writes are never retried here: connectors retry what is safe to repeat.
+    pub max_transient_read_retries: u32,
     /// How many rounds of refetch-and-replan a stale version gets within one cycle.
     pub max_replans: u32,
     /// Ids per `fetch` call.
@@ -133,6 +137,7 @@ impl Default for EngineOptions {
             max_throttle_retries: 5,
             max_throttle_wait: Duration::from_secs(60),
             default_throttle_wait: Duration::from_secs(1),
+            max_transient_read_retries: 2,
             max_replans: 2,
             fetch_chunk: 100,
         }

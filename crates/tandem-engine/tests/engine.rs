@@ -619,3 +619,41 @@ async fn bad_records_are_quarantined_with_reasons_never_lost_and_the_cycle_goes_
     assert_eq!(copied.1.custom().get("region").map(String::as_str), Some("EMEA"));
     assert_eq!(engine.store().quarantine("ada@example.com").await.unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn transient_read_failures_are_tried_again_but_writes_are_not() {
+    let crm = MemoryConnector::new("crm");
+    let mailbox = MemoryConnector::new("mailbox");
+    crm.insert(person("Ada", "Lovelace"));
+    let blip = || ConnectorError::Transient { message: "connection reset".into() };
+    crm.fail_next([blip(), blip()]);
+    let options = tandem_engine::EngineOptions {
+        default_throttle_wait: Duration::from_millis(1),
+        ..tandem_engine::EngineOptions::default()
+    };
+    let engine = Engine::with(store().await, Arc::new(tandem_engine::SystemClock), options.clone());
+    let j = job(&crm, &mailbox, SyncConfig::named("t"));
+    let report = engine.sync_user(&j, &contacts_only()).await.unwrap();
+    assert_eq!(report.object(C).unwrap().applied("create"), 1, "two failed reads, then the feed was read");
+
+    // Three in a row exceed the two retries: the cycle fails and nothing is half-done.
+    crm.insert(person("Grace", "Hopper"));
+    crm.fail_next([blip(), blip(), blip()]);
+    assert!(matches!(
+        engine.sync_user(&j, &contacts_only()).await,
+        Err(EngineError::Connector { side: Side::Crm, .. })
+    ));
+    assert_eq!(mailbox.len(C), 1);
+
+    // A failing write is not repeated by the engine: it is reported and retried next cycle.
+    let failed_once = Arc::new(AtomicBool::new(false));
+    let flag = failed_once.clone();
+    mailbox.set_write_hook(Some(Arc::new(move |_: &WriteOp| {
+        (!flag.swap(true, Ordering::SeqCst)).then(|| ConnectorError::Transient { message: "reset".into() })
+    })));
+    let report = engine.sync_user(&j, &contacts_only()).await.unwrap();
+    assert_eq!(report.object(C).unwrap().failed.len(), 1);
+    let again = engine.sync_user(&j, &contacts_only()).await.unwrap();
+    assert_eq!(again.object(C).unwrap().applied("create"), 1);
+    assert_eq!(mailbox.len(C), 2);
+}
