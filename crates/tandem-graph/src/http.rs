@@ -135,6 +135,20 @@ impl Item {
     pub(crate) fn get(url: String) -> Self {
         Item { method: "GET", url, body: None, if_match: None }
     }
+
+    pub(crate) fn post(url: String, body: serde_json::Map<String, Value>) -> Self {
+        Item { method: "POST", url, body: Some(Value::Object(body)), if_match: None }
+    }
+
+    /// A PATCH, conditional on `etag` when one is given.
+    pub(crate) fn patch(url: String, body: serde_json::Map<String, Value>, etag: Option<String>) -> Self {
+        Item { method: "PATCH", url, body: Some(Value::Object(body)), if_match: etag }
+    }
+
+    /// A DELETE, conditional on `etag` when one is given.
+    pub(crate) fn delete(url: String, etag: Option<String>) -> Self {
+        Item { method: "DELETE", url, body: None, if_match: etag }
+    }
 }
 
 /// The per-mailbox request budget (10,000 requests per 10 minutes by default).

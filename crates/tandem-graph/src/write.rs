@@ -76,12 +76,7 @@ impl GraphConnector {
             let slot = match op {
                 WriteOp::Create { key, record: Record::Contact(c) } => {
                     let body = contact::create_body(c, key.as_str(), &self.config.sync_key_property);
-                    items.push(Item {
-                        method: "POST",
-                        url: format!("{mb}/contactFolders/{}/contacts", segment(&folder)),
-                        body: Some(Value::Object(body)),
-                        if_match: None,
-                    });
+                    items.push(Item::post(format!("{mb}/contactFolders/{}/contacts", segment(&folder)), body));
                     Slot::Item(items.len() - 1)
                 }
                 WriteOp::Create { .. } => Slot::Done(Err(rejected("WRONG_KIND", "not a contact"))),
@@ -90,23 +85,17 @@ impl GraphConnector {
                 }
                 WriteOp::Update { id, expected, patch } => match contact::patch_body(patch) {
                     Ok(body) => {
-                        items.push(Item {
-                            method: "PATCH",
-                            url: format!("{mb}/contacts/{}", segment(&id.0)),
-                            body: Some(Value::Object(body)),
-                            if_match: Some(expected.0.clone()),
-                        });
+                        items.push(Item::patch(
+                            format!("{mb}/contacts/{}", segment(&id.0)),
+                            body,
+                            Some(expected.0.clone()),
+                        ));
                         Slot::Item(items.len() - 1)
                     }
                     Err(m) => Slot::Done(Err(rejected("UNSUPPORTED_FIELD", m))),
                 },
                 WriteOp::Delete { id, expected } => {
-                    items.push(Item {
-                        method: "DELETE",
-                        url: format!("{mb}/contacts/{}", segment(&id.0)),
-                        body: None,
-                        if_match: Some(expected.0.clone()),
-                    });
+                    items.push(Item::delete(format!("{mb}/contacts/{}", segment(&id.0)), Some(expected.0.clone())));
                     Slot::Item(items.len() - 1)
                 }
             };
@@ -163,12 +152,7 @@ impl GraphConnector {
                             if let Some(r) = e.recurrence.as_ref().filter(|r| needs_fix(r)) {
                                 fixes.push((index, r.clone()));
                             }
-                            items.push(Item {
-                                method: "POST",
-                                url: format!("{mb}/events"),
-                                body: Some(Value::Object(body)),
-                                if_match: None,
-                            });
+                            items.push(Item::post(format!("{mb}/events"), body));
                             Slot::Item(items.len() - 1)
                         }
                         Err(m) => Slot::Done(Err(rejected("UNSUPPORTED_EVENT", m))),
@@ -200,12 +184,11 @@ impl GraphConnector {
                                     if let Some(r) = desired.filter(needs_fix) {
                                         fixes.push((index, r));
                                     }
-                                    items.push(Item {
-                                        method: "PATCH",
-                                        url: format!("{mb}/events/{}", segment(&id.0)),
-                                        body: Some(Value::Object(body)),
-                                        if_match: Some(expected.0.clone()),
-                                    });
+                                    items.push(Item::patch(
+                                        format!("{mb}/events/{}", segment(&id.0)),
+                                        body,
+                                        Some(expected.0.clone()),
+                                    ));
                                     Slot::Item(items.len() - 1)
                                 }
                                 Err(m) => Slot::Done(Err(rejected("UNSUPPORTED_FIELD", m))),
@@ -214,12 +197,7 @@ impl GraphConnector {
                     }
                 }
                 WriteOp::Delete { id, expected } => {
-                    items.push(Item {
-                        method: "DELETE",
-                        url: format!("{mb}/events/{}", segment(&id.0)),
-                        body: None,
-                        if_match: Some(expected.0.clone()),
-                    });
+                    items.push(Item::delete(format!("{mb}/events/{}", segment(&id.0)), Some(expected.0.clone())));
                     Slot::Item(items.len() - 1)
                 }
             };
@@ -321,15 +299,7 @@ impl GraphConnector {
             let cancelled: BTreeSet<&EventTime> = fix.desired.cancelled.iter().chain(&fix.desired.exdates).collect();
             for key in &cancelled {
                 match find(key) {
-                    Some(id) => edits.push((
-                        n,
-                        Item {
-                            method: "DELETE",
-                            url: format!("{mb}/events/{}", segment(&id)),
-                            body: None,
-                            if_match: None,
-                        },
-                    )),
+                    Some(id) => edits.push((n, Item::delete(format!("{mb}/events/{}", segment(&id)), None))),
                     None => {
                         tracing::warn!("a cancelled occurrence is not an occurrence of the series in Graph; skipped")
                     }
@@ -344,15 +314,9 @@ impl GraphConnector {
                     continue;
                 };
                 match override_body(ov, opts) {
-                    Ok(body) if !body.is_empty() => edits.push((
-                        n,
-                        Item {
-                            method: "PATCH",
-                            url: format!("{mb}/events/{}", segment(&id)),
-                            body: Some(Value::Object(body)),
-                            if_match: None,
-                        },
-                    )),
+                    Ok(body) if !body.is_empty() => {
+                        edits.push((n, Item::patch(format!("{mb}/events/{}", segment(&id)), body, None)))
+                    }
                     Ok(_) => {}
                     Err(m) => {
                         out.push((fix.op, Err(rejected("UNSUPPORTED_EVENT", m))));
