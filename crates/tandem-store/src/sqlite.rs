@@ -767,16 +767,7 @@ async fn apply_commit(
         result.map_err(|e| map_sqlx(&format!("commit_cycle: {side} cursor"), e))?;
     }
     delete_intents(conn, user, &commit.resolved_intents).await?;
-    for (side, id) in &commit.quarantine_remove {
-        query("DELETE FROM quarantine WHERE user_id = ? AND object = ? AND side = ? AND record_id = ?")
-            .bind(user)
-            .bind(obj)
-            .bind(side.as_str())
-            .bind(id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(db("commit_cycle: releasing from quarantine"))?;
-    }
+    delete_records(conn, Keyed::Quarantine, user, obj, &commit.quarantine_remove).await?;
     for entry in &commit.quarantine_add {
         query(
             "INSERT INTO quarantine (user_id, object, side, record_id, reason, since, detail) \
@@ -795,16 +786,7 @@ async fn apply_commit(
         .await
         .map_err(db("commit_cycle: quarantining"))?;
     }
-    for (side, id) in &commit.refetch_remove {
-        query("DELETE FROM refetch WHERE user_id = ? AND object = ? AND side = ? AND record_id = ?")
-            .bind(user)
-            .bind(obj)
-            .bind(side.as_str())
-            .bind(id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(db("commit_cycle: dequeuing a refetch"))?;
-    }
+    delete_records(conn, Keyed::Refetch, user, obj, &commit.refetch_remove).await?;
     for (side, id) in &commit.refetch_add {
         query(
             "INSERT INTO refetch (user_id, object, side, record_id) VALUES (?, ?, ?, ?) \
@@ -1087,6 +1069,44 @@ fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 
 fn migration_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| StoreError::Migration(format!("{context}: {e}"))
+}
+
+/// The tables whose rows are keyed by (user, object, side, record id).
+#[derive(Clone, Copy)]
+enum Keyed {
+    Quarantine,
+    Refetch,
+}
+
+/// Deletes the rows of `records` from a table keyed by (user, object, side, record id).
+async fn delete_records(
+    conn: &mut sqlx::SqliteConnection,
+    table: Keyed,
+    user: &str,
+    obj: &str,
+    records: &[(Side, RecordId)],
+) -> Result<(), StoreError> {
+    let (sql, what) = match table {
+        Keyed::Quarantine => (
+            "DELETE FROM quarantine WHERE user_id = ? AND object = ? AND side = ? AND record_id = ?",
+            "commit_cycle: releasing from quarantine",
+        ),
+        Keyed::Refetch => (
+            "DELETE FROM refetch WHERE user_id = ? AND object = ? AND side = ? AND record_id = ?",
+            "commit_cycle: dequeuing a refetch",
+        ),
+    };
+    for (side, id) in records {
+        query(sql)
+            .bind(user)
+            .bind(obj)
+            .bind(side.as_str())
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db(what))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
