@@ -12,7 +12,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDate};
+use chrono::Duration;
 use serde_json::{Value, json};
 use tandem::connector::http::HttpClient;
 use tandem::core::model::{EventTime, PhoneKind};
@@ -84,7 +84,9 @@ async fn run() -> Result<(), Box<dyn Error>> {
             state.seed_contact(MAILBOX, Some("Tandem"), graph_contact(c))?;
         }
     }
-    let anchor = NaiveDate::from_ymd_opt(2026, 11, 26).ok_or("bad date")?;
+    // Dated around today, so the meetings fall inside the sync window (30 days back, 365 ahead)
+    // whenever the quickstart runs, and a few old ones outside it show that history is not copied.
+    let anchor = chrono::Utc::now().date_naive();
     let meetings: Vec<Event> = generate::events(11, 200, anchor)
         .into_iter()
         .filter(|e| e.recurrence.is_none() && !e.timing.start.is_all_day())

@@ -217,6 +217,41 @@ impl MemoryConnector {
         existed
     }
 
+    /// Gives a record a new id, keeping its content and the idempotency key Tandem created it
+    /// with, as a folder move does on providers without immutable ids (EWS item ids, CalDAV
+    /// resource names): the feed reports the old id deleted and the new one created. Returns the
+    /// new id, or `None` when the record does not exist.
+    pub fn move_record(&self, object: ObjectKind, id: &RecordId) -> Option<RecordId> {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let next_id = inner.next_id;
+        // Two log entries, two sequence numbers: a page boundary may fall between them.
+        let gone = inner.tick();
+        let seq = inner.tick();
+        let provider = self.provider.clone();
+        let col = inner.collection(object);
+        let mut stored = col.records.remove(id)?;
+        let prefix = match object {
+            ObjectKind::Contact => "c",
+            ObjectKind::Event => "e",
+        };
+        let new_id = RecordId(format!("{provider}-{prefix}{next_id:06}"));
+        stored.version = seq;
+        stored.modified_seq = seq;
+        if let Some(key) = &stored.sync_key {
+            col.by_key.insert(key.clone(), new_id.clone());
+        }
+        col.records.insert(new_id.clone(), stored);
+        col.log.push((gone, id.clone()));
+        col.log.push((seq, new_id.clone()));
+        Some(new_id)
+    }
+
+    /// Every record's id with the idempotency key it was created with, if Tandem created it.
+    pub fn keys(&self, object: ObjectKind) -> Vec<(RecordId, Option<IdempotencyKey>)> {
+        self.lock().collection(object).records.iter().map(|(id, s)| (id.clone(), s.sync_key.clone())).collect()
+    }
+
     /// A record's current value.
     pub fn get(&self, object: ObjectKind, id: &RecordId) -> Option<Record> {
         self.lock().collection(object).records.get(id).map(|s| s.record.clone())
@@ -255,6 +290,13 @@ impl MemoryConnector {
     /// been lost (or the process had died right after sending).
     pub fn lose_next_responses(&self, n: usize) {
         self.lock().lose_next_responses = n;
+    }
+
+    /// Drops every failure and lost answer still waiting to strike.
+    pub fn clear_faults(&self) {
+        let mut inner = self.lock();
+        inner.fail_next.clear();
+        inner.lose_next_responses = 0;
     }
 
     /// Installs a hook that can reject individual writes (partial failure).

@@ -15,7 +15,8 @@ use crate::model::ObjectKind;
 pub struct FieldLimit {
     /// Maximum length in characters of a text value, or of each entry of a list of text.
     pub max_len: Option<usize>,
-    /// Maximum number of entries of a list field.
+    /// Maximum number of entries of a list field; for a recurrence, of the changed occurrences
+    /// (overrides) a side keeps.
     pub max_items: Option<usize>,
     /// The target rejects a create without this field.
     pub required: bool,

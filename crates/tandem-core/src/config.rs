@@ -184,6 +184,42 @@ impl FieldSelection {
     }
 }
 
+/// The span of time whose events sync, relative to now: from `past_days` ago to `future_days`
+/// ahead. Applied by the planner to both sides alike: an event outside it is neither created
+/// nor deleted on the other side, and a pair whose events leave it is kept, not deleted.
+/// Connectors that read a window of their own (Microsoft Graph's calendar view) must read at
+/// least this one.
+///
+/// An event is inside when it overlaps the span; a recurring series is inside when it starts
+/// before the span ends, since it may recur into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncWindow {
+    /// How many days back the window reaches.
+    pub past_days: u32,
+    /// How many days ahead the window reaches.
+    pub future_days: u32,
+}
+
+impl Default for SyncWindow {
+    /// 30 days back and 365 ahead: the Microsoft Graph connector's default calendar view.
+    fn default() -> Self {
+        SyncWindow { past_days: 30, future_days: 365 }
+    }
+}
+
+impl SyncWindow {
+    /// The window's bounds at `now`.
+    pub fn bounds(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+        let start = now.checked_sub_signed(chrono::Duration::days(i64::from(self.past_days))).unwrap_or(now);
+        let end = now.checked_add_signed(chrono::Duration::days(i64::from(self.future_days))).unwrap_or(now);
+        (start, end)
+    }
+}
+
 /// The configuration of one object kind in one sync configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -202,6 +238,10 @@ pub struct ObjectConfig {
     pub fields: FieldSelection,
     /// The mass-delete guard.
     pub mass_delete_guard: MassDeleteGuard,
+    /// The span of time whose events sync (`None`: all time). Only events have a time, so
+    /// contacts ignore it. The default, [`SyncWindow::default`], also applies to a TOML section
+    /// that leaves it out.
+    pub window: Option<SyncWindow>,
 }
 
 impl Default for ObjectConfig {
@@ -216,13 +256,15 @@ impl Default for ObjectConfig {
             mailbox_filter: None,
             fields: FieldSelection::default(),
             mass_delete_guard: MassDeleteGuard::default(),
+            window: Some(SyncWindow::default()),
         }
     }
 }
 
 impl ObjectConfig {
     /// The default for events: like contacts, but deletes propagate both ways, because a
-    /// cancelled meeting left standing on the other calendar is worse than a missing one.
+    /// cancelled meeting left standing on the other calendar is worse than a missing one, and
+    /// only the default [`SyncWindow`] syncs, so years of CRM history never fill a mailbox.
     pub fn events_default() -> Self {
         ObjectConfig {
             deletes: DeletePropagation { crm_to_mailbox: true, mailbox_to_crm: true },

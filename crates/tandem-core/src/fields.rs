@@ -11,12 +11,12 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Attendee, Contact, CrmLink, EmailAddress, Event, EventTime, EventTiming, ObjectKind, Person, Phone, PhoneKind,
-    PostalAddress, Privacy, Record, Recurrence, ShowAs,
+    AddressKind, Attendee, Contact, CrmLink, EmailAddress, Event, EventTime, EventTiming, ObjectKind, Person, Phone,
+    PhoneKind, PostalAddress, Privacy, Record, Recurrence, ShowAs,
 };
 
 /// The name of one synced field. Serialised as a dotted string: `given_name`, `phone.mobile`,
-/// `custom.Region__c`.
+/// `address.home`, `custom.Region__c`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FieldKey {
     /// Contact given name.
@@ -35,8 +35,9 @@ pub enum FieldKey {
     Title,
     /// Contact department.
     Department,
-    /// Contact postal addresses.
-    Addresses,
+    /// The postal addresses of one kind (work, home, other). One field per kind, as phones are: a
+    /// side that cannot hold a kind never compares, converts or blanks it.
+    Address(AddressKind),
     /// Contact birthday.
     Birthday,
     /// Contact assistant name.
@@ -69,7 +70,7 @@ pub enum FieldKey {
     Custom(String),
 }
 
-const CONTACT_FIELDS: [FieldKey; 18] = [
+const CONTACT_FIELDS: [FieldKey; 20] = [
     FieldKey::GivenName,
     FieldKey::MiddleName,
     FieldKey::FamilyName,
@@ -84,7 +85,9 @@ const CONTACT_FIELDS: [FieldKey; 18] = [
     FieldKey::Company,
     FieldKey::Title,
     FieldKey::Department,
-    FieldKey::Addresses,
+    FieldKey::Address(AddressKind::Work),
+    FieldKey::Address(AddressKind::Home),
+    FieldKey::Address(AddressKind::Other),
     FieldKey::Birthday,
     FieldKey::AssistantName,
     FieldKey::Notes,
@@ -149,7 +152,7 @@ impl fmt::Display for FieldKey {
             FieldKey::Company => "company",
             FieldKey::Title => "title",
             FieldKey::Department => "department",
-            FieldKey::Addresses => "addresses",
+            FieldKey::Address(kind) => return write!(f, "address.{}", kind.as_str()),
             FieldKey::Birthday => "birthday",
             FieldKey::AssistantName => "assistant_name",
             FieldKey::Notes => "notes",
@@ -170,6 +173,12 @@ impl fmt::Display for FieldKey {
     }
 }
 
+/// Names of fields Tandem no longer has, which sync state written by an earlier version may still
+/// hold: `addresses`, the single list of every address kind that became one field per kind
+/// (`address.work`, `address.home`, `address.other`). Their stored fingerprints are dropped when
+/// read (see docs/sync-semantics.md, "Upgrades"); they are not field names anywhere else.
+pub const RETIRED_FIELD_NAMES: [&str; 1] = ["addresses"];
+
 /// A field name that is not one of Tandem's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown field name `{0}`")]
@@ -181,6 +190,9 @@ impl FromStr for FieldKey {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(kind) = s.strip_prefix("phone.") {
             return PhoneKind::parse(kind).map(FieldKey::Phone).ok_or_else(|| UnknownField(s.to_owned()));
+        }
+        if let Some(kind) = s.strip_prefix("address.") {
+            return AddressKind::parse(kind).map(FieldKey::Address).ok_or_else(|| UnknownField(s.to_owned()));
         }
         if let Some(name) = s.strip_prefix("custom.") {
             if name.is_empty() {
@@ -220,7 +232,7 @@ pub enum FieldValue {
     List(Vec<String>),
     /// Email addresses.
     Emails(Vec<EmailAddress>),
-    /// Postal addresses.
+    /// Postal addresses (of one kind, as [`FieldKey::Address`] reads them).
     Addresses(Vec<PostalAddress>),
     /// A date.
     Date(NaiveDate),
@@ -400,7 +412,10 @@ fn contact_get(c: &Contact, key: &FieldKey) -> Option<FieldValue> {
         FieldKey::Company => text(&c.company),
         FieldKey::Title => text(&c.title),
         FieldKey::Department => text(&c.department),
-        FieldKey::Addresses => nonempty(&c.addresses, FieldValue::Addresses),
+        FieldKey::Address(kind) => {
+            let list: Vec<PostalAddress> = c.addresses.iter().filter(|a| a.kind == *kind).cloned().collect();
+            if list.is_empty() { None } else { Some(FieldValue::Addresses(list)) }
+        }
         FieldKey::Birthday => c.birthday.map(FieldValue::Date),
         FieldKey::AssistantName => text(&c.assistant_name),
         FieldKey::Notes => text(&c.notes),
@@ -462,17 +477,26 @@ fn contact_set(
             c.phones.splice(at..at, new);
             Ok(())
         }
-        FieldKey::Addresses => match value {
-            None => {
-                c.addresses.clear();
-                Ok(())
-            }
-            Some(FieldValue::Addresses(v)) => {
-                c.addresses = v;
-                Ok(())
-            }
-            Some(other) => Err(wrong(&other)),
-        },
+        FieldKey::Address(kind) => {
+            let list = match value {
+                None => Vec::new(),
+                Some(FieldValue::Addresses(v)) => v,
+                Some(other) => return Err(wrong(&other)),
+            };
+            // The key decides the kind: an address written to `address.home` is a home address.
+            // The kind keeps its place among the others; a new kind goes before later kinds.
+            let at = c
+                .addresses
+                .iter()
+                .position(|a| a.kind == *kind)
+                .or_else(|| c.addresses.iter().position(|a| a.kind > *kind))
+                .unwrap_or(c.addresses.len());
+            c.addresses.retain(|a| a.kind != *kind);
+            let at = at.min(c.addresses.len());
+            let new: Vec<PostalAddress> = list.into_iter().map(|a| PostalAddress { kind: *kind, ..a }).collect();
+            c.addresses.splice(at..at, new);
+            Ok(())
+        }
         FieldKey::Birthday => match value {
             None => {
                 c.birthday = None;
@@ -606,6 +630,44 @@ mod tests {
         assert!("nope".parse::<FieldKey>().is_err());
         assert!("custom.".parse::<FieldKey>().is_err());
         assert!("phone.pager".parse::<FieldKey>().is_err());
+        assert_eq!("address.home".parse::<FieldKey>(), Ok(FieldKey::Address(AddressKind::Home)));
+        assert!("address.billing".parse::<FieldKey>().is_err());
+        // The single list of an earlier version is no field name any more.
+        assert!(RETIRED_FIELD_NAMES.iter().all(|name| name.parse::<FieldKey>().is_err()));
+    }
+
+    #[test]
+    fn address_kinds_are_one_field_each() {
+        let at = |kind, city: &str| PostalAddress { kind, city: Some(city.into()), ..PostalAddress::default() };
+        let mut r = Record::Contact(Contact {
+            addresses: vec![at(AddressKind::Work, "Worktown"), at(AddressKind::Other, "Otherville")],
+            ..Contact::default()
+        });
+        let work = FieldKey::Address(AddressKind::Work);
+        let home = FieldKey::Address(AddressKind::Home);
+        let other = FieldKey::Address(AddressKind::Other);
+        assert_eq!(r.get(&work), Some(FieldValue::Addresses(vec![at(AddressKind::Work, "Worktown")])));
+        assert_eq!(r.get(&home), None);
+        assert_eq!(r.get(&other), Some(FieldValue::Addresses(vec![at(AddressKind::Other, "Otherville")])));
+        let other_print = fingerprint(r.get(&other).as_ref());
+
+        // Writing one kind leaves the others alone.
+        r.set(&work, Some(FieldValue::Addresses(vec![at(AddressKind::Work, "Movedtown")]))).unwrap();
+        assert_eq!(r.get(&work), Some(FieldValue::Addresses(vec![at(AddressKind::Work, "Movedtown")])));
+        assert_eq!(fingerprint(r.get(&other).as_ref()), other_print);
+
+        // The key decides the kind, and a new kind takes its place in the model's order.
+        r.set(&home, Some(FieldValue::Addresses(vec![at(AddressKind::Work, "Hometown")]))).unwrap();
+        let Record::Contact(c) = &r else { panic!("a contact") };
+        assert_eq!(c.addresses.iter().map(|a| a.kind).collect::<Vec<_>>(), AddressKind::ALL);
+        assert_eq!(r.get(&home), Some(FieldValue::Addresses(vec![at(AddressKind::Home, "Hometown")])));
+
+        // Clearing one kind clears only it.
+        r.set(&work, None).unwrap();
+        assert_eq!(r.get(&work), None);
+        assert_eq!(fingerprint(r.get(&other).as_ref()), other_print);
+        assert!(r.get(&home).is_some());
+        assert!(matches!(r.set(&home, Some(FieldValue::Text("x".into()))), Err(FieldError::WrongType { .. })));
     }
 
     #[test]

@@ -13,11 +13,19 @@
 //! Crates chosen: `ical` parses iCalendar and vCard (the user's requirement); `rrule` validates
 //! recurrence rules; `chrono-tz` resolves IANA zones; `xxhash-rust` gives the stable fingerprints
 //! that the sync state keeps instead of record data.
+//!
+//! Panic safety: every parser here takes untrusted text, and none of them panics on it. Inputs
+//! are checked before a third-party parser sees them where the check is exact, the calls into
+//! `ical` and `rrule` are still contained with [`guard::contain`] (a caught panic becomes a typed
+//! error), and numbers from outside meet chrono only through checked arithmetic. Connectors reuse
+//! [`guard`] for the same purpose. Property tests (`tests/panic_safety.rs`) and the cargo-fuzz
+//! targets in `crates/tandem-fuzz` hold the line.
 
 pub mod capabilities;
 pub mod config;
 pub mod fields;
 pub mod filter;
+pub mod guard;
 pub mod interchange;
 pub mod model;
 pub mod plan;

@@ -51,6 +51,25 @@ pub enum AddressKind {
     Other,
 }
 
+impl AddressKind {
+    /// Every address kind, in the model's order.
+    pub const ALL: [AddressKind; 3] = [AddressKind::Work, AddressKind::Home, AddressKind::Other];
+
+    /// A stable snake_case name, as used in field keys (`address.work`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressKind::Work => "work",
+            AddressKind::Home => "home",
+            AddressKind::Other => "other",
+        }
+    }
+
+    /// The inverse of [`AddressKind::as_str`].
+    pub fn parse(name: &str) -> Option<AddressKind> {
+        AddressKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 /// One email address of a contact. Order in [`Contact::emails`] is significant: the first is primary.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EmailAddress {
@@ -156,7 +175,8 @@ pub struct Contact {
     pub title: Option<String>,
     /// Department.
     pub department: Option<String>,
-    /// Postal addresses.
+    /// Postal addresses, each with its kind. Synced per kind (`address.work`, `address.home`,
+    /// `address.other`), so a side that cannot hold a kind never converts or blanks it.
     pub addresses: Vec<PostalAddress>,
     /// Birthday (no time, no zone).
     pub birthday: Option<NaiveDate>,

@@ -114,6 +114,17 @@ pub enum Action {
         /// The record.
         id: RecordId,
     },
+    /// A new record that matches a record on the other side which is linked to another one
+    /// (two mailbox contacts with one CRM contact's address): neither linked nor copied, so no
+    /// duplicate is made; reported until it changes or an administrator resolves it.
+    Ambiguous {
+        /// The side holding the record.
+        side: Side,
+        /// The record.
+        id: RecordId,
+        /// The record on the other side it matches.
+        matches: RecordId,
+    },
     /// A delete held back by the mass-delete guard, waiting for approval.
     HoldDelete {
         /// The side that reported the delete.
@@ -146,6 +157,7 @@ impl Action {
             Action::Quarantine { .. } => "quarantine",
             Action::Skip { .. } => "skip",
             Action::HoldDelete { .. } => "hold_delete",
+            Action::Ambiguous { .. } => "ambiguous",
         }
     }
 }
@@ -235,6 +247,9 @@ impl fmt::Display for Plan {
                 Action::Quarantine { side, id } => format!("quarantine {side} {id}"),
                 Action::Skip { side, id } => format!("skip {side} {id}"),
                 Action::HoldDelete { side, id } => format!("hold delete of {side} {id}"),
+                Action::Ambiguous { side, id, matches } => {
+                    format!("ambiguous {side} {id} (matches {} {matches})", side.other())
+                }
             };
             writeln!(f, "  {what}: {}", op.reason)?;
         }

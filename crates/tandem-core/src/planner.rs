@@ -152,6 +152,32 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     planner.plan
 }
 
+/// The fingerprints a pair's state keeps for `record` as `side` holds it (custom fields named as
+/// that side names them), exactly as [`plan`] computes them: what recovery compares a record
+/// read back after an interruption with.
+pub fn fingerprints(
+    config: &ObjectConfig,
+    capabilities: &ObjectCapabilities,
+    side: Side,
+    record: &Record,
+) -> FieldPrints {
+    let pairs = PairIndex::default();
+    let input = PlanInput {
+        object: record.kind(),
+        config,
+        pairs: &pairs,
+        mapped_pairs: 0,
+        crm: SideInput { changes: &[], capabilities },
+        mailbox: SideInput { changes: &[], capabilities },
+        now: DateTime::UNIX_EPOCH,
+        release_held_deletes: false,
+    };
+    let planner = Planner::new(&input);
+    let mut canonical = planner.to_canonical(side, record);
+    canonical.normalize();
+    planner.prints(side, &canonical)
+}
+
 /// A change after canonicalisation: custom fields renamed, record normalised and validated.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -211,14 +237,23 @@ impl<'a> Planner<'a> {
         let crm = self.prepare(Side::Crm);
         let mailbox = self.prepare(Side::Mailbox);
 
+        let moves = self.find_moves(crm.iter().chain(&mailbox));
+
         // Split into changes to known pairs and records never seen before.
         let mut paired: BTreeMap<PairId, [Option<Seen>; 2]> = BTreeMap::new();
         let mut unpaired: [Vec<Seen>; 2] = [Vec::new(), Vec::new()];
         for seen in crm.into_iter().chain(mailbox) {
-            match self.input.pairs.by_record(seen.side, &seen.id) {
-                Some(pair) => {
+            let pair = self.input.pairs.by_record(seen.side, &seen.id).map(|p| p.pair_id.clone()).or_else(|| {
+                moves.iter().find(|(_, (side, id))| *side == seen.side && *id == seen.id).map(|(p, _)| p.clone())
+            });
+            match pair {
+                Some(pair_id) => {
+                    // The old id of a record that moved: its delete is the move, not a delete.
+                    if moves.get(&pair_id).is_some_and(|(side, id)| *side == seen.side && *id != seen.id) {
+                        continue;
+                    }
                     let slot = idx(seen.side);
-                    paired.entry(pair.pair_id.clone()).or_default()[slot] = Some(seen);
+                    paired.entry(pair_id).or_default()[slot] = Some(seen);
                 }
                 None if seen.record.is_some() => unpaired[idx(seen.side)].push(seen),
                 // A delete of a record Tandem never paired: nothing to do.
@@ -228,13 +263,81 @@ impl<'a> Planner<'a> {
 
         self.guard_mass_deletes(&mut paired);
 
+        // Records seen this cycle that are already paired: a new record matching one of them is
+        // ambiguous, not new.
+        let linked: [Vec<Seen>; 2] = Side::BOTH.map(|side| {
+            paired.values().filter_map(|slots| slots[idx(side)].clone()).filter(|s| s.record.is_some()).collect()
+        });
         for (pair_id, [crm, mailbox]) in paired {
-            if let Some(state) = self.input.pairs.get(&pair_id) {
-                self.decide_pair(state, crm, mailbox);
+            let Some(state) = self.input.pairs.get(&pair_id) else { continue };
+            match moves.get(&pair_id) {
+                Some((side, new_id)) => {
+                    let mut state = state.clone();
+                    let old_id = std::mem::replace(&mut state.side_mut(*side).id, new_id.clone());
+                    self.push(
+                        Some(&pair_id),
+                        Action::Link { crm: state.crm.id.clone(), mailbox: state.mailbox.id.clone() },
+                        format!(
+                            "moved: {side} record {old_id} now has id {new_id} (same Tandem key); re-linked, \
+                             neither deleted nor created"
+                        ),
+                    );
+                    let version =
+                        [&crm, &mailbox].into_iter().flatten().find(|s| s.side == *side).map(|s| s.version.clone());
+                    self.decide_pair(&state, crm, mailbox);
+                    // The new id must be remembered even when nothing else changed.
+                    if !self.plan.states.contains_key(&pair_id) {
+                        let mut next = state;
+                        next.synced_at = self.input.now;
+                        if let Some(version) = version {
+                            next.side_mut(*side).version = version;
+                        }
+                        self.plan.states.insert(pair_id, NextState::Put(next));
+                    }
+                }
+                None => self.decide_pair(state, crm, mailbox),
             }
         }
         let [crm_new, mailbox_new] = unpaired;
-        self.match_and_create(crm_new, mailbox_new);
+        self.match_and_create(crm_new, mailbox_new, &linked);
+    }
+
+    /// Records that moved: a record not paired under its id, carrying the key of a live pair
+    /// whose record on that side has another id. A folder move gives a record a new id on
+    /// providers without immutable ids (EWS item ids, CalDAV resource names); the old id then
+    /// reads as deleted. By pair: the side and the new id.
+    fn find_moves<'s>(&self, seen: impl Iterator<Item = &'s Seen>) -> BTreeMap<PairId, (Side, RecordId)> {
+        let mut moves = BTreeMap::new();
+        for s in seen {
+            let (Some(_), Some(key)) = (&s.record, &s.sync_key) else { continue };
+            if self.input.pairs.by_record(s.side, &s.id).is_some() {
+                continue;
+            }
+            let Some(state) = self.input.pairs.get(key) else { continue };
+            if state.tombstone.is_none() && state.side(s.side).id != s.id && !state.side(s.side).id.is_pending() {
+                // Two records with one key (a provider without idempotent creates): the first
+                // is the pair's; the other stays Tandem's unmapped copy.
+                moves.entry(key.clone()).or_insert_with(|| (s.side, s.id.clone()));
+            }
+        }
+        moves
+    }
+
+    /// Why an event lies outside the configured sync window, if it does.
+    fn outside_window(&self, record: &Record) -> Option<String> {
+        let (Record::Event(e), Some(window)) = (record, self.input.config.window) else { return None };
+        let (from, to) = window.bounds(self.input.now);
+        let start = e.timing.start.instant()?;
+        let end = e.timing.end.instant()?;
+        let recurring = e.recurrence.as_ref().is_some_and(|r| !r.rules.is_empty() || !r.rdates.is_empty());
+        // A series may recur into the window from any start before its end.
+        let inside = start <= to && (recurring || end >= from);
+        (!inside).then(|| {
+            format!(
+                "outside the sync window ({} days back, {} days ahead); neither created nor deleted on the other side",
+                window.past_days, window.future_days
+            )
+        })
     }
 
     /// Deduplicates, renames custom fields to canonical names, normalises and validates one
@@ -405,6 +508,15 @@ impl<'a> Planner<'a> {
                     trim(l.len());
                     l.truncate(max_items);
                     FieldValue::CrmLinks(l)
+                }
+                // A series' items are its changed occurrences: a side that keeps fewer (Salesforce
+                // keeps none when it writes a series) holds the series without the rest, and its
+                // fingerprint must say so, or reading it back looks like an edit.
+                FieldValue::Recurrence(mut r) => {
+                    trim(r.overrides.len());
+                    let keep: Vec<_> = r.overrides.keys().take(max_items).cloned().collect();
+                    r.overrides.retain(|k, _| keep.contains(k));
+                    FieldValue::Recurrence(r)
                 }
                 other => other,
             }
@@ -897,7 +1009,7 @@ impl<'a> Planner<'a> {
         keys
     }
 
-    fn match_and_create(&mut self, crm_new: Vec<Seen>, mailbox_new: Vec<Seen>) {
+    fn match_and_create(&mut self, crm_new: Vec<Seen>, mailbox_new: Vec<Seen>, linked: &[Vec<Seen>; 2]) {
         // Index the mailbox side's new records by every key.
         let mut index: HashMap<(u8, String), Vec<usize>> = HashMap::new();
         for (i, seen) in mailbox_new.iter().enumerate() {
@@ -905,30 +1017,92 @@ impl<'a> Planner<'a> {
                 index.entry(key).or_default().push(i);
             }
         }
+        // Every record of each side that a new record could match but not link to: new ones
+        // (they may link to another) and those already paired.
+        let crm_candidates = self.candidate_index(crm_new.iter().chain(&linked[0]));
+        let mailbox_candidates = self.candidate_index(mailbox_new.iter().chain(&linked[1]));
         let mut claimed = vec![false; mailbox_new.len()];
-        let mut unmatched_crm: Vec<Option<Seen>> = crm_new.into_iter().map(Some).collect();
+        let mut matched = vec![false; crm_new.len()];
         // Tandem's own copies first, for every record, so that an email or name match of one
         // record never takes the copy Tandem made of another (whose create would then be
         // replayed onto that same copy).
         for ranks in [0..=0, 1..=2] {
-            for slot in &mut unmatched_crm {
-                let Some(crm) = slot else { continue };
+            for (c, crm) in crm_new.iter().enumerate() {
+                if matched[c] {
+                    continue;
+                }
                 let found = self.find_match(crm, &mailbox_new, &index, &claimed, ranks.clone());
                 if let Some((i, rank, candidates)) = found {
                     claimed[i] = true;
+                    matched[c] = true;
                     self.link(crm, &mailbox_new[i], rank, candidates);
-                    *slot = None;
                 }
             }
         }
-        for crm in unmatched_crm.into_iter().flatten() {
-            self.create_from(crm);
-        }
-        for (i, mb) in mailbox_new.into_iter().enumerate() {
-            if !claimed[i] {
-                self.create_from(mb);
+        // A record left over that matches a record on the other side by email (or name and
+        // company, or UID, or subject and times) is ambiguous: that record is linked to another
+        // one already. Copying it would make a second record with the same address; it waits,
+        // reported, until it changes or someone resolves it.
+        for (c, crm) in crm_new.iter().enumerate() {
+            if !matched[c] {
+                match self.ambiguous_match(crm, &mailbox_candidates) {
+                    Some(other) => self.report_ambiguous(crm.clone(), other),
+                    None => self.create_from(crm.clone()),
+                }
             }
         }
+        for (i, mb) in mailbox_new.iter().enumerate() {
+            if !claimed[i] {
+                match self.ambiguous_match(mb, &crm_candidates) {
+                    Some(matched) => self.report_ambiguous(mb.clone(), matched),
+                    None => self.create_from(mb.clone()),
+                }
+            }
+        }
+    }
+
+    /// The records a new record could match but not link to, by rank-1 and rank-2 key. Tandem's
+    /// own copies stand for the records they copy, not for a person's own, so they are left out.
+    fn candidate_index<'s>(&self, records: impl Iterator<Item = &'s Seen>) -> HashMap<(u8, String), Vec<&'s Seen>> {
+        let mut index: HashMap<(u8, String), Vec<&'s Seen>> = HashMap::new();
+        for seen in records.filter(|s| s.sync_key.is_none()) {
+            for key in self.match_keys(seen).into_iter().filter(|(rank, _)| *rank > 0) {
+                index.entry(key).or_default().push(seen);
+            }
+        }
+        index
+    }
+
+    /// The record (of the smallest id) among the other side's candidates that `seen` matches by
+    /// a rank-1 or rank-2 key. Tandem's own copies are never ambiguous.
+    fn ambiguous_match(&self, seen: &Seen, others: &HashMap<(u8, String), Vec<&Seen>>) -> Option<RecordId> {
+        if seen.sync_key.is_some() {
+            return None;
+        }
+        self.match_keys(seen)
+            .into_iter()
+            .filter(|(rank, _)| *rank > 0)
+            .filter_map(|key| others.get(&key).map(|found| (key.0, found)))
+            .flat_map(|(rank, found)| {
+                // The same rule as linking: a name match needs one side without an address.
+                found.iter().filter(move |other| rank != 2 || !(has_email(seen) && has_email(other)))
+            })
+            .map(|other| &other.id)
+            .min()
+            .cloned()
+    }
+
+    fn report_ambiguous(&mut self, seen: Seen, matched: RecordId) {
+        let side = seen.side;
+        let other = side.other();
+        self.push(
+            None,
+            Action::Ambiguous { side, id: seen.id, matches: matched.clone() },
+            format!(
+                "ambiguous match: it matches {other} record {matched}, which is linked to another {side} record; \
+                 not linked and not copied, so no duplicate is made, until it changes or an administrator resolves it"
+            ),
+        );
     }
 
     fn find_match(
@@ -1084,6 +1258,10 @@ impl<'a> Planner<'a> {
         let target = side.other();
         let Some(record) = &source.record else { return };
         if !self.direction().flows_from(side) {
+            return;
+        }
+        if let Some(reason) = self.outside_window(record) {
+            self.push(None, Action::Skip { side, id: source.id.clone() }, reason);
             return;
         }
         if let Some(filter) = self.input.config.filter(side)

@@ -335,7 +335,12 @@ impl Serialize for FieldPrints {
 
 impl<'de> Deserialize<'de> for FieldPrints {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(BTreeMap::<FieldKey, u64>::deserialize(deserializer)?.into_iter().collect())
+        // Fingerprints of retired fields (written by an earlier version) are dropped.
+        BTreeMap::<String, u64>::deserialize(deserializer)?
+            .into_iter()
+            .filter(|(name, _)| !crate::fields::RETIRED_FIELD_NAMES.contains(&name.as_str()))
+            .map(|(name, print)| name.parse::<FieldKey>().map(|key| (key, print)).map_err(serde::de::Error::custom))
+            .collect()
     }
 }
 
@@ -405,6 +410,10 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(json, r#"{"emails":5,"title":3}"#);
         assert_eq!(serde_json::from_str::<FieldPrints>(&json).unwrap(), p);
+        // The single `addresses` print of an earlier version is dropped; unknown names still fail.
+        let legacy = serde_json::from_str::<FieldPrints>(r#"{"addresses":9,"emails":5,"title":3}"#).unwrap();
+        assert_eq!(legacy, p);
+        assert!(serde_json::from_str::<FieldPrints>(r#"{"nope":1}"#).is_err());
     }
 
     #[test]

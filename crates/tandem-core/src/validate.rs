@@ -181,15 +181,26 @@ fn validate_event(e: &Event) -> Result<(), ValidationError> {
 }
 
 /// Checks one RRULE value (without the `RRULE:` prefix) with the `rrule` crate.
+///
+/// The rule is checked to be one line of ASCII first: RFC 5545's `recur` grammar has no other
+/// characters, and `rrule` 0.14 panics on some non-ASCII input (it slices `BYDAY=ña` inside a
+/// character). The parser call is contained all the same ([`crate::guard::contain`]): a panic
+/// becomes [`ValidationError::InvalidRecurrence`].
 pub fn validate_rrule(rule: &str) -> Result<(), ValidationError> {
     let invalid = |detail: String| ValidationError::InvalidRecurrence { rule: rule.to_owned(), detail };
     check_text("recurrence", rule).map_err(|e| invalid(e.to_string()))?;
     if rule.contains(['\n', '\r']) {
         return Err(invalid("a rule is one line".into()));
     }
+    if !rule.is_ascii() {
+        return Err(invalid("a rule holds only ASCII characters".into()));
+    }
     // Syntax only: whether UNTIL fits DTSTART's form depends on the event and is the providers'
     // concern (iCalendar allows a date UNTIL with an all-day start).
-    rule.parse::<rrule::RRule<rrule::Unvalidated>>().map(|_| ()).map_err(|e| invalid(e.to_string()))
+    crate::guard::contain("the rrule parser", || rule.parse::<rrule::RRule<rrule::Unvalidated>>())
+        .map_err(|e| invalid(e.to_string()))?
+        .map(|_| ())
+        .map_err(|e| invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -244,6 +255,21 @@ mod tests {
         e.recurrence =
             Some(Recurrence { rules: vec!["FREQ=WEEKLY;BYDAY=FR;UNTIL=20270115".into()], ..Default::default() });
         assert_eq!(validate(&Record::Event(e)), Ok(()));
+    }
+
+    #[test]
+    fn rules_that_panic_the_rrule_crate_are_typed_errors() {
+        // Issue 8: `rrule` slices a non-ASCII BYDAY inside a character and panics.
+        for rule in ["FREQ=WEEKLY;BYDAY=ña", "FREQ=WEEKLY;BYDAY=2ña", "FREQ=DAILY;BYDAY=MOñ", "FREQ=ÑO"] {
+            assert!(
+                matches!(validate_rrule(rule), Err(ValidationError::InvalidRecurrence { .. })),
+                "{rule}: {:?}",
+                validate_rrule(rule)
+            );
+        }
+        let mut e = event(at(10, "Europe/Paris"), at(11, "Europe/Paris"));
+        e.recurrence = Some(Recurrence { rules: vec!["FREQ=WEEKLY;BYDAY=ña".into()], ..Default::default() });
+        assert!(matches!(validate(&Record::Event(e)), Err(ValidationError::InvalidRecurrence { .. })));
     }
 
     #[test]

@@ -39,6 +39,7 @@ struct Fx {
     crm: Vec<Change>,
     mailbox: Vec<Change>,
     release: bool,
+    now: DateTime<Utc>,
 }
 
 impl Fx {
@@ -46,8 +47,10 @@ impl Fx {
         Fx::new(ObjectKind::Contact, ObjectConfig::default())
     }
 
+    /// Events with the default configuration, less the sync window (the events here are dated
+    /// 2026, the clock 1970); the window has scenarios of its own.
     fn events() -> Self {
-        Fx::new(ObjectKind::Event, ObjectConfig::events_default())
+        Fx::new(ObjectKind::Event, ObjectConfig { window: None, ..ObjectConfig::events_default() })
     }
 
     fn new(object: ObjectKind, config: ObjectConfig) -> Self {
@@ -60,6 +63,7 @@ impl Fx {
             crm: Vec::new(),
             mailbox: Vec::new(),
             release: false,
+            now: now(),
         }
     }
 
@@ -132,7 +136,7 @@ impl Fx {
             mapped_pairs: self.pairs.iter().filter(|p| p.tombstone.is_none()).count(),
             crm: SideInput { changes: &self.crm, capabilities: &self.crm_caps },
             mailbox: SideInput { changes: &self.mailbox, capabilities: &self.mailbox_caps },
-            now: now(),
+            now: self.now,
             release_held_deletes: self.release,
         };
         let plan = plan(&input);
@@ -281,8 +285,134 @@ fn ambiguous_match_picks_the_most_recently_modified_and_says_so() {
     assert_eq!(ops(&plan, "link"), [&Action::Link { crm: RecordId::new("003A"), mailbox: RecordId::new("AAMk2") }]);
     let reason = &reasons(&plan, "link")[0];
     assert!(reason.contains("3 candidates, chose the most recently modified"), "{reason}");
-    // The others are distinct records as far as Tandem knows: each gets its CRM copy.
-    assert_eq!(ops(&plan, "create").len(), 2);
+    // The others share the linked record's address: copying them would make Salesforce contacts
+    // with one address. They are reported as ambiguous instead, neither linked nor created.
+    assert!(ops(&plan, "create").is_empty(), "{plan}");
+    assert_eq!(
+        ops(&plan, "ambiguous"),
+        [
+            &Action::Ambiguous { side: Side::Mailbox, id: RecordId::new("AAMk1"), matches: RecordId::new("003A") },
+            &Action::Ambiguous { side: Side::Mailbox, id: RecordId::new("AAMk3"), matches: RecordId::new("003A") },
+        ]
+    );
+    assert!(reasons(&plan, "ambiguous")[0].contains("ambiguous match"), "{plan}");
+    assert!(plan.states.len() == 1, "only the link makes a pair: {plan}");
+}
+
+#[test]
+fn two_crm_contacts_with_one_mailbox_contacts_address_link_one_and_report_the_other() {
+    let mut fx = Fx::contacts();
+    fx.change(Side::Crm, upsert("003A", "c1", ada()).at(epoch_plus(5 * DAY)));
+    fx.change(Side::Crm, upsert("003B", "c1", ada()).at(epoch_plus(6 * DAY)));
+    fx.change(Side::Mailbox, upsert("AAMk1", "m1", ada()));
+    let plan = fx.plan();
+    assert_eq!(ops(&plan, "link"), [&Action::Link { crm: RecordId::new("003A"), mailbox: RecordId::new("AAMk1") }]);
+    assert_eq!(
+        ops(&plan, "ambiguous"),
+        [&Action::Ambiguous { side: Side::Crm, id: RecordId::new("003B"), matches: RecordId::new("AAMk1") }]
+    );
+    assert!(ops(&plan, "create").is_empty(), "{plan}");
+}
+
+#[test]
+fn a_new_record_matching_a_paired_record_seen_this_cycle_is_ambiguous_not_copied() {
+    let mut fx = Fx::contacts();
+    fx.pair("003A", &ada(), "AAMk1", &ada());
+    // The CRM contact changed (so it is in this cycle), and a second mailbox contact with its
+    // address appears.
+    let edited = with(ada(), FieldKey::Title, text("Countess"));
+    fx.change(Side::Crm, upsert("003A", "c2", edited));
+    fx.change(Side::Mailbox, upsert("AAMk2", "m1", ada()));
+    let plan = fx.plan();
+    assert!(ops(&plan, "create").is_empty(), "{plan}");
+    assert_eq!(
+        ops(&plan, "ambiguous"),
+        [&Action::Ambiguous { side: Side::Mailbox, id: RecordId::new("AAMk2"), matches: RecordId::new("003A") }]
+    );
+    assert_eq!(patch(&plan, Side::Mailbox).len(), 1, "the edit still flows: {plan}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sync window.
+
+fn windowed_events() -> Fx {
+    let mut fx = Fx::new(ObjectKind::Event, ObjectConfig::events_default());
+    // 2026-03-02 00:00 UTC: the window reaches 2026-01-31 back and 2027-03-02 ahead.
+    fx.now = at(0, 0).and_utc();
+    fx
+}
+
+fn days_from_now(fx: &Fx, days: i64) -> chrono::NaiveDateTime {
+    (fx.now + TimeDelta::days(days)).naive_utc()
+}
+
+#[test]
+fn events_outside_the_window_are_neither_created_nor_deleted_on_the_other_side() {
+    let mut fx = windowed_events();
+    let old = event("Kick-off 2024", days_from_now(&fx, -400), 60);
+    let recent = event("Weekly", days_from_now(&fx, -3), 60);
+    let far = event("Conference 2028", days_from_now(&fx, 400), 60);
+    let mut series = event("Standup since 2020", days_from_now(&fx, -2000), 15);
+    if let Record::Event(e) = &mut series {
+        e.recurrence = Some(tandem_core::model::Recurrence { rules: vec!["FREQ=DAILY".into()], ..Default::default() });
+    }
+    fx.change(Side::Crm, upsert("00U1", "c1", old.clone()));
+    fx.change(Side::Crm, upsert("00U2", "c1", recent));
+    fx.change(Side::Mailbox, upsert("AAMk9", "m1", far));
+    fx.change(Side::Crm, upsert("00U3", "c1", series));
+    let plan = fx.plan();
+    let created: Vec<RecordId> = plan
+        .operations
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::Create { source_id, .. } => Some(source_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created, [RecordId::new("00U2"), RecordId::new("00U3")], "{plan}");
+    let skipped = reasons(&plan, "skip");
+    assert_eq!(skipped.len(), 2, "{plan}");
+    assert!(skipped.iter().all(|r| r.contains("outside the sync window (30 days back, 365 days ahead)")), "{plan}");
+
+    // A pair whose events have left the window is kept: an edit still flows, nothing is deleted.
+    let mut fx = windowed_events();
+    let pair = fx.pair("00U1", &old, "AAMk1", &old);
+    let moved = with(old, FieldKey::Location, text("Room 2"));
+    fx.change(Side::Crm, upsert("00U1", "c2", moved));
+    let plan = fx.plan();
+    assert_eq!(patch(&plan, Side::Mailbox).len(), 1, "{plan}");
+    assert!(ops(&plan, "delete").is_empty() && ops(&plan, "skip").is_empty(), "{plan}");
+    assert!(matches!(plan.states.get(&pair), Some(NextState::Put(_))), "{plan}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records that move.
+
+#[test]
+fn a_record_that_moved_is_relinked_under_its_new_id_not_deleted() {
+    let mut fx = Fx::events();
+    let review = event("Review", at(9, 0), 60);
+    // A pair Tandem made by creating the mailbox copy: the copy carries the pair's key.
+    let pair = fx.pair("00U1", &review, "AAMk1", &review);
+    let moved = Change { sync_key: Some(pair.clone()), ..upsert("AAMk2", "m2", review.clone()) };
+    fx.change(Side::Mailbox, Change::deleted("AAMk1"));
+    fx.change(Side::Mailbox, moved);
+    let plan = fx.plan();
+    assert!(ops(&plan, "delete").is_empty() && ops(&plan, "unlink").is_empty(), "{plan}");
+    assert!(ops(&plan, "create").is_empty() && ops(&plan, "skip").is_empty(), "{plan}");
+    assert_eq!(ops(&plan, "link"), [&Action::Link { crm: RecordId::new("00U1"), mailbox: RecordId::new("AAMk2") }]);
+    assert!(reasons(&plan, "link")[0].starts_with("moved:"), "{plan}");
+    let state = put(&plan, &pair);
+    assert_eq!(state.mailbox.id, RecordId::new("AAMk2"));
+    assert_eq!(state.mailbox.version, Version::new("m2"));
+
+    // Moved and edited: the edit flows to the CRM record.
+    let mut fx = Fx::events();
+    let pair = fx.pair("00U1", &review, "AAMk1", &review);
+    let edited = with(review, FieldKey::Location, text("Room 2"));
+    fx.change(Side::Mailbox, Change { sync_key: Some(pair), ..upsert("AAMk2", "m2", edited) });
+    let plan = fx.plan();
+    assert_eq!(patch(&plan, Side::Crm).keys().collect::<Vec<_>>(), [&FieldKey::Location], "{plan}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,6 +870,103 @@ fn assistant_phone_survives_many_mailbox_edits() {
     assert_eq!(crm_record.get(&FieldKey::Title), text("Programmer"));
     assert!(crm_record.get(&FieldKey::Phone(PhoneKind::Assistant)).is_some());
     assert!(sim.violations.is_empty(), "{:?}", sim.violations);
+}
+
+/// Issue 8: a mailbox contact with a business and an other address, synced to a CRM that holds
+/// only a business address. Each address kind is its own field: the CRM's copy reads back quiet,
+/// a CRM edit of the business address patches only the mailbox's business address, and the other
+/// address is never converted nor blanked.
+#[test]
+fn an_address_kind_the_crm_cannot_hold_is_never_converted_or_blanked() {
+    use tandem_core::model::{AddressKind, PostalAddress};
+    let [work, home, other] = AddressKind::ALL.map(FieldKey::Address);
+    let at = |kind, city: &str| {
+        Some(FieldValue::Addresses(vec![PostalAddress { kind, city: Some(city.into()), ..PostalAddress::default() }]))
+    };
+    let crm = ObjectCapabilities::everything(ObjectKind::Contact)
+        .without(home.clone())
+        .without(other.clone())
+        .with_max_items(work.clone(), 1);
+    let mailbox = ObjectCapabilities::everything(ObjectKind::Contact)
+        .with_max_items(work.clone(), 1)
+        .with_max_items(home.clone(), 1)
+        .with_max_items(other.clone(), 1);
+    let mut sim = Sim::with_caps(ObjectKind::Contact, ObjectConfig::default(), crm, mailbox);
+    let both = with(
+        with(ada(), work.clone(), at(AddressKind::Work, "Worktown")),
+        other.clone(),
+        at(AddressKind::Other, "Otherville"),
+    );
+    let m = sim.insert(Side::Mailbox, both);
+    let first = sim.cycle();
+    assert_eq!(ops(&first, "create").len(), 1, "{first}");
+    let c = sim.partner(Side::Mailbox, &m).unwrap();
+    let crm_copy = sim.crm.get(&c).unwrap().clone();
+    assert_eq!(crm_copy.get(&work), at(AddressKind::Work, "Worktown"));
+    assert_eq!(crm_copy.get(&other), None, "the other address is not written into the CRM's one address");
+
+    // Quiet: the CRM copy read back under a new version (Salesforce reports none after a write)
+    // is not an edit, and neither side is written.
+    sim.touch(Side::Crm, &c);
+    let writes = sim.writes;
+    for _ in 0..3 {
+        let quiet = sim.cycle();
+        assert_eq!(quiet.writes().count(), 0, "{quiet}");
+    }
+    assert_eq!(sim.writes, writes);
+
+    // A CRM edit of the business address patches the mailbox's business address only.
+    sim.edit(Side::Crm, &c, |r| r.set(&work, at(AddressKind::Work, "Movedtown")).unwrap());
+    let edit = sim.cycle();
+    let to_mailbox = patch(&edit, Side::Mailbox);
+    assert_eq!(to_mailbox.keys().collect::<Vec<_>>(), [&work], "{edit}");
+    assert!(patch(&edit, Side::Crm).is_empty(), "{edit}");
+    let mb = sim.mailbox.get(&m).unwrap();
+    assert_eq!(mb.get(&work), at(AddressKind::Work, "Movedtown"));
+    assert_eq!(mb.get(&other), at(AddressKind::Other, "Otherville"), "never blanked");
+    assert_eq!(mb.get(&home), None, "never converted");
+
+    // And quiet again.
+    let writes = sim.writes;
+    for _ in 0..3 {
+        let quiet = sim.cycle();
+        assert_eq!(quiet.writes().count(), 0, "{quiet}");
+    }
+    assert_eq!(sim.writes, writes);
+    assert!(sim.violations.is_empty(), "{:?}", sim.violations);
+    assert!(sim.divergences().is_empty(), "{:?}", sim.divergences());
+}
+
+/// State written before addresses were one field per kind has no per-kind fingerprints (the old
+/// single `addresses` print is dropped when read): the pair's next change re-sends the address
+/// kinds the target holds, once, and never blanks or converts the others.
+#[test]
+fn a_pair_stored_without_address_prints_re_sends_its_addresses_once() {
+    use tandem_core::model::{AddressKind, PostalAddress};
+    let [work, home, other] = AddressKind::ALL.map(FieldKey::Address);
+    let at = |kind, city: &str| {
+        Some(FieldValue::Addresses(vec![PostalAddress { kind, city: Some(city.into()), ..PostalAddress::default() }]))
+    };
+    let mut fx = Fx::contacts();
+    fx.crm_caps = fx.crm_caps.clone().without(home.clone()).without(other.clone());
+    let crm = with(ada(), work.clone(), at(AddressKind::Work, "Worktown"));
+    let mailbox = with(crm.clone(), other.clone(), at(AddressKind::Other, "Otherville"));
+    let pair = fx.pair("003A", &crm, "AAMk1", &mailbox);
+    for state in &mut fx.pairs {
+        for key in [&work, &home, &other] {
+            state.crm.fields.remove(key);
+            state.mailbox.fields.remove(key);
+        }
+    }
+    fx.change(Side::Mailbox, upsert("AAMk1", "m2", with(mailbox, FieldKey::Title, text("Countess"))));
+    let plan = fx.plan();
+    let to_crm = patch(&plan, Side::Crm);
+    assert_eq!(to_crm.keys().collect::<Vec<_>>(), [&FieldKey::Title, &work], "{plan}");
+    assert_eq!(to_crm[&work], at(AddressKind::Work, "Worktown"), "the value the CRM already holds");
+    assert!(patch(&plan, Side::Mailbox).is_empty(), "{plan}");
+    // The next state has per-kind prints again.
+    let next = put(&plan, &pair);
+    assert!(next.crm.fields.contains_key(&work) && next.mailbox.fields.contains_key(&other), "{next:?}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use tandem_connector::{ConnectionInfo, ConnectorError, WriteOp, WriteResult, Wri
 use tandem_core::model::ObjectKind;
 use tandem_core::plan::{Action, NextState, Operation, Plan, Resolution};
 use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
-use tandem_core::state::{Change, Cursor, PairId, PairState, RecordId, Side};
+use tandem_core::state::{Change, Cursor, PairId, PairState, RecordId, Side, Version};
 use tandem_policy::{PlanContext, PolicyDecision};
 use tandem_store::{AuditEntry, CycleCommit, Intent, QuarantineEntry};
 use tracing::Instrument;
@@ -18,9 +18,9 @@ use crate::{Engine, EngineError, SyncOptions, UserSync};
 
 /// What the journal keeps for each write before it is sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct JournalEntry {
-    operation: Operation,
-    next: Option<NextState>,
+pub(crate) struct JournalEntry {
+    pub(crate) operation: Operation,
+    pub(crate) next: Option<NextState>,
 }
 
 fn intent_key(op: &Operation) -> String {
@@ -80,13 +80,15 @@ pub(crate) async fn sync_user(
         .collect();
     // The policy first: no connector is called for a connection it refuses.
     let mailbox = check_policy(engine, job, options, &objects).await?;
-    let recovered_intents = if options.dry_run { 0 } else { recover(engine, job).await? };
+    let (recovered_intents, unsettled) =
+        if options.dry_run { (0, Unsettled::default()) } else { recover(engine, job).await? };
     let mut reports = Vec::new();
     for object in objects {
         // Instrument rather than enter: an entered guard held across an await leaks the span
         // into whatever else runs on the thread.
         let span = tracing::info_span!("cycle", object = %object);
-        reports.push(Cycle::new(engine, job, object, options, &mailbox).run().instrument(span).await?);
+        let cycle = Cycle::new(engine, job, object, options, &mailbox, &unsettled);
+        reports.push(cycle.run().instrument(span).await?);
     }
     Ok(SyncReport {
         user: job.user.clone(),
@@ -181,54 +183,282 @@ fn policy_audit(at: chrono::DateTime<chrono::Utc>, user: &str, object: ObjectKin
     }
 }
 
-/// Settles writes left pending by an interrupted run: a create that reached the provider is
-/// found by its idempotency key and its pair recorded, so the next plan does not create it again.
-async fn recover(engine: &Engine, job: &UserSync) -> Result<usize, EngineError> {
+/// What recovery could not settle this time: creates whose outcome is still unknown because
+/// looking them up failed. Their intents stay in the journal and their source records sit this
+/// cycle out, so a provider without idempotent creates is never sent the create twice.
+#[derive(Debug, Default)]
+pub(crate) struct Unsettled {
+    /// (object, source side, source record) of each create still in doubt.
+    sources: HashSet<(ObjectKind, Side, RecordId)>,
+    /// Pairs with updates still in doubt: all their records wait, under any id.
+    pairs: HashSet<(ObjectKind, PairId)>,
+}
+
+impl Unsettled {
+    fn holds(&self, object: ObjectKind, side: Side, id: &RecordId) -> bool {
+        self.sources.contains(&(object, side, id.clone()))
+    }
+}
+
+/// Settles writes left pending by an interrupted run or a lost answer.
+///
+/// A create that reached the provider is found by its idempotency key and its pair recorded, so
+/// the next plan does not create it again. The pair takes the journal's fingerprints of what was
+/// **written**, not the version found: a person may have edited the record since, and that edit
+/// must read as an edit. The target's version is left unknown and the record is queued for
+/// another look, so the next plan compares its content with what was written.
+///
+/// A create that is not found did not happen; its source is queued for another look so the next
+/// plan creates it again under the same key. Updates and deletes are replayed safely by the next
+/// plan: their preconditions catch what already happened. A lookup that fails leaves its intent
+/// pending for the next run (see [`Unsettled`]); it never fails the sync.
+async fn recover(engine: &Engine, job: &UserSync) -> Result<(usize, Unsettled), EngineError> {
     let store = &engine.inner.store;
     let pending = store.pending_intents(&job.user).await?;
+    let mut unsettled = Unsettled::default();
     if pending.is_empty() {
-        return Ok(0);
+        return Ok((0, unsettled));
     }
     tracing::info!(count = pending.len(), "settling writes left pending by an interrupted run");
     let mut commits: BTreeMap<ObjectKind, CycleCommit> = BTreeMap::new();
+    // Updates whose outcome is unknown, by pair: the planned state and the intents.
+    let mut updates: BTreeMap<(ObjectKind, PairId), (PairState, Vec<&tandem_store::Intent>)> = BTreeMap::new();
+    let mut settled = 0;
+    let now = engine.inner.clock.now();
     for intent in &pending {
         let commit = commits.entry(intent.object).or_default();
-        commit.resolved_intents.push(intent.key.clone());
-        let entry: JournalEntry = serde_json::from_value(intent.operation.clone())
-            .map_err(|e| EngineError::Journal(format!("intent {}: {e}", intent.key)))?;
-        let (Action::Create { key, .. }, Some(NextState::Put(mut state))) = (&entry.operation.action, entry.next)
+        let entry: JournalEntry = match serde_json::from_value(intent.operation.clone()) {
+            Ok(entry) => entry,
+            Err(e) => {
+                // Written by another version of Tandem, or damaged: nothing can be settled from
+                // it. Say so, and let the next plan decide afresh from both sides.
+                tracing::warn!(key = %intent.key, error = %e, "unreadable journal entry dropped");
+                commit.resolved_intents.push(intent.key.clone());
+                commit.audit.push(AuditEntry {
+                    at: now,
+                    user: job.user.clone(),
+                    object: intent.object,
+                    side: Some(intent.target),
+                    record_id: None,
+                    action: "recover".into(),
+                    outcome: "dropped".into(),
+                    reason: format!("journal entry {} could not be read: {e}", intent.key),
+                    detail: None,
+                });
+                settled += 1;
+                continue;
+            }
+        };
+        if let (Action::Update { .. }, Some(NextState::Put(next)), Some(pair)) =
+            (&entry.operation.action, &entry.next, &entry.operation.pair)
+        {
+            updates.entry((intent.object, pair.clone())).or_insert_with(|| (next.clone(), Vec::new())).1.push(intent);
+            continue;
+        }
+        let (Action::Create { key, source_id, .. }, Some(NextState::Put(mut state))) =
+            (&entry.operation.action, entry.next)
         else {
-            // Updates and deletes are replayed safely by the next plan: their preconditions
-            // catch what already happened.
+            commit.resolved_intents.push(intent.key.clone());
+            settled += 1;
             continue;
         };
-        let found = job
-            .connector(intent.target)
-            .find_by_key(intent.object, key)
-            .await
-            .map_err(|error| EngineError::Connector { side: intent.target, error })?;
-        if let Some(written) = found {
-            let side = state.side_mut(intent.target);
-            side.id = written.id.clone();
-            side.version = written.version;
-            commit.audit.push(AuditEntry {
-                at: engine.inner.clock.now(),
-                user: job.user.clone(),
-                object: intent.object,
-                side: Some(intent.target),
-                record_id: Some(written.id),
-                action: "create".into(),
-                outcome: "recovered".into(),
-                reason: "create was sent before an interruption; found by its idempotency key".into(),
-                detail: None,
-            });
-            commit.upsert_pairs.push(state);
+        let source = intent.target.other();
+        let connector = job.connector(intent.target);
+        let object = intent.object;
+        let found = with_retries(&engine.inner.options, intent.target, Access::Read, &mut |_| {}, || {
+            connector.find_by_key(object, key)
+        })
+        .await;
+        let found = match found {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(target = %intent.target, error = %error, "could not settle a pending create; trying next cycle");
+                unsettled.sources.insert((object, source, source_id.clone()));
+                continue;
+            }
+        };
+        commit.resolved_intents.push(intent.key.clone());
+        settled += 1;
+        match found {
+            Some(written) => {
+                let side = state.side_mut(intent.target);
+                side.id = written.id.clone();
+                // Unknown on purpose: the record is compared by content next cycle.
+                side.version = Version::default();
+                commit.refetch_add.push((intent.target, written.id.clone()));
+                commit.audit.push(AuditEntry {
+                    at: now,
+                    user: job.user.clone(),
+                    object,
+                    side: Some(intent.target),
+                    record_id: Some(written.id),
+                    action: "create".into(),
+                    outcome: "recovered".into(),
+                    reason: "create was sent before an interruption; found by its idempotency key".into(),
+                    detail: None,
+                });
+                commit.upsert_pairs.push(state);
+            }
+            None => commit.refetch_add.push((source, source_id.clone())),
+        }
+    }
+    for ((object, pair), (next, intents)) in updates {
+        let commit = commits.entry(object).or_default();
+        match settle_updates(engine, job, object, &pair, next, &intents).await {
+            Ok(settled_pair) => {
+                commit.resolved_intents.extend(intents.iter().map(|i| i.key.clone()));
+                settled += intents.len();
+                if let Some(state) = settled_pair {
+                    for side in Side::BOTH {
+                        commit.refetch_add.push((side, state.side(side).id.clone()));
+                    }
+                    commit.upsert_pairs.push(state);
+                }
+            }
+            Err((side, error)) => {
+                tracing::warn!(%side, error = %error, "could not settle pending updates; trying next cycle");
+                unsettled.pairs.insert((object, pair));
+            }
         }
     }
     for (object, commit) in commits {
-        store.commit_cycle(&job.user, object, commit).await?;
+        if !commit.is_empty() {
+            store.commit_cycle(&job.user, object, commit).await?;
+        }
     }
-    Ok(pending.len())
+    Ok((settled, unsettled))
+}
+
+/// Settles updates of one pair whose outcome is unknown (a lost answer, a crash after sending):
+/// reads each written record back and, field by field, keeps the planned state where the
+/// record no longer holds what it held before (the write landed, or a person edited it since:
+/// either way the planned fingerprints make a later edit read as an edit), and the old state
+/// where it still does (the write never landed: both sides keep their old fingerprints for that
+/// field, so the edit that caused it is found again and sent again). Both versions are left
+/// unknown so the next plan compares content. `None`: nothing to record (the pair is gone or a
+/// record was deleted; the next plan sees that).
+async fn settle_updates(
+    engine: &Engine,
+    job: &UserSync,
+    object: ObjectKind,
+    pair: &PairId,
+    next: PairState,
+    intents: &[&tandem_store::Intent],
+) -> Result<Option<PairState>, (Side, ConnectorError)> {
+    let Ok(Some(old)) = engine.inner.store.pair(&job.user, object, pair).await else { return Ok(None) };
+    // A later cycle committed this pair since: what it recorded is newer than the journal.
+    if intents.iter().all(|i| old.synced_at > i.created_at) {
+        return Ok(None);
+    }
+    let config = job.config.object(object);
+    let mut state = next;
+    // The ids are the pair's as stored: a record may have moved since the plan.
+    for side in Side::BOTH {
+        state.side_mut(side).id = old.side(side).id.clone();
+    }
+    let written: BTreeSet<Side> = intents.iter().map(|i| i.target).collect();
+    for side in written {
+        let connector = job.connector(side);
+        let id = [old.side(side).id.clone()];
+        let read =
+            with_retries(&engine.inner.options, side, Access::Read, &mut |_| {}, || connector.fetch(object, &id))
+                .await
+                .map_err(|e| (side, e))?;
+        let mut record = read.iter().find_map(|c| c.record()).cloned();
+        if record.is_none() {
+            // Gone under its id: a record Tandem created may have moved, and carries its key.
+            let found = with_retries(&engine.inner.options, side, Access::Read, &mut |_| {}, || {
+                connector.find_by_key(object, pair)
+            })
+            .await
+            .map_err(|e| (side, e))?;
+            if let Some(moved) = found {
+                let id = [moved.id.clone()];
+                let read = with_retries(&engine.inner.options, side, Access::Read, &mut |_| {}, || {
+                    connector.fetch(object, &id)
+                })
+                .await
+                .map_err(|e| (side, e))?;
+                record = read.iter().find_map(|c| c.record()).cloned();
+                state.side_mut(side).id = moved.id;
+            }
+        }
+        let Some(record) = record else { return Ok(None) };
+        let record = &record;
+        let caps = connector.capabilities();
+        let now = tandem_core::planner::fingerprints(config, caps.object(object), side, record);
+        let intended: Vec<(tandem_core::fields::FieldKey, Option<u64>)> = state
+            .side(side)
+            .fields
+            .iter()
+            .filter(|(k, p)| old.side(side).fields.get(k) != Some(*p))
+            .map(|(k, _)| (k.clone(), old.side(side).fields.get(k).copied()))
+            .collect();
+        for (key, before) in intended {
+            if now.get(&key).copied() != before {
+                continue;
+            }
+            // Not landed: both sides go back to what they held before for this field.
+            for s in [side, side.other()] {
+                match old.side(s).fields.get(&key) {
+                    Some(print) => {
+                        state.side_mut(s).fields.insert(key.clone(), *print);
+                    }
+                    None => {
+                        state.side_mut(s).fields.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+    state.crm.version = Version::default();
+    state.mailbox.version = Version::default();
+    Ok(Some(state))
+}
+
+/// Calls a connector, waiting out throttling as the provider asks and trying reads again after
+/// transient failures, and any call once more after an authentication failure the connector can
+/// recover from by refreshing its token; all bounded by [`crate::EngineOptions`]. `counted` is
+/// told of every attempt.
+async fn with_retries<T, F, Fut>(
+    opts: &crate::EngineOptions,
+    side: Side,
+    access: Access,
+    counted: &mut (dyn FnMut(Side) + Send),
+    mut f: F,
+) -> Result<T, ConnectorError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+{
+    let (mut throttled, mut transient, mut auth) = (0, 0, 0);
+    loop {
+        counted(side);
+        match f().await {
+            Err(ConnectorError::Throttled { retry_after }) if throttled < opts.max_throttle_retries => {
+                throttled += 1;
+                let wait = retry_after.unwrap_or(opts.default_throttle_wait).min(opts.max_throttle_wait);
+                tracing::debug!(%side, ?wait, attempt = throttled, "throttled; waiting");
+                tokio::time::sleep(wait).await;
+            }
+            Err(ConnectorError::Transient { message })
+                if access == Access::Read && transient < opts.max_transient_read_retries =>
+            {
+                let wait =
+                    opts.default_throttle_wait.saturating_mul(1 << transient.min(16)).min(opts.max_throttle_wait);
+                transient += 1;
+                tracing::debug!(%side, ?wait, attempt = transient, %message, "transient failure reading; trying again");
+                tokio::time::sleep(wait).await;
+            }
+            // A refused token means the request was not carried out, so even a write may be sent
+            // again; the connector refreshes its token first.
+            Err(ConnectorError::Auth { refreshable: true, message }) if auth < opts.max_auth_retries => {
+                auth += 1;
+                tracing::debug!(%side, attempt = auth, %message, "authentication refused; trying again with a fresh token");
+            }
+            other => return other,
+        }
+    }
 }
 
 struct Cycle<'a> {
@@ -238,6 +468,8 @@ struct Cycle<'a> {
     options: &'a SyncOptions,
     /// The mailbox side's connection, as the policy checked it.
     mailbox: &'a ConnectionInfo,
+    /// Creates recovery could not settle: their sources sit this cycle out.
+    unsettled: &'a Unsettled,
     report: ObjectReport,
     /// Audit entries of the policy's decisions, committed with the cycle.
     policy_audit: Vec<AuditEntry>,
@@ -256,8 +488,18 @@ impl<'a> Cycle<'a> {
         object: ObjectKind,
         options: &'a SyncOptions,
         mailbox: &'a ConnectionInfo,
+        unsettled: &'a Unsettled,
     ) -> Self {
-        Cycle { engine, job, object, options, mailbox, report: ObjectReport::new(object), policy_audit: Vec::new() }
+        Cycle {
+            engine,
+            job,
+            object,
+            options,
+            mailbox,
+            unsettled,
+            report: ObjectReport::new(object),
+            policy_audit: Vec::new(),
+        }
     }
 
     /// Passes a plan through the policy before anything is journaled or sent; records each
@@ -296,35 +538,15 @@ impl<'a> Cycle<'a> {
         &self.job.user
     }
 
-    /// Calls the connector, waiting out throttling as the provider asks (bounded).
-    async fn call<T, F, Fut>(&mut self, side: Side, access: Access, mut f: F) -> Result<T, ConnectorError>
+    /// Calls the connector with the engine's bounded retries (see [`with_retries`]).
+    async fn call<T, F, Fut>(&mut self, side: Side, access: Access, f: F) -> Result<T, ConnectorError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ConnectorError>>,
     {
-        let opts = &self.engine.inner.options;
-        let (mut throttled, mut transient) = (0, 0);
-        loop {
-            self.report.api_calls.count(side);
-            match f().await {
-                Err(ConnectorError::Throttled { retry_after }) if throttled < opts.max_throttle_retries => {
-                    throttled += 1;
-                    let wait = retry_after.unwrap_or(opts.default_throttle_wait).min(opts.max_throttle_wait);
-                    tracing::debug!(%side, ?wait, attempt = throttled, "throttled; waiting");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(ConnectorError::Transient { message })
-                    if access == Access::Read && transient < opts.max_transient_read_retries =>
-                {
-                    let wait =
-                        opts.default_throttle_wait.saturating_mul(1 << transient.min(16)).min(opts.max_throttle_wait);
-                    transient += 1;
-                    tracing::debug!(%side, ?wait, attempt = transient, %message, "transient failure reading; trying again");
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other,
-            }
-        }
+        let opts = self.engine.inner.options.clone();
+        let calls = &mut self.report.api_calls;
+        with_retries(&opts, side, access, &mut |side| calls.count(side), f).await
     }
 
     async fn pull(&mut self, side: Side) -> Result<(Vec<Change>, Cursor), EngineError> {
@@ -385,29 +607,100 @@ impl<'a> Cycle<'a> {
         let mut changes: [Vec<Change>; 2] = [Vec::new(), Vec::new()];
         let mut cursors: [Cursor; 2] = [Cursor::default(), Cursor::default()];
         let mut refetched: Vec<(Side, RecordId)> = Vec::new();
+        let mut deferred: Vec<(Side, RecordId)> = Vec::new();
         for side in Side::BOTH {
             let (mut pulled, cursor) = self.pull(side).await?;
             let queued = store.refetch_queue(&user, object, side).await?;
             if !queued.is_empty() {
-                pulled.extend(self.fetch(side, &queued).await?);
-                refetched.extend(queued.into_iter().map(|id| (side, id)));
+                // Records queued for another look stay queued if they cannot be read now; the
+                // rest of the cycle goes on without them.
+                match self.fetch(side, &queued).await {
+                    Ok(fetched) => {
+                        pulled.extend(fetched);
+                        refetched.extend(queued.into_iter().map(|id| (side, id)));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%side, error = %error, count = queued.len(), "could not re-read queued records; they stay queued");
+                    }
+                }
             }
             for held in quarantined.iter().filter(|q| q.side == side && is_held_delete(q)) {
                 if !pulled.iter().any(|c| c.id == held.record_id) {
                     pulled.push(Change::deleted(held.record_id.0.clone()));
                 }
             }
+            // The source of a create still in doubt waits until recovery settles it.
+            pulled.retain(|c| {
+                let wait = self.unsettled.holds(object, side, &c.id);
+                if wait {
+                    deferred.push((side, c.id.clone()));
+                }
+                !wait
+            });
             changes[idx(side)] = pulled;
             cursors[idx(side)] = cursor;
         }
 
-        // 2. Load the pairs these changes touch, and nothing else.
+        // An ambiguous record that changed is judged again against the record it matched, so
+        // the counterpart is read too (it is paired, and unchanged records are not in the feed).
+        for side in Side::BOTH {
+            let counterparts: Vec<RecordId> = quarantined
+                .iter()
+                .filter(|q| q.side == side.other() && changes[idx(side.other())].iter().any(|c| c.id == q.record_id))
+                .filter_map(ambiguous_counterpart)
+                .filter(|id| !changes[idx(side)].iter().any(|c| &c.id == id))
+                .collect();
+            if !counterparts.is_empty() {
+                match self.fetch(side, &counterparts).await {
+                    Ok(fetched) => changes[idx(side)].extend(fetched),
+                    Err(error) => {
+                        tracing::warn!(%side, error = %error, "could not re-read the counterparts of ambiguous records")
+                    }
+                }
+            }
+        }
+
+        // 2. Load the pairs these changes touch, and nothing else: by record id, and by Tandem's
+        // key for records not paired under their id (a record that moved gets a new id).
         let mut pairs = Vec::new();
         for side in Side::BOTH {
             let ids: Vec<RecordId> = changes[idx(side)].iter().map(|c| c.id.clone()).collect();
             pairs.extend(store.pairs_by_record(&user, object, side, &ids).await?);
         }
+        let known: [HashSet<RecordId>; 2] =
+            Side::BOTH.map(|side| pairs.iter().map(|p: &PairState| p.side(side).id.clone()).collect());
+        let loaded: HashSet<PairId> = pairs.iter().map(|p| p.pair_id.clone()).collect();
+        let mut keys: BTreeSet<PairId> = BTreeSet::new();
+        for side in Side::BOTH {
+            for change in &changes[idx(side)] {
+                if let Some(key) = &change.sync_key
+                    && change.record().is_some()
+                    && !known[idx(side)].contains(&change.id)
+                    && !loaded.contains(key)
+                {
+                    keys.insert(key.clone());
+                }
+            }
+        }
+        for key in keys {
+            if let Some(pair) = store.pair(&user, object, &key).await? {
+                pairs.push(pair);
+            }
+        }
         let pairs = PairIndex::new(pairs);
+        // The records of a pair whose updates are still in doubt wait too, whatever their id.
+        if !self.unsettled.pairs.is_empty() {
+            for side in Side::BOTH {
+                changes[idx(side)].retain(|c| {
+                    let pair = pairs.by_record(side, &c.id).map(|p| p.pair_id.clone()).or_else(|| c.sync_key.clone());
+                    let wait = pair.is_some_and(|p| self.unsettled.pairs.contains(&(object, p)));
+                    if wait {
+                        deferred.push((side, c.id.clone()));
+                    }
+                    !wait
+                });
+            }
+        }
         let mapped_pairs = store.pair_count(&user, object).await?;
 
         // 3. Plan.
@@ -458,8 +751,17 @@ impl<'a> Cycle<'a> {
                 break;
             }
             round += 1;
+            let next = match self.replan(&current, &stale, &changes, &pairs, &caps, &config).await {
+                Ok(next) => next,
+                Err(error) => {
+                    // The stale pairs are settled as failed (queued for another look); what
+                    // succeeded is committed.
+                    tracing::warn!(error = %error, "could not re-read stale records; they wait for the next cycle");
+                    rounds.push(Executed { plan: current, results });
+                    break;
+                }
+            };
             self.report.replanned += stale.len();
-            let next = self.replan(&current, &stale, &changes, &pairs, &caps, &config).await?;
             // The stale pairs are settled by the next round.
             for pair in &stale {
                 current.states.remove(pair);
@@ -482,6 +784,7 @@ impl<'a> Cycle<'a> {
                 commit.quarantine_remove.push(key);
             }
         }
+        commit.refetch_add.extend(deferred);
         let requeued: HashSet<(Side, RecordId)> = commit.refetch_add.iter().cloned().collect();
         commit.refetch_remove = refetched.into_iter().filter(|r| !requeued.contains(r)).collect();
         store.commit_cycle(&user, object, commit).await?;
@@ -506,6 +809,9 @@ impl<'a> Cycle<'a> {
                     });
                 }
                 Action::HoldDelete { .. } => self.report.held_deletes += 1,
+                Action::Ambiguous { side, id, .. } => {
+                    self.report.ambiguous.push(RecordIssue { side: *side, id: id.clone(), reason: op.reason.clone() })
+                }
                 _ => {}
             }
         }
@@ -584,6 +890,20 @@ impl<'a> Cycle<'a> {
         caps: &[tandem_core::capabilities::Capabilities; 2],
         config: &tandem_core::config::ObjectConfig,
     ) -> Result<Plan, EngineError> {
+        // The stale pairs as they were, but under the ids this plan gave them (a record that
+        // moved keeps its new id).
+        let subset = PairIndex::new(stale.iter().filter_map(|p| {
+            let mut state = pairs.get(p)?.clone();
+            if let Some(NextState::Put(next)) = current.states.get(p) {
+                for side in Side::BOTH {
+                    if !next.side(side).id.is_pending() {
+                        state.side_mut(side).id = next.side(side).id.clone();
+                    }
+                }
+            }
+            Some(state)
+        }));
+        let pairs = &subset;
         let mut fresh: [Vec<Change>; 2] = [Vec::new(), Vec::new()];
         let mut targets: [Vec<RecordId>; 2] = [Vec::new(), Vec::new()];
         for op in &current.operations {
@@ -610,7 +930,6 @@ impl<'a> Cycle<'a> {
                 .collect();
             fresh[idx(side)].extend(carried);
         }
-        let subset = PairIndex::new(stale.iter().filter_map(|p| pairs.get(p).cloned()));
         let input = PlanInput {
             object: self.object,
             config,
@@ -622,7 +941,7 @@ impl<'a> Cycle<'a> {
             release_held_deletes: true,
         };
         let mut next = plan(&input);
-        self.apply_policy(&mut next, &subset, &fresh, config);
+        self.apply_policy(&mut next, pairs, &fresh, config);
         Ok(next)
     }
 
@@ -721,11 +1040,15 @@ impl<'a> Cycle<'a> {
                                     // Definite failures need no settling after a crash; unknown
                                     // outcomes (transient, throttled) keep their intent so the next
                                     // run checks whether the write landed.
-                                    if matches!(
-                                        error,
-                                        ConnectorError::PreconditionFailed { .. } | ConnectorError::NotFound
-                                    ) || !matches!(op.action, Action::Create { .. })
-                                    {
+                                    let unknown = match op.action {
+                                        Action::Create { .. } => !matches!(
+                                            error,
+                                            ConnectorError::PreconditionFailed { .. } | ConnectorError::NotFound
+                                        ),
+                                        Action::Update { .. } => matches!(error, ConnectorError::Transient { .. }),
+                                        _ => false,
+                                    };
+                                    if !unknown {
                                         commit.resolved_intents.push(intent_key(op));
                                     }
                                     if let Some((side, id)) = &source {
@@ -772,6 +1095,13 @@ impl<'a> Cycle<'a> {
                     commit.audit.push(audit(Some(*side), Some(id.clone()), name, "applied".into(), &op.reason));
                     commit.quarantine_add.push(quarantine(*side, id.clone(), op.reason.clone(), None));
                 }
+                Action::Ambiguous { side, id, matches } => {
+                    commit.audit.push(audit(Some(*side), Some(id.clone()), name, "reported".into(), &op.reason));
+                    commit.quarantine_add.push(QuarantineEntry {
+                        detail: Some(serde_json::json!({ "kind": AMBIGUOUS_MATCH, "matches": matches })),
+                        ..quarantine(*side, id.clone(), op.reason.clone(), None)
+                    });
+                }
                 Action::HoldDelete { side, id } => {
                     commit.audit.push(audit(Some(*side), Some(id.clone()), name, "held".into(), &op.reason));
                     commit.quarantine_add.push(quarantine(*side, id.clone(), op.reason.clone(), Some(HELD_DELETE)));
@@ -781,6 +1111,15 @@ impl<'a> Cycle<'a> {
         }
         for (pair, next) in &plan.states {
             if failed_pairs.contains(pair) {
+                // Not committed: every record the pair would have held is read again, so a record
+                // known to this plan only (one that moved) is not forgotten.
+                if let NextState::Put(state) = next {
+                    for side in Side::BOTH {
+                        if !state.side(side).id.is_pending() {
+                            commit.refetch_add.push((side, state.side(side).id.clone()));
+                        }
+                    }
+                }
                 continue;
             }
             match next {
@@ -803,6 +1142,16 @@ impl<'a> Cycle<'a> {
 }
 
 const HELD_DELETE: &str = "held_delete";
+const AMBIGUOUS_MATCH: &str = "ambiguous_match";
+
+/// The record an ambiguous record matched, from its quarantine entry.
+fn ambiguous_counterpart(q: &QuarantineEntry) -> Option<RecordId> {
+    let detail = q.detail.as_ref()?;
+    if detail.get("kind").and_then(|k| k.as_str()) != Some(AMBIGUOUS_MATCH) {
+        return None;
+    }
+    detail.get("matches").and_then(|m| m.as_str()).map(RecordId::new)
+}
 
 /// Whether a connector call only reads (safe to repeat) or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -48,6 +48,7 @@ use tracing::Instrument;
 
 pub mod config;
 mod cycle;
+pub mod invariants;
 pub mod report;
 
 use config::{ConnectionSpec, SyncConfig, TandemConfig, UserAssignment};
@@ -75,6 +76,10 @@ pub enum EngineError {
     /// A journal entry could not be read back.
     #[error("journal: {0}")]
     Journal(String),
+    /// Syncing this user panicked: a bug, contained so that the other users go on. The
+    /// message is the panic's, when it had a text one.
+    #[error("the sync of this user stopped on an internal error (a panic): {0}")]
+    Panicked(String),
     /// The security policy refused the sync: a side's connection breaks a rule (the error names
     /// it), or the policy itself is invalid (`side` is `None`). Nothing was read or written.
     #[error("{}", describe_policy_error(*side, error))]
@@ -124,6 +129,10 @@ pub struct EngineOptions {
     /// `Transient` failure, waiting `default_throttle_wait` and then twice as long each time.
     /// Writes are never retried here: connectors retry what is safe to repeat.
     pub max_transient_read_retries: u32,
+    /// How many times a call is sent again after an authentication failure the connector says it
+    /// can recover from (`Auth { refreshable: true }`: it refreshes its token first). A refused
+    /// token means nothing was carried out, so writes are sent again too.
+    pub max_auth_retries: u32,
     /// How many rounds of refetch-and-replan a stale version gets within one cycle.
     pub max_replans: u32,
     /// Ids per `fetch` call.
@@ -138,6 +147,7 @@ impl Default for EngineOptions {
             max_throttle_wait: Duration::from_secs(60),
             default_throttle_wait: Duration::from_secs(1),
             max_transient_read_retries: 2,
+            max_auth_retries: 1,
             max_replans: 2,
             fetch_chunk: 100,
         }
@@ -356,22 +366,47 @@ impl Engine {
     ) -> Vec<(String, Result<SyncReport, EngineError>)> {
         let limit = Arc::new(tokio::sync::Semaphore::new(self.inner.options.max_concurrent_users.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut spawned = std::collections::HashMap::new();
         for (index, job) in jobs.into_iter().enumerate() {
             let engine = self.clone();
             let limit = Arc::clone(&limit);
             let options = options.clone();
-            tasks.spawn(async move {
+            let user = job.user.clone();
+            let handle = tasks.spawn(async move {
                 // The semaphore is never closed, so acquiring cannot fail; run unbounded if it did.
                 let _permit = limit.acquire_owned().await.ok();
                 let result = engine.sync_user(&job, &options).await;
                 (index, job.user, result)
             });
+            spawned.insert(handle.id(), (index, user));
         }
         let mut results = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
+        while let Some(joined) = tasks.join_next_with_id().await {
             match joined {
-                Ok(done) => results.push(done),
-                Err(e) => tracing::error!(error = %e, "a sync task panicked"),
+                Ok((_, done)) => results.push(done),
+                // A panic is contained to its user: it becomes that user's failure, recorded in
+                // the user's status like any other, and the others go on.
+                Err(e) => {
+                    let Some((index, user)) = spawned.remove(&e.id()) else { continue };
+                    let message = if e.is_panic() {
+                        let payload = e.into_panic();
+                        payload
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| payload.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "no message".to_owned())
+                    } else {
+                        "the task was cancelled".to_owned()
+                    };
+                    tracing::error!(user = %user, panic = %message, "syncing a user panicked");
+                    let result = Err(EngineError::Panicked(message));
+                    if !options.dry_run
+                        && let Err(error) = self.record_status(&user, &result).await
+                    {
+                        tracing::warn!(user = %user, error = %error, "could not record the status of a failed sync");
+                    }
+                    results.push((index, user, result));
+                }
             }
         }
         results.sort_by_key(|(index, _, _)| *index);

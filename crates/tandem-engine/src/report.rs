@@ -72,6 +72,11 @@ pub struct ObjectReport {
     pub quarantined: Vec<RecordIssue>,
     /// Deletes held by the mass-delete guard.
     pub held_deletes: usize,
+    /// New records that match a record already linked to another: neither linked nor copied,
+    /// reported (and kept in quarantine, kind `ambiguous_match`) until they change or an
+    /// administrator resolves them.
+    #[serde(default)]
+    pub ambiguous: Vec<RecordIssue>,
     /// Tandem's own writes recognised and ignored.
     pub echoes_suppressed: usize,
     /// Sides whose cursor expired, so they were read in full (existing pairs are re-linked).
@@ -99,6 +104,7 @@ impl ObjectReport {
             conflicts: Vec::new(),
             quarantined: Vec::new(),
             held_deletes: 0,
+            ambiguous: Vec::new(),
             echoes_suppressed: 0,
             full_resync: Vec::new(),
             replanned: 0,
@@ -199,6 +205,9 @@ impl fmt::Display for SyncReport {
             }
             if o.replanned > 0 {
                 writeln!(f, "    replanned {} write(s) after a stale version", o.replanned)?;
+            }
+            for a in &o.ambiguous {
+                writeln!(f, "    AMBIGUOUS {} {}: {}", a.side, a.id, a.reason)?;
             }
             if o.held_deletes > 0 {
                 writeln!(f, "    HELD {} delete(s): mass-delete guard tripped; approve to apply", o.held_deletes)?;

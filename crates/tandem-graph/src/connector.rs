@@ -10,7 +10,7 @@ use tandem_connector::http::HttpClient;
 use tandem_connector::{ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult, Written};
 use tandem_core::capabilities::{Capabilities, ObjectCapabilities};
 use tandem_core::fields::FieldKey;
-use tandem_core::model::{ObjectKind, PhoneKind};
+use tandem_core::model::{AddressKind, ObjectKind, PhoneKind};
 use tandem_core::state::{Change, Cursor, IdempotencyKey, RecordId};
 
 use crate::config::GraphConfig;
@@ -38,8 +38,9 @@ impl std::fmt::Debug for GraphConnector {
 ///
 /// Contacts: every standard field except the four phone slots Graph lacks (assistant, business
 /// fax, home fax, other), so the planner never blanks them in the CRM; at most 3 email
-/// addresses, 2 business and 2 home phones, 1 mobile phone and one address per kind (the
-/// counts are Outlook's slots; the service's limits are unverified). Events: every standard
+/// addresses, 2 business and 2 home phones, 1 mobile phone and one address of each kind
+/// (business, home, other; each its own field) (the counts are Outlook's slots; the service's
+/// limits are unverified). Events: every standard
 /// field except CRM links and the organizer (the service makes the mailbox owner the organizer
 /// of the events an app creates, so the organizer is read, and carried into the CRM when an
 /// event is created there, but never written nor compared); at most 500 attendees; subjects of
@@ -54,7 +55,9 @@ pub fn graph_capabilities() -> Capabilities {
         .with_max_items(FieldKey::Phone(PhoneKind::Business), 2)
         .with_max_items(FieldKey::Phone(PhoneKind::Home), 2)
         .with_max_items(FieldKey::Phone(PhoneKind::Mobile), 1)
-        .with_max_items(FieldKey::Addresses, 3);
+        .with_max_items(FieldKey::Address(AddressKind::Work), 1)
+        .with_max_items(FieldKey::Address(AddressKind::Home), 1)
+        .with_max_items(FieldKey::Address(AddressKind::Other), 1);
     contacts.custom_fields = false;
     contacts.max_batch = MAX_BATCH;
     let mut events = ObjectCapabilities::everything(ObjectKind::Event)

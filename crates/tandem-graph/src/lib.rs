@@ -19,6 +19,14 @@
 //! `tandem_core::interchange::{windows_to_iana, iana_to_windows}` for zones, `serde_json` for
 //! the wire format, `uuid` for assertion ids.
 //!
+//! **Panic safety.** Every row Graph returns is untrusted: a row that cannot be mapped becomes
+//! `ChangeKind::Invalid` with a reason (the planner quarantines it), never a panic. Times meet
+//! chrono only through checked operations (`tandem_core::guard::local_time` for zone shifts,
+//! `checked_add_signed` for occurrence ends), since `naive_local` and `+` panic at the ends of
+//! chrono's range, which `+262142-12-31T23:59:59` reaches; the RRULE reader splits on
+//! characters, not bytes. `tests/panic_safety.rs` (property tests) and the cargo-fuzz targets in
+//! `crates/tandem-fuzz` (entry points in the hidden `fuzzing` module) check it.
+//!
 //! # Reading
 //!
 //! - **Contacts**: `GET /users/{mailbox}/contactFolders/{folder}/contacts/delta` on one folder
@@ -80,6 +88,8 @@ pub mod auth;
 mod config;
 mod connector;
 mod cursor;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod map;
 mod read;

@@ -262,8 +262,13 @@ impl GraphConnector {
             .map(|f| {
                 let keys = keys_of(&f.desired);
                 let instants: Vec<DateTime<Utc>> = keys.iter().filter_map(key_instant).collect();
-                let from = instants.iter().min().copied().unwrap_or_else(Utc::now) - chrono::Duration::days(2);
-                let to = instants.iter().max().copied().unwrap_or_else(Utc::now) + chrono::Duration::days(2);
+                // Checked: a key can sit at the end of chrono's range (a cancelled occurrence's date is
+                // read from text), where `±` would panic.
+                let margin = chrono::Duration::days(2);
+                let from = instants.iter().min().copied().unwrap_or_else(Utc::now);
+                let from = from.checked_sub_signed(margin).unwrap_or(from);
+                let to = instants.iter().max().copied().unwrap_or_else(Utc::now);
+                let to = to.checked_add_signed(margin).unwrap_or(to);
                 Item::get(format!(
                     "{mb}/events/{}/instances?{}",
                     segment(&f.master),

@@ -356,7 +356,8 @@ struct Scenario {
 
 impl Scenario {
     fn new(object: ObjectKind) -> Self {
-        let mut config = ObjectConfig::default();
+        // The events here are dated 2026 and the clock is 1970: no sync window.
+        let mut config = ObjectConfig { window: None, ..ObjectConfig::default() };
         config.fields.custom.push(CustomFieldMapping {
             name: "margin".into(),
             crm: "Margin__c".into(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tandem_connector::ConnectorError;
 use tandem_connector::http::Secret;
+use tandem_core::model::AddressKind;
 use url::Url;
 
 use crate::soql::{Ident, Literal, Op};
@@ -160,6 +161,76 @@ impl CustomField {
     }
 }
 
+/// The mailbox address kind one Salesforce Contact address holds, or `off` to leave that address
+/// unsynced. In TOML: `"work"` (Outlook's business address), `"home"`, `"other"` or `"off"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressSlot {
+    /// Work (Outlook `businessAddress`).
+    Work,
+    /// Home (Outlook `homeAddress`).
+    Home,
+    /// Other (Outlook `otherAddress`).
+    Other,
+    /// Not synced: neither read nor written.
+    Off,
+}
+
+impl AddressSlot {
+    /// The address kind this slot holds, `None` when off.
+    pub fn kind(self) -> Option<AddressKind> {
+        match self {
+            AddressSlot::Work => Some(AddressKind::Work),
+            AddressSlot::Home => Some(AddressKind::Home),
+            AddressSlot::Other => Some(AddressKind::Other),
+            AddressSlot::Off => None,
+        }
+    }
+}
+
+/// Which address kind each of Salesforce's two Contact addresses holds.
+///
+/// Salesforce has two (`Mailing…` and `Other…`), mailboxes three kinds (work, home, other). Each
+/// Salesforce address holds one kind, read back as that kind; a kind no Salesforce address holds
+/// is never written to Salesforce (never folded into another address) and never cleared in the
+/// mailbox. Default: Mailing ⇄ work, Other ⇄ home. TOML:
+///
+/// ```toml
+/// [addresses]
+/// mailing = "work"
+/// other = "home"   # or "other", or "off"
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AddressMapping {
+    /// The kind the Mailing address (`MailingStreet`, `MailingCity`, …) holds. Default work.
+    pub mailing: AddressSlot,
+    /// The kind the Other address (`OtherStreet`, `OtherCity`, …) holds. Default home.
+    pub other: AddressSlot,
+}
+
+impl Default for AddressMapping {
+    fn default() -> Self {
+        AddressMapping { mailing: AddressSlot::Work, other: AddressSlot::Home }
+    }
+}
+
+impl AddressMapping {
+    /// Checks that the two addresses hold different kinds.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectorError::Config`] when both hold the same kind.
+    pub fn validate(&self) -> Result<(), ConnectorError> {
+        match (self.mailing.kind(), self.other.kind()) {
+            (Some(a), Some(b)) if a == b => Err(config(format!(
+                "addresses: Mailing and Other both hold the {a:?} address; each kind fits one Salesforce address"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// How creates are made idempotent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -237,6 +308,9 @@ pub struct SalesforceConfig {
     pub contact_filter: Vec<FieldCondition>,
     /// Whether the org has middle names enabled (`MiddleName` exists on Contact).
     pub middle_name: bool,
+    /// Which address kind the Contact's Mailing and Other addresses hold. Default Mailing ⇄ work,
+    /// Other ⇄ home.
+    pub addresses: AddressMapping,
     /// Custom Contact fields that sync.
     pub contact_custom_fields: Vec<CustomField>,
     /// Custom Event (Activity) fields that sync.
@@ -282,6 +356,7 @@ impl SalesforceConfig {
             contact_scope: ContactScope::Owned,
             contact_filter: Vec::new(),
             middle_name: false,
+            addresses: AddressMapping::default(),
             contact_custom_fields: Vec::new(),
             event_custom_fields: Vec::new(),
             sync_key: SyncKeyConfig::default(),
@@ -353,6 +428,7 @@ impl SalesforceConfig {
         for condition in &self.contact_filter {
             condition_literal(condition)?;
         }
+        self.addresses.validate()?;
         Ok(())
     }
 }
@@ -465,6 +541,26 @@ mod tests {
             op: FilterOp::In,
             value: FilterValue::Text("x".into()),
         });
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn address_mapping_loads_from_toml_with_a_default() {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(default)]
+            addresses: AddressMapping,
+        }
+        let default: File = toml::from_str("").unwrap();
+        assert_eq!(default.addresses, AddressMapping { mailing: AddressSlot::Work, other: AddressSlot::Home });
+        let custom: File = toml::from_str("[addresses]\nother = \"other\"\n").unwrap();
+        assert_eq!(custom.addresses, AddressMapping { mailing: AddressSlot::Work, other: AddressSlot::Other });
+        let off: File = toml::from_str("[addresses]\nmailing = \"home\"\nother = \"off\"\n").unwrap();
+        assert_eq!(off.addresses.mailing.kind(), Some(AddressKind::Home));
+        assert_eq!(off.addresses.other.kind(), None);
+        assert!(toml::from_str::<File>("[addresses]\nbilling = \"work\"\n").is_err());
+        let mut c = base();
+        c.addresses = AddressMapping { mailing: AddressSlot::Home, other: AddressSlot::Home };
         assert!(c.validate().is_err());
     }
 

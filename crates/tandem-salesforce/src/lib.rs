@@ -18,7 +18,13 @@
 //!   through `EventRelation`;
 //! - **mapping** (`mapping`): the Lightning Sync contact mapping, events with all-day dates,
 //!   time zones, `Recurrence2` patterns, invitees, privacy, show-as and Who/What links; records
-//!   that cannot be read become quarantined changes, never panics;
+//!   that cannot be read become quarantined changes, never panics: numbers from the org meet
+//!   chrono only through checked arithmetic (`tandem_core::guard::{add_minutes, add_days,
+//!   local_time}`; a `DurationInMinutes` of `i64::MAX` is an error, not an overflow), and RRULEs
+//!   go through `tandem_core::validate::validate_rrule` before anything else sees them (ASCII
+//!   only, the `rrule` parser's panics contained by `tandem_core::guard::contain`). The property
+//!   tests in `tests/panic_safety.rs` and the fuzz targets in `crates/tandem-fuzz` (entry points
+//!   in the hidden `fuzzing` module) check it;
 //! - **writing** (`write`): sObject collections (200 records, `allOrNone=false`), creates made
 //!   idempotent by an upsert on an external-id field (or a documented look-up-then-create
 //!   fallback), updates and deletes checked against `SystemModstamp` first;
@@ -48,12 +54,14 @@ pub mod soql;
 
 mod api;
 mod cursor;
+#[doc(hidden)]
+pub mod fuzzing;
 mod mapping;
 mod pull;
 mod write;
 
 pub use api::ApiUsage;
-pub use config::{AuthConfig, SalesforceConfig};
+pub use config::{AddressMapping, AddressSlot, AuthConfig, SalesforceConfig};
 pub use mapping::{MAX_BATCH, MAX_EVENT_MINUTES};
 /// The URL type of the configuration, re-exported so embedders need not depend on `url`.
 pub use url::Url;
@@ -126,6 +134,7 @@ impl SalesforceConnector {
             config.contact_custom_fields.clone(),
             config.event_custom_fields.clone(),
             config.sync_key.field.clone(),
+            config.addresses,
         );
         for condition in &config.contact_filter {
             soql::Ident::new(&condition.field)

@@ -9,13 +9,14 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 use tandem_core::capabilities::{Capabilities, ObjectCapabilities};
 use tandem_core::fields::{FieldKey, FieldValue};
+use tandem_core::guard::{add_days, add_minutes, local_time};
 use tandem_core::model::{
     AddressKind, Attendee, AttendeeRole, Contact, CrmLink, EmailAddress, Event, EventTime, EventTiming, ObjectKind,
-    Phone, PhoneKind, PostalAddress, Privacy, Record, Recurrence, ResponseStatus, ShowAs,
+    OccurrenceOverride, Phone, PhoneKind, PostalAddress, Privacy, Record, Recurrence, ResponseStatus, ShowAs,
 };
 use tandem_core::plan::FieldChange;
 
-use crate::config::CustomField;
+use crate::config::{AddressMapping, CustomField};
 use crate::soql::Ident;
 
 /// Salesforce's longest event, in minutes (14 days).
@@ -46,6 +47,8 @@ const CONTACT_TEXT: [(&str, FieldKey); 7] = [
 
 const MAILING: [&str; 5] = ["MailingStreet", "MailingCity", "MailingState", "MailingPostalCode", "MailingCountry"];
 
+const OTHER: [&str; 5] = ["OtherStreet", "OtherCity", "OtherState", "OtherPostalCode", "OtherCountry"];
+
 /// The Contact fields the connector reads (besides the configured custom and key fields).
 pub(crate) fn contact_fields(middle_name: bool) -> Vec<&'static str> {
     let mut f = vec!["Id", "SystemModstamp", "OwnerId", "FirstName", "LastName"];
@@ -55,6 +58,7 @@ pub(crate) fn contact_fields(middle_name: bool) -> Vec<&'static str> {
     f.extend(["Email", "Title", "Department", "AssistantName", "Birthdate", "Description"]);
     f.extend(PHONE_FIELDS.iter().map(|(n, _)| *n));
     f.extend(MAILING);
+    f.extend(OTHER);
     f.push("Account.Name");
     f
 }
@@ -83,7 +87,102 @@ pub(crate) fn event_fields() -> Vec<&'static str> {
         "Recurrence2PatternTimeZone",
         "IsRecurrence2Exception",
         "IsRecurrence2Exclusion",
+        "RecurrenceActivityId",
     ]
+}
+
+/// The series an Event row is an exception of (a moved or edited occurrence Salesforce keeps as
+/// its own row, pointing at the series' main record), if it is one.
+pub(crate) fn series_of(row: &Map<String, Value>) -> Option<String> {
+    let exception = flag(row, "IsRecurrence2Exception").ok()? && !flag(row, "IsRecurrence2Exclusion").ok()?;
+    let series = text(row, "RecurrenceActivityId").ok().flatten()?;
+    (exception && crate::soql::check_id(&series).is_ok()).then_some(series)
+}
+
+/// Folds a series' exception rows (read as single events) into its overrides, keyed by the
+/// original start of the occurrence each replaces, as iCalendar and Graph key them. Salesforce
+/// does not store that original start; it is the series' occurrence nearest to the exception's
+/// start that no other exception claimed (ties: the earlier). Fields equal to the series' read as
+/// inherited, as Graph reads them. Exceptions that match no occurrence are left out.
+pub(crate) fn fold_overrides(series: &mut Event, exceptions: &[Event]) -> Result<(), String> {
+    let Some(recurrence) = series.recurrence.as_mut() else { return Ok(()) };
+    let (Some(start), Some(end)) = (series.timing.start.instant(), series.timing.end.instant()) else {
+        return Ok(());
+    };
+    let duration = end - start;
+    let (zone, all_day) = match &series.timing.start {
+        EventTime::Zoned { zone, .. } => (zone.clone(), false),
+        EventTime::AllDay { .. } => ("UTC".to_owned(), true),
+    };
+    let tz: chrono_tz::Tz = zone.parse().map_err(|_| format!("unknown time zone `{zone}`"))?;
+    let mut exceptions: Vec<&Event> = exceptions.iter().collect();
+    exceptions.sort_by_key(|e| e.timing.start.instant());
+    let excluded: Vec<Option<DateTime<Utc>>> =
+        recurrence.exdates.iter().chain(recurrence.cancelled.iter()).map(EventTime::instant).collect();
+    let mut claimed: Vec<DateTime<Utc>> = Vec::new();
+    for x in exceptions {
+        let Some(at) = x.timing.start.instant() else { continue };
+        let candidates = occurrences_near(&recurrence.rules, start, &zone, at)?;
+        let original = candidates
+            .into_iter()
+            .filter(|o| !claimed.contains(o) && !excluded.contains(&Some(*o)))
+            .min_by_key(|o| ((*o - at).num_seconds().abs(), *o));
+        let Some(original) = original else { continue };
+        claimed.push(original);
+        let in_series = |t: DateTime<Utc>| -> Result<EventTime, String> {
+            if all_day {
+                return Ok(EventTime::AllDay { date: t.date_naive() });
+            }
+            let local = local_time(t, &tz).ok_or_else(|| format!("{t} is out of range in {zone}"))?;
+            Ok(EventTime::Zoned { local, zone: zone.clone() })
+        };
+        let key = in_series(original)?;
+        let original_end = original.checked_add_signed(duration).ok_or("an occurrence out of range")?;
+        let original_timing = EventTiming { start: key.clone(), end: in_series(original_end)? };
+        let timing = match (&x.timing.start, &x.timing.end) {
+            (EventTime::AllDay { .. }, EventTime::AllDay { .. }) => x.timing.clone(),
+            _ => {
+                let (Some(s), Some(e)) = (x.timing.start.instant(), x.timing.end.instant()) else { continue };
+                EventTiming { start: in_series(s)?, end: in_series(e)? }
+            }
+        };
+        let differs = |v: &Option<String>, master: &Option<String>| v.clone().filter(|v| Some(v) != master.as_ref());
+        let ov = OccurrenceOverride {
+            timing: (timing != original_timing).then_some(timing),
+            subject: differs(&x.subject, &series.subject),
+            location: differs(&x.location, &series.location),
+            description: differs(&x.description, &series.description),
+        };
+        if ov.timing.is_some() || ov.subject.is_some() || ov.location.is_some() || ov.description.is_some() {
+            recurrence.overrides.insert(key, ov);
+        }
+    }
+    Ok(())
+}
+
+/// The series' occurrences (as instants) within a year either side of `at`.
+fn occurrences_near(
+    rules: &[String],
+    start: DateTime<Utc>,
+    zone: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, String> {
+    let tz: chrono_tz::Tz = zone.parse().map_err(|_| format!("unknown time zone `{zone}`"))?;
+    let local = local_time(start, &tz).ok_or("the series' start is out of range")?;
+    let mut out = Vec::new();
+    for rule in rules {
+        let text = format!("DTSTART;TZID={zone}:{}\nRRULE:{rule}", local.format("%Y%m%dT%H%M%S"));
+        let year = Duration::days(366);
+        let (Some(lo), Some(hi)) = (at.checked_sub_signed(year), at.checked_add_signed(year)) else { continue };
+        let found = tandem_core::guard::contain("the rrule expansion", || {
+            let set: rrule::RRuleSet = text.parse().ok()?;
+            let set = set.after(lo.with_timezone(&rrule::Tz::UTC)).before(hi.with_timezone(&rrule::Tz::UTC));
+            Some(set.all(2_000).dates.into_iter().map(|d| d.with_timezone(&Utc)).collect::<Vec<_>>())
+        })
+        .map_err(|e| format!("the recurrence rule `{rule}` cannot be expanded: {e}"))?;
+        out.extend(found.unwrap_or_default());
+    }
+    Ok(out)
 }
 
 /// Other Contact fields a filter may name (standard fields the mapping does not sync).
@@ -105,6 +204,8 @@ pub(crate) struct Mapping {
     pub(crate) contact_custom: Vec<CustomField>,
     pub(crate) event_custom: Vec<CustomField>,
     pub(crate) key_field: String,
+    /// The address kind each Salesforce address (Mailing, Other) holds.
+    addresses: [(&'static [&'static str; 5], Option<AddressKind>); 2],
     caps: Capabilities,
 }
 
@@ -123,8 +224,16 @@ impl Mapping {
         contact_custom: Vec<CustomField>,
         event_custom: Vec<CustomField>,
         key_field: String,
+        addresses: AddressMapping,
     ) -> Self {
-        let mut m = Mapping { middle_name, contact_custom, event_custom, key_field, caps: Capabilities::everything() };
+        let mut m = Mapping {
+            middle_name,
+            contact_custom,
+            event_custom,
+            key_field,
+            addresses: [(&MAILING, addresses.mailing.kind()), (&OTHER, addresses.other.kind())],
+            caps: Capabilities::everything(),
+        };
         m.caps = m.declare();
         m
     }
@@ -176,9 +285,13 @@ impl Mapping {
             .with_limit(FieldKey::Department, Some(80), false)
             .with_limit(FieldKey::AssistantName, Some(40), false)
             .with_limit(FieldKey::Notes, Some(32_000), false)
-            .with_limit(FieldKey::Birthday, None, false)
-            .with_limit(FieldKey::Addresses, None, false)
-            .with_max_items(FieldKey::Addresses, 1);
+            .with_limit(FieldKey::Birthday, None, false);
+        // One address of each mapped kind, one field per kind: a kind no Salesforce address holds
+        // is not declared, so the planner never compares it here nor blanks it on the mailbox.
+        for kind in self.addresses.iter().filter_map(|(_, kind)| *kind) {
+            contacts =
+                contacts.with_limit(FieldKey::Address(kind), None, false).with_max_items(FieldKey::Address(kind), 1);
+        }
         if self.middle_name {
             contacts = contacts.with_limit(FieldKey::MiddleName, Some(40), false);
         }
@@ -209,7 +322,10 @@ impl Mapping {
             .with_limit(FieldKey::Privacy, None, false)
             .with_limit(FieldKey::ShowAs, None, false)
             .with_limit(FieldKey::CrmLinks, None, false)
-            .with_max_items(FieldKey::CrmLinks, 2);
+            .with_max_items(FieldKey::CrmLinks, 2)
+            // Salesforce generates a series' occurrences from its pattern when the series is
+            // written: moved occurrences are not kept, so its fingerprint must not hold them.
+            .with_max_items(FieldKey::Recurrence, 0);
         // Attendees (EventRelation) and the organizer (the owner) are read, not written: an
         // invitee is a Contact, Lead or User id, and an address that matches none cannot be stored.
         // Attendees are declared read-only so invitation changes made in Salesforce still flow.
@@ -253,18 +369,23 @@ impl Mapping {
             c.birthday =
                 Some(NaiveDate::parse_from_str(&b, "%Y-%m-%d").map_err(|_| format!("Birthdate `{b}` is not a date"))?);
         }
-        let parts: Vec<Option<String>> = MAILING.iter().map(|f| text(row, f)).collect::<Result<_, _>>()?;
-        if parts.iter().any(Option::is_some) {
-            let mut it = parts.into_iter();
-            c.addresses.push(PostalAddress {
-                kind: AddressKind::Work,
-                street: it.next().flatten(),
-                city: it.next().flatten(),
-                region: it.next().flatten(),
-                postal_code: it.next().flatten(),
-                country: it.next().flatten(),
-            });
+        for (fields, kind) in &self.addresses {
+            let Some(kind) = *kind else { continue };
+            let parts: Vec<Option<String>> = fields.iter().map(|f| text(row, f)).collect::<Result<_, _>>()?;
+            if parts.iter().any(Option::is_some) {
+                let mut it = parts.into_iter();
+                c.addresses.push(PostalAddress {
+                    kind,
+                    street: it.next().flatten(),
+                    city: it.next().flatten(),
+                    region: it.next().flatten(),
+                    postal_code: it.next().flatten(),
+                    country: it.next().flatten(),
+                });
+            }
         }
+        // The model's order (work, home, other), whichever Salesforce address holds which kind.
+        c.addresses.sort_by_key(|a| a.kind);
         c.custom = self.read_custom(ObjectKind::Contact, row)?;
         Ok(Record::Contact(c))
     }
@@ -317,7 +438,8 @@ impl Mapping {
             // Salesforce keeps the last day (inclusive) in EndDateTime; the model's end is exclusive.
             let last = match (end, minutes) {
                 (Some(e), _) => e.date_naive(),
-                (None, Some(m)) => first + Duration::days(((m + 1439) / 1440 - 1).max(0)),
+                (None, Some(m)) => add_days(first, (m.saturating_add(1439) / 1440 - 1).max(0))
+                    .ok_or_else(|| format!("DurationInMinutes {m} is out of range"))?,
                 (None, None) => first,
             };
             if last < first {
@@ -325,18 +447,24 @@ impl Mapping {
             }
             EventTiming {
                 start: EventTime::AllDay { date: first },
-                end: EventTime::AllDay { date: last + Duration::days(1) },
+                end: EventTime::AllDay {
+                    date: last.succ_opt().ok_or("an all-day event that ends after the last date")?,
+                },
             }
         } else {
             let start = start.ok_or("an event without StartDateTime")?;
             let end = match (end, minutes) {
                 (Some(e), _) => e,
-                (None, Some(m)) => start + Duration::minutes(m),
+                (None, Some(m)) => {
+                    add_minutes(start, m).ok_or_else(|| format!("DurationInMinutes {m} is out of range"))?
+                }
                 (None, None) => return Err("an event without EndDateTime or DurationInMinutes".to_owned()),
             };
-            let local =
-                |t: DateTime<Utc>| EventTime::Zoned { local: t.with_timezone(&tz).naive_local(), zone: zone.clone() };
-            EventTiming { start: local(start), end: local(end) }
+            let local = |t: DateTime<Utc>| -> Result<EventTime, String> {
+                let local = local_time(t, &tz).ok_or_else(|| format!("{t} is out of range in {zone}"))?;
+                Ok(EventTime::Zoned { local, zone: zone.clone() })
+            };
+            EventTiming { start: local(start)?, end: local(end)? }
         };
         let recurrence = if recurring {
             match text(row, "Recurrence2PatternText")? {
@@ -472,17 +600,22 @@ impl Mapping {
                     };
                     out.insert("Birthdate".to_owned(), v);
                 }
-                FieldKey::Addresses => {
-                    let first = match value {
+                FieldKey::Address(kind) => {
+                    // Only the Salesforce address mapped to this kind is written (or cleared); a
+                    // kind no Salesforce address holds is never written into another address.
+                    let Some((fields, _)) = self.addresses.iter().find(|(_, k)| *k == Some(*kind)) else {
+                        return Err(format!("no Salesforce address holds the {} address", kind.as_str()));
+                    };
+                    let address = match value {
                         None => None,
                         Some(FieldValue::Addresses(list)) => list.first().cloned(),
-                        Some(other) => return Err(format!("addresses cannot be {other:?}")),
+                        Some(other) => return Err(format!("an address cannot be {other:?}")),
                     };
-                    let parts = first.map_or_else(
+                    let parts = address.map_or_else(
                         || [None, None, None, None, None],
                         |a| [a.street, a.city, a.region, a.postal_code, a.country],
                     );
-                    for (field, part) in MAILING.iter().zip(parts) {
+                    for (field, part) in fields.iter().zip(parts) {
                         out.insert((*field).to_owned(), part.map_or(Value::Null, Value::String));
                     }
                 }
@@ -612,7 +745,7 @@ pub(crate) fn object_of<'a>(id: &str, fallback: &'a str) -> &'a str {
 fn write_timing(t: &EventTiming, out: &mut Map<String, Value>) -> Result<(), String> {
     match (&t.start, &t.end) {
         (EventTime::AllDay { date: first }, EventTime::AllDay { date: end }) => {
-            let last = *end - Duration::days(1);
+            let last = end.pred_opt().ok_or("an all-day event must last at least one day")?;
             if last < *first {
                 return Err("an all-day event must last at least one day".to_owned());
             }
@@ -741,7 +874,12 @@ pub(crate) fn parse_pattern(text: &str, zone: &str) -> Result<Recurrence, String
             }
         }
         match name.as_str() {
-            "RRULE" => r.rules.push(value.to_owned()),
+            "RRULE" => {
+                // Checked (ASCII, parser panics contained) so that a rule the `rrule` crate
+                // cannot read quarantines this record here rather than failing later.
+                tandem_core::validate::validate_rrule(value).map_err(|e| e.to_string())?;
+                r.rules.push(value.to_owned());
+            }
             "RDATE" | "EXDATE" | "DTSTART" => {
                 let mut parsed = Vec::new();
                 for v in value.split(',') {
@@ -789,7 +927,8 @@ fn parse_ical_time(
             .ok_or_else(|| format!("`{v}` does not exist in its time zone"))?
             .with_timezone(&Utc)
     };
-    Ok(EventTime::Zoned { local: instant.with_timezone(&tz).naive_local(), zone: zone.to_owned() })
+    let local = local_time(instant, &tz).ok_or_else(|| format!("`{v}` is out of range in {zone}"))?;
+    Ok(EventTime::Zoned { local, zone: zone.to_owned() })
 }
 
 /// An EventRelation status as an attendee response.
@@ -823,7 +962,13 @@ mod tests {
     use super::*;
 
     fn mapping() -> Mapping {
-        Mapping::new(true, vec![CustomField::text("Region__c", 20)], vec![], "Tandem_Sync_Id__c".into())
+        Mapping::new(
+            true,
+            vec![CustomField::text("Region__c", 20)],
+            vec![],
+            "Tandem_Sync_Id__c".into(),
+            AddressMapping::default(),
+        )
     }
 
     fn obj(v: Value) -> Map<String, Value> {
@@ -880,17 +1025,51 @@ mod tests {
     }
 
     #[test]
+    fn hostile_events_are_errors_not_panics() {
+        // Issue 8: each of these panicked the mapper (chrono overflow) or the `rrule` crate.
+        let m = mapping();
+        let event = |fields: Value| {
+            let mut row = obj(json!({"Id": "00U000000000001AAA", "IsAllDayEvent": false,
+                "StartDateTime": "2026-01-05T08:00:00.000+0000"}));
+            row.extend(obj(fields));
+            m.event(&row, "Asia/Tokyo", vec![])
+        };
+        let huge = event(json!({"DurationInMinutes": i64::MAX})).unwrap_err();
+        assert!(huge.contains("DurationInMinutes"), "{huge}");
+        assert!(event(json!({"DurationInMinutes": i64::MIN})).is_err());
+        let all_day =
+            event(json!({"IsAllDayEvent": true, "ActivityDate": "2026-03-02", "DurationInMinutes": i64::MAX}))
+                .unwrap_err();
+        assert!(all_day.contains("DurationInMinutes"), "{all_day}");
+        // The last representable dates and instants: no room for the exclusive end or the zone.
+        assert!(event(json!({"IsAllDayEvent": true, "ActivityDate": "+262142-12-31"})).is_err());
+        assert!(event(json!({"StartDateTime": "+262142-12-31T23:59:59.000+0000", "DurationInMinutes": 0})).is_err());
+        assert!(event(json!({"StartDateTime": "2026-01-05T08:00:00.000+0000", "EndDateTime": "+262142-12-31T23:59:59.000+0000"})).is_err());
+        // A recurrence rule the `rrule` crate panics on.
+        let rule = event(json!({"EndDateTime": "2026-01-05T09:00:00.000+0000", "IsRecurrence2": true,
+            "Recurrence2PatternText": "RRULE:FREQ=WEEKLY;BYDAY=ña"}))
+        .unwrap_err();
+        assert!(rule.contains("recurrence rule"), "{rule}");
+        assert!(parse_pattern("RRULE:FREQ=WEEKLY;BYDAY=ña", "UTC").is_err());
+        assert!(parse_pattern("EXDATE:+2621421231T235959Z\nRRULE:FREQ=DAILY", "Asia/Tokyo").is_err());
+        // Writing an all-day event that ends on the first representable date.
+        let first = EventTime::AllDay { date: NaiveDate::MIN };
+        assert!(write_timing(&EventTiming { start: first.clone(), end: first }, &mut Map::new()).is_err());
+    }
+
+    #[test]
     fn patches_clear_with_null() {
         let m = mapping();
         let patch = vec![
             FieldChange { field: FieldKey::Title, value: None },
             FieldChange { field: FieldKey::Phone(PhoneKind::Mobile), value: Some(FieldValue::List(vec!["1".into()])) },
-            FieldChange { field: FieldKey::Addresses, value: None },
+            FieldChange { field: FieldKey::Address(AddressKind::Work), value: None },
         ];
         let f = m.patch_fields(ObjectKind::Contact, &patch, "UTC").unwrap();
         assert_eq!(f["Title"], Value::Null);
         assert_eq!(f["MobilePhone"], "1");
         assert_eq!(f["MailingCity"], Value::Null);
+        assert!(!f.contains_key("OtherCity"), "only the Mailing address is touched: {f:?}");
         let bad = vec![FieldChange { field: FieldKey::Phone(PhoneKind::HomeFax), value: None }];
         assert!(m.patch_fields(ObjectKind::Contact, &bad, "UTC").is_err());
         let unknown = vec![FieldChange { field: FieldKey::Custom("Other__c".into()), value: None }];
@@ -1001,6 +1180,108 @@ mod tests {
         assert_eq!(r.rdates[0], EventTime::AllDay { date: NaiveDate::from_ymd_opt(2026, 2, 1).unwrap() });
         assert!(parse_pattern("EXDATE:20260106T030000Z", "UTC").is_err());
         assert!(parse_pattern("X-FOO:1", "UTC").is_err());
+    }
+
+    #[test]
+    fn address_kinds_keep_their_salesforce_address() {
+        use crate::config::AddressSlot;
+        let m = mapping();
+        let home = PostalAddress { kind: AddressKind::Home, city: Some("Hometown".into()), ..PostalAddress::default() };
+        let other =
+            PostalAddress { kind: AddressKind::Other, city: Some("Otherville".into()), ..PostalAddress::default() };
+        // Home goes to Other and touches nothing else; an other address has no Salesforce address.
+        let change = |kind, a: &PostalAddress| FieldChange {
+            field: FieldKey::Address(kind),
+            value: Some(FieldValue::Addresses(vec![a.clone()])),
+        };
+        let f = m.patch_fields(ObjectKind::Contact, &[change(AddressKind::Home, &home)], "UTC").unwrap();
+        assert_eq!(f["OtherCity"], "Hometown");
+        assert!(f.keys().all(|k| k.starts_with("Other")), "only the Other address: {f:?}");
+        let never = m.patch_fields(ObjectKind::Contact, &[change(AddressKind::Other, &other)], "UTC");
+        assert!(never.is_err(), "never converted: {never:?}");
+        // A whole contact: each mapped kind to its address, the other kind left out.
+        let whole = Record::Contact(Contact {
+            family_name: Some("X".into()),
+            addresses: vec![home.clone(), other],
+            ..Contact::default()
+        });
+        let f = m.create_fields(&whole, "UTC").unwrap();
+        assert_eq!(f["OtherCity"], "Hometown");
+        assert!(!f.contains_key("MailingCity"), "{f:?}");
+        assert!(!f.values().any(|v| v == "Otherville"), "never converted: {f:?}");
+        // Read back as written: home stays home.
+        let row = obj(json!({"Id": "003000000000001AAA", "LastName": "X", "OtherCity": "Hometown",
+            "MailingCity": "Worktown"}));
+        let Record::Contact(c) = m.contact(&row).unwrap() else { panic!() };
+        assert_eq!(c.addresses.iter().map(|a| a.kind).collect::<Vec<_>>(), [AddressKind::Work, AddressKind::Home]);
+        assert_eq!(c.addresses[1], home);
+        let caps = &m.capabilities().contacts;
+        assert_eq!(caps.limit(&FieldKey::Address(AddressKind::Work)).unwrap().max_items, Some(1));
+        assert_eq!(caps.limit(&FieldKey::Address(AddressKind::Home)).unwrap().max_items, Some(1));
+        assert!(!caps.supports(&FieldKey::Address(AddressKind::Other)));
+        // Configured: Mailing holds home, Other is off.
+        let only_home = Mapping::new(
+            false,
+            vec![],
+            vec![],
+            "Tandem_Sync_Id__c".into(),
+            AddressMapping { mailing: AddressSlot::Home, other: AddressSlot::Off },
+        );
+        let Record::Contact(c) = only_home.contact(&row).unwrap() else { panic!() };
+        assert_eq!(
+            c.addresses,
+            [PostalAddress { kind: AddressKind::Home, city: Some("Worktown".into()), ..Default::default() }]
+        );
+        let caps = &only_home.capabilities().contacts;
+        assert!(caps.supports(&FieldKey::Address(AddressKind::Home)));
+        assert!(!caps.supports(&FieldKey::Address(AddressKind::Work)));
+        assert!(!caps.supports(&FieldKey::Address(AddressKind::Other)));
+        let f = only_home.patch_fields(ObjectKind::Contact, &[change(AddressKind::Home, &home)], "UTC").unwrap();
+        assert_eq!(f["MailingCity"], "Hometown");
+        assert!(!f.contains_key("OtherCity"), "{f:?}");
+        let off = Mapping::new(
+            false,
+            vec![],
+            vec![],
+            "Tandem_Sync_Id__c".into(),
+            AddressMapping { mailing: AddressSlot::Off, other: AddressSlot::Off },
+        );
+        assert!(AddressKind::ALL.iter().all(|k| !off.capabilities().contacts.supports(&FieldKey::Address(*k))));
+    }
+
+    #[test]
+    fn exception_rows_fold_into_their_series() {
+        let m = mapping();
+        let series = obj(json!({
+            "Id": "00U000000000001AAA", "IsAllDayEvent": false, "IsRecurrence2": true, "Subject": "Standup",
+            "StartDateTime": "2026-01-05T08:00:00.000+0000", "EndDateTime": "2026-01-05T08:30:00.000+0000",
+            "Recurrence2PatternText": "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6", "Recurrence2PatternTimeZone": "Europe/Paris"
+        }));
+        // The second Monday moved two hours later, in an exception row pointing at the series.
+        let moved = obj(json!({
+            "Id": "00U000000000002AAA", "IsAllDayEvent": false, "IsRecurrence2": true,
+            "IsRecurrence2Exception": true, "RecurrenceActivityId": "00U000000000001AAA", "Subject": "Standup",
+            "StartDateTime": "2026-01-12T10:00:00.000+0000", "EndDateTime": "2026-01-12T10:30:00.000+0000",
+            "Recurrence2PatternText": "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6"
+        }));
+        assert_eq!(series_of(&moved).as_deref(), Some("00U000000000001AAA"));
+        assert_eq!(series_of(&series), None);
+        let Record::Event(mut e) = m.event(&series, "UTC", vec![]).unwrap() else { panic!() };
+        let Record::Event(x) = m.event(&moved, "UTC", vec![]).unwrap() else { panic!() };
+        fold_overrides(&mut e, &[x]).unwrap();
+        let at = |day, h| EventTime::Zoned {
+            local: NaiveDate::from_ymd_opt(2026, 1, day).unwrap().and_hms_opt(h, 0, 0).unwrap(),
+            zone: "Europe/Paris".into(),
+        };
+        let r = e.recurrence.unwrap();
+        assert_eq!(r.overrides.len(), 1);
+        let ov = &r.overrides[&at(12, 9)];
+        assert_eq!(ov.subject, None, "equal to the series' reads as inherited");
+        let end = EventTime::Zoned {
+            local: NaiveDate::from_ymd_opt(2026, 1, 12).unwrap().and_hms_opt(11, 30, 0).unwrap(),
+            zone: "Europe/Paris".into(),
+        };
+        assert_eq!(ov.timing, Some(EventTiming { start: at(12, 11), end }));
     }
 
     #[test]

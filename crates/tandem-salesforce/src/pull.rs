@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 use tandem_connector::{ConnectorError, PullPage};
-use tandem_core::model::{Attendee, ObjectKind};
+use tandem_core::model::{Attendee, Event, ObjectKind, Record};
 use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, RecordId, Version};
 
 use crate::SalesforceConnector;
@@ -164,10 +164,21 @@ impl SalesforceConnector {
                     HashMap::new()
                 };
                 let mut changes = Vec::with_capacity(page.records.len());
+                let mut series = Vec::new();
                 for row in &page.records {
-                    if let Some(change) = self.row_change(state, row, all, &zone, &attendees) {
-                        changes.push(change);
+                    let change = self.row_change(state, row, all, &zone, &attendees);
+                    // A moved occurrence is part of its series, not an event of its own: the
+                    // series is reported (read again when it is not on this page) with it.
+                    if !all && let Some(master) = mapping::series_of(row) {
+                        if change.is_some() && !series.contains(&master) {
+                            series.push(master);
+                        }
+                        continue;
                     }
+                    changes.extend(change);
+                }
+                if object == ObjectKind::Event && !all {
+                    self.fold_series(&mut changes, series, &zone).await?;
                 }
                 out.append(&mut changes);
                 match page.next.filter(|_| !page.done) {
@@ -392,37 +403,94 @@ impl SalesforceConnector {
                 // Reported even when seen in an earlier round (an invitation that comes back
                 // must arrive), but not twice in this one.
                 let mut scratch = State::fresh(ObjectKind::Event);
-                for row in &rows {
+                let mut invited = Vec::new();
+                for row in rows.iter().filter(|r| mapping::series_of(r).is_none()) {
                     if let Some(change) = self.row_change(&mut scratch, row, false, &zone, &attendees) {
                         let (id, version) = (change.id.as_str(), change.version.as_str());
                         let this_round = state.seen_next.iter().any(|(i, v)| i == id && v == version)
                             && !state.already_seen(id, version);
                         if !this_round {
-                            changes.push(change);
+                            invited.push(change);
                         }
                     }
                 }
+                self.fold_series(&mut invited, Vec::new(), &zone).await?;
+                changes.append(&mut invited);
             }
         }
         Ok(changes)
     }
 
+    /// Completes the series among `changes` with their moved occurrences: each exception row
+    /// becomes an override of its series. Series in `also` (those of exception rows that
+    /// changed) are read and added when they are not among `changes` already. Costs nothing when
+    /// no series is involved.
+    async fn fold_series(&self, changes: &mut Vec<Change>, also: Vec<String>, zone: &str) -> Result<(), ApiError> {
+        let is_series =
+            |c: &Change| matches!(&c.kind, ChangeKind::Upserted { record: Record::Event(e) } if e.recurrence.is_some());
+        let missing: Vec<RecordId> =
+            also.into_iter().filter(|id| !changes.iter().any(|c| c.id.as_str() == id)).map(RecordId::new).collect();
+        if !missing.is_empty() {
+            let read = self.read_ids(ObjectKind::Event, &missing, zone).await?;
+            // A series that is gone is reported by the delete phase; its exceptions are not events.
+            changes.extend(read.into_iter().filter(is_series));
+        }
+        let ids: Vec<String> = changes.iter().filter(|c| is_series(c)).map(|c| c.id.0.clone()).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut exceptions: HashMap<String, Vec<Event>> = HashMap::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let q = Query::select(self.mapping.select(ObjectKind::Event), ident("Event"))
+                .and(Cond::eq(ident("IsRecurrence2Exception"), Literal::Bool(true)))
+                .and(Cond::one_of(
+                    ident("RecurrenceActivityId"),
+                    chunk.iter().map(|id| Literal::Text(id.clone())).collect(),
+                ));
+            for row in self.api.query_all_pages(&q.to_soql(), false).await? {
+                let Some(master) = mapping::series_of(&row) else { continue };
+                // An exception that cannot be read is left out of its series.
+                if let Ok(Record::Event(e)) = self.mapping.event(&row, zone, Vec::new()) {
+                    exceptions.entry(master).or_default().push(e);
+                }
+            }
+        }
+        for change in changes.iter_mut() {
+            let Some(found) = exceptions.get(change.id.as_str()) else { continue };
+            if let ChangeKind::Upserted { record: Record::Event(e) } = &mut change.kind
+                && let Err(reason) = mapping::fold_overrides(e, found)
+            {
+                change.kind = ChangeKind::Invalid { reason };
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn fetch_ids(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
+        let zone = if object == ObjectKind::Event { self.zone().await? } else { String::new() };
+        let mut changes = self.read_ids(object, ids, &zone).await.map_err(ApiError::into_connector)?;
+        if object == ObjectKind::Event {
+            self.fold_series(&mut changes, Vec::new(), &zone).await.map_err(ApiError::into_connector)?;
+        }
+        Ok(changes)
+    }
+
+    /// Reads records by id, one change per id (a delete for those not found), series without
+    /// their moved occurrences.
+    async fn read_ids(&self, object: ObjectKind, ids: &[RecordId], zone: &str) -> Result<Vec<Change>, ApiError> {
         let valid: Vec<&RecordId> = ids.iter().filter(|id| crate::soql::check_id(id.as_str()).is_ok()).collect();
         let mut found: HashMap<String, Change> = HashMap::new();
-        let zone = if object == ObjectKind::Event { self.zone().await? } else { String::new() };
         for chunk in valid.chunks(IN_CHUNK) {
             let q = Query::select(self.mapping.select(object), sobject(object))
                 .and(Cond::one_of(ident("Id"), chunk.iter().map(|id| Literal::Text(id.0.clone())).collect()));
-            let rows = self.api.query_all_pages(&q.to_soql(), false).await.map_err(ApiError::into_connector)?;
-            let attendees = if object == ObjectKind::Event {
-                self.attendees(&rows).await.map_err(ApiError::into_connector)?
-            } else {
-                HashMap::new()
-            };
-            let mut scratch = State::fresh(object);
+            let rows = self.api.query_all_pages(&q.to_soql(), false).await?;
+            let attendees = if object == ObjectKind::Event { self.attendees(&rows).await? } else { HashMap::new() };
             for row in &rows {
-                if let Some(change) = self.row_change(&mut scratch, row, false, &zone, &attendees) {
+                // A fresh position per row: rows read by id come in no particular order, and a
+                // feed position would take a row older than the one before it as already seen,
+                // and the record as deleted.
+                let mut scratch = State::fresh(object);
+                if let Some(change) = self.row_change(&mut scratch, row, false, zone, &attendees) {
                     found.insert(change.id.0.clone(), change);
                 }
             }

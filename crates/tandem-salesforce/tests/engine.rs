@@ -36,6 +36,8 @@ async fn engine() -> Engine {
 
 fn sync_config() -> SyncConfig {
     let mut config = SyncConfig::named("sales");
+    // These tests use fixed dates; the sync window has tests of its own.
+    config.events.window = None;
     config.contacts.fields.custom.push(CustomFieldMapping {
         name: "region".into(),
         crm: "Region__c".into(),
@@ -396,4 +398,85 @@ async fn events_sync_both_ways_with_series_all_day_and_invitees() {
     assert_eq!(org.fake.count("Event"), 4, "two of Salesforce's, two from the mailbox");
     assert_eq!(mailbox.len(E), 5, "three of the mailbox's (one quarantined), two from Salesforce");
     assert!(writes[0] + writes[1] <= 1, "at most one rewrite of the Paris event's zone: {writes:?}");
+}
+
+#[tokio::test]
+async fn hostile_events_are_quarantined_and_the_rest_syncs() {
+    // Issue 8: a rule the `rrule` crate panicked on and a duration chrono overflowed on killed the
+    // whole sync on every cycle, since the records stay in Salesforce.
+    let org = common::org().await;
+    let bad_rule = org
+        .fake
+        .insert_unchecked(
+            "Event",
+            json!({ "Subject": "Bad rule", "StartDateTime": "2026-02-02T10:00:00Z", "EndDateTime": "2026-02-02T11:00:00Z",
+                    "IsRecurrence2": true, "Recurrence2PatternText": "RRULE:FREQ=WEEKLY;BYDAY=ña",
+                    "Recurrence2PatternTimeZone": "Europe/Paris" }),
+        )
+        .unwrap();
+    let forever = org
+        .fake
+        .insert_unchecked(
+            "Event",
+            json!({ "Subject": "Forever", "StartDateTime": "2026-02-03T10:00:00Z", "EndDateTime": null,
+                    "DurationInMinutes": i64::MAX }),
+        )
+        .unwrap();
+    org.fake
+        .insert(
+            "Event",
+            json!({ "Subject": "Design review", "StartDateTime": "2026-02-04T10:00:00Z", "DurationInMinutes": 60 }),
+        )
+        .unwrap();
+    org.fake
+        .insert("Event", json!({ "Subject": "Holiday", "IsAllDayEvent": true, "ActivityDate": "2026-08-03", "DurationInMinutes": 1440 }))
+        .unwrap();
+    let mailbox = MemoryConnector::new("mailbox");
+    let at = |h| EventTime::Zoned {
+        local: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap().and_hms_opt(h, 0, 0).unwrap(),
+        zone: "Europe/London".into(),
+    };
+    mailbox.insert(event("Mailbox call", EventTiming { start: at(9), end: at(10) }));
+
+    let engine = engine().await;
+    let crm: Arc<dyn Connector> = Arc::new(org.connector());
+    // Fixed dates, whatever today is: no window.
+    let mut config = sync_config();
+    config.events.window = None;
+    let j = UserSync::new(USER, config, crm, Arc::new(mailbox.clone()));
+    let events = SyncOptions { objects: Some(vec![E]), ..SyncOptions::default() };
+    let report = engine.sync_user(&j, &events).await.unwrap();
+    let o = report.object(E).unwrap();
+    let reason = |id: &str| {
+        o.quarantined
+            .iter()
+            .find(|q| q.id.0 == id)
+            .map(|q| q.reason.clone())
+            .unwrap_or_else(|| panic!("{id} not quarantined: {report}"))
+    };
+    assert!(reason(&bad_rule).contains("recurrence rule"), "{}", reason(&bad_rule));
+    assert!(reason(&forever).contains("DurationInMinutes"), "{}", reason(&forever));
+    assert_eq!(o.quarantined.len(), 2, "{report}");
+    assert_eq!(
+        o.applied("create"),
+        3,
+        "two Salesforce events to the mailbox, one mailbox event to Salesforce: {report}"
+    );
+    let mut subjects: Vec<String> = mailbox
+        .records(E)
+        .into_iter()
+        .filter_map(|(_, r)| match r {
+            Record::Event(e) => e.subject,
+            _ => None,
+        })
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["Design review", "Holiday", "Mailbox call"]);
+    assert_eq!(org.fake.find_by("Event", "Subject", "Mailbox call").len(), 1);
+
+    // The bad records are still there next cycle: still no panic, nothing else moves.
+    engine.sync_user(&j, &events).await.unwrap();
+    let quiet = engine.sync_user(&j, &events).await.unwrap();
+    assert_eq!(quiet.total_writes(), 0, "{quiet}");
+    assert_eq!(mailbox.len(E), 3);
 }

@@ -311,6 +311,43 @@ async fn recurring_series_with_exclusions_and_detached_occurrences() {
 }
 
 #[tokio::test]
+async fn a_moved_occurrence_is_an_override_of_its_series_not_an_event() {
+    let org = common::org().await;
+    let series = org
+        .fake
+        .insert(
+            "Event",
+            json!({ "Subject": "Standup", "StartDateTime": "2026-01-05T09:00:00Z", "EndDateTime": "2026-01-05T09:15:00Z",
+                    "IsRecurrence2": true, "Recurrence2PatternTimeZone": "UTC",
+                    "Recurrence2PatternText": "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6" }),
+        )
+        .unwrap();
+    let moved =
+        org.fake.move_occurrence(&series, "2026-01-12T11:00:00.000+0000", "2026-01-12T11:15:00.000+0000").unwrap();
+    let c = org.connector();
+    let (changes, cursor, _) = common::drain(&c, E, None).await;
+    assert_eq!(changes.len(), 1, "the series only: {changes:?}");
+    assert!(changes.iter().all(|c| c.id.as_str() != moved));
+    let r = event(by_id(&changes, &series)).recurrence.clone().unwrap();
+    let at = |day, h| EventTime::Zoned {
+        local: NaiveDate::from_ymd_opt(2026, 1, day).unwrap().and_hms_opt(h, 0, 0).unwrap(),
+        zone: "UTC".into(),
+    };
+    assert_eq!(r.overrides.keys().collect::<Vec<_>>(), [&at(12, 9)]);
+    assert_eq!(r.overrides[&at(12, 9)].timing.as_ref().map(|t| &t.start), Some(&at(12, 11)));
+    // Fetched by id (the engine's refetch): the same record.
+    let fetched = c.fetch(E, &[RecordId::new(series.clone())]).await.unwrap();
+    assert_eq!(fetched[0].record(), by_id(&changes, &series).record());
+
+    // Another occurrence moved later: only its row changes; the series is reported again.
+    org.fake.advance_clock(chrono::Duration::minutes(10));
+    org.fake.move_occurrence(&series, "2026-01-19T13:00:00.000+0000", "2026-01-19T13:15:00.000+0000").unwrap();
+    let (changes, _, _) = common::drain(&c, E, Some(cursor)).await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(event(by_id(&changes, &series)).recurrence.as_ref().unwrap().overrides.len(), 2);
+}
+
+#[tokio::test]
 async fn invitees_and_invitations() {
     let org = common::org().await;
     let me = org.fake.user().id;
@@ -406,4 +443,22 @@ async fn a_quiet_round_costs_two_requests_for_contacts_and_four_for_events() {
     let (quiet, _, _) = common::drain(&c, E, Some(events)).await;
     assert!(quiet.is_empty(), "{quiet:?}");
     assert_eq!(org.fake.controls().total() - before, 4, "owned, invited, invitations, deletes; no invitee look-up");
+}
+
+#[tokio::test]
+async fn fetch_reports_every_existing_record_whatever_the_order_of_their_modstamps() {
+    // Defect: rows read by id went through the change feed's position, so a row older than one
+    // read before it was taken as already seen, and its record reported deleted (which unlinked
+    // or deleted the mailbox copy of a Salesforce record that still existed).
+    let org = common::org().await;
+    let a = org.contact("Ada", "Lovelace", "ada@example.com");
+    let b = org.contact("Grace", "Hopper", "grace@example.com");
+    // `a` is now the newest; ask for it first, then the older `b`, and the other way round.
+    org.fake.update("Contact", &a, json!({ "Title": "Countess" })).unwrap();
+    let c = org.connector();
+    for ids in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
+        let got = c.fetch(C, &ids.iter().map(RecordId::new).collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|g| matches!(g.kind, ChangeKind::Upserted { .. })), "{got:?}");
+    }
 }

@@ -144,7 +144,7 @@ async fn updates_check_the_version_first_and_report_per_record() {
     let patch = vec![
         FieldChange { field: FieldKey::Title, value: None },
         FieldChange {
-            field: FieldKey::Addresses,
+            field: FieldKey::Address(tandem_core::model::AddressKind::Work),
             value: Some(FieldValue::Addresses(vec![PostalAddress {
                 street: Some("1 Infinite Loop".into()),
                 city: Some("Cupertino".into()),

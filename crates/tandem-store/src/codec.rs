@@ -62,7 +62,13 @@ pub(crate) fn decode_prints(s: &str) -> Result<FieldPrints, String> {
     }
     let map: BTreeMap<String, String> =
         serde_json::from_str(s).map_err(|e| format!("field prints are not a JSON object of strings: {e}"))?;
-    map.iter().map(|(name, hex)| decode_print(name, hex)).collect()
+    map.iter().filter(|(name, _)| !retired(name)).map(|(name, hex)| decode_print(name, hex)).collect()
+}
+
+/// A field an earlier version synced and this one no longer has (`addresses`, now one field per
+/// kind): its stored fingerprint is dropped, so the pair reads as if that field had never synced.
+fn retired(name: &str) -> bool {
+    tandem_core::fields::RETIRED_FIELD_NAMES.contains(&name)
 }
 
 /// Reads exactly what [`encode_prints`] writes for names without escapes, much faster than a
@@ -86,6 +92,7 @@ fn decode_canonical_prints(s: &str) -> Option<Result<FieldPrints, String>> {
         let r = r.get(16..)?.strip_prefix('"')?;
         match decode_print(name, hex) {
             Ok(entry) => entries.push(entry),
+            Err(_) if retired(name) => {}
             Err(e) => return Some(Err(e)),
         }
         match r.strip_prefix(',') {
@@ -166,6 +173,10 @@ mod tests {
         assert_eq!(decode_prints("{}"), Ok(FieldPrints::new()));
         assert!(decode_prints("[1]").is_err());
         assert!(decode_prints(r#"{"nope":"0000000000000000"}"#).is_err());
+        // The single `addresses` print of an earlier version is dropped, not an error.
+        let legacy = r#"{"addresses":"00000000000000ff","notes":"0000000000000001"}"#;
+        assert_eq!(decode_prints(legacy), Ok([(FieldKey::Notes, 1)].into_iter().collect()));
+        assert_eq!(decode_prints(&legacy.replace(':', " : ")), Ok([(FieldKey::Notes, 1)].into_iter().collect()));
         assert!(decode_prints(r#"{"notes":"-1"}"#).is_err());
         assert!(decode_prints(r#"{"notes":"-000000000000001"}"#).is_err());
         assert!(decode_prints(r#"{"notes":"000000000000000g"}"#).is_err());

@@ -11,6 +11,8 @@
 //!   canonical model (many cultures and scripts, every phone slot, zones, all-day events,
 //!   recurring series with exceptions), plus realistic edits.
 //! - [`rng`]: the tiny seedable PRNG the generators use.
+//! - [`hostile`]: proptest strategies for hostile input (nested JSON, odd strings, extreme
+//!   numbers, provider-shaped objects mutated field by field) for the panic-safety tests.
 //! - The `tandem-fakes` binary (`cargo run -p tandem-testkit --bin tandem-fakes -- [--only NAME]
 //!   [--port-file PATH]`): every registered fake on its own loopback port until Ctrl-C/SIGTERM,
 //!   for crash tests that run the sync in another process.
@@ -21,6 +23,7 @@
 
 pub mod generate;
 pub mod graph;
+pub mod hostile;
 pub mod keys;
 pub mod rng;
 pub mod salesforce;

@@ -42,8 +42,9 @@ const DTSTAMP: &str = "19700101T000000Z";
 /// and rules, [`InterchangeError::EndBeforeStart`].
 pub fn parse_icalendar(text: &str) -> Result<Vec<Event>, InterchangeError> {
     let prepared = text::prepare(text, &ICALENDAR)?;
+    let calendars = text::contained_parse(ical::IcalParser::new(prepared.text.as_bytes()))?;
     let mut events = Vec::new();
-    for calendar in ical::IcalParser::new(prepared.text.as_bytes()) {
+    for calendar in calendars {
         let calendar = calendar.map_err(|e| prepared.error(e))?;
         events.extend(calendar_events(&calendar)?);
     }
@@ -322,7 +323,7 @@ fn occurrence_end(start: &EventTime, series: &EventTiming) -> Option<EventTime> 
                 let length = series.end.instant()? - series.start.instant()?;
                 let end = start.instant()?.checked_add_signed(length)?;
                 let tz: Tz = ez.parse().ok()?;
-                Some(EventTime::Zoned { local: end.with_timezone(&tz).naive_local(), zone: ez.clone() })
+                Some(EventTime::Zoned { local: crate::guard::local_time(end, &tz)?, zone: ez.clone() })
             }
         }
         _ => None,
@@ -336,8 +337,9 @@ fn align(time: EventTime, reference: &EventTime) -> EventTime {
         && zone != target
         && let Some(instant) = time.instant()
         && let Ok(tz) = target.parse::<Tz>()
+        && let Some(local) = crate::guard::local_time(instant, &tz)
     {
-        return EventTime::Zoned { local: instant.with_timezone(&tz).naive_local(), zone: target.clone() };
+        return EventTime::Zoned { local, zone: target.clone() };
     }
     time
 }
@@ -474,10 +476,11 @@ fn add(start: &EventTime, duration: TimeDelta) -> Option<EventTime> {
     }
 }
 
-/// An `RRULE` value, checked by the `rrule` crate's parser.
+/// An `RRULE` value, checked by the `rrule` crate's parser (ASCII only and with a panic
+/// contained: see [`crate::validate::validate_rrule`]).
 fn rule(prop: &Prop) -> Result<String, InterchangeError> {
     let value = prop.value.trim();
-    value.parse::<rrule::RRule<rrule::Unvalidated>>().map(|_| value.to_owned()).map_err(|_| invalid(prop, value))
+    crate::validate::validate_rrule(value).map(|()| value.to_owned()).map_err(|_| invalid(prop, value))
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -821,6 +824,11 @@ mod tests {
             (
                 "BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nRRULE:FREQ=SOMETIMES\r\nEND:VEVENT\r\n",
                 InterchangeError::InvalidValue { property: "RRULE".into(), value: "FREQ=SOMETIMES".into() },
+            ),
+            (
+                // Issue 8: panicked inside the `rrule` crate.
+                "BEGIN:VEVENT\r\nDTSTART:20240101T100000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=ña\r\nEND:VEVENT\r\n",
+                InterchangeError::InvalidValue { property: "RRULE".into(), value: "FREQ=WEEKLY;BYDAY=ña".into() },
             ),
         ];
         for (body, expected) in cases {

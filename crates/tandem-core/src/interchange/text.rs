@@ -83,6 +83,26 @@ impl Prepared {
     }
 }
 
+/// Runs one of `ical`'s parsers to its first error, with a panic contained
+/// ([`crate::guard::contain`]): the text is checked beforehand ([`prepare`]), but the parser is
+/// third-party code reading untrusted input.
+pub(crate) fn contained_parse<T>(
+    parser: impl Iterator<Item = Result<T, ParserError>>,
+) -> Result<Vec<Result<T, ParserError>>, InterchangeError> {
+    crate::guard::contain("the ical parser", || {
+        let mut out = Vec::new();
+        for item in parser {
+            let failed = item.is_err();
+            out.push(item);
+            if failed {
+                break;
+            }
+        }
+        out
+    })
+    .map_err(|e| InterchangeError::Parse { line: None, message: e.to_string() })
+}
+
 /// Where the name ends and the value starts in a content line, mirroring how `ical` splits it.
 struct LineParts {
     /// Byte index of the end of the property name.

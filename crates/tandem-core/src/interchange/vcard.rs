@@ -36,8 +36,9 @@ const PREFIX: &str = "X-TANDEM-";
 /// `BDAY` that is neither a date nor a reduced form without year.
 pub fn parse_vcard(text: &str) -> Result<Vec<Contact>, InterchangeError> {
     let prepared = text::prepare(text, &VCARD)?;
+    let cards = text::contained_parse(ical::VcardParser::new(prepared.text.as_bytes()))?;
     let mut contacts = Vec::new();
-    for card in ical::VcardParser::new(prepared.text.as_bytes()) {
+    for card in cards {
         let card = card.map_err(|e| prepared.error(e))?;
         contacts.push(contact(&text::props(&card.properties))?);
     }

@@ -245,6 +245,9 @@ pub(crate) struct Sim {
     pub(crate) cycles: usize,
     /// Writes attempted so far, to the CRM and to the mailbox.
     pub(crate) writes: [usize; 2],
+    /// Records reported as ambiguous matches (kept aside, as the engine's quarantine does, until
+    /// they change).
+    pub(crate) ambiguous: BTreeSet<(Side, RecordId)>,
 }
 
 impl Sim {
@@ -273,6 +276,7 @@ impl Sim {
             check_determinism: true,
             violations: Vec::new(),
             deleted_partners: BTreeSet::new(),
+            ambiguous: BTreeSet::new(),
             create_sources: BTreeMap::new(),
             cycles: 0,
             writes: [0, 0],
@@ -430,6 +434,11 @@ impl Sim {
             self.check_same_plan(&plan, &crm, &mailbox);
         }
         self.check_filters(&plan);
+        for (side, changes) in [(Side::Crm, &crm), (Side::Mailbox, &mailbox)] {
+            for change in changes {
+                self.ambiguous.remove(&(side, change.id.clone()));
+            }
+        }
         self.crm.dirty.clear();
         self.mailbox.dirty.clear();
         during(self);
@@ -497,6 +506,9 @@ impl Sim {
             if let Action::HoldDelete { side, id } = &op.action {
                 // A held delete waits; the feed keeps reporting it until it is released.
                 requeue.push((*side, id.clone()));
+            }
+            if let Action::Ambiguous { side, id, .. } = &op.action {
+                self.ambiguous.insert((*side, id.clone()));
             }
         }
         for pair in results.keys() {
@@ -760,7 +772,8 @@ impl Sim {
         }
         for side in Side::BOTH {
             for (id, stored) in &self.side(side).records {
-                if self.pair_of(side, id).is_some() {
+                // An ambiguous match is reported and waits for a person: accounted for.
+                if self.pair_of(side, id).is_some() || self.ambiguous.contains(&(side, id.clone())) {
                     continue;
                 }
                 // A copy whose create was never confirmed and whose source is gone is left behind.

@@ -7,7 +7,7 @@
 //! | `phone.business` (≤ 2), `phone.home` (≤ 2), `phone.mobile` (1) | `businessPhones[]`, `homePhones[]`, `mobilePhone` |
 //! | `phone.business_fax`, `phone.home_fax`, `phone.assistant`, `phone.other` | not in Graph: declared unsupported |
 //! | `company`, `title`, `department` | `companyName`, `jobTitle`, `department` |
-//! | `addresses` (one per kind) | `businessAddress`, `homeAddress`, `otherAddress` `{street, city, state, postalCode, countryOrRegion}` |
+//! | `address.work`, `address.home`, `address.other` (one each) | `businessAddress`, `homeAddress`, `otherAddress` `{street, city, state, postalCode, countryOrRegion}` |
 //! | `birthday` | `birthday` (`Edm.DateTimeOffset`, written at 11:59 UTC, read as its UTC date) |
 //! | `assistant_name`, `notes` | `assistantName`, `personalNotes` |
 
@@ -128,13 +128,18 @@ fn address_json(a: Option<&PostalAddress>) -> Value {
     }
 }
 
+/// The Graph property holding the address of `kind`.
+fn address_property(kind: AddressKind) -> &'static str {
+    match kind {
+        AddressKind::Work => "businessAddress",
+        AddressKind::Home => "homeAddress",
+        AddressKind::Other => "otherAddress",
+    }
+}
+
 fn addresses_into(out: &mut Map<String, Value>, list: &[PostalAddress]) {
-    for (kind, key) in [
-        (AddressKind::Work, "businessAddress"),
-        (AddressKind::Home, "homeAddress"),
-        (AddressKind::Other, "otherAddress"),
-    ] {
-        out.insert(key.into(), address_json(list.iter().find(|a| a.kind == kind)));
+    for kind in AddressKind::ALL {
+        out.insert(address_property(kind).into(), address_json(list.iter().find(|a| a.kind == kind)));
     }
 }
 
@@ -243,13 +248,14 @@ pub(crate) fn patch_body(patch: &[FieldChange]) -> Result<Map<String, Value>, St
                     other => return Err(format!("Graph contacts have no {} phone", other.as_str())),
                 }
             }
-            FieldKey::Addresses => {
-                let list = match v {
-                    None => Vec::new(),
-                    Some(FieldValue::Addresses(l)) => l.clone(),
-                    Some(other) => return Err(format!("expected addresses, got {other:?}")),
+            FieldKey::Address(kind) => {
+                // Only the property of this kind: the other addresses are not this change's.
+                let address = match v {
+                    None => None,
+                    Some(FieldValue::Addresses(l)) => l.first(),
+                    Some(other) => return Err(format!("expected an address, got {other:?}")),
                 };
-                addresses_into(&mut out, &list);
+                out.insert(address_property(*kind).into(), address_json(address));
             }
             FieldKey::Birthday => {
                 let d = match v {
@@ -331,12 +337,22 @@ mod tests {
         let p = patch_body(&[
             FieldChange { field: FieldKey::Phone(PhoneKind::Mobile), value: None },
             FieldChange { field: FieldKey::Title, value: Some(FieldValue::Text("Dr".into())) },
-            FieldChange { field: FieldKey::Addresses, value: None },
+            FieldChange { field: FieldKey::Address(AddressKind::Home), value: None },
         ])
         .unwrap();
         assert_eq!(p["mobilePhone"], Value::Null);
         assert_eq!(p["jobTitle"], "Dr");
         assert_eq!(p["homeAddress"], Value::Null);
+        // Issue 8: an address change touches only its own kind's property.
+        assert!(!p.contains_key("businessAddress") && !p.contains_key("otherAddress"), "{p:?}");
+        let moved = PostalAddress { kind: AddressKind::Work, city: Some("Movedtown".into()), ..Default::default() };
+        let p = patch_body(&[FieldChange {
+            field: FieldKey::Address(AddressKind::Work),
+            value: Some(FieldValue::Addresses(vec![moved])),
+        }])
+        .unwrap();
+        assert_eq!(p.keys().collect::<Vec<_>>(), ["businessAddress"]);
+        assert_eq!(p["businessAddress"]["city"], "Movedtown");
         assert!(patch_body(&[FieldChange { field: FieldKey::Phone(PhoneKind::Assistant), value: None }]).is_err());
         let bad: types::Contact = serde_json::from_value(json!({"id": "X", "birthday": "soon"})).unwrap();
         assert!(to_model(&bad).is_err());

@@ -111,9 +111,16 @@ fn timing(e: &types::Event, zones: &Zones) -> Result<EventTiming, String> {
     let s =
         dttz_instant(start).ok_or_else(|| format!("invalid start `{}` in `{:?}`", start.date_time, start.time_zone))?;
     let en = dttz_instant(end).ok_or_else(|| format!("invalid end `{}` in `{:?}`", end.date_time, end.time_zone))?;
+    let out_of_range = |t: DateTime<Utc>, z: &Zone| format!("{t} is out of range in {}", z.name);
     Ok(EventTiming {
-        start: EventTime::Zoned { local: local_in(s, zones.start.tz), zone: zones.start.name.clone() },
-        end: EventTime::Zoned { local: local_in(en, zones.end.tz), zone: zones.end.name.clone() },
+        start: EventTime::Zoned {
+            local: local_in(s, zones.start.tz).ok_or_else(|| out_of_range(s, &zones.start))?,
+            zone: zones.start.name.clone(),
+        },
+        end: EventTime::Zoned {
+            local: local_in(en, zones.end.tz).ok_or_else(|| out_of_range(en, &zones.end))?,
+            zone: zones.end.name.clone(),
+        },
     })
 }
 
@@ -158,13 +165,14 @@ fn show_as(s: Option<&str>) -> ShowAs {
 }
 
 /// The key of an occurrence of a series: its original start in the series' zone (or its date).
-fn occurrence_key(original: DateTime<Utc>, all_day: bool, series_zone: &Zone) -> EventTime {
-    let local = local_in(original, series_zone.tz);
-    if all_day {
+fn occurrence_key(original: DateTime<Utc>, all_day: bool, series_zone: &Zone) -> Result<EventTime, String> {
+    let local = local_in(original, series_zone.tz)
+        .ok_or_else(|| format!("originalStart {original} is out of range in {}", series_zone.name))?;
+    Ok(if all_day {
         EventTime::AllDay { date: local.date() }
     } else {
         EventTime::Zoned { local, zone: series_zone.name.clone() }
-    }
+    })
 }
 
 /// The date of an entry of `cancelledOccurrences` (`OID.{masterId}.{yyyy-MM-dd}`).
@@ -207,15 +215,20 @@ pub(crate) fn to_model(e: &types::Event) -> Result<Option<Event>, String> {
             };
             for x in e.exception_occurrences.iter().flatten() {
                 let Some(original) = x.original_start.as_deref().and_then(parse_instant) else { continue };
-                let key = occurrence_key(original, all_day, &series_zone);
+                let key = occurrence_key(original, all_day, &series_zone)?;
+                let too_long = || format!("an occurrence from {original} lasting {duration} is out of range");
                 let original_timing = match &key {
                     EventTime::AllDay { date } => {
-                        EventTiming { start: key.clone(), end: EventTime::AllDay { date: *date + duration } }
+                        let end = date.checked_add_signed(duration).ok_or_else(too_long)?;
+                        EventTiming { start: key.clone(), end: EventTime::AllDay { date: end } }
                     }
                     EventTime::Zoned { .. } => EventTiming {
                         start: key.clone(),
                         end: EventTime::Zoned {
-                            local: local_in(original + duration, zones.end.tz),
+                            local: original
+                                .checked_add_signed(duration)
+                                .and_then(|end| local_in(end, zones.end.tz))
+                                .ok_or_else(too_long)?,
                             zone: zones.end.name.clone(),
                         },
                     },
@@ -551,7 +564,7 @@ pub(crate) fn is_occurrence(key: &EventTime, original: DateTime<Utc>, instance_z
     match key {
         EventTime::AllDay { date } => {
             let tz = zone(instance_zone).unwrap_or_else(utc).tz;
-            local_in(original, tz).date() == *date
+            local_in(original, tz).is_some_and(|t| t.date() == *date)
         }
         EventTime::Zoned { .. } => key.instant() == Some(original),
     }

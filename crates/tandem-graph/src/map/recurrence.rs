@@ -83,7 +83,8 @@ fn parse_byday(value: &str) -> Result<Vec<(Option<i64>, Weekday)>, String> {
         .split(',')
         .map(|entry| {
             let entry = entry.trim();
-            let split = entry.len().saturating_sub(2);
+            // Split before the last two characters (not bytes: `ña` must not be cut inside `ñ`).
+            let split = entry.char_indices().rev().nth(1).map_or(0, |(i, _)| i);
             let (ordinal, code) = entry.split_at(split);
             let day = day_from_ical(code).ok_or_else(|| format!("invalid BYDAY entry `{entry}`"))?;
             let ordinal = if ordinal.is_empty() {
@@ -116,7 +117,7 @@ fn until_date(value: &str, start: &SeriesStart) -> Result<NaiveDate, String> {
     }
     if let Some(utc) = v.strip_suffix('Z') {
         let t = NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S").map_err(|_| format!("invalid UNTIL `{v}`"))?;
-        return Ok(local_in(t.and_utc(), start.tz).date());
+        return local_in(t.and_utc(), start.tz).map(|t| t.date()).ok_or_else(|| format!("invalid UNTIL `{v}`"));
     }
     NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").map(|t| t.date()).map_err(|_| format!("invalid UNTIL `{v}`"))
 }
@@ -423,6 +424,10 @@ mod tests {
             "FREQ=WEEKLY;COUNT=2;UNTIL=20260301",
             "FREQ=YEARLY;BYMONTH=1,2",
             "BYDAY=MO",
+            // Issue 8: these panicked (a byte split inside `ñ`).
+            "FREQ=WEEKLY;BYDAY=ña",
+            "FREQ=WEEKLY;BYDAY=2ña",
+            "FREQ=WEEKLY;BYDAY=ñ",
         ] {
             assert!(to_graph(rule, &s, "UTC").is_err(), "{rule}");
         }

@@ -58,7 +58,7 @@ pub(crate) fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
 pub(crate) fn instant(local: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
     tz.from_local_datetime(&local)
         .earliest()
-        .or_else(|| tz.from_local_datetime(&(local + chrono::Duration::hours(1))).earliest())
+        .or_else(|| tz.from_local_datetime(&local.checked_add_signed(chrono::TimeDelta::hours(1))?).earliest())
         .map(|t| t.with_timezone(&Utc))
 }
 
@@ -69,9 +69,10 @@ pub(crate) fn dttz_instant(v: &DateTimeTimeZone) -> Option<DateTime<Utc>> {
     instant(local, tz)
 }
 
-/// The local time of an instant in a zone.
-pub(crate) fn local_in(t: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
-    t.with_timezone(&tz).naive_local()
+/// The local time of an instant in a zone; `None` at the ends of chrono's range, where the
+/// zone's offset would take it out (checked: `with_timezone(..).naive_local()` panics there).
+pub(crate) fn local_in(t: DateTime<Utc>, tz: Tz) -> Option<NaiveDateTime> {
+    tandem_core::guard::local_time(t, &tz)
 }
 
 /// The local date of a `dateTimeTimeZone` (for all-day events, which stay in their own zone).
@@ -103,5 +104,15 @@ mod tests {
         let i = instant(t, chrono_tz::Europe::Paris).unwrap();
         assert_eq!(i.to_rfc3339(), "2026-03-29T01:30:00+00:00");
         assert!(parse_instant("2026-01-05T09:00:00Z").is_some());
+    }
+
+    #[test]
+    fn extreme_times_are_none_not_panics() {
+        // Issue 8: chrono's `+` and `naive_local` panic at the ends of its range.
+        // West of UTC the last local time has no instant, and the retry an hour later overflowed.
+        assert_eq!(instant(NaiveDateTime::MAX, chrono_tz::America::New_York), None);
+        assert_eq!(instant(NaiveDateTime::MAX, chrono_tz::UTC).map(|t| t.naive_utc()), Some(NaiveDateTime::MAX));
+        assert_eq!(local_in(DateTime::<Utc>::MAX_UTC, chrono_tz::Asia::Tokyo), None);
+        assert_eq!(local_in(DateTime::<Utc>::MIN_UTC, chrono_tz::America::New_York), None);
     }
 }

@@ -290,6 +290,44 @@ impl SalesforceFake {
         self.lock().org.update(sobject, id, &fields_of(fields), None, false)
     }
 
+    /// Moves one occurrence of a series as a user would in the calendar: Salesforce keeps it as
+    /// its own Event row (`IsRecurrence2Exception`, `RecurrenceActivityId` = the series), with the
+    /// series' subject, location, description, privacy and owner, and the new `start`/`end`
+    /// (`2026-01-12T11:00:00.000+0000`). The series' row is not touched. Returns the row's id.
+    ///
+    /// # Errors
+    ///
+    /// `INVALID_CROSS_REFERENCE_KEY` when `series` is not a live recurring event; the validation
+    /// error Salesforce would report for the times.
+    pub fn move_occurrence(&self, series: &str, start: &str, end: &str) -> Result<String, ApiError> {
+        let master =
+            self.get("Event", series).filter(|m| m["IsRecurrence2"] == Value::Bool(true)).ok_or_else(|| {
+                ApiError::new("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", &["RecurrenceActivityId"])
+            })?;
+        let mut inner = self.lock();
+        let actor = inner.default_user.id.clone();
+        let mut row = Map::new();
+        for f in ["Subject", "Location", "Description", "IsPrivate", "ShowAs", "OwnerId"] {
+            if let Some(v) = master.get(f).filter(|v| !v.is_null()) {
+                row.insert(f.to_owned(), v.clone());
+            }
+        }
+        row.insert("StartDateTime".to_owned(), Value::String(start.to_owned()));
+        row.insert("EndDateTime".to_owned(), Value::String(end.to_owned()));
+        let id = inner.org.insert("Event", &fields_of(Value::Object(row)), &actor, false)?;
+        let mut flags = Map::new();
+        for f in ["Recurrence2PatternText", "Recurrence2PatternTimeZone"] {
+            if let Some(v) = master.get(f).filter(|v| !v.is_null()) {
+                flags.insert(f.to_owned(), v.clone());
+            }
+        }
+        flags.insert("IsRecurrence2".to_owned(), Value::Bool(true));
+        flags.insert("IsRecurrence2Exception".to_owned(), Value::Bool(true));
+        flags.insert("RecurrenceActivityId".to_owned(), Value::String(series.to_owned()));
+        inner.org.overwrite("Event", &id, fields_of(Value::Object(flags)));
+        Ok(id)
+    }
+
     /// Deletes a record as a user would (it goes to the recycle bin: `queryAll` still sees it).
     ///
     /// # Errors

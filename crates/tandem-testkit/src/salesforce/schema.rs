@@ -182,6 +182,12 @@ pub(crate) fn objects(options: &SchemaOptions) -> Vec<ObjectDef> {
     contact.push(text("MailingState", 80));
     contact.push(text("MailingPostalCode", 20));
     contact.push(text("MailingCountry", 80));
+    // The second address of a Contact (`OtherAddress`), with the Mailing address's lengths.
+    contact.push(text("OtherStreet", 255));
+    contact.push(text("OtherCity", 40));
+    contact.push(text("OtherState", 80));
+    contact.push(text("OtherPostalCode", 20));
+    contact.push(text("OtherCountry", 80));
     contact.push(FieldDef::new("LeadSource", FieldType::Picklist(vec![])));
     contact.push(FieldDef::new("DoNotCall", FieldType::Bool));
     contact.push(FieldDef::new("HasOptedOutOfEmail", FieldType::Bool));
@@ -218,6 +224,8 @@ pub(crate) fn objects(options: &SchemaOptions) -> Vec<ObjectDef> {
     event.push(FieldDef::new("Recurrence2PatternStartDate", FieldType::DateTime).read_only());
     event.push(FieldDef::new("IsRecurrence2Exception", FieldType::Bool).read_only());
     event.push(FieldDef::new("IsRecurrence2Exclusion", FieldType::Bool).read_only());
+    // An occurrence kept as its own row (an exception) points at the series' main record.
+    event.push(FieldDef::new("RecurrenceActivityId", FieldType::Reference(vec!["Event"])).read_only());
     custom(&mut event, &options.event_custom);
     // A series can be switched off by an update too.
     if let Some(f) = event.iter_mut().find(|f| f.name == "IsRecurrence2") {

@@ -227,6 +227,99 @@ struct Throttle {
     response: CannedResponse,
 }
 
+/// A fault [`Controls::set_chaos`] may inject into a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer this response instead of running the handler: the request has no effect.
+    Answer(CannedResponse),
+    /// Run the handler (the request takes effect), then throw its answer away and send this
+    /// response instead: a lost answer, as when a proxy times out or a connection drops after
+    /// the provider applied the request.
+    Lose(CannedResponse),
+    /// Run the handler (the request takes effect), then hold the answer this long before sending
+    /// it: longer than the client's timeout, the client gives up on a request that took effect.
+    Delay(Duration),
+}
+
+/// One rule of the chaos mode: with `probability`, requests `predicate` accepts get `fault`.
+#[derive(Clone)]
+pub struct ChaosRule {
+    /// A short name, recorded in the fault log ([`Controls::fault_log`]).
+    pub name: String,
+    /// The share of matching requests that get the fault, in `0.0..=1.0`.
+    pub probability: f64,
+    /// Which requests the rule applies to; `None` for every request.
+    pub predicate: Option<RequestPredicate>,
+    /// What happens to them.
+    pub fault: Fault,
+}
+
+impl ChaosRule {
+    /// A rule for every request.
+    pub fn new(name: impl Into<String>, probability: f64, fault: Fault) -> Self {
+        ChaosRule { name: name.into(), probability, predicate: None, fault }
+    }
+
+    /// Limits the rule to requests `predicate` accepts.
+    pub fn matching(mut self, predicate: impl Fn(&Request) -> bool + Send + Sync + 'static) -> Self {
+        self.predicate = Some(Arc::new(predicate));
+        self
+    }
+}
+
+impl fmt::Debug for ChaosRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChaosRule")
+            .field("name", &self.name)
+            .field("probability", &self.probability)
+            .field("filtered", &self.predicate.is_some())
+            .field("fault", &self.fault)
+            .finish()
+    }
+}
+
+/// Random faults drawn from a seeded generator, one draw per request in arrival order: the same
+/// seed and the same request order give the same faults.
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    /// The seed of the generator.
+    pub seed: u64,
+    /// The rules, tried in order with one draw: a request gets at most one fault.
+    pub rules: Vec<ChaosRule>,
+}
+
+/// A fault injected by [`Controls::set_chaos`] or [`Controls::lose_next_matching`], as
+/// [`Controls::fault_log`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRecord {
+    /// The request's number (1 for the first request these controls counted).
+    pub request: u64,
+    /// The method.
+    pub method: String,
+    /// The path (not the query).
+    pub path: String,
+    /// The rule's name (`lose_next` for [`Controls::lose_next_matching`]).
+    pub rule: String,
+}
+
+impl fmt::Display for FaultRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} {} {}: {}", self.request, self.method, self.path, self.rule)
+    }
+}
+
+struct ChaosState {
+    rng: crate::rng::Rng,
+    rules: Vec<ChaosRule>,
+}
+
+/// What happens after the handler ran.
+enum After {
+    Send,
+    Replace(CannedResponse),
+    Hold(Duration),
+}
+
 #[derive(Default)]
 struct ControlState {
     counts: BTreeMap<(String, String), u64>,
@@ -241,6 +334,10 @@ struct ControlState {
     cap: Option<ConcurrencyCap>,
     in_flight: HashMap<String, usize>,
     peak: HashMap<String, usize>,
+    losses: VecDeque<Injection>,
+    chaos: Option<ChaosState>,
+    fault_log: Vec<FaultRecord>,
+    response_latency: Duration,
 }
 
 /// The shared handle through which a test steers a fake while it runs.
@@ -254,7 +351,12 @@ struct ControlState {
 /// 4. the rate limit ([`Controls::set_rate_limit`]); only admitted requests use up the window;
 /// 5. the concurrency cap ([`Controls::set_concurrency_cap`]);
 /// 6. latency ([`Controls::set_latency`]) is served inside the concurrency slot, like a slow
-///    server would.
+///    server would;
+/// 7. after the handler ran: a lost answer ([`Controls::lose_next_matching`]) or an answer held
+///    back ([`Controls::set_response_latency`]).
+///
+/// The chaos mode ([`Controls::set_chaos`]) draws once per request: a fault answering in place of
+/// the handler applies after step 3, a lost or delayed answer at step 7.
 #[derive(Clone, Default)]
 pub struct Controls {
     state: Arc<Mutex<ControlState>>,
@@ -269,7 +371,7 @@ impl fmt::Debug for Controls {
 
 enum Admission {
     Reject(CannedResponse),
-    Admit { slot: Option<Slot>, latency: Duration },
+    Admit { slot: Option<Slot>, latency: Duration, after: After },
 }
 
 /// A held concurrency slot; frees itself on drop (also when the request is cancelled).
@@ -414,6 +516,46 @@ impl Controls {
         s.rate_log.clear();
         s.latency = Duration::ZERO;
         s.cap = None;
+        s.losses.clear();
+        s.chaos = None;
+        s.response_latency = Duration::ZERO;
+    }
+
+    /// The next `n` requests that `predicate` accepts run their handler (they take effect), then
+    /// their answer is replaced by `response` (e.g. a 504 gateway timeout): lost answers. Calls
+    /// queue up. Checked after injected failures, throttling, the rate limit and the cap, so only
+    /// requests that would have been served lose their answer.
+    pub fn lose_next_matching(
+        &self,
+        n: u32,
+        predicate: impl Fn(&Request) -> bool + Send + Sync + 'static,
+        response: CannedResponse,
+    ) {
+        if n == 0 {
+            return;
+        }
+        let mut s = self.lock();
+        let id = s.next_id;
+        s.next_id += 1;
+        s.losses.push_back(Injection { id, remaining: n, predicate: Some(Arc::new(predicate)), response });
+    }
+
+    /// Switches the chaos mode on (replacing earlier rules and reseeding) or off (`None`): every
+    /// request that no injected failure or throttle answered draws once from the seeded
+    /// generator and may get one fault. The fault log keeps every fault injected.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        self.lock().chaos = chaos.map(|c| ChaosState { rng: crate::rng::Rng::new(c.seed), rules: c.rules });
+    }
+
+    /// Every fault injected by the chaos mode and [`Controls::lose_next_matching`] so far, in order.
+    pub fn fault_log(&self) -> Vec<FaultRecord> {
+        self.lock().fault_log.clone()
+    }
+
+    /// Holds every answer `latency` after its handler ran (the request has taken effect), before
+    /// sending it; zero switches it off. A client killed meanwhile never learns the outcome.
+    pub fn set_response_latency(&self, latency: Duration) {
+        self.lock().response_latency = latency;
     }
 
     // --- the decision -----------------------------------------------------------------------
@@ -427,43 +569,99 @@ impl Controls {
             .unwrap_or_else(|| req.uri().path().to_owned());
 
         // Caller-supplied functions run without the lock held, so they may use these controls.
-        let (predicates, rate_key, cap_key) = {
+        let (predicates, chaos_predicates, rate_key, cap_key) = {
             let mut s = self.lock();
-            *s.counts.entry((method, path)).or_insert(0) += 1;
+            *s.counts.entry((method.clone(), path)).or_insert(0) += 1;
             s.total += 1;
-            let predicates: Vec<(u64, RequestPredicate)> =
-                s.failures.iter().filter_map(|f| f.predicate.as_ref().map(|p| (f.id, Arc::clone(p)))).collect();
+            let predicates: Vec<(u64, RequestPredicate)> = s
+                .failures
+                .iter()
+                .chain(s.losses.iter())
+                .filter_map(|f| f.predicate.as_ref().map(|p| (f.id, Arc::clone(p))))
+                .collect();
+            let chaos_predicates: Vec<Option<RequestPredicate>> =
+                s.chaos.as_ref().map(|c| c.rules.iter().map(|r| r.predicate.clone()).collect()).unwrap_or_default();
             let rate_key = s.rate.as_ref().and_then(|r| r.key.clone());
             let cap_key = s.cap.as_ref().map(|c| Arc::clone(&c.key));
-            (predicates, rate_key, cap_key)
+            (predicates, chaos_predicates, rate_key, cap_key)
         };
         let matched: HashSet<u64> = predicates.into_iter().filter(|(_, p)| p(req)).map(|(id, _)| id).collect();
+        let chaos_matched: Vec<bool> = chaos_predicates.iter().map(|p| p.as_ref().is_none_or(|p| p(req))).collect();
         let rate_key = rate_key.map(|k| k(req));
         let cap_key = cap_key.and_then(|k| k(req));
 
         let mut s = self.lock();
-        let decision = Self::decide(&mut s, &matched, rate_key, cap_key.as_deref());
+        let request = s.total;
+        let log = |s: &mut ControlState, rule: String| {
+            s.fault_log.push(FaultRecord { request, method: method.clone(), path: req.uri().path().to_owned(), rule });
+        };
+        let chaos = Self::draw_chaos(&mut s, &chaos_matched);
+        // A chaos fault that answers in place of the handler comes before the rate limit and the
+        // cap (it never reaches the "server"); injected failures and throttling come first.
+        let early = Self::injected(&mut s, &matched);
+        if let Some(response) = early {
+            s.rejected += 1;
+            return Admission::Reject(response);
+        }
+        let mut after = After::Send;
+        if let Some((name, fault)) = chaos {
+            log(&mut s, name);
+            match fault {
+                Fault::Answer(response) => {
+                    s.rejected += 1;
+                    return Admission::Reject(response);
+                }
+                Fault::Lose(response) => after = After::Replace(response),
+                Fault::Delay(d) => after = After::Hold(d),
+            }
+        }
+        let decision = Self::decide(&mut s, rate_key, cap_key.as_deref());
         match decision {
             Ok(slot_key) => {
+                if matches!(after, After::Send)
+                    && let Some(response) = Self::take_loss(&mut s, &matched)
+                {
+                    log(&mut s, "lose_next".to_owned());
+                    after = After::Replace(response);
+                }
+                if matches!(after, After::Send) && !s.response_latency.is_zero() {
+                    after = After::Hold(s.response_latency);
+                }
                 let latency = s.latency;
                 drop(s);
-                Admission::Admit { slot: slot_key.map(|key| Slot { controls: self.clone(), key }), latency }
+                Admission::Admit { slot: slot_key.map(|key| Slot { controls: self.clone(), key }), latency, after }
             }
             Err(response) => {
+                if !matches!(after, After::Send) {
+                    // The request was not served after all: it lost no answer.
+                    s.fault_log.pop();
+                }
                 s.rejected += 1;
                 Admission::Reject(response)
             }
         }
     }
 
-    /// `Ok(slot key)` to admit, `Err(response)` to reject.
-    fn decide(
-        s: &mut ControlState,
-        matched: &HashSet<u64>,
-        rate_key: Option<Option<String>>,
-        cap_key: Option<&str>,
-    ) -> Result<Option<String>, CannedResponse> {
-        // 2. Injected failures.
+    /// One draw for the request: the chaos rule that fires, if any.
+    fn draw_chaos(s: &mut ControlState, matched: &[bool]) -> Option<(String, Fault)> {
+        let chaos = s.chaos.as_mut()?;
+        // 53 random bits as a number in [0, 1).
+        let draw = (chaos.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let mut below = 0.0;
+        for (rule, hit) in chaos.rules.iter().zip(matched) {
+            if !*hit {
+                continue;
+            }
+            below += rule.probability.clamp(0.0, 1.0);
+            if draw < below {
+                return Some((rule.name.clone(), rule.fault.clone()));
+            }
+        }
+        None
+    }
+
+    /// 2 and 3: injected failures, then throttling of the next N.
+    fn injected(s: &mut ControlState, matched: &HashSet<u64>) -> Option<CannedResponse> {
         let hit = s.failures.iter().position(|f| f.remaining > 0 && (f.predicate.is_none() || matched.contains(&f.id)));
         if let Some(i) = hit
             && let Some(f) = s.failures.get_mut(i)
@@ -473,19 +671,40 @@ impl Controls {
             if f.remaining == 0 {
                 s.failures.remove(i);
             }
-            return Err(response);
+            return Some(response);
         }
-
-        // 3. Throttle the next N.
         if let Some(t) = s.throttle.as_mut() {
             t.remaining = t.remaining.saturating_sub(1);
             let response = t.response.with_retry_after(Some(t.retry_after_secs));
             if t.remaining == 0 {
                 s.throttle = None;
             }
-            return Err(response);
+            return Some(response);
         }
+        None
+    }
 
+    /// The answer that replaces the handler's, when a [`Controls::lose_next_matching`] applies.
+    fn take_loss(s: &mut ControlState, matched: &HashSet<u64>) -> Option<CannedResponse> {
+        let i = s
+            .losses
+            .iter()
+            .position(|f| f.remaining > 0 && f.predicate.as_ref().is_none_or(|_| matched.contains(&f.id)))?;
+        let f = s.losses.get_mut(i)?;
+        f.remaining -= 1;
+        let response = f.response.clone();
+        if f.remaining == 0 {
+            s.losses.remove(i);
+        }
+        Some(response)
+    }
+
+    /// 4 and 5: `Ok(slot key)` to admit, `Err(response)` to reject.
+    fn decide(
+        s: &mut ControlState,
+        rate_key: Option<Option<String>>,
+        cap_key: Option<&str>,
+    ) -> Result<Option<String>, CannedResponse> {
         // 4. Sliding-window rate limit (rate_key is Some when a limit is set).
         if let Some(limit) = s.rate.clone() {
             let key = match rate_key {
@@ -539,11 +758,22 @@ async fn middleware(State(controls): State<Controls>, req: Request, next: Next) 
             );
             response.into_response()
         }
-        Admission::Admit { slot, latency } => {
+        Admission::Admit { slot, latency, after } => {
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
             let response = next.run(req).await;
+            let response = match after {
+                After::Send => response,
+                After::Hold(d) => {
+                    tokio::time::sleep(d).await;
+                    response
+                }
+                After::Replace(canned) => {
+                    tracing::debug!(status = %canned.status, "fake lost the answer of a request it applied");
+                    canned.into_response()
+                }
+            };
             drop(slot);
             response
         }

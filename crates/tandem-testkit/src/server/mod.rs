@@ -27,8 +27,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use controls::{
-    CannedResponse, ConcurrencyCap, Controls, KeyFn, RateLimit, RequestPredicate, header_key, key_fn,
-    path_segment_after, whole_server,
+    CannedResponse, Chaos, ChaosRule, ConcurrencyCap, Controls, Fault, FaultRecord, KeyFn, RateLimit, RequestPredicate,
+    header_key, key_fn, path_segment_after, whole_server,
 };
 pub use gate::Gate;
 pub use registry::{
