@@ -1144,6 +1144,11 @@ impl<'a> Cycle<'a> {
 const HELD_DELETE: &str = "held_delete";
 const AMBIGUOUS_MATCH: &str = "ambiguous_match";
 
+/// Whether a quarantine entry is an ambiguous match waiting for a person.
+pub(crate) fn is_ambiguous(q: &QuarantineEntry) -> bool {
+    q.detail.as_ref().and_then(|d| d.get("kind")).and_then(|k| k.as_str()) == Some(AMBIGUOUS_MATCH)
+}
+
 /// The record an ambiguous record matched, from its quarantine entry.
 fn ambiguous_counterpart(q: &QuarantineEntry) -> Option<RecordId> {
     let detail = q.detail.as_ref()?;

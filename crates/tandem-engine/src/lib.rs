@@ -338,6 +338,7 @@ impl Engine {
             last_success_at: None,
             last_error: None,
             consecutive_failures: 0,
+            ambiguous_matches: 0,
         });
         status.last_cycle_at = Some(now);
         match result {
@@ -345,6 +346,9 @@ impl Engine {
                 status.last_success_at = Some(now);
                 status.last_error = None;
                 status.consecutive_failures = 0;
+                let waiting =
+                    self.inner.store.quarantine(user).await?.iter().filter(|q| cycle::is_ambiguous(q)).count();
+                status.ambiguous_matches = u32::try_from(waiting).unwrap_or(u32::MAX);
             }
             Err(e) => {
                 tracing::warn!(user, error = %e, "sync failed");

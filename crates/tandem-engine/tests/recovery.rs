@@ -178,6 +178,7 @@ async fn an_ambiguous_first_sync_match_is_reported_and_kept_aside_not_copied() {
     assert_eq!(o.ambiguous.len(), 1, "{report}");
     assert_eq!(o.ambiguous[0].id, twin);
     assert!(report.to_string().contains("AMBIGUOUS"), "{report}");
+    assert_eq!(store.status(USER).await.unwrap().unwrap().ambiguous_matches, 1, "the user's status says so");
     let quarantined = store.quarantine(USER).await.unwrap();
     assert!(
         quarantined.iter().any(|q| q.record_id == twin
@@ -204,4 +205,5 @@ async fn an_ambiguous_first_sync_match_is_reported_and_kept_aside_not_copied() {
     engine.sync_user(&job, &contacts()).await.unwrap();
     assert_eq!(crm.len(C), 2);
     assert!(store.quarantine(USER).await.unwrap().is_empty());
+    assert_eq!(store.status(USER).await.unwrap().unwrap().ambiguous_matches, 0);
 }

@@ -136,6 +136,11 @@ pub struct UserStatus {
     pub last_error: Option<String>,
     /// Failed cycles since the last success.
     pub consecutive_failures: u32,
+    /// Records set aside as ambiguous first-sync matches after the last successful cycle: they
+    /// are neither linked nor copied until they change or an administrator resolves them (the
+    /// user's quarantine lists them, kind `ambiguous_match`).
+    #[serde(default)]
+    pub ambiguous_matches: u32,
 }
 
 /// Everything one cycle of one object for one user changes, committed atomically (one SQL

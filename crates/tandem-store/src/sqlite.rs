@@ -46,7 +46,7 @@ use crate::{AuditEntry, CycleCommit, Intent, QuarantineEntry, StateStore, StoreE
 
 /// The schema version this build writes and understands. A database at a higher version is
 /// refused with [`StoreError::Migration`].
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -187,6 +187,11 @@ const MIGRATIONS: &[Migration] = &[
                 ON CONFLICT (user_id, object) DO UPDATE SET live = live + 1;
         END",
         ],
+    },
+    Migration {
+        version: 3,
+        description: "ambiguous matches waiting per user, in the status",
+        statements: &["ALTER TABLE status ADD COLUMN ambiguous_matches INTEGER NOT NULL DEFAULT 0"],
     },
 ];
 
@@ -623,17 +628,18 @@ impl StateStore for SqliteStore {
 
     async fn set_status(&self, status: &UserStatus) -> Result<(), StoreError> {
         query(
-            "INSERT INTO status (user_id, last_cycle_at, last_success_at, last_error, consecutive_failures) \
-             VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO status (user_id, last_cycle_at, last_success_at, last_error, consecutive_failures, \
+             ambiguous_matches) VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT (user_id) DO UPDATE SET last_cycle_at = excluded.last_cycle_at, \
              last_success_at = excluded.last_success_at, last_error = excluded.last_error, \
-             consecutive_failures = excluded.consecutive_failures",
+             consecutive_failures = excluded.consecutive_failures, ambiguous_matches = excluded.ambiguous_matches",
         )
         .bind(&status.user)
         .bind(status.last_cycle_at.as_ref().map(ts))
         .bind(status.last_success_at.as_ref().map(ts))
         .bind(status.last_error.as_deref())
         .bind(i64::from(status.consecutive_failures))
+        .bind(i64::from(status.ambiguous_matches))
         .execute(&self.pool)
         .await
         .map_err(db("set_status"))?;
@@ -642,7 +648,8 @@ impl StateStore for SqliteStore {
 
     async fn status(&self, user: &str) -> Result<Option<UserStatus>, StoreError> {
         let row = query(
-            "SELECT user_id, last_cycle_at, last_success_at, last_error, consecutive_failures FROM status \
+            "SELECT user_id, last_cycle_at, last_success_at, last_error, consecutive_failures, ambiguous_matches \
+             FROM status \
              WHERE user_id = ?",
         )
         .bind(user)
@@ -654,7 +661,8 @@ impl StateStore for SqliteStore {
 
     async fn statuses(&self) -> Result<Vec<UserStatus>, StoreError> {
         let rows = query(
-            "SELECT user_id, last_cycle_at, last_success_at, last_error, consecutive_failures FROM status \
+            "SELECT user_id, last_cycle_at, last_success_at, last_error, consecutive_failures, ambiguous_matches \
+             FROM status \
              ORDER BY user_id",
         )
         .fetch_all(&self.pool)
@@ -1038,6 +1046,10 @@ fn decode_status(row: &SqliteRow) -> Result<UserStatus, StoreError> {
             last_error: col(row, "last_error")?,
             consecutive_failures: u32::try_from(failures)
                 .map_err(|_| format!("consecutive_failures {failures} out of range"))?,
+            ambiguous_matches: {
+                let n: i64 = col(row, "ambiguous_matches")?;
+                u32::try_from(n).map_err(|_| format!("ambiguous_matches {n} out of range"))?
+            },
         })
     };
     body().map_err(|d| corrupt(format!("status of {user}"), d))

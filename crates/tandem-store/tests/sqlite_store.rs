@@ -599,6 +599,7 @@ async fn status_is_stored_per_user() -> TestResult {
         last_success_at: None,
         last_error: Some("Graph returned 503".into()),
         consecutive_failures: u32::MAX,
+        ambiguous_matches: 0,
     };
     let bob = UserStatus {
         user: BOB.into(),
@@ -606,6 +607,7 @@ async fn status_is_stored_per_user() -> TestResult {
         last_success_at: None,
         last_error: None,
         consecutive_failures: 0,
+        ambiguous_matches: 0,
     };
     store.set_status(&bob).await?;
     store.set_status(&ada).await?;
@@ -665,6 +667,7 @@ async fn reset_user_clears_only_that_user_and_object() -> TestResult {
         last_success_at: Some(t(1)),
         last_error: None,
         consecutive_failures: 0,
+        ambiguous_matches: 0,
     };
     store.set_status(&status).await?;
 
