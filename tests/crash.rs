@@ -211,19 +211,8 @@ async fn kill_9_at_random_points_then_converge_without_duplicates_or_lost_edits(
     }
     println!("crash test: done in {:.1}s, {} cycles to quiesce", started.elapsed().as_secs_f64(), reports.len());
     if !problems.is_empty() {
-        let mut report = format!("crash test seed {seed} (replay with TANDEM_CRASH_SEED={seed}):\n");
-        for p in &problems {
-            report.push_str(&format!("  {p}\n"));
-        }
-        report.push_str("\nwhat the user did to the records concerned:\n");
-        for line in user.log.iter().filter(|l| troubled.iter().any(|t| l.contains(t.as_str()))) {
-            report.push_str(&format!("  {line}\n"));
-        }
-        for object in [C, E] {
-            report.push_str(&pairs_of(store.as_ref(), &fakes, object, &troubled).await);
-        }
-        report.push_str(&format!("\naudit of those records:\n{}", audit_of(store.as_ref(), &fakes, &troubled).await));
-        report.push_str(&format!("\nstore:\n{}", store_dump(store.as_ref()).await));
+        let heading = format!("crash test seed {seed} (replay with TANDEM_CRASH_SEED={seed}):\n");
+        let mut report = failure_report(heading, &problems, &user, store.as_ref(), &fakes, &troubled).await;
         report.push_str("\nlast cycles:\n");
         for r in &reports {
             report.push_str(&format!("{r}\n"));

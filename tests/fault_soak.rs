@@ -309,19 +309,8 @@ async fn faults_on_every_call_never_lose_or_duplicate_a_record() {
         started.elapsed().as_secs_f64()
     );
     if !problems.is_empty() {
-        let mut report = format!("fault soak seed {seed} (replay with TANDEM_SOAK_SEED={seed}):\n");
-        for p in &problems {
-            report.push_str(&format!("  {p}\n"));
-        }
-        report.push_str("\nwhat the user did to the records concerned:\n");
-        for line in user.log.iter().filter(|l| troubled.iter().any(|t| l.contains(t.as_str()))) {
-            report.push_str(&format!("  {line}\n"));
-        }
-        for object in [C, E] {
-            report.push_str(&pairs_of(store.as_ref(), &fakes, object, &troubled).await);
-        }
-        report.push_str(&format!("\naudit of those records:\n{}", audit_of(store.as_ref(), &fakes, &troubled).await));
-        report.push_str(&format!("\nstore:\n{}", store_dump(store.as_ref()).await));
+        let heading = format!("fault soak seed {seed} (replay with TANDEM_SOAK_SEED={seed}):\n");
+        let mut report = failure_report(heading, &problems, &user, store.as_ref(), &fakes, &troubled).await;
         report.push_str("\ncycles:\n");
         for l in &lines {
             report.push_str(&format!("{l}\n"));

@@ -519,6 +519,32 @@ pub fn end_state_problems(f: &Fakes, user: &User) -> Vec<String> {
 }
 
 /// What the store remembers of the user, for a failure report.
+/// The body of a harness's failure report: the problems, what the user did to the records
+/// concerned, their pairs, their audit and the store. The caller adds its own history.
+pub async fn failure_report(
+    heading: String,
+    problems: &[String],
+    user: &User,
+    store: &dyn StateStore,
+    fakes: &Fakes,
+    troubled: &BTreeSet<String>,
+) -> String {
+    let mut report = heading;
+    for p in problems {
+        report.push_str(&format!("  {p}\n"));
+    }
+    report.push_str("\nwhat the user did to the records concerned:\n");
+    for line in user.log.iter().filter(|l| troubled.iter().any(|t| l.contains(t.as_str()))) {
+        report.push_str(&format!("  {line}\n"));
+    }
+    for object in [ObjectKind::Contact, ObjectKind::Event] {
+        report.push_str(&pairs_of(store, fakes, object, troubled).await);
+    }
+    report.push_str(&format!("\naudit of those records:\n{}", audit_of(store, fakes, troubled).await));
+    report.push_str(&format!("\nstore:\n{}", store_dump(store).await));
+    report
+}
+
 pub async fn store_dump(store: &dyn StateStore) -> String {
     let mut out = String::new();
     for object in [C, E] {

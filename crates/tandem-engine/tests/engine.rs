@@ -1,21 +1,24 @@
 //! End-to-end runtime tests: in-memory connectors, SQLite state, fault injection.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use tandem_connector::memory::MemoryConnector;
 use tandem_connector::{Connector, ConnectorError, Identity, MockConnector, PullPage, WriteOp, WriteResult, Written};
 use tandem_core::capabilities::Capabilities;
 use tandem_core::config::{ConflictStrategy, DeletePropagation};
 use tandem_core::model::{Contact, EmailAddress, ObjectKind, Record};
-use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, PairId, PairState, RecordId, Side};
+use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, RecordId, Side};
 use tandem_engine::config::SyncConfig;
 use tandem_engine::{Engine, EngineError, SyncOptions, UserSync};
-use tandem_store::{AuditEntry, CycleCommit, Intent, QuarantineEntry, SqliteStore, StateStore, StoreError, UserStatus};
+use tandem_store::{SqliteStore, StateStore};
+
+use common::CrashingStore;
 
 const C: ObjectKind = ObjectKind::Contact;
 
@@ -255,91 +258,6 @@ impl Connector for EditBeforeFirstWrite {
     }
 }
 
-/// A store that fails the first cycle commit: the process "dies" after its writes were sent.
-struct CrashOnFirstCommit {
-    inner: SqliteStore,
-    crashed: AtomicBool,
-}
-
-#[async_trait]
-impl StateStore for CrashOnFirstCommit {
-    async fn pairs_by_record(
-        &self,
-        u: &str,
-        o: ObjectKind,
-        s: Side,
-        ids: &[RecordId],
-    ) -> Result<Vec<PairState>, StoreError> {
-        self.inner.pairs_by_record(u, o, s, ids).await
-    }
-    async fn pair(&self, u: &str, o: ObjectKind, p: &PairId) -> Result<Option<PairState>, StoreError> {
-        self.inner.pair(u, o, p).await
-    }
-    async fn pair_count(&self, u: &str, o: ObjectKind) -> Result<usize, StoreError> {
-        self.inner.pair_count(u, o).await
-    }
-    async fn all_pairs(&self, u: &str, o: ObjectKind) -> Result<Vec<PairState>, StoreError> {
-        self.inner.all_pairs(u, o).await
-    }
-    async fn cursor(&self, u: &str, o: ObjectKind, s: Side) -> Result<Option<Cursor>, StoreError> {
-        self.inner.cursor(u, o, s).await
-    }
-    async fn record_intents(&self, i: &[Intent]) -> Result<(), StoreError> {
-        self.inner.record_intents(i).await
-    }
-    async fn pending_intents(&self, u: &str) -> Result<Vec<Intent>, StoreError> {
-        self.inner.pending_intents(u).await
-    }
-    async fn resolve_intents(&self, u: &str, k: &[String]) -> Result<(), StoreError> {
-        self.inner.resolve_intents(u, k).await
-    }
-    async fn refetch_queue(&self, u: &str, o: ObjectKind, s: Side) -> Result<Vec<RecordId>, StoreError> {
-        self.inner.refetch_queue(u, o, s).await
-    }
-    async fn commit_cycle(&self, u: &str, o: ObjectKind, c: CycleCommit) -> Result<(), StoreError> {
-        if !c.upsert_pairs.is_empty() && !self.crashed.swap(true, Ordering::SeqCst) {
-            return Err(StoreError::Database("simulated crash before commit".into()));
-        }
-        self.inner.commit_cycle(u, o, c).await
-    }
-    async fn quarantine(&self, u: &str) -> Result<Vec<QuarantineEntry>, StoreError> {
-        self.inner.quarantine(u).await
-    }
-    async fn append_audit(&self, e: &[AuditEntry]) -> Result<(), StoreError> {
-        self.inner.append_audit(e).await
-    }
-    async fn audit_log(
-        &self,
-        u: Option<&str>,
-        s: Option<DateTime<Utc>>,
-        l: usize,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        self.inner.audit_log(u, s, l).await
-    }
-    async fn export_audit_jsonl(
-        &self,
-        u: Option<&str>,
-        out: &mut (dyn std::io::Write + Send),
-    ) -> Result<usize, StoreError> {
-        self.inner.export_audit_jsonl(u, out).await
-    }
-    async fn prune_audit(&self, t: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.inner.prune_audit(t).await
-    }
-    async fn set_status(&self, s: &UserStatus) -> Result<(), StoreError> {
-        self.inner.set_status(s).await
-    }
-    async fn status(&self, u: &str) -> Result<Option<UserStatus>, StoreError> {
-        self.inner.status(u).await
-    }
-    async fn statuses(&self) -> Result<Vec<UserStatus>, StoreError> {
-        self.inner.statuses().await
-    }
-    async fn reset_user(&self, u: &str, o: Option<ObjectKind>) -> Result<(), StoreError> {
-        self.inner.reset_user(u, o).await
-    }
-}
-
 #[tokio::test]
 async fn a_crash_between_writes_and_commit_is_recovered_without_duplicates() {
     let crm = MemoryConnector::new("crm");
@@ -348,10 +266,10 @@ async fn a_crash_between_writes_and_commit_is_recovered_without_duplicates() {
         crm.insert(person("P", &format!("Person{i}")));
     }
     mailbox.set_idempotent_creates(false);
-    let store = Arc::new(CrashOnFirstCommit {
-        inner: SqliteStore::in_memory().await.unwrap(),
-        crashed: AtomicBool::new(false),
-    });
+    // The first commit that records pairs fails: the process "dies" after its writes were sent.
+    let store = Arc::new(CrashingStore::new().await);
+    store.any_commit.store(false, Ordering::SeqCst);
+    store.crash_next_commits(1);
     let engine = Engine::new(store.clone());
     let j = job(&crm, &mailbox, SyncConfig::named("t"));
     assert!(matches!(engine.sync_user(&j, &contacts_only()).await, Err(EngineError::Store(_))));
