@@ -209,9 +209,10 @@ impl Unsettled {
 /// another look, so the next plan compares its content with what was written.
 ///
 /// A create that is not found did not happen; its source is queued for another look so the next
-/// plan creates it again under the same key. Updates and deletes are replayed safely by the next
-/// plan: their preconditions catch what already happened. A lookup that fails leaves its intent
-/// pending for the next run (see [`Unsettled`]); it never fails the sync.
+/// plan creates it again under the same key. Updates are settled pair by pair against the records
+/// read back ([`settle_updates`]). Deletes are replayed safely by the next plan: their
+/// preconditions catch what already happened. A look-up that fails leaves its intent pending for
+/// the next run (see [`Unsettled`]); it never fails the sync.
 async fn recover(engine: &Engine, job: &UserSync) -> Result<(usize, Unsettled), EngineError> {
     let store = &engine.inner.store;
     let pending = store.pending_intents(&job.user).await?;

@@ -104,8 +104,8 @@ impl GraphAuth {
 }
 
 /// Called with every new refresh token the identity platform issues, so the embedder can store
-/// it (refresh tokens rotate). Never logged by Tandem.
-pub type RefreshTokenHook = std::sync::Arc<dyn Fn(&Secret) + Send + Sync>;
+/// it (refresh tokens rotate). Never logged by Tandem. One type for every connector.
+pub use tandem_connector::http::RefreshTokenHook;
 
 /// The configuration of one mailbox connection.
 #[derive(Clone)]

@@ -134,6 +134,8 @@ pub struct SalesforceTokens {
     scopes: Vec<String>,
     /// The current refresh token (rotated when the endpoint issues a new one).
     refresh: Mutex<Option<Secret>>,
+    /// Told of every rotated refresh token.
+    on_refresh: Option<tandem_connector::http::RefreshTokenHook>,
 }
 
 impl std::fmt::Debug for SalesforceTokens {
@@ -160,7 +162,24 @@ impl SalesforceTokens {
             AuthConfig::RefreshToken { refresh_token, .. } => Some(refresh_token.clone()),
             _ => None,
         };
-        SalesforceTokens { auth, token_url, audience, oauth, session, lifetime, scopes, refresh: Mutex::new(refresh) }
+        SalesforceTokens {
+            auth,
+            token_url,
+            audience,
+            oauth,
+            session,
+            lifetime,
+            scopes,
+            refresh: Mutex::new(refresh),
+            on_refresh: None,
+        }
+    }
+
+    /// The same source, telling `hook` of every refresh token Salesforce rotates in.
+    #[must_use]
+    pub fn on_refresh_token(mut self, hook: Option<tandem_connector::http::RefreshTokenHook>) -> Self {
+        self.on_refresh = hook;
+        self
     }
 
     fn session(&self) -> MutexGuard<'_, Session> {
@@ -227,8 +246,11 @@ impl TokenSource for SalesforceTokens {
                     .await
                     .map_err(map_oauth_error)?;
                 if let Some(rotated) = response.refresh_token() {
-                    *self.refresh.lock().unwrap_or_else(PoisonError::into_inner) =
-                        Some(Secret::new(rotated.secret().clone()));
+                    let rotated = Secret::new(rotated.secret().clone());
+                    *self.refresh.lock().unwrap_or_else(PoisonError::into_inner) = Some(rotated.clone());
+                    if let Some(hook) = &self.on_refresh {
+                        hook(&rotated);
+                    }
                 }
                 Ok(self.token_of(&response))
             }

@@ -284,11 +284,17 @@ impl Default for BudgetConfig {
 pub struct SalesforceConfig {
     /// How to authenticate.
     pub auth: AuthConfig,
-    /// The login URL: `https://login.salesforce.com`, `https://test.salesforce.com` or the org's
-    /// My Domain (`https://acme.my.salesforce.com`). The token endpoint is
-    /// `{login_url}/services/oauth2/token`; for the JWT bearer flow it is also the `aud`.
+    /// The login URL: `https://login.salesforce.com`, `https://test.salesforce.com` (sandboxes)
+    /// or the org's My Domain (`https://acme.my.salesforce.com`,
+    /// `https://acme--uat.sandbox.my.salesforce.com`). The token endpoint is
+    /// `{login_url}/services/oauth2/token`.
     pub login_url: Url,
-    /// The JWT `aud`, when it differs from `login_url` (e.g. a community URL).
+    /// The JWT bearer flow's `aud`. Default ([`SalesforceConfig::jwt_audience`]): Salesforce
+    /// wants the authorization server, not the My Domain, so `https://login.salesforce.com` for
+    /// production logins (My Domain included), `https://test.salesforce.com` for sandboxes
+    /// (`test.salesforce.com` or a `*.sandbox.my.salesforce.com` My Domain), and the login URL
+    /// itself for anything else (an Experience Cloud site, a fake on loopback). Set it for a site
+    /// whose audience differs.
     pub audience: Option<String>,
     /// The instance URL, overriding the one the token endpoint returns.
     pub instance_url: Option<Url>,
@@ -326,6 +332,10 @@ pub struct SalesforceConfig {
     /// never does): the token is refreshed ahead of it. Default 2 hours (the default session
     /// timeout); an `INVALID_SESSION_ID` refreshes it earlier.
     pub session_lifetime: Duration,
+    /// Called with every refresh token Salesforce rotates in (the web-server flow's refresh
+    /// token, when the connected app rotates them), so the embedder can store it: after a
+    /// restart the old one may no longer work.
+    pub on_refresh_token: Option<tandem_connector::http::RefreshTokenHook>,
 }
 
 impl fmt::Debug for SalesforceConfig {
@@ -363,6 +373,7 @@ impl SalesforceConfig {
             budget: BudgetConfig::default(),
             overlap: Duration::from_secs(120),
             session_lifetime: Duration::from_secs(2 * 60 * 60),
+            on_refresh_token: None,
         }
     }
 
@@ -384,9 +395,20 @@ impl SalesforceConfig {
         join(&self.login_url, "services/oauth2/authorize")
     }
 
-    /// The JWT audience: [`SalesforceConfig::audience`] or the login URL without a trailing slash.
+    /// The JWT audience: [`SalesforceConfig::audience`], or the authorization server the login
+    /// URL belongs to (see there).
     pub fn jwt_audience(&self) -> String {
-        self.audience.clone().unwrap_or_else(|| self.login_url.as_str().trim_end_matches('/').to_owned())
+        if let Some(audience) = &self.audience {
+            return audience.clone();
+        }
+        let host = self.login_url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if host == "test.salesforce.com" || host.ends_with(".sandbox.my.salesforce.com") {
+            "https://test.salesforce.com".to_owned()
+        } else if host == "login.salesforce.com" || host.ends_with(".my.salesforce.com") {
+            "https://login.salesforce.com".to_owned()
+        } else {
+            self.login_url.as_str().trim_end_matches('/').to_owned()
+        }
     }
 
     /// Checks everything that can be checked before connecting: URLs, the API version, field
@@ -515,6 +537,16 @@ mod tests {
         let mut d = base();
         d.login_url = Url::parse("https://acme.my.salesforce.com/").unwrap();
         assert_eq!(d.token_url().unwrap().as_str(), "https://acme.my.salesforce.com/services/oauth2/token");
+        // The token endpoint is the My Domain; the audience is the authorization server.
+        assert_eq!(d.jwt_audience(), "https://login.salesforce.com");
+        for sandbox in ["https://test.salesforce.com", "https://acme--uat.sandbox.my.salesforce.com"] {
+            d.login_url = Url::parse(sandbox).unwrap();
+            assert_eq!(d.jwt_audience(), "https://test.salesforce.com", "{sandbox}");
+        }
+        d.login_url = Url::parse("https://acme.my.site.com/customers").unwrap();
+        assert_eq!(d.jwt_audience(), "https://acme.my.site.com/customers", "a site is its own audience");
+        d.audience = Some("https://login.salesforce.com".into());
+        assert_eq!(d.jwt_audience(), "https://login.salesforce.com");
         assert!(c.validate().is_ok());
     }
 

@@ -156,7 +156,8 @@ impl SalesforceConnector {
             session.clone(),
             config.session_lifetime,
             config.scopes.clone(),
-        );
+        )
+        .on_refresh_token(config.on_refresh_token.clone());
         let tokens = TokenCache::new(tokens).with_clock(clock.clone());
         let api = Api::new(
             http,

@@ -171,17 +171,12 @@ async fn the_web_server_flow_with_pkce_yields_a_refresh_token_the_connector_uses
     let wrong =
         flow.exchange(&http.oauth(), &params["code"], &Secret::new("not-the-verifier-0123456789-0123456789-abc")).await;
     assert!(matches!(wrong, Err(ConnectorError::Auth { .. })), "{wrong:?}");
-    let auth2 = flow.authorize();
-    let redirect = browser.get(auth2.url.as_str()).send().await.unwrap();
-    let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-    let connected = flow.exchange(&http.oauth(), &code, &auth2.verifier).await.unwrap();
-    assert!(format!("{connected:?}").contains("Secret(***)"));
+    let refresh_token = approve(&org, &flow).await;
     let c = org.connector_with(|cfg| {
         cfg.auth = AuthConfig::RefreshToken {
             client_id: fc.consumer_key.clone(),
             client_secret: None,
-            refresh_token: connected.refresh_token,
+            refresh_token,
             username: None,
         };
     });
@@ -190,6 +185,63 @@ async fn the_web_server_flow_with_pkce_yields_a_refresh_token_the_connector_uses
     assert_eq!(c.connection().method, "auth_code_pkce");
     assert_eq!(c.identity().await.unwrap().user, "ada@example.com");
     assert_eq!(c.connection().principal.as_deref(), Some("ada@example.com"), "known once identified");
+}
+
+/// The user approves `flow` in a browser; the code is exchanged for a refresh token.
+async fn approve(org: &common::Org, flow: &WebServerFlow) -> Secret {
+    let _ = org;
+    let auth = flow.authorize();
+    let redirect = reqwest_client().get(auth.url.as_str()).send().await.unwrap();
+    let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let connected = flow.exchange(&common::http().oauth(), &code, &auth.verifier).await.unwrap();
+    assert!(format!("{connected:?}").contains("Secret(***)"));
+    connected.refresh_token
+}
+
+#[tokio::test]
+async fn rotated_refresh_tokens_are_handed_to_the_embedder_and_survive_a_restart() {
+    let config = tandem_testkit::salesforce::FakeConfig { rotate_refresh_tokens: true, ..Default::default() };
+    let (fake, server) = tandem_testkit::salesforce::SalesforceFake::start_with(config).await.unwrap();
+    let org = common::Org { fake, server };
+    org.contact("Katherine", "Johnson", "kj@example.com");
+    let fc = org.fake.config();
+    let base = url::Url::parse(&org.server.base_url()).unwrap();
+    let flow = WebServerFlow::new(
+        fc.consumer_key.clone(),
+        None,
+        base.join("services/oauth2/authorize").unwrap(),
+        base.join("services/oauth2/token").unwrap(),
+        url::Url::parse("https://app.example.com/callback").unwrap(),
+        vec!["api".into(), "refresh_token".into()],
+    );
+    let first = approve(&org, &flow).await;
+    let stored: std::sync::Arc<std::sync::Mutex<Option<Secret>>> = Default::default();
+    let keep = stored.clone();
+    let client_id = fc.consumer_key.clone();
+    let connect = |token: Secret, hook: bool| {
+        let keep = keep.clone();
+        let client_id = client_id.clone();
+        org.connector_with(move |cfg| {
+            cfg.auth =
+                AuthConfig::RefreshToken { client_id, client_secret: None, refresh_token: token, username: None };
+            if hook {
+                cfg.on_refresh_token = Some(std::sync::Arc::new(move |t: &Secret| {
+                    *keep.lock().unwrap() = Some(t.clone());
+                }));
+            }
+        })
+    };
+    let c = connect(first.clone(), true);
+    let (changes, _, _) = common::drain(&c, ObjectKind::Contact, None).await;
+    assert_eq!(changes.len(), 1);
+    let rotated = stored.lock().unwrap().clone().expect("the rotated refresh token is handed over");
+    assert_ne!(rotated.expose(), first.expose());
+    // After a restart, the stored token works and the first one, rotated out, does not.
+    let restarted = connect(rotated, false);
+    assert_eq!(common::drain(&restarted, ObjectKind::Contact, None).await.0.len(), 1);
+    let stale = connect(first, false);
+    assert!(matches!(stale.pull(ObjectKind::Contact, None).await, Err(ConnectorError::Auth { .. })));
 }
 
 /// A browser that does not follow redirects (the callback host does not exist).

@@ -49,4 +49,6 @@ pub use oauth::{JWT_BEARER_GRANT_TYPE, OAuthHttp, TokenResponse, jwt_bearer_toke
 pub use rate::RateLimit;
 pub use retry::{is_idempotent, is_retryable_status, parse_retry_after};
 pub use secret::Secret;
-pub use token::{AccessToken, Clock, DEFAULT_REFRESH_SKEW, ManualClock, SystemClock, TokenCache, TokenSource};
+pub use token::{
+    AccessToken, Clock, DEFAULT_REFRESH_SKEW, ManualClock, RefreshTokenHook, SystemClock, TokenCache, TokenSource,
+};

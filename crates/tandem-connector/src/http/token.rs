@@ -10,6 +10,10 @@ use reqwest::header::HeaderValue;
 use super::secret::Secret;
 use crate::error::ConnectorError;
 
+/// Called with every new refresh token an authorization server issues, so the embedder can store
+/// it before the old one stops working (refresh tokens rotate). Tandem never logs it.
+pub type RefreshTokenHook = std::sync::Arc<dyn Fn(&Secret) + Send + Sync>;
+
 /// How long before expiry a cached token is refreshed by default.
 pub const DEFAULT_REFRESH_SKEW: Duration = Duration::from_secs(5 * 60);
 
