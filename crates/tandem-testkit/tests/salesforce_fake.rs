@@ -243,9 +243,9 @@ async fn sessions_expire_and_the_daily_limit_runs_out() {
     assert_eq!(body[0]["errorCode"], "REQUEST_LIMIT_EXCEEDED");
     assert_eq!(headers["sforce-limit-info"], "api-usage=2/2");
     fake.set_daily_limit(100);
-    // Only the pinned API version is served.
+    // A version Salesforce does not serve (retired) is not found.
     let r = client()
-        .get(api.server.url("/services/data/v61.0/query"))
+        .get(api.server.url("/services/data/v20.0/query"))
         .query(&[("q", "SELECT Id FROM Contact")])
         .bearer_auth(&api.token)
         .send()

@@ -1,26 +1,38 @@
 //! A faithful Salesforce REST fake for the connector's tests, on loopback.
 //!
-//! It serves the same paths and payloads as Salesforce REST at a pinned API version
-//! ([`FakeConfig::api_version`], `v62.0` by default):
+//! It serves the same paths and payloads as Salesforce REST, at every API version from
+//! [`FakeConfig::oldest_api_version`] to [`FakeConfig::newest_api_version`] (`v31.0` to `v66.0`
+//! by default) with the same semantics; links in answers carry the version of the request.
+//! Every path is served with and without a trailing slash (`…/query/?q=` is `…/query?q=`).
+//! `vXX.X` below is any served version:
 //!
-//! - `POST /services/oauth2/token`: the JWT bearer grant (the assertion's RS256 signature is
-//!   verified against [`FakeConfig::certificate_pem`], its `iss`, `sub`, `aud` and `exp` checked:
-//!   `exp` must lie within 3 minutes), `client_credentials` (the run-as user),
-//!   `authorization_code` with PKCE (S256) and `refresh_token`; `GET /services/oauth2/authorize`
-//!   approves at once and redirects with a code; `GET /id/{org}/{user}` is the identity service.
-//! - `GET /services/data/vXX.X/query?q=` and `/queryAll?q=`, paged through `nextRecordsUrl`
-//!   ([`FakeConfig::page_size`] per page, 2000 by default, or `Sforce-Query-Options: batchSize=`),
-//!   over the SOQL subset of [`soql`](self) (anything else is `MALFORMED_QUERY`).
-//! - `/sobjects/{type}` create, `/sobjects/{type}/{id}` read, update, delete,
-//!   `/sobjects/{type}/{field}/{value}` upsert, `/sobjects/{type}/deleted/` and `/updated/`.
-//! - `/composite/sobjects` create (POST), update (PATCH), delete (DELETE `?ids=`), and
-//!   `/composite/sobjects/{type}/{field}` upsert by external id; at most 200 records,
-//!   `allOrNone` honoured, one result per record.
-//! - Errors as Salesforce's JSON array `[{"message","errorCode","fields"}]` (`statusCode` inside
-//!   collection results); `Sforce-Limit-Info: api-usage=N/LIMIT` and a `Date` from the fake's
-//!   clock on every data response; `403 REQUEST_LIMIT_EXCEEDED` once the daily limit is used
-//!   up; `401 INVALID_SESSION_ID` for unknown or expired sessions
-//!   ([`SalesforceFake::expire_sessions`]).
+//! | Method | Path | What |
+//! | --- | --- | --- |
+//! | POST | `/services/oauth2/token` | JWT bearer (RS256 signature checked against [`FakeConfig::certificate_pem`]; `iss`, `sub`, `aud`, `exp` within 3 minutes), `client_credentials` (the run-as user), `authorization_code` with PKCE (S256), `refresh_token` |
+//! | GET | `/services/oauth2/authorize` | approves at once, redirects with a code |
+//! | GET | `/id/{org}/{user}` | the identity service |
+//! | GET | `/services/data` | the versions (`label`, `url`, `version`); no session, not counted, no `Sforce-Limit-Info` |
+//! | GET | `/services/data/vXX.X` | the resource directory (the resources below and `identity`) |
+//! | GET | `/services/data/vXX.X/limits` | `DailyApiRequests` from the fake's budget (as `Sforce-Limit-Info`), other limits untouched |
+//! | GET | `…/query?q=`, `…/queryAll?q=` | the SOQL subset of [`soql`](self) (else `MALFORMED_QUERY`), paged through `nextRecordsUrl` ([`FakeConfig::page_size`], or `Sforce-Query-Options: batchSize=`) |
+//! | GET | `…/query/{locator}`, `…/queryAll/{locator}` | the next page |
+//! | GET | `…/sobjects` | describeGlobal (`encoding`, `maxBatchSize`, `sobjects`) |
+//! | GET, POST | `…/sobjects/{type}` | basic information (`objectDescribe`, `recentItems`); create |
+//! | GET | `…/sobjects/{type}/describe` | the fields as the fake enforces them (type, length, nillable, createable, updateable, externalId, unique…) |
+//! | GET, PATCH, DELETE | `…/sobjects/{type}/{id}` | read (`?fields=`), update, delete |
+//! | GET | `…/sobjects/{type}/deleted?start=&end=`, `…/updated?start=&end=` | getDeleted, getUpdated |
+//! | PATCH | `…/sobjects/{type}/{field}/{value}` | upsert by external id (`300` on several matches) |
+//! | POST, PATCH, DELETE | `…/composite/sobjects` | collections (v42.0+): create, update, delete (`?ids=`); at most 200 records, `allOrNone` honoured, one result per record |
+//! | PATCH | `…/composite/sobjects/{type}/{field}` | collection upsert by external id (v46.0+) |
+//!
+//! Refusals are Salesforce's JSON error array `[{"message","errorCode","fields"}]` (`fields` only
+//! on errors about records; `statusCode` inside collection results), `application/json`:
+//! `404 NOT_FOUND` for an unknown path, object, record or version (`v20.0`, `v99.0`, `v62.5`, and
+//! a resource older than its version), `405 METHOD_NOT_ALLOWED` (with `Allow`) for a wrong
+//! method, `401 INVALID_SESSION_ID` for unknown or expired sessions
+//! ([`SalesforceFake::expire_sessions`]), `403 REQUEST_LIMIT_EXCEEDED` once the daily limit is
+//! used up. `Sforce-Limit-Info: api-usage=N/LIMIT` and a `Date` from the fake's clock are on
+//! every answer under `/services/data/vXX.X`, successes and errors alike.
 //!
 //! Records are validated as Salesforce does: unknown and read-only fields, lengths
 //! (`STRING_TOO_LONG`), required fields (`REQUIRED_FIELD_MISSING`), email addresses, restricted
@@ -36,6 +48,7 @@
 //! deletes advance `SystemModstamp` like any other write. Every request is counted per method
 //! and route template by the harness [`Controls`].
 
+mod resources;
 mod rest;
 mod schema;
 mod soql;
@@ -61,8 +74,18 @@ use store::Org;
 /// How the fake org is set up.
 #[derive(Debug, Clone)]
 pub struct FakeConfig {
-    /// The one API version served, e.g. `v62.0`.
+    /// The API version of the links the fake builds when no request names one (the handle's
+    /// records), e.g. `v62.0`. Requests may use any version from [`oldest_api_version`] to
+    /// [`newest_api_version`].
+    ///
+    /// [`oldest_api_version`]: FakeConfig::oldest_api_version
+    /// [`newest_api_version`]: FakeConfig::newest_api_version
     pub api_version: String,
+    /// The oldest API version served (the major number: `31` for `v31.0`). Salesforce retired
+    /// versions 21.0 to 30.0 in Summer '25.
+    pub oldest_api_version: u32,
+    /// The newest API version served (`66` for `v66.0`, Spring '26).
+    pub newest_api_version: u32,
     /// The org id (`00D…`).
     pub org_id: String,
     /// The connected app's consumer key (JWT `iss`, OAuth `client_id`).
@@ -98,6 +121,8 @@ impl Default for FakeConfig {
     fn default() -> Self {
         FakeConfig {
             api_version: "v62.0".to_owned(),
+            oldest_api_version: 31,
+            newest_api_version: 66,
             org_id: "00D000000000001AAA".to_owned(),
             consumer_key: "3MVG9tandem.test.consumer.key".to_owned(),
             consumer_secret: "tandem-test-consumer-secret".to_owned(),
@@ -145,6 +170,16 @@ struct Inner {
     tokens_issued: u64,
     /// Every access token ever issued, for canary tests (sessions forget expired ones).
     issued: Vec<String>,
+}
+
+impl Inner {
+    /// Runs `f` on the org with links built for the API `version` of the request at hand.
+    fn at_version<R>(&mut self, version: &str, f: impl FnOnce(&mut Org) -> R) -> R {
+        let saved = std::mem::replace(&mut self.org.api_version, version.to_owned());
+        let out = f(&mut self.org);
+        self.org.api_version = saved;
+        out
+    }
 }
 
 /// The handle to a fake org: cheap to clone, all clones share it.
@@ -430,16 +465,19 @@ impl SalesforceFake {
 /// The fake's router, with [`SalesforceFake::controls`] in front of every route.
 pub fn router(fake: SalesforceFake) -> Router {
     let data = Router::new()
+        .route("/services/data/{version}", get(resources::directory))
+        .route("/services/data/{version}/limits", get(resources::limits))
         .route("/services/data/{version}/query", get(rest::query))
         .route("/services/data/{version}/query/{locator}", get(rest::query_more))
         .route("/services/data/{version}/queryAll", get(rest::query_all))
         .route("/services/data/{version}/queryAll/{locator}", get(rest::query_all_more))
-        .route("/services/data/{version}/sobjects/{sobject}", post(rest::create_one))
+        .route("/services/data/{version}/sobjects", get(resources::describe_global))
+        .route("/services/data/{version}/sobjects/{sobject}", get(resources::basic_info).post(rest::create_one))
+        .route("/services/data/{version}/sobjects/{sobject}/describe", get(resources::describe))
         .route(
             "/services/data/{version}/sobjects/{sobject}/{id}",
             get(rest::get_one).patch(rest::update_one).delete(rest::delete_one),
         )
-        .route("/services/data/{version}/sobjects/{sobject}/{id}/", get(rest::get_one))
         .route("/services/data/{version}/sobjects/{sobject}/{field}/{value}", patch(rest::upsert_one))
         .route(
             "/services/data/{version}/composite/sobjects",
@@ -447,10 +485,15 @@ pub fn router(fake: SalesforceFake) -> Router {
         )
         .route("/services/data/{version}/composite/sobjects/{sobject}/{field}", patch(rest::collection_upsert))
         .route_layer(middleware::from_fn_with_state(fake.clone(), rest::data_gate));
+    // The versions resource needs no session and does not count against the daily limit.
+    let versions = Router::new().route("/services/data", get(resources::versions));
     let auth = Router::new()
         .route("/services/oauth2/token", post(rest::token))
         .route("/services/oauth2/authorize", get(rest::authorize))
         .route("/id/{org}/{user}", get(rest::identity));
     let controls = fake.controls.clone();
-    controls.wrap(data.merge(auth).with_state(fake))
+    let inner = controls.wrap(data.merge(versions).merge(auth).with_state(fake.clone()));
+    // Trailing slashes are stripped before routing; errors of the router itself (404, 405) get
+    // Salesforce's error array; every REST answer gets `Sforce-Limit-Info` and `Date`.
+    Router::new().fallback_service(inner).layer(middleware::from_fn_with_state(fake, rest::conform))
 }

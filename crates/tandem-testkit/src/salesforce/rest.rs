@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::uri::PathAndQuery;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -24,9 +25,62 @@ pub(crate) struct Actor(pub(crate) String);
 /// Records per collection request.
 const MAX_COLLECTION: usize = 200;
 
-fn errors(status: StatusCode, errs: &[ApiError]) -> Response {
-    let body: Vec<Value> = errs.iter().map(|e| e.to_json("errorCode")).collect();
+/// Codes of errors about the request as a whole: Salesforce sends them without `fields`.
+const REQUEST_ERRORS: [&str; 10] = [
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "INVALID_SESSION_ID",
+    "REQUEST_LIMIT_EXCEEDED",
+    "MALFORMED_QUERY",
+    "INVALID_QUERY_LOCATOR",
+    "JSON_PARSER_ERROR",
+    "INVALID_FIELD",
+    "INVALID_TYPE",
+    "EXCEEDED_ID_LIMIT",
+];
+
+/// Salesforce's error array; `fields` only on errors about records.
+pub(crate) fn errors(status: StatusCode, errs: &[ApiError]) -> Response {
+    let body: Vec<Value> = errs
+        .iter()
+        .map(|e| {
+            let mut v = e.to_json("errorCode");
+            if e.fields.is_empty()
+                && REQUEST_ERRORS.contains(&e.code.as_str())
+                && let Some(m) = v.as_object_mut()
+            {
+                m.remove("fields");
+            }
+            v
+        })
+        .collect();
     (status, Json(Value::Array(body))).into_response()
+}
+
+/// `404 NOT_FOUND`, as Salesforce answers for a path, version or object it does not serve.
+pub(crate) fn not_found() -> Response {
+    errors(StatusCode::NOT_FOUND, &[ApiError::new("NOT_FOUND", "The requested resource does not exist", &[])])
+}
+
+/// The major number of an API version segment: `v62.0` is 62; anything else (`v62.5`, `62.0`,
+/// `v062.0`) is `None`.
+pub(crate) fn version_number(segment: &str) -> Option<u32> {
+    let n = segment.strip_prefix('v')?.strip_suffix(".0")?;
+    if n.is_empty() || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+/// The first API version serving the resource at `path` (`/services/data/vXX.X/…`).
+fn introduced_in(path: &str) -> u32 {
+    let rest: Vec<&str> = path.split('/').skip(4).collect();
+    match rest.as_slice() {
+        // sObject collections: v42.0; their upsert by external id: v46.0.
+        ["composite", "sobjects", _, _] => 46,
+        ["composite", "sobjects", ..] => 42,
+        _ => 0,
+    }
 }
 
 fn status_of(e: &ApiError) -> StatusCode {
@@ -60,20 +114,23 @@ fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
     })
 }
 
-/// In front of every `/services/data` route: the session, the pinned version, the daily limit;
-/// `Sforce-Limit-Info` and `Date` on every answer.
+/// In front of every `/services/data/vXX.X` route: the version, the session, the daily limit.
 pub(crate) async fn data_gate(State(fake): State<SalesforceFake>, mut req: Request, next: Next) -> Response {
-    let version = req.uri().path().split('/').nth(3).unwrap_or("").to_owned();
+    let path = req.uri().path().to_owned();
+    let version = version_number(path.split('/').nth(3).unwrap_or(""));
     let token = bearer(req.headers());
     let admitted = {
         let mut inner = fake.lock();
+        let served = version.is_some_and(|n| {
+            n >= inner.config.oldest_api_version && n <= inner.config.newest_api_version && n >= introduced_in(&path)
+        });
         let actor = token.and_then(|t| inner.sessions.get(&t).cloned());
         match actor {
+            _ if !served => {
+                Err((StatusCode::NOT_FOUND, ApiError::new("NOT_FOUND", "The requested resource does not exist", &[])))
+            }
             None => {
                 Err((StatusCode::UNAUTHORIZED, ApiError::new("INVALID_SESSION_ID", "Session expired or invalid", &[])))
-            }
-            Some(_) if version != inner.config.api_version => {
-                Err((StatusCode::NOT_FOUND, ApiError::new("NOT_FOUND", "The requested resource does not exist", &[])))
             }
             Some(_) if inner.api_used >= inner.config.daily_limit => Err((
                 StatusCode::FORBIDDEN,
@@ -85,18 +142,73 @@ pub(crate) async fn data_gate(State(fake): State<SalesforceFake>, mut req: Reque
             }
         }
     };
-    let mut response = match admitted {
+    match admitted {
         Ok(actor) => {
             req.extensions_mut().insert(Actor(actor));
             next.run(req).await
         }
         Err((status, e)) => errors(status, &[e]),
-    };
+    }
+}
+
+/// In front of the whole fake, for `/services/data`: strips trailing slashes before routing (as
+/// Salesforce serves `…/query/` like `…/query`), turns the router's own 404 and 405 into the
+/// error array, and puts `Sforce-Limit-Info` (except on the versions resource, which is outside
+/// any org) and `Date` on every answer.
+pub(crate) async fn conform(State(fake): State<SalesforceFake>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if path != "/services/data" && !path.starts_with("/services/data/") {
+        return next.run(req).await;
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() != path.len() {
+        let target = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = PathAndQuery::try_from(target) {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    let versions = trimmed == "/services/data";
+    let method = req.method().clone();
+    let mut response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status == StatusCode::NOT_FOUND && !is_json {
+        response = not_found();
+    } else if status == StatusCode::METHOD_NOT_ALLOWED && !is_json {
+        let allow = response.headers().get(header::ALLOW).cloned();
+        let allowed = allow.as_ref().and_then(|a| a.to_str().ok()).unwrap_or("").to_owned();
+        response = errors(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &[ApiError::new(
+                "METHOD_NOT_ALLOWED",
+                format!("HTTP method '{method}' is not allowed for this resource; allowed: {allowed}"),
+                &[],
+            )],
+        );
+        if let Some(a) = allow {
+            response.headers_mut().insert(header::ALLOW, a);
+        }
+    }
     let (usage, date) = {
         let inner = fake.lock();
         (format!("api-usage={}/{}", inner.api_used, inner.config.daily_limit), http_date(inner.org.now()))
     };
-    for (name, value) in [("sforce-limit-info", usage), ("date", date)] {
+    let mut set = vec![("date", date)];
+    if !versions {
+        set.push(("sforce-limit-info", usage));
+    }
+    for (name, value) in set {
         if let Ok(v) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, v);
         }
@@ -117,6 +229,7 @@ fn batch_size(headers: &HeaderMap) -> Option<usize> {
 
 async fn run_query(
     fake: &SalesforceFake,
+    version: &str,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
     all: bool,
@@ -128,7 +241,7 @@ async fn run_query(
         Ok(s) => s,
         Err(e) => return errors(StatusCode::BAD_REQUEST, &[e.into()]),
     };
-    let result = fake.lock().org.query(&select, all, batch_size(headers));
+    let result = fake.lock().at_version(version, |org| org.query(&select, all, batch_size(headers)));
     match result {
         Ok(page) => Json(page).into_response(),
         Err(e) => errors(StatusCode::BAD_REQUEST, &[e]),
@@ -137,26 +250,28 @@ async fn run_query(
 
 pub(crate) async fn query(
     State(fake): State<SalesforceFake>,
+    Path(version): Path<String>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    run_query(&fake, &params, &headers, false).await
+    run_query(&fake, &version, &params, &headers, false).await
 }
 
 pub(crate) async fn query_all(
     State(fake): State<SalesforceFake>,
+    Path(version): Path<String>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    run_query(&fake, &params, &headers, true).await
+    run_query(&fake, &version, &params, &headers, true).await
 }
 
 pub(crate) async fn query_more(
     State(fake): State<SalesforceFake>,
     headers: HeaderMap,
-    Path((_version, locator)): Path<(String, String)>,
+    Path((version, locator)): Path<(String, String)>,
 ) -> Response {
-    let result = fake.lock().org.more(&locator, batch_size(&headers));
+    let result = fake.lock().at_version(&version, |org| org.more(&locator, batch_size(&headers)));
     match result {
         Ok(page) => Json(page).into_response(),
         Err(e) => errors(StatusCode::BAD_REQUEST, &[e]),
@@ -193,7 +308,7 @@ pub(crate) async fn create_one(
 
 pub(crate) async fn get_one(
     State(fake): State<SalesforceFake>,
-    Path((_version, sobject, id)): Path<(String, String, String)>,
+    Path((version, sobject, id)): Path<(String, String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     if id == "deleted" || id == "updated" {
@@ -215,11 +330,13 @@ pub(crate) async fn get_one(
             Err(e) => one(e),
         };
     }
-    let inner = fake.lock();
     let fields: Option<Vec<String>> = params.get("fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
-    match inner.org.get(&sobject, &id) {
-        Some(r) => Json(inner.org.project(&sobject, r, fields.as_deref())).into_response(),
-        None => one(ApiError::new("NOT_FOUND", "The requested resource does not exist", &[])),
+    let record = fake
+        .lock()
+        .at_version(&version, |org| org.get(&sobject, &id).map(|r| org.project(&sobject, r, fields.as_deref())));
+    match record {
+        Some(r) => Json(r).into_response(),
+        None => not_found(),
     }
 }
 
@@ -305,7 +422,7 @@ fn external_field(inner: &Inner, sobject: &str, field: &str) -> Result<String, A
 pub(crate) async fn upsert_one(
     State(fake): State<SalesforceFake>,
     Extension(actor): Extension<Actor>,
-    Path((_version, sobject, field, value)): Path<(String, String, String, String)>,
+    Path((version, sobject, field, value)): Path<(String, String, String, String)>,
     body: Bytes,
 ) -> Response {
     let body = match parse_body(&body) {
@@ -320,10 +437,8 @@ pub(crate) async fn upsert_one(
     };
     let matches = inner.org.by_field(&sobject, &field, &value);
     if matches.len() > 1 {
-        let urls: Vec<String> = matches
-            .iter()
-            .map(|id| format!("/services/data/{}/sobjects/{sobject}/{id}", inner.config.api_version))
-            .collect();
+        let urls: Vec<String> =
+            matches.iter().map(|id| format!("/services/data/{version}/sobjects/{sobject}/{id}")).collect();
         return (StatusCode::MULTIPLE_CHOICES, Json(json!(urls))).into_response();
     }
     match upsert(&mut inner, &sobject, &field, &value, &fields, &actor.0) {

@@ -89,7 +89,7 @@ impl FieldDef {
     }
 }
 
-fn label_of(name: &str) -> String {
+pub(crate) fn label_of(name: &str) -> String {
     let base = name.trim_end_matches("__c");
     let mut out = String::new();
     for (i, c) in base.chars().enumerate() {
