@@ -1,11 +1,12 @@
 //! The Graph v1.0 API of the fake: one dispatcher shared by plain requests and `$batch` items.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::data::{ApiError, Data, DeltaPage, DeltaToken, Reply, Scope, parse_query_time};
-use super::util::{Prefer, present_id, random_token};
+use super::data::{ApiError, Data, DeltaPage, DeltaRound, DeltaToken, Reply, Scope, parse_query_time};
+use super::query::{self, Entity, Options};
+use super::util::{Prefer, present_id, random_token, resolve_tz};
 
 /// One API request, whether it came over HTTP or inside a batch.
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ pub(crate) fn dispatch(data: &mut Data, req: &Req) -> (String, Reply) {
         data.without_immutable_id += 1;
     }
     let reply = match route(data, req, &method, &seg) {
-        Ok(r) => r,
+        Ok(r) => preferences_applied(r, req, &seg),
         Err(e) => Reply::from(e),
     };
     (key, reply)
@@ -178,13 +179,28 @@ fn page_size(data: &Data, req: &Req) -> usize {
     asked.unwrap_or(data.config.default_page_size).clamp(1, data.config.max_page_size.max(1))
 }
 
-/// A collection page with `@odata.nextLink` by `$skip`.
-fn list_page(data: &Data, req: &Req, items: Vec<Value>) -> Reply {
+/// `@odata.context` for a metadata fragment (`users('…')/contacts`, `Collection(event)`).
+fn context(req: &Req, fragment: &str) -> Value {
+    json!(format!("{}/v1.0/$metadata#{fragment}", req.origin))
+}
+
+/// The `/users/{id}` segment as the request spelled it, for `@odata.context`.
+fn user_segment(req: &Req) -> String {
+    req.path.trim_matches('/').split('/').nth(1).unwrap_or_default().to_owned()
+}
+
+/// A collection page with `@odata.context`, `$select` applied, `@odata.count` when asked and
+/// `@odata.nextLink` by `$skip`. `fragment` names the entity set.
+fn list_page(data: &Data, req: &Req, items: Vec<Value>, fragment: &str, options: &Options) -> Reply {
     let size = page_size(data, req);
     let skip: usize = req.param("$skip").and_then(|s| s.parse().ok()).unwrap_or(0);
     let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(skip).take(size).collect();
+    let page: Vec<Value> = items.into_iter().skip(skip).take(size).map(|v| query::apply_select(v, options)).collect();
     let mut body = Map::new();
+    body.insert("@odata.context".into(), context(req, &format!("{fragment}{}", query::context_suffix(options))));
+    if options.count {
+        body.insert("@odata.count".into(), json!(total));
+    }
     body.insert("value".into(), Value::Array(page));
     if skip + size < total {
         let mut query: Vec<(&str, &str)> =
@@ -196,24 +212,37 @@ fn list_page(data: &Data, req: &Req, items: Vec<Value>) -> Reply {
     Reply::json(200, Value::Object(body))
 }
 
-fn ext_filter_matches(filter: &str, ext: &std::collections::BTreeMap<String, String>) -> bool {
-    let id = quoted_after(filter, "/id eq");
-    let value = quoted_after(filter, "/value eq");
-    ext.iter().any(|(k, v)| {
-        id.as_deref().is_none_or(|i| i.eq_ignore_ascii_case(k)) && value.as_deref().is_none_or(|x| x == v)
-    })
+/// The query options of a collection GET.
+const LIST_OPTIONS: &[&str] = &["$select", "$filter", "$orderby", "$top", "$skip", "$count", "$expand"];
+/// The query options of an item GET.
+const ITEM_OPTIONS: &[&str] = &["$select", "$expand"];
+
+/// An item answer with its `@odata.context` and `$select` applied.
+fn entity_reply(status: u16, req: &Req, value: Value, fragment: &str, options: &Options) -> Reply {
+    let mut value = query::apply_select(value, options);
+    if let Value::Object(map) = &mut value {
+        let suffix = query::context_suffix(options);
+        let fragment =
+            if suffix.is_empty() { format!("{fragment}/$entity") } else { format!("{fragment}{suffix}/$entity") };
+        map.insert("@odata.context".into(), context(req, &fragment));
+    }
+    Reply::json(status, value)
 }
 
 fn route(data: &mut Data, req: &Req, method: &str, seg: &[&str]) -> Result<Reply, ApiError> {
     match seg {
         ["me"] => {
             let key = authorize(data, req, None)?;
-            Ok(Reply::json(200, user_json(data, &key)?))
+            let options = query::options(req, Entity::User, &["$select"])?;
+            Ok(Reply::json(200, query::apply_select(user_json(data, &key)?, &options)))
         }
         ["users", user] => {
             let key = authorize(data, req, Some(user))?;
             match method {
-                "GET" => Ok(Reply::json(200, user_json(data, &key)?)),
+                "GET" => {
+                    let options = query::options(req, Entity::User, &["$select"])?;
+                    Ok(Reply::json(200, query::apply_select(user_json(data, &key)?, &options)))
+                }
                 _ => Err(method_not_allowed()),
             }
         }
@@ -232,6 +261,7 @@ fn route(data: &mut Data, req: &Req, method: &str, seg: &[&str]) -> Result<Reply
 fn mailbox_route(data: &mut Data, req: &Req, method: &str, mb: &str, rest: &[&str]) -> Result<Reply, ApiError> {
     match (method, rest) {
         ("GET", ["calendar"]) => {
+            query::options(req, Entity::ContactFolder, &[])?;
             let m = data.mailbox(mb)?;
             Ok(Reply::json(
                 200,
@@ -254,20 +284,26 @@ fn mailbox_route(data: &mut Data, req: &Req, method: &str, mb: &str, rest: &[&st
             ))
         }
         ("GET", ["contactFolders"]) => {
-            let wanted = req.param("$filter").and_then(|f| quoted_after(f, "displayName eq"));
+            let options = query::options(
+                req,
+                Entity::ContactFolder,
+                &["$select", "$filter", "$orderby", "$top", "$skip", "$count"],
+            )?;
             let m = data.mailbox(mb)?;
-            let items: Vec<Value> = m
+            let mut items: Vec<Value> = m
                 .folders
                 .values()
-                .filter(|f| wanted.as_deref().is_none_or(|w| w.eq_ignore_ascii_case(&f.display_name)))
                 .map(|f| {
                     json!({"id": present_id(&f.id, req.prefer.immutable_id), "displayName": f.display_name,
                            "parentFolderId": present_id(&f.parent, req.prefer.immutable_id)})
                 })
+                .filter(|f| options.filter.as_ref().is_none_or(|x| query::matches(x, f)))
                 .collect();
-            Ok(list_page(data, req, items))
+            query::sort(&mut items, &options);
+            Ok(list_page(data, req, items, &format!("users('{}')/contactFolders", user_segment(req)), &options))
         }
         ("POST", ["contactFolders"]) => {
+            query::options(req, Entity::ContactFolder, &[])?;
             let body = req.body_object()?;
             let name = body.get("displayName").and_then(Value::as_str).unwrap_or_default();
             let f = data.create_folder(mb, name)?;
@@ -283,11 +319,19 @@ fn mailbox_route(data: &mut Data, req: &Req, method: &str, mb: &str, rest: &[&st
             }
             let folder = data.folder_key(mb, folder)?;
             let path = req.path.clone();
-            delta(data, req, Scope::Contacts { mailbox: mb.to_owned(), folder }, &path)
+            let continuing = req.param("$deltatoken").is_some() || req.param("$skiptoken").is_some();
+            let allowed: &[&str] = if continuing {
+                &["$deltatoken", "$skiptoken"]
+            } else {
+                &["$select", "$top", "$deltatoken", "$skiptoken"]
+            };
+            let options = query::options(req, Entity::Contact, allowed)?;
+            delta(data, req, Scope::Contacts { mailbox: mb.to_owned(), folder }, &path, options.select)
         }
-        (_, ["contactFolders", folder, "contacts"]) => {
-            let folder = data.folder_key(mb, folder)?;
-            contacts_collection(data, req, method, mb, &folder)
+        (_, ["contactFolders", folder_segment, "contacts"]) => {
+            let folder = data.folder_key(mb, folder_segment)?;
+            let fragment = format!("users('{}')/contactFolders('{folder_segment}')/contacts", user_segment(req));
+            contacts_collection(data, req, method, mb, &folder, &fragment)
         }
         (_, ["contactFolders", folder, "contacts", id]) => {
             let folder = data.folder_key(mb, folder)?;
@@ -298,28 +342,33 @@ fn mailbox_route(data: &mut Data, req: &Req, method: &str, mb: &str, rest: &[&st
         }
         (_, ["contacts"]) => {
             let folder = data.mailbox(mb)?.default_folder.clone();
-            contacts_collection(data, req, method, mb, &folder)
+            let fragment = format!("users('{}')/contacts", user_segment(req));
+            contacts_collection(data, req, method, mb, &folder, &fragment)
         }
         (_, ["contacts", id]) => contact_item(data, req, method, mb, id),
         ("GET", ["events"]) => {
-            let filter = req.param("$filter").map(str::to_owned);
-            let expand = req.param("$expand").map(str::to_owned);
+            let options = query::options(req, Entity::Event, LIST_OPTIONS)?;
             let m = data.mailbox(mb)?;
-            let tx = filter.as_deref().and_then(|f| quoted_after(f, "transactionId eq"));
-            let items: Vec<Value> = m
-                .events
-                .values()
-                .filter(|e| e.deleted_seq.is_none())
-                .filter(|e| match filter.as_deref() {
-                    Some(f) if f.contains("singleValueExtendedProperties") => ext_filter_matches(f, &e.ext),
-                    Some(_) if tx.is_some() => e.transaction_id == tx,
-                    _ => true,
-                })
-                .map(|e| data.render_event(m, e, &req.prefer, false, ext_expand(expand.as_deref())))
-                .collect();
-            Ok(list_page(data, req, items))
+            let mut items = Vec::new();
+            for e in m.events.values().filter(|e| e.deleted_seq.is_none()) {
+                if let Some(filter) = &options.filter
+                    && !query::matches(filter, &data.render_event(m, e, &req.prefer, false, Some("")))
+                {
+                    continue;
+                }
+                items.push(data.render_event(
+                    m,
+                    e,
+                    &req.prefer,
+                    options.expand_exceptions,
+                    options.expand_ext.as_deref(),
+                ));
+            }
+            query::sort(&mut items, &options);
+            Ok(list_page(data, req, items, &format!("users('{}')/events", user_segment(req)), &options))
         }
         ("POST", ["events"]) => {
+            query::options(req, Entity::Event, &[])?;
             let body = req.body_object()?.clone();
             let (id, existed) = data.create_event(mb, &body)?;
             let m = data.mailbox(mb)?;
@@ -327,7 +376,9 @@ fn mailbox_route(data: &mut Data, req: &Req, method: &str, mb: &str, rest: &[&st
             let rendered = data.render_event(m, e, &req.prefer, false, None);
             let location = req.link(&format!("/users/{mb}/events/{}", present_id(&id, req.prefer.immutable_id)), &[]);
             let _ = existed;
-            Ok(Reply::json(201, rendered).header("Location", location.trim_end_matches('?')))
+            let fragment = format!("users('{}')/events", user_segment(req));
+            Ok(entity_reply(201, req, rendered, &fragment, &Options::default())
+                .header("Location", location.trim_end_matches('?')))
         }
         (_, ["events", id]) => event_item(data, req, method, mb, id),
         ("GET", ["events", id, "instances"]) => {
@@ -341,18 +392,23 @@ fn mailbox_route(data: &mut Data, req: &Req, method: &str, mb: &str, rest: &[&st
                     "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
                 ));
             };
+            let options =
+                query::options(req, Entity::Event, &["$select", "$filter", "$orderby", "$top", "$skip", "$count"])?;
             let (master, date) = data.resolve_event(mb, id)?;
             if date.is_some() {
                 return Err(ApiError::new(400, "ErrorInvalidRequest", "The event is not a series master."));
             }
             let m = data.mailbox(mb)?;
             let e = data.event(mb, &master)?;
-            let items: Vec<Value> = e
+            let mut items: Vec<Value> = e
                 .instances(from, to)
                 .iter()
                 .filter_map(|i| i.date.and_then(|d| data.render_instance(m, e, d, &req.prefer, false)))
+                .filter(|v| options.filter.as_ref().is_none_or(|x| query::matches(x, v)))
                 .collect();
-            Ok(list_page(data, req, items))
+            query::sort(&mut items, &options);
+            let fragment = format!("users('{}')/events('{id}')/instances", user_segment(req));
+            Ok(list_page(data, req, items, &fragment, &options))
         }
         ("GET", ["calendarView", "delta"]) => {
             let path = req.path.clone();
@@ -361,6 +417,9 @@ fn mailbox_route(data: &mut Data, req: &Req, method: &str, mb: &str, rest: &[&st
                 req.param("endDateTime").and_then(parse_query_time),
             );
             let continuing = req.param("$deltatoken").is_some() || req.param("$skiptoken").is_some();
+            // `$select`, `$expand`, `$filter`, `$orderby` and `$search` are not supported on
+            // calendarView delta (event-delta.md).
+            query::options(req, Entity::Event, &["$top", "$deltatoken", "$skiptoken"])?;
             let scope = match (start, end) {
                 (Some(start), Some(end)) => Scope::Calendar { mailbox: mb.to_owned(), start, end },
                 _ if continuing => Scope::Calendar {
@@ -376,9 +435,11 @@ fn mailbox_route(data: &mut Data, req: &Req, method: &str, mb: &str, rest: &[&st
                     ));
                 }
             };
-            delta(data, req, scope, &path)
+            delta(data, req, scope, &path, None)
         }
         ("GET", ["calendarView"]) => {
+            let options =
+                query::options(req, Entity::Event, &["$select", "$filter", "$orderby", "$top", "$skip", "$count"])?;
             let (Some(from), Some(to)) = (
                 req.param("startDateTime").and_then(parse_query_time),
                 req.param("endDateTime").and_then(parse_query_time),
@@ -395,54 +456,69 @@ fn mailbox_route(data: &mut Data, req: &Req, method: &str, mb: &str, rest: &[&st
                     }
                 }
             }
-            Ok(list_page(data, req, items))
+            items.retain(|v| options.filter.as_ref().is_none_or(|x| query::matches(x, v)));
+            query::sort(&mut items, &options);
+            Ok(list_page(data, req, items, &format!("users('{}')/calendarView", user_segment(req)), &options))
         }
         _ => Err(ApiError::new(400, "BadRequest", format!("Unsupported request: {method} {}", req.path))),
     }
 }
 
-fn ext_expand(expand: Option<&str>) -> Option<&str> {
-    expand.filter(|e| e.contains("singleValueExtendedProperties"))
-}
-
-fn contacts_collection(data: &mut Data, req: &Req, method: &str, mb: &str, folder: &str) -> Result<Reply, ApiError> {
+fn contacts_collection(
+    data: &mut Data,
+    req: &Req,
+    method: &str,
+    mb: &str,
+    folder: &str,
+    fragment: &str,
+) -> Result<Reply, ApiError> {
     match method {
         "GET" => {
-            let filter = req.param("$filter").map(str::to_owned);
-            let expand = req.param("$expand").map(str::to_owned);
+            let options = query::options(req, Entity::Contact, LIST_OPTIONS)?;
             let m = data.mailbox(mb)?;
-            let items: Vec<Value> = m
-                .contacts
-                .values()
-                .filter(|c| c.deleted_seq.is_none() && c.folder == folder)
-                .filter(|c| filter.as_deref().is_none_or(|f| ext_filter_matches(f, &c.ext)))
-                .map(|c| data.render_contact(c, &req.prefer, ext_expand(expand.as_deref())))
-                .collect();
-            Ok(list_page(data, req, items))
+            let mut items = Vec::new();
+            for c in m.contacts.values().filter(|c| c.deleted_seq.is_none() && c.folder == folder) {
+                if let Some(filter) = &options.filter
+                    && !query::matches(filter, &data.render_contact(c, &req.prefer, Some("")))
+                {
+                    continue;
+                }
+                items.push(data.render_contact(c, &req.prefer, options.expand_ext.as_deref()));
+            }
+            query::sort(&mut items, &options);
+            Ok(list_page(data, req, items, fragment, &options))
         }
         "POST" => {
+            query::options(req, Entity::Contact, &[])?;
             let body = req.body_object()?.clone();
             let id = data.create_contact(mb, folder, &body)?;
             let c = data.contact(mb, &id)?;
-            Ok(Reply::json(201, data.render_contact(c, &req.prefer, None)))
+            let value = data.render_contact(c, &req.prefer, None);
+            Ok(entity_reply(201, req, value, fragment, &Options::default()))
         }
         _ => Err(method_not_allowed()),
     }
 }
 
 fn contact_item(data: &mut Data, req: &Req, method: &str, mb: &str, id: &str) -> Result<Reply, ApiError> {
+    let fragment = format!("users('{}')/contacts", user_segment(req));
     match method {
         "GET" => {
+            let options = query::options(req, Entity::Contact, ITEM_OPTIONS)?;
             let c = data.contact(mb, id)?;
-            Ok(Reply::json(200, data.render_contact(c, &req.prefer, ext_expand(req.param("$expand")))))
+            let value = data.render_contact(c, &req.prefer, options.expand_ext.as_deref());
+            Ok(entity_reply(200, req, value, &fragment, &options))
         }
         "PATCH" => {
+            query::options(req, Entity::Contact, &[])?;
             let body = req.body_object()?.clone();
             let id = data.update_contact(mb, id, &body, req.if_match.as_deref())?;
             let c = data.contact(mb, &id)?;
-            Ok(Reply::json(200, data.render_contact(c, &req.prefer, None)))
+            let value = data.render_contact(c, &req.prefer, None);
+            Ok(entity_reply(200, req, value, &fragment, &Options::default()))
         }
         "DELETE" => {
+            query::options(req, Entity::Contact, &[])?;
             data.delete_contact(mb, id, req.if_match.as_deref())?;
             Ok(Reply::empty(204))
         }
@@ -451,25 +527,21 @@ fn contact_item(data: &mut Data, req: &Req, method: &str, mb: &str, id: &str) ->
 }
 
 fn event_item(data: &mut Data, req: &Req, method: &str, mb: &str, id: &str) -> Result<Reply, ApiError> {
+    let fragment = format!("users('{}')/events", user_segment(req));
     match method {
         "GET" => {
+            let options = query::options(req, Entity::Event, ITEM_OPTIONS)?;
             let (master, date) = data.resolve_event(mb, id)?;
             let m = data.mailbox(mb)?;
             let e = data.event(mb, &master)?;
-            let expand = req.param("$expand").unwrap_or_default();
             let body = match date {
                 Some(d) => data.render_instance(m, e, d, &req.prefer, false).ok_or_else(ApiError::not_found)?,
-                None => data.render_event(
-                    m,
-                    e,
-                    &req.prefer,
-                    expand.contains("exceptionOccurrences"),
-                    ext_expand(Some(expand)),
-                ),
+                None => data.render_event(m, e, &req.prefer, options.expand_exceptions, options.expand_ext.as_deref()),
             };
-            Ok(Reply::json(200, body))
+            Ok(entity_reply(200, req, body, &fragment, &options))
         }
         "PATCH" => {
+            query::options(req, Entity::Event, &[])?;
             let body = req.body_object()?.clone();
             let new_id = data.update_event(mb, id, &body, req.if_match.as_deref())?;
             let (master, date) = data.resolve_event(mb, &new_id)?;
@@ -479,9 +551,10 @@ fn event_item(data: &mut Data, req: &Req, method: &str, mb: &str, id: &str) -> R
                 Some(d) => data.render_instance(m, e, d, &req.prefer, false).ok_or_else(ApiError::not_found)?,
                 None => data.render_event(m, e, &req.prefer, false, None),
             };
-            Ok(Reply::json(200, body))
+            Ok(entity_reply(200, req, body, &fragment, &Options::default()))
         }
         "DELETE" => {
+            query::options(req, Entity::Event, &[])?;
             data.delete_event(mb, id, req.if_match.as_deref())?;
             Ok(Reply::empty(204))
         }
@@ -489,9 +562,10 @@ fn event_item(data: &mut Data, req: &Req, method: &str, mb: &str, id: &str) -> R
     }
 }
 
-/// A delta query: the first page of a round, or the next page by `$skiptoken`, or a new round
-/// by `$deltatoken`.
-fn delta(data: &mut Data, req: &Req, scope: Scope, path: &str) -> Result<Reply, ApiError> {
+/// A delta query: the first page of a round, a page by `$skiptoken` (the same page each time it
+/// is fetched), or a new round by `$deltatoken` (usable until the expiry of every token; the
+/// pages of the round that issued it are dropped once it is used).
+fn delta(data: &mut Data, req: &Req, scope: Scope, path: &str, select: Option<Vec<String>>) -> Result<Reply, ApiError> {
     let initial_query: Vec<(String, String)> = match &scope {
         Scope::Calendar { start, end, .. } if *start != chrono::DateTime::UNIX_EPOCH => vec![
             ("startDateTime".into(), super::util::format_instant(*start)),
@@ -505,48 +579,121 @@ fn delta(data: &mut Data, req: &Req, scope: Scope, path: &str) -> Result<Reply, 
         req.link(path, &q)
     };
     let generation = data.generation;
-    let mut page = if let Some(token) = req.param("$skiptoken") {
-        match data.delta_pages.remove(token) {
-            Some(p) if p.generation == generation && p.scope.mailbox() == scope.mailbox() => p,
+    let (page_token, mut page) = if let Some(token) = req.param("$skiptoken") {
+        match data.delta_pages.get(token) {
+            Some(p) if p.round.generation == generation && p.round.scope.mailbox() == scope.mailbox() => {
+                (Some(token.to_owned()), p.clone())
+            }
             _ => return Ok(data.expired_reply(expired_location)),
         }
-    } else if let Some(token) = req.param("$deltatoken") {
-        let t = match data.delta_tokens.get(token) {
-            Some(t) if t.generation == generation && t.scope.mailbox() == scope.mailbox() => t.clone(),
-            _ => return Ok(data.expired_reply(expired_location)),
-        };
-        let rows = data.delta_rows(&t.scope, Some(t.seq), &req.prefer);
-        DeltaPage { scope: t.scope, rows: rows.into(), next_seq: data.seq, page_size: page_size(data, req), generation }
     } else {
-        let rows = data.delta_rows(&scope, None, &req.prefer);
-        DeltaPage { scope, rows: rows.into(), next_seq: data.seq, page_size: page_size(data, req), generation }
+        let (scope, since, select) = if let Some(token) = req.param("$deltatoken") {
+            let t = match data.delta_tokens.get(token) {
+                Some(t) if t.generation == generation && t.scope.mailbox() == scope.mailbox() => t.clone(),
+                _ => return Ok(data.expired_reply(expired_location)),
+            };
+            // The round that issued this token is over: its pages are superseded.
+            data.delta_pages.retain(|_, p| p.round.id != t.round);
+            (t.scope, Some(t.seq), t.select)
+        } else {
+            (scope, None, select)
+        };
+        let rows = data.delta_rows(&scope, since, &req.prefer);
+        data.delta_rounds += 1;
+        let round = DeltaRound { id: data.delta_rounds, scope, rows, next_seq: data.seq, generation, select };
+        (None, DeltaPage { round: Arc::new(round), offset: 0, page_size: page_size(data, req), next: None })
     };
-    if req.prefer.max_page_size.is_some() {
+    if page.next.is_none() && req.prefer.max_page_size.is_some() {
         page.page_size = page_size(data, req);
     }
-    let take = page.page_size.min(page.rows.len());
-    let rows: VecDeque<Value> = page.rows.drain(..take).collect();
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), json!("https://graph.microsoft.com/v1.0/$metadata#Collection(event)"));
-    let link_path = path.to_owned();
-    if page.rows.is_empty() {
-        let token = random_token(48);
-        data.delta_tokens.insert(
-            token.clone(),
-            DeltaToken { scope: page.scope.clone(), seq: page.next_seq, generation: page.generation },
-        );
-        body.insert("@odata.deltaLink".into(), json!(req.link(&link_path, &[("$deltatoken", &token)])));
-    } else {
-        let token = random_token(48);
-        data.delta_pages.insert(token.clone(), page);
-        body.insert("@odata.nextLink".into(), json!(req.link(&link_path, &[("$skiptoken", &token)])));
+    let round = Arc::clone(&page.round);
+    let options = Options { select: round.select.clone(), ..Options::default() };
+    let rows: Vec<Value> = round
+        .rows
+        .iter()
+        .skip(page.offset)
+        .take(page.page_size)
+        .map(|r| if r.get("@removed").is_some() { r.clone() } else { query::apply_select(r.clone(), &options) })
+        .collect();
+    let end = page.offset.saturating_add(page.page_size);
+    let (kind, link) = match &page.next {
+        Some(next) => next.clone(),
+        None if end >= round.rows.len() => {
+            let token = random_token(48);
+            data.delta_tokens.insert(
+                token.clone(),
+                DeltaToken {
+                    scope: round.scope.clone(),
+                    seq: round.next_seq,
+                    generation: round.generation,
+                    round: round.id,
+                    select: round.select.clone(),
+                },
+            );
+            ("@odata.deltaLink", req.link(path, &[("$deltatoken", &token)]))
+        }
+        None => {
+            let token = random_token(48);
+            let next = DeltaPage { round: Arc::clone(&round), offset: end, page_size: page.page_size, next: None };
+            data.delta_pages.insert(token.clone(), next);
+            ("@odata.nextLink", req.link(path, &[("$skiptoken", &token)]))
+        }
+    };
+    // Remember the answer, so that fetching this page again gives the same rows and link.
+    if let Some(token) = &page_token
+        && let Some(p) = data.delta_pages.get_mut(token)
+    {
+        p.page_size = page.page_size;
+        p.next = Some((kind, link.clone()));
     }
-    body.insert("value".into(), Value::Array(rows.into_iter().collect()));
+    let entity = match round.scope {
+        Scope::Contacts { .. } => "contact",
+        Scope::Calendar { .. } => "event",
+    };
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), context(req, &format!("Collection({entity})")));
+    body.insert(kind.into(), json!(link));
+    body.insert("value".into(), Value::Array(rows));
     let mut reply = Reply::json(200, Value::Object(body));
     if let Some(n) = req.prefer.max_page_size {
         reply = reply.header("Preference-Applied", format!("odata.maxpagesize={}", n.min(data.config.max_page_size)));
     }
     Ok(reply)
+}
+
+/// Whether the reply renders events whose times follow `Prefer: outlook.timezone`.
+fn renders_event_times(seg: &[&str]) -> bool {
+    seg.iter().any(|s| *s == "events" || *s == "calendarView")
+}
+
+/// Adds `Preference-Applied` for the preferences the reply honoured (`outlook.timezone`,
+/// `outlook.body-content-type` on event answers), to any one already there.
+fn preferences_applied(mut reply: Reply, req: &Req, seg: &[&str]) -> Reply {
+    if reply.status >= 400 || !renders_event_times(seg) {
+        return reply;
+    }
+    let mut applied: Vec<String> = Vec::new();
+    if let Some(zone) = req.prefer.timezone.as_deref()
+        && resolve_tz(zone).is_some()
+    {
+        applied.push(format!("outlook.timezone=\"{zone}\""));
+    }
+    if req.prefer.text_body {
+        applied.push("outlook.body-content-type=\"text\"".to_owned());
+    }
+    if applied.is_empty() {
+        return reply;
+    }
+    match reply.headers.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case("Preference-Applied")) {
+        Some((_, v)) => {
+            for a in applied {
+                v.push_str(", ");
+                v.push_str(&a);
+            }
+        }
+        None => reply = reply.header("Preference-Applied", applied.join(", ")),
+    }
+    reply
 }
 
 #[cfg(test)]

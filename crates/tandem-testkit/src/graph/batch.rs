@@ -148,8 +148,15 @@ fn run_item(data: &mut Data, item: &Item, bearer: Option<String>, origin: &str, 
     if item.url.starts_with("http://") || item.url.starts_with("https://") {
         return Reply::from(bad("The url of a batch request must be relative."));
     }
-    if item.body.is_some() && !item.headers.contains_key("content-type") {
-        return Reply::from(bad("Content-Type header must be specified when a body is present."));
+    if item.body.is_some() {
+        match item.headers.get("content-type") {
+            None => return Reply::from(bad("Content-Type header must be specified when a body is present.")),
+            Some(ct) => {
+                if let Err(e) = super::util::check_json_content_type(Some(ct)) {
+                    return Reply::from(e);
+                }
+            }
+        }
     }
     // Injected failures, oldest first.
     let body_ref = item.body.as_ref();

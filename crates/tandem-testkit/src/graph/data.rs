@@ -271,20 +271,38 @@ impl Scope {
     }
 }
 
+/// The state a `$deltatoken` stands for: where the next round starts.
 #[derive(Debug, Clone)]
 pub(crate) struct DeltaToken {
     pub(crate) scope: Scope,
     pub(crate) seq: u64,
     pub(crate) generation: u64,
+    /// The round that issued the token: its pages are superseded once the token is used.
+    pub(crate) round: u64,
+    /// The `$select` of the first request, encoded in the links as Graph does.
+    pub(crate) select: Option<Vec<String>>,
 }
 
+/// One delta round: the rows it serves, taken when the round starts.
+#[derive(Debug)]
+pub(crate) struct DeltaRound {
+    pub(crate) id: u64,
+    pub(crate) scope: Scope,
+    pub(crate) rows: Vec<Value>,
+    pub(crate) next_seq: u64,
+    pub(crate) generation: u64,
+    pub(crate) select: Option<Vec<String>>,
+}
+
+/// The state a `$skiptoken` stands for: a page of a round. Fetching it again serves the same
+/// rows and the same next link.
 #[derive(Debug, Clone)]
 pub(crate) struct DeltaPage {
-    pub(crate) scope: Scope,
-    pub(crate) rows: VecDeque<Value>,
-    pub(crate) next_seq: u64,
+    pub(crate) round: Arc<DeltaRound>,
+    pub(crate) offset: usize,
     pub(crate) page_size: usize,
-    pub(crate) generation: u64,
+    /// The link this page answered with (`@odata.nextLink` or `@odata.deltaLink`) once served.
+    pub(crate) next: Option<(&'static str, String)>,
 }
 
 /// A predicate over inner batch requests: `(method, url, body)`.
@@ -312,6 +330,8 @@ pub(crate) struct Data {
     pub(crate) signed_in: Option<String>,
     pub(crate) delta_tokens: HashMap<String, DeltaToken>,
     pub(crate) delta_pages: HashMap<String, DeltaPage>,
+    /// Delta rounds started so far.
+    pub(crate) delta_rounds: u64,
     pub(crate) generation: u64,
     pub(crate) counters: BTreeMap<String, u64>,
     pub(crate) without_immutable_id: u64,
@@ -674,6 +694,7 @@ impl Data {
             signed_in: None,
             delta_tokens: HashMap::new(),
             delta_pages: HashMap::new(),
+            delta_rounds: 0,
             generation: 0,
             counters: BTreeMap::new(),
             without_immutable_id: 0,
@@ -1285,8 +1306,12 @@ impl Data {
         if all_day {
             return json!({"dateTime": format_local(local), "timeZone": zone});
         }
-        let target = prefer.timezone.clone().unwrap_or_else(|| "UTC".to_owned());
-        let tz = resolve_tz(&target).unwrap_or(chrono_tz::UTC);
+        // A zone the fake cannot resolve is not applied (no `Preference-Applied`): times stay in UTC.
+        let (tz, target) = prefer
+            .timezone
+            .as_deref()
+            .and_then(|z| resolve_tz(z).map(|tz| (tz, z.to_owned())))
+            .unwrap_or((chrono_tz::UTC, "UTC".to_owned()));
         json!({"dateTime": format_local(instant.with_timezone(&tz).naive_local()), "timeZone": target})
     }
 
@@ -1395,6 +1420,9 @@ impl Data {
     /// Expires every delta and skip token issued so far.
     pub(crate) fn expire_delta_tokens(&mut self) {
         self.generation += 1;
+        // Expired state is never served again; only its generation mattered.
+        self.delta_pages.clear();
+        self.delta_tokens.clear();
     }
 
     /// The answer to a request carrying an expired or unknown token.

@@ -4,19 +4,30 @@
 //! Same paths, JSON shapes and property names as Graph v1.0 (a test checks the property names
 //! against the official CSDL when `../shared/specs/graph-v1.0.csdl` is present):
 //!
-//! | path (under `/v1.0`) | what |
-//! | --- | --- |
-//! | `GET /users/{id}`, `GET /me` | the mailbox owner (`id`, `userPrincipalName`, `mail`, `displayName`) |
-//! | `GET /users/{id}/calendar` | the primary calendar, with its `owner` |
-//! | `GET,POST /users/{id}/contactFolders` | folders; `$filter=displayName eq '…'` |
-//! | `GET,POST /users/{id}/contactFolders/{id}/contacts`, `…/contacts/{id}` (`GET,PATCH,DELETE`) | contacts in a folder |
-//! | `GET /users/{id}/contactFolders/{id}/contacts/delta` | contact delta with `@odata.nextLink`/`@odata.deltaLink`, `@removed` |
-//! | `GET,POST /users/{id}/contacts`, `/users/{id}/contacts/{id}` | contacts of the default folder, any contact by id |
-//! | `GET,POST /users/{id}/events`, `/users/{id}/events/{id}` (`GET,PATCH,DELETE`) | single events, series masters, occurrences (a `PATCH` makes an exception, a `DELETE` cancels it) |
-//! | `GET /users/{id}/events/{id}/instances?startDateTime&endDateTime` | occurrences and exceptions of a series |
-//! | `GET /users/{id}/calendarView/delta?startDateTime&endDateTime` | calendar delta: occurrences (short form), exceptions and single instances in the window |
-//! | `POST /$batch` | JSON batching: at most 20 requests, `dependsOn`, 424, per-item 429 |
-//! | `POST /{tenant}/oauth2/v2.0/token`, `GET /{tenant}/oauth2/v2.0/authorize` | client credentials (secret or certificate assertion), authorization code with PKCE, refresh tokens |
+//! | path (under `/v1.0`) | what | query options |
+//! | --- | --- | --- |
+//! | `GET /users/{id}`, `GET /me` | the mailbox owner (`id`, `userPrincipalName`, `mail`, `displayName`) | `$select` |
+//! | `GET /users/{id}/calendar` | the primary calendar, with its `owner` | none |
+//! | `GET,POST /users/{id}/contactFolders` | folders | list |
+//! | `GET,POST /users/{id}/contactFolders/{id}/contacts`, `…/contacts/{id}` (`GET,PATCH,DELETE`) | contacts in a folder | list; item |
+//! | `GET /users/{id}/contactFolders/{id}/contacts/delta` | contact delta with `@odata.nextLink`/`@odata.deltaLink`, `@removed` | `$select`, `$top` (first request only) |
+//! | `GET,POST /users/{id}/contacts`, `/users/{id}/contacts/{id}` | contacts of the default folder, any contact by id | list; item |
+//! | `GET,POST /users/{id}/events`, `/users/{id}/events/{id}` (`GET,PATCH,DELETE`) | single events, series masters, occurrences (a `PATCH` makes an exception, a `DELETE` cancels it) | list; item |
+//! | `GET /users/{id}/events/{id}/instances?startDateTime&endDateTime` | occurrences and exceptions of a series | list without `$expand` |
+//! | `GET /users/{id}/calendarView?startDateTime&endDateTime` | instances in a window | list without `$expand` |
+//! | `GET /users/{id}/calendarView/delta?startDateTime&endDateTime` | calendar delta: occurrences (short form), exceptions and single instances in the window | `$top` only (documented: no `$select`, `$filter`, `$orderby`, `$expand`, `$search`) |
+//! | `POST /$batch` | JSON batching: at most 20 requests, `dependsOn`, 424, per-item 429 | none |
+//! | `POST /{tenant}/oauth2/v2.0/token`, `GET /{tenant}/oauth2/v2.0/authorize` | client credentials (secret or certificate assertion), authorization code with PKCE, refresh tokens | — |
+//!
+//! "list" is `$select`, `$filter`, `$orderby`, `$top`, `$skip`, `$count`, `$expand`; "item" is
+//! `$select`, `$expand`; writes take none. Any other `$` option answers 400 `BadRequest`
+//! (custom options without `$` are ignored, as Graph ignores them). `$filter` is evaluated on the
+//! rendered JSON: `eq ne gt ge lt le`, `and or not`, parentheses, `startswith`, `contains`, and
+//! `collection/any(v: …)` (extended properties included); other functions and operators answer
+//! 400 `ErrorInvalidUrlQueryFilter`, unknown properties 400 `BadRequest` ("Could not find a
+//! property named …"). `$expand` knows `singleValueExtendedProperties($filter=id eq '…')` and
+//! (events) `exceptionOccurrences`; other navigation properties answer 400. `$select` keeps `id`,
+//! annotations (`@odata.etag`, `@removed`) and expanded properties.
 //!
 //! Behaviour modelled on the documentation (see `../shared/reference/providers.md` §A):
 //!
@@ -50,8 +61,23 @@
 //!   concurrency cap keyed by the `users/{id}` segment for plain requests; items of a batch
 //!   running while the mailbox is at its limit answer 429 `ApplicationThrottled`); unknown
 //!   properties and enum values are rejected as the service rejects them.
-//! - **Errors** have Graph's shape: `{"error":{"code","message","innerError":{…}}}`; token errors
-//!   the identity platform's (`error`, `error_description` with an `AADSTS` code).
+//! - **Errors** have Graph's shape: `{"error":{"code","message","innerError":{"date","request-id",
+//!   "client-request-id"}}}`; token errors the identity platform's (`error`, `error_description`
+//!   with an `AADSTS` code).
+//! - **Headers**: every answer under `/v1.0` carries `request-id`, `client-request-id` (the
+//!   client's when it sent one, else the request id) and `Date`; an error body names the same ids.
+//!   Answers with events carry `Preference-Applied` for `outlook.timezone` (a zone the fake can
+//!   resolve) and `outlook.body-content-type`; delta pages for `odata.maxpagesize`.
+//! - **Contexts**: collections carry `@odata.context` (`…/$metadata#users('…')/contacts`,
+//!   `#Collection(contact)` and `#Collection(event)` for delta, `(a,b)` after a `$select`), items
+//!   `…/$entity`.
+//! - **Media types**: a `POST`/`PATCH` with a body and no `Content-Type` answers 400
+//!   `BadRequest`, with another type than `application/json` 415 `RequestBodyRead` (batch items
+//!   alike, per item).
+//! - **Paging links**: a `$skiptoken` page can be fetched again (a retry after a lost answer gets
+//!   the same rows and the same next link) until the round's `$deltatoken` is used; a
+//!   `$deltatoken` stays usable (each use answers the changes since it was issued) until
+//!   [`GraphState::expire_delta_tokens`].
 //!
 //! Counters: [`Controls`] counts plain requests by route template; [`GraphState::counts`] counts
 //! every API request, batch items included (as `$batch: METHOD template`).
@@ -60,6 +86,7 @@ mod api;
 mod auth;
 mod batch;
 mod data;
+mod query;
 mod recur;
 mod util;
 
@@ -710,7 +737,62 @@ pub fn router(state: GraphState) -> Router {
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize_handler))
         .fallback(fallback)
         .with_state(state);
-    controls.wrap(r)
+    controls.wrap(r).layer(axum::middleware::from_fn(graph_headers))
+}
+
+/// Every Graph answer (the [`Controls`]' canned ones included) carries `request-id`,
+/// `client-request-id` (the client's when it sent one) and `Date`; an error body's `innerError`
+/// names the same ids.
+async fn graph_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if !request.uri().path().starts_with("/v1.0") {
+        return next.run(request).await;
+    }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = request
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| request_id.clone(), str::to_owned);
+    let response = next.run(request).await;
+    let (mut parts, body) = response.into_parts();
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body = if parts.status.as_u16() >= 400 && json {
+        match axum::body::to_bytes(body, 1 << 24).await {
+            Ok(bytes) => {
+                parts.headers.remove(header::CONTENT_LENGTH);
+                axum::body::Body::from(util::with_request_ids(&bytes, &request_id, &client_request_id))
+            }
+            Err(_) => axum::body::Body::empty(),
+        }
+    } else {
+        body
+    };
+    for (name, value) in [("request-id", request_id.as_str()), ("client-request-id", client_request_id.as_str())] {
+        if let Ok(v) = header::HeaderValue::from_str(value) {
+            parts.headers.insert(name, v);
+        }
+    }
+    if !parts.headers.contains_key(header::DATE)
+        && let Ok(v) = header::HeaderValue::from_str(&Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+    {
+        parts.headers.insert(header::DATE, v);
+    }
+    Response::from_parts(parts, body)
+}
+
+/// Graph refuses a write whose body is not JSON: 400 `BadRequest` without a `Content-Type`, 415
+/// `RequestBodyRead` with another media type.
+fn check_content_type(method: &Method, headers: &HeaderMap, body: &Bytes) -> Result<(), Reply> {
+    if body.is_empty() || !matches!(*method, Method::POST | Method::PATCH | Method::PUT) {
+        return Ok(());
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or_default());
+    util::check_json_content_type(content_type).map_err(Reply::from)
 }
 
 fn to_response(reply: Reply) -> Response {
@@ -760,6 +842,9 @@ async fn api_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(reply) = check_content_type(&method, &headers, &body) {
+        return to_response(reply);
+    }
     let body = match parse_body(&body) {
         Ok(b) => b,
         Err(reply) => return to_response(reply),
@@ -827,6 +912,9 @@ impl Drop for Slots {
 }
 
 async fn batch_handler(State(state): State<GraphState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(reply) = check_content_type(&Method::POST, &headers, &body) {
+        return to_response(reply);
+    }
     let parsed = match parse_body(&body) {
         Ok(Some(v)) => v,
         Ok(None) => return to_response(Reply::from(ApiError::new(400, "BadRequest", "Empty Payload."))),

@@ -81,6 +81,41 @@ pub(crate) fn error_body(code: &str, message: &str) -> Value {
     })
 }
 
+/// An error body with its `innerError` ids set to the request's (other bodies unchanged).
+pub(crate) fn with_request_ids(body: &[u8], request_id: &str, client_request_id: &str) -> Vec<u8> {
+    let Ok(mut value) = serde_json::from_slice::<Value>(body) else { return body.to_vec() };
+    let Some(inner) = value.get_mut("error").and_then(|e| e.get_mut("innerError")).and_then(Value::as_object_mut)
+    else {
+        return body.to_vec();
+    };
+    inner.insert("request-id".into(), json!(request_id));
+    inner.insert("client-request-id".into(), json!(client_request_id));
+    serde_json::to_vec(&value).unwrap_or_else(|_| body.to_vec())
+}
+
+/// Checks the `Content-Type` of a write: JSON (`application/json`, parameters allowed) only.
+pub(crate) fn check_json_content_type(content_type: Option<&str>) -> Result<(), super::data::ApiError> {
+    let Some(content_type) = content_type else {
+        return Err(super::data::ApiError::new(
+            400,
+            "BadRequest",
+            "Write requests (excluding DELETE) must contain the Content-Type header declaration.",
+        ));
+    };
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        return Ok(());
+    }
+    Err(super::data::ApiError::new(
+        415,
+        "RequestBodyRead",
+        format!(
+            "A supported MIME type could not be found that matches the content type of the request. The \
+             content type '{media}' is not supported: use 'application/json'."
+        ),
+    ))
+}
+
 /// A random id body of `len` URL-safe characters.
 pub(crate) fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
