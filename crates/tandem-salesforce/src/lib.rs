@@ -54,6 +54,7 @@ pub mod soql;
 
 mod api;
 mod cursor;
+mod describe;
 #[doc(hidden)]
 pub mod fuzzing;
 mod mapping;
@@ -98,6 +99,8 @@ pub struct SalesforceConnector {
     api: Api,
     session: Arc<Mutex<Session>>,
     user: tokio::sync::Mutex<Option<UserInfo>>,
+    /// What the org's describes said, learned on first use.
+    learned: tokio::sync::OnceCell<describe::Learned>,
 }
 
 impl std::fmt::Debug for SalesforceConnector {
@@ -168,7 +171,14 @@ impl SalesforceConnector {
             config.budget,
             clock,
         );
-        Ok(SalesforceConnector { config, mapping, api, session, user: tokio::sync::Mutex::new(None) })
+        Ok(SalesforceConnector {
+            config,
+            mapping,
+            api,
+            session,
+            user: tokio::sync::Mutex::new(None),
+            learned: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// The HTTP client (its request counters include this connector's requests).
@@ -189,6 +199,33 @@ impl SalesforceConnector {
     /// Lifts a budget stop at once, e.g. after an administrator raised the org's limit.
     pub fn reset_budget(&self) {
         self.api.reset_budget();
+    }
+
+    /// Learns, once, what the org's describes of Contact and Event say: field lengths and the
+    /// sync-key field (see `describe`). Two API calls for the connector's lifetime.
+    async fn learn(&self) -> Result<&describe::Learned, ConnectorError> {
+        self.learned
+            .get_or_try_init(|| async {
+                let mut described = Vec::new();
+                for object in ["Contact", "Event"] {
+                    let url = self.api.data_url(&format!("sobjects/{object}/describe")).await?;
+                    let body = self
+                        .api
+                        .get_json(&url, "GET /services/data/{version}/sobjects/{type}/describe")
+                        .await
+                        .map_err(api::ApiError::into_connector)?;
+                    described.push(describe::Described::parse(&body));
+                }
+                describe::learn(&self.mapping, self.config.sync_key.mode, &described[0], &described[1])
+                    .map_err(|message| ConnectorError::Config { message })
+            })
+            .await
+    }
+
+    /// How creates are made idempotent: the configured mode, or look-up-then-create when the
+    /// org's key field turned out not to be an External ID.
+    pub(crate) fn key_mode(&self) -> config::KeyMode {
+        self.learned.get().map_or(self.config.sync_key.mode, |l| l.key_mode)
     }
 
     /// The configuration.
@@ -248,7 +285,8 @@ impl Connector for SalesforceConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.mapping.capabilities().clone()
+        // The org's real lengths once a call has learned them; the documented defaults before.
+        self.learned.get().map_or_else(|| self.mapping.capabilities().clone(), |l| l.capabilities.clone())
     }
 
     fn connection(&self) -> ConnectionInfo {
@@ -284,18 +322,22 @@ impl Connector for SalesforceConnector {
     }
 
     async fn pull<'a>(&self, object: ObjectKind, cursor: Option<&'a Cursor>) -> Result<PullPage, ConnectorError> {
+        self.learn().await?;
         self.pull_page(object, cursor).await
     }
 
     async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
+        self.learn().await?;
         self.fetch_ids(object, ids).await
     }
 
     async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
+        self.learn().await?;
         self.apply_batch(object, ops).await
     }
 
     async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError> {
+        self.learn().await?;
         self.find_key(object, key).await
     }
 }

@@ -35,7 +35,7 @@ pub(crate) const PHONE_FIELDS: [(&str, PhoneKind); 6] = [
     ("AssistantPhone", PhoneKind::Assistant),
 ];
 
-const CONTACT_TEXT: [(&str, FieldKey); 7] = [
+pub(crate) const CONTACT_TEXT: [(&str, FieldKey); 7] = [
     ("FirstName", FieldKey::GivenName),
     ("LastName", FieldKey::FamilyName),
     ("Title", FieldKey::Title),

@@ -270,7 +270,7 @@ impl SalesforceConnector {
         let sobject = sobject_name(object);
         let key_field = self.config.sync_key.field.clone();
         let mut to_send = creates;
-        if self.config.sync_key.mode == KeyMode::LookupThenCreate {
+        if self.key_mode() == KeyMode::LookupThenCreate {
             let keys: Vec<String> = to_send.iter().map(|c| c.key.clone()).collect();
             match self.keys_lookup(object, &keys).await {
                 Ok(found) => {
@@ -303,7 +303,7 @@ impl SalesforceConnector {
             })
             .collect();
         let body = json!({ "allOrNone": false, "records": records });
-        let answer = match self.config.sync_key.mode {
+        let answer = match self.key_mode() {
             KeyMode::Upsert => {
                 let path = format!("composite/sobjects/{sobject}/{key_field}");
                 self.api.collection("PATCH", &path, &[], Some(&body), true).await

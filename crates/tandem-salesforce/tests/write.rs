@@ -78,14 +78,12 @@ async fn without_an_external_id_the_key_is_looked_up_before_creating() {
     let config = FakeConfig { sync_key_field: Some(("Tandem_Sync_Id__c".into(), false)), ..FakeConfig::default() };
     let (fake, server) = SalesforceFake::start_with(config).await.unwrap();
     let org = common::Org { fake, server };
-    let upserting = org.connector();
-    let refused = upserting.apply(C, &[create(0, person("Ada", "Lovelace"))]).await.unwrap();
-    match &refused[0] {
-        Err(ConnectorError::Config { message }) | Err(ConnectorError::Rejected { message, .. }) => {
-            assert!(message.contains("External ID"), "{message}")
-        }
-        other => panic!("{other:?}"),
-    }
+    // Configured to upsert, the connector reads the org's describe, sees the key field is not an
+    // External ID, and looks keys up before creating instead of being refused.
+    let adapting = org.connector();
+    let created = adapting.apply(C, &[create(5, person("Katherine", "Johnson"))]).await.unwrap();
+    assert!(created[0].is_ok(), "{created:?}");
+    assert_eq!(org.count(CREATE.0, CREATE.1), 1, "created with a plain create after a key look-up");
     let c = org.connector_with(|cfg| {
         cfg.sync_key = SyncKeyConfig { field: "Tandem_Sync_Id__c".into(), mode: KeyMode::LookupThenCreate }
     });
@@ -93,9 +91,33 @@ async fn without_an_external_id_the_key_is_looked_up_before_creating() {
     let first = c.apply(C, &ops).await.unwrap();
     assert!(first.iter().all(Result::is_ok));
     let again = c.apply(C, &ops).await.unwrap();
-    assert_eq!(org.fake.count("Contact"), 2);
+    assert_eq!(org.fake.count("Contact"), 3);
     assert_eq!(first[0].as_ref().unwrap().id, again[0].as_ref().unwrap().id);
-    assert_eq!(org.count(CREATE.0, CREATE.1), 1, "the replay created nothing");
+    assert_eq!(org.count(CREATE.0, CREATE.1), 2, "the replay created nothing");
+}
+
+#[tokio::test]
+async fn the_orgs_describe_sets_field_lengths_and_a_missing_key_field_is_a_configuration_error() {
+    // The org's Region__c is 20 characters; the configuration does not say.
+    let config = FakeConfig { contact_custom_fields: vec![("Region__c".into(), 20)], ..FakeConfig::default() };
+    let (fake, server) = SalesforceFake::start_with(config).await.unwrap();
+    let org = common::Org { fake, server };
+    let c = org.connector_with(|cfg| cfg.contact_custom_fields[0].max_len = None);
+    let region = tandem_core::fields::FieldKey::Custom("Region__c".into());
+    let title = tandem_core::fields::FieldKey::Title;
+    assert_eq!(c.capabilities().contacts.limit(&region).unwrap().max_len, None, "unknown before the first call");
+    common::drain(&c, C, None).await;
+    assert_eq!(c.capabilities().contacts.limit(&region).unwrap().max_len, Some(20), "learned from the describe");
+    assert_eq!(c.capabilities().contacts.limit(&title).unwrap().max_len, Some(128));
+
+    let config = FakeConfig { sync_key_field: None, ..FakeConfig::default() };
+    let (fake, server) = SalesforceFake::start_with(config).await.unwrap();
+    let bare = common::Org { fake, server };
+    let c = bare.connector();
+    match c.pull(C, None).await {
+        Err(ConnectorError::Config { message }) => assert!(message.contains("Tandem_Sync_Id__c"), "{message}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
