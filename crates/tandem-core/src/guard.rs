@@ -45,14 +45,17 @@ pub struct Panicked {
 ///
 /// [`Panicked`] when `f` panicked.
 pub fn contain<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T, Panicked> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic without a message".to_owned());
-        Panicked { what, message }
-    })
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Panicked { what, message: panic_message(payload.as_ref()) })
+}
+
+/// The text of a caught panic's payload (`panic!` with a literal or a formatted message), or a
+/// placeholder for other payloads.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic without a message".to_owned())
 }
 
 /// `t` plus `minutes`, or `None` when either does not fit (chrono's `+` would panic).

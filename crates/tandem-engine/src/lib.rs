@@ -393,12 +393,7 @@ impl Engine {
                 Err(e) => {
                     let Some((index, user)) = spawned.remove(&e.id()) else { continue };
                     let message = if e.is_panic() {
-                        let payload = e.into_panic();
-                        payload
-                            .downcast_ref::<&str>()
-                            .map(|s| (*s).to_owned())
-                            .or_else(|| payload.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "no message".to_owned())
+                        tandem_core::guard::panic_message(e.into_panic().as_ref())
                     } else {
                         "the task was cancelled".to_owned()
                     };
