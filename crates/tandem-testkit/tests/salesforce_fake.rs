@@ -211,7 +211,7 @@ async fn malformed_queries_and_unknown_fields_answer_the_error_array() {
     let (_fake, api) = api().await;
     for (soql, code) in [
         ("SELECT Id FROM Contact WHERE", "MALFORMED_QUERY"),
-        ("SELECT COUNT() FROM Contact", "MALFORMED_QUERY"),
+        ("SELECT COUNT(Id) FROM Contact GROUP BY LastName", "MALFORMED_QUERY"),
         ("SELECT Id FROM Contact WHERE LastName = 'x' OR Id = 'y' AND Email = 'z'", "MALFORMED_QUERY"),
         ("SELECT Password FROM Contact", "INVALID_FIELD"),
         ("SELECT Id FROM Opportunity", "INVALID_TYPE"),

@@ -21,7 +21,7 @@
 //! | GET | `…/sobjects/{type}/describe` | the fields as the fake enforces them (type, length, nillable, createable, updateable, externalId, unique…) |
 //! | GET, PATCH, DELETE | `…/sobjects/{type}/{id}` | read (`?fields=`), update, delete |
 //! | GET | `…/sobjects/{type}/deleted?start=&end=`, `…/updated?start=&end=` | getDeleted, getUpdated |
-//! | PATCH | `…/sobjects/{type}/{field}/{value}` | upsert by external id (`300` on several matches) |
+//! | GET, PATCH | `…/sobjects/{type}/{field}/{value}` | read (`?fields=`) and upsert by external id (`300` on several matches) |
 //! | POST, PATCH, DELETE | `…/composite/sobjects` | collections (v42.0+): create, update, delete (`?ids=`); at most 200 records, `allOrNone` honoured, one result per record |
 //! | PATCH | `…/composite/sobjects/{type}/{field}` | collection upsert by external id (v46.0+) |
 //!
@@ -401,6 +401,12 @@ impl SalesforceFake {
         self.lock().org.live(sobject).len()
     }
 
+    /// How many records the fake's queries have looked at so far, subqueries included: a measure
+    /// of its own cost, so tests can check that a user's query does not scan the whole org.
+    pub fn records_examined(&self) -> u64 {
+        self.lock().org.examined()
+    }
+
     /// Ids of live records of `sobject` whose `field` equals `value` (case-insensitive).
     pub fn find_by(&self, sobject: &str, field: &str, value: &str) -> Vec<String> {
         self.lock().org.by_field(sobject, field, value)
@@ -478,7 +484,10 @@ pub fn router(fake: SalesforceFake) -> Router {
             "/services/data/{version}/sobjects/{sobject}/{id}",
             get(rest::get_one).patch(rest::update_one).delete(rest::delete_one),
         )
-        .route("/services/data/{version}/sobjects/{sobject}/{field}/{value}", patch(rest::upsert_one))
+        .route(
+            "/services/data/{version}/sobjects/{sobject}/{field}/{value}",
+            get(rest::get_by_external_id).patch(rest::upsert_one),
+        )
         .route(
             "/services/data/{version}/composite/sobjects",
             post(rest::collection_create).patch(rest::collection_update).delete(rest::collection_delete),

@@ -451,6 +451,38 @@ pub(crate) async fn upsert_one(
     }
 }
 
+/// GET `…/sobjects/{type}/{field}/{value}`: the record whose external id `field` is `value`
+/// (`?fields=` as for a read by id), `300` with the records' URLs when several match.
+pub(crate) async fn get_by_external_id(
+    State(fake): State<SalesforceFake>,
+    Path((version, sobject, field, value)): Path<(String, String, String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let fields: Option<Vec<String>> = params.get("fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
+    let mut inner = fake.lock();
+    let field = match external_field(&inner, &sobject, &field) {
+        Ok(f) => f,
+        Err(e) => return errors(StatusCode::BAD_REQUEST, &[e]),
+    };
+    let matches = inner.org.by_field(&sobject, &field, &value);
+    match matches.as_slice() {
+        [] => not_found(),
+        [id] => {
+            let record = inner
+                .at_version(&version, |org| org.get(&sobject, id).map(|r| org.project(&sobject, r, fields.as_deref())));
+            match record {
+                Some(r) => Json(r).into_response(),
+                None => not_found(),
+            }
+        }
+        _ => {
+            let urls: Vec<String> =
+                matches.iter().map(|id| format!("/services/data/{version}/sobjects/{sobject}/{id}")).collect();
+            (StatusCode::MULTIPLE_CHOICES, Json(json!(urls))).into_response()
+        }
+    }
+}
+
 // --- collections ------------------------------------------------------------------------------
 
 struct Batch {
@@ -733,7 +765,13 @@ fn verify_assertion(inner: &Inner, assertion: &str, base: &str) -> Result<String
         return Err(("invalid_grant", "audience is invalid"));
     }
     let now = inner.org.now().timestamp();
-    match claims.get("exp").and_then(Value::as_i64) {
+    // `exp` as a number, or as a string of digits: simple-salesforce sends `"exp": "1767225600"`
+    // and Salesforce accepts it (the library's JWT login is in wide use against the service).
+    let exp = match claims.get("exp") {
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        other => other.and_then(Value::as_i64),
+    };
+    match exp {
         None => return Err(("invalid_grant", "expiration time is missing")),
         Some(exp) if exp <= now => return Err(("invalid_grant", "expired authorization code")),
         Some(exp) if exp > now + 180 + 30 => {

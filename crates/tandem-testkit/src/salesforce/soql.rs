@@ -1,7 +1,9 @@
-//! A hand-written parser for the SOQL subset Tandem's connector sends:
+//! A hand-written parser for the SOQL subset Tandem's connector sends, and a little more:
 //!
 //! ```text
-//! SELECT field, Rel.field, … FROM Object
+//! SELECT items FROM Object
+//!   items: COUNT()                   alone: the answer is totalSize with no records
+//!        | item, item, …             item: field, Rel.field, FIELDS(STANDARD|CUSTOM|ALL)
 //!   [WHERE cond]           cond: AND / OR (not mixed without parentheses, as in SOQL), NOT,
 //!                          parentheses, = != <> < <= > >=, [NOT] IN (values | SELECT …), LIKE
 //!   [ORDER BY field [ASC|DESC] [NULLS FIRST|LAST], …]
@@ -9,11 +11,24 @@
 //! ```
 //!
 //! Values: 'strings' with SOQL's backslash escapes, numbers, true/false/null, datetimes
-//! (`2026-01-05T09:00:00Z`, fractions and offsets allowed) and dates. Anything else (aggregates,
-//! date literals such as `TODAY`, `GROUP BY`, `OFFSET`, `TYPEOF`, subqueries in the select list…) is
+//! (`2026-01-05T09:00:00Z`, fractions and offsets allowed), dates, and these date literals,
+//! evaluated against the fake's clock in UTC, weeks starting on Monday (the fake's users are
+//! `en_GB`): `YESTERDAY`, `TODAY`, `TOMORROW`, `LAST_WEEK`, `THIS_WEEK`, `NEXT_WEEK`,
+//! `LAST_MONTH`, `THIS_MONTH`, `NEXT_MONTH`, `LAST_90_DAYS`, `NEXT_90_DAYS`, `LAST_N_DAYS:n`
+//! (today and the n days before), `NEXT_N_DAYS:n` (the n days after today), `N_DAYS_AGO:n`. A
+//! date literal is a range: `=` is inside it, `!=` outside, `<` before its start, `<=` before its
+//! end, `>` after its end, `>=` from its start.
+//!
+//! Salesforce's rules the fake applies: `FIELDS(CUSTOM)` and `FIELDS(ALL)` need a `LIMIT` of at
+//! most 200; a semi-join or anti-join (`IN (SELECT …)`) may only stand in the top-level `AND` of
+//! the `WHERE` clause (not under `OR` or `NOT`), may not nest another one, and may not select from
+//! `Event` or `Task` (objects SOQL does not support in subqueries).
+//!
+//! Anything else (other aggregates and date literals — quarters, years, fiscal periods,
+//! `N_WEEKS`… —, `GROUP BY`, `OFFSET`, `TYPEOF`, subqueries in the select list…) is
 //! `MALFORMED_QUERY`, as Salesforce reports syntax errors.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 
 /// A query error in Salesforce's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +52,88 @@ pub(crate) enum Lit {
     Null,
     DateTime(DateTime<Utc>),
     Date(NaiveDate),
+    /// A date literal: a range of days relative to today.
+    Relative(DateLiteral),
+}
+
+/// A date literal of the supported subset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DateLiteral {
+    Yesterday,
+    Today,
+    Tomorrow,
+    LastWeek,
+    ThisWeek,
+    NextWeek,
+    LastMonth,
+    ThisMonth,
+    NextMonth,
+    LastNDays(u32),
+    NextNDays(u32),
+    NDaysAgo(u32),
+}
+
+impl DateLiteral {
+    fn named(name: &str) -> Option<DateLiteral> {
+        let upper = name.to_ascii_uppercase();
+        Some(match upper.as_str() {
+            "YESTERDAY" => DateLiteral::Yesterday,
+            "TODAY" => DateLiteral::Today,
+            "TOMORROW" => DateLiteral::Tomorrow,
+            "LAST_WEEK" => DateLiteral::LastWeek,
+            "THIS_WEEK" => DateLiteral::ThisWeek,
+            "NEXT_WEEK" => DateLiteral::NextWeek,
+            "LAST_MONTH" => DateLiteral::LastMonth,
+            "THIS_MONTH" => DateLiteral::ThisMonth,
+            "NEXT_MONTH" => DateLiteral::NextMonth,
+            "LAST_90_DAYS" => DateLiteral::LastNDays(90),
+            "NEXT_90_DAYS" => DateLiteral::NextNDays(90),
+            _ => return None,
+        })
+    }
+
+    fn with_n(name: &str, n: u32) -> Option<DateLiteral> {
+        let upper = name.to_ascii_uppercase();
+        Some(match upper.as_str() {
+            "LAST_N_DAYS" => DateLiteral::LastNDays(n),
+            "NEXT_N_DAYS" => DateLiteral::NextNDays(n),
+            "N_DAYS_AGO" => DateLiteral::NDaysAgo(n),
+            _ => return None,
+        })
+    }
+
+    /// The days it covers when it is `today`: `[start, end)`.
+    pub(crate) fn range(self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let days = |n: u32| Duration::days(i64::from(n));
+        let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+        let first = today.with_day(1).unwrap_or(today);
+        let month = |start: Option<NaiveDate>| {
+            let start = start.unwrap_or(first);
+            (start, start.checked_add_months(Months::new(1)).unwrap_or(start))
+        };
+        match self {
+            DateLiteral::Yesterday => (today - days(1), today),
+            DateLiteral::Today => (today, today + days(1)),
+            DateLiteral::Tomorrow => (today + days(1), today + days(2)),
+            DateLiteral::LastWeek => (monday - days(7), monday),
+            DateLiteral::ThisWeek => (monday, monday + days(7)),
+            DateLiteral::NextWeek => (monday + days(7), monday + days(14)),
+            DateLiteral::LastMonth => month(first.checked_sub_months(Months::new(1))),
+            DateLiteral::ThisMonth => month(Some(first)),
+            DateLiteral::NextMonth => month(first.checked_add_months(Months::new(1))),
+            DateLiteral::LastNDays(n) => (today - days(n), today + days(1)),
+            DateLiteral::NextNDays(n) => (today + days(1), today + days(1) + days(n)),
+            DateLiteral::NDaysAgo(n) => (today - days(n), today - days(n) + days(1)),
+        }
+    }
+}
+
+/// A `FIELDS()` group of the select list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldGroup {
+    Standard,
+    Custom,
+    All,
 }
 
 /// A comparison.
@@ -90,7 +187,12 @@ pub(crate) struct Order {
 /// A parsed `SELECT`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Select {
+    /// The fields named in the select list (empty for `COUNT()`).
     pub(crate) fields: Vec<String>,
+    /// The `FIELDS()` groups of the select list.
+    pub(crate) groups: Vec<FieldGroup>,
+    /// `SELECT COUNT()`.
+    pub(crate) count: bool,
     pub(crate) object: String,
     pub(crate) filter: Option<Expr>,
     pub(crate) order: Vec<Order>,
@@ -104,6 +206,8 @@ enum Tok {
     Num(f64),
     DateTime(DateTime<Utc>),
     Date(NaiveDate),
+    /// `LAST_N_DAYS:2` and friends.
+    DateN(String, u32),
     LParen,
     RParen,
     Comma,
@@ -117,6 +221,7 @@ fn describe(t: &Tok) -> String {
         Tok::Num(n) => n.to_string(),
         Tok::DateTime(d) => d.to_rfc3339(),
         Tok::Date(d) => d.to_string(),
+        Tok::DateN(name, n) => format!("{name}:{n}"),
         Tok::LParen => "(".into(),
         Tok::RParen => ")".into(),
         Tok::Comma => ",".into(),
@@ -236,12 +341,22 @@ fn lex(q: &str) -> Result<Vec<Tok>, SoqlError> {
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '.')) {
                     i += 1;
                 }
-                // `LAST_N_DAYS:7` and friends: not supported, reported as syntax.
+                let name: String = chars[start..i].iter().collect();
+                // `LAST_N_DAYS:7` and friends.
                 if chars.get(i) == Some(&':') {
-                    let text: String = chars[start..i].iter().collect();
-                    return Err(malformed(format!("date literal '{text}' is not supported here")));
+                    i += 1;
+                    let digits = i;
+                    while i < chars.len() && chars[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    let text: String = chars[digits..i].iter().collect();
+                    let n = text.parse::<u32>().map_err(|_| {
+                        malformed(format!("line 1:{digits} no viable alternative at character ':' after {name}"))
+                    })?;
+                    out.push(Tok::DateN(name, n));
+                    continue;
                 }
-                out.push(Tok::Ident(chars[start..i].iter().collect()));
+                out.push(Tok::Ident(name));
             }
             other => return Err(malformed(format!("line 1:{i} no viable alternative at character '{other}'"))),
         }
@@ -311,10 +426,27 @@ impl Parser {
 
     fn select(&mut self) -> Result<Select, SoqlError> {
         self.expect_kw("SELECT")?;
-        let mut fields = vec![self.field()?];
-        while self.peek() == Some(&Tok::Comma) {
-            self.pos += 1;
-            fields.push(self.field()?);
+        let mut fields = Vec::new();
+        let mut groups = Vec::new();
+        let mut count = false;
+        if self.is_kw("COUNT") && self.toks.get(self.pos + 1) == Some(&Tok::LParen) {
+            if self.toks.get(self.pos + 2) != Some(&Tok::RParen) {
+                return Err(malformed("aggregate functions other than COUNT() are not supported by this fake"));
+            }
+            self.pos += 3;
+            count = true;
+        } else {
+            loop {
+                match self.field()? {
+                    Item::Field(f) => fields.push(f),
+                    Item::Group(g) => groups.push(g),
+                }
+                if self.peek() == Some(&Tok::Comma) {
+                    self.pos += 1;
+                } else {
+                    break;
+                }
+            }
         }
         self.expect_kw("FROM")?;
         let object = self.ident()?;
@@ -355,18 +487,34 @@ impl Parser {
         } else {
             None
         };
-        Ok(Select { fields, object, filter, order, limit })
+        if groups.iter().any(|g| *g != FieldGroup::Standard) && limit.is_none_or(|n| n > 200) {
+            return Err(malformed(
+                "The SOQL FIELDS function must have a LIMIT of at most 200 when it selects FIELDS(ALL) or FIELDS(CUSTOM)",
+            ));
+        }
+        Ok(Select { fields, groups, count, object, filter, order, limit })
     }
 
-    fn field(&mut self) -> Result<String, SoqlError> {
+    fn field(&mut self) -> Result<Item, SoqlError> {
         if self.peek() == Some(&Tok::LParen) {
             return Err(malformed("subqueries in the select list are not supported by this fake"));
         }
         let f = self.ident()?;
         if self.peek() == Some(&Tok::LParen) {
+            if f.eq_ignore_ascii_case("FIELDS") {
+                self.pos += 1;
+                let group = match self.next() {
+                    Some(Tok::Ident(g)) if g.eq_ignore_ascii_case("STANDARD") => FieldGroup::Standard,
+                    Some(Tok::Ident(g)) if g.eq_ignore_ascii_case("CUSTOM") => FieldGroup::Custom,
+                    Some(Tok::Ident(g)) if g.eq_ignore_ascii_case("ALL") => FieldGroup::All,
+                    _ => return Err(malformed("FIELDS() takes ALL, CUSTOM or STANDARD")),
+                };
+                self.expect(&Tok::RParen)?;
+                return Ok(Item::Group(group));
+            }
             return Err(malformed(format!("unexpected token: '(' (function {f} is not supported)")));
         }
-        Ok(f)
+        Ok(Item::Field(f))
     }
 
     fn or_expr(&mut self) -> Result<Expr, SoqlError> {
@@ -431,7 +579,7 @@ impl Parser {
             if self.is_kw("SELECT") {
                 let select = self.select()?;
                 self.expect(&Tok::RParen)?;
-                if select.fields.len() != 1 {
+                if select.fields.len() != 1 || !select.groups.is_empty() || select.count {
                     return Err(malformed("a semi-join subquery must select exactly one field"));
                 }
                 return Ok(Expr::InSelect { field, negated, select: Box::new(select) });
@@ -466,6 +614,10 @@ impl Parser {
             Some(Tok::Ident(s)) if s.eq_ignore_ascii_case("true") => Ok(Lit::Bool(true)),
             Some(Tok::Ident(s)) if s.eq_ignore_ascii_case("false") => Ok(Lit::Bool(false)),
             Some(Tok::Ident(s)) if s.eq_ignore_ascii_case("null") => Ok(Lit::Null),
+            Some(Tok::Ident(s)) if let Some(literal) = DateLiteral::named(&s) => Ok(Lit::Relative(literal)),
+            Some(Tok::DateN(name, n)) => DateLiteral::with_n(&name, n).map(Lit::Relative).ok_or_else(|| {
+                malformed(format!("date literal {name}:{n} is not supported by this fake (only LAST_N_DAYS, NEXT_N_DAYS and N_DAYS_AGO)"))
+            }),
             Some(t) => Err(malformed(format!("unexpected token: '{}'", describe(&t)))),
             None => Err(malformed("unexpected end of query")),
         }
@@ -482,6 +634,45 @@ fn is_reserved(s: &str) -> bool {
     .any(|k| k.eq_ignore_ascii_case(s))
 }
 
+/// One item of the select list.
+enum Item {
+    Field(String),
+    Group(FieldGroup),
+}
+
+/// Objects SOQL does not support as the inner select of a semi-join or anti-join.
+const NOT_IN_SUBQUERIES: [&str; 2] = ["Event", "Task"];
+
+/// Salesforce's rules on semi-joins and anti-joins: only in the top-level `AND` (`top`), not
+/// nested, not on the objects SOQL leaves out of subqueries.
+fn check_joins(e: &Expr, top: bool, inner: bool) -> Result<(), SoqlError> {
+    match e {
+        Expr::And(parts) => parts.iter().try_for_each(|p| check_joins(p, top, inner)),
+        Expr::Group(x) => check_joins(x, top, inner),
+        Expr::Or(parts) => parts.iter().try_for_each(|p| check_joins(p, false, inner)),
+        Expr::Not(x) => check_joins(x, false, inner),
+        Expr::InSelect { select, .. } => {
+            if inner {
+                return Err(malformed("Nesting of semi join sub-selects is not supported"));
+            }
+            if !top {
+                return Err(malformed(
+                    "Semi join sub-selects are only allowed at the top level WHERE expressions and not in nested WHERE \
+                     expressions.",
+                ));
+            }
+            if let Some(object) = NOT_IN_SUBQUERIES.iter().find(|o| o.eq_ignore_ascii_case(&select.object)) {
+                return Err(malformed(format!("Entity '{object}' is not supported for semi join inner selects")));
+            }
+            match &select.filter {
+                Some(f) => check_joins(f, true, true),
+                None => Ok(()),
+            }
+        }
+        Expr::Cmp { .. } | Expr::In { .. } | Expr::Like { .. } => Ok(()),
+    }
+}
+
 /// Parses one statement.
 pub(crate) fn parse(q: &str) -> Result<Select, SoqlError> {
     let toks = lex(q)?;
@@ -489,6 +680,9 @@ pub(crate) fn parse(q: &str) -> Result<Select, SoqlError> {
     let select = p.select()?;
     if p.peek().is_some() {
         return Err(p.unexpected());
+    }
+    if let Some(filter) = &select.filter {
+        check_joins(filter, true, false)?;
     }
     Ok(select)
 }
@@ -557,8 +751,11 @@ mod tests {
     #[test]
     fn rejects_what_it_does_not_support() {
         for q in [
-            "SELECT COUNT() FROM Contact",
-            "SELECT Id FROM Contact WHERE CreatedDate = LAST_N_DAYS:7",
+            "SELECT COUNT(Id) FROM Contact",
+            "SELECT Id FROM Contact WHERE CreatedDate = LAST_N_QUARTERS:2",
+            "SELECT Id FROM Contact WHERE CreatedDate = THIS_FISCAL_YEAR",
+            "SELECT FIELDS(ALL) FROM Contact",
+            "SELECT FIELDS(CUSTOM) FROM Contact LIMIT 201",
             "SELECT Id FROM Contact GROUP BY Id",
             "SELECT Id FROM Contact OFFSET 5",
             "SELECT Id FROM Contact WHERE a = 1 AND b = 2 OR c = 3",
@@ -583,6 +780,24 @@ mod tests {
         assert!(matches!(&p[0], Expr::Cmp { value: Lit::DateTime(_), .. }));
         assert!(matches!(&p[1], Expr::Cmp { value: Lit::Date(_), .. }));
         assert!(matches!(&p[2], Expr::Cmp { value: Lit::Num(n), op: CmpOp::Le, .. } if *n == 60.0));
+    }
+
+    #[test]
+    fn date_literal_ranges() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        // A Tuesday at the end of a leap February.
+        let today = d("2028-02-29");
+        assert_eq!(DateLiteral::Today.range(today), (today, d("2028-03-01")));
+        assert_eq!(DateLiteral::ThisWeek.range(today), (d("2028-02-28"), d("2028-03-06")));
+        assert_eq!(DateLiteral::LastWeek.range(today), (d("2028-02-21"), d("2028-02-28")));
+        assert_eq!(DateLiteral::LastMonth.range(today), (d("2028-01-01"), d("2028-02-01")));
+        assert_eq!(DateLiteral::NextMonth.range(d("2028-12-31")), (d("2029-01-01"), d("2029-02-01")));
+        assert_eq!(DateLiteral::LastNDays(1).range(today), (d("2028-02-28"), d("2028-03-01")));
+        assert_eq!(DateLiteral::NextNDays(2).range(today), (d("2028-03-01"), d("2028-03-03")));
+        let s = parse("SELECT Id FROM Event WHERE ActivityDate = last_n_days:7 AND CreatedDate < Next_Week").unwrap();
+        let Some(Expr::And(p)) = s.filter else { panic!() };
+        assert!(matches!(&p[0], Expr::Cmp { value: Lit::Relative(DateLiteral::LastNDays(7)), .. }));
+        assert!(matches!(&p[1], Expr::Cmp { value: Lit::Relative(DateLiteral::NextWeek), .. }));
     }
 
     #[test]

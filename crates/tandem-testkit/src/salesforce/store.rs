@@ -2,6 +2,7 @@
 //! the clock behind `SystemModstamp`, validation as Salesforce does it, query execution and
 //! query locators.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -9,7 +10,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 use super::schema::{self, FieldDef, FieldType, ObjectDef};
-use super::soql::{CmpOp, Expr, Lit, Select, SoqlError, like};
+use super::soql::{CmpOp, Expr, FieldGroup, Lit, Select, SoqlError, like};
 
 /// How long deleted records stay in the recycle bin (and in `queryAll`, `getDeleted`).
 pub(crate) const RECYCLE_DAYS: i64 = 15;
@@ -130,6 +131,26 @@ fn lit_v(lit: &Lit, ty: &FieldType) -> V {
         Lit::Bool(b) => V::Bool(*b),
         Lit::DateTime(d) => V::Dt(*d),
         Lit::Date(d) => V::D(*d),
+        // Ranges: compared by `in_range`, never by value.
+        Lit::Relative(_) => V::Null,
+    }
+}
+
+/// Whether `left` (a date or datetime) compares with the days `[start, end)` as `op` says.
+fn in_range(left: &V, (start, end): (NaiveDate, NaiveDate), op: CmpOp) -> bool {
+    let (before_start, before_end) = match left {
+        V::Dt(t) => (*t < midnight(start), *t < midnight(end)),
+        V::D(d) => (*d < start, *d < end),
+        _ => return op == CmpOp::Ne,
+    };
+    let inside = !before_start && before_end;
+    match op {
+        CmpOp::Eq => inside,
+        CmpOp::Ne => !inside,
+        CmpOp::Lt => before_start,
+        CmpOp::Le => before_end,
+        CmpOp::Gt => !before_end,
+        CmpOp::Ge => !before_start,
     }
 }
 
@@ -144,6 +165,7 @@ fn check_lit(field: &str, ty: &FieldType, lit: &Lit) -> Result<(), SoqlError> {
     };
     match (ty, lit) {
         (_, Lit::Null) => Ok(()),
+        (FieldType::DateTime | FieldType::Date, Lit::Relative(_)) => Ok(()),
         (FieldType::DateTime, Lit::DateTime(_)) => Ok(()),
         (FieldType::DateTime, _) => Err(wrong("dateTime", false)),
         (FieldType::Date, Lit::Date(_)) => Ok(()),
@@ -159,6 +181,9 @@ fn check_lit(field: &str, ty: &FieldType, lit: &Lit) -> Result<(), SoqlError> {
 
 /// One stored record of any object.
 pub(crate) type Fields = Map<String, Value>;
+
+/// A record's id under its `SystemModstamp` (`None` when it has none), in stamp order.
+type Stamped = (Option<DateTime<Utc>>, String);
 
 /// A pending page set of a query.
 #[derive(Clone)]
@@ -180,6 +205,13 @@ pub(crate) struct Org {
     deleted_at: HashMap<String, DateTime<Utc>>,
     /// Live records by the lower-cased value of an indexed field (external ids, usernames).
     index: HashMap<(&'static str, String, String), BTreeSet<String>>,
+    /// Every record (deleted ones too) by object and `OwnerId`, so that a user's query does not
+    /// scan the org.
+    by_owner: HashMap<(&'static str, String), BTreeSet<String>>,
+    /// Every record (deleted ones too) by object, in `SystemModstamp` order.
+    by_stamp: HashMap<&'static str, BTreeSet<Stamped>>,
+    /// Records queries have looked at, for tests of the indexes.
+    examined: Cell<u64>,
     pub(crate) api_version: String,
     pub(crate) page_size: usize,
 }
@@ -197,9 +229,17 @@ impl Org {
             next_locator: 0,
             deleted_at: HashMap::new(),
             index: HashMap::new(),
+            by_owner: HashMap::new(),
+            by_stamp: HashMap::new(),
+            examined: Cell::new(0),
             api_version,
             page_size,
         }
+    }
+
+    /// How many records queries have looked at so far.
+    pub(crate) fn examined(&self) -> u64 {
+        self.examined.get()
     }
 
     /// The fake clock.
@@ -261,6 +301,31 @@ impl Org {
             if let Some(new) = value(after) {
                 self.index.entry((object, field.clone(), new)).or_default().insert(id.to_owned());
             }
+        }
+    }
+
+    /// Keeps `by_owner` and `by_stamp` in step with a write of any record, live or deleted.
+    fn track(&mut self, object: &'static str, id: &str, before: Option<&Fields>, after: Option<&Fields>) {
+        let owner = |r: &Fields| r.get("OwnerId").and_then(Value::as_str).map(str::to_owned);
+        if let Some(b) = before {
+            if let Some(o) = owner(b) {
+                let key = (object, o);
+                if let Some(set) = self.by_owner.get_mut(&key) {
+                    set.remove(id);
+                    if set.is_empty() {
+                        self.by_owner.remove(&key);
+                    }
+                }
+            }
+            if let Some(set) = self.by_stamp.get_mut(object) {
+                set.remove(&(dt(b, "SystemModstamp"), id.to_owned()));
+            }
+        }
+        if let Some(a) = after {
+            if let Some(o) = owner(a) {
+                self.by_owner.entry((object, o)).or_default().insert(id.to_owned());
+            }
+            self.by_stamp.entry(object).or_default().insert((dt(a, "SystemModstamp"), id.to_owned()));
         }
     }
 
@@ -460,6 +525,7 @@ impl Org {
             );
         }
         self.reindex(def.name, &id, None, Some(&fields));
+        self.track(def.name, &id, None, Some(&fields));
         self.tables.entry(def.name).or_default().insert(id.clone(), fields);
         Ok(id)
     }
@@ -474,6 +540,7 @@ impl Org {
             after.insert(k, v);
         }
         self.reindex(name, id, Some(&before), Some(&after));
+        self.track(name, id, Some(&before), Some(&after));
         self.tables.entry(name).or_default().insert(id.to_owned(), after);
     }
 
@@ -502,6 +569,7 @@ impl Org {
             merged.insert("LastModifiedById".to_owned(), Value::String(a.to_owned()));
         }
         self.reindex(def.name, id, Some(&current), Some(&merged));
+        self.track(def.name, id, Some(&current), Some(&merged));
         self.tables.entry(def.name).or_default().insert(id.to_owned(), merged);
         Ok(())
     }
@@ -554,9 +622,12 @@ impl Org {
         let stamp = self.stamp();
         let before = self.tables.get(object).and_then(|t| t.get(id)).cloned();
         self.reindex(object, id, before.as_ref(), None);
+        let Some(mut after) = before.clone() else { return };
+        after.insert("IsDeleted".to_owned(), Value::Bool(true));
+        after.insert("SystemModstamp".to_owned(), Value::String(format_datetime(stamp)));
+        self.track(object, id, before.as_ref(), Some(&after));
         if let Some(r) = self.tables.get_mut(object).and_then(|t| t.get_mut(id)) {
-            r.insert("IsDeleted".to_owned(), Value::Bool(true));
-            r.insert("SystemModstamp".to_owned(), Value::String(format_datetime(stamp)));
+            *r = after;
             self.deleted_at.insert(id.to_owned(), stamp);
         }
     }
@@ -715,6 +786,9 @@ impl Org {
             Expr::Cmp { field, op, value } => {
                 let Ok(path) = self.resolve(def, field) else { return false };
                 let left = typed(&self.value_at(record, &path), path.ty());
+                if let Lit::Relative(literal) = value {
+                    return in_range(&left, literal.range(self.now().date_naive()), *op);
+                }
                 let right = lit_v(value, path.ty());
                 match op {
                     CmpOp::Eq => left == right,
@@ -733,7 +807,11 @@ impl Org {
             Expr::In { field, negated, values } => {
                 let Ok(path) = self.resolve(def, field) else { return false };
                 let left = typed(&self.value_at(record, &path), path.ty());
-                let found = values.iter().any(|v| lit_v(v, path.ty()) == left);
+                let today = self.now().date_naive();
+                let found = values.iter().any(|v| match v {
+                    Lit::Relative(literal) => in_range(&left, literal.range(today), CmpOp::Eq),
+                    v => lit_v(v, path.ty()) == left,
+                });
                 found != *negated
             }
             Expr::InSelect { field, negated, .. } => {
@@ -767,11 +845,119 @@ impl Org {
         }
     }
 
+    /// The fields a select list names, with its `FIELDS()` groups expanded (custom fields end in
+    /// `__c`; the others are standard).
+    fn selected(&self, def: &ObjectDef, select: &Select) -> Vec<String> {
+        let mut out = select.fields.clone();
+        for group in &select.groups {
+            for f in &def.fields {
+                let custom = f.name.ends_with("__c");
+                let wanted = match group {
+                    FieldGroup::All => true,
+                    FieldGroup::Custom => custom,
+                    FieldGroup::Standard => !custom,
+                };
+                if wanted && !out.iter().any(|o| o.eq_ignore_ascii_case(&f.name)) {
+                    out.push(f.name.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The ids of records that may match `e`, from the indexes, or `None` when the indexes cannot
+    /// narrow it (or would give more than `cap`): `OwnerId =`/`IN`, `Id =`/`IN`/`IN (SELECT …)`,
+    /// `SystemModstamp >=`/`>`/`=`, and `AND`/`OR` of them. A superset of the matches: the filter
+    /// still decides.
+    fn candidates(
+        &self,
+        def: &ObjectDef,
+        e: &Expr,
+        semi: &HashMap<usize, HashSet<String>>,
+        cap: Option<usize>,
+    ) -> Option<BTreeSet<String>> {
+        let within = |n: usize| cap.is_none_or(|c| n <= c);
+        let field_is =
+            |field: &str, name: &str| matches!(self.resolve(def, field), Ok(Path::Direct(f)) if f.name == name);
+        let owned = |owners: &mut dyn Iterator<Item = &String>| -> Option<BTreeSet<String>> {
+            let mut out = BTreeSet::new();
+            for o in owners {
+                if let Some(ids) = self.by_owner.get(&(def.name, o.clone())) {
+                    out.extend(ids.iter().cloned());
+                }
+                if !within(out.len()) {
+                    return None;
+                }
+            }
+            Some(out)
+        };
+        let strings = |values: &[Lit]| -> Option<Vec<String>> {
+            values.iter().map(|v| if let Lit::Str(s) = v { Some(s.clone()) } else { None }).collect()
+        };
+        match e {
+            Expr::Group(x) => self.candidates(def, x, semi, cap),
+            Expr::And(parts) => {
+                let mut best: Option<BTreeSet<String>> = None;
+                for p in parts {
+                    let limit = best.as_ref().map_or(cap, |b| Some(b.len().saturating_sub(1)));
+                    if let Some(c) = self.candidates(def, p, semi, limit) {
+                        best = Some(c);
+                    }
+                }
+                best
+            }
+            Expr::Or(parts) => {
+                let mut out = BTreeSet::new();
+                for p in parts {
+                    out.extend(self.candidates(def, p, semi, cap)?);
+                    if !within(out.len()) {
+                        return None;
+                    }
+                }
+                Some(out)
+            }
+            Expr::Cmp { field, op: CmpOp::Eq, value: Lit::Str(v) } if field_is(field, "OwnerId") => {
+                owned(&mut std::iter::once(v))
+            }
+            Expr::Cmp { field, op: CmpOp::Eq, value: Lit::Str(v) } if field_is(field, "Id") => {
+                Some(BTreeSet::from([v.clone()]))
+            }
+            Expr::In { field, negated: false, values } if field_is(field, "OwnerId") => {
+                owned(&mut strings(values)?.iter())
+            }
+            Expr::In { field, negated: false, values } if field_is(field, "Id") => {
+                let ids: BTreeSet<String> = strings(values)?.into_iter().collect();
+                within(ids.len()).then_some(ids)
+            }
+            Expr::InSelect { field, negated: false, .. } if field_is(field, "Id") => {
+                let set = semi.get(&(std::ptr::from_ref(e) as usize))?;
+                within(set.len()).then(|| set.iter().cloned().collect())
+            }
+            Expr::Cmp { field, op: op @ (CmpOp::Eq | CmpOp::Ge | CmpOp::Gt), value: Lit::DateTime(t) }
+                if field_is(field, "SystemModstamp") =>
+            {
+                let stamps = self.by_stamp.get(def.name)?;
+                let mut out = BTreeSet::new();
+                for (stamp, id) in stamps.range((Some(*t), String::new())..) {
+                    if *op == CmpOp::Eq && *stamp != Some(*t) {
+                        break;
+                    }
+                    out.insert(id.clone());
+                    if !within(out.len()) {
+                        return None;
+                    }
+                }
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+
     /// The matching records, sorted and limited (not projected).
     fn select_rows(&self, select: &Select, all: bool) -> Result<Vec<Fields>, SoqlError> {
         let def = self.object(&select.object).ok_or_else(|| invalid_type(&select.object))?;
-        for f in &select.fields {
-            self.resolve(def, f)?;
+        for f in self.selected(def, select) {
+            self.resolve(def, &f)?;
         }
         let mut semi = HashMap::new();
         if let Some(filter) = &select.filter {
@@ -784,24 +970,24 @@ impl Org {
             .map(|o| self.resolve(def, &o.field).map(|p| (p, o.asc, o.nulls_first)))
             .collect::<Result<_, _>>()?;
         let horizon = self.now() - Duration::days(RECYCLE_DAYS);
-        let mut rows: Vec<Fields> = self
-            .tables
-            .get(def.name)
-            .map(|t| {
-                t.iter()
-                    .filter(|(id, r)| {
-                        if Self::is_live(r) {
-                            true
-                        } else {
-                            all && self.deleted_at.get(*id).is_some_and(|at| *at >= horizon)
-                        }
-                    })
-                    .map(|(_, r)| r)
-                    .filter(|r| select.filter.as_ref().is_none_or(|f| self.eval(def, r, f, &semi)))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let table = self.tables.get(def.name);
+        // The records the indexes narrow the filter to, in id order (as a scan would see them).
+        let candidates: Option<Vec<(&String, &Fields)>> = select
+            .filter
+            .as_ref()
+            .and_then(|f| self.candidates(def, f, &semi, None))
+            .map(|ids| ids.into_iter().filter_map(|id| table.and_then(|t| t.get_key_value(&id))).collect());
+        let scanned: Box<dyn Iterator<Item = (&String, &Fields)>> = match candidates {
+            Some(list) => Box::new(list.into_iter()),
+            None => Box::new(table.into_iter().flat_map(|t| t.iter())),
+        };
+        let mut rows: Vec<Fields> = scanned
+            .inspect(|_| self.examined.set(self.examined.get() + 1))
+            .filter(|(id, r)| Self::is_live(r) || all && self.deleted_at.get(*id).is_some_and(|at| *at >= horizon))
+            .map(|(_, r)| r)
+            .filter(|r| select.filter.as_ref().is_none_or(|f| self.eval(def, r, f, &semi)))
+            .cloned()
+            .collect();
         if !order.is_empty() {
             rows.sort_by(|a, b| {
                 for (path, asc, nulls_first) in &order {
@@ -891,8 +1077,13 @@ impl Org {
     /// Runs a query and returns its first page (registering a locator for the rest).
     pub(crate) fn query(&mut self, select: &Select, all: bool, batch: Option<usize>) -> Result<Value, ApiError> {
         let rows = self.select_rows(select, all)?;
-        let def_name = self.object(&select.object).map_or("", |d| d.name);
-        let projected: Vec<Value> = rows.iter().map(|r| self.project(def_name, r, Some(&select.fields))).collect();
+        if select.count {
+            return Ok(json!({ "totalSize": rows.len(), "done": true, "records": [] }));
+        }
+        let Some(def) = self.object(&select.object) else { return Err(invalid_type(&select.object).into()) };
+        let fields = self.selected(def, select);
+        let def_name = def.name;
+        let projected: Vec<Value> = rows.iter().map(|r| self.project(def_name, r, Some(&fields))).collect();
         Ok(self.first_page(projected, if all { "queryAll" } else { "query" }, batch))
     }
 
