@@ -264,9 +264,17 @@ impl<'a> Planner<'a> {
         self.guard_mass_deletes(&mut paired);
 
         // Records seen this cycle that are already paired: a new record matching one of them is
-        // ambiguous, not new.
-        let linked: [Vec<Seen>; 2] = Side::BOTH.map(|side| {
-            paired.values().filter_map(|slots| slots[idx(side)].clone()).filter(|s| s.record.is_some()).collect()
+        // ambiguous, not new. Only worth indexing when the other side has new records.
+        let linked: [Candidates; 2] = Side::BOTH.map(|side| {
+            if unpaired[idx(side.other())].is_empty() {
+                return Candidates::new();
+            }
+            let mut index = Candidates::new();
+            self.index_candidates(
+                &mut index,
+                paired.values().filter_map(|slots| slots[idx(side)].as_ref()).filter(|s| s.record.is_some()),
+            );
+            index
         });
         for (pair_id, [crm, mailbox]) in paired {
             let Some(state) = self.input.pairs.get(&pair_id) else { continue };
@@ -299,7 +307,7 @@ impl<'a> Planner<'a> {
             }
         }
         let [crm_new, mailbox_new] = unpaired;
-        self.match_and_create(crm_new, mailbox_new, &linked);
+        self.match_and_create(crm_new, mailbox_new, linked);
     }
 
     /// Records that moved: a record not paired under its id, carrying the key of a live pair
@@ -1009,7 +1017,7 @@ impl<'a> Planner<'a> {
         keys
     }
 
-    fn match_and_create(&mut self, crm_new: Vec<Seen>, mailbox_new: Vec<Seen>, linked: &[Vec<Seen>; 2]) {
+    fn match_and_create(&mut self, crm_new: Vec<Seen>, mailbox_new: Vec<Seen>, linked: [Candidates; 2]) {
         // Index the mailbox side's new records by every key.
         let mut index: HashMap<(u8, String), Vec<usize>> = HashMap::new();
         for (i, seen) in mailbox_new.iter().enumerate() {
@@ -1019,8 +1027,13 @@ impl<'a> Planner<'a> {
         }
         // Every record of each side that a new record could match but not link to: new ones
         // (they may link to another) and those already paired.
-        let crm_candidates = self.candidate_index(crm_new.iter().chain(&linked[0]));
-        let mailbox_candidates = self.candidate_index(mailbox_new.iter().chain(&linked[1]));
+        let [mut crm_candidates, mut mailbox_candidates] = linked;
+        if !mailbox_new.is_empty() {
+            self.index_candidates(&mut crm_candidates, crm_new.iter());
+        }
+        if !crm_new.is_empty() {
+            self.index_candidates(&mut mailbox_candidates, mailbox_new.iter());
+        }
         let mut claimed = vec![false; mailbox_new.len()];
         let mut matched = vec![false; crm_new.len()];
         // Tandem's own copies first, for every record, so that an email or name match of one
@@ -1061,33 +1074,34 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The records a new record could match but not link to, by rank-1 and rank-2 key. Tandem's
-    /// own copies stand for the records they copy, not for a person's own, so they are left out.
-    fn candidate_index<'s>(&self, records: impl Iterator<Item = &'s Seen>) -> HashMap<(u8, String), Vec<&'s Seen>> {
-        let mut index: HashMap<(u8, String), Vec<&'s Seen>> = HashMap::new();
+    /// Adds the records a new record could match but not link to, by rank-1 and rank-2 key.
+    /// Tandem's own copies stand for the records they copy, not for a person's own, so they are
+    /// left out.
+    fn index_candidates<'s>(&self, index: &mut Candidates, records: impl Iterator<Item = &'s Seen>) {
         for seen in records.filter(|s| s.sync_key.is_none()) {
+            let email = has_email(seen);
             for key in self.match_keys(seen).into_iter().filter(|(rank, _)| *rank > 0) {
-                index.entry(key).or_default().push(seen);
+                index.entry(key).or_default().push((seen.id.clone(), email));
             }
         }
-        index
     }
 
     /// The record (of the smallest id) among the other side's candidates that `seen` matches by
     /// a rank-1 or rank-2 key. Tandem's own copies are never ambiguous.
-    fn ambiguous_match(&self, seen: &Seen, others: &HashMap<(u8, String), Vec<&Seen>>) -> Option<RecordId> {
+    fn ambiguous_match(&self, seen: &Seen, others: &Candidates) -> Option<RecordId> {
         if seen.sync_key.is_some() {
             return None;
         }
+        let email = has_email(seen);
         self.match_keys(seen)
             .into_iter()
             .filter(|(rank, _)| *rank > 0)
             .filter_map(|key| others.get(&key).map(|found| (key.0, found)))
             .flat_map(|(rank, found)| {
                 // The same rule as linking: a name match needs one side without an address.
-                found.iter().filter(move |other| rank != 2 || !(has_email(seen) && has_email(other)))
+                found.iter().filter(move |(_, other_email)| rank != 2 || !(email && *other_email))
             })
-            .map(|other| &other.id)
+            .map(|(id, _)| id)
             .min()
             .cloned()
     }
@@ -1328,6 +1342,10 @@ impl<'a> Planner<'a> {
         self.plan.states.insert(key, NextState::Put(state));
     }
 }
+
+/// Records that new records are checked against for ambiguity, by match key: id and whether the
+/// record has an email address.
+type Candidates = HashMap<(u8, String), Vec<(RecordId, bool)>>;
 
 fn has_email(seen: &Seen) -> bool {
     matches!(&seen.record, Some(Record::Contact(c)) if !c.emails.is_empty())
