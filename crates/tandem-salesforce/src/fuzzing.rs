@@ -18,6 +18,23 @@ fn mapping() -> Mapping {
     )
 }
 
+/// Every field name the connector reads from Contact and Event rows (the key and the custom
+/// fields of these entry points included), plus the relationship and invitee names: the keys
+/// hostile rows are built from.
+pub fn field_names() -> Vec<String> {
+    let m = mapping();
+    let mut names: Vec<String> = [ObjectKind::Contact, ObjectKind::Event]
+        .into_iter()
+        .flat_map(|object| m.select(object))
+        .map(|ident| ident.as_str().to_owned())
+        .flat_map(|name| name.split('.').map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    names.extend(["Relation", "Status", "Email"].map(str::to_owned));
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// A Contact (`ObjectKind::Contact`) or Event row as the connector reads it: the common part
 /// (id, stamp, key), then the record, events in the user's zone `zone` with the row itself also
 /// read as an invitee (`EventRelation`) row.

@@ -9,38 +9,15 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use tandem_testkit::graph::GraphFake;
 
-const MB: &str = "ann@contoso.example";
+mod common;
+
+use common::{GraphEnv as Env, MB};
+
 const IMMUTABLE: (&str, &str) = ("Prefer", "IdType=\"ImmutableId\"");
 
-struct Env {
-    fake: GraphFake,
-    http: reqwest::Client,
-    bearer: String,
-}
-
 async fn env() -> Env {
-    let fake = GraphFake::start().await.unwrap();
-    fake.state().add_mailbox(MB, "Ann");
-    fake.state().register_client_secret("app", "app-secret-value");
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let v: Value = http
-        .post(fake.token_url())
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "app"),
-            ("client_secret", "app-secret-value"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bearer = format!("Bearer {}", v["access_token"].as_str().unwrap());
-    Env { fake, http, bearer }
+    common::graph_env(tandem_testkit::graph::GraphFakeConfig::default()).await
 }
 
 struct Answer {

@@ -6,37 +6,14 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tandem_testkit::graph::{DeltaExpiry, GraphFake, GraphFakeConfig};
+use tandem_testkit::graph::{DeltaExpiry, GraphFakeConfig};
 
-const MB: &str = "ann@contoso.example";
+mod common;
 
-struct Env {
-    fake: GraphFake,
-    http: reqwest::Client,
-    bearer: String,
-}
+use common::{GraphEnv as Env, MB};
 
 async fn env_with(config: GraphFakeConfig) -> Env {
-    let fake = GraphFake::start_with(config).await.unwrap();
-    fake.state().add_mailbox(MB, "Ann");
-    fake.state().register_client_secret("app", "app-secret-value");
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let v: Value = http
-        .post(fake.token_url())
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "app"),
-            ("client_secret", "app-secret-value"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bearer = format!("Bearer {}", v["access_token"].as_str().unwrap());
-    Env { fake, http, bearer }
+    common::graph_env(config).await
 }
 
 async fn env() -> Env {

@@ -4,40 +4,18 @@
 //! error array with `Sforce-Limit-Info` on every answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use tandem_testkit::keys;
 use tandem_testkit::salesforce::{FakeConfig, SalesforceFake};
 use tandem_testkit::server::FakeServer;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
+mod common;
+
+use common::client;
 
 async fn login(fake: &SalesforceFake, server: &FakeServer) -> String {
-    let claims = json!({
-        "iss": fake.config().consumer_key,
-        "sub": fake.user().username,
-        "aud": "https://login.salesforce.com",
-        "exp": fake.now().timestamp() + 120,
-    });
-    let assertion = jsonwebtoken::encode(
-        &Header::new(Algorithm::RS256),
-        &claims,
-        &EncodingKey::from_rsa_pem(keys::TEST_RSA_KEY_PEM.as_bytes()).unwrap(),
-    )
-    .unwrap();
-    let r = client()
-        .post(server.url("/services/oauth2/token"))
-        .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &assertion)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let body: Value = r.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    common::salesforce_login(fake, server, "https://login.salesforce.com").await
 }
 
 struct Reply {

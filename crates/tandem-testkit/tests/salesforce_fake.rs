@@ -3,43 +3,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tandem_testkit::keys;
 use tandem_testkit::salesforce::{FakeConfig, SalesforceFake};
 use tandem_testkit::server::FakeServer;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
+mod common;
+
+use common::{client, token_with};
 
 fn assertion(fake: &SalesforceFake, server: &FakeServer, key_pem: &str, exp_in: i64) -> String {
-    let claims = json!({
-        "iss": fake.config().consumer_key,
-        "sub": fake.user().username,
-        "aud": server.base_url(),
-        "exp": fake.now().timestamp() + exp_in,
-    });
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::RS256),
-        &claims,
-        &EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
-async fn token_with(server: &FakeServer, form: &[(&str, &str)]) -> (u16, Value) {
-    let r = client().post(server.url("/services/oauth2/token")).form(form).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    common::assertion(fake, &server.base_url(), key_pem, exp_in)
 }
 
 async fn login(fake: &SalesforceFake, server: &FakeServer) -> String {
-    let a = assertion(fake, server, keys::TEST_RSA_KEY_PEM, 120);
-    let (status, body) =
-        token_with(server, &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &a)]).await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
+    common::salesforce_login(fake, server, &server.base_url()).await
 }
 
 struct Api {

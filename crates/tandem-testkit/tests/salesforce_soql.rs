@@ -4,15 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use chrono::{Datelike, Duration, NaiveTime, Utc};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use tandem_testkit::keys;
 use tandem_testkit::salesforce::SalesforceFake;
 use tandem_testkit::server::FakeServer;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
+mod common;
+
+use common::client;
 
 struct Api {
     fake: SalesforceFake,
@@ -23,26 +21,7 @@ struct Api {
 impl Api {
     async fn start() -> Api {
         let (fake, server) = SalesforceFake::start().await.unwrap();
-        let claims = json!({
-            "iss": fake.config().consumer_key,
-            "sub": fake.user().username,
-            "aud": server.base_url(),
-            "exp": fake.now().timestamp() + 120,
-        });
-        let assertion = jsonwebtoken::encode(
-            &Header::new(Algorithm::RS256),
-            &claims,
-            &EncodingKey::from_rsa_pem(keys::TEST_RSA_KEY_PEM.as_bytes()).unwrap(),
-        )
-        .unwrap();
-        let r = client()
-            .post(server.url("/services/oauth2/token"))
-            .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &assertion)])
-            .send()
-            .await
-            .unwrap();
-        let body: Value = r.json().await.unwrap();
-        let token = body["access_token"].as_str().unwrap().to_owned();
+        let token = common::salesforce_login(&fake, &server, &server.base_url()).await;
         Api { fake, server, token }
     }
 
