@@ -644,12 +644,13 @@ impl<'a> Cycle<'a> {
 
         // An ambiguous record that changed is judged again against the record it matched, so
         // the counterpart is read too (it is paired, and unchanged records are not in the feed).
+        let seen = changed_ids(&changes);
         for side in Side::BOTH {
             let counterparts: Vec<RecordId> = quarantined
                 .iter()
-                .filter(|q| q.side == side.other() && changes[idx(side.other())].iter().any(|c| c.id == q.record_id))
+                .filter(|q| q.side == side.other() && seen[idx(side.other())].contains(&q.record_id))
                 .filter_map(ambiguous_counterpart)
-                .filter(|id| !changes[idx(side)].iter().any(|c| &c.id == id))
+                .filter(|id| !seen[idx(side)].contains(id))
                 .collect();
             if !counterparts.is_empty() {
                 match self.fetch(side, &counterparts).await {
@@ -779,9 +780,10 @@ impl<'a> Cycle<'a> {
         commit.cursors = vec![(Side::Crm, Some(cursors[0].clone())), (Side::Mailbox, Some(cursors[1].clone()))];
         let requarantined: HashSet<(Side, RecordId)> =
             commit.quarantine_add.iter().map(|q| (q.side, q.record_id.clone())).collect();
+        let seen = changed_ids(&changes);
         for q in &quarantined {
             let key = (q.side, q.record_id.clone());
-            if !requarantined.contains(&key) && changes[idx(q.side)].iter().any(|c| c.id == q.record_id) {
+            if !requarantined.contains(&key) && seen[idx(q.side)].contains(&q.record_id) {
                 commit.quarantine_remove.push(key);
             }
         }
@@ -1168,6 +1170,11 @@ enum Access {
 
 fn is_held_delete(q: &QuarantineEntry) -> bool {
     q.detail.as_ref().and_then(|d| d.get("kind")).and_then(|k| k.as_str()) == Some(HELD_DELETE)
+}
+
+/// The ids of both sides' changes, for look-ups that would otherwise scan them.
+fn changed_ids(changes: &[Vec<Change>; 2]) -> [HashSet<RecordId>; 2] {
+    Side::BOTH.map(|side| changes[idx(side)].iter().map(|c| c.id.clone()).collect())
 }
 
 fn idx(side: Side) -> usize {

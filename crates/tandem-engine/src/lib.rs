@@ -342,13 +342,17 @@ impl Engine {
         });
         status.last_cycle_at = Some(now);
         match result {
-            Ok(_) => {
+            Ok(report) => {
                 status.last_success_at = Some(now);
                 status.last_error = None;
                 status.consecutive_failures = 0;
-                let waiting =
-                    self.inner.store.quarantine(user).await?.iter().filter(|q| cycle::is_ambiguous(q)).count();
-                status.ambiguous_matches = u32::try_from(waiting).unwrap_or(u32::MAX);
+                // Counted from the quarantine only when this sync reported one or some were
+                // waiting before: a quiet sync reads nothing more.
+                if status.ambiguous_matches > 0 || report.objects.iter().any(|o| !o.ambiguous.is_empty()) {
+                    let waiting =
+                        self.inner.store.quarantine(user).await?.iter().filter(|q| cycle::is_ambiguous(q)).count();
+                    status.ambiguous_matches = u32::try_from(waiting).unwrap_or(u32::MAX);
+                }
             }
             Err(e) => {
                 tracing::warn!(user, error = %e, "sync failed");
