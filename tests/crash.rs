@@ -90,14 +90,7 @@ async fn kill_9_at_random_points_then_converge_without_duplicates_or_lost_edits(
     let fakes = Fakes::start().await;
     let urls = fakes.urls();
     let mut user = User::new(seed);
-    for side in Side::BOTH {
-        for _ in 0..4 {
-            user.create_contact(&fakes, side, 0);
-        }
-        for _ in 0..3 {
-            user.create_event(&fakes, side, 0);
-        }
-    }
+    user.seed(&fakes);
     let dir = std::env::temp_dir().join(format!("tandem-crash-{}-{seed}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let store_path = dir.join("state.db");

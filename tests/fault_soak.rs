@@ -143,14 +143,7 @@ async fn faults_on_every_call_never_lose_or_duplicate_a_record() {
     let fakes = Fakes::start().await;
     let urls = fakes.urls();
     let mut user = User::new(seed);
-    for side in Side::BOTH {
-        for _ in 0..4 {
-            user.create_contact(&fakes, side, 0);
-        }
-        for _ in 0..3 {
-            user.create_event(&fakes, side, 0);
-        }
-    }
+    user.seed(&fakes);
     let store = Arc::new(SqliteStore::in_memory().await.unwrap());
     let engine = engine(store.clone());
     let job = job(&urls, TIMEOUT);

@@ -184,6 +184,18 @@ pub struct User {
 }
 
 impl User {
+    /// The records both sides start with: four contacts and three events each.
+    pub fn seed(&mut self, fakes: &Fakes) {
+        for side in Side::BOTH {
+            for _ in 0..4 {
+                self.create_contact(fakes, side, 0);
+            }
+            for _ in 0..3 {
+                self.create_event(fakes, side, 0);
+            }
+        }
+    }
+
     pub fn new(seed: u64) -> User {
         let base =
             (Utc::now() + Span::days(2)).with_minute(0).unwrap().with_second(0).unwrap().with_nanosecond(0).unwrap();
