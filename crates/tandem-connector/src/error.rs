@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use tandem_core::state::Version;
+use tandem_core::state::{Unresolved, Version};
 
 /// What went wrong talking to a provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +52,15 @@ pub enum ConnectorError {
         /// The provider's message.
         message: String,
     },
+    /// The record was deliberately not written because the target lacks something an
+    /// administrator can supply (an event that relates to no contact or lead, with the
+    /// configuration skipping such events). The source record is set aside with the item and
+    /// written once a recheck finds the cause gone.
+    #[error("not written: {}", item.detail)]
+    Unresolved {
+        /// What is missing.
+        item: Unresolved,
+    },
     /// A temporary failure (network, 5xx, timeouts). Safe to retry later.
     #[error("temporary failure: {message}")]
     Transient {
@@ -90,6 +99,7 @@ impl ConnectorError {
             ConnectorError::NotFound => "not_found",
             ConnectorError::Auth { .. } => "auth",
             ConnectorError::Rejected { .. } => "rejected",
+            ConnectorError::Unresolved { .. } => "unresolved",
             ConnectorError::Transient { .. } => "transient",
             ConnectorError::Config { .. } => "config",
         }

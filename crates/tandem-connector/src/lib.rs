@@ -16,9 +16,10 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tandem_core::capabilities::Capabilities;
+use tandem_core::fields::FieldKey;
 use tandem_core::model::{ObjectKind, Record};
 use tandem_core::plan::FieldChange;
-use tandem_core::state::{Change, Cursor, IdempotencyKey, RecordId, Version};
+use tandem_core::state::{Change, Cursor, IdempotencyKey, RecordId, Unresolved, Version};
 
 pub mod error;
 #[cfg(feature = "http")]
@@ -85,11 +86,42 @@ pub enum WriteOp {
 
 /// The outcome of one successful write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Written {
     /// The record's id (new for creates).
     pub id: RecordId,
     /// Its version after the write (empty after a delete).
     pub version: Version,
+    /// Fields of the write the target did not store (an attendee Salesforce cannot hold, a
+    /// company no Account has): the target keeps what it had, and the engine records that, so
+    /// the difference never reads as an edit on either side.
+    #[serde(default)]
+    pub unstored: Vec<FieldKey>,
+    /// Why, for the ones an administrator can resolve.
+    #[serde(default)]
+    pub unresolved: Vec<Unresolved>,
+}
+
+impl Written {
+    /// A write that stored everything it was given.
+    pub fn new(id: RecordId, version: Version) -> Self {
+        Written { id, version, unstored: Vec::new(), unresolved: Vec::new() }
+    }
+
+    /// Builder: `field` was not stored, for `why` when an administrator can resolve it.
+    pub fn not_stored(mut self, field: FieldKey, why: Option<Unresolved>) -> Self {
+        if !self.unstored.contains(&field) {
+            self.unstored.push(field);
+        }
+        self.unresolved.extend(why);
+        self
+    }
+
+    /// Builder: an unresolved item about the write that does not withhold a field.
+    pub fn with_unresolved(mut self, item: Unresolved) -> Self {
+        self.unresolved.push(item);
+        self
+    }
 }
 
 /// One result per write: partial failure is normal.
@@ -129,6 +161,14 @@ pub trait Connector: Send + Sync {
     /// Finds the record created with `key`, if any: how the engine settles a create that was in
     /// flight when the process died.
     async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError>;
+
+    /// Which of `items` (reported by this connector's writes) the target could now resolve: the
+    /// Account now exists, the attendee is now a contact. One answer per item, in order. The
+    /// engine retries the writes of those that can. The default resolves nothing.
+    async fn recheck(&self, object: ObjectKind, items: &[Unresolved]) -> Result<Vec<bool>, ConnectorError> {
+        let _ = object;
+        Ok(vec![false; items.len()])
+    }
 }
 
 #[cfg(test)]

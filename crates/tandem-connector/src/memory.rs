@@ -335,7 +335,7 @@ impl MemoryConnector {
                     && let Some(existing) =
                         col.by_key.get(key).and_then(|id| col.records.get(id).map(|s| (id.clone(), s.version)))
                 {
-                    return Ok(Written { id: existing.0, version: version_of(existing.1) });
+                    return Ok(Written::new(existing.0, version_of(existing.1)));
                 }
                 let id = RecordId(format!("{provider}-{prefix}{next_id:06}"));
                 col.records.insert(
@@ -344,7 +344,7 @@ impl MemoryConnector {
                 );
                 col.by_key.insert(key.clone(), id.clone());
                 col.log.push((seq, id.clone()));
-                Ok(Written { id, version: version_of(seq) })
+                Ok(Written::new(id, version_of(seq)))
             }
             WriteOp::Update { id, expected, patch } => {
                 let Some(stored) = col.records.get_mut(id) else { return Err(ConnectorError::NotFound) };
@@ -362,7 +362,7 @@ impl MemoryConnector {
                 stored.version = seq;
                 stored.modified_seq = seq;
                 col.log.push((seq, id.clone()));
-                Ok(Written { id: id.clone(), version: version_of(seq) })
+                Ok(Written::new(id.clone(), version_of(seq)))
             }
             WriteOp::Delete { id, expected } => {
                 let Some(stored) = col.records.get(id) else { return Err(ConnectorError::NotFound) };
@@ -371,7 +371,7 @@ impl MemoryConnector {
                 }
                 col.records.remove(id);
                 col.log.push((seq, id.clone()));
-                Ok(Written { id: id.clone(), version: Version::default() })
+                Ok(Written::new(id.clone(), Version::default()))
             }
         }
     }
@@ -502,7 +502,7 @@ impl Connector for MemoryConnector {
             .records
             .iter()
             .find(|(_, s)| s.sync_key.as_ref() == Some(key))
-            .map(|(id, s)| Written { id: id.clone(), version: version_of(s.version) }))
+            .map(|(id, s)| Written::new(id.clone(), version_of(s.version))))
     }
 }
 

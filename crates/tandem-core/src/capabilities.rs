@@ -58,7 +58,7 @@ impl ObjectCapabilities {
     pub fn supports(&self, key: &FieldKey) -> bool {
         match key {
             FieldKey::Custom(_) => self.custom_fields,
-            key => self.fields.contains_key(key),
+            key => self.fields.contains_key(key.family()),
         }
     }
 
@@ -77,7 +77,7 @@ impl ObjectCapabilities {
     pub fn limit(&self, key: &FieldKey) -> Option<FieldLimit> {
         match key {
             FieldKey::Custom(_) if self.custom_fields => Some(self.fields.get(key).copied().unwrap_or_default()),
-            key => self.fields.get(key).copied(),
+            key => self.fields.get(key.family()).copied(),
         }
     }
 

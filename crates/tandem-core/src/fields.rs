@@ -56,8 +56,15 @@ pub enum FieldKey {
     Recurrence,
     /// Event organizer.
     Organizer,
-    /// Event attendees.
+    /// Event attendees, as a whole: the name configuration, capabilities and filters use. Sync
+    /// state and patches never hold it: attendees sync one by one ([`FieldKey::Attendee`]).
     Attendees,
+    /// One attendee of an event, by lower-cased email address: the unit attendees sync in, so an
+    /// attendee added or removed on one side is added or removed on the other and the attendees a
+    /// side cannot hold (Salesforce holds only its own contacts, leads and users) are never
+    /// removed from the side that has them. Only presence is compared: names, roles and answers
+    /// ride along when an attendee is added.
+    Attendee(String),
     /// Event privacy.
     Privacy,
     /// Event show-as.
@@ -118,7 +125,23 @@ impl FieldKey {
 
     /// Whether this key belongs to records of `kind`. Custom fields belong to both.
     pub fn applies_to(&self, kind: ObjectKind) -> bool {
-        matches!(self, FieldKey::Custom(_)) || FieldKey::standard(kind).contains(self)
+        matches!(self, FieldKey::Custom(_))
+            || (matches!(self, FieldKey::Attendee(_)) && kind == ObjectKind::Event)
+            || FieldKey::standard(kind).contains(self)
+    }
+
+    /// The key one attendee syncs under: its address, trimmed and lower-cased.
+    pub fn attendee(email: &str) -> FieldKey {
+        FieldKey::Attendee(email.trim().to_lowercase())
+    }
+
+    /// The field this key belongs to for configuration and capabilities: [`FieldKey::Attendees`]
+    /// for one attendee, the key itself otherwise.
+    pub fn family(&self) -> &FieldKey {
+        match self {
+            FieldKey::Attendee(_) => &FieldKey::Attendees,
+            other => other,
+        }
     }
 
     /// True for fields whose value is free text (and so can be truncated).
@@ -168,6 +191,7 @@ impl fmt::Display for FieldKey {
             FieldKey::Categories => "categories",
             FieldKey::CrmLinks => "crm_links",
             FieldKey::Custom(name) => return write!(f, "custom.{name}"),
+            FieldKey::Attendee(email) => return write!(f, "attendee.{email}"),
         };
         f.write_str(name)
     }
@@ -193,6 +217,12 @@ impl FromStr for FieldKey {
         }
         if let Some(kind) = s.strip_prefix("address.") {
             return AddressKind::parse(kind).map(FieldKey::Address).ok_or_else(|| UnknownField(s.to_owned()));
+        }
+        if let Some(email) = s.strip_prefix("attendee.") {
+            if email.trim().is_empty() {
+                return Err(UnknownField(s.to_owned()));
+            }
+            return Ok(FieldKey::attendee(email));
         }
         if let Some(name) = s.strip_prefix("custom.") {
             if name.is_empty() {
@@ -244,6 +274,8 @@ pub enum FieldValue {
     Person(Person),
     /// Attendees.
     Attendees(Vec<Attendee>),
+    /// One attendee ([`FieldKey::Attendee`]).
+    Attendee(Attendee),
     /// Privacy.
     Privacy(Privacy),
     /// Show-as.
@@ -278,6 +310,14 @@ impl FieldValue {
             FieldValue::Attendees(list) => Some(FieldValue::Attendees(
                 list.iter().map(|a| Attendee { email: lower(&a.email), ..a.clone() }).collect(),
             )),
+            // One attendee is compared by presence only: its address. Systems spell names
+            // differently, and roles and answers are each side's own.
+            FieldValue::Attendee(a) => Some(FieldValue::Attendee(Attendee {
+                email: lower(&a.email),
+                name: None,
+                role: Default::default(),
+                response: Default::default(),
+            })),
             FieldValue::Person(p) => Some(FieldValue::Person(Person { email: lower(&p.email), name: p.name.clone() })),
             // One instant written in two zones is one time: Salesforce answers in the user's zone,
             // Graph in UTC. A zone change alone is not an edit.
@@ -342,6 +382,7 @@ fn type_name(v: &FieldValue) -> &'static str {
         FieldValue::Recurrence(_) => "recurrence",
         FieldValue::Person(_) => "person",
         FieldValue::Attendees(_) => "attendees",
+        FieldValue::Attendee(_) => "attendee",
         FieldValue::Privacy(_) => "privacy",
         FieldValue::ShowAs(_) => "show_as",
         FieldValue::CrmLinks(_) => "crm_links",
@@ -391,10 +432,27 @@ impl Record {
         }
     }
 
-    /// Every field this record could carry: the standard fields of its kind and its custom fields.
+    /// Every field this record could carry: the standard fields of its kind, one
+    /// [`FieldKey::Attendee`] per attendee in place of [`FieldKey::Attendees`], and its custom
+    /// fields.
     pub fn field_keys(&self) -> Vec<FieldKey> {
-        let mut keys = FieldKey::standard(self.kind()).to_vec();
+        let mut keys: Vec<FieldKey> =
+            FieldKey::standard(self.kind()).iter().filter(|k| **k != FieldKey::Attendees).cloned().collect();
+        keys.extend(self.attendee_keys());
         keys.extend(self.custom().keys().map(|k| FieldKey::Custom(k.clone())));
+        keys
+    }
+
+    /// One [`FieldKey::Attendee`] per distinct attendee address, in the record's order.
+    pub fn attendee_keys(&self) -> Vec<FieldKey> {
+        let Record::Event(e) = self else { return Vec::new() };
+        let mut keys: Vec<FieldKey> = Vec::with_capacity(e.attendees.len());
+        for a in &e.attendees {
+            let key = FieldKey::attendee(&a.email);
+            if !matches!(&key, FieldKey::Attendee(email) if email.is_empty()) && !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
         keys
     }
 }
@@ -521,6 +579,9 @@ fn event_get(e: &Event, key: &FieldKey) -> Option<FieldValue> {
         FieldKey::Recurrence => e.recurrence.clone().map(FieldValue::Recurrence),
         FieldKey::Organizer => e.organizer.clone().map(FieldValue::Person),
         FieldKey::Attendees => nonempty(&e.attendees, FieldValue::Attendees),
+        FieldKey::Attendee(email) => {
+            e.attendees.iter().find(|a| a.email.trim().eq_ignore_ascii_case(email)).cloned().map(FieldValue::Attendee)
+        }
         FieldKey::Privacy => Some(FieldValue::Privacy(e.privacy)),
         FieldKey::ShowAs => Some(FieldValue::ShowAs(e.show_as)),
         FieldKey::Categories => nonempty(&e.categories, FieldValue::List),
@@ -568,6 +629,17 @@ fn event_set(
             e.attendees = a;
             Ok(())
         }
+        (FieldKey::Attendee(email), None) => {
+            e.attendees.retain(|a| !a.email.trim().eq_ignore_ascii_case(email));
+            Ok(())
+        }
+        // An attendee the event has already keeps its name, role and answer there.
+        (FieldKey::Attendee(email), Some(FieldValue::Attendee(a))) => {
+            if !e.attendees.iter().any(|x| x.email.trim().eq_ignore_ascii_case(email)) {
+                e.attendees.push(a);
+            }
+            Ok(())
+        }
         (FieldKey::Privacy, None) => {
             e.privacy = Privacy::default();
             Ok(())
@@ -605,6 +677,7 @@ fn event_set(
             | FieldKey::Recurrence
             | FieldKey::Organizer
             | FieldKey::Attendees
+            | FieldKey::Attendee(_)
             | FieldKey::Privacy
             | FieldKey::ShowAs
             | FieldKey::Categories

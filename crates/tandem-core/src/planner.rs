@@ -427,24 +427,61 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The synced fields `side` can store.
+    /// The synced fields `side` can store. [`FieldKey::Attendees`] stands for the attendees,
+    /// which are compared one by one ([`Self::attendees_on`]).
     fn fields_on(&self, side: Side) -> impl Iterator<Item = &FieldKey> {
         let caps = self.caps(side);
-        self.synced.iter().filter(move |k| caps.supports(k))
+        self.synced.iter().filter(move |k| **k != FieldKey::Attendees && caps.supports(k))
+    }
+
+    /// Whether a field of a record is synced: configured, or one attendee of synced attendees.
+    fn is_synced(&self, key: &FieldKey) -> bool {
+        self.synced.contains(key.family())
+    }
+
+    /// Whether `side` compares and holds attendees.
+    fn attendees_on(&self, side: Side) -> bool {
+        self.synced.contains(&FieldKey::Attendees) && self.caps(side).supports(&FieldKey::Attendees)
     }
 
     fn prints(&self, side: Side, record: &Record) -> FieldPrints {
-        self.fields_on(side).map(|k| (k.clone(), fingerprint(record.get(k).as_ref()))).collect()
+        let mut prints: FieldPrints =
+            self.fields_on(side).map(|k| (k.clone(), fingerprint(record.get(k).as_ref()))).collect();
+        if self.attendees_on(side) {
+            // Absent attendees need no entry: a missing print reads as absent.
+            prints.extend(record.attendee_keys().into_iter().map(|k| {
+                let print = fingerprint(record.get(&k).as_ref());
+                (k, print)
+            }));
+        }
+        prints
     }
 
     fn changed_fields(&self, side: Side, record: &Record, state: &SideState) -> Vec<FieldKey> {
-        self.fields_on(side)
-            .filter(|k| {
-                let before = state.fields.get(k).copied().unwrap_or_else(|| fingerprint(None));
-                fingerprint(record.get(k).as_ref()) != before
-            })
-            .cloned()
-            .collect()
+        let changed = |k: &FieldKey| {
+            let before = state.fields.get(k).copied().unwrap_or_else(|| fingerprint(None));
+            fingerprint(record.get(k).as_ref()) != before
+        };
+        let mut out: Vec<FieldKey> = self.fields_on(side).filter(|k| changed(k)).cloned().collect();
+        if self.attendees_on(side) {
+            let now = record.attendee_keys();
+            let known: Vec<&FieldKey> = state.fields.keys().filter(|k| matches!(k, FieldKey::Attendee(_))).collect();
+            match state.fields.get(&FieldKey::Attendees) {
+                // State from before attendees synced one by one holds one print of the whole
+                // list: an unchanged list is unchanged attendees; a changed one is taken as every
+                // attendee added (none is removed: which one went cannot be known).
+                Some(whole) if known.is_empty() => {
+                    if legacy_attendees_print(record) != *whole {
+                        out.extend(now);
+                    }
+                }
+                _ => {
+                    out.extend(now.iter().filter(|k| changed(k)).cloned());
+                    out.extend(known.into_iter().filter(|k| !now.contains(k)).cloned());
+                }
+            }
+        }
+        out
     }
 
     /// Shapes a value to what `target` can hold. Returns the value and whether it was shortened.
@@ -548,7 +585,7 @@ impl<'a> Planner<'a> {
         let mut truncated = Vec::new();
         out.custom_mut().clear();
         for key in source.field_keys() {
-            let keep = self.synced.contains(&key) && self.caps(target).writable(&key);
+            let keep = self.is_synced(&key) && self.caps(target).writable(&key);
             if keep {
                 let (value, cut) = self.fit(target, &key, source.get(&key));
                 if cut {
@@ -1346,6 +1383,11 @@ impl<'a> Planner<'a> {
 /// Records that new records are checked against for ambiguity, by match key: id and whether the
 /// record has an email address.
 type Candidates = HashMap<(u8, String), Vec<(RecordId, bool)>>;
+
+/// The single print of every attendee that sync state kept before attendees synced one by one.
+fn legacy_attendees_print(record: &Record) -> u64 {
+    fingerprint(record.get(&FieldKey::Attendees).as_ref())
+}
 
 fn has_email(seen: &Seen) -> bool {
     matches!(&seen.record, Some(Record::Contact(c)) if !c.emails.is_empty())

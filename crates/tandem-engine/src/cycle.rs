@@ -10,11 +10,13 @@ use tandem_core::plan::{Action, NextState, Operation, Plan, Resolution};
 use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
 use tandem_core::state::{Change, Cursor, PairId, PairState, RecordId, Side, Version};
 use tandem_policy::{PlanContext, PolicyDecision};
-use tandem_store::{AuditEntry, CycleCommit, Intent, QuarantineEntry};
+use tandem_store::{AuditEntry, CycleCommit, Intent, QuarantineEntry, UnresolvedEntry};
 use tracing::Instrument;
 
 use crate::report::{ConflictReport, ObjectReport, RecordIssue, SyncReport};
 use crate::{Engine, EngineError, SyncOptions, UserSync};
+
+mod unresolved;
 
 /// What the journal keeps for each write before it is sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -474,6 +476,8 @@ struct Cycle<'a> {
     report: ObjectReport,
     /// Audit entries of the policy's decisions, committed with the cycle.
     policy_audit: Vec<AuditEntry>,
+    /// The user's open unresolved items for this object, after this cycle's recheck.
+    unresolved: Vec<UnresolvedEntry>,
 }
 
 /// The outcome of executing one plan.
@@ -500,6 +504,7 @@ impl<'a> Cycle<'a> {
             unsettled,
             report: ObjectReport::new(object),
             policy_audit: Vec::new(),
+            unresolved: Vec::new(),
         }
     }
 
@@ -600,6 +605,9 @@ impl<'a> Cycle<'a> {
         let store = self.engine.inner.store.clone();
         let user = self.job.user.clone();
         let object = self.object;
+
+        // 0. Unresolved items whose cause is gone queue their records for another look.
+        self.unresolved = self.recheck_unresolved().await?;
 
         // 1. Read both sides: the change feeds, then records queued for another look, then
         // deletes held by the guard (re-presented every cycle until approved).
@@ -955,6 +963,8 @@ impl<'a> Cycle<'a> {
         let user = self.job.user.clone();
         let object = self.object;
         let mut failed_pairs: HashSet<PairId> = HashSet::new();
+        // Records set aside until an unresolved item is resolved: not read again meanwhile.
+        let mut set_aside: HashSet<(Side, RecordId)> = HashSet::new();
         let mut written: HashMap<PairId, Vec<(Side, Written)>> = HashMap::new();
         self.collect_notes(plan);
         let audit =
@@ -994,7 +1004,7 @@ impl<'a> Cycle<'a> {
                     // A delete of a record already gone did what it meant to.
                     let result = match (result, &op.action) {
                         (Err(ConnectorError::NotFound), Action::Delete { id, .. }) => {
-                            Ok(Written { id: id.clone(), version: Default::default() })
+                            Ok(Written::new(id.clone(), Default::default()))
                         }
                         (r, _) => r,
                     };
@@ -1002,6 +1012,8 @@ impl<'a> Cycle<'a> {
                         Ok(w) => {
                             *self.report.applied.entry(name.to_owned()).or_default() += 1;
                             commit.resolved_intents.push(intent_key(op));
+                            let source = source_of(op, &plan.states, pairs);
+                            self.settle_unresolved(op, source.as_ref(), &w.unresolved, now, commit);
                             commit.audit.push(audit(
                                 Some(target),
                                 Some(w.id.clone()),
@@ -1028,6 +1040,19 @@ impl<'a> Cycle<'a> {
                                 &op.reason,
                             ));
                             match &error {
+                                ConnectorError::Unresolved { item } => {
+                                    commit.resolved_intents.push(intent_key(op));
+                                    if let Some((side, id)) = subject {
+                                        set_aside.insert((side, id.clone()));
+                                        commit.quarantine_add.push(quarantine(
+                                            side,
+                                            id.clone(),
+                                            reason.clone(),
+                                            Some(UNRESOLVED),
+                                        ));
+                                        self.record_unresolved(side, id, item.clone(), now, commit);
+                                    }
+                                }
                                 ConnectorError::Rejected { .. } => {
                                     commit.resolved_intents.push(intent_key(op));
                                     if let Some((side, id)) = subject {
@@ -1118,8 +1143,9 @@ impl<'a> Cycle<'a> {
                 // known to this plan only (one that moved) is not forgotten.
                 if let NextState::Put(state) = next {
                     for side in Side::BOTH {
-                        if !state.side(side).id.is_pending() {
-                            commit.refetch_add.push((side, state.side(side).id.clone()));
+                        let id = state.side(side).id.clone();
+                        if !id.is_pending() && !set_aside.contains(&(side, id.clone())) {
+                            commit.refetch_add.push((side, id));
                         }
                     }
                 }
@@ -1130,9 +1156,18 @@ impl<'a> Cycle<'a> {
                 NextState::Put(state) => {
                     let mut state: PairState = state.clone();
                     for (target, w) in written.remove(pair).unwrap_or_default() {
+                        let before = pairs.get(pair).map(|p| &p.side(target).fields);
                         let side = state.side_mut(target);
                         side.id = w.id;
                         side.version = w.version;
+                        // What the target did not store, it holds as before (nothing, for a
+                        // create): its state says so, so the difference is never an edit.
+                        for field in &w.unstored {
+                            match before.and_then(|b| b.get(field)) {
+                                Some(print) => side.fields.insert(field.clone(), *print),
+                                None => side.fields.remove(field),
+                            };
+                        }
                     }
                     if state.crm.id.is_pending() || state.mailbox.id.is_pending() {
                         continue;
@@ -1145,6 +1180,8 @@ impl<'a> Cycle<'a> {
 }
 
 const HELD_DELETE: &str = "held_delete";
+/// Quarantine kind of a record deliberately not written until an unresolved item is resolved.
+const UNRESOLVED: &str = "unresolved";
 const AMBIGUOUS_MATCH: &str = "ambiguous_match";
 
 /// Whether a quarantine entry is an ambiguous match waiting for a person.

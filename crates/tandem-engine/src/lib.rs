@@ -43,7 +43,7 @@ use tandem_connector::{Connector, ConnectorError};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::Side;
 use tandem_policy::{Policy, PolicyError};
-use tandem_store::{StateStore, StoreError, UserStatus};
+use tandem_store::{CycleCommit, StateStore, StoreError, UnresolvedEntry, UnresolvedKey, UserStatus};
 use tracing::Instrument;
 
 pub mod config;
@@ -52,7 +52,7 @@ pub mod invariants;
 pub mod report;
 
 use config::{ConnectionSpec, SyncConfig, TandemConfig, UserAssignment};
-pub use report::{ObjectReport, SyncReport};
+pub use report::{ObjectReport, SyncReport, UnresolvedIssue};
 
 /// Why a user's sync failed as a whole. Per-record problems never end up here: they are
 /// quarantined or retried and reported in the [`SyncReport`].
@@ -137,6 +137,9 @@ pub struct EngineOptions {
     pub max_replans: u32,
     /// Ids per `fetch` call.
     pub fetch_chunk: usize,
+    /// How often an unresolved item is rechecked with the target (one query per object and
+    /// side, only when items are due).
+    pub unresolved_recheck_interval: Duration,
 }
 
 impl Default for EngineOptions {
@@ -150,6 +153,7 @@ impl Default for EngineOptions {
             max_auth_retries: 1,
             max_replans: 2,
             fetch_chunk: 100,
+            unresolved_recheck_interval: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -422,5 +426,30 @@ impl Engine {
     pub async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), EngineError> {
         self.inner.store.reset_user(user, object).await?;
         Ok(())
+    }
+
+    /// `user`'s unresolved items (Lightning Sync's "Unresolved Items"): records synced without
+    /// part of them, or set aside, until the cause is resolved in the target system. Each is
+    /// rechecked every [`EngineOptions::unresolved_recheck_interval`] and retried once resolved.
+    pub async fn unresolved(&self, user: &str) -> Result<Vec<UnresolvedEntry>, EngineError> {
+        Ok(self.inner.store.unresolved(user).await?)
+    }
+
+    /// An administrator dismisses an unresolved item: it is no longer listed nor rechecked, and
+    /// what was carried across stays as it is. A record set aside entirely (kind
+    /// `event_unrelated`) stays in quarantine until it changes. Returns whether the item existed.
+    pub async fn dismiss_unresolved(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        key: &UnresolvedKey,
+    ) -> Result<bool, EngineError> {
+        let store = &self.inner.store;
+        let exists = store.unresolved(user).await?.iter().any(|e| e.object == object && &e.key() == key);
+        if exists {
+            let commit = CycleCommit { unresolved_remove: vec![key.clone()], ..CycleCommit::default() };
+            store.commit_cycle(user, object, commit).await?;
+        }
+        Ok(exists)
     }
 }

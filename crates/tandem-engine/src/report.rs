@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tandem_core::model::ObjectKind;
 use tandem_core::plan::{Plan, Resolution};
-use tandem_core::state::{PairId, RecordId, Side};
+use tandem_core::state::{PairId, RecordId, Side, UnresolvedKind};
 use tandem_policy::{Effect, PolicyDecision};
 
 /// A conflict and how it was settled.
@@ -32,6 +32,21 @@ pub struct RecordIssue {
     pub id: RecordId,
     /// Why.
     pub reason: String,
+}
+
+/// An unresolved item reported by a write this cycle (see [`tandem_core::state::Unresolved`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnresolvedIssue {
+    /// The side of the record whose content did not fully arrive.
+    pub side: Side,
+    /// The record.
+    pub id: RecordId,
+    /// What is missing.
+    pub kind: UnresolvedKind,
+    /// The company name, the attendee address.
+    pub subject: String,
+    /// In words.
+    pub detail: String,
 }
 
 /// API calls made to each side during a cycle.
@@ -77,6 +92,13 @@ pub struct ObjectReport {
     /// administrator resolves them.
     #[serde(default)]
     pub ambiguous: Vec<RecordIssue>,
+    /// Unresolved items the writes of this cycle reported: records carried across without part
+    /// of them (or not at all) until an administrator resolves the cause.
+    #[serde(default)]
+    pub unresolved: Vec<UnresolvedIssue>,
+    /// Unresolved items whose cause was gone: their records are written again.
+    #[serde(default)]
+    pub unresolved_retried: usize,
     /// Tandem's own writes recognised and ignored.
     pub echoes_suppressed: usize,
     /// Sides whose cursor expired, so they were read in full (existing pairs are re-linked).
@@ -105,6 +127,8 @@ impl ObjectReport {
             quarantined: Vec::new(),
             held_deletes: 0,
             ambiguous: Vec::new(),
+            unresolved: Vec::new(),
+            unresolved_retried: 0,
             echoes_suppressed: 0,
             full_resync: Vec::new(),
             replanned: 0,
@@ -205,6 +229,9 @@ impl fmt::Display for SyncReport {
             }
             if o.replanned > 0 {
                 writeln!(f, "    replanned {} write(s) after a stale version", o.replanned)?;
+            }
+            for u in &o.unresolved {
+                writeln!(f, "    UNRESOLVED {} {} {} `{}`: {}", u.side, u.id, u.kind, u.subject, u.detail)?;
             }
             for a in &o.ambiguous {
                 writeln!(f, "    AMBIGUOUS {} {}: {}", a.side, a.id, a.reason)?;

@@ -256,9 +256,11 @@ impl Connector for HttpCrm {
             let body = json!({ "key": key.as_str(), "family_name": c.family_name });
             let request = RequestSpec::post(self.url("/api/contacts")).json(&body).with_idempotency_key();
             let result = match self.http.send_authorized(request, &self.tokens).await {
-                Ok(response) => response.json::<serde_json::Value>().map(|v| Written {
-                    id: RecordId::new(v["id"].as_str().unwrap_or_default()),
-                    version: Version::new(v["version"].as_str().unwrap_or_default()),
+                Ok(response) => response.json::<serde_json::Value>().map(|v| {
+                    Written::new(
+                        RecordId::new(v["id"].as_str().unwrap_or_default()),
+                        Version::new(v["version"].as_str().unwrap_or_default()),
+                    )
                 }),
                 Err(e) => Err(e),
             };

@@ -443,7 +443,7 @@ impl GraphConnector {
         Ok(rows(&answer).first().and_then(|row| {
             let id = row.get("id").and_then(Value::as_str)?;
             let etag = row.get("@odata.etag").and_then(Value::as_str).unwrap_or_default();
-            Some(Written { id: RecordId(id.to_owned()), version: Version::new(etag) })
+            Some(Written::new(RecordId(id.to_owned()), Version::new(etag)))
         }))
     }
 }

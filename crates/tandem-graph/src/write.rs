@@ -28,15 +28,15 @@ fn written(op: &WriteOp, answer: Result<Answer, ConnectorError>) -> WriteResult 
         return Err(e);
     }
     match op {
-        WriteOp::Delete { id, .. } => Ok(Written { id: id.clone(), version: Version::default() }),
+        WriteOp::Delete { id, .. } => Ok(Written::new(id.clone(), Version::default())),
         WriteOp::Update { id, .. } => {
-            Ok(Written { id: RecordId(answer.id().unwrap_or(&id.0).to_owned()), version: answer.etag() })
+            Ok(Written::new(RecordId(answer.id().unwrap_or(&id.0).to_owned()), answer.etag()))
         }
         WriteOp::Create { .. } => {
             let id = answer
                 .id()
                 .ok_or_else(|| ConnectorError::Transient { message: "the created item has no id".to_owned() })?;
-            Ok(Written { id: RecordId(id.to_owned()), version: answer.etag() })
+            Ok(Written::new(RecordId(id.to_owned()), answer.etag()))
         }
     }
 }
@@ -81,7 +81,7 @@ impl GraphConnector {
                 }
                 WriteOp::Create { .. } => Slot::Done(Err(rejected("WRONG_KIND", "not a contact"))),
                 WriteOp::Update { id, expected, patch } if patch.is_empty() => {
-                    Slot::Done(Ok(Written { id: id.clone(), version: expected.clone() }))
+                    Slot::Done(Ok(Written::new(id.clone(), expected.clone())))
                 }
                 WriteOp::Update { id, expected, patch } => match contact::patch_body(patch) {
                     Ok(body) => {
@@ -117,9 +117,10 @@ impl GraphConnector {
         let opts = self.write_options();
         let mb = self.http.mailbox_path().to_owned();
         // Updates that move an event or change its pattern need the event as it is: a series'
-        // range starts on its first day, and Graph drops a series' exceptions when it moves.
+        // range starts on its first day, and Graph drops a series' exceptions when it moves; attendee
+        // changes apply to the list as it is.
         let touches_series = |patch: &[tandem_core::plan::FieldChange]| {
-            patch.iter().any(|c| matches!(c.field, FieldKey::Timing | FieldKey::Recurrence))
+            patch.iter().any(|c| matches!(c.field, FieldKey::Timing | FieldKey::Recurrence | FieldKey::Attendee(_)))
         };
         let prefetch: Vec<String> = ops
             .iter()
@@ -160,7 +161,7 @@ impl GraphConnector {
                 }
                 WriteOp::Create { .. } => Slot::Done(Err(rejected("WRONG_KIND", "not an event"))),
                 WriteOp::Update { id, expected, patch } if patch.is_empty() => {
-                    Slot::Done(Ok(Written { id: id.clone(), version: expected.clone() }))
+                    Slot::Done(Ok(Written::new(id.clone(), expected.clone())))
                 }
                 WriteOp::Update { id, expected, patch } => {
                     let now = current.get(&id.0);
@@ -238,7 +239,7 @@ impl GraphConnector {
             for (op, outcome) in self.fix_series(fixes).await {
                 if let Some(slot) = results.get_mut(op) {
                     *slot = match (outcome, slot.as_ref()) {
-                        (Ok(version), Ok(w)) => Ok(Written { id: w.id.clone(), version }),
+                        (Ok(version), Ok(w)) => Ok(Written::new(w.id.clone(), version)),
                         (Err(e), _) => Err(ConnectorError::Transient {
                             message: format!("the series was written but its exceptions were not: {e}"),
                         }),

@@ -360,7 +360,7 @@ impl Policy {
 
     fn is_crm_only(&self, view: &View<'_>, canonical: &FieldKey) -> bool {
         let fields = &self.data.crm_only_fields;
-        if fields.contains(canonical) {
+        if fields.contains(canonical) || fields.contains(canonical.family()) {
             return true;
         }
         match canonical {
@@ -412,7 +412,10 @@ impl Policy {
                     // Values of the same kind of record: clearing cannot fail, except for
                     // required fields, which validation keeps out of `crm_only_fields`.
                     if record.set(&key, None).is_ok() && record.get(&key) != before {
-                        removed.push(canonical);
+                        let family = canonical.family().clone();
+                        if !removed.contains(&family) {
+                            removed.push(family);
+                        }
                     }
                 }
             }
@@ -589,13 +592,16 @@ impl Policy {
 }
 
 /// The canonical fields whose values differ between two versions of a record held by `side`.
+/// One attendee is reported as `attendees`: decisions name fields, not people.
 fn changed_fields(view: &View<'_>, side: Side, before: &Record, after: &Record) -> Vec<FieldKey> {
-    before
-        .field_keys()
-        .into_iter()
-        .filter(|k| before.get(k) != after.get(k))
-        .map(|k| view.canonical(side, &k))
-        .collect()
+    let mut out: Vec<FieldKey> = Vec::new();
+    for key in before.field_keys().into_iter().filter(|k| before.get(k) != after.get(k)) {
+        let canonical = view.canonical(side, key.family());
+        if !out.contains(&canonical) {
+            out.push(canonical);
+        }
+    }
+    out
 }
 
 /// The records an operation concerns. `None` for operations that concern none.

@@ -145,6 +145,53 @@ pub enum FilterValue {
     List(Vec<FilterValue>),
 }
 
+/// How Salesforce's side of Lightning Sync's related-record rules apply: a contact's company and
+/// an event's attendees, which Salesforce keeps as links to other records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelatedRecords {
+    /// Link a contact written from the mailbox to the Account whose name is its company (exact,
+    /// case-insensitive, one match only; otherwise an unresolved item). Off: the company is
+    /// read from the Account and never written. Default on (Lightning Sync's behaviour).
+    pub match_accounts: bool,
+    /// Relate an event created in the mailbox, on its first sync, to the contacts and leads whose
+    /// email matches an attendee (`WhoId`, plus `EventRelation` for the other contacts with
+    /// Shared Activities): Lightning Sync's "Relate synced events to Salesforce records".
+    /// Default off.
+    pub relate_events: bool,
+    /// With `relate_events`: what to do with a new mailbox event that relates to nothing.
+    pub unrelated_events: UnrelatedEvents,
+    /// Whether the org has Shared Activities on (several contacts per event). Default on.
+    pub shared_activities: bool,
+    /// The most attendees written to one event (Lightning Sync: 50). The rest are not written
+    /// and reported as an unresolved item.
+    pub max_attendees: usize,
+}
+
+impl Default for RelatedRecords {
+    fn default() -> Self {
+        RelatedRecords {
+            match_accounts: true,
+            relate_events: false,
+            unrelated_events: UnrelatedEvents::Keep,
+            shared_activities: true,
+            max_attendees: 50,
+        }
+    }
+}
+
+/// What happens to a new mailbox event that relates to no Salesforce contact or lead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnrelatedEvents {
+    /// Created in Salesforce anyway, listed as an unresolved item (kind `event_unrelated`).
+    #[default]
+    Keep,
+    /// Not created: set aside with an unresolved item, and created once an attendee becomes a
+    /// contact or lead the user can see.
+    Skip,
+}
+
 /// A custom field synced on one object, by its API name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomField {
@@ -317,6 +364,11 @@ pub struct SalesforceConfig {
     /// Which address kind the Contact's Mailing and Other addresses hold. Default Mailing ⇄ work,
     /// Other ⇄ home.
     pub addresses: AddressMapping,
+    /// Contacts the user follows in Chatter sync too, even when they fail `contact_filter`
+    /// (Lightning Sync's "Sync contacts users follow").
+    pub include_followed: bool,
+    /// Accounts, related records and attendees.
+    pub related: RelatedRecords,
     /// Custom Contact fields that sync.
     pub contact_custom_fields: Vec<CustomField>,
     /// Custom Event (Activity) fields that sync.
@@ -367,6 +419,8 @@ impl SalesforceConfig {
             contact_filter: Vec::new(),
             middle_name: false,
             addresses: AddressMapping::default(),
+            include_followed: false,
+            related: RelatedRecords::default(),
             contact_custom_fields: Vec::new(),
             event_custom_fields: Vec::new(),
             sync_key: SyncKeyConfig::default(),

@@ -59,10 +59,11 @@ mod describe;
 pub mod fuzzing;
 mod mapping;
 mod pull;
+mod related;
 mod write;
 
 pub use api::ApiUsage;
-pub use config::{AddressMapping, AddressSlot, AuthConfig, SalesforceConfig};
+pub use config::{AddressMapping, AddressSlot, AuthConfig, RelatedRecords, SalesforceConfig, UnrelatedEvents};
 pub use mapping::{MAX_BATCH, MAX_EVENT_MINUTES};
 /// The URL type of the configuration, re-exported so embedders need not depend on `url`.
 pub use url::Url;
@@ -138,7 +139,8 @@ impl SalesforceConnector {
             config.event_custom_fields.clone(),
             config.sync_key.field.clone(),
             config.addresses,
-        );
+        )
+        .with_account_matching(config.related.match_accounts);
         for condition in &config.contact_filter {
             soql::Ident::new(&condition.field)
                 .ok()
@@ -339,5 +341,13 @@ impl Connector for SalesforceConnector {
     async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError> {
         self.learn().await?;
         self.find_key(object, key).await
+    }
+
+    async fn recheck(
+        &self,
+        object: ObjectKind,
+        items: &[tandem_core::state::Unresolved],
+    ) -> Result<Vec<bool>, ConnectorError> {
+        self.recheck_items(object, items).await
     }
 }

@@ -206,6 +206,8 @@ pub(crate) struct Mapping {
     pub(crate) key_field: String,
     /// The address kind each Salesforce address (Mailing, Other) holds.
     addresses: [(&'static [&'static str; 5], Option<AddressKind>); 2],
+    /// Whether a contact's company is written, as a link to the Account of that name.
+    match_accounts: bool,
     caps: Capabilities,
 }
 
@@ -232,10 +234,18 @@ impl Mapping {
             event_custom,
             key_field,
             addresses: [(&MAILING, addresses.mailing.kind()), (&OTHER, addresses.other.kind())],
+            match_accounts: true,
             caps: Capabilities::everything(),
         };
         m.caps = m.declare();
         m
+    }
+
+    /// Whether the company is written (as the Account of that name) or only read.
+    pub(crate) fn with_account_matching(mut self, on: bool) -> Self {
+        self.match_accounts = on;
+        self.caps = self.declare();
+        self
     }
 
     /// The fields to select for `object`, validated.
@@ -299,10 +309,14 @@ impl Mapping {
             contacts =
                 contacts.with_limit(FieldKey::Phone(kind), Some(40), false).with_max_items(FieldKey::Phone(kind), 1);
         }
-        // `company` (Account.Name) is read but not written: a contact's account is a lookup, and
-        // setting it by name would mean guessing among accounts. Declared read-only, so the
-        // planner never writes it here while a change of account still reaches the mailbox.
-        contacts = contacts.with_read_only(FieldKey::Company);
+        // `company` is the Account's name. With account matching it is written as the link to
+        // the one Account of that name (`related`), and what cannot be linked is reported
+        // unstored, never guessed; without, it is read-only: a change of account still reaches
+        // the mailbox.
+        contacts = contacts.with_limit(FieldKey::Company, Some(255), false);
+        if !self.match_accounts {
+            contacts = contacts.with_read_only(FieldKey::Company);
+        }
         for c in &self.contact_custom {
             contacts = contacts.with_limit(FieldKey::Custom(c.name.clone()), c.max_len, false);
         }
@@ -326,10 +340,10 @@ impl Mapping {
             // Salesforce generates a series' occurrences from its pattern when the series is
             // written: moved occurrences are not kept, so its fingerprint must not hold them.
             .with_max_items(FieldKey::Recurrence, 0);
-        // Attendees (EventRelation) and the organizer (the owner) are read, not written: an
-        // invitee is a Contact, Lead or User id, and an address that matches none cannot be stored.
-        // Attendees are declared read-only so invitation changes made in Salesforce still flow.
-        events = events.with_read_only(FieldKey::Attendees);
+        // Attendees are invitees (EventRelation), one by one: an address that matches a Contact,
+        // Lead or User is written as an invitation (`related`); one that matches none cannot be
+        // stored and is reported unstored. The organizer (the owner) is not written.
+        events = events.with_limit(FieldKey::Attendees, None, false);
         for c in &self.event_custom {
             events = events.with_limit(FieldKey::Custom(c.name.clone()), c.max_len, false);
         }
@@ -564,6 +578,8 @@ impl Mapping {
             let value = &change.value;
             match &change.field {
                 FieldKey::Custom(name) => self.custom_out(ObjectKind::Contact, name, value, &mut out)?,
+                // The Account link: resolved by name when the batch is written.
+                FieldKey::Company if self.match_accounts => {}
                 FieldKey::MiddleName if !self.middle_name => {
                     return Err("middle names are not enabled on this org".to_owned());
                 }
@@ -650,6 +666,8 @@ impl Mapping {
             let value = &change.value;
             match &change.field {
                 FieldKey::Custom(name) => self.custom_out(ObjectKind::Event, name, value, &mut out)?,
+                // Invitations: EventRelation records written after the event (`related`).
+                FieldKey::Attendee(_) | FieldKey::Attendees => {}
                 key @ (FieldKey::Subject | FieldKey::Description | FieldKey::Location) => {
                     let field = match key {
                         FieldKey::Subject => "Subject",
@@ -1074,8 +1092,12 @@ mod tests {
         assert!(m.patch_fields(ObjectKind::Contact, &bad, "UTC").is_err());
         let unknown = vec![FieldChange { field: FieldKey::Custom("Other__c".into()), value: None }];
         assert!(m.patch_fields(ObjectKind::Contact, &unknown, "UTC").is_err());
+        // The company is the Account link, resolved by name when the batch is written: never a
+        // field of the record itself; without account matching it cannot be written at all.
         let company = vec![FieldChange { field: FieldKey::Company, value: Some(FieldValue::Text("Acme".into())) }];
-        assert!(m.patch_fields(ObjectKind::Contact, &company, "UTC").is_err());
+        assert!(m.patch_fields(ObjectKind::Contact, &company, "UTC").unwrap().is_empty());
+        let read_only = mapping().with_account_matching(false);
+        assert!(read_only.patch_fields(ObjectKind::Contact, &company, "UTC").is_err());
     }
 
     #[test]
@@ -1300,11 +1322,17 @@ mod tests {
         let caps = m.capabilities();
         assert_eq!(caps.contacts.limit(&FieldKey::FamilyName).unwrap().max_len, Some(80));
         assert!(caps.contacts.limit(&FieldKey::FamilyName).unwrap().required);
-        assert!(caps.contacts.supports(&FieldKey::Company) && !caps.contacts.writable(&FieldKey::Company));
+        assert!(caps.contacts.writable(&FieldKey::Company));
+        assert!(caps.events.writable(&FieldKey::attendee("ada@example.com")));
+        let read_only = mapping().with_account_matching(false);
+        assert!(
+            read_only.capabilities().contacts.supports(&FieldKey::Company)
+                && !read_only.capabilities().contacts.writable(&FieldKey::Company)
+        );
         assert!(!caps.contacts.supports(&FieldKey::Phone(PhoneKind::HomeFax)));
         assert_eq!(caps.contacts.limit(&FieldKey::Custom("Region__c".into())).unwrap().max_len, Some(20));
         assert_eq!(caps.events.max_event_minutes, Some(20_160));
         assert_eq!(caps.events.max_batch, 200);
-        assert!(caps.events.supports(&FieldKey::Attendees) && !caps.events.writable(&FieldKey::Attendees));
+        assert!(caps.events.writable(&FieldKey::Attendees));
     }
 }

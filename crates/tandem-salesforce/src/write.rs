@@ -18,13 +18,16 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 use tandem_connector::{ConnectorError, WriteOp, WriteResult, Written};
-use tandem_core::model::ObjectKind;
-use tandem_core::state::{IdempotencyKey, RecordId, Version};
+use tandem_core::fields::{FieldKey, FieldValue};
+use tandem_core::model::{Attendee, ObjectKind, Record};
+use tandem_core::state::{IdempotencyKey, RecordId, Unresolved, UnresolvedKind, Version};
 
 use crate::SalesforceConnector;
 use crate::api::{ApiError, ItemResult, SfError};
 use crate::config::KeyMode;
+use crate::config::UnrelatedEvents;
 use crate::mapping::MAX_BATCH;
+use crate::related::{self, Accounts, Person};
 use crate::soql::{Cond, Ident, Literal, Query, check_id};
 
 fn sobject_name(object: ObjectKind) -> &'static str {
@@ -83,7 +86,7 @@ fn settle(
             for ((i, item), id) in indices.iter().zip(items).zip(ids) {
                 results[*i] = Some(if item.success {
                     match item.id.or_else(|| id.clone()) {
-                        Some(id) => Ok(Written { id: RecordId::new(id), version: Version::default() }),
+                        Some(id) => Ok(Written::new(RecordId::new(id), Version::default())),
                         None => Err(ConnectorError::Transient { message: "Salesforce returned no id".to_owned() }),
                     }
                 } else {
@@ -114,6 +117,47 @@ struct Create {
     fields: Map<String, Value>,
 }
 
+/// What a write carries besides its fields: fields not stored and why, invitations to add
+/// and remove once the record exists, and the who to relate it to.
+#[derive(Default)]
+struct Notes {
+    unstored: Vec<(FieldKey, Option<Unresolved>)>,
+    invite: Vec<(Attendee, Person, bool)>,
+    uninvite: Vec<String>,
+    who: Option<String>,
+}
+
+impl Notes {
+    fn skip(&mut self, field: FieldKey, why: Option<Unresolved>) {
+        self.unstored.push((field, why));
+    }
+}
+
+/// The company names and attendee addresses a batch writes.
+fn lookups(ops: &[WriteOp]) -> (Vec<String>, Vec<String>) {
+    let mut names = Vec::new();
+    let mut emails = Vec::new();
+    for op in ops {
+        match op {
+            WriteOp::Create { record: Record::Contact(c), .. } => names.extend(c.company.clone()),
+            WriteOp::Create { record: Record::Event(e), .. } => {
+                emails.extend(e.attendees.iter().map(|a| a.email.clone()));
+            }
+            WriteOp::Update { patch, .. } => {
+                for change in patch {
+                    match (&change.field, &change.value) {
+                        (FieldKey::Company, Some(FieldValue::Text(name))) => names.push(name.clone()),
+                        (FieldKey::Attendee(email), _) => emails.push(email.clone()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (names, emails)
+}
+
 struct Existing {
     index: usize,
     id: String,
@@ -141,6 +185,26 @@ impl SalesforceConnector {
             String::new()
         };
         let key_field = self.config.sync_key.field.clone();
+        let related = &self.config.related;
+        let (names, emails) = lookups(ops);
+        let accounts: Option<Accounts> = if object == ObjectKind::Contact && related.match_accounts && !names.is_empty()
+        {
+            match self.accounts_named(&names).await {
+                Ok(a) => Some(a),
+                Err(e) => return Ok(ops.iter().map(|_| Err(e.clone().into_connector())).collect()),
+            }
+        } else {
+            None
+        };
+        let people = if object == ObjectKind::Event && !emails.is_empty() {
+            match self.people(&emails).await {
+                Ok(p) => p,
+                Err(e) => return Ok(ops.iter().map(|_| Err(e.clone().into_connector())).collect()),
+            }
+        } else {
+            HashMap::new()
+        };
+        let mut notes: Vec<Notes> = ops.iter().map(|_| Notes::default()).collect();
         let mut creates = Vec::new();
         let mut existing = Vec::new();
         for (index, op) in ops.iter().enumerate() {
@@ -155,8 +219,86 @@ impl SalesforceConnector {
                         results[index] = Some(Err(e));
                         continue;
                     }
+                    let note = &mut notes[index];
+                    let mut account = None;
+                    match record {
+                        Record::Contact(c) => {
+                            if let (Some(name), Some(accounts)) = (&c.company, &accounts) {
+                                match accounts.resolve(name) {
+                                    Ok(id) => account = Some(id),
+                                    Err(item) => note.skip(FieldKey::Company, Some(item)),
+                                }
+                            }
+                        }
+                        Record::Event(e) => {
+                            let attendees = related::distinct(&e.attendees);
+                            let mut matched: Vec<(Attendee, Person)> = Vec::new();
+                            let over = attendees.len().saturating_sub(related.max_attendees);
+                            for (n, a) in attendees.into_iter().enumerate() {
+                                let key = FieldKey::attendee(&a.email);
+                                if n >= related.max_attendees {
+                                    note.skip(key, None);
+                                    continue;
+                                }
+                                match people.get(&a.email.trim().to_lowercase()) {
+                                    Some(p) => matched.push((a, p.clone())),
+                                    None => note.skip(key, Some(related::attendee_item(&a.email))),
+                                }
+                            }
+                            if over > 0 {
+                                note.unstored.push((
+                                    FieldKey::Attendees,
+                                    Some(Unresolved {
+                                        kind: UnresolvedKind::AttendeeLimit,
+                                        field: None,
+                                        subject: format!("{} attendees", over + related.max_attendees),
+                                        detail: format!(
+                                            "{over} attendees beyond the limit of {} were not invited in Salesforce",
+                                            related.max_attendees
+                                        ),
+                                    }),
+                                ));
+                            }
+                            let mut parents = Vec::new();
+                            if related.relate_events {
+                                let relate = related::relate(&matched, related.shared_activities);
+                                if relate.who.is_none() {
+                                    let subject = e
+                                        .attendees
+                                        .iter()
+                                        .take(20)
+                                        .map(|a| a.email.trim().to_lowercase())
+                                        .collect::<Vec<_>>()
+                                        .join(", ");
+                                    let item = |field| Unresolved {
+                                        kind: UnresolvedKind::EventUnrelated,
+                                        field,
+                                        subject: subject.clone(),
+                                        detail: "the event relates to no contact or lead the user can see".to_owned(),
+                                    };
+                                    if related.unrelated_events == UnrelatedEvents::Skip {
+                                        results[index] = Some(Err(ConnectorError::Unresolved { item: item(None) }));
+                                        continue;
+                                    }
+                                    note.unstored.push((FieldKey::Attendees, Some(item(Some(FieldKey::CrmLinks)))));
+                                }
+                                note.who = relate.who;
+                                parents = relate.parents;
+                            }
+                            note.invite = matched
+                                .into_iter()
+                                .map(|(a, p)| {
+                                    let parent = parents.contains(&p.id);
+                                    (a, p, parent)
+                                })
+                                .collect();
+                        }
+                    }
                     match self.mapping.create_fields(record, &zone) {
                         Ok(mut fields) => {
+                            if let Some(id) = account {
+                                fields.insert("AccountId".to_owned(), Value::String(id));
+                            }
                             fields.insert(key_field.clone(), Value::String(key.0.clone()));
                             if let Some(owner) = &self.config.user_id {
                                 fields.insert("OwnerId".to_owned(), Value::String(owner.clone()));
@@ -171,7 +313,51 @@ impl SalesforceConnector {
                         results[index] = Some(Err(ConnectorError::NotFound));
                         continue;
                     }
-                    match self.mapping.patch_fields(object, patch, &zone) {
+                    let note = &mut notes[index];
+                    let mut account = None;
+                    for change in patch {
+                        match (&change.field, &change.value) {
+                            (FieldKey::Company, _) if accounts.is_none() && object == ObjectKind::Contact => {
+                                if related.match_accounts {
+                                    note.skip(
+                                        FieldKey::Company,
+                                        Some(Unresolved {
+                                            kind: UnresolvedKind::AccountKept,
+                                            field: Some(FieldKey::Company),
+                                            subject: String::new(),
+                                            detail: "the company was cleared in the mailbox; Tandem never detaches a \
+                                                     contact from its Account"
+                                                .to_owned(),
+                                        }),
+                                    );
+                                }
+                            }
+                            (FieldKey::Company, Some(FieldValue::Text(name))) => {
+                                if let Some(accounts) = &accounts {
+                                    match accounts.resolve(name) {
+                                        Ok(id) => account = Some(id),
+                                        Err(item) => note.skip(FieldKey::Company, Some(item)),
+                                    }
+                                }
+                            }
+                            (FieldKey::Attendee(email), Some(FieldValue::Attendee(a))) => match people.get(email) {
+                                Some(p) => note.invite.push((a.clone(), p.clone(), false)),
+                                None => note.skip(change.field.clone(), Some(related::attendee_item(email))),
+                            },
+                            (FieldKey::Attendee(email), None) => match people.get(email) {
+                                Some(p) => note.uninvite.push(p.id.clone()),
+                                // Never invited: there is nothing to remove.
+                                None => {}
+                            },
+                            _ => {}
+                        }
+                    }
+                    match self.mapping.patch_fields(object, patch, &zone).map(|mut fields| {
+                        if let Some(id) = account {
+                            fields.insert("AccountId".to_owned(), Value::String(id));
+                        }
+                        fields
+                    }) {
                         Ok(fields) => existing.push(Existing {
                             index,
                             id: id.0.clone(),
@@ -208,10 +394,8 @@ impl SalesforceConnector {
                             }
                             Some(now) => match &e.fields {
                                 Some(fields) if fields.is_empty() => {
-                                    results[e.index] = Some(Ok(Written {
-                                        id: RecordId::new(e.id.clone()),
-                                        version: Version::new(now.clone()),
-                                    }));
+                                    results[e.index] =
+                                        Some(Ok(Written::new(RecordId::new(e.id.clone()), Version::new(now.clone()))));
                                 }
                                 Some(_) => updates.push(e),
                                 None => deletes.push(e),
@@ -258,12 +442,74 @@ impl SalesforceConnector {
             let ids: Vec<Option<String>> = deletes.iter().map(|d| Some(d.id.clone())).collect();
             settle(&mut results, &indices, answer, &ids, true);
         }
+        if object == ObjectKind::Event {
+            self.write_invitations(&mut results, &mut notes).await;
+        }
         Ok(results
             .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(ConnectorError::Transient { message: "the write was not sent".to_owned() }))
+            .zip(notes)
+            .map(|(r, note)| {
+                let r = r
+                    .unwrap_or_else(|| Err(ConnectorError::Transient { message: "the write was not sent".to_owned() }));
+                r.map(|w| note.unstored.into_iter().fold(w, |w, (field, why)| w.not_stored(field, why)))
             })
             .collect())
+    }
+
+    /// The invitations of the events written: added, removed, and the `WhoId` of new events set
+    /// last (see `related`). An invitation that cannot be added is reported unstored with an
+    /// item, so it is rechecked and retried; one that cannot be removed fails the update, which
+    /// the engine retries.
+    async fn write_invitations(&self, results: &mut [Option<WriteResult>], notes: &mut [Notes]) {
+        let mut rows = Vec::new();
+        let mut owners: Vec<(usize, Attendee)> = Vec::new();
+        let mut removals: Vec<(String, String)> = Vec::new();
+        let mut removal_owner: Vec<usize> = Vec::new();
+        let mut whos: Vec<(usize, String, String)> = Vec::new();
+        for (index, note) in notes.iter_mut().enumerate() {
+            let Some(Ok(w)) = results[index].as_ref() else { continue };
+            let event = w.id.0.clone();
+            for (attendee, person, parent) in std::mem::take(&mut note.invite) {
+                rows.push(related::invitation(&event, &person, &attendee, parent));
+                owners.push((index, attendee));
+            }
+            for person in std::mem::take(&mut note.uninvite) {
+                removals.push((event.clone(), person));
+                removal_owner.push(index);
+            }
+            if let Some(who) = note.who.take() {
+                whos.push((index, event, who));
+            }
+        }
+        if !rows.is_empty() {
+            for ((index, attendee), outcome) in owners.into_iter().zip(self.create_relations(rows).await) {
+                if let Err(why) = outcome {
+                    let mut item = related::attendee_item(&attendee.email);
+                    item.detail = format!("the invitation of `{}` could not be written: {why}", item.subject);
+                    notes[index].skip(FieldKey::attendee(&attendee.email), Some(item));
+                }
+            }
+        }
+        if let Err(e) = self.delete_invitations(&removals).await {
+            for index in removal_owner {
+                results[index] = Some(Err(e.clone()));
+            }
+        }
+        if !whos.is_empty() {
+            let records: Vec<Value> = whos
+                .iter()
+                .map(|(_, event, who)| json!({ "attributes": { "type": "Event" }, "id": event, "WhoId": who }))
+                .collect();
+            let body = json!({ "allOrNone": false, "records": records });
+            let answer = self.api.collection("PATCH", "composite/sobjects", &[], Some(&body), false).await;
+            let failed = match answer {
+                Ok(items) => items.iter().any(|i| !i.success),
+                Err(_) => true,
+            };
+            if failed {
+                tracing::warn!("relating new events to their contacts failed; they stay unrelated");
+            }
+        }
     }
 
     async fn create(&self, object: ObjectKind, creates: Vec<Create>, results: &mut [Option<WriteResult>]) {
@@ -359,7 +605,7 @@ impl SalesforceConnector {
                 continue;
             };
             let version = crate::mapping::text(r, "SystemModstamp").ok().flatten().unwrap_or_default();
-            out.entry(key).or_insert(Written { id: RecordId::new(id), version: Version::new(version) });
+            out.entry(key).or_insert(Written::new(RecordId::new(id), Version::new(version)));
         }
         Ok(out)
     }

@@ -21,7 +21,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tandem_core::model::ObjectKind;
-use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side};
+use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side, Unresolved, UnresolvedKind};
 
 mod codec;
 mod sqlite;
@@ -100,6 +100,51 @@ pub struct QuarantineEntry {
     pub detail: Option<serde_json::Value>,
 }
 
+/// An unresolved item ([`tandem_core::state::Unresolved`]) kept for one user, against the record
+/// whose content did not fully arrive on the other side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnresolvedEntry {
+    /// The user.
+    pub user: UserId,
+    /// Contact or event.
+    pub object: ObjectKind,
+    /// The side of the record whose content was not carried across (the source of the write).
+    pub side: Side,
+    /// That record's id.
+    pub record_id: RecordId,
+    /// What is missing, on the other side.
+    pub item: Unresolved,
+    /// Since when. Reporting the same item again keeps the earliest time.
+    pub since: DateTime<Utc>,
+    /// When the engine last asked whether the cause is gone.
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+impl UnresolvedEntry {
+    /// What identifies the entry within its user and object.
+    pub fn key(&self) -> UnresolvedKey {
+        UnresolvedKey {
+            side: self.side,
+            record_id: self.record_id.clone(),
+            kind: self.item.kind,
+            subject: self.item.subject.clone(),
+        }
+    }
+}
+
+/// Identifies an [`UnresolvedEntry`] within its user and object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UnresolvedKey {
+    /// The side of the record.
+    pub side: Side,
+    /// The record.
+    pub record_id: RecordId,
+    /// The kind of item.
+    pub kind: UnresolvedKind,
+    /// What is missing.
+    pub subject: String,
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -147,7 +192,8 @@ pub struct UserStatus {
 /// transaction).
 ///
 /// Applied in this order: pair removals, pair upserts, cursors, resolved intents, quarantine
-/// removals, quarantine additions, refetch removals, refetch additions, audit. So an id in both
+/// removals, quarantine additions, refetch removals, refetch additions, unresolved removals,
+/// unresolved additions, audit. So an id in both
 /// a `_remove` and an `_add` list ends up present.
 #[derive(Debug, Clone, Default)]
 pub struct CycleCommit {
@@ -170,6 +216,11 @@ pub struct CycleCommit {
     pub refetch_remove: Vec<(Side, RecordId)>,
     /// Audit entries to append. Each must be for the commit's user.
     pub audit: Vec<AuditEntry>,
+    /// Unresolved items to insert or update (detail, `checked_at`; `since` keeps the earliest).
+    /// Each must be for the commit's user and object.
+    pub unresolved_add: Vec<UnresolvedEntry>,
+    /// Unresolved items to forget (resolved or dismissed).
+    pub unresolved_remove: Vec<UnresolvedKey>,
 }
 
 impl CycleCommit {
@@ -184,6 +235,8 @@ impl CycleCommit {
             && self.refetch_add.is_empty()
             && self.refetch_remove.is_empty()
             && self.audit.is_empty()
+            && self.unresolved_add.is_empty()
+            && self.unresolved_remove.is_empty()
     }
 }
 
@@ -232,6 +285,9 @@ pub trait StateStore: Send + Sync {
 
     /// The user's quarantined records, ordered by object, side and record id.
     async fn quarantine(&self, user: &str) -> Result<Vec<QuarantineEntry>, StoreError>;
+
+    /// A user's unresolved items, all objects, ordered by object, side, record, kind, subject.
+    async fn unresolved(&self, user: &str) -> Result<Vec<UnresolvedEntry>, StoreError>;
 
     /// Appends audit entries.
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;

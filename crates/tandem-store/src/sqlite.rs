@@ -14,6 +14,7 @@
 //! | `refetch` | `seq`, unique `(user_id, object, side, record_id)` | records to re-read |
 //! | `audit` | `id`, indexes `(user_id, at)` and `(at)` | the audit log |
 //! | `status` | `user_id` | last cycle, last success, last error, failure count |
+//! | `unresolved` | `(user_id, object, side, record_id, kind, subject)` | field, detail, `since`, `checked_at` |
 //!
 //! Encodings (timestamps, field prints) are described in the `codec` module: timestamps are
 //! fixed-width RFC 3339 text, field prints a JSON object of 16-digit hex strings.
@@ -39,14 +40,16 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, query, query_scalar};
 use tandem_core::model::ObjectKind;
-use tandem_core::state::{Cursor, IdempotencyKey, PairId, PairState, RecordId, Side, SideState, Version};
+use tandem_core::state::{
+    Cursor, IdempotencyKey, PairId, PairState, RecordId, Side, SideState, Unresolved, UnresolvedKind, Version,
+};
 
 use crate::codec::{decode_prints, encode_prints, parse_json, parse_object, parse_side, parse_ts, ts};
-use crate::{AuditEntry, CycleCommit, Intent, QuarantineEntry, StateStore, StoreError, UserStatus};
+use crate::{AuditEntry, CycleCommit, Intent, QuarantineEntry, StateStore, StoreError, UnresolvedEntry, UserStatus};
 
 /// The schema version this build writes and understands. A database at a higher version is
 /// refused with [`StoreError::Migration`].
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -193,6 +196,23 @@ const MIGRATIONS: &[Migration] = &[
         description: "ambiguous matches waiting per user, in the status",
         statements: &["ALTER TABLE status ADD COLUMN ambiguous_matches INTEGER NOT NULL DEFAULT 0"],
     },
+    Migration {
+        version: 4,
+        description: "unresolved items per user",
+        statements: &["CREATE TABLE unresolved (
+            user_id TEXT NOT NULL,
+            object TEXT NOT NULL,
+            side TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            field TEXT,
+            detail TEXT NOT NULL,
+            since TEXT NOT NULL,
+            checked_at TEXT,
+            PRIMARY KEY (user_id, object, side, record_id, kind, subject)
+        ) WITHOUT ROWID"],
+    },
 ];
 
 // The columns `decode_pair` reads, in a macro so they can be `concat!`ed into static SQL.
@@ -241,8 +261,9 @@ const DELETE_INTENT: &str = "DELETE FROM journal WHERE user_id = ? AND intent_ke
 const PAIR_COUNT: &str = "SELECT live FROM pair_counts WHERE user_id = ? AND object = ?";
 
 // Deleting the pairs brings their counts to zero (triggers); the zero rows go after them.
-const RESET_ALL: [&str; 6] = [
+const RESET_ALL: [&str; 7] = [
     "DELETE FROM pairs WHERE user_id = ?",
+    "DELETE FROM unresolved WHERE user_id = ?",
     "DELETE FROM pair_counts WHERE user_id = ?",
     "DELETE FROM cursors WHERE user_id = ?",
     "DELETE FROM refetch WHERE user_id = ?",
@@ -250,8 +271,9 @@ const RESET_ALL: [&str; 6] = [
     "DELETE FROM journal WHERE user_id = ?",
 ];
 
-const RESET_OBJECT: [&str; 6] = [
+const RESET_OBJECT: [&str; 7] = [
     "DELETE FROM pairs WHERE user_id = ? AND object = ?",
+    "DELETE FROM unresolved WHERE user_id = ? AND object = ?",
     "DELETE FROM pair_counts WHERE user_id = ? AND object = ?",
     "DELETE FROM cursors WHERE user_id = ? AND object = ?",
     "DELETE FROM refetch WHERE user_id = ? AND object = ?",
@@ -526,6 +548,18 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
+    async fn unresolved(&self, user: &str) -> Result<Vec<UnresolvedEntry>, StoreError> {
+        let rows = query(
+            "SELECT user_id, object, side, record_id, kind, subject, field, detail, since, checked_at \
+             FROM unresolved WHERE user_id = ? ORDER BY object, side, record_id, kind, subject",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("unresolved"))?;
+        rows.iter().map(decode_unresolved).collect()
+    }
+
     async fn quarantine(&self, user: &str) -> Result<Vec<QuarantineEntry>, StoreError> {
         let rows = query(
             "SELECT user_id, object, side, record_id, reason, since, detail FROM quarantine \
@@ -794,6 +828,43 @@ async fn apply_commit(
         .await
         .map_err(db("commit_cycle: quarantining"))?;
     }
+    for key in &commit.unresolved_remove {
+        query(
+            "DELETE FROM unresolved WHERE user_id = ? AND object = ? AND side = ? AND record_id = ? \
+             AND kind = ? AND subject = ?",
+        )
+        .bind(user)
+        .bind(obj)
+        .bind(key.side.as_str())
+        .bind(key.record_id.as_str())
+        .bind(key.kind.as_str())
+        .bind(&key.subject)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("commit_cycle: forgetting an unresolved item"))?;
+    }
+    for entry in &commit.unresolved_add {
+        query(
+            "INSERT INTO unresolved (user_id, object, side, record_id, kind, subject, field, detail, since, \
+             checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id, object, side, record_id, kind, subject) DO UPDATE SET \
+             field = excluded.field, detail = excluded.detail, since = MIN(unresolved.since, excluded.since), \
+             checked_at = excluded.checked_at",
+        )
+        .bind(&entry.user)
+        .bind(entry.object.as_str())
+        .bind(entry.side.as_str())
+        .bind(entry.record_id.as_str())
+        .bind(entry.item.kind.as_str())
+        .bind(&entry.item.subject)
+        .bind(entry.item.field.as_ref().map(ToString::to_string))
+        .bind(&entry.item.detail)
+        .bind(ts(&entry.since))
+        .bind(entry.checked_at.as_ref().map(ts))
+        .execute(&mut *conn)
+        .await
+        .map_err(db("commit_cycle: recording an unresolved item"))?;
+    }
     delete_records(conn, Keyed::Refetch, user, obj, &commit.refetch_remove).await?;
     for (side, id) in &commit.refetch_add {
         query(
@@ -983,6 +1054,34 @@ fn decode_intent(row: &SqliteRow) -> Result<Intent, StoreError> {
         })
     };
     body().map_err(|d| corrupt(format!("journal intent {key}"), d))
+}
+
+fn decode_unresolved(row: &SqliteRow) -> Result<UnresolvedEntry, StoreError> {
+    let record_id: String =
+        col(row, "record_id").map_err(|d| corrupt("unresolved item with an unreadable record id", d))?;
+    let body = || -> Result<UnresolvedEntry, String> {
+        let kind: String = col(row, "kind")?;
+        let field: Option<String> = col(row, "field")?;
+        let since: String = col(row, "since")?;
+        let checked_at: Option<String> = col(row, "checked_at")?;
+        Ok(UnresolvedEntry {
+            user: col(row, "user_id")?,
+            object: parse_object(&col::<String>(row, "object")?)?,
+            side: parse_side(&col::<String>(row, "side")?)?,
+            record_id: RecordId(record_id.clone()),
+            item: Unresolved {
+                kind: UnresolvedKind::parse(&kind).ok_or_else(|| format!("unknown kind `{kind}`"))?,
+                field: field
+                    .map(|f| f.parse().map_err(|e: tandem_core::fields::UnknownField| e.to_string()))
+                    .transpose()?,
+                subject: col(row, "subject")?,
+                detail: col(row, "detail")?,
+            },
+            since: parse_ts(&since)?,
+            checked_at: checked_at.as_deref().map(parse_ts).transpose()?,
+        })
+    };
+    body().map_err(|d| corrupt(format!("unresolved item for record {record_id}"), d))
 }
 
 fn decode_quarantine(row: &SqliteRow) -> Result<QuarantineEntry, StoreError> {

@@ -821,3 +821,106 @@ async fn the_store_is_usable_as_a_trait_object_from_many_tasks() -> TestResult {
     std::fs::remove_dir_all(dir)?;
     Ok(())
 }
+
+fn unresolved_entry(
+    user: &str,
+    object: ObjectKind,
+    record: &str,
+    subject: &str,
+    field: Option<FieldKey>,
+    since: DateTime<Utc>,
+) -> tandem_store::UnresolvedEntry {
+    tandem_store::UnresolvedEntry {
+        user: user.into(),
+        object,
+        side: Side::Mailbox,
+        record_id: RecordId::new(record),
+        item: tandem_core::state::Unresolved {
+            kind: tandem_core::state::UnresolvedKind::AccountNotFound,
+            field,
+            subject: subject.into(),
+            detail: format!("no Account named {subject}"),
+        },
+        since,
+        checked_at: Some(since),
+    }
+}
+
+#[tokio::test]
+async fn unresolved_items_are_upserted_keeping_the_earliest_time_forgotten_and_reset() -> TestResult {
+    let store = SqliteStore::in_memory().await?;
+    let globex = unresolved_entry(ADA, CONTACT, "AAMk2", "Globex", Some(FieldKey::Company), t(10));
+    let initech = unresolved_entry(ADA, CONTACT, "AAMk1", "Initech", None, t(20));
+    let event =
+        unresolved_entry(ADA, EVENT, "AAMk9", "zed@example.com", Some(FieldKey::attendee("zed@example.com")), t(5));
+    let bobs = unresolved_entry(BOB, CONTACT, "AAMk1", "Initech", None, t(1));
+    let add =
+        |items: Vec<tandem_store::UnresolvedEntry>| CycleCommit { unresolved_add: items, ..CycleCommit::default() };
+    commit(&store, ADA, CONTACT, add(vec![globex.clone(), initech.clone()])).await?;
+    commit(&store, ADA, EVENT, add(vec![event.clone()])).await?;
+    commit(&store, BOB, CONTACT, add(vec![bobs.clone()])).await?;
+    // Ordered by object, side, record.
+    assert_eq!(store.unresolved(ADA).await?, [initech.clone(), globex.clone(), event.clone()]);
+    assert_eq!(store.unresolved(BOB).await?, std::slice::from_ref(&bobs));
+
+    // Reported again later: `since` keeps the earliest, the rest is the newest.
+    let mut again = globex.clone();
+    again.since = t(100);
+    again.checked_at = Some(t(100));
+    again.item.detail = "still no Account".into();
+    commit(&store, ADA, CONTACT, add(vec![again])).await?;
+    let listed = store.unresolved(ADA).await?;
+    let stored = listed.iter().find(|e| e.item.subject == "Globex").unwrap();
+    assert_eq!((stored.since, stored.checked_at), (t(10), Some(t(100))));
+    assert_eq!(stored.item.detail, "still no Account");
+    assert_eq!(listed.len(), 3);
+
+    // Removal by key; an id in both lists ends up present.
+    let c = CycleCommit {
+        unresolved_remove: vec![initech.key(), globex.key()],
+        unresolved_add: vec![globex.clone()],
+        ..CycleCommit::default()
+    };
+    commit(&store, ADA, CONTACT, c).await?;
+    let subjects: Vec<String> = store.unresolved(ADA).await?.into_iter().map(|e| e.item.subject).collect();
+    assert_eq!(subjects, ["Globex", "zed@example.com"]);
+
+    // Resetting one object keeps the other's; resetting the user clears all of them.
+    store.reset_user(ADA, Some(CONTACT)).await?;
+    assert_eq!(store.unresolved(ADA).await?, [event]);
+    store.reset_user(ADA, None).await?;
+    assert!(store.unresolved(ADA).await?.is_empty());
+    assert_eq!(store.unresolved(BOB).await?, [bobs]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_version_3_database_gains_the_unresolved_table_and_keeps_its_data() -> TestResult {
+    let (path, dir) = temp_db("v3");
+    {
+        let store = SqliteStore::open(&path).await?;
+        fill(&store, ADA, CONTACT).await?;
+        store.close().await;
+    }
+    // Back to version 3: as a database written before unresolved items existed.
+    {
+        use sqlx::ConnectOptions as _;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).connect().await?;
+        sqlx::query("DROP TABLE unresolved").execute(&mut conn).await?;
+        sqlx::query("DELETE FROM schema_version WHERE version >= 4").execute(&mut conn).await?;
+        sqlx::Connection::close(conn).await?;
+    }
+    let store = SqliteStore::open(&path).await?;
+    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(store.schema_version().await?, 4);
+    assert_eq!(store.pair(ADA, CONTACT, &pair(1).pair_id).await?, Some(pair(1)));
+    assert!(store.unresolved(ADA).await?.is_empty());
+    let item = unresolved_entry(ADA, CONTACT, "AAMk1", "Globex", Some(FieldKey::Company), t(3));
+    commit(&store, ADA, CONTACT, CycleCommit { unresolved_add: vec![item.clone()], ..CycleCommit::default() }).await?;
+    store.close().await;
+    let store = SqliteStore::open(&path).await?;
+    assert_eq!(store.unresolved(ADA).await?, [item]);
+    store.close().await;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}

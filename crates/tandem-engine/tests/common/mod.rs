@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side};
-use tandem_store::{AuditEntry, CycleCommit, Intent, QuarantineEntry, SqliteStore, StateStore, StoreError, UserStatus};
+use tandem_store::{
+    AuditEntry, CycleCommit, Intent, QuarantineEntry, SqliteStore, StateStore, StoreError, UnresolvedEntry, UserStatus,
+};
 
 /// A SQLite store whose next `commit_cycle` calls fail as if the process had died just before
 /// committing: everything sent before stays sent, nothing of the cycle is remembered.
@@ -78,6 +80,9 @@ impl StateStore for CrashingStore {
     }
     async fn quarantine(&self, u: &str) -> Result<Vec<QuarantineEntry>, StoreError> {
         self.inner.quarantine(u).await
+    }
+    async fn unresolved(&self, u: &str) -> Result<Vec<UnresolvedEntry>, StoreError> {
+        self.inner.unresolved(u).await
     }
     async fn append_audit(&self, e: &[AuditEntry]) -> Result<(), StoreError> {
         self.inner.append_audit(e).await

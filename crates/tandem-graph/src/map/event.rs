@@ -20,7 +20,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 use tandem_core::fields::{FieldKey, FieldValue};
 use tandem_core::model::{
-    Attendee, AttendeeRole, Event, EventTime, EventTiming, OccurrenceOverride, Person, Privacy, Recurrence,
+    Attendee, AttendeeRole, Event, EventTime, EventTiming, OccurrenceOverride, Person, Privacy, Record, Recurrence,
     ResponseStatus, ShowAs,
 };
 use tandem_core::plan::FieldChange;
@@ -454,6 +454,18 @@ pub(crate) fn patch_body(
     });
     let timing = new_timing.clone().or_else(|| current.map(|c| c.timing.clone()));
     let mut recurrence_in_patch = false;
+    // Attendees sync one by one; Graph takes the whole list, so the changes are applied to the
+    // event's list as it is now (read just before, the write guarded by its ETag).
+    if patch.iter().any(|c| matches!(c.field, FieldKey::Attendee(_))) {
+        let now = current.ok_or("the event's attendees are unknown")?;
+        let mut event = Record::Event(now.clone());
+        for change in patch.iter().filter(|c| matches!(c.field, FieldKey::Attendee(_))) {
+            event.set(&change.field, change.value.clone()).map_err(|e| e.to_string())?;
+        }
+        if let Record::Event(e) = event {
+            out.insert("attendees".into(), attendees_json(&e.attendees));
+        }
+    }
     for change in patch {
         let v = &change.value;
         match &change.field {
@@ -494,6 +506,7 @@ pub(crate) fn patch_body(
                 };
                 out.insert("organizer".into(), value);
             }
+            FieldKey::Attendee(_) => {}
             FieldKey::Attendees => {
                 let list = match v {
                     None => Vec::new(),

@@ -25,6 +25,9 @@
 //! | POST, PATCH, DELETE | `…/composite/sobjects` | collections (v42.0+): create, update, delete (`?ids=`); at most 200 records, `allOrNone` honoured, one result per record |
 //! | PATCH | `…/composite/sobjects/{type}/{field}` | collection upsert by external id (v46.0+) |
 //!
+//! The objects: `Contact`, `Account`, `Lead`, `User`, `Event`, `EventRelation` and
+//! `EntitySubscription`.
+//!
 //! Refusals are Salesforce's JSON error array `[{"message","errorCode","fields"}]` (`fields` only
 //! on errors about records; `statusCode` inside collection results), `application/json`:
 //! `404 NOT_FOUND` for an unknown path, object, record or version (`v20.0`, `v99.0`, `v62.5`, and
@@ -37,12 +40,58 @@
 //! Records are validated as Salesforce does: unknown and read-only fields, lengths
 //! (`STRING_TOO_LONG`), required fields (`REQUIRED_FIELD_MISSING`), email addresses, restricted
 //! picklists, lookups, unique external ids, the 14-day event rule and all-day dates
-//! (`FIELD_INTEGRITY_EXCEPTION`), and events owned by someone else are read-only.
+//! (`FIELD_INTEGRITY_EXCEPTION`), and events owned by someone else are read-only. Text compares
+//! case-insensitively in `=`, `!=`, `IN` and `LIKE` (`Name`, `Account.Name`, `Email`); ids do not.
 //!
-//! Simplifications, each deliberate: one org; no sharing model beyond event ownership; a
-//! recurring event is one record carrying its pattern (occurrences are not expanded into records,
-//! and invitees get no child events); changing an event's invitees does not touch the event's
-//! `SystemModstamp`.
+//! Every request runs as its session's user (queries and their later pages, reads by id and by
+//! external id, getUpdated, writes); the handle sees and edits everything. Sharing:
+//!
+//! | Object | Visible to the user when | Editable (update, delete) when |
+//! | --- | --- | --- |
+//! | Contact, Account, Lead | the default ([`FakeConfig::sharing`]) is public, the user owns it (`OwnerId`), it is shared with the user ([`SalesforceFake::share`]), or the user has View All Data ([`SalesforceFake::grant_view_all`]) | the default is public read/write, the user owns it, an edit share, or View All Data (taken for Modify All Data) |
+//! | EntitySubscription | its parent is visible | the user is its subscriber, or View All Data |
+//! | Event | always | the user owns it, or View All Data |
+//! | User, EventRelation | always | always (users are not written through the API) |
+//!
+//! Rows the user cannot see are left out of query results, semi-join values and `COUNT()`; a
+//! relationship through a lookup to a record the user cannot see (`Account.Name`, `What.Name`) is
+//! `null` as a whole while the lookup's id stays (the fake's choice, unverified), so an event
+//! related to a hidden record still shows. A hidden record read by id answers `404 NOT_FOUND`;
+//! updating or deleting a hidden or read-only record answers `400 INSUFFICIENT_ACCESS_OR_READONLY`
+//! (one `statusCode` per record in collections; Salesforce answers hidden records so too, as far as
+//! public reports go); a lookup written to a hidden record (`AccountId`, `WhoId`, `WhatId`,
+//! `RelationId`, `ParentId`) answers `INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY` with the field.
+//! A query locator answers only the user who ran the query.
+//!
+//! Chatter follows are `EntitySubscription` records (`0E8`; `ParentId`, `SubscriberId`,
+//! `NetworkId`, `CreatedById`, `CreatedDate`, `IsDeleted`; no modification stamps, so querying
+//! `SystemModstamp` is `INVALID_FIELD`), created and deleted through the API or the handle
+//! ([`SalesforceFake::follow`]), never updated: a second follow of a record is `DUPLICATE_VALUE`; a
+//! user follows only records the user sees, and only View All Data makes others follow
+//! (`INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY`, unverified); a user without View All Data must
+//! query them with a `LIMIT` of at most 1000 (`MALFORMED_QUERY`, code unverified; not required in
+//! semi-joins).
+//!
+//! Shared Activities ([`FakeConfig::shared_activities`], on by default): an event's `WhoId`
+//! (Contact or Lead, on create and update, not on child events) is mirrored by an `EventRelation`
+//! with `IsParent` and not `IsInvitee`, which moves to the new who when `WhoId` changes (the old
+//! one only loses `IsParent` when it is also an invitee). Relations refuse with
+//! `FIELD_INTEGRITY_EXCEPTION` (the code is unverified for each): `IsParent` while Shared
+//! Activities is off; more than 50 parent contacts on an event; a parent lead together with any
+//! other parent; more than 1,000 invitees (100 on a recurring event); any relation on a child
+//! event (`IsChild`). A second relation to the same person on an event is `DUPLICATE_VALUE`.
+//! `IsParent` and `IsInvitee` default to false when not given (unverified). A lead has a
+//! read-only `IsConverted`, set by [`SalesforceFake::convert_lead`]; a converted lead stays
+//! queryable and API updates of it answer `CANNOT_UPDATE_CONVERTED_LEAD`.
+//!
+//! Simplifications, each deliberate: one org; sharing is organisation-wide defaults, manual
+//! shares and View All Data only (no role hierarchy, sharing rules, groups, teams, territories,
+//! profiles or field-level security; Contact is never "controlled by parent"); deleting needs the
+//! same access as editing (Salesforce also wants ownership, the role hierarchy or Modify All);
+//! events are visible to everyone whatever `IsPrivate`; deleting the relation of an event's who
+//! does not promote another who; getDeleted lists hidden records too; a recurring event is one
+//! record carrying its pattern (occurrences are not expanded into records, and invitees get no
+//! child events); changing an event's invitees does not touch the event's `SystemModstamp`.
 //!
 //! The handle ([`SalesforceFake`]) seeds and inspects records and plays the user: edits and
 //! deletes advance `SystemModstamp` like any other write. Every request is counted per method
@@ -115,6 +164,36 @@ pub struct FakeConfig {
     pub sync_key_field: Option<(String, bool)>,
     /// The default user: username, first name, last name, time zone.
     pub user: (String, String, String, String),
+    /// The organisation-wide sharing defaults of Contact, Account and Lead (all
+    /// [`OrgWideDefault::PublicReadWrite`] by default).
+    pub sharing: Sharing,
+    /// Whether Shared Activities is enabled (events related to many contacts through
+    /// `EventRelation.IsParent`); on by default.
+    pub shared_activities: bool,
+}
+
+/// An organisation-wide default: what users see of records they neither own nor were shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrgWideDefault {
+    /// Only the owner, users the record is shared with and users with View All Data see it.
+    Private,
+    /// Everyone sees it; only the owner, edit shares and Modify All Data edit it.
+    PublicRead,
+    /// Everyone sees and edits it.
+    #[default]
+    PublicReadWrite,
+}
+
+/// The organisation-wide defaults the fake models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sharing {
+    /// Contact's default (in Salesforce it may be "Controlled by Parent"; the fake has no such
+    /// setting).
+    pub contact: OrgWideDefault,
+    /// Account's default.
+    pub account: OrgWideDefault,
+    /// Lead's default.
+    pub lead: OrgWideDefault,
 }
 
 impl Default for FakeConfig {
@@ -137,6 +216,8 @@ impl Default for FakeConfig {
             event_custom_fields: Vec::new(),
             sync_key_field: Some(("Tandem_Sync_Id__c".to_owned(), true)),
             user: ("ada@example.com".to_owned(), "Ada".to_owned(), "Lovelace".to_owned(), "Europe/London".to_owned()),
+            sharing: Sharing::default(),
+            shared_activities: true,
         }
     }
 }
@@ -180,6 +261,15 @@ impl Inner {
         self.org.api_version = saved;
         out
     }
+
+    /// Runs `f` on the org as `user` (the session's user: sharing applies) with links built for
+    /// the API `version` of the request at hand.
+    fn acting<R>(&mut self, version: &str, user: &str, f: impl FnOnce(&mut Org) -> R) -> R {
+        let saved = self.org.viewer.replace(user.to_owned());
+        let out = self.at_version(version, f);
+        self.org.viewer = saved;
+        out
+    }
 }
 
 /// The handle to a fake org: cheap to clone, all clones share it.
@@ -218,6 +308,8 @@ impl SalesforceFake {
             sync_key: config.sync_key_field.clone(),
         };
         let mut org = Org::new(schema::objects(&options), config.api_version.clone(), config.page_size);
+        org.sharing = config.sharing;
+        org.shared_activities = config.shared_activities;
         let (username, first, last, zone) = config.user.clone();
         let user = serde_json::json!({
             "Username": username, "Email": username, "FirstName": first, "LastName": last,
@@ -382,6 +474,75 @@ impl SalesforceFake {
             "EventRelation",
             serde_json::json!({ "EventId": event_id, "RelationId": relation_id, "IsInvitee": true, "Status": status }),
         )
+    }
+
+    /// Shares a Contact, Account or Lead with a user, as a manual share would: read access, and
+    /// read/write with `edit`. Sharing again replaces the access level.
+    ///
+    /// # Errors
+    ///
+    /// `INVALID_CROSS_REFERENCE_KEY` for a record or user that does not exist (or is deleted),
+    /// `INVALID_TYPE` for an object without a sharing model in the fake.
+    pub fn share(&self, sobject: &str, record_id: &str, user_id: &str, edit: bool) -> Result<(), ApiError> {
+        self.lock().org.share(sobject, record_id, user_id, edit)
+    }
+
+    /// Gives a user "View All Data", which the fake also takes for "Modify All Data": the user
+    /// sees and edits every record, and may make others follow records.
+    pub fn grant_view_all(&self, user_id: &str) {
+        self.lock().org.grant_view_all(user_id);
+    }
+
+    /// Changes the organisation-wide defaults.
+    pub fn set_sharing(&self, sharing: Sharing) {
+        let mut inner = self.lock();
+        inner.config.sharing = sharing;
+        inner.org.sharing = sharing;
+    }
+
+    /// Switches Shared Activities on or off (existing relations stay as they are).
+    pub fn set_shared_activities(&self, on: bool) {
+        let mut inner = self.lock();
+        inner.config.shared_activities = on;
+        inner.org.shared_activities = on;
+    }
+
+    /// Makes `user_id` follow `record_id` in Chatter (an `EntitySubscription`), as that user
+    /// would in the UI: the user must see the record. Returns the subscription's id.
+    ///
+    /// # Errors
+    ///
+    /// `DUPLICATE_VALUE` when the user already follows it,
+    /// `INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY` when the user cannot see it,
+    /// `INVALID_CROSS_REFERENCE_KEY` for an unknown record or user.
+    pub fn follow(&self, user_id: &str, record_id: &str) -> Result<String, ApiError> {
+        let mut inner = self.lock();
+        let saved = inner.org.viewer.replace(user_id.to_owned());
+        let fields = fields_of(serde_json::json!({ "ParentId": record_id, "SubscriberId": user_id }));
+        let out = inner.org.insert("EntitySubscription", &fields, user_id, false);
+        inner.org.viewer = saved;
+        out
+    }
+
+    /// Stops `user_id` following `record_id` (the subscription is deleted).
+    ///
+    /// # Errors
+    ///
+    /// `INVALID_CROSS_REFERENCE_KEY` when the user does not follow the record.
+    pub fn unfollow(&self, user_id: &str, record_id: &str) -> Result<(), ApiError> {
+        self.lock().org.unfollow(user_id, record_id)
+    }
+
+    /// Converts a lead as the UI would: `IsConverted` becomes true and `SystemModstamp` advances;
+    /// the lead stays queryable, and API updates of it are refused from then on. The contact,
+    /// account and opportunity a real conversion creates are not made.
+    ///
+    /// # Errors
+    ///
+    /// `INVALID_CROSS_REFERENCE_KEY` for an unknown lead, `ENTITY_IS_DELETED`,
+    /// `CANNOT_UPDATE_CONVERTED_LEAD` for a lead already converted.
+    pub fn convert_lead(&self, id: &str) -> Result<(), ApiError> {
+        self.lock().org.convert_lead(id)
     }
 
     /// A live record with all its fields, as the API returns it.

@@ -93,6 +93,10 @@ fn summary(def: &ObjectDef, version: &str) -> Map<String, Value> {
     let label = super::schema::label_of(def.name);
     let user = def.name == "User";
     let mergeable = matches!(def.name, "Contact" | "Account" | "Lead");
+    // Relations and follows have no feed, layout or search of their own; follows are never
+    // updated (create and delete only) and not undeletable.
+    let plain = matches!(def.name, "EventRelation" | "EntitySubscription");
+    let follow = def.name == "EntitySubscription";
     let base = format!("/services/data/{version}/sobjects/{}", def.name);
     let value = json!({
         "activateable": false,
@@ -102,24 +106,24 @@ fn summary(def: &ObjectDef, version: &str) -> Map<String, Value> {
         "deepCloneable": false,
         "deletable": !user,
         "deprecatedAndHidden": false,
-        "feedEnabled": def.name != "EventRelation",
+        "feedEnabled": !plain,
         "hasSubtypes": false,
         "isInterface": false,
         "isSubtype": false,
         "keyPrefix": def.prefix,
         "label": label,
         "labelPlural": plural(&label),
-        "layoutable": def.name != "EventRelation",
+        "layoutable": !plain,
         "mergeable": mergeable,
-        "mruEnabled": def.name != "EventRelation",
+        "mruEnabled": !plain,
         "name": def.name,
         "queryable": true,
         "replicateable": true,
         "retrieveable": true,
-        "searchable": def.name != "EventRelation",
+        "searchable": !plain,
         "triggerable": true,
-        "undeletable": !user,
-        "updateable": true,
+        "undeletable": !user && !follow,
+        "updateable": !follow,
         "urls": {
             "sobject": base,
             "describe": format!("{base}/describe"),

@@ -229,6 +229,7 @@ fn batch_size(headers: &HeaderMap) -> Option<usize> {
 
 async fn run_query(
     fake: &SalesforceFake,
+    actor: &Actor,
     version: &str,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
@@ -241,7 +242,7 @@ async fn run_query(
         Ok(s) => s,
         Err(e) => return errors(StatusCode::BAD_REQUEST, &[e.into()]),
     };
-    let result = fake.lock().at_version(version, |org| org.query(&select, all, batch_size(headers)));
+    let result = fake.lock().acting(version, &actor.0, |org| org.query(&select, all, batch_size(headers)));
     match result {
         Ok(page) => Json(page).into_response(),
         Err(e) => errors(StatusCode::BAD_REQUEST, &[e]),
@@ -250,28 +251,32 @@ async fn run_query(
 
 pub(crate) async fn query(
     State(fake): State<SalesforceFake>,
+    Extension(actor): Extension<Actor>,
     Path(version): Path<String>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    run_query(&fake, &version, &params, &headers, false).await
+    run_query(&fake, &actor, &version, &params, &headers, false).await
 }
 
 pub(crate) async fn query_all(
     State(fake): State<SalesforceFake>,
+    Extension(actor): Extension<Actor>,
     Path(version): Path<String>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    run_query(&fake, &version, &params, &headers, true).await
+    run_query(&fake, &actor, &version, &params, &headers, true).await
 }
 
+/// The next page of a query; a locator answers only the user whose query it is.
 pub(crate) async fn query_more(
     State(fake): State<SalesforceFake>,
+    Extension(actor): Extension<Actor>,
     headers: HeaderMap,
     Path((version, locator)): Path<(String, String)>,
 ) -> Response {
-    let result = fake.lock().at_version(&version, |org| org.more(&locator, batch_size(&headers)));
+    let result = fake.lock().acting(&version, &actor.0, |org| org.more(&locator, batch_size(&headers)));
     match result {
         Ok(page) => Json(page).into_response(),
         Err(e) => errors(StatusCode::BAD_REQUEST, &[e]),
@@ -280,10 +285,11 @@ pub(crate) async fn query_more(
 
 pub(crate) async fn query_all_more(
     state: State<SalesforceFake>,
+    actor: Extension<Actor>,
     headers: HeaderMap,
     path: Path<(String, String)>,
 ) -> Response {
-    query_more(state, headers, path).await
+    query_more(state, actor, headers, path).await
 }
 
 // --- single records ---------------------------------------------------------------------------
@@ -291,7 +297,7 @@ pub(crate) async fn query_all_more(
 pub(crate) async fn create_one(
     State(fake): State<SalesforceFake>,
     Extension(actor): Extension<Actor>,
-    Path((_version, sobject)): Path<(String, String)>,
+    Path((version, sobject)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
     let value = match parse_body(&body) {
@@ -299,7 +305,7 @@ pub(crate) async fn create_one(
         Err(r) => return *r,
     };
     let fields = value.as_object().cloned().unwrap_or_default();
-    let result = fake.lock().org.insert(&sobject, &fields, &actor.0, true);
+    let result = fake.lock().acting(&version, &actor.0, |org| org.insert(&sobject, &fields, &actor.0, true));
     match result {
         Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id, "success": true, "errors": [] }))).into_response(),
         Err(e) => one(e),
@@ -308,6 +314,7 @@ pub(crate) async fn create_one(
 
 pub(crate) async fn get_one(
     State(fake): State<SalesforceFake>,
+    Extension(actor): Extension<Actor>,
     Path((version, sobject, id)): Path<(String, String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
@@ -319,21 +326,23 @@ pub(crate) async fn get_one(
                 &[ApiError::new("MALFORMED_QUERY", "start and end must be ISO 8601 datetimes", &[])],
             );
         };
-        let inner = fake.lock();
-        let result = if id == "deleted" {
-            inner.org.deleted_between(&sobject, start, end)
-        } else {
-            inner.org.updated_between(&sobject, start, end)
-        };
+        let result = fake.lock().acting(&version, &actor.0, |org| {
+            if id == "deleted" {
+                org.deleted_between(&sobject, start, end)
+            } else {
+                org.updated_between(&sobject, start, end)
+            }
+        });
         return match result {
             Ok(v) => Json(v).into_response(),
             Err(e) => one(e),
         };
     }
     let fields: Option<Vec<String>> = params.get("fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
-    let record = fake
-        .lock()
-        .at_version(&version, |org| org.get(&sobject, &id).map(|r| org.project(&sobject, r, fields.as_deref())));
+    // A record the user cannot see does not exist for the user.
+    let record = fake.lock().acting(&version, &actor.0, |org| {
+        org.get(&sobject, &id).filter(|r| org.visible(&sobject, r)).map(|r| org.project(&sobject, r, fields.as_deref()))
+    });
     match record {
         Some(r) => Json(r).into_response(),
         None => not_found(),
@@ -343,7 +352,7 @@ pub(crate) async fn get_one(
 pub(crate) async fn update_one(
     State(fake): State<SalesforceFake>,
     Extension(actor): Extension<Actor>,
-    Path((_version, sobject, id)): Path<(String, String, String)>,
+    Path((version, sobject, id)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Response {
     let value = match parse_body(&body) {
@@ -351,7 +360,7 @@ pub(crate) async fn update_one(
         Err(r) => return *r,
     };
     let fields = value.as_object().cloned().unwrap_or_default();
-    let result = fake.lock().org.update(&sobject, &id, &fields, Some(&actor.0), true);
+    let result = fake.lock().acting(&version, &actor.0, |org| org.update(&sobject, &id, &fields, Some(&actor.0), true));
     match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) if e.code == "INVALID_CROSS_REFERENCE_KEY" && e.fields.is_empty() => {
@@ -364,9 +373,9 @@ pub(crate) async fn update_one(
 pub(crate) async fn delete_one(
     State(fake): State<SalesforceFake>,
     Extension(actor): Extension<Actor>,
-    Path((_version, sobject, id)): Path<(String, String, String)>,
+    Path((version, sobject, id)): Path<(String, String, String)>,
 ) -> Response {
-    let result = fake.lock().org.delete(&sobject, &id, Some(&actor.0));
+    let result = fake.lock().acting(&version, &actor.0, |org| org.delete(&sobject, &id, Some(&actor.0)));
     match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) if e.code == "INVALID_CROSS_REFERENCE_KEY" => {
@@ -441,7 +450,10 @@ pub(crate) async fn upsert_one(
             matches.iter().map(|id| format!("/services/data/{version}/sobjects/{sobject}/{id}")).collect();
         return (StatusCode::MULTIPLE_CHOICES, Json(json!(urls))).into_response();
     }
-    match upsert(&mut inner, &sobject, &field, &value, &fields, &actor.0) {
+    let saved = inner.org.viewer.replace(actor.0.clone());
+    let result = upsert(&mut inner, &sobject, &field, &value, &fields, &actor.0);
+    inner.org.viewer = saved;
+    match result {
         Ok((id, true)) => {
             (StatusCode::CREATED, Json(json!({ "id": id, "success": true, "errors": [], "created": true })))
                 .into_response()
@@ -455,6 +467,7 @@ pub(crate) async fn upsert_one(
 /// (`?fields=` as for a read by id), `300` with the records' URLs when several match.
 pub(crate) async fn get_by_external_id(
     State(fake): State<SalesforceFake>,
+    Extension(actor): Extension<Actor>,
     Path((version, sobject, field, value)): Path<(String, String, String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
@@ -464,12 +477,19 @@ pub(crate) async fn get_by_external_id(
         Ok(f) => f,
         Err(e) => return errors(StatusCode::BAD_REQUEST, &[e]),
     };
-    let matches = inner.org.by_field(&sobject, &field, &value);
+    // Records the user cannot see do not match.
+    let matches: Vec<String> = inner
+        .org
+        .by_field(&sobject, &field, &value)
+        .into_iter()
+        .filter(|id| inner.org.get(&sobject, id).is_some_and(|r| inner.org.can_see(Some(&actor.0), &sobject, r)))
+        .collect();
     match matches.as_slice() {
         [] => not_found(),
         [id] => {
-            let record = inner
-                .at_version(&version, |org| org.get(&sobject, id).map(|r| org.project(&sobject, r, fields.as_deref())));
+            let record = inner.acting(&version, &actor.0, |org| {
+                org.get(&sobject, id).map(|r| org.project(&sobject, r, fields.as_deref()))
+            });
             match record {
                 Some(r) => Json(r).into_response(),
                 None => not_found(),
@@ -529,13 +549,16 @@ fn type_of(record: &Map<String, Value>) -> Option<String> {
 /// Runs `op` on each record; with `all_or_none`, a failure rolls every record back.
 fn run_batch(
     fake: &SalesforceFake,
+    actor: &Actor,
     all_or_none: bool,
     count: usize,
     mut op: impl FnMut(&mut Inner, usize) -> Result<(String, Option<bool>), ApiError>,
 ) -> Response {
     let mut inner = fake.lock();
     let snapshot = all_or_none.then(|| inner.org.clone());
+    inner.org.viewer = Some(actor.0.clone());
     let mut results: Vec<Result<(String, Option<bool>), ApiError>> = (0..count).map(|i| op(&mut inner, i)).collect();
+    inner.org.viewer = None;
     if let Some(saved) = snapshot
         && results.iter().any(Result::is_err)
     {
@@ -575,7 +598,7 @@ pub(crate) async fn collection_create(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    run_batch(&fake, b.all_or_none, b.records.len(), |inner, i| {
+    run_batch(&fake, &actor, b.all_or_none, b.records.len(), |inner, i| {
         let record = &b.records[i];
         let sobject =
             type_of(record).ok_or_else(|| ApiError::new("INVALID_TYPE", "Must send a concrete entity type.", &[]))?;
@@ -592,7 +615,7 @@ pub(crate) async fn collection_update(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    run_batch(&fake, b.all_or_none, b.records.len(), |inner, i| {
+    run_batch(&fake, &actor, b.all_or_none, b.records.len(), |inner, i| {
         let record = &b.records[i];
         let sobject =
             type_of(record).ok_or_else(|| ApiError::new("INVALID_TYPE", "Must send a concrete entity type.", &[]))?;
@@ -628,6 +651,7 @@ pub(crate) async fn collection_delete(
     let all_or_none = params.get("allOrNone").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut inner = fake.lock();
     let snapshot = all_or_none.then(|| inner.org.clone());
+    inner.org.viewer = Some(actor.0.clone());
     let mut results: Vec<Result<(), ApiError>> = ids
         .iter()
         .map(|id| {
@@ -636,6 +660,7 @@ pub(crate) async fn collection_delete(
             inner.org.delete(object, id, Some(&actor.0))
         })
         .collect();
+    inner.org.viewer = None;
     if let Some(saved) = snapshot
         && results.iter().any(Result::is_err)
     {
@@ -671,7 +696,7 @@ pub(crate) async fn collection_upsert(
         Ok(f) => f,
         Err(e) => return errors(StatusCode::BAD_REQUEST, &[e]),
     };
-    run_batch(&fake, b.all_or_none, b.records.len(), |inner, i| {
+    run_batch(&fake, &actor, b.all_or_none, b.records.len(), |inner, i| {
         let record = &b.records[i];
         if type_of(record).is_none_or(|t| !t.eq_ignore_ascii_case(&sobject)) {
             return Err(ApiError::new("INVALID_TYPE", format!("every record must be of type {sobject}"), &[]));

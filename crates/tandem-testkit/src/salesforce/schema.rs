@@ -271,6 +271,20 @@ pub(crate) fn objects(options: &SchemaOptions) -> Vec<ObjectDef> {
     lead.push(text("Name", 121).read_only());
     lead.push(FieldDef::new("Email", FieldType::Email));
     lead.push(text("Company", 255));
+    // Set by lead conversion (the handle's `convert_lead`), never by a write.
+    lead.push(FieldDef::new("IsConverted", FieldType::Bool).read_only());
+
+    // A Chatter follow: no `LastModifiedDate`, `LastModifiedById` or `SystemModstamp` (object
+    // reference, EntitySubscription), not updateable.
+    let subscription = vec![
+        FieldDef::new("Id", FieldType::Id).read_only(),
+        FieldDef::new("IsDeleted", FieldType::Bool).read_only(),
+        FieldDef::new("CreatedDate", FieldType::DateTime).read_only(),
+        FieldDef::new("CreatedById", FieldType::Reference(vec!["User"])).read_only().rel("CreatedBy"),
+        FieldDef::new("ParentId", FieldType::Reference(FOLLOWABLE.to_vec())).create_only().rel("Parent"),
+        FieldDef::new("SubscriberId", FieldType::Reference(vec!["User"])).create_only().rel("Subscriber"),
+        FieldDef::new("NetworkId", FieldType::Reference(vec!["Network"])).create_only().rel("Network"),
+    ];
 
     vec![
         ObjectDef { name: "Contact", prefix: "003", fields: contact, required: vec!["LastName"] },
@@ -279,8 +293,18 @@ pub(crate) fn objects(options: &SchemaOptions) -> Vec<ObjectDef> {
         ObjectDef { name: "Account", prefix: "001", fields: account, required: vec!["Name"] },
         ObjectDef { name: "User", prefix: "005", fields: user, required: vec!["Username", "LastName"] },
         ObjectDef { name: "Lead", prefix: "00Q", fields: lead, required: vec!["LastName", "Company"] },
+        ObjectDef {
+            name: "EntitySubscription",
+            prefix: "0E8",
+            fields: subscription,
+            required: vec!["ParentId", "SubscriberId"],
+        },
     ]
 }
+
+/// What `EntitySubscription.ParentId` may point at (a subset of Salesforce's long list).
+pub(crate) const FOLLOWABLE: [&str; 8] =
+    ["Account", "Contact", "Lead", "User", "Opportunity", "Case", "Campaign", "Contract"];
 
 /// The fields of the polymorphic `Name` entity (`Relation.Email`, `Who.Name`).
 pub(crate) const NAME_FIELDS: [&str; 6] = ["Id", "Name", "Email", "FirstName", "LastName", "Type"];
@@ -294,6 +318,8 @@ pub(crate) fn object_of_id(id: &str) -> Option<&'static str> {
         "001" => "Account",
         "005" => "User",
         "00Q" => "Lead",
+        "0E8" => "EntitySubscription",
+        "0DB" => "Network",
         "006" => "Opportunity",
         "500" => "Case",
         "701" => "Campaign",

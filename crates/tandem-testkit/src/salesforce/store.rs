@@ -11,9 +11,22 @@ use serde_json::{Map, Value, json};
 
 use super::schema::{self, FieldDef, FieldType, ObjectDef};
 use super::soql::{CmpOp, Expr, FieldGroup, Lit, Select, SoqlError, like};
+use super::{OrgWideDefault, Sharing};
 
 /// How long deleted records stay in the recycle bin (and in `queryAll`, `getDeleted`).
 pub(crate) const RECYCLE_DAYS: i64 = 15;
+
+/// Contacts an event may be related to with `IsParent` (Shared Activities).
+pub(crate) const MAX_PARENT_CONTACTS: usize = 50;
+
+/// Invitees of a non-recurring event.
+pub(crate) const MAX_INVITEES: usize = 1000;
+
+/// Invitees of a recurring event.
+pub(crate) const MAX_RECURRING_INVITEES: usize = 100;
+
+/// The largest `LIMIT` of a query on `EntitySubscription` by a user without View All Data.
+pub(crate) const MAX_SUBSCRIPTION_LIMIT: usize = 1000;
 
 /// The longest event Salesforce accepts, in minutes.
 pub(crate) const MAX_EVENT_MINUTES: i64 = 14 * 24 * 60;
@@ -190,6 +203,8 @@ type Stamped = (Option<DateTime<Utc>>, String);
 struct Locator {
     rows: Vec<Value>,
     resource: &'static str,
+    /// The user whose query it is (rows were filtered for that user).
+    viewer: Option<String>,
 }
 
 /// The org.
@@ -214,6 +229,17 @@ pub(crate) struct Org {
     examined: Cell<u64>,
     pub(crate) api_version: String,
     pub(crate) page_size: usize,
+    /// The organisation-wide defaults.
+    pub(crate) sharing: Sharing,
+    /// Manual shares: record id to user id to edit access.
+    shares: HashMap<String, HashMap<String, bool>>,
+    /// Users with View All Data (taken for Modify All Data too).
+    view_all: HashSet<String>,
+    /// Whether Shared Activities is enabled.
+    pub(crate) shared_activities: bool,
+    /// The user of the request at hand: reads and writes apply sharing for this user. `None`
+    /// for the handle, which sees and edits everything.
+    pub(crate) viewer: Option<String>,
 }
 
 impl Org {
@@ -234,6 +260,11 @@ impl Org {
             examined: Cell::new(0),
             api_version,
             page_size,
+            sharing: Sharing::default(),
+            shares: HashMap::new(),
+            view_all: HashSet::new(),
+            shared_activities: true,
+            viewer: None,
         }
     }
 
@@ -332,6 +363,284 @@ impl Org {
     fn new_id(&mut self, prefix: &str) -> String {
         self.next_id += 1;
         format!("{prefix}{:012}AAA", self.next_id)
+    }
+
+    // --- sharing --------------------------------------------------------------------------------
+
+    fn owd(&self, object: &str) -> Option<OrgWideDefault> {
+        match object {
+            "Contact" => Some(self.sharing.contact),
+            "Account" => Some(self.sharing.account),
+            "Lead" => Some(self.sharing.lead),
+            _ => None,
+        }
+    }
+
+    fn share_of(&self, record: &Fields, user: &str) -> Option<bool> {
+        let id = record.get("Id").and_then(Value::as_str)?;
+        self.shares.get(id).and_then(|m| m.get(user)).copied()
+    }
+
+    fn owns(record: &Fields, user: &str) -> bool {
+        record.get("OwnerId").and_then(Value::as_str) == Some(user)
+    }
+
+    /// Whether `user` (`None`: the handle) sees `record` of `object`: Contact, Account and Lead
+    /// by their organisation-wide default, ownership, shares and View All Data; a follow when its
+    /// parent is visible; everything else (users, events, relations) always.
+    pub(crate) fn can_see(&self, user: Option<&str>, object: &str, record: &Fields) -> bool {
+        let Some(user) = user else { return true };
+        if self.view_all.contains(user) {
+            return true;
+        }
+        let name = self.object(object).map_or(object, |d| d.name);
+        match self.owd(name) {
+            Some(OrgWideDefault::Private) => Self::owns(record, user) || self.share_of(record, user).is_some(),
+            Some(_) => true,
+            None if name == "EntitySubscription" => {
+                record.get("ParentId").and_then(Value::as_str).is_none_or(|p| self.id_visible(Some(user), p))
+            }
+            None => true,
+        }
+    }
+
+    /// Whether `user` may edit (and delete) `record`: Contact, Account and Lead when the default
+    /// is public read/write, the user owns it, has an edit share or Modify All Data (View All
+    /// Data in the fake); a follow only its subscriber (or Modify All Data). Events keep their
+    /// owner rule ([`Org::check_owner`]).
+    pub(crate) fn can_edit(&self, user: Option<&str>, object: &str, record: &Fields) -> bool {
+        let Some(u) = user else { return true };
+        if self.view_all.contains(u) {
+            return true;
+        }
+        let name = self.object(object).map_or(object, |d| d.name);
+        match self.owd(name) {
+            Some(OrgWideDefault::PublicReadWrite) => true,
+            Some(_) => Self::owns(record, u) || self.share_of(record, u) == Some(true),
+            None if name == "EntitySubscription" => record.get("SubscriberId").and_then(Value::as_str) == Some(u),
+            None => true,
+        }
+    }
+
+    /// Whether the record with this id (deleted or not) is visible to `user`; ids of objects the
+    /// fake does not store count as visible.
+    fn id_visible(&self, user: Option<&str>, id: &str) -> bool {
+        self.find(id).is_none_or(|(object, r)| self.can_see(user, object, r))
+    }
+
+    /// Whether the request's user sees `record`.
+    pub(crate) fn visible(&self, object: &str, record: &Fields) -> bool {
+        self.can_see(self.viewer.as_deref(), object, record)
+    }
+
+    /// A manual share.
+    pub(crate) fn share(&mut self, object: &str, id: &str, user: &str, edit: bool) -> Result<(), ApiError> {
+        let def = self.object(object).ok_or_else(|| Self::unsupported(object))?;
+        if self.owd(def.name).is_none() {
+            return Err(ApiError::new("INVALID_TYPE", format!("{} has no sharing model in the fake", def.name), &[]));
+        }
+        let name = def.name;
+        if self.get(name, id).is_none() || self.get("User", user).is_none() {
+            return Err(ApiError::new("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", &[]));
+        }
+        self.shares.entry(id.to_owned()).or_default().insert(user.to_owned(), edit);
+        Ok(())
+    }
+
+    pub(crate) fn grant_view_all(&mut self, user: &str) {
+        self.view_all.insert(user.to_owned());
+    }
+
+    fn no_access() -> ApiError {
+        ApiError::new("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", &[])
+    }
+
+    /// Ends `user`'s follow of `record`.
+    pub(crate) fn unfollow(&mut self, user: &str, record: &str) -> Result<(), ApiError> {
+        let id = self
+            .subscription(record, user)
+            .ok_or_else(|| ApiError::new("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", &[]))?;
+        self.soft_delete("EntitySubscription", &id);
+        Ok(())
+    }
+
+    /// The live follow of `parent` by `subscriber`.
+    fn subscription(&self, parent: &str, subscriber: &str) -> Option<String> {
+        self.tables.get("EntitySubscription")?.values().find_map(|r| {
+            let live = Self::is_live(r)
+                && r.get("ParentId").and_then(Value::as_str) == Some(parent)
+                && r.get("SubscriberId").and_then(Value::as_str) == Some(subscriber);
+            live.then(|| r.get("Id").and_then(Value::as_str).map(str::to_owned)).flatten()
+        })
+    }
+
+    /// Marks a lead converted.
+    pub(crate) fn convert_lead(&mut self, id: &str) -> Result<(), ApiError> {
+        let def = self.object("Lead").cloned().ok_or_else(|| Self::unsupported("Lead"))?;
+        let current = self.existing(&def, id)?.clone();
+        if current.get("IsConverted") == Some(&Value::Bool(true)) {
+            return Err(converted_lead());
+        }
+        let mut merged = current.clone();
+        merged.insert("IsConverted".to_owned(), Value::Bool(true));
+        let stamp = Value::String(format_datetime(self.stamp()));
+        merged.insert("LastModifiedDate".to_owned(), stamp.clone());
+        merged.insert("SystemModstamp".to_owned(), stamp);
+        self.reindex(def.name, id, Some(&current), Some(&merged));
+        self.track(def.name, id, Some(&current), Some(&merged));
+        self.tables.entry(def.name).or_default().insert(id.to_owned(), merged);
+        Ok(())
+    }
+
+    // --- Shared Activities ------------------------------------------------------------------------
+
+    /// Live relations of an event.
+    fn relations_of(&self, event: &str) -> Vec<&Fields> {
+        self.tables
+            .get("EventRelation")
+            .map(|t| {
+                t.values()
+                    .filter(|r| Self::is_live(r) && r.get("EventId").and_then(Value::as_str) == Some(event))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether `relation` may be a parent (`IsParent`) of `event` (`None`: an event being
+    /// created), ignoring the relations `skip` and any current one to the same person: Shared
+    /// Activities must be on; at most 50 contacts, or one lead alone.
+    fn parent_rule(&self, event: Option<&str>, relation: &str, skip: &[String]) -> Result<(), ApiError> {
+        let integrity = |m: &str, f: &str| ApiError::new("FIELD_INTEGRITY_EXCEPTION", m, &[f]);
+        if !self.shared_activities {
+            return Err(integrity(
+                "Relating an event to contacts or leads with IsParent requires Shared Activities.",
+                "IsParent",
+            ));
+        }
+        let kind = schema::object_of_id(relation);
+        let (mut contacts, mut leads) = (0usize, 0usize);
+        for r in event.map(|e| self.relations_of(e)).unwrap_or_default() {
+            let id = r.get("Id").and_then(Value::as_str).unwrap_or("");
+            let other = r.get("RelationId").and_then(Value::as_str).unwrap_or("");
+            if r.get("IsParent") != Some(&Value::Bool(true)) || other == relation || skip.iter().any(|s| s == id) {
+                continue;
+            }
+            match schema::object_of_id(other) {
+                Some("Contact") => contacts += 1,
+                Some("Lead") => leads += 1,
+                _ => {}
+            }
+        }
+        let lead_alone = "An event can be related to up to 50 contacts or to one lead, not both.";
+        match kind {
+            Some("Lead") if contacts + leads > 0 => Err(integrity(lead_alone, "RelationId")),
+            Some("Contact") if leads > 0 => Err(integrity(lead_alone, "RelationId")),
+            Some("Contact") if contacts + 1 > MAX_PARENT_CONTACTS => {
+                Err(integrity("An event can be related to at most 50 contacts.", "RelationId"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// EventRelation rules: not on a child event, one relation per person and event, the
+    /// parent rules, the invitee limits.
+    fn relation_rules(&self, fields: &Fields, id: Option<&str>) -> Result<(), ApiError> {
+        let integrity = |m: String, f: &str| ApiError::new("FIELD_INTEGRITY_EXCEPTION", m, &[f]);
+        let Some(event_id) = fields.get("EventId").and_then(Value::as_str) else { return Ok(()) };
+        let Some(event) = self.get("Event", event_id) else { return Ok(()) };
+        if id.is_none() && event.get("IsChild") == Some(&Value::Bool(true)) {
+            return Err(integrity("You can't add an EventRelation to a child event.".to_owned(), "EventId"));
+        }
+        let relation = fields.get("RelationId").and_then(Value::as_str).unwrap_or("");
+        let others: Vec<&Fields> = self
+            .relations_of(event_id)
+            .into_iter()
+            .filter(|r| id.is_none_or(|me| r.get("Id").and_then(Value::as_str) != Some(me)))
+            .collect();
+        if let Some(twin) = others.iter().find(|r| r.get("RelationId").and_then(Value::as_str) == Some(relation)) {
+            let twin = twin.get("Id").and_then(Value::as_str).unwrap_or("");
+            return Err(ApiError::new(
+                "DUPLICATE_VALUE",
+                format!("duplicate value found: RelationId duplicates value on record with id: {twin}"),
+                &["RelationId"],
+            ));
+        }
+        if fields.get("IsParent") == Some(&Value::Bool(true)) {
+            let skip: Vec<String> = id.map(str::to_owned).into_iter().collect();
+            self.parent_rule(Some(event_id), relation, &skip)?;
+        }
+        if fields.get("IsInvitee") == Some(&Value::Bool(true)) {
+            let recurring = event.get("IsRecurrence2") == Some(&Value::Bool(true));
+            let max = if recurring { MAX_RECURRING_INVITEES } else { MAX_INVITEES };
+            let invitees = others.iter().filter(|r| r.get("IsInvitee") == Some(&Value::Bool(true))).count();
+            if invitees + 1 > max {
+                return Err(integrity(
+                    format!(
+                        "An event can have at most {max} invitees{}.",
+                        if recurring { " when it recurs" } else { "" }
+                    ),
+                    "IsInvitee",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// With Shared Activities, keeps the relation mirroring an event's `WhoId` (`IsParent`, not
+    /// an invitee): the previous who's relation loses `IsParent` (and goes when it is not an
+    /// invitee either), the new who gets one.
+    fn mirror_who(&mut self, event: &str, actor: &str, old: Option<&str>, new: Option<&str>) {
+        if !self.shared_activities || old == new {
+            return;
+        }
+        let find = |org: &Org, who: &str| {
+            org.relations_of(event)
+                .into_iter()
+                .find(|r| r.get("RelationId").and_then(Value::as_str) == Some(who))
+                .cloned()
+        };
+        if let Some(old) = old
+            && let Some(r) = find(self, old)
+            && r.get("IsParent") == Some(&Value::Bool(true))
+        {
+            let id = r.get("Id").and_then(Value::as_str).unwrap_or("").to_owned();
+            if r.get("IsInvitee") == Some(&Value::Bool(true)) {
+                let mut change = Fields::new();
+                change.insert("IsParent".to_owned(), Value::Bool(false));
+                self.restamp("EventRelation", &id, change);
+            } else {
+                self.soft_delete("EventRelation", &id);
+            }
+        }
+        let Some(new) = new.filter(|w| matches!(schema::object_of_id(w), Some("Contact" | "Lead"))) else { return };
+        match find(self, new) {
+            Some(r) if r.get("IsParent") != Some(&Value::Bool(true)) => {
+                let id = r.get("Id").and_then(Value::as_str).unwrap_or("").to_owned();
+                let mut change = Fields::new();
+                change.insert("IsParent".to_owned(), Value::Bool(true));
+                self.restamp("EventRelation", &id, change);
+            }
+            Some(_) => {}
+            None => {
+                let mut relation = Fields::new();
+                relation.insert("EventId".to_owned(), Value::String(event.to_owned()));
+                relation.insert("RelationId".to_owned(), Value::String(new.to_owned()));
+                relation.insert("IsParent".to_owned(), Value::Bool(true));
+                relation.insert("IsInvitee".to_owned(), Value::Bool(false));
+                // Checked beforehand by the event's own rules (`parent_rule`).
+                let saved = self.viewer.take();
+                let _ = self.insert("EventRelation", &relation, actor, false);
+                self.viewer = saved;
+            }
+        }
+    }
+
+    /// Overwrites fields of a record with a new `SystemModstamp`.
+    fn restamp(&mut self, object: &'static str, id: &str, mut fields: Fields) {
+        let stamp = Value::String(format_datetime(self.stamp()));
+        fields.insert("LastModifiedDate".to_owned(), stamp.clone());
+        fields.insert("SystemModstamp".to_owned(), stamp);
+        self.overwrite(object, id, fields);
     }
 
     /// The record with this id, deleted or not, and its object.
@@ -470,6 +779,13 @@ impl Org {
                         &[&f.name],
                     ));
                 }
+                if !self.id_visible(self.viewer.as_deref(), s) {
+                    return Err(ApiError::new(
+                        "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
+                        format!("insufficient access rights on cross-reference id: {s}"),
+                        &[&f.name],
+                    ));
+                }
                 Ok(Value::String(s.to_owned()))
             }
         }
@@ -524,9 +840,15 @@ impl Org {
                 fields.get("StartDateTime").cloned().unwrap_or(Value::Null),
             );
         }
+        let who = (def.name == "Event" && fields.get("IsChild") != Some(&Value::Bool(true)))
+            .then(|| fields.get("WhoId").and_then(Value::as_str).map(str::to_owned))
+            .flatten();
         self.reindex(def.name, &id, None, Some(&fields));
         self.track(def.name, &id, None, Some(&fields));
         self.tables.entry(def.name).or_default().insert(id.clone(), fields);
+        if let Some(who) = who {
+            self.mirror_who(&id, actor, None, Some(&who));
+        }
         Ok(id)
     }
 
@@ -556,6 +878,12 @@ impl Org {
         let def = self.object(object).cloned().ok_or_else(|| Self::unsupported(object))?;
         let current = self.existing(&def, id)?.clone();
         self.check_owner(&def, &current, actor)?;
+        if !self.can_edit(self.viewer.as_deref(), def.name, &current) {
+            return Err(Self::no_access());
+        }
+        if def.name == "Lead" && current.get("IsConverted") == Some(&Value::Bool(true)) && check_access {
+            return Err(converted_lead());
+        }
         let changes = self.convert(&def, input, false, check_access)?;
         let mut merged = current.clone();
         for (k, v) in &changes {
@@ -568,9 +896,16 @@ impl Org {
         if let Some(a) = actor {
             merged.insert("LastModifiedById".to_owned(), Value::String(a.to_owned()));
         }
+        let who = |r: &Fields| r.get("WhoId").and_then(Value::as_str).map(str::to_owned);
+        let (old_who, new_who) = (who(&current), who(&merged));
+        let mirror = def.name == "Event" && merged.get("IsChild") != Some(&Value::Bool(true));
         self.reindex(def.name, id, Some(&current), Some(&merged));
         self.track(def.name, id, Some(&current), Some(&merged));
         self.tables.entry(def.name).or_default().insert(id.to_owned(), merged);
+        if mirror {
+            let actor = actor.or(self.viewer.as_deref()).unwrap_or("").to_owned();
+            self.mirror_who(id, &actor, old_who.as_deref(), new_who.as_deref());
+        }
         Ok(())
     }
 
@@ -587,7 +922,7 @@ impl Org {
             return Ok(());
         }
         match (actor, record.get("OwnerId").and_then(Value::as_str)) {
-            (Some(a), Some(owner)) if a != owner => {
+            (Some(a), Some(owner)) if a != owner && !self.view_all.contains(a) => {
                 Err(ApiError::new("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", &[]))
             }
             _ => Ok(()),
@@ -599,6 +934,9 @@ impl Org {
         let def = self.object(object).cloned().ok_or_else(|| Self::unsupported(object))?;
         let current = self.existing(&def, id)?.clone();
         self.check_owner(&def, &current, actor)?;
+        if !self.can_edit(self.viewer.as_deref(), def.name, &current) {
+            return Err(Self::no_access());
+        }
         self.soft_delete(def.name, id);
         if def.name == "Event" {
             let relations: Vec<String> = self
@@ -653,6 +991,58 @@ impl Org {
         }
         if def.name == "Event" {
             event_rules(fields, given)?;
+            let who = fields.get("WhoId").and_then(Value::as_str);
+            let old = id.and_then(|i| self.get("Event", i)).and_then(|r| r.get("WhoId")).and_then(Value::as_str);
+            if self.shared_activities
+                && fields.get("IsChild") != Some(&Value::Bool(true))
+                && let Some(who) = who.filter(|w| Some(*w) != old)
+            {
+                // The previous who's relation loses `IsParent`.
+                let skip: Vec<String> = match (id, old) {
+                    (Some(event), Some(old)) => self
+                        .relations_of(event)
+                        .into_iter()
+                        .filter(|r| r.get("RelationId").and_then(Value::as_str) == Some(old))
+                        .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                self.parent_rule(id, who, &skip).map_err(|mut e| {
+                    e.fields = vec!["WhoId".to_owned()];
+                    e
+                })?;
+            }
+        }
+        if def.name == "EventRelation" {
+            self.relation_rules(fields, id)?;
+        }
+        if def.name == "EntitySubscription" {
+            let parent = fields.get("ParentId").and_then(Value::as_str).unwrap_or("");
+            let subscriber = fields.get("SubscriberId").and_then(Value::as_str).unwrap_or("");
+            if let Some(viewer) = self.viewer.as_deref()
+                && viewer != subscriber
+                && !self.view_all.contains(viewer)
+            {
+                return Err(ApiError::new(
+                    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
+                    format!("insufficient access rights on cross-reference id: {subscriber}"),
+                    &["SubscriberId"],
+                ));
+            }
+            if !self.id_visible(Some(subscriber), parent) {
+                return Err(ApiError::new(
+                    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
+                    format!("insufficient access rights on cross-reference id: {parent}"),
+                    &["ParentId"],
+                ));
+            }
+            if let Some(twin) = self.subscription(parent, subscriber).filter(|t| Some(t.as_str()) != id) {
+                return Err(ApiError::new(
+                    "DUPLICATE_VALUE",
+                    format!("duplicate value found: <unknown> duplicates value on record with id: {twin}"),
+                    &[],
+                ));
+            }
         }
         if def.name == "EventRelation"
             && let Some(event) = fields.get("EventId").and_then(Value::as_str)
@@ -741,6 +1131,7 @@ impl Org {
             Path::Via { lookup, target, .. } => {
                 let Some(id) = record.get(&lookup.name).and_then(Value::as_str) else { return Value::Null };
                 match self.find(id) {
+                    Some((object, r)) if !self.visible(object, r) => Value::Null,
                     Some((object, r)) if target == "Type" => {
                         let _ = r;
                         Value::String(object.to_owned())
@@ -985,6 +1376,7 @@ impl Org {
             .inspect(|_| self.examined.set(self.examined.get() + 1))
             .filter(|(id, r)| Self::is_live(r) || all && self.deleted_at.get(*id).is_some_and(|at| *at >= horizon))
             .map(|(_, r)| r)
+            .filter(|r| self.visible(def.name, r))
             .filter(|r| select.filter.as_ref().is_none_or(|f| self.eval(def, r, f, &semi)))
             .cloned()
             .collect();
@@ -1056,6 +1448,10 @@ impl Org {
                         out.insert(rel.to_owned(), Value::Null);
                         continue;
                     };
+                    if self.find(ref_id).is_some_and(|(object, r)| !self.visible(object, r)) {
+                        out.insert(rel.to_owned(), Value::Null);
+                        continue;
+                    }
                     let polymorphic = matches!(&lookup.ty, FieldType::Reference(t) if t.len() > 1);
                     let ref_type = if polymorphic {
                         "Name".to_owned()
@@ -1076,6 +1472,19 @@ impl Org {
 
     /// Runs a query and returns its first page (registering a locator for the rest).
     pub(crate) fn query(&mut self, select: &Select, all: bool, batch: Option<usize>) -> Result<Value, ApiError> {
+        let restricted = self.viewer.as_ref().is_some_and(|v| !self.view_all.contains(v));
+        if restricted
+            && self.object(&select.object).is_some_and(|d| d.name == "EntitySubscription")
+            && select.limit.is_none_or(|n| n > MAX_SUBSCRIPTION_LIMIT)
+        {
+            return Err(ApiError::new(
+                "MALFORMED_QUERY",
+                format!(
+                    "Implementation restriction: EntitySubscription only allows a LIMIT of at most {MAX_SUBSCRIPTION_LIMIT} for users without View All Data"
+                ),
+                &[],
+            ));
+        }
         let rows = self.select_rows(select, all)?;
         if select.count {
             return Ok(json!({ "totalSize": rows.len(), "done": true, "records": [] }));
@@ -1096,7 +1505,8 @@ impl Org {
         self.next_locator += 1;
         let locator = format!("01g{:015}", self.next_locator);
         let first: Vec<Value> = rows[..size].to_vec();
-        self.locators.insert(locator.clone(), Locator { rows, resource });
+        let viewer = self.viewer.clone();
+        self.locators.insert(locator.clone(), Locator { rows, resource, viewer });
         json!({
             "totalSize": total,
             "done": false,
@@ -1112,7 +1522,7 @@ impl Org {
         let offset: usize = offset.parse().map_err(|_| invalid())?;
         let size = batch.unwrap_or(self.page_size).max(1);
         let api_version = self.api_version.clone();
-        let entry = self.locators.get(locator).ok_or_else(invalid)?;
+        let entry = self.locators.get(locator).filter(|l| l.viewer == self.viewer).ok_or_else(invalid)?;
         let total = entry.rows.len();
         if offset > total {
             return Err(invalid());
@@ -1186,7 +1596,7 @@ impl Org {
             .get(def.name)
             .map(|t| {
                 t.values()
-                    .filter(|r| Self::is_live(r))
+                    .filter(|r| Self::is_live(r) && self.visible(def.name, r))
                     .filter(|r| {
                         r.get("SystemModstamp")
                             .and_then(Value::as_str)
@@ -1199,6 +1609,10 @@ impl Org {
             .unwrap_or_default();
         Ok(json!({ "ids": ids, "latestDateCovered": format_datetime(end.min(self.now())) }))
     }
+}
+
+fn converted_lead() -> ApiError {
+    ApiError::new("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", &[])
 }
 
 fn invalid_type(name: &str) -> SoqlError {
