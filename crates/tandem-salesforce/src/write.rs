@@ -317,20 +317,18 @@ impl SalesforceConnector {
                     let mut account = None;
                     for change in patch {
                         match (&change.field, &change.value) {
-                            (FieldKey::Company, _) if accounts.is_none() && object == ObjectKind::Contact => {
-                                if related.match_accounts {
-                                    note.skip(
-                                        FieldKey::Company,
-                                        Some(Unresolved {
-                                            kind: UnresolvedKind::AccountKept,
-                                            field: Some(FieldKey::Company),
-                                            subject: String::new(),
-                                            detail: "the company was cleared in the mailbox; Tandem never detaches a \
-                                                     contact from its Account"
-                                                .to_owned(),
-                                        }),
-                                    );
-                                }
+                            (FieldKey::Company, None) if related.match_accounts && object == ObjectKind::Contact => {
+                                note.skip(
+                                    FieldKey::Company,
+                                    Some(Unresolved {
+                                        kind: UnresolvedKind::AccountKept,
+                                        field: Some(FieldKey::Company),
+                                        subject: String::new(),
+                                        detail: "the company was cleared in the mailbox; Tandem never detaches a \
+                                                 contact from its Account"
+                                            .to_owned(),
+                                    }),
+                                );
                             }
                             (FieldKey::Company, Some(FieldValue::Text(name))) => {
                                 if let Some(accounts) = &accounts {
@@ -344,11 +342,12 @@ impl SalesforceConnector {
                                 Some(p) => note.invite.push((a.clone(), p.clone(), false)),
                                 None => note.skip(change.field.clone(), Some(related::attendee_item(email))),
                             },
-                            (FieldKey::Attendee(email), None) => match people.get(email) {
-                                Some(p) => note.uninvite.push(p.id.clone()),
-                                // Never invited: there is nothing to remove.
-                                None => {}
-                            },
+                            (FieldKey::Attendee(email), None) => {
+                                // An address never invited has nothing to remove.
+                                if let Some(p) = people.get(email) {
+                                    note.uninvite.push(p.id.clone());
+                                }
+                            }
                             _ => {}
                         }
                     }
