@@ -166,6 +166,25 @@ pub struct RelatedRecords {
     /// The most attendees written to one event (Lightning Sync: 50). The rest are not written
     /// and reported as an unresolved item.
     pub max_attendees: usize,
+    /// How often contacts are checked for a renamed Account (one query): a rename does not touch
+    /// the contact, so it is not in the contact feed. Default one hour.
+    #[serde(with = "humantime_serde_secs")]
+    pub account_rename_check: Duration,
+}
+
+/// A duration as whole seconds in configuration files.
+mod humantime_serde_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
 }
 
 impl Default for RelatedRecords {
@@ -176,6 +195,7 @@ impl Default for RelatedRecords {
             unrelated_events: UnrelatedEvents::Keep,
             shared_activities: true,
             max_attendees: 50,
+            account_rename_check: Duration::from_secs(60 * 60),
         }
     }
 }

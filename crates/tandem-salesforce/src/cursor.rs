@@ -25,6 +25,10 @@ pub(crate) enum Phase {
     Invited,
     /// The user's invitations added or removed since `since`.
     Relations,
+    /// Contacts the user follows (changed since `since`, or followed since then).
+    Followed,
+    /// Contacts whose Account changed since `since` (a renamed Account is a new company).
+    Accounts,
     /// Records deleted since `since` (`queryAll`, `IsDeleted = true`).
     Deleted,
     /// The round is over; the cursor waits for the next one.
@@ -81,6 +85,9 @@ pub(crate) struct State {
     /// How far the current phase got.
     #[serde(default)]
     pub(crate) position: Position,
+    /// The lower bound of the next look for renamed Accounts (set when the first round ends).
+    #[serde(default)]
+    pub(crate) accounts_since: Option<DateTime<Utc>>,
 }
 
 impl State {
@@ -96,6 +103,7 @@ impl State {
             phase: Phase::Changed,
             next_url: None,
             position: Position::default(),
+            accounts_since: None,
         }
     }
 
@@ -128,6 +136,8 @@ impl State {
         if next == Phase::Done {
             // Only a round whose start is known can move the watermark.
             if self.next_since.is_some() {
+                // Renamed Accounts are looked for from the end of the first round on.
+                self.accounts_since = self.accounts_since.or(self.next_since);
                 self.since = self.next_since.take();
                 self.seen = std::mem::take(&mut self.seen_next);
             }

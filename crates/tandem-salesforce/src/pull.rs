@@ -1,7 +1,8 @@
 //! Reading: one page of a round per `pull` call, `fetch` by id.
 //!
-//! Contacts: `Changed` (the user's or all visible contacts, with the configured filter), then
-//! `Deleted`. Events: `Changed` (events the user owns, not invitee copies), `Invited` (events the
+//! Contacts: `Changed` (the user's or all visible contacts, with the configured filter),
+//! `Followed` (contacts the user follows, when configured), `Accounts` (contacts whose Account was
+//! renamed, when accounts are matched), then `Deleted`. Events: `Changed` (events the user owns, not invitee copies), `Invited` (events the
 //! user is invited to, through EventRelation), `Relations` (invitations added or removed), then
 //! `Deleted`. A full read (no cursor) skips the last two.
 
@@ -31,7 +32,9 @@ fn ident(name: &'static str) -> Ident {
 
 fn followed_by(object: ObjectKind, phase: Phase) -> Phase {
     match (object, phase) {
-        (ObjectKind::Contact, Phase::Changed) => Phase::Deleted,
+        (ObjectKind::Contact, Phase::Changed) => Phase::Followed,
+        (_, Phase::Followed) => Phase::Accounts,
+        (_, Phase::Accounts) => Phase::Deleted,
         (ObjectKind::Event, Phase::Changed) => Phase::Invited,
         (_, Phase::Invited) => Phase::Relations,
         (_, Phase::Relations) => Phase::Deleted,
@@ -76,7 +79,7 @@ impl SalesforceConnector {
             let before = state.clone();
             match self.step(&mut state, &mut changes).await {
                 Ok(Step::Requested) => {
-                    Self::skip_idle(&mut state);
+                    self.skip_idle(&mut state);
                     let done = state.phase == Phase::Done;
                     return Ok(PullPage { changes, cursor: state.encode(), done });
                 }
@@ -96,11 +99,12 @@ impl SalesforceConnector {
 
     /// Moves past phases that have nothing to read (deletes and invitations on a full read,
     /// invitations for contacts), so the last page of a round says `done`.
-    fn skip_idle(state: &mut State) {
+    fn skip_idle(&self, state: &mut State) {
         loop {
             let idle = match state.phase {
                 Phase::Deleted | Phase::Relations => state.since.is_none(),
                 Phase::Invited => state.object == ObjectKind::Contact,
+                Phase::Followed | Phase::Accounts => self.side_phase_idle(state),
                 Phase::Changed | Phase::Done => false,
             };
             if !idle {
@@ -122,10 +126,25 @@ impl SalesforceConnector {
                 state.next_phase(followed_by(object, state.phase));
                 Ok(Step::Skipped)
             }
+            Phase::Followed | Phase::Accounts if self.side_phase_idle(state) => {
+                state.next_phase(followed_by(object, state.phase));
+                Ok(Step::Skipped)
+            }
             Phase::Relations => {
                 let mut changes = self.relations(state).await?;
                 out.append(&mut changes);
                 state.next_phase(followed_by(object, Phase::Relations));
+                Ok(Step::Requested)
+            }
+            Phase::Followed | Phase::Accounts => {
+                let phase = state.phase;
+                let mut changes = if phase == Phase::Followed {
+                    self.followed(state).await?
+                } else {
+                    self.renamed_accounts(state).await?
+                };
+                out.append(&mut changes);
+                state.next_phase(followed_by(object, phase));
                 Ok(Step::Requested)
             }
             Phase::Changed | Phase::Invited | Phase::Deleted => {
@@ -230,7 +249,14 @@ impl SalesforceConnector {
                 let q = Query::select(vec![ident("Id"), ident("SystemModstamp"), ident("OwnerId")], sobject(object))
                     .and(Cond::eq(ident("IsDeleted"), Literal::Bool(true)));
                 match object {
-                    ObjectKind::Contact if self.config.contact_scope == crate::config::ContactScope::AllVisible => q,
+                    // Followed contacts may belong to anyone: their deletes are read too (deletes of
+                    // records never paired are ignored).
+                    ObjectKind::Contact
+                        if self.config.contact_scope == crate::config::ContactScope::AllVisible
+                            || self.config.include_followed =>
+                    {
+                        q
+                    }
                     ObjectKind::Contact => q.and(Cond::eq(ident("OwnerId"), user)),
                     ObjectKind::Event => {
                         q.and(Cond::eq(ident("OwnerId"), user)).and(Cond::eq(ident("IsChild"), Literal::Bool(false)))
@@ -362,6 +388,120 @@ impl SalesforceConnector {
             }
         }
         Ok(out)
+    }
+
+    /// Whether the `Followed` or `Accounts` phase has nothing to do for this connector.
+    fn side_phase_idle(&self, state: &State) -> bool {
+        match state.phase {
+            _ if state.object != ObjectKind::Contact => true,
+            Phase::Followed => !self.config.include_followed,
+            // A rename is a change only to a contact already read once; it is looked for every
+            // `account_rename_check`, so a quiet round costs no more than before.
+            Phase::Accounts => {
+                let every = Duration::from_std(self.config.related.account_rename_check).unwrap_or(Duration::MAX);
+                let now = self.api.server_time().unwrap_or_else(Utc::now);
+                !self.config.related.match_accounts
+                    || state.since.is_none()
+                    || state.accounts_since.is_some_and(|t| now.signed_duration_since(t) < every)
+            }
+            _ => false,
+        }
+    }
+
+    /// The user's contact scope as conditions (owner), without the field filter.
+    fn scope_conds(&self, mut q: Query, user: &Literal) -> Result<Query, ApiError> {
+        if self.config.contact_scope == crate::config::ContactScope::Owned {
+            q = q.and(Cond::eq(ident("OwnerId"), user.clone()));
+        }
+        for c in &self.config.contact_filter {
+            q = q.and(self.filter_cond(c)?);
+        }
+        Ok(q)
+    }
+
+    /// Reports rows read outside the feed's order, once per round; `fresh_version` drops the
+    /// version so a change the record's own stamp does not show (a renamed Account) is not taken
+    /// for Tandem's own write.
+    fn side_changes(&self, state: &mut State, rows: &[Map<String, Value>], fresh_version: bool) -> Vec<Change> {
+        let mut scratch = State::fresh(state.object);
+        let mut out: Vec<Change> = Vec::new();
+        for row in rows {
+            let Some(mut change) = self.row_change(&mut scratch, row, false, "", &HashMap::new()) else { continue };
+            let (id, version) = (change.id.0.clone(), change.version.0.clone());
+            let reported = state.seen_next.iter().any(|(i, v)| *i == id && *v == version);
+            // A renamed Account changes nothing the record's own version shows: it is reported
+            // whenever it shows up. Anything else, once (the overlap repeats it).
+            let skip = if fresh_version {
+                reported && !state.already_seen(&id, &version)
+            } else {
+                reported || state.already_seen(&id, &version)
+            };
+            if skip || out.iter().any(|c| c.id == change.id) {
+                continue;
+            }
+            if fresh_version {
+                change.version = Version::default();
+            } else {
+                state.remember(&id, &version, change.modified_at);
+            }
+            out.push(change);
+        }
+        out
+    }
+
+    /// Contacts the user follows in Chatter: those changed since `since` (all of them on a full
+    /// read), and those followed since then. Followed contacts sync whatever the field filter
+    /// says (Lightning Sync's rule); unfollowing one does not remove it, as leaving the scope
+    /// never does.
+    async fn followed(&self, state: &mut State) -> Result<Vec<Change>, ApiError> {
+        let user = Literal::Text(self.user_id().await?);
+        let follows = || {
+            Query::select(vec![ident("ParentId")], ident("EntitySubscription"))
+                .and(Cond::eq(ident("SubscriberId"), user.clone()))
+        };
+        let mut q = Query::select(self.mapping.select(ObjectKind::Contact), ident("Contact"))
+            .and(Cond::InSelect(ident("Id"), Box::new(follows())));
+        if let Some(since) = state.since {
+            q = q.and(Cond::Cmp(ident("SystemModstamp"), Op::Ge, Literal::DateTime(since)));
+        }
+        let mut rows = self.api.query_all_pages(&q.to_soql(), false).await?;
+        self.check_round(state)?;
+        if let Some(since) = state.since {
+            // Salesforce asks for a LIMIT on EntitySubscription queries of users without View
+            // All Data; a thousand new follows in one round is far beyond a person's.
+            let new = follows().and(Cond::Cmp(ident("CreatedDate"), Op::Ge, Literal::DateTime(since))).limit(1000);
+            let ids: Vec<String> = self
+                .api
+                .query_all_pages(&new.to_soql(), false)
+                .await?
+                .iter()
+                .filter_map(|r| mapping::text(r, "ParentId").ok().flatten())
+                .filter(|id| id.starts_with("003") && crate::soql::check_id(id).is_ok())
+                .collect();
+            for chunk in ids.chunks(IN_CHUNK) {
+                let q = Query::select(self.mapping.select(ObjectKind::Contact), ident("Contact"))
+                    .and(Cond::one_of(ident("Id"), chunk.iter().map(|id| Literal::Text(id.clone())).collect()));
+                rows.extend(self.api.query_all_pages(&q.to_soql(), false).await?);
+            }
+        }
+        Ok(self.side_changes(state, &rows, false))
+    }
+
+    /// The user's contacts whose Account changed since `since`: their company (the Account's
+    /// name) may have changed while the contact itself did not.
+    async fn renamed_accounts(&self, state: &mut State) -> Result<Vec<Change>, ApiError> {
+        let Some(since) = state.accounts_since.or(state.since) else { return Ok(Vec::new()) };
+        let user = Literal::Text(self.user_id().await?);
+        let accounts = Query::select(vec![ident("Id")], ident("Account"))
+            .and(Cond::Cmp(ident("SystemModstamp"), Op::Ge, Literal::DateTime(since)));
+        let q = Query::select(self.mapping.select(ObjectKind::Contact), ident("Contact"))
+            .and(Cond::InSelect(ident("AccountId"), Box::new(accounts)));
+        let q = self.scope_conds(q, &user)?;
+        let rows = self.api.query_all_pages(&q.to_soql(), false).await?;
+        self.check_round(state)?;
+        let overlap = Duration::from_std(self.config.overlap).unwrap_or_else(|_| Duration::minutes(2));
+        state.accounts_since = Some(self.api.server_time().unwrap_or_else(Utc::now) - overlap);
+        Ok(self.side_changes(state, &rows, true))
     }
 
     /// Invitations of the user added or removed since `since`: removed ones are reported as

@@ -230,3 +230,81 @@ async fn unrelated_events_are_kept_or_set_aside() {
     org.contact("Y", "Y", "y@example.com");
     assert_eq!(skip.recheck(E, std::slice::from_ref(item)).await.unwrap(), vec![true]);
 }
+
+fn ids(changes: &[tandem_core::state::Change]) -> Vec<String> {
+    let mut ids: Vec<String> = changes.iter().map(|c| c.id.0.clone()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn followed_contacts_sync_whatever_their_owner_and_the_filter() {
+    use tandem_salesforce::config::{FieldCondition, FilterOp, FilterValue};
+    let org = common::org().await;
+    let ada = org.fake.user().id;
+    let bob = org.fake.add_user("bob@example.com", "Bob", "Builder", "UTC");
+    let mine = org.fake.insert("Contact", json!({"LastName": "Mine", "Department": "Sales"})).unwrap();
+    let filtered_out = org.fake.insert("Contact", json!({"LastName": "Mine2", "Department": "Ops"})).unwrap();
+    let bobs = org.fake.insert("Contact", json!({"LastName": "Bobs", "OwnerId": bob})).unwrap();
+    let later = org.fake.insert("Contact", json!({"LastName": "Later", "OwnerId": bob})).unwrap();
+    org.fake.follow(&ada, &bobs).unwrap();
+    org.fake.follow(&ada, &filtered_out).unwrap();
+    let filter = vec![FieldCondition {
+        field: "Department".into(),
+        op: FilterOp::Eq,
+        value: FilterValue::Text("Sales".into()),
+    }];
+    let plain = org.connector_with(|cfg| cfg.contact_filter = filter.clone());
+    let (changes, _, _) = common::drain(&plain, C, None).await;
+    assert_eq!(ids(&changes), vec![mine.clone()], "without the option only the filtered owned contacts");
+
+    let c = org.connector_with(|cfg| {
+        cfg.contact_filter = filter.clone();
+        cfg.include_followed = true;
+    });
+    let (changes, cursor, _) = common::drain(&c, C, None).await;
+    let mut expected = vec![mine.clone(), filtered_out.clone(), bobs.clone()];
+    expected.sort();
+    assert_eq!(ids(&changes), expected);
+
+    // A new follow of an unchanged contact arrives in the next round; nothing else does.
+    org.fake.advance_clock(chrono::Duration::minutes(10));
+    org.fake.follow(&ada, &later).unwrap();
+    org.fake.advance_clock(chrono::Duration::minutes(10));
+    let (changes, _, _) = common::drain(&c, C, Some(cursor)).await;
+    assert_eq!(ids(&changes), vec![later]);
+}
+
+#[tokio::test]
+async fn a_renamed_account_is_a_new_company_for_its_contacts() {
+    let org = common::org().await;
+    let acme = org.fake.insert("Account", json!({"Name": "Acme"})).unwrap();
+    let contact = org.fake.insert("Contact", json!({"LastName": "Worker", "AccountId": acme})).unwrap();
+    org.fake.insert("Contact", json!({"LastName": "Loner"})).unwrap();
+    let c = org.connector_with(|cfg| cfg.related.account_rename_check = std::time::Duration::from_secs(30 * 60));
+    let off = org.connector_with(|cfg| cfg.related.match_accounts = false);
+    let (first, cursor, _) = common::drain(&c, C, None).await;
+    assert_eq!(first.len(), 2);
+    let (_, off_cursor, _) = common::drain(&off, C, None).await;
+    org.fake.advance_clock(chrono::Duration::minutes(10));
+    org.fake.update("Account", &acme, json!({"Name": "Acme Holdings"})).unwrap();
+    org.fake.advance_clock(chrono::Duration::minutes(10));
+    // Not looked for yet: twenty minutes after the first round, the check runs every thirty.
+    let (changes, cursor, _) = common::drain(&c, C, Some(cursor)).await;
+    assert!(changes.is_empty(), "{changes:?}");
+    org.fake.advance_clock(chrono::Duration::minutes(15));
+    let (changes, cursor, _) = common::drain(&c, C, Some(cursor)).await;
+    assert_eq!(ids(&changes), vec![contact.clone()]);
+    let Some(Record::Contact(read)) = changes[0].record() else { panic!("a contact") };
+    assert_eq!(read.company.as_deref(), Some("Acme Holdings"));
+    // Reported without a version, so the engine never takes it for its own write.
+    assert!(changes[0].version.as_str().is_empty());
+    // Without account matching the phase is not run.
+    org.fake.advance_clock(chrono::Duration::minutes(10));
+    org.fake.update("Account", &acme, json!({"Name": "Acme Group"})).unwrap();
+    org.fake.advance_clock(chrono::Duration::minutes(30));
+    let (changes, _, _) = common::drain(&c, C, Some(cursor)).await;
+    assert_eq!(ids(&changes), vec![contact]);
+    let (changes, _, _) = common::drain(&off, C, Some(off_cursor)).await;
+    assert!(changes.is_empty(), "{changes:?}");
+}
