@@ -220,6 +220,9 @@ impl SyncWindow {
     }
 }
 
+/// Lightning Sync's limit of contacts per user, the default [`ObjectConfig::max_records`].
+pub const DEFAULT_MAX_RECORDS: usize = 50_000;
+
 /// The configuration of one object kind in one sync configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -242,6 +245,25 @@ pub struct ObjectConfig {
     /// contacts ignore it. The default, [`SyncWindow::default`], also applies to a TOML section
     /// that leaves it out.
     pub window: Option<SyncWindow>,
+    /// The most records of this kind one user syncs (`None`: no limit). Default 50,000, Lightning
+    /// Sync's limit for contacts. New records beyond it are not copied; they are reported
+    /// (unresolved items, kind `over_limit`) and copied once others stop syncing.
+    pub max_records: Option<usize>,
+    /// Events in the mailbox that someone else organizes (the user's copy of another person's
+    /// meeting). Events only.
+    pub foreign_organizers: ForeignOrganizers,
+}
+
+/// What happens to the user's copy of a meeting someone else organizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ForeignOrganizers {
+    /// Lightning Sync's rule: never copied to the CRM. It is still linked to the CRM's event
+    /// when one matches (the organizer syncs and invited the user), so the two stay in step.
+    #[default]
+    LinkOnly,
+    /// Copied to the CRM like the user's own events.
+    Sync,
 }
 
 impl Default for ObjectConfig {
@@ -257,6 +279,8 @@ impl Default for ObjectConfig {
             fields: FieldSelection::default(),
             mass_delete_guard: MassDeleteGuard::default(),
             window: Some(SyncWindow::default()),
+            max_records: Some(DEFAULT_MAX_RECORDS),
+            foreign_organizers: ForeignOrganizers::default(),
         }
     }
 }

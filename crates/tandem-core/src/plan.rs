@@ -196,12 +196,17 @@ pub struct Plan {
     pub states: BTreeMap<PairId, NextState>,
     /// Changes recognised as Tandem's own writes coming back, and so ignored.
     pub echoes_suppressed: usize,
+    /// New records not copied because the user already syncs as many as
+    /// [`crate::config::ObjectConfig::max_records`] allows (each also has a `Skip` operation):
+    /// the engine keeps them as unresolved items and copies them once there is room.
+    #[serde(default)]
+    pub over_limit: Vec<(Side, RecordId)>,
 }
 
 impl Plan {
     /// An empty plan.
     pub fn empty(object: ObjectKind) -> Self {
-        Plan { object, operations: Vec::new(), states: BTreeMap::new(), echoes_suppressed: 0 }
+        Plan { object, operations: Vec::new(), states: BTreeMap::new(), echoes_suppressed: 0, over_limit: Vec::new() }
     }
 
     /// True when the plan writes nothing and changes no state.

@@ -143,6 +143,9 @@ pub struct PlanInput<'a> {
     /// Let deletes through even when the mass-delete guard would hold them (an administrator
     /// approved them).
     pub release_held_deletes: bool,
+    /// The mailbox's own address, to tell the user's meetings from copies of meetings others
+    /// organize ([`crate::config::ForeignOrganizers`]). `None`: every event counts as the user's.
+    pub mailbox_owner: Option<&'a str>,
 }
 
 /// Plans one object kind of one cycle.
@@ -171,6 +174,7 @@ pub fn fingerprints(
         mailbox: SideInput { changes: &[], capabilities },
         now: DateTime::UNIX_EPOCH,
         release_held_deletes: false,
+        mailbox_owner: None,
     };
     let planner = Planner::new(&input);
     let mut canonical = planner.to_canonical(side, record);
@@ -308,6 +312,35 @@ impl<'a> Planner<'a> {
         }
         let [crm_new, mailbox_new] = unpaired;
         self.match_and_create(crm_new, mailbox_new, linked);
+        self.cap_creates();
+    }
+
+    /// Holds back the creates beyond [`ObjectConfig::max_records`]: links and pairs already
+    /// there count first, creates in plan order after them. A held create becomes a skip with
+    /// its reason, its pair state is dropped, and the plan lists it in `over_limit`.
+    fn cap_creates(&mut self) {
+        let Some(max) = self.input.config.max_records else { return };
+        // An unknown count (a replan) holds nothing back.
+        if self.input.mapped_pairs == usize::MAX {
+            return;
+        }
+        let linked = self.plan.operations.iter().filter(|op| matches!(op.action, Action::Link { .. })).count();
+        let mut room = max.saturating_sub(self.input.mapped_pairs.saturating_add(linked));
+        let object = self.input.object;
+        for op in &mut self.plan.operations {
+            let Action::Create { target, source_id, .. } = &op.action else { continue };
+            if room > 0 {
+                room -= 1;
+                continue;
+            }
+            let (side, id) = (target.other(), source_id.clone());
+            if let Some(pair) = op.pair.take() {
+                self.plan.states.remove(&pair);
+            }
+            op.reason = format!("the user already syncs {max} {object}s, the limit; copied once others stop syncing");
+            op.action = Action::Skip { side, id: id.clone() };
+            self.plan.over_limit.push((side, id));
+        }
     }
 
     /// Records that moved: a record not paired under its id, carrying the key of a live pair
@@ -1304,6 +1337,18 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// The organizer of a mailbox event someone else organizes, when such events are only linked.
+    fn foreign_organizer<'r>(&self, side: Side, record: &'r Record) -> Option<&'r str> {
+        let Record::Event(e) = record else { return None };
+        let owner = self.input.mailbox_owner?;
+        let organizer = e.organizer.as_ref()?.email.trim();
+        let foreign = side == Side::Mailbox
+            && self.input.config.foreign_organizers == crate::config::ForeignOrganizers::LinkOnly
+            && !organizer.is_empty()
+            && !organizer.eq_ignore_ascii_case(owner.trim());
+        foreign.then_some(organizer)
+    }
+
     fn create_from(&mut self, source: Seen) {
         let side = source.side;
         let target = side.other();
@@ -1328,6 +1373,17 @@ impl<'a> Planner<'a> {
                 format!(
                     "created by Tandem from a {target} record that is no longer mapped (deleted or unlinked); \
                      not copied back"
+                ),
+            );
+            return;
+        }
+        if let Some(organizer) = self.foreign_organizer(side, record) {
+            self.push(
+                None,
+                Action::Skip { side, id: source.id.clone() },
+                format!(
+                    "a copy of a meeting {organizer} organizes: not copied to the CRM (foreign_organizers = \
+                     link_only); linked if the organizer's sync brings it there"
                 ),
             );
             return;

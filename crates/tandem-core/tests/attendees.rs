@@ -135,6 +135,7 @@ impl Fx {
             mailbox: SideInput { changes: &self.mailbox, capabilities: &self.mailbox_caps },
             now: now(),
             release_held_deletes: false,
+            mailbox_owner: None,
         };
         let out = plan(&input);
         assert_eq!(out, plan(&input), "the same input must give the same plan");

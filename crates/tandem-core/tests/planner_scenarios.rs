@@ -138,6 +138,7 @@ impl Fx {
             mailbox: SideInput { changes: &self.mailbox, capabilities: &self.mailbox_caps },
             now: self.now,
             release_held_deletes: self.release,
+            mailbox_owner: None,
         };
         let plan = plan(&input);
         assert_eq!(plan, tandem_core::planner::plan(&input), "the same input must give the same plan");

@@ -727,6 +727,7 @@ impl<'a> Cycle<'a> {
                 mailbox: SideInput { changes: &changes[1], capabilities: caps[1].object(object) },
                 now,
                 release_held_deletes: self.options.release_held_deletes,
+                mailbox_owner: self.mailbox.principal.as_deref(),
             };
             plan(&input)
         };
@@ -950,6 +951,7 @@ impl<'a> Cycle<'a> {
             mailbox: SideInput { changes: &fresh[1], capabilities: caps[1].object(self.object) },
             now: self.engine.inner.clock.now(),
             release_held_deletes: true,
+            mailbox_owner: self.mailbox.principal.as_deref(),
         };
         let mut next = plan(&input);
         self.apply_policy(&mut next, pairs, &fresh, config);
@@ -967,6 +969,7 @@ impl<'a> Cycle<'a> {
         let mut set_aside: HashSet<(Side, RecordId)> = HashSet::new();
         let mut written: HashMap<PairId, Vec<(Side, Written)>> = HashMap::new();
         self.collect_notes(plan);
+        self.record_over_limit(plan, now, commit);
         let audit =
             |side: Option<Side>, id: Option<RecordId>, action: &str, outcome: String, reason: &str| AuditEntry {
                 at: now,

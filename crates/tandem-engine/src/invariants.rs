@@ -46,6 +46,9 @@ pub enum Accounted {
     Quarantined,
     /// Tandem's copy of a record that is no longer mapped: never copied back, by rule.
     UnmappedCopy,
+    /// Held back as an unresolved item about the whole record (over the per-user limit, or set
+    /// aside until it relates to a CRM record).
+    Unresolved,
 }
 
 /// Classifies each of `records` (held by `side`) against what the store remembers for `user`.
@@ -67,6 +70,13 @@ pub async fn account(
         .into_iter()
         .filter(|q| q.object == object && q.side == side)
         .map(|q| q.record_id)
+        .collect();
+    let unresolved: HashSet<RecordId> = store
+        .unresolved(user)
+        .await?
+        .into_iter()
+        .filter(|u| u.object == object && u.side == side && u.item.field.is_none())
+        .map(|u| u.record_id)
         .collect();
     let mut pending_ids: HashSet<RecordId> = HashSet::new();
     let mut pending_keys: HashSet<IdempotencyKey> = HashSet::new();
@@ -102,6 +112,8 @@ pub async fn account(
             Some(Accounted::Queued)
         } else if quarantined.contains(&record.id) {
             Some(Accounted::Quarantined)
+        } else if unresolved.contains(&record.id) {
+            Some(Accounted::Unresolved)
         } else if let Some(key) = &record.sync_key {
             let live = store.pair(user, object, key).await?.is_some_and(|p| p.tombstone.is_none());
             (!live).then_some(Accounted::UnmappedCopy)

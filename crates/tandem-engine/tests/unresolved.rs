@@ -521,3 +521,43 @@ async fn items_survive_a_reopened_store_and_are_still_rechecked() {
     store.close().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn records_over_the_per_user_limit_wait_as_items_and_sync_once_there_is_room() {
+    let mut w = World::new().await;
+    let mut config = SyncConfig::named("capped");
+    config.contacts.max_records = Some(2);
+    w.job = UserSync::new(USER, config, Arc::new(w.crm.clone()), Arc::new(w.mailbox.clone()));
+    let ids: Vec<RecordId> = ["One", "Two", "Three"]
+        .into_iter()
+        .map(|n| w.mailbox.insert(Record::Contact(Contact { family_name: Some(n.into()), ..Contact::default() })))
+        .collect();
+    let report = w.cycle().await;
+    assert_eq!(w.crm_store.len(C), 2, "{report}");
+    assert!(report.to_string().contains("UNRESOLVED"), "{report}");
+    let items = w.engine.unresolved(USER).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].item.kind, UnresolvedKind::OverLimit);
+    assert_eq!(items[0].side, Side::Mailbox);
+    let waiting = items[0].record_id.clone();
+    assert!(ids.contains(&waiting));
+
+    // Still no room: quiet, the item stays.
+    w.clock.advance(20);
+    let report = w.cycle().await;
+    quiet(&report);
+    assert_eq!(w.engine.unresolved(USER).await.unwrap().len(), 1);
+
+    // One of the synced contacts is deleted in the mailbox (not propagated: its pair ends).
+    let synced = ids.iter().find(|id| **id != waiting).unwrap().clone();
+    w.mailbox.remove(C, &synced);
+    w.cycle().await;
+    // Room again: after the recheck interval the waiting contact is copied, once.
+    w.clock.advance(20);
+    let report = w.cycle().await;
+    assert_eq!(report.object(C).unwrap().applied("create"), 1, "{report}");
+    assert!(w.engine.unresolved(USER).await.unwrap().is_empty());
+    assert_eq!(w.crm_store.len(C), 3);
+    let report = w.cycle().await;
+    quiet(&report);
+}

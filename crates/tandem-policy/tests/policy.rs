@@ -379,6 +379,7 @@ impl Scenario {
             mailbox: SideInput { changes: &self.mailbox, capabilities: &caps },
             now: DateTime::UNIX_EPOCH,
             release_held_deletes: false,
+            mailbox_owner: None,
         })
     }
 

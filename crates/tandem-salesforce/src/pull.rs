@@ -492,8 +492,11 @@ impl SalesforceConnector {
     async fn renamed_accounts(&self, state: &mut State) -> Result<Vec<Change>, ApiError> {
         let Some(since) = state.accounts_since.or(state.since) else { return Ok(Vec::new()) };
         let user = Literal::Text(self.user_id().await?);
-        let accounts = Query::select(vec![ident("Id")], ident("Account"))
-            .and(Cond::Cmp(ident("SystemModstamp"), Op::Ge, Literal::DateTime(since)));
+        let accounts = Query::select(vec![ident("Id")], ident("Account")).and(Cond::Cmp(
+            ident("SystemModstamp"),
+            Op::Ge,
+            Literal::DateTime(since),
+        ));
         let q = Query::select(self.mapping.select(ObjectKind::Contact), ident("Contact"))
             .and(Cond::InSelect(ident("AccountId"), Box::new(accounts)));
         let q = self.scope_conds(q, &user)?;

@@ -249,11 +249,8 @@ async fn followed_contacts_sync_whatever_their_owner_and_the_filter() {
     let later = org.fake.insert("Contact", json!({"LastName": "Later", "OwnerId": bob})).unwrap();
     org.fake.follow(&ada, &bobs).unwrap();
     org.fake.follow(&ada, &filtered_out).unwrap();
-    let filter = vec![FieldCondition {
-        field: "Department".into(),
-        op: FilterOp::Eq,
-        value: FilterValue::Text("Sales".into()),
-    }];
+    let filter =
+        vec![FieldCondition { field: "Department".into(), op: FilterOp::Eq, value: FilterValue::Text("Sales".into()) }];
     let plain = org.connector_with(|cfg| cfg.contact_filter = filter.clone());
     let (changes, _, _) = common::drain(&plain, C, None).await;
     assert_eq!(ids(&changes), vec![mine.clone()], "without the option only the filtered owned contacts");

@@ -273,6 +273,7 @@ impl Sim {
             clock: 1_000_000,
             version_seq: 0,
             release_held_deletes: false,
+            mailbox_owner: None,
             check_determinism: true,
             violations: Vec::new(),
             deleted_partners: BTreeSet::new(),
@@ -408,6 +409,7 @@ impl Sim {
             mailbox: SideInput { changes: mailbox, capabilities: &self.mailbox.caps },
             now: epoch_plus(self.clock),
             release_held_deletes: self.release_held_deletes,
+            mailbox_owner: None,
         };
         plan(&input)
     }

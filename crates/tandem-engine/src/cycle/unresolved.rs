@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use tandem_core::plan::{Action, Operation};
-use tandem_core::state::{RecordId, Side, Unresolved, Version};
+use tandem_core::state::{RecordId, Side, Unresolved, UnresolvedKind, Version};
 use tandem_store::{CycleCommit, UnresolvedEntry};
 
 use super::{Access, Cycle};
@@ -35,9 +35,32 @@ impl Cycle<'_> {
         let due = |e: &UnresolvedEntry| e.checked_at.is_none_or(|t| now.signed_duration_since(t) >= every);
         let mut commit = CycleCommit::default();
         let mut resolved: Vec<usize> = Vec::new();
+        // Records over the per-user limit wait for room, which only the store can tell.
+        let over_limit: Vec<usize> =
+            (0..open.len()).filter(|&i| open[i].item.kind == UnresolvedKind::OverLimit && due(&open[i])).collect();
+        if !over_limit.is_empty() {
+            let max = self.job.config.object(object).max_records.unwrap_or(usize::MAX);
+            let mut room = max.saturating_sub(store.pair_count(&user, object).await?);
+            for i in over_limit {
+                let entry = &mut open[i];
+                if room == 0 {
+                    entry.checked_at = Some(now);
+                    commit.unresolved_add.push(entry.clone());
+                    continue;
+                }
+                room -= 1;
+                commit.unresolved_remove.push(entry.key());
+                commit.refetch_add.push((entry.side, entry.record_id.clone()));
+                self.report.unresolved_retried += 1;
+                resolved.push(i);
+            }
+        }
         for target in Side::BOTH {
-            let picked: Vec<usize> =
-                (0..open.len()).filter(|&i| open[i].side == target.other() && due(&open[i])).collect();
+            let picked: Vec<usize> = (0..open.len())
+                .filter(|&i| {
+                    open[i].side == target.other() && open[i].item.kind != UnresolvedKind::OverLimit && due(&open[i])
+                })
+                .collect();
             if picked.is_empty() {
                 continue;
             }
@@ -120,6 +143,28 @@ impl Cycle<'_> {
         }
         for item in reported {
             self.record_unresolved(*side, id.clone(), item.clone(), now, commit);
+        }
+    }
+
+    /// Keeps an item for each new record the plan held back over the per-user limit.
+    pub(super) fn record_over_limit(
+        &mut self,
+        plan: &tandem_core::plan::Plan,
+        now: DateTime<Utc>,
+        commit: &mut CycleCommit,
+    ) {
+        let max = self.job.config.object(self.object).max_records.unwrap_or(usize::MAX);
+        for (side, id) in &plan.over_limit {
+            let item = Unresolved {
+                kind: UnresolvedKind::OverLimit,
+                field: None,
+                subject: format!("{max} {}s", self.object),
+                detail: format!(
+                    "the user already syncs {max} {}s, the limit; this one is copied once others stop syncing",
+                    self.object
+                ),
+            };
+            self.record_unresolved(*side, id.clone(), item, now, commit);
         }
     }
 
