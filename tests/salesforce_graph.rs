@@ -309,3 +309,114 @@ async fn an_outlook_series_with_a_moved_occurrence_written_to_salesforce_stays_q
     let stored = w.graph.state().event(MAILBOX, &master).unwrap();
     assert_eq!(stored["exceptionOccurrences"].as_array().map_or(0, Vec::len), 1, "{stored}");
 }
+
+/// An engine on the same store and policy that rechecks unresolved items every cycle.
+fn eager(w: &World) -> Engine {
+    let options = tandem::engine::EngineOptions {
+        unresolved_recheck_interval: std::time::Duration::ZERO,
+        ..tandem::engine::EngineOptions::default()
+    };
+    Engine::with(w.engine.store().clone(), Arc::new(tandem::engine::SystemClock), options)
+        .with_policy(w.engine.policy().clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outlook_company_links_its_account_once_the_account_exists_and_outlook_keeps_it_meanwhile() {
+    let w = world().await;
+    let engine = eager(&w);
+    let id = w
+        .graph
+        .state()
+        .seed_contact(MAILBOX, Some(FOLDER), json!({ "givenName": "Gil", "surname": "Globe", "companyName": "Globex" }))
+        .unwrap();
+    let first = engine.sync_user(&w.job, &only(ObjectKind::Contact)).await.unwrap();
+    assert!(first.to_string().contains("UNRESOLVED"), "{first}");
+    let sf = w.org.find_by("Contact", "LastName", "Globe");
+    assert!(w.org.get("Contact", &sf[0]).unwrap()["AccountId"].is_null());
+    let items = engine.unresolved(MAILBOX).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].item.kind, tandem::core::state::UnresolvedKind::AccountNotFound);
+
+    // Meanwhile nothing moves, and Outlook keeps its company.
+    for _ in 0..2 {
+        let quiet = engine.sync_user(&w.job, &only(ObjectKind::Contact)).await.unwrap();
+        assert_eq!(quiet.total_writes(), 0, "{quiet}");
+    }
+    assert_eq!(w.graph.state().contact(MAILBOX, &id).unwrap()["companyName"], "Globex");
+
+    // The Account appears: the next cycle links it, and the item is gone.
+    let account = w.org.insert("Account", json!({ "Name": "GLOBEX" })).unwrap();
+    engine.sync_user(&w.job, &only(ObjectKind::Contact)).await.unwrap();
+    assert_eq!(w.org.get("Contact", &sf[0]).unwrap()["AccountId"], account);
+    assert!(engine.unresolved(MAILBOX).await.unwrap().is_empty());
+    // Outlook follows the Account's name; then all is quiet.
+    engine.sync_user(&w.job, &only(ObjectKind::Contact)).await.unwrap();
+    assert_eq!(w.graph.state().contact(MAILBOX, &id).unwrap()["companyName"], "GLOBEX");
+    assert_quiet(&w, ObjectKind::Contact).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attendees_sync_both_ways_and_outlook_keeps_those_salesforce_cannot_hold() {
+    let w = world().await;
+    let grace = w.org.insert("Contact", json!({ "LastName": "Hopper", "Email": "grace@example.com" })).unwrap();
+    let alan = w.org.insert("Contact", json!({ "LastName": "Turing", "Email": "alan@example.com" })).unwrap();
+    let day = next_monday();
+    let at = |t: &str| json!({ "dateTime": format!("{}T{t}", day.format("%Y-%m-%d")), "timeZone": "UTC" });
+    let person = |email: &str| json!({ "type": "required", "emailAddress": { "address": email, "name": email } });
+    let id = w
+        .graph
+        .state()
+        .seed_event(
+            MAILBOX,
+            json!({
+                "subject": "Planning", "start": at("10:00:00"), "end": at("11:00:00"),
+                "attendees": [person("grace@example.com"), person("stranger@elsewhere.example")]
+            }),
+        )
+        .unwrap();
+    let first = w.engine.sync_user(&w.job, &only(ObjectKind::Event)).await.unwrap();
+    assert_eq!(first.object(ObjectKind::Event).unwrap().applied("create"), 1, "{first}");
+    let event = w.org.find_by("Event", "Subject", "Planning")[0].clone();
+    let invitees = |w: &World| -> Vec<String> {
+        let mut ids: Vec<String> = w
+            .org
+            .records("EventRelation")
+            .into_iter()
+            .filter(|r| r["EventId"] == event.as_str() && r["IsInvitee"] == true)
+            .map(|r| r["RelationId"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(invitees(&w), vec![grace.clone()]);
+    assert!(first.to_string().contains("stranger@elsewhere.example"), "{first}");
+    assert_quiet(&w, ObjectKind::Event).await;
+
+    // Salesforce invites Alan: Outlook gets him and keeps the stranger.
+    w.org.invite(&event, &alan, "New").unwrap();
+    // Changing invitees does not touch the event in the fake, as in Salesforce: an edit brings it.
+    w.org.update("Event", &event, json!({ "Location": "Room 1" })).unwrap();
+    w.engine.sync_user(&w.job, &only(ObjectKind::Event)).await.unwrap();
+    let stored = w.graph.state().event(MAILBOX, &id).unwrap();
+    let mut emails: Vec<String> = stored["attendees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["emailAddress"]["address"].as_str().unwrap().to_lowercase())
+        .collect();
+    emails.sort();
+    assert_eq!(emails, ["alan@example.com", "grace@example.com", "stranger@elsewhere.example"], "{stored}");
+
+    // Outlook removes Grace: Salesforce's invitation goes, Alan's stays.
+    w.graph
+        .state()
+        .edit_event(
+            MAILBOX,
+            &id,
+            json!({ "attendees": [person("alan@example.com"), person("stranger@elsewhere.example")] }),
+        )
+        .unwrap();
+    w.engine.sync_user(&w.job, &only(ObjectKind::Event)).await.unwrap();
+    assert_eq!(invitees(&w), vec![alan]);
+    assert_quiet(&w, ObjectKind::Event).await;
+}

@@ -26,6 +26,7 @@
 //!     mailbox: SideInput { changes: &[], capabilities: &caps },
 //!     now: chrono::DateTime::UNIX_EPOCH,
 //!     release_held_deletes: false,
+//!     mailbox_owner: None,
 //! };
 //! let plan = plan(&input);
 //! assert!(matches!(plan.operations[0].action, Action::Create { .. }));

@@ -123,3 +123,20 @@ fn copies_of_meetings_others_organize_are_linked_not_copied() {
     assert_eq!(creates(&run(ObjectKind::Event, &sync, 0, &[], std::slice::from_ref(&theirs), owner)), 1);
     assert_eq!(creates(&run(ObjectKind::Event, &config, 0, &[], &[theirs], None)), 1);
 }
+
+#[test]
+fn only_events_the_user_marks_sync_when_the_filter_says_so() {
+    // Lightning Sync's "only events users select": an Outlook category (or a Google colour
+    // mapped to one) as the mailbox filter.
+    let filter: tandem_core::filter::Filter =
+        serde_json::from_str(r#"{"field": "categories", "op": "equals", "value": "Salesforce"}"#).unwrap();
+    let config = ObjectConfig { window: None, mailbox_filter: Some(filter), ..ObjectConfig::events_default() };
+    let mut marked = event("Marked", None);
+    if let Record::Event(e) = &mut marked {
+        e.categories = vec!["Work".into(), "salesforce".into()];
+    }
+    let changes = [Change::upserted("m1", "1", marked), Change::upserted("m2", "1", event("Private", None))];
+    let p = run(ObjectKind::Event, &config, 0, &[], &changes, None);
+    assert_eq!(creates(&p), 1, "{p}");
+    assert!(p.operations.iter().any(|o| matches!(&o.action, Action::Skip { id, .. } if id.0 == "m2")));
+}

@@ -273,7 +273,6 @@ impl Sim {
             clock: 1_000_000,
             version_seq: 0,
             release_held_deletes: false,
-            mailbox_owner: None,
             check_determinism: true,
             violations: Vec::new(),
             deleted_partners: BTreeSet::new(),
