@@ -420,3 +420,29 @@ async fn attendees_sync_both_ways_and_outlook_keeps_those_salesforce_cannot_hold
     assert_eq!(invitees(&w), vec![alan]);
     assert_quiet(&w, ObjectKind::Event).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outlook_copy_of_someone_elses_meeting_is_not_copied_to_salesforce() {
+    let w = world().await;
+    let day = next_monday();
+    let at = |t: &str| json!({ "dateTime": format!("{}T{t}", day.format("%Y-%m-%d")), "timeZone": "UTC" });
+    w.graph
+        .state()
+        .seed_event(
+            MAILBOX,
+            json!({
+                "subject": "Their meeting", "start": at("10:00:00"), "end": at("11:00:00"),
+                "organizer": { "emailAddress": { "address": "bob@fabrikam.example", "name": "Bob" } }
+            }),
+        )
+        .unwrap();
+    w.graph
+        .state()
+        .seed_event(MAILBOX, json!({ "subject": "My meeting", "start": at("12:00:00"), "end": at("13:00:00") }))
+        .unwrap();
+    let report = w.engine.sync_user(&w.job, &only(ObjectKind::Event)).await.unwrap();
+    assert_eq!(report.object(ObjectKind::Event).unwrap().applied("create"), 1, "{report}");
+    assert_eq!(w.org.find_by("Event", "Subject", "My meeting").len(), 1);
+    assert!(w.org.find_by("Event", "Subject", "Their meeting").is_empty());
+    assert_quiet(&w, ObjectKind::Event).await;
+}

@@ -379,7 +379,9 @@ pub struct Event {
     pub timing: EventTiming,
     /// Recurrence, for a series master.
     pub recurrence: Option<Recurrence>,
-    /// The organizer.
+    /// The organizer, when it is someone other than the calendar's owner (connectors that know
+    /// leave it out for the owner's own meetings, as Graph's `isOrganizer` tells); `None` also
+    /// when unknown.
     pub organizer: Option<Person>,
     /// Attendees.
     pub attendees: Vec<Attendee>,

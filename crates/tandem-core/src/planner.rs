@@ -1341,7 +1341,8 @@ impl<'a> Planner<'a> {
     /// The organizer of a mailbox event someone else organizes, when such events are only linked.
     fn foreign_organizer<'r>(&self, side: Side, record: &'r Record) -> Option<&'r str> {
         let Record::Event(e) = record else { return None };
-        let owner = self.input.mailbox_owner?;
+        // An owner known by something other than an address (an object id) cannot be compared.
+        let owner = self.input.mailbox_owner.filter(|o| o.contains('@'))?;
         let organizer = e.organizer.as_ref()?.email.trim();
         let foreign = side == Side::Mailbox
             && self.input.config.foreign_organizers == crate::config::ForeignOrganizers::LinkOnly

@@ -8,7 +8,7 @@
 //! | `recurrence.rules` | `recurrence` (`patternedRecurrence`), see [`super::recurrence`] |
 //! | `recurrence.overrides` | exceptions (`exceptionOccurrences`), keyed by `originalStart` |
 //! | `recurrence.cancelled` (and `exdates` on write) | cancelled occurrences (`cancelledOccurrences`) |
-//! | `organizer`, `attendees` | `organizer`, `attendees` (`required`/`optional`/`resource`; `accepted`, `tentativelyAccepted`, `declined`, else needs-action) |
+//! | `organizer` (`None` when `isOrganizer`), `attendees` | `organizer`, `attendees` (`required`/`optional`/`resource`; `accepted`, `tentativelyAccepted`, `declined`, else needs-action) |
 //! | `privacy` | `sensitivity`: `private` and `confidential` read as private, `normal` and `personal` as normal |
 //! | `show_as` | `showAs`: `free`, `tentative`, `busy`, `oof`, `workingElsewhere`; `unknown` reads as busy |
 //! | `categories` | `categories` |
@@ -268,7 +268,10 @@ pub(crate) fn to_model(e: &types::Event) -> Result<Option<Event>, String> {
         location,
         timing,
         recurrence,
-        organizer: e.organizer.as_ref().and_then(person),
+        // The mailbox's own meetings have no organizer in the model: Graph says so
+        // (`isOrganizer`) whatever address the mailbox is known by, and only meetings others
+        // organize carry theirs (see `ForeignOrganizers`).
+        organizer: if e.is_organizer == Some(true) { None } else { e.organizer.as_ref().and_then(person) },
         attendees: e.attendees.iter().flatten().filter_map(attendee).collect(),
         privacy: privacy(e.sensitivity.as_deref()),
         show_as: show_as(e.show_as.as_deref()),

@@ -222,6 +222,8 @@ pub(crate) struct Event {
     #[serde(default)]
     pub(crate) organizer: Option<Recipient>,
     #[serde(default)]
+    pub(crate) is_organizer: Option<bool>,
+    #[serde(default)]
     pub(crate) sensitivity: Option<String>,
     #[serde(default)]
     pub(crate) show_as: Option<String>,

@@ -959,6 +959,13 @@ impl Data {
         if data.get("organizer").is_none_or(Value::is_null) {
             data.insert("organizer".into(), json!({"emailAddress": {"name": display, "address": upn}}));
         }
+        // The mailbox's own meeting, or its copy of someone else's (an invitation it received).
+        let own = data
+            .get("organizer")
+            .and_then(|o| o.pointer("/emailAddress/address"))
+            .and_then(Value::as_str)
+            .is_none_or(|a| a.eq_ignore_ascii_case(&upn));
+        data.insert("isOrganizer".into(), json!(own));
         let id = new_item_id();
         let ical_uid = format!("040000008200E00074C5B7101A82E008{}", uuid::Uuid::new_v4().simple()).to_uppercase();
         self.mailbox_mut(mb)?.events.insert(
@@ -1237,7 +1244,7 @@ impl Data {
         out.insert("sensitivity".into(), data.get("sensitivity").cloned().unwrap_or(json!("normal")));
         out.insert("isAllDay".into(), json!(all_day));
         out.insert("isCancelled".into(), json!(false));
-        out.insert("isOrganizer".into(), json!(true));
+        out.insert("isOrganizer".into(), data.get("isOrganizer").cloned().unwrap_or(json!(true)));
         out.insert("responseRequested".into(), data.get("responseRequested").cloned().unwrap_or(json!(true)));
         out.insert("showAs".into(), data.get("showAs").cloned().unwrap_or(json!("busy")));
         out.insert("webLink".into(), json!(format!("https://outlook.office365.com/owa/?itemid={}&exvsurl=1", e.id)));
