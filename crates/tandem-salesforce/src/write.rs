@@ -122,6 +122,8 @@ struct Create {
 #[derive(Default)]
 struct Notes {
     unstored: Vec<(FieldKey, Option<Unresolved>)>,
+    /// Items about the write that withhold no field of their own.
+    items: Vec<Unresolved>,
     invite: Vec<(Attendee, Person, bool)>,
     uninvite: Vec<String>,
     who: Option<String>,
@@ -246,18 +248,15 @@ impl SalesforceConnector {
                                 }
                             }
                             if over > 0 {
-                                note.unstored.push((
-                                    FieldKey::Attendees,
-                                    Some(Unresolved {
-                                        kind: UnresolvedKind::AttendeeLimit,
-                                        field: None,
-                                        subject: format!("{} attendees", over + related.max_attendees),
-                                        detail: format!(
-                                            "{over} attendees beyond the limit of {} were not invited in Salesforce",
-                                            related.max_attendees
-                                        ),
-                                    }),
-                                ));
+                                note.items.push(Unresolved {
+                                    kind: UnresolvedKind::AttendeeLimit,
+                                    field: Some(FieldKey::Attendees),
+                                    subject: format!("{} attendees", over + related.max_attendees),
+                                    detail: format!(
+                                        "{over} attendees beyond the limit of {} were not invited in Salesforce",
+                                        related.max_attendees
+                                    ),
+                                });
                             }
                             let mut parents = Vec::new();
                             if related.relate_events {
@@ -280,7 +279,7 @@ impl SalesforceConnector {
                                         results[index] = Some(Err(ConnectorError::Unresolved { item: item(None) }));
                                         continue;
                                     }
-                                    note.unstored.push((FieldKey::Attendees, Some(item(Some(FieldKey::CrmLinks)))));
+                                    note.items.push(item(Some(FieldKey::CrmLinks)));
                                 }
                                 note.who = relate.who;
                                 parents = relate.parents;
@@ -450,7 +449,10 @@ impl SalesforceConnector {
             .map(|(r, note)| {
                 let r = r
                     .unwrap_or_else(|| Err(ConnectorError::Transient { message: "the write was not sent".to_owned() }));
-                r.map(|w| note.unstored.into_iter().fold(w, |w, (field, why)| w.not_stored(field, why)))
+                r.map(|w| {
+                    let w = note.unstored.into_iter().fold(w, |w, (field, why)| w.not_stored(field, why));
+                    note.items.into_iter().fold(w, Written::with_unresolved)
+                })
             })
             .collect())
     }
