@@ -29,6 +29,8 @@ pub struct ReadmeDoctests;
 pub use tandem_connector as connector;
 pub use tandem_core as core;
 pub use tandem_engine as engine;
+#[cfg(feature = "ews")]
+pub use tandem_ews as ews;
 #[cfg(feature = "graph")]
 pub use tandem_graph as graph;
 pub use tandem_policy as policy;

@@ -63,7 +63,9 @@ impl FakeSet {
     }
 
     /// Every fake this crate ships, as the binary starts them: `"health"`, `"salesforce"` (the
-    /// default org and user) and `"graph"` (the demo tenant, mailbox and app of [`crate::graph::GraphState::demo`]).
+    /// default org and user), `"graph"` (the demo tenant, mailbox and app of
+    /// [`crate::graph::GraphState::demo`]) and `"ews"` (the demo mailbox and service account of
+    /// [`crate::ews::EwsFake::demo`]).
     pub fn standard() -> Self {
         let mut set = FakeSet::new();
         set.register_health();
@@ -71,6 +73,7 @@ impl FakeSet {
             crate::salesforce::router(crate::salesforce::SalesforceFake::new(crate::salesforce::FakeConfig::default()))
         });
         set.register("graph", || crate::graph::router(crate::graph::GraphState::demo()));
+        set.register("ews", || crate::ews::router(crate::ews::EwsFake::demo()));
         set
     }
 
