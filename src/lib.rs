@@ -33,6 +33,8 @@ pub use tandem_engine as engine;
 pub use tandem_ews as ews;
 #[cfg(feature = "graph")]
 pub use tandem_graph as graph;
+#[cfg(feature = "graph")]
+pub mod migrate;
 pub use tandem_policy as policy;
 #[cfg(feature = "salesforce")]
 pub use tandem_salesforce as salesforce;

@@ -49,9 +49,11 @@ use tracing::Instrument;
 pub mod config;
 mod cycle;
 pub mod invariants;
+pub mod migrate;
 pub mod report;
 
 use config::{ConnectionSpec, SyncConfig, TandemConfig, UserAssignment};
+pub use migrate::RepointReport;
 pub use report::{ObjectReport, SyncReport, UnresolvedIssue};
 
 /// Why a user's sync failed as a whole. Per-record problems never end up here: they are

@@ -93,6 +93,7 @@ pub mod fuzzing;
 mod http;
 mod map;
 mod read;
+mod translate;
 mod write;
 
 pub use config::{
@@ -101,3 +102,4 @@ pub use config::{
 };
 pub use connector::{Clock, GraphConnector, graph_capabilities};
 pub use http::BudgetUse;
+pub use translate::MAX_TRANSLATE_IDS;

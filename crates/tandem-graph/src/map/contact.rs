@@ -8,7 +8,7 @@
 //! | `phone.business_fax`, `phone.home_fax`, `phone.assistant`, `phone.other` | not in Graph: declared unsupported |
 //! | `company`, `title`, `department` | `companyName`, `jobTitle`, `department` |
 //! | `address.work`, `address.home`, `address.other` (one each) | `businessAddress`, `homeAddress`, `otherAddress` `{street, city, state, postalCode, countryOrRegion}` |
-//! | `birthday` | `birthday` (`Edm.DateTimeOffset`, written at 11:59 UTC, read as its UTC date) |
+//! | `birthday` | `birthday` (`Edm.DateTimeOffset`, written at 11:59 UTC, read as the nearest date: local midnight east of UTC is the next day) |
 //! | `assistant_name`, `notes` | `assistantName`, `personalNotes` |
 
 use chrono::NaiveDate;
@@ -51,6 +51,10 @@ pub(crate) fn to_model(c: &types::Contact) -> Result<Contact, String> {
         None => None,
         Some(b) => Some(
             parse_instant(b)
+                // The nearest date: clients store a birthday at local midnight (the evening
+                // before in UTC east of Greenwich), Tandem and OWA at 11:59 UTC. EWS reads the
+                // same property the same way, so a mailbox moved from EWS reads the same dates.
+                .and_then(|t| t.checked_add_signed(chrono::TimeDelta::hours(12)))
                 .map(|t| t.date_naive())
                 .or_else(|| NaiveDate::parse_from_str(b.get(..10).unwrap_or(b), "%Y-%m-%d").ok())
                 .ok_or_else(|| format!("birthday `{b}` is not a date"))?,

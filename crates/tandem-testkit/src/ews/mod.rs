@@ -77,11 +77,11 @@
 //!
 //! Counters: [`EwsFake::counts`] per operation; [`Controls`] per HTTP route.
 
-mod ids;
+pub(crate) mod ids;
 mod ntlm;
 mod ops;
-mod recur;
-mod xml;
+pub(crate) mod recur;
+pub(crate) mod xml;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io;

@@ -246,6 +246,20 @@ fn route(data: &mut Data, req: &Req, method: &str, seg: &[&str]) -> Result<Reply
                 _ => Err(method_not_allowed()),
             }
         }
+        ["me", "translateExchangeIds"] => {
+            let key = authorize(data, req, None)?;
+            if method != "POST" {
+                return Err(method_not_allowed());
+            }
+            super::translate::translate(data, &key, req.body.as_ref())
+        }
+        ["users", user, "translateExchangeIds"] => {
+            let key = authorize(data, req, Some(user))?;
+            if method != "POST" {
+                return Err(method_not_allowed());
+            }
+            super::translate::translate(data, &key, req.body.as_ref())
+        }
         ["users", user, rest @ ..] => {
             let key = authorize(data, req, Some(user))?;
             mailbox_route(data, req, method, &key, rest)

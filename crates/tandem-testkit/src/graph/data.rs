@@ -515,7 +515,7 @@ fn etag(change_key: &str) -> String {
     format!("W/\"{change_key}\"")
 }
 
-fn new_change_key() -> String {
+pub(crate) fn new_change_key() -> String {
     random_token(40)
 }
 

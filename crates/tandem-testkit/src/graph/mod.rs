@@ -16,6 +16,7 @@
 //! | `GET /users/{id}/events/{id}/instances?startDateTime&endDateTime` | occurrences and exceptions of a series | list without `$expand` |
 //! | `GET /users/{id}/calendarView?startDateTime&endDateTime` | instances in a window | list without `$expand` |
 //! | `GET /users/{id}/calendarView/delta?startDateTime&endDateTime` | calendar delta: occurrences (short form), exceptions and single instances in the window | `$top` only (documented: no `$select`, `$filter`, `$orderby`, `$expand`, `$search`) |
+//! | `POST /users/{id}/translateExchangeIds`, `POST /me/translateExchangeIds` | id translation (`ewsId`, `entryId`, `immutableEntryId`, `restId`, `restImmutableEntryId`; at most 1000 ids), consistent with the EWS fake's ids; see [`GraphState::import_from_ews`] | none |
 //! | `POST /$batch` | JSON batching: at most 20 requests, `dependsOn`, 424, per-item 429 | none |
 //! | `POST /{tenant}/oauth2/v2.0/token`, `GET /{tenant}/oauth2/v2.0/authorize` | client credentials (secret or certificate assertion), authorization code with PKCE, refresh tokens | — |
 //!
@@ -86,8 +87,10 @@ mod api;
 mod auth;
 mod batch;
 mod data;
+mod from_ews;
 mod query;
 mod recur;
+mod translate;
 mod util;
 
 use std::collections::{BTreeMap, HashSet};
@@ -104,6 +107,9 @@ use axum::routing::{any, get, post};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
+
+pub use self::from_ews::EwsImport;
+pub use self::translate::MAX_INPUT_IDS as MAX_TRANSLATE_IDS;
 
 use self::api::{Req, parse_query};
 use self::data::{ApiError, Data, ItemFailure, Reply};
@@ -726,6 +732,8 @@ pub fn router(state: GraphState) -> Router {
         "/v1.0/users/{user}/events/{event}/instances",
         "/v1.0/users/{user}/calendarView",
         "/v1.0/users/{user}/calendarView/delta",
+        "/v1.0/users/{user}/translateExchangeIds",
+        "/v1.0/me/translateExchangeIds",
     ];
     let mut r = Router::new();
     for path in routes {

@@ -151,6 +151,13 @@ pub(crate) fn parse_occurrence_id(id: &str) -> Option<(&str, NaiveDate)> {
 pub(crate) fn present_id(id: &str, immutable: bool) -> String {
     if immutable {
         id.to_owned()
+    } else if let Some((master, date)) = parse_occurrence_id(id)
+        && let Some(rest) = super::translate::rest_of_immutable(master)
+    {
+        occurrence_id(&rest, date)
+    } else if let Some(rest) = super::translate::rest_of_immutable(id) {
+        // Items imported from the EWS fake: the id scheme the two fakes share.
+        rest
     } else {
         match id.strip_prefix(IMMUTABLE_PREFIX) {
             Some(rest) => format!("{REST_PREFIX}{rest}"),
@@ -161,6 +168,15 @@ pub(crate) fn present_id(id: &str, immutable: bool) -> String {
 
 /// The immutable form of an id given in either form.
 pub(crate) fn canonical_id(id: &str) -> String {
+    if let Some((master, date)) = parse_occurrence_id(id)
+        && let Some(immutable) = super::translate::immutable_of_rest(master)
+    {
+        return occurrence_id(&immutable, date);
+    }
+    if let Some(immutable) = super::translate::immutable_of_rest(id) {
+        // Items imported from the EWS fake: the id scheme the two fakes share.
+        return immutable;
+    }
     match id.strip_prefix(REST_PREFIX) {
         Some(rest) => format!("{IMMUTABLE_PREFIX}{rest}"),
         None => id.to_owned(),

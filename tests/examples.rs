@@ -1,0 +1,12 @@
+//! The examples run as tests: each is compiled in here as a module and its demo run in-process
+//! (both fakes on loopback, no network).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+#[path = "../examples/exchange.rs"]
+mod exchange;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exchange_example_runs_and_its_last_cycle_is_quiet() {
+    exchange::run().await.unwrap();
+}
