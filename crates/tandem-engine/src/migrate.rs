@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{PairState, RecordId, Side, Version};
-use tandem_store::{AuditEntry, CycleCommit};
+use tandem_store::{AuditEntry, CycleCommit, UnresolvedEntry, UnresolvedKey};
 
 use crate::{Engine, EngineError};
 
@@ -27,6 +27,8 @@ pub struct RepointReport {
     /// Quarantine entries of the mailbox side dropped (the first full read judges those records
     /// again under their new ids).
     pub quarantine_dropped: usize,
+    /// Unresolved items of the mailbox side re-pointed to the new ids.
+    pub unresolved: usize,
 }
 
 impl RepointReport {
@@ -54,14 +56,20 @@ impl Engine {
                 out.push((object, id));
             }
         }
+        for entry in store.unresolved(user).await? {
+            let id = (entry.object, entry.record_id);
+            if entry.side == Side::Mailbox && !out.contains(&id) {
+                out.push(id);
+            }
+        }
         Ok(out)
     }
 
     /// Re-points `user`'s mailbox side to new record ids: for every pair (contacts and events)
     /// the mailbox record id becomes `translate[old id]` and its version is forgotten; the mailbox
     /// cursors are dropped (the next cycle reads the mailbox in full, through the new connector),
-    /// records queued for another look are re-pointed, and the mailbox side's quarantine entries
-    /// are dropped (the full read judges them again). One audit entry per object
+    /// records queued for another look and the mailbox side's unresolved items are re-pointed,
+    /// and the mailbox side's quarantine entries are dropped (the full read judges them again). One audit entry per object
     /// (`repoint_mailbox`) records how many pairs moved and `reason`.
     ///
     /// Nothing is read from or written to either side. Run it between cycles, with the mailbox
@@ -91,6 +99,7 @@ impl Engine {
         // Everything is checked before anything changes.
         let mut plans = Vec::new();
         let mut missing: Vec<RecordId> = Vec::new();
+        let unresolved = store.unresolved(user).await?;
         for object in ObjectKind::ALL {
             let pairs: Vec<PairState> = store.all_pairs(user, object).await?;
             let mut seen: HashMap<RecordId, RecordId> = HashMap::with_capacity(pairs.len());
@@ -120,7 +129,18 @@ impl Engine {
                 .filter(|q| q.object == object && q.side == Side::Mailbox)
                 .map(|q| q.record_id)
                 .collect();
-            plans.push((object, upsert, refetch, quarantined));
+            // Unresolved items of the mailbox side follow their records to the new ids.
+            let moved: Vec<(UnresolvedKey, UnresolvedEntry)> = unresolved
+                .iter()
+                .filter(|u| u.object == object && u.side == Side::Mailbox)
+                .filter_map(|u| {
+                    let new = translate.get(&u.record_id)?;
+                    let mut entry = u.clone();
+                    entry.record_id = new.clone();
+                    Some((u.key(), entry))
+                })
+                .collect();
+            plans.push((object, upsert, refetch, quarantined, moved));
         }
         if let Some(first) = missing.first() {
             return Err(EngineError::Config(format!(
@@ -131,11 +151,12 @@ impl Engine {
         }
         let mut report = RepointReport::default();
         let now = self.inner.clock.now();
-        for (object, upsert, refetch, quarantined) in plans {
+        for (object, upsert, refetch, quarantined, moved) in plans {
             let count = upsert.len();
             report.pairs.insert(object, count);
             report.refetch += refetch.len();
             report.quarantine_dropped += quarantined.len();
+            report.unresolved += moved.len();
             let audit = AuditEntry {
                 at: now,
                 user: user.to_owned(),
@@ -149,6 +170,7 @@ impl Engine {
                     "pairs": count,
                     "refetch": refetch.len(),
                     "quarantine_dropped": quarantined.len(),
+                    "unresolved": moved.len(),
                 })),
             };
             let commit = CycleCommit {
@@ -157,6 +179,8 @@ impl Engine {
                 refetch_remove: refetch.iter().map(|(old, _)| (Side::Mailbox, old.clone())).collect(),
                 refetch_add: refetch.into_iter().map(|(_, new)| (Side::Mailbox, new)).collect(),
                 quarantine_remove: quarantined.into_iter().map(|id| (Side::Mailbox, id)).collect(),
+                unresolved_remove: moved.iter().map(|(key, _)| key.clone()).collect(),
+                unresolved_add: moved.into_iter().map(|(_, entry)| entry).collect(),
                 audit: vec![audit],
                 ..CycleCommit::default()
             };

@@ -32,9 +32,8 @@ pub enum EwsAuth {
         /// The password.
         password: Secret,
     },
-    /// HTTP Basic over TLS. Policy method `basic`, which the policy refuses for EWS: it sends the
-    /// password with every request. Kept for servers where an administrator's own policy says
-    /// otherwise in a future policy version, and for tests against fakes.
+    /// HTTP Basic over TLS. Policy method `basic`, which the default policy refuses for EWS (it
+    /// sends the password with every request); a policy that lists it allows it, over TLS only.
     Basic {
         /// The user name (`DOMAIN\user` or a UPN).
         username: String,
@@ -123,6 +122,9 @@ fn default_true() -> bool {
 fn default_concurrency() -> usize {
     4
 }
+fn default_account_concurrency() -> usize {
+    27
+}
 fn default_max_response() -> usize {
     32 * 1024 * 1024
 }
@@ -167,6 +169,12 @@ pub struct EwsConfig {
     /// shared with the user's other clients). Default 4.
     #[serde(default = "default_concurrency")]
     pub max_concurrency: usize,
+    /// Calls in flight at most for the service account, across every mailbox it serves in this
+    /// process: one bound per (endpoint, account) shared by every [`crate::EwsConnector`] using
+    /// that account (Exchange's `EWSMaxConcurrency` applies per account too). The first
+    /// connector of an account sets the bound while any connector of it lives. Default 27.
+    #[serde(default = "default_account_concurrency")]
+    pub max_account_concurrency: usize,
     /// The largest response accepted, in bytes. Default 32 MiB.
     #[serde(default = "default_max_response")]
     pub max_response_bytes: usize,
@@ -192,6 +200,7 @@ impl EwsConfig {
             sync_key: SyncKeyProperty::default(),
             send_invitations: false,
             max_concurrency: default_concurrency(),
+            max_account_concurrency: default_account_concurrency(),
             max_response_bytes: default_max_response(),
             get_item_batch: default_get_batch(),
             write_batch: default_write_batch(),
@@ -240,6 +249,9 @@ impl EwsConfig {
         }
         if self.max_concurrency == 0 || self.max_concurrency > 27 {
             return bad("max_concurrency must be between 1 and 27 (Exchange's EWSMaxConcurrency)");
+        }
+        if self.max_account_concurrency == 0 || self.max_account_concurrency > 1000 {
+            return bad("max_account_concurrency must be between 1 and 1000");
         }
         if self.get_item_batch == 0 || self.get_item_batch > 100 || self.write_batch == 0 || self.write_batch > 100 {
             return bad("batch sizes must be between 1 and 100");
@@ -307,6 +319,9 @@ mod tests {
         assert!(c.validate().is_err());
         let mut c = base.clone();
         c.max_concurrency = 0;
+        assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.max_account_concurrency = 0;
         assert!(c.validate().is_err());
         let mut c = base.clone();
         c.sync_key.property_set_id = "nope".into();

@@ -54,14 +54,42 @@ pub(crate) enum Transport {
     Ntlm(NtlmTransport),
 }
 
+/// The bound on calls in flight per (endpoint, service account), shared by every connector of
+/// that account in the process: the registry holds them weakly, so a bound lives as long as a
+/// connector uses it.
+fn account_permits(config: &EwsConfig, url: &Url) -> Arc<tokio::sync::Semaphore> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError, Weak};
+    static REGISTRY: OnceLock<Mutex<HashMap<String, Weak<tokio::sync::Semaphore>>>> = OnceLock::new();
+    let account = match &config.auth {
+        EwsAuth::Ntlm { username, domain, .. } => {
+            format!("ntlm:{}\\{}", domain.trim().to_lowercase(), username.trim().to_lowercase())
+        }
+        EwsAuth::Basic { username, .. } => format!("basic:{}", username.trim().to_lowercase()),
+        // An application's tokens: one account per token source.
+        EwsAuth::Bearer { tokens, .. } => format!("bearer:{:p}", Arc::as_ptr(tokens)),
+    };
+    let key = format!("{url} {account}");
+    let mut registry = REGISTRY.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    registry.retain(|_, s| s.strong_count() > 0);
+    if let Some(s) = registry.get(&key).and_then(Weak::upgrade) {
+        return s;
+    }
+    let s = Arc::new(tokio::sync::Semaphore::new(config.max_account_concurrency));
+    registry.insert(key, Arc::downgrade(&s));
+    s
+}
+
 /// The EWS connector for one mailbox. Cheap to share (`Arc<dyn Connector>`); safe to call from
-/// several tasks (it keeps at most [`EwsConfig::max_concurrency`] calls in flight).
+/// several tasks (it keeps at most [`EwsConfig::max_concurrency`] calls in flight, and at most
+/// [`EwsConfig::max_account_concurrency`] with every other connector of its service account).
 pub struct EwsConnector {
     pub(crate) config: EwsConfig,
     pub(crate) url: Url,
     pub(crate) http: HttpClient,
     pub(crate) transport: Transport,
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
+    pub(crate) account_permits: Arc<tokio::sync::Semaphore>,
     pub(crate) folder: tokio::sync::Mutex<Option<String>>,
 }
 
@@ -89,7 +117,16 @@ impl EwsConnector {
             }
         };
         let permits = Arc::new(tokio::sync::Semaphore::new(config.max_concurrency));
-        Ok(EwsConnector { config, url, http, transport, permits, folder: tokio::sync::Mutex::new(None) })
+        let account_permits = account_permits(&config, &url);
+        Ok(EwsConnector {
+            config,
+            url,
+            http,
+            transport,
+            permits,
+            account_permits,
+            folder: tokio::sync::Mutex::new(None),
+        })
     }
 
     /// A connector with its own [`HttpClient`] (default settings).
@@ -120,11 +157,10 @@ impl EwsConnector {
 
     /// Sends one SOAP call and returns its response messages (per-item errors included).
     pub(crate) async fn call(&self, operation: &str, body: Vec<u8>) -> Result<Vec<ResponseMessage>, ConnectorError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ConnectorError::Transient { message: "the connector is shutting down".to_owned() })?;
+        let closed = |_| ConnectorError::Transient { message: "the connector is shutting down".to_owned() };
+        // The mailbox's permit first, then the account's: always in this order.
+        let _permit = self.permits.acquire().await.map_err(closed)?;
+        let _account = self.account_permits.acquire().await.map_err(closed)?;
         let max = self.config.max_response_bytes;
         let mailbox = self.config.mailbox.trim();
         let request = || {

@@ -68,8 +68,21 @@
 //! - Deletes go in one `DeleteItem` (`MoveToDeletedItems`, `SendMeetingCancellations=
 //!   "SendToNone"`); an item already gone counts as deleted.
 //! - One result per write, in order; a failed call fails its own writes only.
-//! - Not yet written: a series' changed or cancelled occurrences, RDATE and EXDATE (such
-//!   records are rejected, so quarantined, with the reason).
+//! - **Series**: after the master is created or updated (its pattern is written only when it
+//!   changes: Exchange drops a series' exceptions on a new pattern), its occurrences are brought
+//!   to the record's overrides and cancellations (EXDATEs are cancellations), compared with the
+//!   series as it is (`GetItem` with `ModifiedOccurrences`/`DeletedOccurrences`): changed ones in
+//!   one `UpdateItem` (`AlwaysOverwrite`) and cancelled ones in one `DeleteItem`, each addressed
+//!   with `OccurrenceItemId` (`RecurringMasterId`, the 1-based `InstanceIndex` of its original
+//!   start in the rule's expansion). The version answered is the master's `ChangeKey` read
+//!   afterwards. RDATEs cannot be expressed in EWS: such records are rejected (quarantined) with
+//!   the reason.
+//!
+//! # Concurrency
+//!
+//! At most [`EwsConfig::max_concurrency`] calls in flight per mailbox (per connector) and at most
+//! [`EwsConfig::max_account_concurrency`] per (endpoint, service account), a bound shared by every
+//! connector of that account in the process (Exchange's `EWSMaxConcurrency` counts both).
 //!
 //! # Errors
 //!
@@ -86,6 +99,7 @@ mod connector;
 mod cursor;
 mod map;
 mod read;
+mod series;
 mod write;
 pub mod xml;
 

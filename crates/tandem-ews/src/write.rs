@@ -1,9 +1,11 @@
 //! Writing: `CreateItem` (the sync key in the extended property), `UpdateItem` with
 //! `SetItemField`/`DeleteItemField` for the patch's fields only and `NeverOverwrite` against
-//! the expected change key, `DeleteItem` to Deleted Items. One result per write, in order.
+//! the expected change key, `DeleteItem` to Deleted Items; then a series' changed and cancelled
+//! occurrences ([`crate::series`]). One result per write, in order.
 
 use tandem_connector::{ConnectorError, WriteOp, WriteResult, Written};
-use tandem_core::model::{ObjectKind, Record};
+use tandem_core::fields::{FieldKey, FieldValue};
+use tandem_core::model::{ObjectKind, Record, Recurrence};
 use tandem_core::plan::FieldChange;
 use tandem_core::state::{IdempotencyKey, RecordId, Version};
 
@@ -13,7 +15,7 @@ use crate::map::{self, contact, event};
 use crate::xml;
 use crate::xml::{ResponseMessage, XmlError, XmlWriter};
 
-fn rejected(message: String) -> ConnectorError {
+pub(crate) fn rejected(message: String) -> ConnectorError {
     ConnectorError::Rejected { code: "TandemCannotWrite".to_owned(), message }
 }
 
@@ -67,6 +69,9 @@ impl EwsConnector {
         let invitations = if self.config.send_invitations { "SendToAllAndSaveCopy" } else { "SendToNone" };
         let mailbox = self.config.mailbox.clone();
 
+        // Series whose changed or cancelled occurrences are written after them: (op, desired).
+        let mut fixes: Vec<(usize, Recurrence)> = Vec::new();
+
         // Creates.
         let mut creates = Vec::new();
         for (i, op) in ops.iter().enumerate() {
@@ -76,7 +81,14 @@ impl EwsConnector {
                     continue;
                 }
                 match write_record(&mut XmlWriter::new(), record, key, &self.config.sync_key) {
-                    Ok(()) => creates.push((i, key, record)),
+                    Ok(()) => {
+                        if let Record::Event(e) = record
+                            && let Some(r) = e.recurrence.as_ref().filter(|r| event::has_exceptions(r))
+                        {
+                            fixes.push((i, r.clone()));
+                        }
+                        creates.push((i, key, record))
+                    }
                     Err(reason) => results[i] = Some(Err(rejected(reason))),
                 }
             }
@@ -153,7 +165,11 @@ impl EwsConnector {
                         continue;
                     }
                     match event::parse(item, &self.config.mailbox) {
-                        Ok(p) => Some(p.event),
+                        Ok(p) => {
+                            let had = !p.modified.is_empty()
+                                || p.event.recurrence.as_ref().is_some_and(|r| !r.cancelled.is_empty());
+                            Some((p.event, had))
+                        }
                         Err(reason) => {
                             results[i] =
                                 Some(Err(rejected(format!("the event as it is now cannot be read: {reason}"))));
@@ -162,6 +178,17 @@ impl EwsConnector {
                     }
                 }
             };
+            let had_exceptions = now.as_ref().is_some_and(|(_, had)| *had);
+            let now = now.map(|(e, _)| e);
+            if calendar {
+                let desired = patch.iter().find(|c| c.field == FieldKey::Recurrence).and_then(|c| match &c.value {
+                    Some(FieldValue::Recurrence(r)) => Some(r),
+                    _ => None,
+                });
+                if let Some(r) = desired.filter(|r| had_exceptions || event::has_exceptions(r)) {
+                    fixes.push((i, r.clone()));
+                }
+            }
             let mut probe = XmlWriter::new();
             match write_patch(&mut probe, object, patch, now.as_ref()) {
                 Err(reason) => results[i] = Some(Err(rejected(reason))),
@@ -203,6 +230,21 @@ impl EwsConnector {
                 }
                 written_of(m)
             });
+        }
+
+        // Changed and cancelled occurrences of the series written above.
+        for (i, desired) in fixes {
+            let Some(Some(Ok(w))) = results.get(i) else { continue };
+            let id = w.id.clone();
+            let outcome = match self.fix_series(&id, &desired).await {
+                Ok(version) => Ok(Written::new(id, version)),
+                Err(e) => Err(ConnectorError::Transient {
+                    message: format!("the series was written but its changed or cancelled occurrences were not: {e}"),
+                }),
+            };
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(outcome);
+            }
         }
 
         // Deletes.

@@ -157,8 +157,13 @@ impl Policy {
                     format!("the policy has no rules for provider `{provider}`, so it may not be used"),
                 )
             })?;
-            if provider == EWS && method == Method::Basic {
-                return Err(deny(Rule::Methods(provider.to_owned()), "Basic auth to EWS is never allowed".into()));
+            if provider == EWS && method == Method::Basic && !rules.methods.contains(&method) {
+                return Err(deny(
+                    Rule::Methods(provider.to_owned()),
+                    "Basic auth to EWS sends the password with every request; it is refused unless the policy \
+                     lists `basic` for ews (over TLS only)"
+                        .into(),
+                ));
             }
             if !rules.methods.contains(&method) {
                 let allowed: Vec<&str> = rules.methods.iter().map(|m| m.as_str()).collect();

@@ -6,7 +6,7 @@
 //!
 //! - **Connections** ([`Policy::check_connection`]): before any connector call, the engine
 //!   checks each side's [`ConnectionInfo`]: the connection [`Method`] (certificates rather than
-//!   client secrets, never Basic auth to EWS, NTLM only on premises), every endpoint (`https://`
+//!   client secrets, Basic auth to EWS only when a policy lists it, NTLM only on premises), every endpoint (`https://`
 //!   only; an optional host allow-list), the OAuth scopes (requested ⊆ allowed, never mail
 //!   scopes) and the principal (the mailbox scope).
 //! - **Plans** ([`Policy::apply`]): every planned operation passes through the policy before it

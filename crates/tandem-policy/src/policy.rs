@@ -24,7 +24,8 @@ use crate::scopes::{self, EWS, GOOGLE, GRAPH, SALESFORCE};
 /// - providers: Salesforce (JWT bearer, or delegated OAuth; scopes `api`, `refresh_token`),
 ///   Microsoft Graph (app-only with a certificate, or delegated OAuth; `Calendars.ReadWrite`,
 ///   `Contacts.ReadWrite`, `offline_access`, `https://graph.microsoft.com/.default`), EWS
-///   (app-only with a certificate, delegated OAuth, or NTLM on premises only; never Basic) and
+///   (app-only with a certificate, delegated OAuth, or NTLM on premises only; Basic to EWS only
+///   when a policy lists it, over TLS) and
 ///   Google (service account with domain-wide delegation, or delegated OAuth; calendar and
 ///   contacts scopes). Client secrets are refused where a certificate is possible. No host
 ///   allow-lists and no mailbox scope: those depend on the deployment, so set them.
@@ -355,14 +356,9 @@ impl Policy {
                     "no connection method is allowed; remove the provider to forbid it".into(),
                 );
             }
-            if name == EWS && rules.methods.contains(&Method::Basic) {
-                problem(
-                    Rule::Methods(name.clone()),
-                    "Basic auth to EWS is never allowed (it sends the password with every request); \
-                     use OAuth, or NTLM on premises"
-                        .into(),
-                );
-            }
+            // Basic to EWS is an administrator's explicit choice (`methods = ["basic"]`): the
+            // default never lists it, and `https://` endpoints are enforced for it like for
+            // every method, so the password only ever travels over TLS.
             if rules.methods.contains(&Method::Ntlm) && [GRAPH, GOOGLE, SALESFORCE].contains(&name.as_str()) {
                 problem(
                     Rule::Methods(name.clone()),

@@ -130,7 +130,6 @@ fn validation_names_the_rule_and_says_what_is_wrong() {
         ("[providers.graph]\nmailboxes = {}", Rule::Mailboxes(graph()), "excludes every mailbox"),
         ("[providers.graph]\nmailboxes = { users = [\"ada\"] }", Rule::Mailboxes(graph()), "not an email address"),
         ("[providers.graph]\nmethods = []", Rule::Methods(graph()), "remove the provider"),
-        ("[providers.ews]\nmethods = [\"basic\"]", Rule::Methods("ews".into()), "Basic auth to EWS is never allowed"),
         ("[providers.graph]\nmethods = [\"ntlm\"]", Rule::Methods(graph()), "on-premises Exchange method"),
         ("[providers.ews]\nmethods = [\"ntlm\"]\non_premises = false", Rule::OnPremises("ews".into()), "never be used"),
         (
@@ -275,7 +274,7 @@ fn methods_are_checked_per_provider() {
     assert_eq!(rule, Rule::Methods("ews".into()));
     let mut allows_basic = Policy::default();
     allows_basic.providers.get_mut("ews").unwrap().methods.insert(Method::Basic);
-    assert!(allows_basic.check_connection(&ews("basic", "https://mail.example.com/EWS")).is_err(), "never Basic");
+    assert!(allows_basic.check_connection(&ews("basic", "https://mail.example.com/EWS")).is_ok(), "listed: allowed");
     assert!(policy.check_connection(&ews("ntlm", "https://mail.example.com/EWS/Exchange.asmx")).is_ok());
     let (rule, _) = denied(&policy, &ews("ntlm", "https://outlook.office365.com/EWS/Exchange.asmx"));
     assert_eq!(rule, Rule::OnPremises("ews".into()));
@@ -666,4 +665,22 @@ fn writes_into_an_out_of_scope_mailbox_are_refused() {
     assert_eq!(decisions.len(), 2);
     assert!(decisions.iter().all(|d| d.rule == Rule::Mailboxes("graph".into()) && d.effect == Effect::Deny));
     assert_eq!(decisions[0].action(), "policy_deny");
+}
+
+#[test]
+fn basic_auth_to_ews_is_refused_unless_a_policy_lists_it_and_then_only_over_tls() {
+    let ews = |endpoint: &str| ConnectionInfo {
+        provider: "ews".into(),
+        method: "basic".into(),
+        endpoints: vec![endpoint.into()],
+        scopes: Vec::new(),
+        principal: Some("ada@contoso.example".into()),
+    };
+    let (rule, reason) = denied(&Policy::default(), &ews("https://mail.contoso.example/EWS/Exchange.asmx"));
+    assert_eq!(rule, Rule::Methods("ews".into()));
+    assert!(reason.contains("password"), "{reason}");
+    let listed = Policy::from_toml_str("[providers.ews]\nmethods = [\"ntlm\", \"basic\"]").unwrap();
+    assert!(listed.check_connection(&ews("https://mail.contoso.example/EWS/Exchange.asmx")).is_ok());
+    let (rule, _) = denied(&listed, &ews("http://mail.contoso.example/EWS/Exchange.asmx"));
+    assert_eq!(rule, Rule::HttpsOnly, "never without TLS");
 }

@@ -292,6 +292,8 @@ async fn contact_crud_conflicts_and_find_by_key() {
     assert!(b.contains("NoError"), "{b}");
     let (_, b) = env.call(&update(&ck, "AutoResolve").replace(&format!(" ChangeKey=\"{ck}\""), "")).await;
     assert!(b.contains("ErrorChangeKeyRequiredForWriteOperations"), "{b}");
+    let (_, b) = env.call(&update(&ck, "AlwaysOverwrite").replace(&format!(" ChangeKey=\"{ck}\""), "")).await;
+    assert!(b.contains("NoError"), "AlwaysOverwrite needs no change key: {b}");
     // A person edits it: the key advances and ours is stale.
     let before = env.fake.item(MB, &id).unwrap().change_key;
     let after = env.fake.edit_item(MB, &id, "Department", Some("R&D")).unwrap().change_key;

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | subject, description, location | `Subject`, `Body` (`BodyType="Text"`), `Location` |
 //! | timing | `Start`/`End` in UTC with `StartTimeZone/@Id`/`EndTimeZone/@Id` (Windows ids ⇄ IANA), `IsAllDayEvent` (all-day events are written from midnight to midnight UTC) |
-//! | recurrence | `Recurrence` ⇄ one RRULE; `ModifiedOccurrences` (read with GetItem) → overrides keyed by `OriginalStart`; `DeletedOccurrences` → cancellations |
+//! | recurrence | `Recurrence` ⇄ one RRULE; `ModifiedOccurrences` (read with GetItem) ⇄ overrides keyed by `OriginalStart` (written with `UpdateItem` on an `OccurrenceItemId`); `DeletedOccurrences` ⇄ cancellations and EXDATEs (written with `DeleteItem` on an `OccurrenceItemId`); RDATE is refused |
 //! | organizer | `Organizer/Mailbox` (read only; left out when it is the mailbox itself) |
 //! | attendees | `RequiredAttendees`, `OptionalAttendees`, `Resources` (`Attendee/Mailbox`, `ResponseType`) |
 //! | privacy | `Sensitivity` (`Private`/`Confidential` → private) |
@@ -214,24 +214,146 @@ fn write_time(t: &EventTime) -> Result<(DateTime<Utc>, &'static str), String> {
     }
 }
 
+/// The pattern of a series as EWS holds it. Changed and cancelled occurrences (EXDATEs are
+/// cancellations) are written afterwards, occurrence by occurrence; extra dates (RDATE) have no
+/// EWS equivalent and are refused.
 fn ews_recurrence(r: &Recurrence, timing: &EventTiming) -> Result<recurrence::EwsRecurrence, String> {
-    if !r.rdates.is_empty() || !r.exdates.is_empty() {
-        return Err("extra or excluded dates (RDATE, EXDATE) cannot be written to EWS".to_owned());
-    }
-    if !r.overrides.is_empty() || !r.cancelled.is_empty() {
-        return Err("writing changed or cancelled occurrences to EWS is not supported yet".to_owned());
+    if !r.rdates.is_empty() {
+        return Err("extra dates (RDATE) cannot be written to EWS: an Exchange series has no occurrence \
+                    outside its pattern"
+            .to_owned());
     }
     let [rule] = r.rules.as_slice() else {
         return Err("EWS series have exactly one rule".to_owned());
     };
-    let series = match &timing.start {
+    recurrence::from_rrule(rule, &series_start(timing)?)
+}
+
+fn series_start(timing: &EventTiming) -> Result<SeriesStart, String> {
+    Ok(match &timing.start {
         EventTime::Zoned { local, zone } => {
             let (_, tz) = resolve_zone(zone).ok_or_else(|| format!("unknown time zone `{zone}`"))?;
             SeriesStart { date: local.date(), time: Some(local.time()), tz }
         }
         EventTime::AllDay { date } => SeriesStart { date: *date, time: None, tz: chrono_tz::UTC },
+    })
+}
+
+/// Whether a series has changed or cancelled occurrences to write after its master.
+pub(crate) fn has_exceptions(r: &Recurrence) -> bool {
+    !r.overrides.is_empty() || !r.cancelled.is_empty() || !r.exdates.is_empty()
+}
+
+/// The 1-based `InstanceIndex` of the occurrence of `series` starting at `original`: its rank in
+/// the expansion of the series' rule from its start, in its zone (as Exchange counts). `None`
+/// when no occurrence starts then.
+///
+/// # Errors
+///
+/// A series that is not one EWS-expressible rule, or a rule the `rrule` crate cannot expand.
+pub(crate) fn instance_index(series: &Event, original: DateTime<Utc>) -> Result<Option<u32>, String> {
+    let rule = match series.recurrence.as_ref().map(|r| r.rules.as_slice()) {
+        Some([rule]) => rule.clone(),
+        _ => return Err("not a series of one rule".to_owned()),
     };
-    recurrence::from_rrule(rule, &series)
+    let (dtstart, rule) = match &series.timing.start {
+        EventTime::Zoned { local, zone } => {
+            let (iana, _) = resolve_zone(zone).ok_or_else(|| format!("unknown time zone `{zone}`"))?;
+            (format!("DTSTART;TZID={iana}:{}", local.format("%Y%m%dT%H%M%S")), rule)
+        }
+        // All-day series are held from midnight UTC; a date-only UNTIL ends on that day.
+        EventTime::AllDay { date } => {
+            let rule = rule
+                .split(';')
+                .map(|part| match part.strip_prefix("UNTIL=") {
+                    Some(d) if d.len() == 8 => format!("UNTIL={d}T000000Z"),
+                    _ => part.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(";");
+            (format!("DTSTART:{}T000000Z", date.format("%Y%m%d")), rule)
+        }
+    };
+    let Some(end) = original.checked_add_signed(chrono::TimeDelta::seconds(1)) else {
+        return Ok(None);
+    };
+    let text = format!("{dtstart}\nRRULE:{rule}");
+    let found = tandem_core::guard::contain("the rrule expansion", || {
+        let set: rrule::RRuleSet = text.parse().map_err(|e: rrule::RRuleError| e.to_string())?;
+        let result = set.before(end.with_timezone(&rrule::Tz::UTC)).all(u16::MAX);
+        Ok::<_, String>((result.dates.into_iter().map(|d| d.with_timezone(&Utc)).collect::<Vec<_>>(), result.limited))
+    })
+    .map_err(|e| format!("the rule `{rule}` cannot be expanded: {e}"))?;
+    let (dates, limited) = found.map_err(|e| format!("the rule `{rule}` cannot be expanded: {e}"))?;
+    match dates.last() {
+        Some(last) if *last == original => Ok(u32::try_from(dates.len()).ok()),
+        _ if limited => Err("the occurrence is too far into the series".to_owned()),
+        _ => Ok(None),
+    }
+}
+
+/// An override as the read path produces it against `master`: only what differs from the
+/// master and from the occurrence's original times (`original`, `original_end`).
+pub(crate) fn normalized(
+    o: &OccurrenceOverride,
+    master: &Event,
+    original: DateTime<Utc>,
+    original_end: DateTime<Utc>,
+) -> OccurrenceOverride {
+    let moved = |t: &EventTiming| t.start.instant() != Some(original) || t.end.instant() != Some(original_end);
+    OccurrenceOverride {
+        timing: o.timing.clone().filter(moved),
+        subject: o.subject.clone().filter(|s| Some(s) != master.subject.as_ref()),
+        location: o.location.clone().filter(|s| Some(s) != master.location.as_ref()),
+        description: o.description.clone().filter(|s| Some(s) != master.description.as_ref()),
+    }
+}
+
+/// Whether two normalized overrides say the same (timings compared as instants).
+pub(crate) fn same_override(a: &OccurrenceOverride, b: &OccurrenceOverride) -> bool {
+    let times =
+        |o: &OccurrenceOverride| o.timing.as_ref().map(|t| (t.start.instant(), t.end.instant(), t.start.is_all_day()));
+    times(a) == times(b) && a.subject == b.subject && a.location == b.location && a.description == b.description
+}
+
+/// Writes the updates making one occurrence say `o` (normalized against `master`): its times
+/// (the original ones when it did not move), subject, location and body (the master's when the
+/// override has none).
+pub(crate) fn write_occurrence(
+    w: &mut XmlWriter,
+    o: &OccurrenceOverride,
+    master: &Event,
+    original: DateTime<Utc>,
+    original_end: DateTime<Utc>,
+) -> Result<(), String> {
+    const ITEM: &str = "t:CalendarItem";
+    match &o.timing {
+        Some(t) => {
+            let (start, start_zone) = write_time(&t.start)?;
+            let (end, end_zone) = write_time(&t.end)?;
+            set_field(w, "calendar:StartTimeZone", ITEM, |w| w.empty("t:StartTimeZone", &[("Id", start_zone)]));
+            set_field(w, "calendar:EndTimeZone", ITEM, |w| w.empty("t:EndTimeZone", &[("Id", end_zone)]));
+            set_field(w, "calendar:Start", ITEM, |w| w.text("t:Start", &format_instant(start)));
+            set_field(w, "calendar:End", ITEM, |w| w.text("t:End", &format_instant(end)));
+        }
+        None => {
+            set_field(w, "calendar:Start", ITEM, |w| w.text("t:Start", &format_instant(original)));
+            set_field(w, "calendar:End", ITEM, |w| w.text("t:End", &format_instant(original_end)));
+        }
+    }
+    match o.subject.as_ref().or(master.subject.as_ref()) {
+        Some(s) => set_field(w, "item:Subject", ITEM, |w| w.text("t:Subject", s)),
+        None => delete_field(w, "item:Subject"),
+    }
+    match o.description.as_ref().or(master.description.as_ref()) {
+        Some(d) => set_field(w, "item:Body", ITEM, |w| w.text_with("t:Body", &[("BodyType", "Text")], d)),
+        None => delete_field(w, "item:Body"),
+    }
+    match o.location.as_ref().or(master.location.as_ref()) {
+        Some(l) => set_field(w, "calendar:Location", ITEM, |w| w.text("t:Location", l)),
+        None => delete_field(w, "calendar:Location"),
+    }
+    Ok(())
 }
 
 fn write_attendee_list(w: &mut XmlWriter, element: &str, list: &[&Attendee]) {
@@ -403,7 +525,16 @@ pub(crate) fn write_updates(w: &mut XmlWriter, patch: &[FieldChange], current: O
                     let timing = new_timing.clone().or_else(|| current.map(|c| c.timing.clone()));
                     let timing = timing.ok_or("the timing of the series is unknown")?;
                     let rec = ews_recurrence(r, &timing)?;
-                    set_field(w, "calendar:Recurrence", ITEM, |w| recurrence::write(w, &rec));
+                    // Writing the same pattern again would drop the series' exceptions in
+                    // Exchange: only a new pattern (or new times) is written.
+                    let canonical = recurrence::to_rrule(&rec, &series_start(&timing)?)?;
+                    let unchanged = new_timing.is_none()
+                        && current
+                            .and_then(|c| c.recurrence.as_ref())
+                            .is_some_and(|now| now.rules.as_slice() == [canonical]);
+                    if !unchanged {
+                        set_field(w, "calendar:Recurrence", ITEM, |w| recurrence::write(w, &rec));
+                    }
                 }
                 Some(other) => return Err(format!("expected a recurrence, got {other:?}")),
             },
@@ -543,12 +674,30 @@ mod tests {
         if let Some(r) = e.recurrence.as_mut() {
             r.cancelled.insert(paris(2026, 1, 12, 9));
         }
-        assert!(write_create(&mut XmlWriter::new(), &e, |_| {}).is_err());
+        assert!(write_create(&mut XmlWriter::new(), &e, |_| {}).is_ok(), "cancellations are written afterwards");
+        if let Some(r) = e.recurrence.as_mut() {
+            r.rdates.push(paris(2026, 1, 14, 9));
+        }
+        let refused = write_create(&mut XmlWriter::new(), &e, |_| {}).unwrap_err();
+        assert!(refused.contains("RDATE"), "{refused}");
         let mut e = meeting();
         e.timing.start = EventTime::Zoned {
             local: NaiveDate::from_ymd_opt(2026, 1, 5).unwrap().and_hms_opt(9, 0, 0).unwrap(),
             zone: "Mars/Olympus".into(),
         };
         assert!(write_create(&mut XmlWriter::new(), &e, |_| {}).is_err());
+    }
+
+    #[test]
+    fn instance_indexes_count_occurrences_in_the_series_zone() {
+        let e = meeting();
+        let at = |d: u32, h: u32| paris(2026, 1, d, h).instant().unwrap();
+        assert_eq!(instance_index(&e, at(5, 9)).unwrap(), Some(1));
+        assert_eq!(instance_index(&e, at(19, 9)).unwrap(), Some(3));
+        assert_eq!(instance_index(&e, at(20, 9)).unwrap(), None, "not an occurrence");
+        let mut summer = meeting();
+        summer.recurrence = Some(Recurrence { rules: vec!["FREQ=WEEKLY;BYDAY=MO".into()], ..Recurrence::default() });
+        let july = paris(2026, 7, 6, 9).instant().unwrap();
+        assert_eq!(instance_index(&summer, july).unwrap(), Some(27), "9:00 Paris time, summer time included");
     }
 }

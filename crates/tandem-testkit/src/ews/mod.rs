@@ -37,8 +37,8 @@
 //! - **UpdateItem**: `SetItemField`, `AppendToItemField`, `DeleteItemField` (indexed entries by
 //!   `Key`, extended properties); `ConflictResolution` `NeverOverwrite`/`AutoResolve` answer
 //!   `ErrorIrresolvableConflict` on a stale change key (AutoResolve does not merge),
-//!   `AlwaysOverwrite` applies; a missing change key answers
-//!   `ErrorChangeKeyRequiredForWriteOperations`. Calendar items need
+//!   `AlwaysOverwrite` applies (with or without a change key); a missing change key otherwise
+//!   answers `ErrorChangeKeyRequiredForWriteOperations`. Calendar items need
 //!   `SendMeetingInvitations` (create), `SendMeetingInvitationsOrCancellations` (update),
 //!   `SendMeetingCancellations` (delete), or answer the matching `…Required` error.
 //! - **Recurrence**: `Recurrence` is kept as sent; an item with one is a `RecurringMaster`

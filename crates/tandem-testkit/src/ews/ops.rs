@@ -1199,13 +1199,21 @@ fn update_item(d: &mut Data, smtp: &str, op: &Element) -> Result<String, Fault> 
             ));
             continue;
         }
-        let Some(ck) = ck else {
-            out.push_str(&error_message(
-                "UpdateItem",
-                &err("ErrorChangeKeyRequiredForWriteOperations", "The change key is required for write operations."),
-                "<m:Items/>",
-            ));
-            continue;
+        // AlwaysOverwrite needs no change key (it checks none); the other resolutions do.
+        let ck = match ck {
+            Some(ck) => ck,
+            None if resolution == "AlwaysOverwrite" => ids::change_key(&raw, current.version),
+            None => {
+                out.push_str(&error_message(
+                    "UpdateItem",
+                    &err(
+                        "ErrorChangeKeyRequiredForWriteOperations",
+                        "The change key is required for write operations.",
+                    ),
+                    "<m:Items/>",
+                ));
+                continue;
+            }
         };
         if ck != ids::change_key(&raw, current.version) && resolution != "AlwaysOverwrite" {
             out.push_str(&error_message(
