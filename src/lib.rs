@@ -31,6 +31,8 @@ pub use tandem_core as core;
 pub use tandem_engine as engine;
 #[cfg(feature = "ews")]
 pub use tandem_ews as ews;
+#[cfg(feature = "google")]
+pub use tandem_google as google;
 #[cfg(feature = "graph")]
 pub use tandem_graph as graph;
 #[cfg(feature = "graph")]

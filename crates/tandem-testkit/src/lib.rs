@@ -23,6 +23,7 @@
 
 pub mod ews;
 pub mod generate;
+pub mod google;
 pub mod graph;
 pub mod hostile;
 pub mod keys;

@@ -60,7 +60,10 @@ async fn binary_prints_urls_writes_port_file_and_stops_on_sigterm() {
 
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let health: serde_json::Value = client.get(format!("{url}/health")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(health, serde_json::json!({"status": "ok", "fakes": ["health", "salesforce", "graph", "ews"]}));
+    assert_eq!(
+        health,
+        serde_json::json!({"status": "ok", "fakes": ["health", "salesforce", "graph", "ews", "google"]})
+    );
     // The provider fakes answer from this other process on their real paths.
     let token = client.post(format!("{}/services/oauth2/token", ports["salesforce"])).send().await.unwrap();
     assert_eq!(token.status(), 400, "a token request without a grant is refused, as Salesforce does");
@@ -96,6 +99,6 @@ fn binary_rejects_unknown_fakes_and_arguments() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(),
-        ["health", "salesforce", "graph", "ews"]
+        ["health", "salesforce", "graph", "ews", "google"]
     );
 }

@@ -64,8 +64,9 @@ impl FakeSet {
 
     /// Every fake this crate ships, as the binary starts them: `"health"`, `"salesforce"` (the
     /// default org and user), `"graph"` (the demo tenant, mailbox and app of
-    /// [`crate::graph::GraphState::demo`]) and `"ews"` (the demo mailbox and service account of
-    /// [`crate::ews::EwsFake::demo`]).
+    /// [`crate::graph::GraphState::demo`]), `"ews"` (the demo mailbox and service account of
+    /// [`crate::ews::EwsFake::demo`]) and `"google"` (the demo service account, user and
+    /// delegation of [`crate::google::GoogleFake::demo`]).
     pub fn standard() -> Self {
         let mut set = FakeSet::new();
         set.register_health();
@@ -74,6 +75,7 @@ impl FakeSet {
         });
         set.register("graph", || crate::graph::router(crate::graph::GraphState::demo()));
         set.register("ews", || crate::ews::router(crate::ews::EwsFake::demo()));
+        set.register("google", || crate::google::router(crate::google::GoogleFake::demo()));
         set
     }
 

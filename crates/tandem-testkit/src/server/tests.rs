@@ -258,16 +258,18 @@ async fn drop_shuts_down() {
 async fn fake_set_starts_named_fakes_with_health() {
     let mut set = FakeSet::standard();
     set.register("hello", hello_router);
-    assert_eq!(set.names(), ["health", "salesforce", "graph", "ews", "hello"]);
+    assert_eq!(set.names(), ["health", "salesforce", "graph", "ews", "google", "hello"]);
 
     let running = set.start(&[]).await.unwrap();
     let health = running.get("health").unwrap();
     let v: Value = client().get(health.url("/health")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(v, json!({"status": "ok", "fakes": ["health", "salesforce", "graph", "ews", "hello"]}));
+    assert_eq!(v, json!({"status": "ok", "fakes": ["health", "salesforce", "graph", "ews", "google", "hello"]}));
     // The provider fakes answer on their real paths.
     let sf = running.get("salesforce").unwrap();
     let (status, _, _) = get_status(&sf.url("/services/oauth2/token")).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "the salesforce fake's token endpoint takes POST only");
+    let (status, _, _) = get_status(&running.get("google").unwrap().url("/token")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "the google fake's token endpoint takes POST only");
     let (status, _, body) = get_status(&running.get("hello").unwrap().url("/hello")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "hello"));
 
@@ -287,7 +289,7 @@ async fn fake_set_starts_named_fakes_with_health() {
     assert_eq!(echo["headers"]["x-anchormailbox"], "ann@contoso.com");
 
     let parsed = parse_port_file(&running.lines());
-    assert_eq!(parsed.len(), 5);
+    assert_eq!(parsed.len(), 6);
     assert_eq!(parsed["hello"], running.get("hello").unwrap().base_url());
     running.shutdown().await.unwrap();
 
