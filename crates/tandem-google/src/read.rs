@@ -106,7 +106,9 @@ impl GoogleConnector {
                 series.insert(master.to_owned(), ());
                 continue;
             }
-            if item.get("recurrence").is_some() {
+            // A series has recurrence lines; an empty list (how a single event is written, so a
+            // patch can end a series) is a single event, not worth reading again as a series.
+            if item.get("recurrence").and_then(Value::as_array).is_some_and(|lines| !lines.is_empty()) {
                 series.insert(id.to_owned(), ());
                 continue;
             }

@@ -99,11 +99,18 @@ pub fn valid_event_id(id: &str) -> bool {
     (5..=1024).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'v').contains(&b))
 }
 
-/// The instant an `EventDateTime` names (a `date` as midnight UTC).
+/// The instant an `EventDateTime` names (a `date` as midnight UTC). A `dateTime` without offset
+/// is a wall-clock time in `timeZone` (the offset "is required unless a time zone is explicitly
+/// specified in timeZone").
 fn instant(v: Option<&Value>) -> Option<DateTime<Utc>> {
     let v = v?;
     if let Some(dt) = v.get("dateTime").and_then(Value::as_str) {
-        return DateTime::parse_from_rfc3339(dt).ok().map(|d| d.with_timezone(&Utc));
+        if let Ok(d) = DateTime::parse_from_rfc3339(dt) {
+            return Some(d.with_timezone(&Utc));
+        }
+        let tz: chrono_tz::Tz = v.get("timeZone").and_then(Value::as_str)?.parse().ok()?;
+        let local = NaiveDateTime::parse_from_str(dt, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+        return local.and_local_timezone(tz).earliest().map(|d| d.with_timezone(&Utc));
     }
     let date = NaiveDate::parse_from_str(v.get("date")?.as_str()?, "%Y-%m-%d").ok()?;
     Some(date.and_hms_opt(0, 0, 0)?.and_utc())

@@ -261,6 +261,7 @@ pub fn router(fake: GoogleFake) -> Router {
             get(calendar::get_event).put(calendar::put).patch(calendar::patch).delete(calendar::delete),
         )
         .route("/v1/people/me/connections", get(people::connections))
+        .route("/v1/people/{person_id}", get(people::get_person))
         .route("/v1/people:batchCreateContacts", post(people::batch_create))
         .route("/v1/people:batchUpdateContacts", post(people::batch_update))
         .route("/v1/people:batchDeleteContacts", post(people::batch_delete))

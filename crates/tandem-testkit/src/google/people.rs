@@ -8,11 +8,14 @@
 //! - `POST /v1/people:batchCreateContacts` (≤ 200, `readMask` required),
 //!   `POST /v1/people:batchUpdateContacts` (≤ 200, `updateMask` and `readMask` required, every
 //!   person's `etag` must be current or the whole call answers 400 `FAILED_PRECONDITION`),
-//!   `POST /v1/people:batchDeleteContacts` (≤ 500). New contacts belong to `myContacts`.
+//!   `POST /v1/people:batchDeleteContacts` (≤ 500). New contacts belong to `myContacts` and to
+//!   the existing groups named in their `memberships`.
+//! - `GET /v1/people/{id}` (`people.get`, `personFields` required).
 //! - `GET/POST /v1/contactGroups` (system groups `myContacts` and `starred` plus user groups;
 //!   a duplicate name answers 409 `ALREADY_EXISTS`), `POST /v1/contactGroups/{id}/members:modify`.
 //! - Client properties are kept as sent (`clientData` included); `resourceName`, `etag`,
-//!   `metadata` and `memberships` are the server's (memberships change through groups).
+//!   `metadata` and `memberships` are the server's (memberships change through groups, or on
+//!   create).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -243,6 +246,29 @@ fn numbers(text: &str) -> Option<Vec<u64>> {
     text.split(' ').map(|n| n.parse().ok()).collect()
 }
 
+/// `GET /v1/people/{id}` (`people.get`): `personFields` required; 404 once deleted.
+pub(crate) async fn get_person(
+    State(fake): State<GoogleFake>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let user = match contacts_user(&fake, &headers) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let pairs = query_pairs(query.as_deref());
+    let Some(fields) = param(&pairs, "personFields").map(fields_of).filter(|f| !f.is_empty()) else {
+        return invalid("personFields mask is required. Please specify one or more valid paths.");
+    };
+    let resource = format!("people/{id}");
+    let d = fake.lock();
+    match d.books.get(&user).and_then(|b| b.people.get(&resource)).filter(|p| !p.deleted) {
+        Some(p) => json_response(200, p.render(&resource, Some(&fields))),
+        None => people_error(404, "NOT_FOUND", "Requested entity was not found.", None),
+    }
+}
+
 /// `POST /v1/people:batchCreateContacts`.
 pub(crate) async fn batch_create(State(fake): State<GoogleFake>, headers: HeaderMap, body: Bytes) -> Response {
     let user = match contacts_user(&fake, &headers) {
@@ -266,8 +292,29 @@ pub(crate) async fn batch_create(State(fake): State<GoogleFake>, headers: Header
     let mut d = fake.lock();
     let mut created = Vec::new();
     for c in &contacts {
-        let props = client_props(c.get("contactPerson").unwrap_or(&Value::Null));
+        let person = c.get("contactPerson").unwrap_or(&Value::Null);
+        let props = client_props(person);
         let resource = create_in(&mut d, &user, props);
+        // Contact group memberships are writable ("Only contact group memberships can be
+        // modified"): the new contact joins the named groups that exist.
+        let groups: Vec<String> = person
+            .get("memberships")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.pointer("/contactGroupMembership/contactGroupResourceName").and_then(Value::as_str))
+            .filter_map(|g| g.strip_prefix("contactGroups/"))
+            .map(str::to_owned)
+            .collect();
+        if let Some(book) = d.books.get_mut(&user) {
+            let known: Vec<String> = groups
+                .into_iter()
+                .filter(|g| book.groups.contains_key(g) || SYSTEM_GROUPS.iter().any(|(id, _)| id == g))
+                .collect();
+            if let Some(p) = book.people.get_mut(&resource) {
+                p.groups.extend(known);
+            }
+        }
         let rendered =
             d.books.get(&user).and_then(|b| b.people.get(&resource)).map(|p| p.render(&resource, Some(&mask)));
         created.push(json!({"httpStatusCode": 200, "person": rendered, "requestedResourceName": resource}));
