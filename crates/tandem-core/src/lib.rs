@@ -30,5 +30,6 @@ pub mod interchange;
 pub mod model;
 pub mod plan;
 pub mod planner;
+pub mod rrule_parts;
 pub mod state;
 pub mod validate;

@@ -9,11 +9,12 @@
 //! rules with an interval above 1 and a week not starting on Monday), then `COUNT` or `UNTIL`
 //! (the last day at the series' start time in UTC, or a date for all-day series).
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
-use super::time::{instant, local_in};
+use super::time::instant;
 use crate::xml::{Element, XmlWriter};
+use tandem_core::rrule_parts::{parse_byday, single_number, until_date, weekday_code, weekday_from_code};
 
 /// Where a series starts, as the recurrence needs it.
 #[derive(Debug, Clone, Copy)]
@@ -69,59 +70,11 @@ pub(crate) struct EwsRecurrence {
     pub(crate) count: Option<i64>,
 }
 
-fn day_from_ical(code: &str) -> Option<Weekday> {
-    DAYS.iter().find(|(_, c, _)| c.eq_ignore_ascii_case(code)).map(|(d, _, _)| *d)
-}
 fn day_from_ews(name: &str) -> Option<Weekday> {
     DAYS.iter().find(|(_, _, g)| g.eq_ignore_ascii_case(name)).map(|(d, _, _)| *d)
 }
-fn ical_day(d: Weekday) -> &'static str {
-    DAYS.iter().find(|(w, _, _)| *w == d).map_or("MO", |(_, c, _)| c)
-}
 fn ews_day(d: Weekday) -> &'static str {
     DAYS.iter().find(|(w, _, _)| *w == d).map_or("Monday", |(_, _, g)| g)
-}
-
-fn parse_byday(value: &str) -> Result<Vec<(Option<i64>, Weekday)>, String> {
-    value
-        .split(',')
-        .map(|entry| {
-            let entry = entry.trim();
-            let split = entry.char_indices().rev().nth(1).map_or(0, |(i, _)| i);
-            let (ordinal, code) = entry.split_at(split);
-            let day = day_from_ical(code).ok_or_else(|| format!("invalid BYDAY entry `{entry}`"))?;
-            let ordinal = if ordinal.is_empty() {
-                None
-            } else {
-                Some(
-                    ordinal
-                        .trim_start_matches('+')
-                        .parse::<i64>()
-                        .map_err(|_| format!("invalid BYDAY entry `{entry}`"))?,
-                )
-            };
-            Ok((ordinal, day))
-        })
-        .collect()
-}
-
-fn single_number(value: &str, name: &str) -> Result<i64, String> {
-    if value.contains(',') {
-        return Err(format!("several {name} values cannot be expressed in EWS"));
-    }
-    value.trim().parse::<i64>().map_err(|_| format!("invalid {name} `{value}`"))
-}
-
-fn until_date(value: &str, start: &SeriesStart) -> Result<NaiveDate, String> {
-    let v = value.trim();
-    if v.len() == 8 {
-        return NaiveDate::parse_from_str(v, "%Y%m%d").map_err(|_| format!("invalid UNTIL `{v}`"));
-    }
-    if let Some(utc) = v.strip_suffix('Z') {
-        let t = NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S").map_err(|_| format!("invalid UNTIL `{v}`"))?;
-        return local_in(t.and_utc(), start.tz).map(|t| t.date()).ok_or_else(|| format!("invalid UNTIL `{v}`"));
-    }
-    NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").map(|t| t.date()).map_err(|_| format!("invalid UNTIL `{v}`"))
 }
 
 /// One RRULE (without `RRULE:`) as an EWS recurrence starting at `start`.
@@ -136,14 +89,14 @@ pub(crate) fn from_rrule(rule: &str, start: &SeriesStart) -> Result<EwsRecurrenc
         let (key, value) = part.split_once('=').ok_or_else(|| format!("invalid rule part `{part}`"))?;
         match key.trim().to_ascii_uppercase().as_str() {
             "FREQ" => freq = Some(value.trim().to_ascii_uppercase()),
-            "INTERVAL" => interval = single_number(value, "INTERVAL")?,
+            "INTERVAL" => interval = single_number(value, "INTERVAL", "EWS")?,
             "BYDAY" => byday = Some(parse_byday(value)?),
-            "BYMONTHDAY" => bymonthday = Some(single_number(value, "BYMONTHDAY")?),
-            "BYMONTH" => bymonth = Some(single_number(value, "BYMONTH")?),
-            "BYSETPOS" => bysetpos = Some(single_number(value, "BYSETPOS")?),
-            "COUNT" => count = Some(single_number(value, "COUNT")?),
-            "UNTIL" => until = Some(until_date(value, start)?),
-            "WKST" => wkst = Some(day_from_ical(value.trim()).ok_or_else(|| format!("invalid WKST `{value}`"))?),
+            "BYMONTHDAY" => bymonthday = Some(single_number(value, "BYMONTHDAY", "EWS")?),
+            "BYMONTH" => bymonth = Some(single_number(value, "BYMONTH", "EWS")?),
+            "BYSETPOS" => bysetpos = Some(single_number(value, "BYSETPOS", "EWS")?),
+            "COUNT" => count = Some(single_number(value, "COUNT", "EWS")?),
+            "UNTIL" => until = Some(until_date(value, start.tz)?),
+            "WKST" => wkst = Some(weekday_from_code(value.trim()).ok_or_else(|| format!("invalid WKST `{value}`"))?),
             other => return Err(format!("{other} cannot be expressed in an EWS recurrence")),
         }
     }
@@ -249,11 +202,11 @@ pub(crate) fn to_rrule(r: &EwsRecurrence, start: &SeriesStart) -> Result<String,
     let mut days = r.days.clone();
     days.sort_by_key(|d| d.num_days_from_monday());
     days.dedup();
-    let day_list = || days.iter().map(|d| ical_day(*d)).collect::<Vec<_>>().join(",");
+    let day_list = || days.iter().map(|d| weekday_code(*d)).collect::<Vec<_>>().join(",");
     let relative = || -> Result<String, String> {
         let n = r.index.ok_or("a relative pattern without a week index")?;
         match days.as_slice() {
-            [one] => Ok(format!(";BYDAY={n}{}", ical_day(*one))),
+            [one] => Ok(format!(";BYDAY={n}{}", weekday_code(*one))),
             [] => Err("a relative pattern without a day of the week".to_owned()),
             _ => Ok(format!(";BYDAY={};BYSETPOS={n}", day_list())),
         }
@@ -269,7 +222,7 @@ pub(crate) fn to_rrule(r: &EwsRecurrence, start: &SeriesStart) -> Result<String,
             let mut s = format!("FREQ=WEEKLY{interval_part};BYDAY={}", day_list());
             let first = r.first_day.unwrap_or(Weekday::Sun);
             if interval > 1 && first != Weekday::Mon {
-                s.push_str(&format!(";WKST={}", ical_day(first)));
+                s.push_str(&format!(";WKST={}", weekday_code(first)));
             }
             s
         }

@@ -12,11 +12,12 @@
 //! `UNTIL` is the last day at the series' start time, in UTC (`20260629T090000Z`), or a date for
 //! all-day series.
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
-use super::time::{instant, local_in};
+use super::time::instant;
 use super::types::{PatternedRecurrence, RecurrencePattern, RecurrenceRange};
+use tandem_core::rrule_parts::{parse_byday, single_number, until_date, weekday_code, weekday_from_code};
 
 /// Where a series starts, as the recurrence needs it.
 #[derive(Debug, Clone, Copy)]
@@ -39,16 +40,8 @@ const DAYS: [(Weekday, &str, &str); 7] = [
     (Weekday::Sun, "SU", "sunday"),
 ];
 
-fn day_from_ical(code: &str) -> Option<Weekday> {
-    DAYS.iter().find(|(_, c, _)| c.eq_ignore_ascii_case(code)).map(|(d, _, _)| *d)
-}
-
 fn day_from_graph(name: &str) -> Option<Weekday> {
     DAYS.iter().find(|(_, _, g)| g.eq_ignore_ascii_case(name)).map(|(d, _, _)| *d)
-}
-
-fn ical_day(d: Weekday) -> &'static str {
-    DAYS.iter().find(|(w, _, _)| *w == d).map_or("MO", |(_, c, _)| c)
 }
 
 fn graph_day(d: Weekday) -> &'static str {
@@ -77,51 +70,6 @@ fn index_number(name: &str) -> Option<i64> {
     })
 }
 
-/// `BYDAY` entries: `(ordinal, day)`.
-fn parse_byday(value: &str) -> Result<Vec<(Option<i64>, Weekday)>, String> {
-    value
-        .split(',')
-        .map(|entry| {
-            let entry = entry.trim();
-            // Split before the last two characters (not bytes: `ña` must not be cut inside `ñ`).
-            let split = entry.char_indices().rev().nth(1).map_or(0, |(i, _)| i);
-            let (ordinal, code) = entry.split_at(split);
-            let day = day_from_ical(code).ok_or_else(|| format!("invalid BYDAY entry `{entry}`"))?;
-            let ordinal = if ordinal.is_empty() {
-                None
-            } else {
-                Some(
-                    ordinal
-                        .trim_start_matches('+')
-                        .parse::<i64>()
-                        .map_err(|_| format!("invalid BYDAY entry `{entry}`"))?,
-                )
-            };
-            Ok((ordinal, day))
-        })
-        .collect()
-}
-
-fn single_number(value: &str, name: &str) -> Result<i64, String> {
-    if value.contains(',') {
-        return Err(format!("several {name} values cannot be expressed in Graph"));
-    }
-    value.trim().parse::<i64>().map_err(|_| format!("invalid {name} `{value}`"))
-}
-
-/// Parses an `UNTIL` value into the local end date of the series.
-fn until_date(value: &str, start: &SeriesStart) -> Result<NaiveDate, String> {
-    let v = value.trim();
-    if v.len() == 8 {
-        return NaiveDate::parse_from_str(v, "%Y%m%d").map_err(|_| format!("invalid UNTIL `{v}`"));
-    }
-    if let Some(utc) = v.strip_suffix('Z') {
-        let t = NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S").map_err(|_| format!("invalid UNTIL `{v}`"))?;
-        return local_in(t.and_utc(), start.tz).map(|t| t.date()).ok_or_else(|| format!("invalid UNTIL `{v}`"));
-    }
-    NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").map(|t| t.date()).map_err(|_| format!("invalid UNTIL `{v}`"))
-}
-
 /// One RRULE (without `RRULE:`) as a `patternedRecurrence` starting at `start`, in zone
 /// `zone_name` (the name Graph is sent).
 pub(crate) fn to_graph(rule: &str, start: &SeriesStart, zone_name: &str) -> Result<PatternedRecurrence, String> {
@@ -138,14 +86,14 @@ pub(crate) fn to_graph(rule: &str, start: &SeriesStart, zone_name: &str) -> Resu
         let (key, value) = part.split_once('=').ok_or_else(|| format!("invalid rule part `{part}`"))?;
         match key.trim().to_ascii_uppercase().as_str() {
             "FREQ" => freq = Some(value.trim().to_ascii_uppercase()),
-            "INTERVAL" => interval = single_number(value, "INTERVAL")?,
+            "INTERVAL" => interval = single_number(value, "INTERVAL", "Graph")?,
             "BYDAY" => byday = Some(parse_byday(value)?),
-            "BYMONTHDAY" => bymonthday = Some(single_number(value, "BYMONTHDAY")?),
-            "BYMONTH" => bymonth = Some(single_number(value, "BYMONTH")?),
-            "BYSETPOS" => bysetpos = Some(single_number(value, "BYSETPOS")?),
-            "COUNT" => count = Some(single_number(value, "COUNT")?),
-            "UNTIL" => until = Some(until_date(value, start)?),
-            "WKST" => wkst = day_from_ical(value.trim()).ok_or_else(|| format!("invalid WKST `{value}`"))?,
+            "BYMONTHDAY" => bymonthday = Some(single_number(value, "BYMONTHDAY", "Graph")?),
+            "BYMONTH" => bymonth = Some(single_number(value, "BYMONTH", "Graph")?),
+            "BYSETPOS" => bysetpos = Some(single_number(value, "BYSETPOS", "Graph")?),
+            "COUNT" => count = Some(single_number(value, "COUNT", "Graph")?),
+            "UNTIL" => until = Some(until_date(value, start.tz)?),
+            "WKST" => wkst = weekday_from_code(value.trim()).ok_or_else(|| format!("invalid WKST `{value}`"))?,
             other => return Err(format!("{other} cannot be expressed in a Graph recurrence")),
         }
     }
@@ -288,13 +236,13 @@ pub(crate) fn to_rrule(rec: &PatternedRecurrence, start: &SeriesStart) -> Result
         .collect::<Result<_, _>>()?;
     days.sort_by_key(|d| d.num_days_from_monday());
     days.dedup();
-    let day_list = || days.iter().map(|d| ical_day(*d)).collect::<Vec<_>>().join(",");
+    let day_list = || days.iter().map(|d| weekday_code(*d)).collect::<Vec<_>>().join(",");
     let relative = || -> Result<String, String> {
         let index = pattern.index.as_deref().unwrap_or("first");
         let n = index_number(index).ok_or_else(|| format!("invalid week index `{index}`"))?;
         match days.as_slice() {
             [] => Err("a relative pattern without days of the week".to_owned()),
-            [one] => Ok(format!(";BYDAY={n}{}", ical_day(*one))),
+            [one] => Ok(format!(";BYDAY={n}{}", weekday_code(*one))),
             _ => Ok(format!(";BYDAY={};BYSETPOS={n}", day_list())),
         }
     };
@@ -314,7 +262,7 @@ pub(crate) fn to_rrule(rec: &PatternedRecurrence, start: &SeriesStart) -> Result
             let mut r = format!("FREQ=WEEKLY{interval_part};BYDAY={}", day_list());
             let first = pattern.first_day_of_week.as_deref().and_then(day_from_graph).unwrap_or(Weekday::Sun);
             if interval > 1 && first != Weekday::Mon {
-                r.push_str(&format!(";WKST={}", ical_day(first)));
+                r.push_str(&format!(";WKST={}", weekday_code(first)));
             }
             r
         }
