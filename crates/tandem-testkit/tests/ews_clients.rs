@@ -8,86 +8,20 @@
 //! schema check runs only where the schema files are (they are Microsoft's, not in the repository).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod clients_common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine as _;
+use clients_common::{python, repo_root, run};
 use tandem_testkit::ews::EwsFake;
 
 const MB: &str = "ann@contoso.example";
 const SVC: &str = "svc-tandem";
 const PW: &str = "Independent-Client-1!";
 
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn repo_root() -> PathBuf {
-    manifest_dir().join("../..").canonicalize().unwrap()
-}
-
-fn skip_or_fail(message: String) {
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set, so this test may not skip: {message}");
-    }
-    let _ = writeln!(std::io::stderr(), "\n{bar}\nSKIPPED (not under CI): {message}\n{bar}\n", bar = "!".repeat(100));
-}
-
-/// The venv's python with `modules`, or `None` (after failing under `CI`).
-fn python(modules: &[&str]) -> Option<PathBuf> {
-    let python = std::env::var_os("TANDEM_CLIENTS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/clients-venv/bin/python"));
-    let problem = if python.exists() {
-        let check = format!("import {}", modules.join(", "));
-        match Command::new(&python).args(["-c", &check]).output() {
-            Ok(out) if out.status.success() => return Some(python),
-            Ok(out) => format!("`{check}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-            Err(e) => format!("cannot run {}: {e}", python.display()),
-        }
-    } else {
-        format!("{} does not exist", python.display())
-    };
-    skip_or_fail(format!(
-        "the EWS client packages are not installed ({problem}).\nInstall them with `.ci/clients-setup` \
-         (pinned exchangelib and xmlschema in target/clients-venv), or point TANDEM_CLIENTS_PYTHON at a python that has them."
-    ));
-    None
-}
-
-fn run_script(python: &Path, script: &str, args: &[String], env: &[(&str, String)]) -> Result<String, String> {
-    let out = Command::new(python)
-        .arg(manifest_dir().join("clients").join(script))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("NO_PROXY", "*")
-        .env("no_proxy", "*")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() {
-        Ok(stdout.trim().to_owned())
-    } else {
-        Err(format!("{script} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}", out.status))
-    }
-}
-
-async fn run(python: PathBuf, script: &'static str, args: Vec<String>, env: Vec<(&'static str, String)>) {
-    match tokio::task::spawn_blocking(move || run_script(&python, script, &args, &env)).await.unwrap() {
-        Ok(summary) => println!("{summary}"),
-        Err(output) => panic!("{output}"),
-    }
-}
-
 async fn drive_with_exchangelib(auth: &str) {
-    let Some(python) = python(&["exchangelib"]) else { return };
+    let Some(python) = python(&["exchangelib"], "exchangelib") else { return };
     let (fake, server) = EwsFake::start().await.unwrap();
     fake.add_mailbox(MB, "Ann Demo");
     fake.add_service_account(SVC, PW);
@@ -164,7 +98,7 @@ async fn responses_validate_against_messages_xsd() {
         );
         return;
     }
-    let Some(python) = python(&["xmlschema"]) else { return };
+    let Some(python) = python(&["xmlschema"], "xmlschema") else { return };
     let (fake, server) = EwsFake::start().await.unwrap();
     fake.add_mailbox(MB, "Ann Demo");
     fake.add_service_account(SVC, PW);

@@ -8,10 +8,9 @@
 //! message.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod clients_common;
 
+use clients_common::{python, run};
 use serde_json::{Value, json};
 use tandem_testkit::google::{GoogleFake, SCOPE_CALENDAR, SCOPE_CALENDAR_EVENTS, SCOPE_CONTACTS};
 use tandem_testkit::keys::{TEST_RSA_CERT_PEM, TEST_RSA_KEY_PEM};
@@ -20,78 +19,12 @@ const SA: &str = "apiclient@tandem-test.iam.gserviceaccount.com";
 const CLIENT: &str = "100000000000000000001";
 const USER: &str = "ann@tandem-test.example";
 
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn repo_root() -> PathBuf {
-    manifest_dir().join("../..").canonicalize().unwrap()
-}
-
-fn skip_or_fail(message: String) {
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set, so this test may not skip: {message}");
-    }
-    let _ = writeln!(std::io::stderr(), "\n{bar}\nSKIPPED (not under CI): {message}\n{bar}\n", bar = "!".repeat(100));
-}
-
-/// The venv's python with `modules`, or `None` (after failing under `CI`).
-fn python(modules: &[&str]) -> Option<PathBuf> {
-    let python = std::env::var_os("TANDEM_CLIENTS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/clients-venv/bin/python"));
-    let problem = if python.exists() {
-        let check = format!("import {}", modules.join(", "));
-        match Command::new(&python).args(["-c", &check]).output() {
-            Ok(out) if out.status.success() => return Some(python),
-            Ok(out) => format!("`{check}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-            Err(e) => format!("cannot run {}: {e}", python.display()),
-        }
-    } else {
-        format!("{} does not exist", python.display())
-    };
-    skip_or_fail(format!(
-        "the Google client packages are not installed ({problem}).\nInstall them with `.ci/clients-setup` \
-         (pinned google-api-python-client and google-auth in target/clients-venv), or point TANDEM_CLIENTS_PYTHON at a \
-         python that has them."
-    ));
-    None
-}
-
-fn run_script(python: &Path, script: &str, env: &[(&str, String)]) -> Result<String, String> {
-    let out = Command::new(python)
-        .arg(manifest_dir().join("clients").join(script))
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("NO_PROXY", "*")
-        .env("no_proxy", "*")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .env_remove("GOOGLE_API_USE_CLIENT_CERTIFICATE")
-        .env_remove("GOOGLE_API_USE_MTLS_ENDPOINT")
-        .env_remove("GOOGLE_CLOUD_UNIVERSE_DOMAIN")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !stderr.trim().is_empty() {
-        // The script's notes (skipped calls) belong in the test output either way.
-        let _ = writeln!(std::io::stderr(), "{stderr}");
-    }
-    if out.status.success() {
-        Ok(stdout.trim().to_owned())
-    } else {
-        Err(format!("{script} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}", out.status))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn google_api_python_client_drives_the_google_fake() {
-    let Some(python) = python(&["googleapiclient.discovery", "google.oauth2.service_account", "google_auth_httplib2"])
-    else {
+    let Some(python) = python(
+        &["googleapiclient.discovery", "google.oauth2.service_account", "google_auth_httplib2"],
+        "google-api-python-client, google-auth and google-auth-httplib2",
+    ) else {
         return;
     };
     let (fake, server) = GoogleFake::start().await.unwrap();
@@ -124,12 +57,7 @@ async fn google_api_python_client_drives_the_google_fake() {
         ("TANDEM_GOOGLE_SEEDED_EVENTS", json!(seeded_events).to_string()),
         ("TANDEM_GOOGLE_SEEDED_CONTACTS", json!(seeded_contacts).to_string()),
     ];
-    let summary =
-        match tokio::task::spawn_blocking(move || run_script(&python, "google_apiclient.py", &env)).await.unwrap() {
-            Ok(summary) => summary,
-            Err(output) => panic!("{output}"),
-        };
-    println!("{summary}");
+    let summary = run(python, "google_apiclient.py", Vec::new(), env).await;
     let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
 
     // What the library wrote is what the fake holds.
