@@ -284,10 +284,17 @@ async fn recover(engine: &Engine, job: &UserSync) -> Result<(usize, Unsettled), 
         settled += 1;
         match found {
             Some(written) => {
+                let absent = absent_after_create(engine, job, object, intent.target, &written.id, &state).await;
                 let side = state.side_mut(intent.target);
                 side.id = written.id.clone();
                 // Unknown on purpose: the record is compared by content next cycle.
                 side.version = Version::default();
+                // What the target did not store (a company no Account has) it does not hold:
+                // its state says so, as after an answered create, or the difference would read
+                // as a person clearing the field and be sent to the source.
+                for field in written.unstored.iter().chain(&absent) {
+                    side.fields.remove(field);
+                }
                 commit.refetch_add.push((intent.target, written.id.clone()));
                 commit.audit.push(AuditEntry {
                     at: now,
@@ -330,6 +337,39 @@ async fn recover(engine: &Engine, job: &UserSync) -> Result<(usize, Unsettled), 
         }
     }
     Ok((settled, unsettled))
+}
+
+/// The fields a create whose answer was lost wrote but the record found does not hold at all.
+/// The connector's answer said which fields it did not store (`Written::unstored`); that answer
+/// is lost, so the record is read back: a field written with a value and read back empty was
+/// not stored. (A person clearing it in the moment between is taken the same way: the clear is
+/// then not sent on, which loses nothing, where the other reading would clear the source.) Empty
+/// when the record cannot be read now: the next cycle compares content as before.
+async fn absent_after_create(
+    engine: &Engine,
+    job: &UserSync,
+    object: ObjectKind,
+    target: Side,
+    id: &RecordId,
+    planned: &PairState,
+) -> Vec<tandem_core::fields::FieldKey> {
+    let connector = job.connector(target);
+    let ids = [id.clone()];
+    let read =
+        with_retries(&engine.inner.options, target, Access::Read, &mut |_| {}, || connector.fetch(object, &ids)).await;
+    let Some(record) = read.ok().and_then(|changes| changes.iter().find_map(|c| c.record()).cloned()) else {
+        return Vec::new();
+    };
+    let config = job.config.object(object);
+    let now = tandem_core::planner::fingerprints(config, connector.capabilities().object(object), target, &record);
+    let empty = tandem_core::fields::fingerprint(None);
+    planned
+        .side(target)
+        .fields
+        .iter()
+        .filter(|(key, print)| **print != empty && now.get(key).is_none_or(|p| *p == empty))
+        .map(|(key, _)| key.clone())
+        .collect()
 }
 
 /// Settles updates of one pair whose outcome is unknown (a lost answer, a crash after sending):

@@ -561,3 +561,24 @@ async fn records_over_the_per_user_limit_wait_as_items_and_sync_once_there_is_ro
     let report = w.cycle().await;
     quiet(&report);
 }
+
+#[tokio::test]
+async fn a_lost_answer_to_a_create_without_the_company_never_clears_the_mailbox() {
+    // Failures together: the CRM stores the contact without its company (no such Account) and the
+    // answer saying so is lost. Recovery finds the create by its key; the company the CRM does
+    // not hold must not read as a person clearing it there.
+    let w = World::new().await;
+    let ada_mb = w.mailbox.insert(ada(Some("Globex")));
+    w.crm_store.lose_next_responses(1);
+    w.cycle().await;
+    assert_eq!(w.crm_store.len(C), 1, "the create landed; its answer did not");
+    for _ in 0..3 {
+        w.clock.advance(1);
+        w.cycle().await;
+    }
+    assert_eq!(w.crm_store.len(C), 1, "no duplicate");
+    assert_eq!(w.crm_company(), None);
+    assert_eq!(contact_of(w.mailbox.get(C, &ada_mb)).company.as_deref(), Some("Globex"), "the mailbox keeps it");
+    let report = w.cycle().await;
+    quiet(&report);
+}
