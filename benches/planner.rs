@@ -66,6 +66,7 @@ impl Scenario {
             mailbox: SideInput { changes: &self.mailbox, capabilities: &self.caps },
             now: support::at(3_600),
             release_held_deletes: false,
+            approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
             mailbox_owner: None,
         }
     }

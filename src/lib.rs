@@ -26,6 +26,19 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// The connector pages' set-up snippets compile through the facade's paths.
+#[cfg(doctest)]
+pub mod connector_docs {
+    #[doc = include_str!("../docs/connectors/salesforce.md")]
+    pub struct Salesforce;
+    #[doc = include_str!("../docs/connectors/microsoft-graph.md")]
+    pub struct MicrosoftGraph;
+    #[doc = include_str!("../docs/connectors/exchange-ews.md")]
+    pub struct ExchangeEws;
+    #[doc = include_str!("../docs/connectors/google-workspace.md")]
+    pub struct GoogleWorkspace;
+}
+
 pub use tandem_connector as connector;
 pub use tandem_core as core;
 pub use tandem_engine as engine;

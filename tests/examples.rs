@@ -6,7 +6,16 @@
 #[path = "../examples/exchange.rs"]
 mod exchange;
 
+#[allow(dead_code)]
+#[path = "../examples/google.rs"]
+mod google;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exchange_example_runs_and_its_last_cycle_is_quiet() {
     exchange::run().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_google_example_runs_and_its_last_cycle_is_quiet() {
+    google::run().await.unwrap();
 }

@@ -22,6 +22,7 @@ use tandem_core::plan::FieldChange;
 use tandem_core::state::{Change, Cursor, IdempotencyKey, RecordId, Unresolved, Version};
 
 pub mod error;
+pub mod factory;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod memory;

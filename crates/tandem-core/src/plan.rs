@@ -227,38 +227,127 @@ impl Plan {
     pub fn writes(&self) -> impl Iterator<Item = &Operation> {
         self.operations.iter().filter(|op| op.action.target().is_some())
     }
+
+    /// Every planned operation as a flat line (kind, side, record, fields touched, reason), in
+    /// the plan's order, which is deterministic: the same input always lists the same lines.
+    pub fn planned_operations(&self) -> impl Iterator<Item = PlannedOperation> + '_ {
+        self.operations.iter().map(PlannedOperation::of)
+    }
+
+    /// A dry-run listing of every planned operation, one per line, each with its reason:
+    /// `kind side record [fields]: reason`. See [`Plan::planned_operations`].
+    pub fn listing(&self) -> PlanListing<'_> {
+        PlanListing { plan: self, indent: "" }
+    }
+}
+
+/// One planned operation, flattened for listings and histories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PlannedOperation {
+    /// The kind of action ([`Action::name`]): `create`, `update`, `delete`, `link`, ….
+    pub kind: String,
+    /// The side written (for writes) or concerned; `None` for a conflict or a link, which
+    /// concern both.
+    pub side: Option<Side>,
+    /// The record written or concerned on `side`; for a create, the source record (on the other
+    /// side); for a link, the CRM record; for a conflict, `None` (see `pair`).
+    pub record_id: Option<RecordId>,
+    /// The pair concerned, if any.
+    pub pair: Option<PairId>,
+    /// The fields touched: the patch of an update, the fields of a conflict, the fields cut to
+    /// fit of a create. Empty when the operation touches whole records.
+    pub fields: Vec<String>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+impl PlannedOperation {
+    /// The flat line of one operation.
+    pub fn of(op: &Operation) -> Self {
+        let names = |keys: &[FieldKey]| keys.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let (side, record_id, fields) = match &op.action {
+            Action::Create { target, source_id, truncated, .. } => {
+                (Some(*target), Some(source_id.clone()), names(truncated))
+            }
+            Action::Update { target, id, patch, .. } => {
+                (Some(*target), Some(id.clone()), patch.iter().map(|c| c.field.to_string()).collect())
+            }
+            Action::Delete { target, id, .. } => (Some(*target), Some(id.clone()), Vec::new()),
+            Action::Link { crm, .. } => (Some(Side::Crm), Some(crm.clone()), Vec::new()),
+            Action::Unlink { survivor, id } => (Some(*survivor), Some(id.clone()), Vec::new()),
+            Action::Conflict { fields, .. } => (None, None, names(fields)),
+            Action::Quarantine { side, id }
+            | Action::Skip { side, id }
+            | Action::HoldDelete { side, id }
+            | Action::Ambiguous { side, id, .. } => (Some(*side), Some(id.clone()), Vec::new()),
+        };
+        PlannedOperation {
+            kind: op.action.name().to_owned(),
+            side,
+            record_id,
+            pair: op.pair.clone(),
+            fields,
+            reason: op.reason.clone(),
+        }
+    }
+}
+
+/// [`Plan::listing`]: every planned operation, one per line.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanListing<'a> {
+    plan: &'a Plan,
+    indent: &'a str,
+}
+
+impl<'a> PlanListing<'a> {
+    /// The same listing with every line starting with `indent`.
+    #[must_use]
+    pub fn indented(self, indent: &'a str) -> Self {
+        PlanListing { indent, ..self }
+    }
+}
+
+impl fmt::Display for PlanListing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for op in &self.plan.operations {
+            writeln!(f, "{}{}: {}", self.indent, describe(&op.action), op.reason)?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Plan {
     /// A dry-run rendering: one line per operation.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "plan for {}s: {} operation(s)", self.object, self.operations.len())?;
-        for op in &self.operations {
-            let what = match &op.action {
-                Action::Create { target, source_id, truncated, .. } => {
-                    format!("create on {target} from {} {source_id}{}", target.other(), trunc(truncated))
-                }
-                Action::Update { target, id, patch, truncated, .. } => {
-                    let fields: Vec<String> = patch.iter().map(|c| c.field.to_string()).collect();
-                    format!("update {target} {id} [{}]{}", fields.join(", "), trunc(truncated))
-                }
-                Action::Delete { target, id, .. } => format!("delete {target} {id}"),
-                Action::Link { crm, mailbox } => format!("link crm {crm} <-> mailbox {mailbox}"),
-                Action::Unlink { survivor, id } => format!("unlink, keeping {survivor} {id}"),
-                Action::Conflict { fields, resolution } => {
-                    let fields: Vec<String> = fields.iter().map(ToString::to_string).collect();
-                    format!("conflict on [{}] -> {resolution:?}", fields.join(", "))
-                }
-                Action::Quarantine { side, id } => format!("quarantine {side} {id}"),
-                Action::Skip { side, id } => format!("skip {side} {id}"),
-                Action::HoldDelete { side, id } => format!("hold delete of {side} {id}"),
-                Action::Ambiguous { side, id, matches } => {
-                    format!("ambiguous {side} {id} (matches {} {matches})", side.other())
-                }
-            };
-            writeln!(f, "  {what}: {}", op.reason)?;
+        write!(f, "{}", self.listing().indented("  "))
+    }
+}
+
+/// One operation in words, without its reason.
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Create { target, source_id, truncated, .. } => {
+            format!("create on {target} from {} {source_id}{}", target.other(), trunc(truncated))
         }
-        Ok(())
+        Action::Update { target, id, patch, truncated, .. } => {
+            let fields: Vec<String> = patch.iter().map(|c| c.field.to_string()).collect();
+            format!("update {target} {id} [{}]{}", fields.join(", "), trunc(truncated))
+        }
+        Action::Delete { target, id, .. } => format!("delete {target} {id}"),
+        Action::Link { crm, mailbox } => format!("link crm {crm} <-> mailbox {mailbox}"),
+        Action::Unlink { survivor, id } => format!("unlink, keeping {survivor} {id}"),
+        Action::Conflict { fields, resolution } => {
+            let fields: Vec<String> = fields.iter().map(ToString::to_string).collect();
+            format!("conflict on [{}] -> {resolution:?}", fields.join(", "))
+        }
+        Action::Quarantine { side, id } => format!("quarantine {side} {id}"),
+        Action::Skip { side, id } => format!("skip {side} {id}"),
+        Action::HoldDelete { side, id } => format!("hold delete of {side} {id}"),
+        Action::Ambiguous { side, id, matches } => {
+            format!("ambiguous {side} {id} (matches {} {matches})", side.other())
+        }
     }
 }
 

@@ -26,6 +26,7 @@
 //!     mailbox: SideInput { changes: &[], capabilities: &caps },
 //!     now: chrono::DateTime::UNIX_EPOCH,
 //!     release_held_deletes: false,
+//!     approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
 //!     mailbox_owner: None,
 //! };
 //! let plan = plan(&input);
@@ -141,13 +142,21 @@ pub struct PlanInput<'a> {
     pub mailbox: SideInput<'a>,
     /// The current time, recorded in new pair states.
     pub now: DateTime<Utc>,
-    /// Let deletes through even when the mass-delete guard would hold them (an administrator
-    /// approved them).
+    /// Let every delete through even when the mass-delete guard would hold them (an
+    /// administrator approved all of them).
     pub release_held_deletes: bool,
+    /// Deletes an administrator approved one by one, as (side that reported the delete, deleted
+    /// record): the guard lets exactly these through and still holds any other mass delete
+    /// (counted without them). [`NO_APPROVED_DELETES`] when there are none.
+    pub approved_deletes: &'a BTreeSet<(Side, RecordId)>,
     /// The mailbox's own address, to tell the user's meetings from copies of meetings others
     /// organize ([`crate::config::ForeignOrganizers`]). `None`: every event counts as the user's.
     pub mailbox_owner: Option<&'a str>,
 }
+
+/// No approved deletes: what [`PlanInput::approved_deletes`] is when an administrator approved
+/// none.
+pub static NO_APPROVED_DELETES: BTreeSet<(Side, RecordId)> = BTreeSet::new();
 
 /// Plans one object kind of one cycle.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
@@ -175,6 +184,7 @@ pub fn fingerprints(
         mailbox: SideInput { changes: &[], capabilities },
         now: DateTime::UNIX_EPOCH,
         release_held_deletes: false,
+        approved_deletes: &NO_APPROVED_DELETES,
         mailbox_owner: None,
     };
     let planner = Planner::new(&input);
@@ -660,6 +670,10 @@ impl<'a> Planner<'a> {
                     changes[idx(side)].as_ref().is_some_and(|s| s.record.is_none())
                         && changes[idx(side.other())].as_ref().is_none_or(|s| s.record.is_some())
                         && self.input.pairs.get(pair_id).is_some_and(|p| p.tombstone.is_none())
+                        // Approved one by one: let through, and not counted towards a new hold.
+                        && !changes[idx(side)]
+                            .as_ref()
+                            .is_some_and(|s| self.input.approved_deletes.contains(&(side, s.id.clone())))
                 })
                 .map(|(id, _)| id.clone())
                 .collect();

@@ -135,6 +135,7 @@ impl Fx {
             mailbox: SideInput { changes: &self.mailbox, capabilities: &self.mailbox_caps },
             now: now(),
             release_held_deletes: false,
+            approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
             mailbox_owner: None,
         };
         let out = plan(&input);

@@ -58,6 +58,7 @@ fn run(
         mailbox: SideInput { changes: mailbox, capabilities: &caps },
         now: now(),
         release_held_deletes: false,
+        approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
         mailbox_owner: owner,
     })
 }

@@ -39,6 +39,7 @@ struct Fx {
     crm: Vec<Change>,
     mailbox: Vec<Change>,
     release: bool,
+    approved: std::collections::BTreeSet<(Side, RecordId)>,
     now: DateTime<Utc>,
 }
 
@@ -63,6 +64,7 @@ impl Fx {
             crm: Vec::new(),
             mailbox: Vec::new(),
             release: false,
+            approved: std::collections::BTreeSet::new(),
             now: now(),
         }
     }
@@ -138,6 +140,7 @@ impl Fx {
             mailbox: SideInput { changes: &self.mailbox, capabilities: &self.mailbox_caps },
             now: self.now,
             release_held_deletes: self.release,
+            approved_deletes: &self.approved,
             mailbox_owner: None,
         };
         let plan = plan(&input);
@@ -733,6 +736,43 @@ fn mass_delete_guard_holds_a_majority_of_deletes() {
     let plan = fx.plan();
     assert!(ops(&plan, "hold_delete").is_empty());
     assert_eq!(ops(&plan, "delete").len(), 60);
+}
+
+#[test]
+fn mass_delete_guard_lets_through_exactly_the_approved_deletes() {
+    let mut fx = Fx::contacts();
+    fx.config.deletes = DeletePropagation { crm_to_mailbox: true, mailbox_to_crm: true };
+    fx.config.mass_delete_guard = tandem_core::config::MassDeleteGuard { max_share: 0.2, min_records: 10 };
+    many_pairs(&mut fx, 100);
+    // 60 deletes were held and approved one by one; 40 more arrive in the same cycle.
+    for i in 0..60 {
+        fx.approved.insert((Side::Crm, RecordId::new(format!("003{i:03}"))));
+    }
+    for i in 0..100 {
+        fx.change(Side::Crm, Change::deleted(format!("003{i:03}")));
+    }
+    let plan = fx.plan();
+    assert_eq!(ops(&plan, "delete").len(), 60, "exactly the approved ones: {plan}");
+    // The dry-run listing: one line per operation, each with its kind, side, record and reason.
+    let lines: Vec<_> = plan.planned_operations().collect();
+    assert_eq!(lines.len(), plan.operations.len());
+    assert!(lines.iter().all(|l| l.side.is_some() && l.record_id.is_some() && !l.reason.is_empty()));
+    assert_eq!(lines.iter().filter(|l| l.kind == "hold_delete").count(), 40);
+    let listing = plan.listing().indented("  ").to_string();
+    assert_eq!(listing.lines().count(), plan.operations.len());
+    assert!(listing.lines().all(|l| l.starts_with("  ") && l.contains(": ")), "{listing}");
+    assert_eq!(ops(&plan, "hold_delete").len(), 40, "the others are a mass delete of their own: {plan}");
+    assert!(ops(&plan, "hold_delete").iter().all(|a| !matches!(a, Action::HoldDelete { id, .. }
+            if fx.approved.contains(&(Side::Crm, id.clone())))));
+    // A few new deletes beside the approved ones are judged on their own, not held.
+    fx.crm.truncate(65);
+    let plan = fx.plan();
+    assert_eq!(ops(&plan, "delete").len(), 65, "{plan}");
+    assert!(ops(&plan, "hold_delete").is_empty(), "5 new deletes are no mass delete: {plan}");
+    // Approvals of another side's records let nothing through.
+    fx.approved = (0..60).map(|i| (Side::Mailbox, RecordId::new(format!("003{i:03}")))).collect();
+    let plan = fx.plan();
+    assert_eq!(ops(&plan, "hold_delete").len(), 65, "{plan}");
 }
 
 #[test]

@@ -10,7 +10,9 @@ use tandem_core::plan::{Action, NextState, Operation, Plan, Resolution};
 use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
 use tandem_core::state::{Change, Cursor, PairId, PairState, RecordId, Side, Version};
 use tandem_policy::{PlanContext, PolicyDecision};
-use tandem_store::{AuditEntry, CycleCommit, Intent, QuarantineEntry, UnresolvedEntry};
+use tandem_store::{
+    AuditEntry, CycleCommit, CycleCounts, CycleOperation, CycleRecord, Intent, QuarantineEntry, UnresolvedEntry,
+};
 use tracing::Instrument;
 
 use crate::report::{ConflictReport, ObjectReport, RecordIssue, SyncReport};
@@ -81,16 +83,44 @@ pub(crate) async fn sync_user(
         .filter(|o| job.config.object(*o).direction != tandem_core::config::Direction::Off)
         .collect();
     // The policy first: no connector is called for a connection it refuses.
-    let mailbox = check_policy(engine, job, options, &objects).await?;
-    let (recovered_intents, unsettled) =
-        if options.dry_run { (0, Unsettled::default()) } else { recover(engine, job).await? };
+    let early = async {
+        let mailbox = check_policy(engine, job, options, &objects).await?;
+        let recovered = if options.dry_run { (0, Unsettled::default()) } else { recover(engine, job).await? };
+        Ok::<_, EngineError>((mailbox, recovered))
+    };
+    let (mailbox, (recovered_intents, unsettled)) = match early.await {
+        Ok(done) => done,
+        Err(error) => {
+            for object in &objects {
+                let failed = CycleRecord::new(
+                    &job.user,
+                    *object,
+                    started_at,
+                    clock.now(),
+                    options.dry_run,
+                    format!("failed: {error}"),
+                    CycleCounts::default(),
+                );
+                record_history(engine, &failed).await;
+            }
+            return Err(error);
+        }
+    };
     let mut reports = Vec::new();
     for object in objects {
         // Instrument rather than enter: an entered guard held across an await leaks the span
         // into whatever else runs on the thread.
         let span = tracing::info_span!("cycle", object = %object);
-        let cycle = Cycle::new(engine, job, object, options, &mailbox, &unsettled);
-        reports.push(cycle.run().instrument(span).await?);
+        let mut cycle = Cycle::new(engine, job, object, options, &mailbox, &unsettled);
+        let result = cycle.run().instrument(span).await;
+        let (outcome, counts) = match &result {
+            Ok(report) => ("ok".to_owned(), history_counts(report, options.dry_run)),
+            Err(error) => (format!("failed: {error}"), CycleCounts::default()),
+        };
+        let record = CycleRecord::new(&job.user, object, started_at, clock.now(), options.dry_run, outcome, counts)
+            .with_operations(std::mem::take(&mut cycle.history));
+        record_history(engine, &record).await;
+        reports.push(result?);
     }
     Ok(SyncReport {
         user: job.user.clone(),
@@ -100,6 +130,21 @@ pub(crate) async fn sync_user(
         recovered_intents,
         objects: reports,
     })
+}
+
+/// Keeps one cycle in the user's history. Housekeeping: a failure is logged, never fails the
+/// sync.
+async fn record_history(engine: &Engine, record: &CycleRecord) {
+    if let Err(error) = engine.inner.store.record_cycle(record).await {
+        tracing::warn!(error = %error, object = %record.object, "could not record the cycle in the history");
+    }
+}
+
+/// A cycle's counts for the history: what was applied, or in a dry run what was planned.
+fn history_counts(report: &ObjectReport, dry_run: bool) -> CycleCounts {
+    let n = |kind: &str| if dry_run { report.planned(kind) } else { report.applied(kind) };
+    CycleCounts::new(n("create"), n("update"), n("delete"), report.conflicts.len(), report.failed.len())
+        .with_held(report.held_deletes, report.quarantined.len())
 }
 
 /// Asks the policy about both sides' connections, before any connector call. A refusal is
@@ -518,6 +563,8 @@ struct Cycle<'a> {
     policy_audit: Vec<AuditEntry>,
     /// The user's open unresolved items for this object, after this cycle's recheck.
     unresolved: Vec<UnresolvedEntry>,
+    /// The operations of this cycle and how they went, for the cycle history.
+    pub(crate) history: Vec<CycleOperation>,
 }
 
 /// The outcome of executing one plan.
@@ -545,6 +592,7 @@ impl<'a> Cycle<'a> {
             report: ObjectReport::new(object),
             policy_audit: Vec::new(),
             unresolved: Vec::new(),
+            history: Vec::new(),
         }
     }
 
@@ -641,7 +689,8 @@ impl<'a> Cycle<'a> {
         Ok(out)
     }
 
-    async fn run(mut self) -> Result<ObjectReport, EngineError> {
+    /// Runs the cycle. The report is taken out of the cycle, which keeps its history.
+    async fn run(&mut self) -> Result<ObjectReport, EngineError> {
         let store = self.engine.inner.store.clone();
         let user = self.job.user.clone();
         let object = self.object;
@@ -688,6 +737,14 @@ impl<'a> Cycle<'a> {
             });
             changes[idx(side)] = pulled;
             cursors[idx(side)] = cursor;
+        }
+
+        // Survivors of rejected held deletes are restored: read as a person's record, not as
+        // Tandem's copy of a record no longer mapped (which is never copied back).
+        for q in quarantined.iter().filter(|q| is_admin_pending(q) && !is_held_delete(q)) {
+            for change in changes[idx(q.side)].iter_mut().filter(|c| c.id == q.record_id) {
+                change.sync_key = None;
+            }
         }
 
         // An ambiguous record that changed is judged again against the record it matched, so
@@ -753,6 +810,13 @@ impl<'a> Cycle<'a> {
         }
         let mapped_pairs = store.pair_count(&user, object).await?;
 
+        // Held deletes an administrator approved: exactly these get through the guard.
+        let approved: BTreeSet<(Side, RecordId)> = quarantined
+            .iter()
+            .filter(|q| is_held_delete(q) && is_approved(q))
+            .map(|q| (q.side, q.record_id.clone()))
+            .collect();
+
         // 3. Plan.
         let caps = [self.job.crm.capabilities(), self.job.mailbox.capabilities()];
         let config = self.job.config.object(object).clone();
@@ -767,6 +831,7 @@ impl<'a> Cycle<'a> {
                 mailbox: SideInput { changes: &changes[1], capabilities: caps[1].object(object) },
                 now,
                 release_held_deletes: self.options.release_held_deletes,
+                approved_deletes: &approved,
                 mailbox_owner: self.mailbox.principal.as_deref(),
             };
             plan(&input)
@@ -780,8 +845,20 @@ impl<'a> Cycle<'a> {
         self.report.echoes_suppressed = planned.echoes_suppressed;
         if self.options.dry_run {
             self.collect_notes(&planned);
+            self.history = planned
+                .operations
+                .iter()
+                .map(|op| {
+                    let line = tandem_core::plan::PlannedOperation::of(op);
+                    let outcome = match &op.action {
+                        Action::Conflict { resolution, .. } => format!("planned: {resolution:?}"),
+                        _ => "planned".to_owned(),
+                    };
+                    CycleOperation::new(line.kind, line.side, line.record_id, line.reason, outcome)
+                })
+                .collect();
             self.report.plan = Some(planned);
-            return Ok(self.report);
+            return Ok(std::mem::replace(&mut self.report, ObjectReport::new(object)));
         }
 
         // 5. Execute, refetching and replanning pairs whose target moved under us.
@@ -839,8 +916,13 @@ impl<'a> Cycle<'a> {
         commit.refetch_add.extend(deferred);
         let requeued: HashSet<(Side, RecordId)> = commit.refetch_add.iter().cloned().collect();
         commit.refetch_remove = refetched.into_iter().filter(|r| !requeued.contains(r)).collect();
+        self.history = commit
+            .audit
+            .iter()
+            .map(|a| CycleOperation::new(&a.action, a.side, a.record_id.clone(), &a.reason, &a.outcome))
+            .collect();
         store.commit_cycle(&user, object, commit).await?;
-        Ok(self.report)
+        Ok(std::mem::replace(&mut self.report, ObjectReport::new(object)))
     }
 
     /// Records the plan's conflicts, quarantines and holds in the report.
@@ -991,6 +1073,7 @@ impl<'a> Cycle<'a> {
             mailbox: SideInput { changes: &fresh[1], capabilities: caps[1].object(self.object) },
             now: self.engine.inner.clock.now(),
             release_held_deletes: true,
+            approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
             mailbox_owner: self.mailbox.principal.as_deref(),
         };
         let mut next = plan(&input);
@@ -1248,8 +1331,25 @@ enum Access {
     Write,
 }
 
-fn is_held_delete(q: &QuarantineEntry) -> bool {
+/// Whether a quarantine entry is a delete held by the mass-delete guard.
+pub(crate) fn is_held_delete(q: &QuarantineEntry) -> bool {
     q.detail.as_ref().and_then(|d| d.get("kind")).and_then(|k| k.as_str()) == Some(HELD_DELETE)
+}
+
+/// Quarantine kind marking the survivor of a rejected held delete: the next cycle reads it as a
+/// person's record (its Tandem key dropped) so it is copied back to the side it was deleted from.
+pub(crate) const RESTORE: &str = "restore";
+
+/// Whether a quarantine entry is an administrator's pending decision rather than a record set
+/// aside: a held delete or a restore mark.
+pub(crate) fn is_admin_pending(q: &QuarantineEntry) -> bool {
+    is_held_delete(q) || q.detail.as_ref().and_then(|d| d.get("kind")).and_then(|k| k.as_str()) == Some(RESTORE)
+}
+
+/// Whether an administrator approved a quarantine entry (the store marks it, see
+/// [`tandem_store::StateStore::approve_quarantined`]).
+pub(crate) fn is_approved(q: &QuarantineEntry) -> bool {
+    q.detail.as_ref().and_then(|d| d.get("approved")).and_then(serde_json::Value::as_bool) == Some(true)
 }
 
 /// The ids of both sides' changes, for look-ups that would otherwise scan them.

@@ -46,6 +46,7 @@ use tandem_policy::{Policy, PolicyError};
 use tandem_store::{CycleCommit, StateStore, StoreError, UnresolvedEntry, UnresolvedKey, UserStatus};
 use tracing::Instrument;
 
+mod admin;
 pub mod config;
 mod cycle;
 pub mod invariants;
@@ -55,6 +56,7 @@ pub mod report;
 use config::{ConnectionSpec, SyncConfig, TandemConfig, UserAssignment};
 pub use migrate::RepointReport;
 pub use report::{ObjectReport, SyncReport, UnresolvedIssue};
+pub use tandem_store::{CycleCounts, CycleOperation, CycleRecord, QuarantineEntry, UserOverview};
 
 /// Why a user's sync failed as a whole. Per-record problems never end up here: they are
 /// quarantined or retried and reported in the [`SyncReport`].
@@ -165,7 +167,8 @@ impl Default for EngineOptions {
 pub struct SyncOptions {
     /// Plan only: return the plan in the report and write nothing, not even state.
     pub dry_run: bool,
-    /// Let deletes held by the mass-delete guard through (an administrator approved them).
+    /// Let every delete held by the mass-delete guard through (an administrator approved them
+    /// all). To approve exactly the deletes held now, see [`Engine::approve_held_deletes`].
     pub release_held_deletes: bool,
     /// Only these objects (default: both).
     pub objects: Option<Vec<ObjectKind>>,

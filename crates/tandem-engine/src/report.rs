@@ -219,6 +219,9 @@ impl fmt::Display for SyncReport {
             writeln!(f, "    planned: {}", counts(&o.planned))?;
             if !self.dry_run {
                 writeln!(f, "    applied: {}", counts(&o.applied))?;
+            } else if let Some(plan) = o.plan.as_ref().filter(|p| !p.operations.is_empty()) {
+                // The preview lists every operation with its reason, in the plan's order.
+                write!(f, "{}", plan.listing().indented("      "))?;
             }
             if !o.full_resync.is_empty() {
                 let sides: Vec<&str> = o.full_resync.iter().map(|s| s.as_str()).collect();

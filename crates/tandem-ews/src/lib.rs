@@ -97,6 +97,7 @@ pub mod auth;
 mod config;
 mod connector;
 mod cursor;
+mod factory;
 mod map;
 mod read;
 mod series;
@@ -108,4 +109,5 @@ mod tests;
 
 pub use config::{EwsAuth, EwsConfig, SYNC_KEY_PROPERTY_NAME, SYNC_KEY_PROPERTY_SET, SyncKeyProperty};
 pub use connector::{EwsConnector, ews_capabilities};
+pub use factory::EwsBuilder;
 pub use read::MAX_CHANGES_RETURNED;

@@ -5,7 +5,7 @@ use serde_json::Value;
 use tandem_connector::ConnectorError;
 use tandem_connector::http::{HttpClient, RequestSpec, Response, TokenCache};
 
-use crate::auth::ServiceAccountTokens;
+use crate::auth::GoogleTokenSource;
 
 /// What a request was for: decides how 410 and 400 `FAILED_PRECONDITION` read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub(crate) enum Context {
 }
 
 /// Google's `error.errors[].reason` values and `error.status`/`details[].reason`.
-fn reasons(body: &Value) -> Vec<String> {
+pub(crate) fn reasons(body: &Value) -> Vec<String> {
     let mut out: Vec<String> = body
         .pointer("/error/errors")
         .and_then(Value::as_array)
@@ -80,13 +80,13 @@ pub(crate) fn classify(
 /// The HTTP client and the user's token cache.
 pub(crate) struct GoogleHttp {
     pub(crate) http: HttpClient,
-    pub(crate) tokens: TokenCache<ServiceAccountTokens>,
+    pub(crate) tokens: TokenCache<GoogleTokenSource>,
 }
 
 impl GoogleHttp {
-    /// Sends with the token (one refresh and retry on 401) and answers with the JSON body, or
-    /// the mapped error.
-    pub(crate) async fn call(&self, req: RequestSpec, context: Context) -> Result<(u16, Value), ConnectorError> {
+    /// Sends with the token (one refresh and retry on 401): the response as it came, or the
+    /// mapped error. What the batch endpoint's answers go through.
+    pub(crate) async fn call_raw(&self, req: RequestSpec, context: Context) -> Result<Response, ConnectorError> {
         let token = self.tokens.token().await?;
         let mut response = self.http.send_unmapped(req.clone().bearer_auth(&token)).await?;
         if response.status().as_u16() == 401 {
@@ -97,6 +97,13 @@ impl GoogleHttp {
         if let Some(e) = map_error(&response, context) {
             return Err(e);
         }
+        Ok(response)
+    }
+
+    /// Sends with the token (one refresh and retry on 401) and answers with the JSON body, or
+    /// the mapped error.
+    pub(crate) async fn call(&self, req: RequestSpec, context: Context) -> Result<(u16, Value), ConnectorError> {
+        let response = self.call_raw(req, context).await?;
         let status = response.status().as_u16();
         let body = if response.body().is_empty() { Value::Null } else { response.json::<Value>()? };
         Ok((status, body))

@@ -1,17 +1,19 @@
-//! Writes: Calendar inserts with client-chosen ids, patches and deletes guarded by `If-Match`;
-//! People batch mutations, one at a time per user.
+//! Event writes: Calendar inserts with client-chosen ids, patches and deletes guarded by
+//! `If-Match`, sent through the batch endpoint ([`crate::batch`]). Contact writes live in
+//! `write_people`.
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 use sha2::Digest as _;
-use tandem_connector::http::RequestSpec;
 use tandem_connector::{ConnectorError, WriteOp, WriteResult, Written};
 use tandem_core::model::Record;
 use tandem_core::plan::FieldChange;
 use tandem_core::state::{IdempotencyKey, RecordId, Version};
 
+use crate::batch::{Answer, Call};
 use crate::connector::GoogleConnector;
-use crate::http::Context;
-use crate::map::{contact, event};
+use crate::map::event;
 
 const BASE32HEX: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
 
@@ -43,6 +45,14 @@ fn etag(body: &Value) -> Version {
     Version::new(body.get("etag").and_then(Value::as_str).unwrap_or_default())
 }
 
+/// The etag of a batch part's answer: the body's, else the `ETag` header.
+fn answer_etag(a: &Answer) -> Version {
+    match a.body.get("etag").and_then(Value::as_str) {
+        Some(tag) => Version::new(tag),
+        None => Version::new(a.etag.as_deref().unwrap_or_default()),
+    }
+}
+
 /// Applies a patch to the record as it is now (attendees one by one onto the current list).
 fn patched(mut record: Record, patch: &[FieldChange]) -> Result<Record, ConnectorError> {
     for change in patch {
@@ -59,37 +69,155 @@ impl GoogleConnector {
         }
     }
 
+    /// Event writes through Calendar's batch endpoint, in chunks of `batch_size`: first the
+    /// current state of every updated event (batched `GET`s), then the inserts, patches
+    /// (`If-Match`) and deletes (batched), then the instances of the series written (overrides
+    /// and cancellations, batched). One result per op, in order.
     pub(crate) async fn apply_events(&self, ops: &[WriteOp]) -> Vec<WriteResult> {
-        let mut out = Vec::with_capacity(ops.len());
-        for op in ops {
-            out.push(match op {
-                WriteOp::Create { key, record: Record::Event(e) } => self.create_event(key, e).await,
-                WriteOp::Create { .. } => Err(rejected("not an event")),
-                WriteOp::Update { id, expected, patch } => self.update_event(id, expected, patch).await,
-                WriteOp::Delete { id, expected } => self.delete_event(id, expected).await,
-            });
+        let mut results: Vec<Option<WriteResult>> = ops.iter().map(|_| None).collect();
+
+        // 1. What each updated event is now.
+        let mut gets = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            if let WriteOp::Update { id, .. } = op {
+                match self.events_url(Some(id.as_str())) {
+                    Ok(url) => gets.push((i, Call { method: "GET", url, if_match: None, body: None })),
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+            }
         }
-        out
+        let calls: Vec<Call> = gets.iter().map(|(_, c)| c.clone()).collect();
+        let mut current: HashMap<usize, Value> = HashMap::new();
+        for ((i, _), answer) in gets.iter().zip(self.batch(&calls).await) {
+            match answer.and_then(Answer::into_result) {
+                Ok(a) => {
+                    current.insert(*i, a.body);
+                }
+                Err(e) => results[*i] = Some(Err(e)),
+            }
+        }
+
+        // 2. The writes.
+        let mut writes: Vec<(usize, Call, Option<tandem_core::model::Event>)> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            let prepared = match op {
+                WriteOp::Create { key, record: Record::Event(e) } => self.create_call(key, e).map(|c| (c, None)),
+                WriteOp::Create { .. } => Err(rejected("not an event")),
+                WriteOp::Update { id, expected, patch } => match current.remove(&i) {
+                    Some(now) => self.update_call(id, expected, patch, &now).map(|(c, e)| (c, Some(e))),
+                    None => Err(ConnectorError::NotFound),
+                },
+                WriteOp::Delete { id, expected } => self.delete_call(id, expected).map(|c| (c, None)),
+            };
+            match prepared {
+                Ok((call, updated)) => writes.push((i, call, updated)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let calls: Vec<Call> = writes.iter().map(|(_, c, _)| c.clone()).collect();
+        let answers = self.batch(&calls).await;
+
+        // 3. Settling each answer; the series' instances (overrides, cancellations) wait for
+        // one more batch round of their own.
+        let mut instance_work: Vec<(usize, Vec<Call>)> = Vec::new();
+        for ((i, _, updated), answer) in writes.into_iter().zip(answers) {
+            let result = match &ops[i] {
+                WriteOp::Create { key, record: Record::Event(e) } => match self.created(key, answer).await {
+                    Ok((written, inserted)) => {
+                        if inserted {
+                            match self.instance_calls(written.id.as_str(), e) {
+                                Ok(calls) if !calls.is_empty() => instance_work.push((i, calls)),
+                                Ok(_) => {}
+                                Err(err) => {
+                                    results[i] = Some(Err(err));
+                                    continue;
+                                }
+                            }
+                        }
+                        Ok(written)
+                    }
+                    Err(err) => Err(err),
+                },
+                WriteOp::Update { id, patch, .. } => match (answer.and_then(Answer::into_result), updated) {
+                    (Ok(a), Some(updated)) => {
+                        if patch.iter().any(|c| c.field == tandem_core::fields::FieldKey::Recurrence) {
+                            match self.instance_calls(id.as_str(), &updated) {
+                                Ok(calls) if !calls.is_empty() => instance_work.push((i, calls)),
+                                Ok(_) => {}
+                                Err(err) => {
+                                    results[i] = Some(Err(err));
+                                    continue;
+                                }
+                            }
+                        }
+                        Ok(Written::new(id.clone(), answer_etag(&a)))
+                    }
+                    (Ok(_), None) => Err(rejected("not an event")),
+                    (Err(e), _) => Err(e),
+                },
+                WriteOp::Delete { id, .. } => match answer.and_then(Answer::into_result) {
+                    Ok(_) | Err(ConnectorError::NotFound) => Ok(Written::new(id.clone(), Version::default())),
+                    Err(e) => Err(e),
+                },
+                WriteOp::Create { .. } => Err(rejected("not an event")),
+            };
+            results[i] = Some(result);
+        }
+
+        // 4. The instances of every series written above, in one batch round: an op whose
+        // instances failed fails (the engine re-reads and retries it); an instance already gone
+        // is fine for a cancellation.
+        let calls: Vec<Call> = instance_work.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+        let mut answers = self.batch(&calls).await.into_iter();
+        for (i, op_calls) in instance_work {
+            for call in op_calls {
+                let outcome = answers.next().unwrap_or_else(|| {
+                    Err(ConnectorError::Transient { message: "no answer for an instance write".into() })
+                });
+                let failed = match outcome.and_then(Answer::into_result) {
+                    Ok(_) => None,
+                    Err(ConnectorError::NotFound) if call.method == "DELETE" => None,
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = failed {
+                    results[i] = Some(Err(e));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ConnectorError::Transient { message: "event write not sent".into() })))
+            .collect()
     }
 
-    async fn create_event(&self, key: &IdempotencyKey, e: &tandem_core::model::Event) -> WriteResult {
+    /// The insert of a new event, its id derived from the key.
+    fn create_call(&self, key: &IdempotencyKey, e: &tandem_core::model::Event) -> Result<Call, ConnectorError> {
         let id = event_id_for(key);
         let mut body = event::event_to_json(e);
         body.insert("id".into(), json!(id));
         body.insert("extendedProperties".into(), json!({"private": {event::KEY_PROPERTY: key.as_str()}}));
-        let req = RequestSpec::post(self.events_url(None)?)
-            .query(&[("sendUpdates", self.config.send_updates.as_str())])
-            .json(&Value::Object(body))
-            .template("POST /calendars/{id}/events");
-        match self.http.call(req, Context::Item).await {
-            Ok((_, answer)) => {
-                self.write_instances(&id, e).await?;
-                Ok(Written::new(RecordId::new(id), etag(&answer)))
-            }
+        let mut url = self.events_url(None)?;
+        url.query_pairs_mut().append_pair("sendUpdates", self.config.send_updates.as_str());
+        Ok(Call { method: "POST", url, if_match: None, body: Some(Value::Object(body)) })
+    }
+
+    /// The answer to an insert, with whether this call inserted it (its instances are then still
+    /// to be written); a 409 is settled by a get (an earlier attempt inserted it, instances too).
+    async fn created(
+        &self,
+        key: &IdempotencyKey,
+        answer: Result<Answer, ConnectorError>,
+    ) -> Result<(Written, bool), ConnectorError> {
+        let id = event_id_for(key);
+        match answer.and_then(Answer::into_result) {
+            Ok(a) => Ok((Written::new(RecordId::new(id), answer_etag(&a)), true)),
             // 409 duplicate: an earlier attempt got through; settle it with a get.
             Err(ConnectorError::Rejected { code, .. }) if code == "409" => match self.get_event(&id).await? {
                 Some(found) if event::sync_key(&found).as_deref() == Some(key.as_str()) => {
-                    Ok(Written::new(RecordId::new(id), etag(&found)))
+                    Ok((Written::new(RecordId::new(id), etag(&found)), false))
                 }
                 _ => Err(ConnectorError::Rejected {
                     code: "duplicate".into(),
@@ -100,13 +228,19 @@ impl GoogleConnector {
         }
     }
 
-    async fn update_event(&self, id: &RecordId, expected: &Version, patch: &[FieldChange]) -> WriteResult {
-        let current = self.get_event(id.as_str()).await?.ok_or(ConnectorError::NotFound)?;
-        let now = etag(&current);
-        if !expected.as_str().is_empty() && now != *expected {
-            return Err(ConnectorError::PreconditionFailed { current: Some(now) });
+    /// The patch of an event as it is `now` (`If-Match` its etag), and the event it makes.
+    fn update_call(
+        &self,
+        id: &RecordId,
+        expected: &Version,
+        patch: &[FieldChange],
+        now: &Value,
+    ) -> Result<(Call, tandem_core::model::Event), ConnectorError> {
+        let tag = etag(now);
+        if !expected.as_str().is_empty() && tag != *expected {
+            return Err(ConnectorError::PreconditionFailed { current: Some(tag) });
         }
-        let record = Record::Event(event::event_from_json(&current).map_err(rejected)?);
+        let record = Record::Event(event::event_from_json(now).map_err(rejected)?);
         let Record::Event(updated) = patched(record, patch)? else { return Err(rejected("not an event")) };
         let full = event::event_to_json(&updated);
         let mut body = Map::new();
@@ -117,128 +251,42 @@ impl GoogleConnector {
                 }
             }
         }
-        let req = RequestSpec::patch(self.events_url(Some(id.as_str()))?)
-            .query(&[("sendUpdates", self.config.send_updates.as_str())])
-            .header("If-Match", now.as_str())
-            .json(&Value::Object(body))
-            .template("PATCH /calendars/{id}/events/{id}");
-        let (_, answer) = self.http.call(req, Context::Item).await?;
-        if patch.iter().any(|c| c.field == tandem_core::fields::FieldKey::Recurrence) {
-            self.write_instances(id.as_str(), &updated).await?;
-        }
-        Ok(Written::new(id.clone(), etag(&answer)))
+        let mut url = self.events_url(Some(id.as_str()))?;
+        url.query_pairs_mut().append_pair("sendUpdates", self.config.send_updates.as_str());
+        let call =
+            Call { method: "PATCH", url, if_match: Some(tag.as_str().to_owned()), body: Some(Value::Object(body)) };
+        Ok((call, updated))
     }
 
-    /// Overrides and cancellations of a series, written on its instances (ids by Google's
-    /// `{master}_{original start}` convention, unverified). Already-gone instances are fine.
-    async fn write_instances(&self, master: &str, e: &tandem_core::model::Event) -> Result<(), ConnectorError> {
-        let Some(r) = &e.recurrence else { return Ok(()) };
+    /// The writes of a series' overrides and cancellations on its instances (ids by Google's
+    /// `{master}_{original start}` convention): a `DELETE` per cancelled occurrence, a `PATCH`
+    /// per changed one.
+    fn instance_calls(&self, master: &str, e: &tandem_core::model::Event) -> Result<Vec<Call>, ConnectorError> {
+        let Some(r) = &e.recurrence else { return Ok(Vec::new()) };
+        let url = |iid: &str| -> Result<url::Url, ConnectorError> {
+            let mut url = self.events_url(Some(iid))?;
+            url.query_pairs_mut().append_pair("sendUpdates", self.config.send_updates.as_str());
+            Ok(url)
+        };
+        let mut calls = Vec::new();
         for original in &r.cancelled {
             let Some(iid) = event::instance_id(master, original) else { continue };
-            let req = RequestSpec::delete(self.events_url(Some(&iid))?)
-                .query(&[("sendUpdates", self.config.send_updates.as_str())])
-                .template("DELETE /calendars/{id}/events/{instance}");
-            match self.http.call(req, Context::Item).await {
-                Ok(_) | Err(ConnectorError::NotFound) => {}
-                Err(e) => return Err(e),
-            }
+            calls.push(Call { method: "DELETE", url: url(&iid)?, if_match: None, body: None });
         }
         for (original, over) in &r.overrides {
             let Some(iid) = event::instance_id(master, original) else { continue };
-            let req = RequestSpec::patch(self.events_url(Some(&iid))?)
-                .query(&[("sendUpdates", self.config.send_updates.as_str())])
-                .json(&Value::Object(event::override_to_json(over)))
-                .template("PATCH /calendars/{id}/events/{instance}");
-            self.http.call(req, Context::Item).await?;
+            let body = Value::Object(event::override_to_json(over));
+            calls.push(Call { method: "PATCH", url: url(&iid)?, if_match: None, body: Some(body) });
         }
-        Ok(())
+        Ok(calls)
     }
 
-    async fn delete_event(&self, id: &RecordId, expected: &Version) -> WriteResult {
-        let mut req = RequestSpec::delete(self.events_url(Some(id.as_str()))?)
-            .query(&[("sendUpdates", self.config.send_updates.as_str())])
-            .template("DELETE /calendars/{id}/events/{id}");
-        if !expected.as_str().is_empty() {
-            req = req.header("If-Match", expected.as_str());
-        }
-        match self.http.call(req, Context::Item).await {
-            Ok(_) | Err(ConnectorError::NotFound) => Ok(Written::new(id.clone(), Version::default())),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// People mutations, one call at a time for the user (the connector's mutation lock).
-    pub(crate) async fn apply_contacts(&self, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
-        let group = self.contact_group().await?;
-        let _one_at_a_time = self.mutations.lock().await;
-        let mut out = Vec::with_capacity(ops.len());
-        for op in ops {
-            out.push(match op {
-                WriteOp::Create { key, record: Record::Contact(c) } => self.create_contact(key, c, &group).await,
-                WriteOp::Create { .. } => Err(rejected("not a contact")),
-                WriteOp::Update { id, expected, patch } => self.update_contact(id, expected, patch).await,
-                WriteOp::Delete { id, .. } => self.delete_contact(id).await,
-            });
-        }
-        Ok(out)
-    }
-
-    async fn create_contact(&self, key: &IdempotencyKey, c: &tandem_core::model::Contact, group: &str) -> WriteResult {
-        let mut person = contact::contact_to_json(c);
-        person.insert("clientData".into(), json!([{"key": contact::KEY_CLIENT_DATA, "value": key.as_str()}]));
-        person.insert("memberships".into(), json!([{"contactGroupMembership": {"contactGroupResourceName": group}}]));
-        let body = json!({"contacts": [{"contactPerson": person}], "readMask": "metadata"});
-        let req = RequestSpec::post(self.config.people_url("people:batchCreateContacts")?)
-            .json(&body)
-            .template("POST /people:batchCreateContacts");
-        let (_, answer) = self.http.call(req, Context::Item).await?;
-        let created = answer.pointer("/createdPeople/0/person").ok_or_else(|| rejected("no person created"))?;
-        let id = created.get("resourceName").and_then(Value::as_str).ok_or_else(|| rejected("no resourceName"))?;
-        Ok(Written::new(RecordId::new(id), etag(created)))
-    }
-
-    async fn update_contact(&self, id: &RecordId, expected: &Version, patch: &[FieldChange]) -> WriteResult {
-        let current = self.get_person(id.as_str()).await?.ok_or(ConnectorError::NotFound)?;
-        let now = etag(&current);
-        if !expected.as_str().is_empty() && now != *expected {
-            return Err(ConnectorError::PreconditionFailed { current: Some(now) });
-        }
-        let record = Record::Contact(contact::contact_from_json(&current).map_err(rejected)?);
-        let Record::Contact(updated) = patched(record, patch)? else { return Err(rejected("not a contact")) };
-        let full = contact::contact_to_json(&updated);
-        let mut masks: Vec<&str> = patch.iter().filter_map(|c| contact::mask_of(&c.field)).collect();
-        masks.sort_unstable();
-        masks.dedup();
-        if masks.is_empty() {
-            return Ok(Written::new(id.clone(), now));
-        }
-        let mut person = Map::new();
-        person.insert("etag".into(), json!(now.as_str()));
-        for m in &masks {
-            if let Some(v) = full.get(*m) {
-                person.insert((*m).to_owned(), v.clone());
-            }
-        }
-        let mask = masks.join(",");
-        let body = json!({"contacts": {id.as_str(): person}, "updateMask": mask, "readMask": "metadata"});
-        let req = RequestSpec::post(self.config.people_url("people:batchUpdateContacts")?)
-            .json(&body)
-            .template("POST /people:batchUpdateContacts");
-        let (_, answer) = self.http.call(req, Context::Item).await?;
-        let result = answer.pointer("/updateResult").and_then(|r| r.get(id.as_str()));
-        let version = result.and_then(|r| r.get("person")).map(etag).unwrap_or_default();
-        Ok(Written::new(id.clone(), version))
-    }
-
-    async fn delete_contact(&self, id: &RecordId) -> WriteResult {
-        let body = json!({"resourceNames": [id.as_str()]});
-        let req = RequestSpec::post(self.config.people_url("people:batchDeleteContacts")?)
-            .json(&body)
-            .template("POST /people:batchDeleteContacts");
-        match self.http.call(req, Context::Item).await {
-            Ok(_) | Err(ConnectorError::NotFound) => Ok(Written::new(id.clone(), Version::default())),
-            Err(e) => Err(e),
-        }
+    /// The delete of an event (`If-Match` the expected etag, when known).
+    fn delete_call(&self, id: &RecordId, expected: &Version) -> Result<Call, ConnectorError> {
+        let mut url = self.events_url(Some(id.as_str()))?;
+        url.query_pairs_mut().append_pair("sendUpdates", self.config.send_updates.as_str());
+        let if_match = (!expected.as_str().is_empty()).then(|| expected.as_str().to_owned());
+        Ok(Call { method: "DELETE", url, if_match, body: None })
     }
 }
 

@@ -382,6 +382,13 @@ async fn contacts_of_the_group_through_the_batch_calls() {
         .expect("a member of the contact group")
         .to_owned();
     assert_eq!(fake.group_members(DEMO_USER, &group), vec![w.id.as_str().to_owned()]);
+    // A lost answer is settled by the key in `clientData`, past other people on other pages.
+    for i in 0..1_100 {
+        fake.seed_contact(DEMO_USER, json!({"names": [{"givenName": format!("Filler {i}")}]}));
+    }
+    let found = c.find_by_key(C, &k).await.unwrap().expect("found by its key");
+    assert_eq!((found.id.as_str(), found.version.as_str()), (w.id.as_str(), w.version.as_str()));
+    assert!(c.find_by_key(C, &key(C, 2)).await.unwrap().is_none());
 
     // The feed: the member with its key; the outsider's edit never shows up as a record.
     fake.edit_contact(DEMO_USER, &outsider, json!({"names": [{"givenName": "Otto", "familyName": "Still"}]})).unwrap();

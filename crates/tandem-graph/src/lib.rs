@@ -88,6 +88,7 @@ pub mod auth;
 mod config;
 mod connector;
 mod cursor;
+mod factory;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
@@ -101,5 +102,6 @@ pub use config::{
     GraphAuth, GraphConfig, RefreshTokenHook, SYNC_KEY_PROPERTY,
 };
 pub use connector::{Clock, GraphConnector, graph_capabilities};
+pub use factory::GraphBuilder;
 pub use http::BudgetUse;
 pub use translate::MAX_TRANSLATE_IDS;

@@ -378,6 +378,7 @@ impl Scenario {
             mailbox: SideInput { changes: &self.mailbox, capabilities: &caps },
             now: DateTime::UNIX_EPOCH,
             release_held_deletes: false,
+            approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
             mailbox_owner: None,
         })
     }

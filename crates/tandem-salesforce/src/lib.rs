@@ -55,6 +55,7 @@ pub mod soql;
 mod api;
 mod cursor;
 mod describe;
+mod factory;
 #[doc(hidden)]
 pub mod fuzzing;
 mod mapping;
@@ -64,6 +65,7 @@ mod write;
 
 pub use api::ApiUsage;
 pub use config::{AddressMapping, AddressSlot, AuthConfig, RelatedRecords, SalesforceConfig, UnrelatedEvents};
+pub use factory::SalesforceBuilder;
 pub use mapping::{MAX_BATCH, MAX_EVENT_MINUTES};
 /// The URL type of the configuration, re-exported so embedders need not depend on `url`.
 pub use url::Url;

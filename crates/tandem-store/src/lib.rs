@@ -188,6 +188,206 @@ pub struct UserStatus {
     pub ambiguous_matches: u32,
 }
 
+/// The most operations a [`CycleRecord`] keeps; the rest are counted in
+/// [`CycleRecord::operations_omitted`].
+pub const MAX_CYCLE_OPERATIONS: usize = 200;
+
+/// How many [`CycleRecord`]s the store keeps per user: recording one more deletes the oldest.
+pub const CYCLES_KEPT_PER_USER: usize = 50;
+
+/// What one cycle did, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CycleCounts {
+    /// Creates (planned in a dry run, applied otherwise).
+    pub creates: usize,
+    /// Updates.
+    pub updates: usize,
+    /// Deletes.
+    pub deletes: usize,
+    /// Conflicts, however they were resolved.
+    pub conflicts: usize,
+    /// Writes that failed.
+    pub failed: usize,
+    /// Deletes held by the mass-delete guard.
+    pub held_deletes: usize,
+    /// Records quarantined.
+    pub quarantined: usize,
+}
+
+impl CycleCounts {
+    /// Counts.
+    pub fn new(creates: usize, updates: usize, deletes: usize, conflicts: usize, failed: usize) -> Self {
+        CycleCounts { creates, updates, deletes, conflicts, failed, held_deletes: 0, quarantined: 0 }
+    }
+
+    /// The same counts with held deletes and quarantined records.
+    #[must_use]
+    pub fn with_held(mut self, held_deletes: usize, quarantined: usize) -> Self {
+        self.held_deletes = held_deletes;
+        self.quarantined = quarantined;
+        self
+    }
+
+    /// The sum of two counts.
+    #[must_use]
+    pub fn plus(self, other: CycleCounts) -> Self {
+        CycleCounts {
+            creates: self.creates + other.creates,
+            updates: self.updates + other.updates,
+            deletes: self.deletes + other.deletes,
+            conflicts: self.conflicts + other.conflicts,
+            failed: self.failed + other.failed,
+            held_deletes: self.held_deletes + other.held_deletes,
+            quarantined: self.quarantined + other.quarantined,
+        }
+    }
+}
+
+/// One operation of a recorded cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CycleOperation {
+    /// What: `create`, `update`, `delete`, `link`, `conflict`, `hold_delete`, ….
+    pub action: String,
+    /// The side written or concerned, if one.
+    pub side: Option<Side>,
+    /// The record concerned, if one (for a create, the source record).
+    pub record_id: Option<RecordId>,
+    /// Why, in words.
+    pub reason: String,
+    /// How it went: `planned` (dry run), `applied`, `failed: …`, `held`, and for a conflict how
+    /// it was resolved (`Took(Crm)`, `Merged { .. }`, `Manual`, …).
+    pub outcome: String,
+}
+
+impl CycleOperation {
+    /// An operation.
+    pub fn new(
+        action: impl Into<String>,
+        side: Option<Side>,
+        record_id: Option<RecordId>,
+        reason: impl Into<String>,
+        outcome: impl Into<String>,
+    ) -> Self {
+        CycleOperation { action: action.into(), side, record_id, reason: reason.into(), outcome: outcome.into() }
+    }
+}
+
+/// The history of one cycle of one object for one user, dry runs included, for administrators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CycleRecord {
+    /// The user.
+    pub user: UserId,
+    /// Contact or event.
+    pub object: ObjectKind,
+    /// When the sync started.
+    pub started_at: DateTime<Utc>,
+    /// When this object's cycle ended.
+    pub finished_at: DateTime<Utc>,
+    /// A preview: nothing was written.
+    pub dry_run: bool,
+    /// `ok`, or `failed: …` (the error, without secrets).
+    pub outcome: String,
+    /// What it did, counted.
+    pub counts: CycleCounts,
+    /// Its operations, at most [`MAX_CYCLE_OPERATIONS`], in plan order.
+    pub operations: Vec<CycleOperation>,
+    /// Operations beyond [`MAX_CYCLE_OPERATIONS`], not kept.
+    #[serde(default)]
+    pub operations_omitted: usize,
+}
+
+impl CycleRecord {
+    /// A record without operations; see [`CycleRecord::with_operations`].
+    pub fn new(
+        user: impl Into<String>,
+        object: ObjectKind,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        dry_run: bool,
+        outcome: impl Into<String>,
+        counts: CycleCounts,
+    ) -> Self {
+        CycleRecord {
+            user: user.into(),
+            object,
+            started_at,
+            finished_at,
+            dry_run,
+            outcome: outcome.into(),
+            counts,
+            operations: Vec::new(),
+            operations_omitted: 0,
+        }
+    }
+
+    /// The same record with `operations`, cut to [`MAX_CYCLE_OPERATIONS`] (the rest counted).
+    #[must_use]
+    pub fn with_operations(mut self, mut operations: Vec<CycleOperation>) -> Self {
+        self.operations_omitted = operations.len().saturating_sub(MAX_CYCLE_OPERATIONS);
+        operations.truncate(MAX_CYCLE_OPERATIONS);
+        self.operations = operations;
+        self
+    }
+
+    /// Whether the cycle succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.outcome == "ok"
+    }
+}
+
+/// One user as the administrator's overview shows it: the status and what waits for a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UserOverview {
+    /// The user's status (fields flattened in JSON). A user without a recorded status (never
+    /// synced for real) has an empty one.
+    #[serde(flatten)]
+    pub status: UserStatus,
+    /// Records in quarantine, deletes held by the mass-delete guard excluded.
+    pub quarantined: usize,
+    /// Deletes held by the mass-delete guard, approved or not.
+    pub held_deletes: usize,
+    /// Open unresolved items.
+    pub unresolved: usize,
+    /// The counts of the last sync that was not a dry run (every object it ran, summed); `None`
+    /// before the first one.
+    pub last_cycle: Option<CycleCounts>,
+    /// Whether every object of that sync succeeded.
+    pub last_cycle_ok: Option<bool>,
+}
+
+impl UserOverview {
+    /// An overview.
+    pub fn new(status: UserStatus, quarantined: usize, held_deletes: usize, unresolved: usize) -> Self {
+        UserOverview { status, quarantined, held_deletes, unresolved, last_cycle: None, last_cycle_ok: None }
+    }
+
+    /// The same overview with the last sync's counts.
+    #[must_use]
+    pub fn with_last_cycle(mut self, counts: Option<CycleCounts>, ok: Option<bool>) -> Self {
+        self.last_cycle = counts;
+        self.last_cycle_ok = ok;
+        self
+    }
+}
+
+impl UserStatus {
+    /// The status of a user who never synced.
+    pub fn empty(user: impl Into<String>) -> Self {
+        UserStatus {
+            user: user.into(),
+            last_cycle_at: None,
+            last_success_at: None,
+            last_error: None,
+            consecutive_failures: 0,
+            ambiguous_matches: 0,
+        }
+    }
+}
+
 /// Everything one cycle of one object for one user changes, committed atomically (one SQL
 /// transaction).
 ///
@@ -320,6 +520,31 @@ pub trait StateStore: Send + Sync {
 
     /// Every user's status, ordered by user.
     async fn statuses(&self) -> Result<Vec<UserStatus>, StoreError>;
+
+    /// Marks quarantined `records` of `user` and `object` as approved by `by` at `at`
+    /// (administrators approving held deletes). A later upsert of the same entry by a cycle
+    /// keeps the mark; releasing the entry drops it. Read back in [`QuarantineEntry::detail`] as
+    /// `"approved": true, "approved_by", "approved_at"`. Records not in quarantine, or already
+    /// approved, are skipped. Returns how many were marked.
+    async fn approve_quarantined(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        records: &[(Side, RecordId)],
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+
+    /// Appends one cycle to the user's history and deletes the user's oldest beyond
+    /// [`CYCLES_KEPT_PER_USER`], in one transaction.
+    async fn record_cycle(&self, record: &CycleRecord) -> Result<(), StoreError>;
+
+    /// The user's newest `limit` cycles, newest first.
+    async fn cycles(&self, user: &str, limit: usize) -> Result<Vec<CycleRecord>, StoreError>;
+
+    /// Every user the store knows (with a status, pairs, quarantine, unresolved items or cycle
+    /// history), ordered. Reads indexes, never the pairs.
+    async fn users(&self) -> Result<Vec<UserId>, StoreError>;
 
     /// Reset Sync, atomically: deletes this user's pairs (tombstones included), cursors, refetch
     /// queue, quarantine and pending intents for `object`, or for all objects when `None`.

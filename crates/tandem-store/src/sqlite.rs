@@ -15,6 +15,13 @@
 //! | `audit` | `id`, indexes `(user_id, at)` and `(at)` | the audit log |
 //! | `status` | `user_id` | last cycle, last success, last error, failure count |
 //! | `unresolved` | `(user_id, object, side, record_id, kind, subject)` | field, detail, `since`, `checked_at` |
+//! | `cycles` | `id`, index `(user_id, id)` | cycle history: object, `started_at`, `finished_at`, `dry_run`, outcome, counts (JSON), operations (JSON, at most 200), the newest 50 per user |
+//!
+//! `quarantine.approved_by`/`approved_at` (version 5) mark an entry an administrator approved
+//! (a held delete to let through). They live in their own columns, not in `detail`, because a
+//! cycle re-quarantining the entry replaces `detail` and must not drop an approval made
+//! meanwhile; they are read back merged into the entry's `detail` (`"approved": true`,
+//! `"approved_by"`, `"approved_at"`).
 //!
 //! Encodings (timestamps, field prints) are described in the `codec` module: timestamps are
 //! fixed-width RFC 3339 text, field prints a JSON object of 16-digit hex strings.
@@ -45,11 +52,14 @@ use tandem_core::state::{
 };
 
 use crate::codec::{decode_prints, encode_prints, parse_json, parse_object, parse_side, parse_ts, ts};
-use crate::{AuditEntry, CycleCommit, Intent, QuarantineEntry, StateStore, StoreError, UnresolvedEntry, UserStatus};
+use crate::{
+    AuditEntry, CYCLES_KEPT_PER_USER, CycleCommit, CycleRecord, Intent, QuarantineEntry, StateStore, StoreError,
+    UnresolvedEntry, UserId, UserStatus,
+};
 
 /// The schema version this build writes and understands. A database at a higher version is
 /// refused with [`StoreError::Migration`].
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -212,6 +222,29 @@ const MIGRATIONS: &[Migration] = &[
             checked_at TEXT,
             PRIMARY KEY (user_id, object, side, record_id, kind, subject)
         ) WITHOUT ROWID"],
+    },
+    Migration {
+        version: 5,
+        description: "cycle history per user; approval of quarantined (held) deletes",
+        statements: &[
+            "CREATE TABLE cycles (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            object TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            dry_run INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            counts TEXT NOT NULL,
+            operations TEXT NOT NULL,
+            operations_omitted INTEGER NOT NULL DEFAULT 0
+        )",
+            "CREATE INDEX cycles_by_user ON cycles (user_id, id)",
+            // Kept apart from `detail`, which every cycle that re-quarantines the entry replaces:
+            // an approval made while a cycle runs survives that cycle's commit.
+            "ALTER TABLE quarantine ADD COLUMN approved_by TEXT",
+            "ALTER TABLE quarantine ADD COLUMN approved_at TEXT",
+        ],
     },
 ];
 
@@ -562,8 +595,8 @@ impl StateStore for SqliteStore {
 
     async fn quarantine(&self, user: &str) -> Result<Vec<QuarantineEntry>, StoreError> {
         let rows = query(
-            "SELECT user_id, object, side, record_id, reason, since, detail FROM quarantine \
-             WHERE user_id = ? ORDER BY object, side, record_id",
+            "SELECT user_id, object, side, record_id, reason, since, detail, approved_by, approved_at \
+             FROM quarantine WHERE user_id = ? ORDER BY object, side, record_id",
         )
         .bind(user)
         .fetch_all(&self.pool)
@@ -703,6 +736,98 @@ impl StateStore for SqliteStore {
         .await
         .map_err(db("statuses"))?;
         rows.iter().map(decode_status).collect()
+    }
+
+    async fn approve_quarantined(
+        &self,
+        user: &str,
+        object: ObjectKind,
+        records: &[(Side, RecordId)],
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let at = ts(&at);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("approve_quarantined"))?;
+        let mut marked = 0;
+        for (side, id) in records {
+            let done = query(
+                "UPDATE quarantine SET approved_by = ?, approved_at = ? \
+                 WHERE user_id = ? AND object = ? AND side = ? AND record_id = ? AND approved_by IS NULL",
+            )
+            .bind(by)
+            .bind(at.as_str())
+            .bind(user)
+            .bind(object.as_str())
+            .bind(side.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("approve_quarantined"))?;
+            marked += usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+        }
+        tx.commit().await.map_err(db("approve_quarantined: commit"))?;
+        Ok(marked)
+    }
+
+    async fn record_cycle(&self, record: &CycleRecord) -> Result<(), StoreError> {
+        let json = |what: &str, e: serde_json::Error| StoreError::Invalid(format!("record_cycle: {what}: {e}"));
+        let counts = serde_json::to_string(&record.counts).map_err(|e| json("counts", e))?;
+        let operations = serde_json::to_string(&record.operations).map_err(|e| json("operations", e))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("record_cycle"))?;
+        query(
+            "INSERT INTO cycles (user_id, object, started_at, finished_at, dry_run, outcome, counts, operations, \
+             operations_omitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.user)
+        .bind(record.object.as_str())
+        .bind(ts(&record.started_at))
+        .bind(ts(&record.finished_at))
+        .bind(record.dry_run)
+        .bind(&record.outcome)
+        .bind(counts)
+        .bind(operations)
+        .bind(i64::try_from(record.operations_omitted).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("record_cycle"))?;
+        query(
+            "DELETE FROM cycles WHERE user_id = ? AND id <= \
+             (SELECT id FROM cycles WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+        )
+        .bind(&record.user)
+        .bind(&record.user)
+        .bind(i64::try_from(CYCLES_KEPT_PER_USER).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("record_cycle: pruning"))?;
+        tx.commit().await.map_err(db("record_cycle: commit"))
+    }
+
+    async fn cycles(&self, user: &str, limit: usize) -> Result<Vec<CycleRecord>, StoreError> {
+        let rows = query(
+            "SELECT id, user_id, object, started_at, finished_at, dry_run, outcome, counts, operations, \
+             operations_omitted FROM cycles WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(user)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("cycles"))?;
+        rows.iter().map(decode_cycle).collect()
+    }
+
+    async fn users(&self) -> Result<Vec<UserId>, StoreError> {
+        query_scalar(
+            "SELECT user_id FROM status UNION SELECT user_id FROM pair_counts \
+             UNION SELECT user_id FROM quarantine UNION SELECT user_id FROM unresolved \
+             UNION SELECT user_id FROM cycles ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("users"))
     }
 
     async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), StoreError> {
@@ -1094,6 +1219,22 @@ fn decode_quarantine(row: &SqliteRow) -> Result<QuarantineEntry, StoreError> {
         let reason: String = col(row, "reason")?;
         let since: String = col(row, "since")?;
         let detail: Option<String> = col(row, "detail")?;
+        let mut detail = detail.as_deref().map(parse_json).transpose()?;
+        let approved_by: Option<String> = col(row, "approved_by")?;
+        let approved_at: Option<String> = col(row, "approved_at")?;
+        if let Some(by) = approved_by {
+            let mut map = match detail.take() {
+                Some(serde_json::Value::Object(map)) => map,
+                Some(other) => serde_json::Map::from_iter([("detail".to_owned(), other)]),
+                None => serde_json::Map::new(),
+            };
+            map.insert("approved".into(), serde_json::Value::Bool(true));
+            map.insert("approved_by".into(), serde_json::Value::String(by));
+            if let Some(at) = approved_at {
+                map.insert("approved_at".into(), serde_json::Value::String(at));
+            }
+            detail = Some(serde_json::Value::Object(map));
+        }
         Ok(QuarantineEntry {
             user,
             object: parse_object(&object)?,
@@ -1101,10 +1242,34 @@ fn decode_quarantine(row: &SqliteRow) -> Result<QuarantineEntry, StoreError> {
             record_id: RecordId(record_id.clone()),
             reason,
             since: parse_ts(&since)?,
-            detail: detail.as_deref().map(parse_json).transpose()?,
+            detail,
         })
     };
     body().map_err(|d| corrupt(format!("quarantine entry for record {record_id}"), d))
+}
+
+fn decode_cycle(row: &SqliteRow) -> Result<CycleRecord, StoreError> {
+    let id: i64 = col(row, "id").map_err(|d| corrupt("cycle with an unreadable id", d))?;
+    let body = || -> Result<CycleRecord, String> {
+        let object: String = col(row, "object")?;
+        let started_at: String = col(row, "started_at")?;
+        let finished_at: String = col(row, "finished_at")?;
+        let counts: String = col(row, "counts")?;
+        let operations: String = col(row, "operations")?;
+        let omitted: i64 = col(row, "operations_omitted")?;
+        Ok(CycleRecord {
+            user: col(row, "user_id")?,
+            object: parse_object(&object)?,
+            started_at: parse_ts(&started_at)?,
+            finished_at: parse_ts(&finished_at)?,
+            dry_run: col(row, "dry_run")?,
+            outcome: col(row, "outcome")?,
+            counts: serde_json::from_str(&counts).map_err(|e| format!("counts: {e}"))?,
+            operations: serde_json::from_str(&operations).map_err(|e| format!("operations: {e}"))?,
+            operations_omitted: usize::try_from(omitted).map_err(|_| format!("operations_omitted {omitted}"))?,
+        })
+    };
+    body().map_err(|d| corrupt(format!("cycle {id}"), d))
 }
 
 /// An audit row and its id.
@@ -1321,6 +1486,106 @@ mod tests {
         };
         store.commit_cycle("ada", ObjectKind::Contact, removal).await?;
         assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 2);
+        store.close().await;
+        std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(())
+    }
+
+    /// A database written by schema version 4 (no cycle history, no approvals) keeps its
+    /// quarantine when migrated to version 5 and gains both.
+    #[tokio::test]
+    async fn migrating_from_version_4_keeps_the_quarantine_and_adds_history() -> Result<(), StoreError> {
+        use sqlx::ConnectOptions as _;
+        let dir = std::env::temp_dir().join(format!(
+            "tandem-store-v4-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+        let path = dir.join("state.db");
+        {
+            let mut conn = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .connect()
+                .await
+                .map_err(db("connect"))?;
+            query(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, \
+                 description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+            )
+            .execute(&mut conn)
+            .await
+            .map_err(db("v4"))?;
+            for step in MIGRATIONS.iter().filter(|m| m.version <= 4) {
+                for statement in step.statements {
+                    query(*statement).execute(&mut conn).await.map_err(db("v4"))?;
+                }
+                query("INSERT INTO schema_version VALUES (?, ?, '2025-01-01T00:00:00.000000000Z')")
+                    .bind(step.version)
+                    .bind(step.description)
+                    .execute(&mut conn)
+                    .await
+                    .map_err(db("v4"))?;
+            }
+            query(
+                "INSERT INTO quarantine VALUES ('ada', 'contact', 'crm', '003A', 'mass-delete guard', \
+                 '2025-01-01T00:00:00.000000000Z', '{\"kind\":\"held_delete\"}')",
+            )
+            .execute(&mut conn)
+            .await
+            .map_err(db("v4 quarantine"))?;
+            sqlx::Connection::close(conn).await.map_err(db("close"))?;
+        }
+        let store = SqliteStore::open(&path).await?;
+        assert_eq!(store.schema_version().await?, 5);
+        let q = store.quarantine("ada").await?;
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].detail, Some(serde_json::json!({ "kind": "held_delete" })));
+        assert!(store.cycles("ada", 10).await?.is_empty());
+        assert_eq!(store.users().await?, vec!["ada".to_owned()]);
+
+        // Approval: kept apart from the detail, so a cycle re-quarantining the entry keeps it.
+        let held = [(Side::Crm, RecordId::new("003A"))];
+        assert_eq!(store.approve_quarantined("ada", ObjectKind::Contact, &held, "cli:root", Utc::now()).await?, 1);
+        assert_eq!(store.approve_quarantined("ada", ObjectKind::Contact, &held, "cli:root", Utc::now()).await?, 0);
+        let fresh = QuarantineEntry { detail: Some(serde_json::json!({ "kind": "held_delete" })), ..q[0].clone() };
+        let again = CycleCommit { quarantine_add: vec![fresh.clone()], ..CycleCommit::default() };
+        store.commit_cycle("ada", ObjectKind::Contact, again).await?;
+        let q = store.quarantine("ada").await?;
+        let detail = q[0].detail.clone().unwrap_or_default();
+        assert_eq!(detail["kind"], "held_delete");
+        assert_eq!(detail["approved"], true);
+        assert_eq!(detail["approved_by"], "cli:root");
+        // Released: the approval goes with the entry.
+        let release = CycleCommit { quarantine_remove: held.to_vec(), ..CycleCommit::default() };
+        store.commit_cycle("ada", ObjectKind::Contact, release).await?;
+        let back = CycleCommit { quarantine_add: vec![fresh], ..CycleCommit::default() };
+        store.commit_cycle("ada", ObjectKind::Contact, back).await?;
+        let q = store.quarantine("ada").await?;
+        assert_eq!(q[0].detail, Some(serde_json::json!({ "kind": "held_delete" })));
+        store.reset_user("ada", None).await?;
+
+        // History: newest first, the newest 50 per user kept, other users untouched.
+        let at = |n: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(n);
+        let op = crate::CycleOperation::new("create", Some(Side::Mailbox), None, "new in crm", "applied");
+        let many: Vec<crate::CycleOperation> = vec![op; crate::MAX_CYCLE_OPERATIONS + 7];
+        let bob = CycleRecord::new("bob", ObjectKind::Event, at(0), at(1), true, "ok", crate::CycleCounts::default());
+        store.record_cycle(&bob).await?;
+        for n in 0..60 {
+            let counts = crate::CycleCounts::new(n as usize, 0, 0, 0, 0);
+            let record = CycleRecord::new("ada", ObjectKind::Contact, at(n), at(n + 1), false, "ok", counts)
+                .with_operations(many.clone());
+            store.record_cycle(&record).await?;
+        }
+        let kept = store.cycles("ada", 1_000).await?;
+        assert_eq!(kept.len(), crate::CYCLES_KEPT_PER_USER);
+        assert_eq!(kept[0].counts.creates, 59);
+        assert_eq!(kept[49].counts.creates, 10);
+        assert_eq!(kept[0].operations.len(), crate::MAX_CYCLE_OPERATIONS);
+        assert_eq!(kept[0].operations_omitted, 7);
+        assert_eq!(store.cycles("bob", 10).await?, vec![bob]);
+        assert_eq!(store.users().await?, vec!["ada".to_owned(), "bob".to_owned()]);
         store.close().await;
         std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
         Ok(())

@@ -907,14 +907,22 @@ async fn a_version_3_database_gains_the_unresolved_table_and_keeps_its_data() ->
         use sqlx::ConnectOptions as _;
         let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).connect().await?;
         sqlx::query("DROP TABLE unresolved").execute(&mut conn).await?;
+        for undo in [
+            "DROP TABLE cycles",
+            "ALTER TABLE quarantine DROP COLUMN approved_by",
+            "ALTER TABLE quarantine DROP COLUMN approved_at",
+        ] {
+            sqlx::query(undo).execute(&mut conn).await?;
+        }
         sqlx::query("DELETE FROM schema_version WHERE version >= 4").execute(&mut conn).await?;
         sqlx::Connection::close(conn).await?;
     }
     let store = SqliteStore::open(&path).await?;
-    assert_eq!(SCHEMA_VERSION, 4);
-    assert_eq!(store.schema_version().await?, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(store.schema_version().await?, 5);
     assert_eq!(store.pair(ADA, CONTACT, &pair(1).pair_id).await?, Some(pair(1)));
     assert!(store.unresolved(ADA).await?.is_empty());
+    assert!(store.cycles(ADA, 10).await?.is_empty());
     let item = unresolved_entry(ADA, CONTACT, "AAMk1", "Globex", Some(FieldKey::Company), t(3));
     commit(&store, ADA, CONTACT, CycleCommit { unresolved_add: vec![item.clone()], ..CycleCommit::default() }).await?;
     store.close().await;

@@ -88,3 +88,113 @@ async fn google_api_python_client_drives_the_google_fake() {
     assert_eq!(fake.group_members(USER, group), vec![kept.to_owned()]);
     server.shutdown().await.unwrap();
 }
+
+/// Calendar's batch endpoint through the library's `service.new_batch_http_request()`
+/// (`clients/google_batch.py`): its multipart encoding, `Content-ID` matching and per-part errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_api_python_client_batches_against_the_google_fake() {
+    let Some(python) = python(
+        &["googleapiclient.discovery", "google.oauth2.service_account", "google_auth_httplib2"],
+        "google-api-python-client, google-auth and google-auth-httplib2",
+    ) else {
+        return;
+    };
+    let (fake, server) = GoogleFake::start().await.unwrap();
+    fake.add_service_account(SA, CLIENT, TEST_RSA_CERT_PEM);
+    fake.add_user(USER);
+    fake.grant_delegation(CLIENT, &[SCOPE_CALENDAR, SCOPE_CALENDAR_EVENTS, SCOPE_CONTACTS]);
+    let env = vec![
+        ("TANDEM_GOOGLE_URL", server.url("/")),
+        ("TANDEM_GOOGLE_ACCOUNT", SA.to_owned()),
+        ("TANDEM_GOOGLE_KEY", TEST_RSA_KEY_PEM.to_owned()),
+        ("TANDEM_GOOGLE_USER", USER.to_owned()),
+    ];
+    let summary = run(python, "google_batch.py", Vec::new(), env).await;
+    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    for id in summary["inserted"].as_array().unwrap() {
+        let event = fake.event(USER, id.as_str().unwrap()).expect("inserted through the batch");
+        let cancelled = event["status"] == "cancelled";
+        assert_eq!(cancelled, *id == summary["deleted"], "{event}");
+    }
+    assert_eq!(fake.event(USER, "tandembatch0002").unwrap()["location"], Value::Null, "stale patch not applied");
+    assert_eq!(fake.controls().count("POST", "/batch/calendar/v3"), 2);
+    assert_eq!(fake.controls().count("POST", "/calendar/v3/calendars/{calendar_id}/events"), 0);
+    server.shutdown().await.unwrap();
+}
+
+/// `events.list(singleEvents=True, orderBy='startTime')` through the library, paged with
+/// `list_next` (`clients/google_instances.py`): a weekly series with a moved and a cancelled
+/// occurrence and an EXDATE, expanded into instances with `recurringEventId` and
+/// `originalStartTime`, and a one-off event in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_api_python_client_lists_single_events() {
+    let Some(python) = python(
+        &["googleapiclient.discovery", "google.oauth2.service_account", "google_auth_httplib2"],
+        "google-api-python-client, google-auth and google-auth-httplib2",
+    ) else {
+        return;
+    };
+    let (fake, server) = GoogleFake::start().await.unwrap();
+    fake.add_service_account(SA, CLIENT, TEST_RSA_CERT_PEM);
+    fake.add_user(USER);
+    fake.grant_delegation(CLIENT, &[SCOPE_CALENDAR, SCOPE_CALENDAR_EVENTS, SCOPE_CONTACTS]);
+    let tz = "America/New_York";
+    fake.seed_event(
+        USER,
+        Some("series00001"),
+        json!({"summary": "Weekly", "start": {"dateTime": "2026-03-02T09:00:00", "timeZone": tz},
+               "end": {"dateTime": "2026-03-02T10:00:00", "timeZone": tz},
+               "recurrence": ["RRULE:FREQ=WEEKLY;UNTIL=20260330T130000Z", "EXDATE;TZID=America/New_York:20260323T090000"]}),
+    )
+    .unwrap();
+    fake.seed_event(
+        USER,
+        Some("oneoff00001"),
+        json!({"summary": "One-off", "start": {"dateTime": "2026-03-03T12:00:00Z"},
+               "end": {"dateTime": "2026-03-03T13:00:00Z"}}),
+    )
+    .unwrap();
+    let moved = fake
+        .edit_instance(
+            USER,
+            "series00001",
+            json!({"dateTime": "2026-03-09T13:00:00Z"}),
+            json!({"summary": "Moved", "start": {"dateTime": "2026-03-10T15:00:00Z"},
+                   "end": {"dateTime": "2026-03-10T16:00:00Z"}}),
+        )
+        .unwrap();
+    fake.edit_instance(
+        USER,
+        "series00001",
+        json!({"dateTime": "2026-03-16T13:00:00Z"}),
+        json!({"status": "cancelled"}),
+    )
+    .unwrap();
+    let moved_original = fake.event(USER, &moved).unwrap()["originalStartTime"].clone();
+    let original = |local: &str| json!({"dateTime": local, "timeZone": tz});
+    let expected = json!({
+        "timeMin": "2026-03-01T00:00:00Z",
+        "timeMax": "2026-04-30T00:00:00Z",
+        "items": [
+            {"id": "series00001_20260302T140000Z", "recurringEventId": "series00001", "summary": "Weekly",
+             "originalStartTime": original("2026-03-02T09:00:00-05:00")},
+            {"id": "oneoff00001", "summary": "One-off"},
+            {"id": moved, "recurringEventId": "series00001", "summary": "Moved", "originalStartTime": moved_original},
+            {"id": "series00001_20260330T130000Z", "recurringEventId": "series00001", "summary": "Weekly",
+             "originalStartTime": original("2026-03-30T09:00:00-04:00")},
+        ],
+    });
+    let env = vec![
+        ("TANDEM_GOOGLE_URL", server.url("/")),
+        ("TANDEM_GOOGLE_ACCOUNT", SA.to_owned()),
+        ("TANDEM_GOOGLE_KEY", TEST_RSA_KEY_PEM.to_owned()),
+        ("TANDEM_GOOGLE_USER", USER.to_owned()),
+        ("TANDEM_GOOGLE_EXPECTED", expected.to_string()),
+    ];
+    let summary = run(python, "google_instances.py", Vec::new(), env).await;
+    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["pages"], 2, "{summary}");
+    assert_eq!(summary["instances"].as_array().unwrap().len(), 4, "{summary}");
+    assert_eq!(fake.controls().count("GET", "/calendar/v3/calendars/{calendar_id}/events"), 3);
+    server.shutdown().await.unwrap();
+}

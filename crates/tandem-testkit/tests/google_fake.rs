@@ -489,3 +489,202 @@ async fn quota_errors_on_demand() {
     assert_eq!(env.call(&t, reqwest::Method::GET, EVENTS, None).await.0, 403);
     assert_eq!(env.call(&t, reqwest::Method::GET, EVENTS, None).await.0, 200);
 }
+
+/// Calendar's batch endpoint spoken raw: LF line ends, a full-URL target, per-part statuses and
+/// `Content-ID`s, quota per part, and the refusals (People parts, nested batches, >1000 calls,
+/// no bearer, not multipart).
+#[tokio::test]
+async fn calendar_batch_endpoint_raw() {
+    let env = env().await;
+    let t = env.token(ANN).await;
+    let mut existing = event("Existing", 2);
+    existing["id"] = json!("batchevent1");
+    let (_, made) = env.call(&t, reqwest::Method::POST, EVENTS, Some(existing)).await;
+    let etag = made["etag"].as_str().unwrap().to_owned();
+    let insert = event("Batched", 3).to_string();
+    let root = env.server.url("/");
+    let part = |id: &str, head: &str, body: &str| {
+        format!("--xyz\nContent-Type: application/http\nContent-ID: <{id}>\n\n{head}\n\n{body}\n")
+    };
+    let body = [
+        part("a+1", &format!("POST {EVENTS}?sendUpdates=none HTTP/1.1\nContent-Type: application/json"), &insert),
+        part(
+            "a+2",
+            &format!("PATCH {}calendar/v3/calendars/primary/events/batchevent1 HTTP/1.1\nIf-Match: \"1\"\nContent-Type: application/json", root),
+            "{\"location\":\"x\"}",
+        ),
+        part("a+3", &format!("GET {EVENTS}/batchevent1 HTTP/1.1"), ""),
+        part("a+4", "GET /v1/people/me/connections?personFields=names HTTP/1.1", ""),
+        part("a+5", "POST /batch/calendar/v3 HTTP/1.1", ""),
+        part("a+6", &format!("DELETE {EVENTS}/batchevent1 HTTP/1.1\nIf-Match: {etag}"), ""),
+        "--xyz--\n".to_owned(),
+    ]
+    .concat();
+    let send = |body: String, content_type: &str, token: Option<&str>| {
+        let mut req =
+            env.http.post(env.server.url("/batch/calendar/v3")).header("Content-Type", content_type).body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let r = send(body.clone(), "multipart/mixed; boundary=\"xyz\"", Some(&t)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    let boundary = ct.strip_prefix("multipart/mixed; boundary=").unwrap().to_owned();
+    assert!(boundary.starts_with("batch_"), "{ct}");
+    let text = r.text().await.unwrap();
+    let parts: Vec<&str> = text.split(&format!("--{boundary}")).filter(|p| p.contains("HTTP/1.1")).collect();
+    assert_eq!(parts.len(), 6, "{text}");
+    let status = |p: &str| p.split("HTTP/1.1 ").nth(1).unwrap()[..3].parse::<u16>().unwrap();
+    let statuses: Vec<u16> = parts.iter().map(|p| status(p)).collect();
+    assert_eq!(statuses, [200, 412, 200, 400, 400, 204], "{text}");
+    for (n, p) in parts.iter().enumerate() {
+        assert!(p.contains("Content-Type: application/http"), "{p}");
+        assert!(p.contains(&format!("Content-ID: <response-a+{}>", n + 1)), "{p}");
+    }
+    assert!(parts[1].contains("conditionNotMet"), "{}", parts[1]);
+    assert!(parts[3].contains("People"), "{}", parts[3]);
+    assert!(parts[4].contains("Nested batch"), "{}", parts[4]);
+    assert_eq!(env.fake.event(ANN, "batchevent1").unwrap()["status"], "cancelled");
+    assert_eq!(env.fake.events(ANN).len(), 2);
+    assert_eq!(env.fake.controls().count("POST", "/batch/calendar/v3"), 1);
+
+    // Quota counts per inner call: the first part fails, the second goes through.
+    env.fake.quota_error_next(1, QuotaKind::RateLimitExceeded);
+    let two = [
+        part("q1", &format!("GET {EVENTS}/batchevent1 HTTP/1.1"), ""),
+        part("q2", &format!("GET {EVENTS}/batchevent1 HTTP/1.1"), ""),
+        "--xyz--\n".to_owned(),
+    ]
+    .concat();
+    let text = send(two, "multipart/mixed; boundary=xyz", Some(&t)).await.unwrap().text().await.unwrap();
+    assert!(text.contains("HTTP/1.1 403 Forbidden") && text.contains("rateLimitExceeded"), "{text}");
+    assert!(text.contains("HTTP/1.1 200 OK"), "{text}");
+
+    // Whole-call refusals.
+    let too_many = [
+        (0..1001).map(|n| part(&n.to_string(), &format!("GET {EVENTS}/batchevent1 HTTP/1.1"), "")).collect::<String>(),
+        "--xyz--\n".to_owned(),
+    ]
+    .concat();
+    let r = send(too_many, "multipart/mixed; boundary=xyz", Some(&t)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["errors"][0]["reason"], "badRequest");
+    let r = send(body.clone(), "multipart/mixed; boundary=xyz", None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = send(body.clone(), "application/json", Some(&t)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = send(
+        "--xyz\nContent-Type: application/http\n\nGET / HTTP/1.1\n".to_owned(),
+        "multipart/mixed; boundary=xyz",
+        Some(&t),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 400, "unterminated");
+}
+
+#[tokio::test]
+async fn single_events_expand_order_and_page() {
+    let env = env().await;
+    let t = env.token(ANN).await;
+    let mut master = event("Weekly", 2);
+    master["id"] = json!("series00003");
+    master["start"] = json!({"dateTime": "2026-03-02T10:00:00+01:00", "timeZone": "Europe/Berlin"});
+    master["end"] = json!({"dateTime": "2026-03-02T10:30:00+01:00", "timeZone": "Europe/Berlin"});
+    master["recurrence"] = json!(["RRULE:FREQ=WEEKLY;COUNT=6", "EXDATE;TZID=Europe/Berlin:20260323T100000"]);
+    assert_eq!(env.call(&t, reqwest::Method::POST, EVENTS, Some(master)).await.0, 200);
+    let mut single = event("One-off", 10);
+    single["id"] = json!("single00001");
+    assert_eq!(env.call(&t, reqwest::Method::POST, EVENTS, Some(single)).await.0, 200);
+    let mut outside = event("Outside", 31);
+    outside["id"] = json!("single00002");
+    assert_eq!(env.call(&t, reqwest::Method::POST, EVENTS, Some(outside)).await.0, 200);
+    // A moved occurrence (Mar 9 moved after the single event) and a cancelled one (Mar 16).
+    let (status, _) = env
+        .call(
+            &t,
+            reqwest::Method::PATCH,
+            &format!("{EVENTS}/series00003_20260309T090000Z"),
+            Some(json!({"summary": "Moved", "start": {"dateTime": "2026-03-10T12:00:00Z"},
+                        "end": {"dateTime": "2026-03-10T12:30:00Z"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        env.call(&t, reqwest::Method::DELETE, &format!("{EVENTS}/series00003_20260316T090000Z"), None).await.0,
+        204
+    );
+
+    // orderBy=startTime needs singleEvents=true.
+    let (status, body) = env.call(&t, reqwest::Method::GET, &format!("{EVENTS}?orderBy=startTime"), None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["errors"][0]["reason"], "badRequest");
+    assert_eq!(body["error"]["message"], "The requested ordering is not available for the particular query.");
+
+    let query = "singleEvents=true&orderBy=startTime&timeMin=2026-03-01T00:00:00Z&timeMax=2026-03-31T00:00:00Z";
+    let mut path = format!("{EVENTS}?{query}&maxResults=2");
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let sync = loop {
+        let (status, body) = env.call(&t, reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        items.extend(body["items"].as_array().unwrap().iter().cloned());
+        match body["nextPageToken"].as_str() {
+            Some(page) => {
+                assert!(body.get("nextSyncToken").is_none());
+                path = format!("{EVENTS}?{query}&maxResults=2&pageToken={page}");
+            }
+            None => break body["nextSyncToken"].as_str().unwrap().to_owned(),
+        }
+    };
+    let ids: Vec<&str> = items.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["series00003_20260302T090000Z", "single00001", "series00003_20260309T090000Z", "series00003_20260330T080000Z"]
+    );
+    assert_eq!(pages, 2);
+    let first = &items[0];
+    assert_eq!(first["recurringEventId"], "series00003");
+    assert_eq!(
+        first["originalStartTime"],
+        json!({"dateTime": "2026-03-02T10:00:00+01:00", "timeZone": "Europe/Berlin"})
+    );
+    assert_eq!(first["summary"], "Weekly");
+    assert!(first.get("recurrence").is_none());
+    assert_eq!(items[2]["summary"], "Moved");
+    assert_eq!(items[3]["start"]["dateTime"], "2026-03-30T10:00:00+02:00");
+    assert!(items[1].get("recurringEventId").is_none());
+    // Without paging, the same list; with showDeleted the cancelled occurrence too.
+    let (_, whole) = env.call(&t, reqwest::Method::GET, &format!("{EVENTS}?{query}"), None).await;
+    assert_eq!(whole["items"].as_array().unwrap().len(), 4);
+    let (_, deleted) = env.call(&t, reqwest::Method::GET, &format!("{EVENTS}?{query}&showDeleted=true"), None).await;
+    let cancelled: Vec<&Value> =
+        deleted["items"].as_array().unwrap().iter().filter(|e| e["status"] == "cancelled").collect();
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["id"], "series00003_20260316T090000Z");
+    // A page token of another query shape is refused.
+    let (_, paged) = env.call(&t, reqwest::Method::GET, &format!("{EVENTS}?{query}&maxResults=1"), None).await;
+    let page = paged["nextPageToken"].as_str().unwrap();
+    assert_eq!(env.call(&t, reqwest::Method::GET, &format!("{EVENTS}?pageToken={page}"), None).await.0, 400);
+
+    // Incremental: a changed master yields its instances in the first round's window.
+    env.fake.edit_event(ANN, "series00003", json!({"summary": "Weekly v2"})).unwrap();
+    let (status, changes) =
+        env.call(&t, reqwest::Method::GET, &format!("{EVENTS}?singleEvents=true&syncToken={sync}"), None).await;
+    assert_eq!(status, 200, "{changes}");
+    let changed: Vec<&str> = changes["items"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        changed,
+        [
+            "series00003_20260302T090000Z",
+            "series00003_20260309T090000Z",
+            "series00003_20260316T090000Z",
+            "series00003_20260330T080000Z"
+        ]
+    );
+    assert_eq!(changes["items"][0]["summary"], "Weekly v2");
+    assert_eq!(changes["items"][2]["status"], "cancelled");
+}

@@ -408,6 +408,7 @@ impl Sim {
             mailbox: SideInput { changes: mailbox, capabilities: &self.mailbox.caps },
             now: epoch_plus(self.clock),
             release_held_deletes: self.release_held_deletes,
+            approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
             mailbox_owner: None,
         };
         plan(&input)

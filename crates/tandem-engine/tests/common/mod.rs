@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side};
 use tandem_store::{
-    AuditEntry, CycleCommit, Intent, QuarantineEntry, SqliteStore, StateStore, StoreError, UnresolvedEntry, UserStatus,
+    AuditEntry, CycleCommit, CycleRecord, Intent, QuarantineEntry, SqliteStore, StateStore, StoreError,
+    UnresolvedEntry, UserStatus,
 };
 
 /// A SQLite store whose next `commit_cycle` calls fail as if the process had died just before
@@ -116,5 +117,24 @@ impl StateStore for CrashingStore {
     }
     async fn reset_user(&self, u: &str, o: Option<ObjectKind>) -> Result<(), StoreError> {
         self.inner.reset_user(u, o).await
+    }
+    async fn approve_quarantined(
+        &self,
+        u: &str,
+        o: ObjectKind,
+        r: &[(Side, RecordId)],
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.inner.approve_quarantined(u, o, r, by, at).await
+    }
+    async fn record_cycle(&self, r: &CycleRecord) -> Result<(), StoreError> {
+        self.inner.record_cycle(r).await
+    }
+    async fn cycles(&self, u: &str, l: usize) -> Result<Vec<CycleRecord>, StoreError> {
+        self.inner.cycles(u, l).await
+    }
+    async fn users(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.users().await
     }
 }

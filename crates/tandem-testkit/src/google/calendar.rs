@@ -1,11 +1,20 @@
 //! Calendar v3 events on a user's primary calendar.
 //!
 //! - `GET …/events`: `maxResults` (1..=2500, default 250), `pageToken`, `syncToken`,
-//!   `showDeleted`, `timeMin`/`timeMax` (RFC 3339; not with `syncToken`: 400), `singleEvents`
-//!   (only `false`). Items come in id order; the first run pages and the last page carries
-//!   `nextSyncToken` (the state when the first page was served). With `syncToken`, every event
-//!   changed since (cancelled ones as `status: cancelled`, minimal unless an exception). An expired
-//!   token ([`super::GoogleFake::expire_sync_tokens`]) answers 410 `fullSyncRequired`.
+//!   `showDeleted`, `timeMin`/`timeMax` (RFC 3339; not with `syncToken`: 400), `singleEvents`,
+//!   `orderBy=startTime` (only with `singleEvents=true`, else 400 `badRequest`). Items come in id
+//!   order; the first run pages and the last page carries `nextSyncToken` (the state when the
+//!   first page was served). With `syncToken`, every event changed since (cancelled ones as
+//!   `status: cancelled`, minimal unless an exception). An expired token
+//!   ([`super::GoogleFake::expire_sync_tokens`]) answers 410 `fullSyncRequired`.
+//! - `singleEvents=true` expands series (see the `expand` module): masters are replaced by their
+//!   instances in `[timeMin, timeMax)` (without `timeMax`, up to two years after the later of
+//!   `timeMin` and now), stored exceptions replace their occurrence, cancelled instances only with
+//!   `showDeleted=true`; `orderBy` `startTime` or `updated` sorts (ties by id), else id order;
+//!   `iCalUID` filters. The page token carries the resolved window (stable paging); the
+//!   `nextSyncToken` carries the requested `timeMin`/`timeMax`, and an incremental round yields the
+//!   changed single events and exceptions, and every instance of a changed master in that window
+//!   (resolved anew; a token without one: no lower bound, two years ahead).
 //! - `POST …/events`: client-chosen `id` (base32hex `a-v0-9`, 5..=1024 chars; 400 `invalid`,
 //!   409 `duplicate`), `start`/`end` required, `recurrence` lines `RRULE:`/`EXRULE:`/`RDATE:`/
 //!   `EXDATE:` only. Server-owned: `kind`, `etag`, `created`, `updated`, `htmlLink`, `creator`,
@@ -27,7 +36,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     Api, Data, GoogleFake, SCOPE_CALENDAR, SCOPE_CALENDAR_EVENTS, SendUpdates, authorize, calendar_error, decode_token,
-    encode_token, json_response, merge, param, query_pairs, rfc3339,
+    encode_token, expand, json_response, merge, param, query_pairs, rfc3339,
 };
 
 /// Properties the server owns; what a client sends for them is ignored.
@@ -246,8 +255,9 @@ pub(crate) async fn list(
         Some(Ok(n)) if (1..=2500).contains(&n) => n,
         Some(_) => return invalid_param("maxResults", "Invalid value for maxResults."),
     };
-    if param(&pairs, "singleEvents") == Some("true") {
-        return bad_request("singleEvents=true is not modelled by the tandem-testkit fake.");
+    let single = param(&pairs, "singleEvents") == Some("true");
+    if param(&pairs, "orderBy") == Some("startTime") && !single {
+        return bad_request("The requested ordering is not available for the particular query.");
     }
     let sync_token = param(&pairs, "syncToken");
     let time_min = param(&pairs, "timeMin");
@@ -276,14 +286,33 @@ pub(crate) async fn list(
     };
     let show_deleted = param(&pairs, "showDeleted") == Some("true");
     let d = fake.lock();
+    // singleEvents: the requested bounds (carried by the round's tokens) and, on later pages, the
+    // window the first page resolved (so the expanded list pages stably).
+    let (mut bounds, mut resolved_max) = ((min, max_t), None);
     // since: changes after this seq; hi: the seq the round's nextSyncToken carries.
     let (since, hi, offset, incremental) = if let Some(page) = param(&pairs, "pageToken") {
-        match decode_token("EP", page).and_then(|t| parse_numbers(&t)) {
+        let text = decode_token("EP", page).unwrap_or_default();
+        let (numbers, window) = text.split_once('|').map_or((text.as_str(), None), |(n, w)| (n, Some(w)));
+        let window = window
+            .and_then(|w| w.rsplit_once(' '))
+            .and_then(|(b, m)| Some((expand::decode_bounds(b)?, DateTime::from_timestamp_millis(m.parse().ok()?)?)));
+        if window.is_some() != single {
+            return invalid_param("pageToken", "Invalid page token value.");
+        }
+        if let Some((b, m)) = window {
+            (bounds, resolved_max) = (b, Some(m));
+        }
+        match parse_numbers(numbers) {
             Some(v) if v.len() == 5 && v[0] == d.epoch => (v[1], v[2], usize::try_from(v[3]).unwrap_or(0), v[4] == 1),
             _ => return invalid_param("pageToken", "Invalid page token value."),
         }
     } else if let Some(token) = sync_token {
-        match decode_token("CP", token).and_then(|t| parse_sync(&t)) {
+        let text = decode_token("CP", token);
+        if single && let Some(b) = text.as_deref().and_then(|t| t.splitn(4, ' ').nth(3)).and_then(expand::decode_bounds)
+        {
+            bounds = b;
+        }
+        match text.and_then(|t| parse_sync(&t)) {
             Some((epoch, user, seq)) if user == owner && epoch == d.epoch => (seq, d.seq, 0, true),
             Some((_, user, _)) if user == owner => {
                 return calendar_error(
@@ -300,27 +329,47 @@ pub(crate) async fn list(
         (0, d.seq, 0, false)
     };
     let Some(cal) = d.calendars.get(&owner) else { return not_found() };
-    let selected: Vec<(&String, &StoredEvent)> = cal
-        .events
-        .iter()
-        .filter(|(_, e)| e.seq > since)
-        .filter(|(_, e)| incremental || show_deleted || !e.cancelled)
-        .filter(|(_, e)| {
-            let start = instant(e.props.get("start"));
-            let end = instant(e.props.get("end"));
-            let recurring = e.props.contains_key("recurrence");
-            let after_min = match (min, end) {
-                (Some(m), Some(end)) => recurring || end > m,
-                _ => true,
-            };
-            let before_max = match (max_t, start) {
-                (Some(m), Some(s)) => s < m,
-                _ => true,
-            };
-            after_min && before_max
-        })
-        .collect();
-    let page: Vec<Value> = selected.iter().skip(offset).take(max).map(|(id, e)| e.render(id, &owner, true)).collect();
+    let window = expand::Window::resolve(bounds.0, resolved_max.or(bounds.1), Utc::now());
+    let uid = param(&pairs, "iCalUID");
+    let selected: Vec<Value> = if single {
+        let all: Vec<(Value, bool)> =
+            cal.events.iter().map(|(id, e)| (e.render(id, &owner, false), e.seq > since)).collect();
+        let mut items = expand::single_events(&all, window, show_deleted, incremental);
+        if let Some(uid) = uid {
+            items.retain(|e| e.get("iCalUID").and_then(Value::as_str) == Some(uid));
+        }
+        expand::order(&mut items, param(&pairs, "orderBy"));
+        items
+    } else {
+        cal.events
+            .iter()
+            .filter(|(_, e)| e.seq > since)
+            .filter(|(_, e)| incremental || show_deleted || !e.cancelled)
+            .filter(|(_, e)| {
+                let start = instant(e.props.get("start"));
+                let end = instant(e.props.get("end"));
+                let recurring = e.props.contains_key("recurrence");
+                let after_min = match (min, end) {
+                    (Some(m), Some(end)) => recurring || end > m,
+                    _ => true,
+                };
+                let before_max = match (max_t, start) {
+                    (Some(m), Some(s)) => s < m,
+                    _ => true,
+                };
+                after_min && before_max
+            })
+            // A series and its exceptions share the iCalUID (the exceptions' ids differ).
+            .filter(|(id, e)| {
+                uid.is_none_or(|u| match e.props.get("iCalUID").and_then(Value::as_str) {
+                    Some(stored) => stored == u,
+                    None => u.strip_suffix("@google.com") == Some(id.as_str()),
+                })
+            })
+            .map(|(id, e)| e.render(id, &owner, true))
+            .collect()
+    };
+    let page: Vec<Value> = selected.iter().skip(offset).take(max).cloned().collect();
     let mut out = json!({
         "kind": "calendar#events",
         "etag": etag(d.seq),
@@ -332,10 +381,17 @@ pub(crate) async fn list(
         "items": page,
     });
     if offset + max < selected.len() {
-        out["nextPageToken"] =
-            json!(encode_token("EP", &format!("{} {since} {hi} {} {}", d.epoch, offset + max, u8::from(incremental))));
+        let mut text = format!("{} {since} {hi} {} {}", d.epoch, offset + max, u8::from(incremental));
+        if single {
+            text += &format!("|{} {}", expand::encode_bounds(bounds.0, bounds.1), window.max.timestamp_millis());
+        }
+        out["nextPageToken"] = json!(encode_token("EP", &text));
     } else {
-        out["nextSyncToken"] = json!(encode_token("CP", &format!("{} {owner} {hi}", d.epoch)));
+        let mut text = format!("{} {owner} {hi}", d.epoch);
+        if single {
+            text += &format!(" {}", expand::encode_bounds(bounds.0, bounds.1));
+        }
+        out["nextSyncToken"] = json!(encode_token("CP", &text));
     }
     json_response(200, out)
 }

@@ -23,13 +23,21 @@
 //!   the `usageLimits` domain; People `RESOURCE_EXHAUSTED`).
 //! - Counters: [`Controls`] per route; [`GoogleFake::send_updates`] records `sendUpdates`.
 //!
-//! Not modelled yet: the `multipart/mixed` batch endpoint, `singleEvents=true` (expansion of
-//! series), instance ids checked against the recurrence rule, per-user OAuth (authorization code).
+//! - **Per-user OAuth**: `GET /o/oauth2/v2/auth` and the `authorization_code` (PKCE S256) and
+//!   `refresh_token` grants of `POST /token`: see the `oauth` module.
+//! - **Calendar batch** (`POST /batch/calendar/v3`, `multipart/mixed`, at most 1,000 parts,
+//!   each answered with its own status and `Content-ID`): see the `batch` module.
+//! - **People `batchGet`** (`GET /v1/people:batchGet`, at most 200 resource names).
+//!
+//! Not modelled yet: instance ids checked against the recurrence rule.
 
 // The Err of the handlers' helpers is the response itself, built once per request.
 #![allow(clippy::result_large_err)]
 
+mod batch;
 pub mod calendar;
+mod expand;
+mod oauth;
 pub mod people;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -121,6 +129,7 @@ pub(crate) struct Data {
     quota: VecDeque<QuotaKind>,
     pub(crate) send_updates: Vec<SendUpdates>,
     pub(crate) people_expired_status: u16,
+    pub(crate) oauth: oauth::OAuthData,
 }
 
 impl Data {
@@ -255,13 +264,16 @@ pub fn router(fake: GoogleFake) -> Router {
     let controls = fake.controls.clone();
     let app = Router::new()
         .route("/token", post(token))
+        .route("/o/oauth2/v2/auth", get(oauth::authorize))
         .route("/calendar/v3/calendars/{calendar_id}/events", get(calendar::list).post(calendar::insert))
         .route(
             "/calendar/v3/calendars/{calendar_id}/events/{event_id}",
             get(calendar::get_event).put(calendar::put).patch(calendar::patch).delete(calendar::delete),
         )
+        .route("/batch/calendar/v3", post(batch::calendar))
         .route("/v1/people/me/connections", get(people::connections))
         .route("/v1/people/{person_id}", get(people::get_person))
+        .route("/v1/people:batchGet", get(people::batch_get))
         .route("/v1/people:batchCreateContacts", post(people::batch_create))
         .route("/v1/people:batchUpdateContacts", post(people::batch_update))
         .route("/v1/people:batchDeleteContacts", post(people::batch_delete))
@@ -417,6 +429,9 @@ fn unverified_claims(jwt: &str) -> Option<Value> {
 async fn token(State(fake): State<GoogleFake>, headers: HeaderMap, body: Bytes) -> Response {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let grant_type = param(&form, "grant_type").unwrap_or("");
+    if grant_type == "authorization_code" || grant_type == "refresh_token" {
+        return oauth::token(&fake, grant_type, &form, &headers);
+    }
     if grant_type != JWT_BEARER {
         return oauth_error("unsupported_grant_type", &format!("Invalid grant_type: {grant_type}"));
     }

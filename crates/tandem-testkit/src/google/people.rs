@@ -10,7 +10,9 @@
 //!   person's `etag` must be current or the whole call answers 400 `FAILED_PRECONDITION`),
 //!   `POST /v1/people:batchDeleteContacts` (≤ 500). New contacts belong to `myContacts` and to
 //!   the existing groups named in their `memberships`.
-//! - `GET /v1/people/{id}` (`people.get`, `personFields` required).
+//! - `GET /v1/people/{id}` (`people.get`, `personFields` required) and
+//!   `GET /v1/people:batchGet` (`resourceNames` repeated, 1..=200, `personFields` required; a
+//!   missing person is a 404 entry of `responses`, not a failed call).
 //! - `GET/POST /v1/contactGroups` (system groups `myContacts` and `starred` plus user groups;
 //!   a duplicate name answers 409 `ALREADY_EXISTS`), `POST /v1/contactGroups/{id}/members:modify`.
 //! - Client properties are kept as sent (`clientData` included); `resourceName`, `etag`,
@@ -267,6 +269,40 @@ pub(crate) async fn get_person(
         Some(p) => json_response(200, p.render(&resource, Some(&fields))),
         None => people_error(404, "NOT_FOUND", "Requested entity was not found.", None),
     }
+}
+
+/// `GET /v1/people:batchGet`.
+pub(crate) async fn batch_get(
+    State(fake): State<GoogleFake>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let user = match contacts_user(&fake, &headers) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let pairs = query_pairs(query.as_deref());
+    let Some(fields) = param(&pairs, "personFields").map(fields_of).filter(|f| !f.is_empty()) else {
+        return invalid("personFields mask is required. Please specify one or more valid paths.");
+    };
+    let names: Vec<&str> = pairs.iter().filter(|(k, _)| k == "resourceNames").map(|(_, v)| v.as_str()).collect();
+    if names.is_empty() {
+        return invalid("resourceNames must not be empty.");
+    }
+    if names.len() > 200 {
+        return invalid("Too many resource names in the batch request. The maximum is 200.");
+    }
+    let d = fake.lock();
+    let responses: Vec<Value> = names
+        .iter()
+        .map(|name| match d.books.get(&user).and_then(|b| b.people.get(*name)).filter(|p| !p.deleted) {
+            Some(p) => json!({"httpStatusCode": 200, "requestedResourceName": name,
+                              "person": p.render(name, Some(&fields)), "status": {}}),
+            None => json!({"httpStatusCode": 404, "requestedResourceName": name,
+                           "status": {"code": 5, "message": "Requested entity was not found."}}),
+        })
+        .collect();
+    json_response(200, json!({"responses": responses}))
 }
 
 /// `POST /v1/people:batchCreateContacts`.

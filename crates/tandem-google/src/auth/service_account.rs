@@ -12,13 +12,7 @@ use tandem_connector::ConnectorError;
 use tandem_connector::http::{AccessToken, OAuthHttp, Secret, TokenSource, jwt_bearer_token};
 use url::Url;
 
-/// The scopes Tandem asks for, and no others: events of the user's calendars, and contacts.
-pub const SCOPES: [&str; 2] =
-    ["https://www.googleapis.com/auth/calendar.events", "https://www.googleapis.com/auth/contacts"];
-
-fn config_error(message: impl Into<String>) -> ConnectorError {
-    ConnectorError::Config { message: message.into() }
-}
+use super::{SCOPES, config_error};
 
 /// The parts of a service account's JSON key file Tandem uses. `Debug` never shows the key.
 #[derive(Clone)]
@@ -138,14 +132,14 @@ impl Signer {
 }
 
 /// Fetches delegated tokens for one user.
-pub(crate) struct ServiceAccountTokens {
+pub(crate) struct ServiceAccountTokenSource {
     pub(crate) oauth: OAuthHttp,
     pub(crate) token_url: Url,
     pub(crate) signer: Signer,
 }
 
 #[async_trait]
-impl TokenSource for ServiceAccountTokens {
+impl TokenSource for ServiceAccountTokenSource {
     async fn fetch_token(&self) -> Result<AccessToken, ConnectorError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let assertion = self.signer.sign(now)?;
@@ -160,7 +154,7 @@ mod tests {
 
     use super::*;
 
-    const PEM: &str = include_str!("../../tandem-testkit/fixtures/keys/test-rsa-key.pem");
+    const PEM: &str = include_str!("../../../tandem-testkit/fixtures/keys/test-rsa-key.pem");
 
     fn key_json() -> Secret {
         Secret::new(
