@@ -152,6 +152,28 @@ pub(crate) fn parse_object(s: &str) -> Result<ObjectKind, String> {
     }
 }
 
+/// A quarantine entry's `detail` as read back: the stored detail with an administrator's approval
+/// (kept in its own columns) merged in as `"approved": true`, `"approved_by"`, `"approved_at"`.
+/// A detail that is not an object is kept under `"detail"`.
+pub(crate) fn merge_approval(
+    detail: Option<serde_json::Value>,
+    approved_by: Option<String>,
+    approved_at: Option<String>,
+) -> Option<serde_json::Value> {
+    let Some(by) = approved_by else { return detail };
+    let mut map = match detail {
+        Some(serde_json::Value::Object(map)) => map,
+        Some(other) => serde_json::Map::from_iter([("detail".to_owned(), other)]),
+        None => serde_json::Map::new(),
+    };
+    map.insert("approved".into(), serde_json::Value::Bool(true));
+    map.insert("approved_by".into(), serde_json::Value::String(by));
+    if let Some(at) = approved_at {
+        map.insert("approved_at".into(), serde_json::Value::String(at));
+    }
+    Some(serde_json::Value::Object(map))
+}
+
 /// Reads stored JSON.
 pub(crate) fn parse_json(s: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(s).map_err(|e| format!("bad JSON: {e}"))

@@ -2,8 +2,11 @@
 //!
 //! What lives here: the [`StateStore`] trait, which is everything the engine persists between
 //! cycles (the sync state of mapped pairs, change-feed cursors, the write-ahead journal of
-//! operation intents, quarantine, the refetch queue, the audit log and per-user status), and
-//! [`SqliteStore`], its SQLite implementation and the embedded default. The trait's types
+//! operation intents, quarantine, the refetch queue, the audit log and per-user status),
+//! [`SqliteStore`], its SQLite implementation and the embedded default, and `PgStore` (cargo
+//! feature `postgres`, on by default), its PostgreSQL implementation for many workers sharing
+//! one state. Both behave the same: one conformance suite (`tests/conformance`) runs against
+//! each. The trait's types
 //! ([`Intent`], [`QuarantineEntry`], [`AuditEntry`], [`UserStatus`], [`CycleCommit`]) and the
 //! [`StoreError`] it returns live here too.
 //!
@@ -13,10 +16,18 @@
 //! does not need to understand, such as an intent's serialised operation or a cursor, are opaque
 //! to it.
 //!
-//! Crate chosen: `sqlx` (SQLite feature, runtime queries only: `query()`, `query_as()`,
-//! `query_scalar()`, never the compile-time-checked `query!` macros, which need a database at
-//! build time). sqlx gives one async API over SQLite now and PostgreSQL later, so a PostgreSQL
-//! store can reuse the same patterns and most of the SQL.
+//! Crate chosen: `sqlx` (SQLite and PostgreSQL features, runtime queries only: `query()`,
+//! `query_as()`, `query_scalar()`, never the compile-time-checked `query!` macros, which need a
+//! database at build time). sqlx gives one async API over both databases (pools, transactions,
+//! binding, row decoding), so the two stores share their structure, their error mapping and
+//! most of their SQL; they differ where the databases do (placeholders, arrays bound with
+//! `UNNEST` on PostgreSQL, triggers in PL/pgSQL, how concurrent writers wait). rusqlite plus a
+//! PostgreSQL client would have meant two APIs, and rusqlite cannot share a build with sqlx's
+//! SQLite. PostgreSQL connections use rustls with the aws-lc-rs provider, the TLS stack the
+//! HTTP clients already build.
+//!
+//! Feature `postgres` (default): `PgStore` and sqlx's PostgreSQL driver.
+//! Without it (`--no-default-features`) the crate is SQLite only.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,8 +35,12 @@ use tandem_core::model::ObjectKind;
 use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side, Unresolved, UnresolvedKind};
 
 mod codec;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use postgres::PgStore;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 /// The user or mailbox being synced, e.g. `"ada@example.com"`.
@@ -54,6 +69,11 @@ pub enum StoreError {
     /// failed operation was stored.
     #[error("state store constraint violated: {0}")]
     Constraint(String),
+    /// A concurrent transaction got in the way (PostgreSQL: a deadlock or a serialization
+    /// failure) and the operation was rolled back, after the store's own retries. Nothing of it
+    /// was stored; running it again may succeed.
+    #[error("state store conflict with a concurrent transaction: {0}")]
+    Conflict(String),
     /// The caller passed inconsistent input, e.g. a pair of another object kind in a
     /// [`CycleCommit`]. Nothing was stored.
     #[error("invalid input to the state store: {0}")]

@@ -51,7 +51,7 @@ use tandem_core::state::{
     Cursor, IdempotencyKey, PairId, PairState, RecordId, Side, SideState, Unresolved, UnresolvedKind, Version,
 };
 
-use crate::codec::{decode_prints, encode_prints, parse_json, parse_object, parse_side, parse_ts, ts};
+use crate::codec::{decode_prints, encode_prints, merge_approval, parse_json, parse_object, parse_side, parse_ts, ts};
 use crate::{
     AuditEntry, CYCLES_KEPT_PER_USER, CycleCommit, CycleRecord, Intent, QuarantineEntry, StateStore, StoreError,
     UnresolvedEntry, UserId, UserStatus,
@@ -868,7 +868,7 @@ fn pairs_by_record_sql(side: Side, n: usize) -> String {
 }
 
 /// Rejects a commit whose contents belong to another user or object before touching the database.
-fn validate_commit(user: &str, object: ObjectKind, commit: &CycleCommit) -> Result<(), StoreError> {
+pub(crate) fn validate_commit(user: &str, object: ObjectKind, commit: &CycleCommit) -> Result<(), StoreError> {
     if let Some(p) = commit.upsert_pairs.iter().find(|p| p.object != object) {
         return Err(StoreError::Invalid(format!(
             "pair {} is a {} pair, in a commit for {object}s",
@@ -1219,22 +1219,10 @@ fn decode_quarantine(row: &SqliteRow) -> Result<QuarantineEntry, StoreError> {
         let reason: String = col(row, "reason")?;
         let since: String = col(row, "since")?;
         let detail: Option<String> = col(row, "detail")?;
-        let mut detail = detail.as_deref().map(parse_json).transpose()?;
+        let detail = detail.as_deref().map(parse_json).transpose()?;
         let approved_by: Option<String> = col(row, "approved_by")?;
         let approved_at: Option<String> = col(row, "approved_at")?;
-        if let Some(by) = approved_by {
-            let mut map = match detail.take() {
-                Some(serde_json::Value::Object(map)) => map,
-                Some(other) => serde_json::Map::from_iter([("detail".to_owned(), other)]),
-                None => serde_json::Map::new(),
-            };
-            map.insert("approved".into(), serde_json::Value::Bool(true));
-            map.insert("approved_by".into(), serde_json::Value::String(by));
-            if let Some(at) = approved_at {
-                map.insert("approved_at".into(), serde_json::Value::String(at));
-            }
-            detail = Some(serde_json::Value::Object(map));
-        }
+        let detail = merge_approval(detail, approved_by, approved_at);
         Ok(QuarantineEntry {
             user,
             object: parse_object(&object)?,

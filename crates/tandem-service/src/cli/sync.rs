@@ -1,0 +1,169 @@
+//! `tandem sync`: one cycle for every user (or `--user`), or a dry run that prints the plan
+//! operation by operation with each reason and writes nothing. Progress goes to standard error:
+//! a bar when it is a terminal, plain lines otherwise (records read, planned and written per
+//! user). Exit 4 when any user's sync failed.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tandem_engine::{SyncOptions, SyncReport};
+
+use super::{Context, ObjectArg};
+use crate::exit::{Exit, Failure};
+use crate::output::{Output, stderr_is_terminal};
+
+/// `tandem sync`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this user (repeatable).
+    #[arg(long = "user", value_name = "USER")]
+    pub users: Vec<String>,
+    /// Plan only: print the operations and their reasons, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this object.
+    #[arg(long, value_enum)]
+    pub object: Option<ObjectArg>,
+    /// Print JSON (the reports).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One user's outcome, as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// The user.
+    pub user: String,
+    /// Whether the sync ran.
+    pub ok: bool,
+    /// The report, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<SyncReport>,
+    /// Why not, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Records read, planned and written in a report.
+pub fn counts(report: &SyncReport) -> (usize, usize, usize) {
+    report.objects.iter().fold((0, 0, 0), |(r, p, w), o| {
+        (
+            r + o.pulled.values().sum::<usize>(),
+            p + o.planned.values().sum::<usize>(),
+            w + o.applied.values().sum::<usize>(),
+        )
+    })
+}
+
+/// Progress on standard error: a bar on a terminal, lines otherwise.
+pub(crate) struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub(crate) fn new(total: usize, quiet: bool) -> Self {
+        let bar = (!quiet && stderr_is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(u64::MAX));
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} users {msg}") {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Progress { bar }
+    }
+
+    pub(crate) fn done(&self, user: &str, result: &Result<SyncReport, String>) {
+        let line = match result {
+            Ok(report) => {
+                let (read, planned, written) = counts(report);
+                format!("{user}: read {read}, planned {planned}, written {written}")
+            }
+            Err(e) => format!("{user}: FAILED: {e}"),
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.set_message(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs `tandem sync`.
+///
+/// # Errors
+///
+/// [`Failure`] for the configuration or the store.
+pub async fn run(ctx: &Context, args: Args) -> Result<Exit, Failure> {
+    let out = Output::new(args.json);
+    let jobs = ctx.factory.jobs(&args.users)?;
+    let options =
+        SyncOptions { dry_run: args.dry_run, objects: args.object.map(|o| vec![o.into()]), ..SyncOptions::default() };
+    let progress = Progress::new(jobs.len(), false);
+    let limit = Arc::new(tokio::sync::Semaphore::new(ctx.config.schedule.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, job) in jobs.into_iter().enumerate() {
+        let engine = ctx.engine.clone();
+        let options = options.clone();
+        let limit = Arc::clone(&limit);
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await.ok();
+            let result = engine.sync_user(&job, &options).await.map_err(|e| e.to_string());
+            (index, job.user, result)
+        });
+    }
+    let mut results = Vec::new();
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                None => break,
+                Some(Ok((index, user, result))) => {
+                    progress.done(&user, &result);
+                    results.push((index, user, result));
+                }
+                Some(Err(e)) => {
+                    progress.finish();
+                    return Err(Failure::new(Exit::Failure, format!("a sync stopped on an internal error: {e}")));
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                progress.finish();
+                eprintln!("tandem: interrupted; writes in flight are settled by the next cycle (journal)");
+                return Ok(Exit::Interrupted);
+            }
+        }
+    }
+    progress.finish();
+    results.sort_by_key(|(index, _, _)| *index);
+    let outcomes: Vec<Outcome> = results
+        .into_iter()
+        .map(|(_, user, result)| match result {
+            Ok(report) => Outcome { user, ok: true, report: Some(report), error: None },
+            Err(error) => Outcome { user, ok: false, report: None, error: Some(error) },
+        })
+        .collect();
+    let failed = outcomes.iter().any(|o| !o.ok);
+    out.either(&outcomes, || {
+        let mut text = String::new();
+        for o in &outcomes {
+            match (&o.report, &o.error) {
+                (Some(report), _) => text.push_str(&format!("== {} ==\n{report}\n", o.user)),
+                (None, Some(error)) => text.push_str(&format!("== {} ==\nFAILED: {error}\n", o.user)),
+                (None, None) => {}
+            }
+        }
+        if args.dry_run {
+            text.push_str("dry run: nothing was written\n");
+        }
+        text
+    })?;
+    Ok(if failed { Exit::SyncFailed } else { Exit::Ok })
+}
