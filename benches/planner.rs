@@ -13,6 +13,50 @@
 //! exact heap bytes each benchmark allocates and holds at most ("max alloc"). A hand-written
 //! counting allocator is not possible here: `unsafe impl GlobalAlloc` is unsafe code, which the
 //! workspace forbids (`unsafe_code = "forbid"` reaches every target, benches included).
+//!
+//! ## Cost per change (issue 14)
+//!
+//! `cost_per_change::{contacts,events}_{1,100}pct` plan N = 10,000 and 100,000 mapped pairs of
+//! one kind with 1% or 100% of them changed (half CRM edits, half mailbox edits, a tenth of those
+//! on pairs edited on both sides) and count changed records (`ItemsCount`). Run with
+//! `cargo bench --bench planner -- cost_per_change`; profile with
+//! `perf record -F 250 --call-graph dwarf target/release/deps/planner-* --bench cost_per_change::contacts_100pct`.
+//! Changed records per second on one core of the 2-core build machine, divan's median (fastest
+//! in brackets), before and after, the two runs back to back under the same load (other builds
+//! shared the machine; under heavier load both sides read up to 2x lower):
+//!
+//! | case                 | before          | after            |
+//! |----------------------|-----------------|------------------|
+//! | contacts 1%, 10k     | 117 k/s (120 k) | 225 k/s (227 k)  |
+//! | contacts 1%, 100k    |  93 k/s (99 k)  | 171 k/s (189 k)  |
+//! | contacts 100%, 10k   |  62 k/s (64 k)  | 104 k/s (113 k)  |
+//! | contacts 100%, 100k  |  52 k/s (55 k)  |  96 k/s (99 k)   |
+//! | events 1%, 10k       |  88 k/s (94 k)  | 141 k/s (143 k)  |
+//! | events 1%, 100k      |  84 k/s (87 k)  | 133 k/s (135 k)  |
+//! | events 100%, 10k     |  54 k/s (55 k)  |  78 k/s (80 k)   |
+//! | events 100%, 100k    |  49 k/s (49 k)  |  62 k/s (63 k)   |
+//!
+//! The 1,000,000-pair run `main` prints (1% changed on each side) went from 51 k to 78 k changed
+//! records per second, cold.
+//!
+//! Where the time went (perf, contacts 100%): printing every synced field of each changed record
+//! twice (once to diff, once for the next state), each print copying the value out of the record
+//! and serialising it into a fresh buffer; a B-tree keyed by pair id whose ~1 KB values (whole
+//! records) it shifted on every insert; SipHash over 150-character Graph ids; a copy of every
+//! record to rename custom fields even when there are none; cloning whole pair states to compare
+//! them; prints kept as `Vec<(FieldKey, u64)>` (40 bytes a field). Now each record's prints are
+//! computed once and only when needed, text, phones, emails and addresses are hashed in place (text
+//! without escapes without a serialiser), records are borrowed when already canonical, the pair
+//! index hashes with xxh3, pairs are grouped through a small index. Left: the JSON serialisation
+//! that defines a fingerprint (about 40% of what remains), cache misses on the pair index and the
+//! copies that go into the plan (next states, patches, reasons). 500,000 changes per second is not
+//! reached: it needs fingerprints that do not go through JSON, which changes every stored print.
+//!
+//! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 912 bytes
+//! of data (232 inline, 280 of ids and versions, 400 of prints for 40 fields), 1,032 counting
+//! malloc's rounding of its nine allocations; the prints took 1,600 bytes before (2,064 for the
+//! pair). The whole index at 1,000,000 pairs (three hash maps, ids twice, allocator overhead):
+//! 2,053 bytes per pair resident, from 3,135.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -27,8 +71,8 @@ use tandem_core::capabilities::ObjectCapabilities;
 use tandem_core::config::ObjectConfig;
 use tandem_core::model::{ObjectKind, Record};
 use tandem_core::plan::{Action, Plan};
-use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
-use tandem_core::state::{Change, ChangeKind};
+use tandem_core::planner::{PairIndex, PlanInput, SideInput, fingerprints, plan};
+use tandem_core::state::{Change, ChangeKind, FieldPrints, IdempotencyKey, PairState, RecordId, Side, SideState};
 
 use support::Template;
 
@@ -185,6 +229,179 @@ mod plan_1pct_changed {
     }
 }
 
+/// Cost per change (issue 14): plan() over N mapped pairs of one kind with a share of them changed,
+/// counted per changed record. Half the changes are CRM edits, half mailbox edits, a tenth of the
+/// latter on pairs whose CRM record was edited too (so conflicts are settled as well).
+mod cost_per_change {
+    use super::*;
+
+    /// Mapped pairs per plan() call.
+    const PAIRS: [usize; 2] = [10_000, 100_000];
+
+    #[divan::bench(args = PAIRS, sample_count = 5, sample_size = 1)]
+    fn contacts_1pct(bencher: Bencher<'_, '_>, n: usize) {
+        run(bencher, ObjectKind::Contact, n, 1);
+    }
+
+    #[divan::bench(args = PAIRS, sample_count = 5, sample_size = 1)]
+    fn contacts_100pct(bencher: Bencher<'_, '_>, n: usize) {
+        run(bencher, ObjectKind::Contact, n, 100);
+    }
+
+    #[divan::bench(args = PAIRS, sample_count = 5, sample_size = 1)]
+    fn events_1pct(bencher: Bencher<'_, '_>, n: usize) {
+        run(bencher, ObjectKind::Event, n, 1);
+    }
+
+    #[divan::bench(args = PAIRS, sample_count = 5, sample_size = 1)]
+    fn events_100pct(bencher: Bencher<'_, '_>, n: usize) {
+        run(bencher, ObjectKind::Event, n, 100);
+    }
+
+    fn run(bencher: Bencher<'_, '_>, kind: ObjectKind, n: usize, pct: usize) {
+        let s = workload(kind, support::scaled(n, 200), pct);
+        let input = s.input();
+        let p = plan(&input);
+        assert!(p.operations.iter().any(|o| matches!(o.action, Action::Update { .. })), "{:?}", p.counts());
+        for unexpected in ["create", "link", "quarantine", "hold_delete"] {
+            assert_eq!(p.counts().get(unexpected), None, "{unexpected}: {:?}", p.counts());
+        }
+        bencher.counter(ItemsCount::new(s.changed())).bench_local(|| plan(divan::black_box(&input)));
+    }
+}
+
+/// A cost-per-change workload: `n` pairs of one kind, `pct` percent of them changed.
+struct Workload {
+    kind: ObjectKind,
+    pairs: PairIndex,
+    crm: Vec<Change>,
+    mailbox: Vec<Change>,
+    config: ObjectConfig,
+    caps: ObjectCapabilities,
+}
+
+impl Workload {
+    fn input(&self) -> PlanInput<'_> {
+        PlanInput {
+            object: self.kind,
+            config: &self.config,
+            pairs: &self.pairs,
+            mapped_pairs: self.pairs.len(),
+            crm: SideInput { changes: &self.crm, capabilities: &self.caps },
+            mailbox: SideInput { changes: &self.mailbox, capabilities: &self.caps },
+            now: support::at(3_600),
+            release_held_deletes: false,
+            approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
+            mailbox_owner: None,
+        }
+    }
+
+    fn changed(&self) -> usize {
+        self.crm.len() + self.mailbox.len()
+    }
+}
+
+/// 1,000 normalised records of `kind` and the prints plan() keeps for them.
+fn kind_templates(kind: ObjectKind, config: &ObjectConfig, caps: &ObjectCapabilities) -> Vec<(Record, FieldPrints)> {
+    let records: Vec<Record> = match kind {
+        ObjectKind::Contact => tandem_testkit::generate::contacts(support::SEED, support::TEMPLATES)
+            .into_iter()
+            .map(Record::Contact)
+            .collect(),
+        ObjectKind::Event => {
+            let anchor = support::at(0).date_naive();
+            tandem_testkit::generate::events(support::SEED, support::TEMPLATES, anchor)
+                .into_iter()
+                .map(Record::Event)
+                .collect()
+        }
+    };
+    records
+        .into_iter()
+        .map(|mut r| {
+            r.normalize();
+            let prints = fingerprints(config, caps, Side::Crm, &r);
+            (r, prints)
+        })
+        .collect()
+}
+
+fn kind_edited(templates: &[(Record, FieldPrints)], i: usize, side_seed: u64) -> Record {
+    let seed = side_seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    match templates[i % templates.len()].0.clone() {
+        Record::Contact(mut c) => {
+            tandem_testkit::generate::edit_contact(seed, &mut c);
+            Record::Contact(c)
+        }
+        Record::Event(mut e) => {
+            tandem_testkit::generate::edit_event(seed, &mut e);
+            Record::Event(e)
+        }
+    }
+}
+
+/// A workload's identity: object kind, pairs, percent changed.
+type WorkloadKey = (ObjectKind, usize, usize);
+
+/// Cached per (kind, n, pct): the 100,000-pair workloads take a while to build.
+static WORKLOADS: LazyLock<Mutex<HashMap<WorkloadKey, Arc<Workload>>>> = LazyLock::new(Default::default);
+
+fn workload(kind: ObjectKind, n: usize, pct: usize) -> Arc<Workload> {
+    let mut cache = WORKLOADS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache.entry((kind, n, pct)).or_insert_with(|| Arc::new(build_workload(kind, n, pct))).clone()
+}
+
+/// `pct`% of the pairs changed: CRM edits on every `stride`-th pair, mailbox edits half a stride
+/// further, every tenth mailbox edit on a pair whose CRM record was edited too.
+fn build_workload(kind: ObjectKind, n: usize, pct: usize) -> Workload {
+    let config = match kind {
+        ObjectKind::Contact => ObjectConfig::default(),
+        ObjectKind::Event => ObjectConfig::events_default(),
+    };
+    let caps = ObjectCapabilities::everything(kind);
+    let templates = kind_templates(kind, &config, &caps);
+    let crm_id = |i: usize| RecordId(format!("{}Hs{i:013}", if kind == ObjectKind::Contact { "003" } else { "00U" }));
+    let pairs = PairIndex::new((0..n).map(|i| {
+        let prints = &templates[i % templates.len()].1;
+        let crm = crm_id(i);
+        PairState {
+            pair_id: IdempotencyKey::derive(kind, Side::Crm, &crm),
+            object: kind,
+            crm: SideState { id: crm, version: support::crm_version(0), fields: prints.clone() },
+            mailbox: SideState {
+                id: support::mailbox_id(i),
+                version: support::mailbox_version(i, 0),
+                fields: prints.clone(),
+            },
+            synced_at: support::at(0),
+            tombstone: None,
+        }
+    }));
+    let per_side = (n * pct / 100 / 2).max(1);
+    let stride = (n / per_side).max(1);
+    let mut crm = Vec::with_capacity(per_side);
+    let mut mailbox = Vec::with_capacity(per_side);
+    for k in 0..per_side {
+        let i = k * stride;
+        crm.push(Change {
+            id: crm_id(i),
+            version: support::crm_version(1),
+            modified_at: Some(support::at(60)),
+            sync_key: None,
+            kind: ChangeKind::Upserted { record: kind_edited(&templates, i, support::SEED ^ 1) },
+        });
+        let j = if k % OVERLAP_EVERY == 0 || stride < 2 { i } else { i + stride / 2 };
+        mailbox.push(Change {
+            id: support::mailbox_id(j),
+            version: support::mailbox_version(j, 1),
+            modified_at: Some(support::at(120)),
+            sync_key: None,
+            kind: ChangeKind::Upserted { record: kind_edited(&templates, j, support::SEED ^ 2) },
+        });
+    }
+    Workload { kind, pairs, crm, mailbox, config, caps }
+}
+
 /// Building the index (not part of plan(): the engine loads only the pairs a cycle's changes
 /// touch). Here for its allocation profile: with the counting allocator, divan's "alloc" minus
 /// "dealloc" bytes is the heap the index holds, and "max alloc" its peak while growing.
@@ -257,7 +474,47 @@ fn report(n: usize) {
     assert!(writes > 0);
 }
 
+/// Memory per mapped pair (issue 14: under 1 KB): a typical contact pair's `PairState` (its own
+/// size plus the heap its ids, versions and field prints hold), averaged over the templates. The
+/// ids are counted at their length (the fixtures' `format!` leaves spare capacity that a pair
+/// decoded from the store does not have), then with glibc's chunk rounding (8 bytes of header,
+/// 16-byte steps, 32 bytes at least) on each of the pair's nine allocations.
+fn pair_memory() {
+    let templates = support::templates();
+    let n = templates.len() as f64;
+    let chunk = |bytes: usize| if bytes == 0 { 0 } else { (bytes + 8).div_ceil(16).max(2) * 16 };
+    let (mut data, mut rounded, mut prints, mut fields) = (0usize, 0usize, 0usize, 0usize);
+    for i in 0..templates.len() {
+        let p = support::pair(i, &templates);
+        let strings = [&p.pair_id.0, &p.crm.id.0, &p.crm.version.0, &p.mailbox.id.0, &p.mailbox.version.0];
+        data += strings.iter().map(|s| s.len()).sum::<usize>();
+        rounded += strings.iter().map(|s| chunk(s.len())).sum::<usize>();
+        for side in [&p.crm, &p.mailbox] {
+            let heap = side.fields.heap_bytes();
+            prints += heap;
+            fields += side.fields.len();
+            // Two allocations (codes, prints) for a contact's prints, which name no field.
+            rounded +=
+                chunk(side.fields.len() * 2) + chunk(side.fields.len() * 8) + chunk(heap - side.fields.len() * 10);
+        }
+    }
+    let inline = std::mem::size_of::<PairState>();
+    // What the same prints took as a `Vec<(FieldKey, u64)>` (the layout before issue 14).
+    let entry = std::mem::size_of::<(tandem_core::fields::FieldKey, u64)>();
+    println!(
+        "  PairState of a typical contact pair: {:.0} bytes ({:.0} with malloc rounding) = {inline} inline + {:.0} of ids and \
+         versions + {:.0} of field prints ({:.0} fields; as the former Vec<(FieldKey, u64)> they took {:.0} bytes)",
+        inline as f64 + (data + prints) as f64 / n,
+        inline as f64 + rounded as f64 / n,
+        data as f64 / n,
+        prints as f64 / n,
+        fields as f64 / n,
+        (fields * entry) as f64 / n,
+    );
+}
+
 fn main() {
+    pair_memory();
     if support::full_run() {
         report(1_000_000);
     } else {

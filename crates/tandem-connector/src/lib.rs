@@ -170,6 +170,50 @@ pub trait Connector: Send + Sync {
         let _ = object;
         Ok(vec![false; items.len()])
     }
+
+    /// How much of the provider's request budget is spent, as last seen (the answer of the
+    /// provider, or the connector's own count for budgets it enforces), for monitoring. The
+    /// default: no budget known.
+    fn api_budget(&self) -> Option<ApiBudget> {
+        None
+    }
+}
+
+/// A provider's request budget and how much of it is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ApiBudget {
+    /// Requests spent in the budget's window.
+    pub used: u64,
+    /// Requests the window allows.
+    pub limit: u64,
+    /// Who shares it: the whole organization (Salesforce's daily API limit) or this connection
+    /// alone (a per-mailbox window).
+    pub scope: BudgetScope,
+}
+
+impl ApiBudget {
+    /// `used` of `limit` in `scope`.
+    pub fn new(used: u64, limit: u64, scope: BudgetScope) -> Self {
+        ApiBudget { used, limit, scope }
+    }
+
+    /// `used / limit` (0 when the limit is unknown or zero).
+    pub fn used_ratio(&self) -> f64 {
+        if self.limit == 0 { 0.0 } else { self.used as f64 / self.limit as f64 }
+    }
+}
+
+/// Who shares an [`ApiBudget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BudgetScope {
+    /// Every connection to the same organization (Salesforce: requests in the rolling 24 hours
+    /// against the org's daily limit).
+    Organization,
+    /// This connection alone (Graph: requests in the connector's window per mailbox).
+    Connection,
 }
 
 #[cfg(test)]

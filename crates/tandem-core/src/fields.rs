@@ -293,11 +293,7 @@ impl FieldValue {
     /// they are written in.
     pub fn fingerprint(&self) -> u64 {
         let canonical = self.canonical();
-        let value = canonical.as_ref().unwrap_or(self);
-        // Serialising a value made of strings, lists, dates and enums cannot fail; should it ever,
-        // the Debug text is an equally stable input.
-        let bytes = serde_json::to_vec(value).unwrap_or_else(|_| format!("{value:?}").into_bytes());
-        xxhash_rust::xxh3::xxh3_64(&bytes)
+        hash_json(canonical.as_ref().unwrap_or(self))
     }
 
     /// The value with email addresses lower-cased, when it holds any.
@@ -344,6 +340,97 @@ impl FieldValue {
 /// The fingerprint of an optional value; absent has its own fixed fingerprint.
 pub fn fingerprint(value: Option<&FieldValue>) -> u64 {
     value.map_or(0, FieldValue::fingerprint)
+}
+
+/// The xxh3 hash of a value's JSON text: what a fingerprint is.
+fn hash_json<T: Serialize + fmt::Debug>(value: &T) -> u64 {
+    // The JSON text goes to a buffer each thread reuses (the planner prints every synced field of
+    // every changed record); the bytes hashed are those `serde_json::to_vec` would return.
+    thread_local! {
+        static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let hashed = JSON.try_with(|buffer| {
+        let mut bytes = buffer.try_borrow_mut().ok()?;
+        bytes.clear();
+        let print = serde_json::to_writer(&mut *bytes, value).ok().map(|()| xxhash_rust::xxh3::xxh3_64(&bytes));
+        // A rare huge value (a long description) does not stay allocated.
+        if bytes.capacity() > 64 * 1024 {
+            *bytes = Vec::new();
+        }
+        print
+    });
+    hashed.ok().flatten().unwrap_or_else(|| {
+        // Serialising a value made of strings, lists, dates and enums cannot fail; should it ever,
+        // the Debug text is an equally stable input.
+        let bytes = serde_json::to_vec(value).unwrap_or_else(|_| format!("{value:?}").into_bytes());
+        xxhash_rust::xxh3::xxh3_64(&bytes)
+    })
+}
+
+/// A field value borrowed from its record, serialised exactly as the [`FieldValue`] that
+/// [`Record::get`] would copy out (same tag, same variant names, same content), so it hashes to
+/// the same fingerprint without the copy. Only for values a fingerprint does not canonicalise.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+enum Borrowed<'a> {
+    Text(&'a str),
+    List(Vec<&'a str>),
+    Emails(Vec<EmailRef<'a>>),
+    Addresses(Vec<&'a PostalAddress>),
+}
+
+/// An [`EmailAddress`] as a fingerprint canonicalises it (trimmed, lower-cased), serialised as
+/// one: same fields, same order. Borrowed when the address is canonical already.
+#[derive(Debug, Serialize)]
+struct EmailRef<'a> {
+    kind: AddressKind,
+    address: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> EmailRef<'a> {
+    fn new(e: &'a EmailAddress) -> Self {
+        let address = &e.address;
+        let canonical = address.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase() && !b.is_ascii_whitespace());
+        let address = if canonical {
+            std::borrow::Cow::Borrowed(address.as_str())
+        } else {
+            std::borrow::Cow::Owned(address.trim().to_lowercase())
+        };
+        EmailRef { kind: e.kind, address }
+    }
+}
+
+impl Borrowed<'_> {
+    fn print(&self) -> u64 {
+        hash_json(self)
+    }
+}
+
+/// The print of a text field as [`text`] reads it.
+fn text_print(v: &Option<String>) -> u64 {
+    v.as_deref().filter(|s| !s.is_empty()).map_or(0, text_value_print)
+}
+
+/// The print of `FieldValue::Text(s)`. Most text needs no JSON escape (no quote, backslash or
+/// control character): its JSON is then the text between fixed bytes, hashed without a
+/// serialiser.
+fn text_value_print(s: &str) -> u64 {
+    const HEAD: &[u8] = br#"{"type":"text","value":""#;
+    const TAIL: &[u8] = br#""}"#;
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return Borrowed::Text(s).print();
+    }
+    let mut stream = xxhash_rust::xxh3::Xxh3Default::new();
+    stream.update(HEAD);
+    stream.update(s.as_bytes());
+    stream.update(TAIL);
+    stream.digest()
+}
+
+/// The print of a list field as [`nonempty`] reads it.
+fn list_print<'a>(items: impl Iterator<Item = &'a str>) -> u64 {
+    let items: Vec<&str> = items.collect();
+    if items.is_empty() { 0 } else { Borrowed::List(items).print() }
 }
 
 /// A value did not fit the field it was written to.
@@ -398,6 +485,47 @@ fn nonempty<T: Clone>(v: &[T], wrap: fn(Vec<T>) -> FieldValue) -> Option<FieldVa
 }
 
 impl Record {
+    /// The fingerprint of one field: `fingerprint(self.get(key).as_ref())`, computed without
+    /// copying text, phone numbers or addresses out of the record (the planner prints every
+    /// synced field of every record it sees).
+    pub fn print(&self, key: &FieldKey) -> u64 {
+        match (self, key) {
+            (_, FieldKey::Custom(name)) => self.custom().get(name).map_or(0, |v| text_value_print(v)),
+            (Record::Contact(c), key) => match key {
+                FieldKey::GivenName => text_print(&c.given_name),
+                FieldKey::MiddleName => text_print(&c.middle_name),
+                FieldKey::FamilyName => text_print(&c.family_name),
+                FieldKey::Company => text_print(&c.company),
+                FieldKey::Title => text_print(&c.title),
+                FieldKey::Department => text_print(&c.department),
+                FieldKey::AssistantName => text_print(&c.assistant_name),
+                FieldKey::Notes => text_print(&c.notes),
+                FieldKey::Phone(kind) => {
+                    list_print(c.phones.iter().filter(|p| p.kind == *kind).map(|p| p.number.as_str()))
+                }
+                FieldKey::Emails => {
+                    if c.emails.is_empty() {
+                        0
+                    } else {
+                        Borrowed::Emails(c.emails.iter().map(EmailRef::new).collect()).print()
+                    }
+                }
+                FieldKey::Address(kind) => {
+                    let list: Vec<&PostalAddress> = c.addresses.iter().filter(|a| a.kind == *kind).collect();
+                    if list.is_empty() { 0 } else { Borrowed::Addresses(list).print() }
+                }
+                _ => fingerprint(self.get(key).as_ref()),
+            },
+            (Record::Event(e), key) => match key {
+                FieldKey::Subject => text_print(&e.subject),
+                FieldKey::Description => text_print(&e.description),
+                FieldKey::Location => text_print(&e.location),
+                FieldKey::Categories => list_print(e.categories.iter().map(String::as_str)),
+                _ => fingerprint(self.get(key).as_ref()),
+            },
+        }
+    }
+
     /// Reads one field. Fields of the other kind read as absent.
     pub fn get(&self, key: &FieldKey) -> Option<FieldValue> {
         match (self, key) {
@@ -780,6 +908,30 @@ mod tests {
         let later = FieldValue::Timing(EventTiming { start: at(9, "UTC"), end: at(10, "UTC") });
         assert_eq!(paris.fingerprint(), utc.fingerprint());
         assert_ne!(utc.fingerprint(), later.fingerprint());
+    }
+
+    #[test]
+    fn text_prints_hashed_in_place_equal_the_serialised_ones() {
+        let long = "Ünïcödé notes, long enough for every xxh3 input size. ".repeat(40);
+        for text in ["", "Ada", "say \"hi\"", "back\\slash", "line\nbreak", "tab\there", "\u{7f}del", long.as_str()] {
+            for len in [0, 1, 3, 16, 17, 128, 129, 240, 241, 1000, text.len()] {
+                let Some(cut) = text.get(..len.min(text.len())) else { continue };
+                let value = FieldValue::Text(cut.to_owned());
+                assert_eq!(text_value_print(cut), value.fingerprint(), "{cut:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn email_prints_hashed_in_place_equal_the_serialised_ones() {
+        for addresses in [vec!["ada@x.com"], vec![" ADA@X.COM ", "b@y.org"], vec!["Ünï@x.de", "a b@x"], vec![]] {
+            let emails = addresses
+                .iter()
+                .map(|a| EmailAddress { kind: AddressKind::Home, address: (*a).to_owned() })
+                .collect::<Vec<_>>();
+            let r = Record::Contact(Contact { emails, ..Contact::default() });
+            assert_eq!(r.print(&FieldKey::Emails), fingerprint(r.get(&FieldKey::Emails).as_ref()), "{addresses:?}");
+        }
     }
 
     #[test]

@@ -434,6 +434,44 @@ impl Record {
         }
     }
 
+    /// True when [`Record::normalize`] would leave the record as it is (no blank text, no blank
+    /// list entry, no empty address or recurrence), so it can be used without a copy.
+    pub fn is_normalized(&self) -> bool {
+        fn folded(s: &Option<String>) -> bool {
+            !s.as_deref().is_some_and(|v| v.trim().is_empty())
+        }
+        let blank = |s: &str| s.trim().is_empty();
+        match self {
+            Record::Contact(c) => {
+                [
+                    &c.given_name,
+                    &c.middle_name,
+                    &c.family_name,
+                    &c.company,
+                    &c.title,
+                    &c.department,
+                    &c.assistant_name,
+                    &c.notes,
+                ]
+                .into_iter()
+                .all(folded)
+                    && !c.emails.iter().any(|e| blank(&e.address))
+                    && !c.phones.iter().any(|p| blank(&p.number))
+                    && c.addresses.iter().all(|a| {
+                        let parts = [&a.street, &a.city, &a.region, &a.postal_code, &a.country];
+                        parts.into_iter().all(folded) && parts.into_iter().any(Option::is_some)
+                    })
+                    && !c.custom.values().any(|v| blank(v))
+            }
+            Record::Event(e) => {
+                [&e.subject, &e.description, &e.location, &e.ical_uid].into_iter().all(folded)
+                    && !e.categories.iter().any(|c| blank(c))
+                    && !e.custom.values().any(|v| blank(v))
+                    && !e.recurrence.as_ref().is_some_and(|r| r.rules.is_empty() && r.rdates.is_empty())
+            }
+        }
+    }
+
     /// Folds empty strings to `None`, drops empty list entries and trims nothing else, so that
     /// "absent" has one spelling.
     pub fn normalize(&mut self) {

@@ -34,6 +34,7 @@
 //! println!("{plan}");
 //! ```
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -51,9 +52,44 @@ use crate::validate::validate;
 /// The known pairs, indexed by pair id and by each side's record id.
 #[derive(Debug, Clone, Default)]
 pub struct PairIndex {
-    pairs: HashMap<PairId, PairState>,
-    by_crm: HashMap<RecordId, PairId>,
-    by_mailbox: HashMap<RecordId, PairId>,
+    pairs: HashMap<PairId, PairState, IdHash>,
+    by_crm: HashMap<RecordId, PairId, IdHash>,
+    by_mailbox: HashMap<RecordId, PairId, IdHash>,
+}
+
+/// The hash of the pair index's maps: xxh3 (the fingerprints' hash, so no new dependency) rather
+/// than the standard SipHash, which took about a tenth of the planner benchmark's time on
+/// 150-character Graph ids.
+/// Fixed-keyed, as the core takes no randomness: its keys are ids and pair ids the providers and
+/// Tandem assign, not text a stranger chooses, so flooding one bucket is not a concern. The maps'
+/// order is never observed (plans follow sorted pair ids).
+#[derive(Debug, Clone, Copy, Default)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+/// See [`IdHash`]: each write is hashed with the state so far as the seed.
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        // The end marker of every string key: mix it in without hashing a one-byte slice.
+        self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl PairIndex {
@@ -195,19 +231,50 @@ pub fn fingerprints(
 
 /// A change after canonicalisation: custom fields renamed, record normalised and validated.
 #[derive(Debug, Clone)]
-struct Seen {
+struct Seen<'a> {
     side: Side,
     id: RecordId,
     version: Version,
     modified_at: Option<DateTime<Utc>>,
     sync_key: Option<IdempotencyKey>,
-    /// `None` for a delete.
-    record: Option<Record>,
+    /// `None` for a delete. Borrowed from the change when it is canonical and normal already
+    /// (the usual case), so the planner does not copy every record it reads.
+    record: Option<Held<'a>>,
+    /// The record's field prints as this side holds it ([`Planner::prints`]), computed once, when
+    /// first needed: the diff against the pair's state and the pair's next state both read them.
+    prints: OnceCell<FieldPrints>,
+}
+
+impl Seen<'_> {
+    /// The record, for upserts.
+    fn record(&self) -> Option<&Record> {
+        self.record.as_ref().map(Held::get)
+    }
+}
+
+/// A seen record: the change's own, or a canonical copy. Boxed, so that moving a [`Seen`] around
+/// (the planner groups and sorts thousands) moves a pointer, not a record.
+#[derive(Debug, Clone)]
+enum Held<'a> {
+    Borrowed(&'a Record),
+    Owned(Box<Record>),
+}
+
+impl Held<'_> {
+    fn get(&self) -> &Record {
+        match self {
+            Held::Borrowed(record) => record,
+            Held::Owned(record) => record,
+        }
+    }
 }
 
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
     synced: Vec<FieldKey>,
+    /// Per side, [`Self::fields_on`] in field order without repeats: the fields every record's
+    /// prints hold, sorted once per plan rather than once per record.
+    printed: [Vec<FieldKey>; 2],
     plan: Plan,
 }
 
@@ -224,7 +291,19 @@ fn names(fields: &[FieldKey]) -> String {
 
 impl<'a> Planner<'a> {
     fn new(input: &'a PlanInput<'a>) -> Self {
-        Planner { input, synced: input.config.fields.synced(input.object), plan: Plan::empty(input.object) }
+        let mut planner = Planner {
+            input,
+            synced: input.config.fields.synced(input.object),
+            printed: [Vec::new(), Vec::new()],
+            plan: Plan::empty(input.object),
+        };
+        planner.printed = Side::BOTH.map(|side| {
+            let mut keys: Vec<FieldKey> = planner.fields_on(side).cloned().collect();
+            keys.sort();
+            keys.dedup();
+            keys
+        });
+        planner
     }
 
     fn caps(&self, side: Side) -> &ObjectCapabilities {
@@ -254,21 +333,35 @@ impl<'a> Planner<'a> {
 
         let moves = self.find_moves(crm.iter().chain(&mailbox));
 
-        // Split into changes to known pairs and records never seen before.
-        let mut paired: BTreeMap<PairId, [Option<Seen>; 2]> = BTreeMap::new();
-        let mut unpaired: [Vec<Seen>; 2] = [Vec::new(), Vec::new()];
+        // Split into changes to known pairs and records never seen before. The changes of a pair
+        // stay in `slots`, `paired` orders the pairs by id: seen records are large, and a B-tree
+        // keyed by pair shifts its values around as it grows.
+        let pairs: &'a PairIndex = self.input.pairs;
+        let mut paired: Paired<'_> = BTreeMap::new();
+        let mut slots: Vec<[Option<Seen<'a>>; 2]> = Vec::new();
+        // The state of each slot's pair, when the lookup by record id found it already.
+        let mut found: Vec<Option<&'a PairState>> = Vec::new();
+        let mut unpaired: [Vec<Seen<'a>>; 2] = [Vec::new(), Vec::new()];
         for seen in crm.into_iter().chain(mailbox) {
-            let pair = self.input.pairs.by_record(seen.side, &seen.id).map(|p| p.pair_id.clone()).or_else(|| {
-                moves.iter().find(|(_, (side, id))| *side == seen.side && *id == seen.id).map(|(p, _)| p.clone())
+            let pair = pairs.by_record(seen.side, &seen.id).map(|p| (&p.pair_id, Some(p))).or_else(|| {
+                moves.iter().find(|(_, (side, id))| *side == seen.side && *id == seen.id).map(|(p, _)| (p, None))
             });
             match pair {
-                Some(pair_id) => {
+                Some((pair_id, state)) => {
                     // The old id of a record that moved: its delete is the move, not a delete.
-                    if moves.get(&pair_id).is_some_and(|(side, id)| *side == seen.side && *id != seen.id) {
+                    if moves.get(pair_id).is_some_and(|(side, id)| *side == seen.side && *id != seen.id) {
                         continue;
                     }
                     let slot = idx(seen.side);
-                    paired.entry(pair_id).or_default()[slot] = Some(seen);
+                    let at = *paired.entry(PairKey::new(pair_id)).or_insert_with(|| {
+                        slots.push([None, None]);
+                        found.push(None);
+                        slots.len() - 1
+                    });
+                    slots[at][slot] = Some(seen);
+                    if found[at].is_none() {
+                        found[at] = state;
+                    }
                 }
                 None if seen.record.is_some() => unpaired[idx(seen.side)].push(seen),
                 // A delete of a record Tandem never paired: nothing to do.
@@ -276,7 +369,7 @@ impl<'a> Planner<'a> {
             }
         }
 
-        self.guard_mass_deletes(&mut paired);
+        self.guard_mass_deletes(&mut paired, &mut slots);
 
         // Records seen this cycle that are already paired: a new record matching one of them is
         // ambiguous, not new. Only worth indexing when the other side has new records.
@@ -287,18 +380,19 @@ impl<'a> Planner<'a> {
             let mut index = Candidates::new();
             self.index_candidates(
                 &mut index,
-                paired.values().filter_map(|slots| slots[idx(side)].as_ref()).filter(|s| s.record.is_some()),
+                paired.values().filter_map(|at| slots[*at][idx(side)].as_ref()).filter(|s| s.record.is_some()),
             );
             index
         });
-        for (pair_id, [crm, mailbox]) in paired {
-            let Some(state) = self.input.pairs.get(&pair_id) else { continue };
-            match moves.get(&pair_id) {
+        for (PairKey(_, pair_id), at) in paired {
+            let [crm, mailbox] = std::mem::take(&mut slots[at]);
+            let Some(state) = found[at].or_else(|| pairs.get(pair_id)) else { continue };
+            match moves.get(pair_id) {
                 Some((side, new_id)) => {
                     let mut state = state.clone();
                     let old_id = std::mem::replace(&mut state.side_mut(*side).id, new_id.clone());
                     self.push(
-                        Some(&pair_id),
+                        Some(pair_id),
                         Action::Link { crm: state.crm.id.clone(), mailbox: state.mailbox.id.clone() },
                         format!(
                             "moved: {side} record {old_id} now has id {new_id} (same Tandem key); re-linked, \
@@ -309,13 +403,13 @@ impl<'a> Planner<'a> {
                         [&crm, &mailbox].into_iter().flatten().find(|s| s.side == *side).map(|s| s.version.clone());
                     self.decide_pair(&state, crm, mailbox);
                     // The new id must be remembered even when nothing else changed.
-                    if !self.plan.states.contains_key(&pair_id) {
+                    if !self.plan.states.contains_key(pair_id) {
                         let mut next = state;
                         next.synced_at = self.input.now;
                         if let Some(version) = version {
                             next.side_mut(*side).version = version;
                         }
-                        self.plan.states.insert(pair_id, NextState::Put(next));
+                        self.plan.states.insert(pair_id.clone(), NextState::Put(next));
                     }
                 }
                 None => self.decide_pair(state, crm, mailbox),
@@ -358,7 +452,10 @@ impl<'a> Planner<'a> {
     /// whose record on that side has another id. A folder move gives a record a new id on
     /// providers without immutable ids (EWS item ids, CalDAV resource names); the old id then
     /// reads as deleted. By pair: the side and the new id.
-    fn find_moves<'s>(&self, seen: impl Iterator<Item = &'s Seen>) -> BTreeMap<PairId, (Side, RecordId)> {
+    fn find_moves<'s>(&self, seen: impl Iterator<Item = &'s Seen<'a>>) -> BTreeMap<PairId, (Side, RecordId)>
+    where
+        'a: 's,
+    {
         let mut moves = BTreeMap::new();
         for s in seen {
             let (Some(_), Some(key)) = (&s.record, &s.sync_key) else { continue };
@@ -394,17 +491,22 @@ impl<'a> Planner<'a> {
 
     /// Deduplicates, renames custom fields to canonical names, normalises and validates one
     /// side's changes. Invalid records are quarantined here.
-    fn prepare(&mut self, side: Side) -> Vec<Seen> {
+    fn prepare(&mut self, side: Side) -> Vec<Seen<'a>> {
         let input = match side {
             Side::Crm => self.input.crm,
             Side::Mailbox => self.input.mailbox,
         };
-        // Providers may repeat a record within one round; the last report wins.
-        let mut latest: BTreeMap<&RecordId, &Change> = BTreeMap::new();
-        for change in input.changes {
-            latest.insert(&change.id, change);
-        }
-        let mut out = Vec::with_capacity(latest.len());
+        // Providers may repeat a record within one round; the last report wins. By record id:
+        // sorted (the order of a map by id), each id's last report kept.
+        let changes: &'a [Change] = input.changes;
+        let mut order: Vec<usize> = (0..changes.len()).collect();
+        order.sort_unstable_by(|a, b| changes[*a].id.cmp(&changes[*b].id).then(a.cmp(b)));
+        let latest = order.iter().enumerate().filter_map(|(at, i)| {
+            let change = &changes[*i];
+            let repeated = order.get(at + 1).is_some_and(|next| changes[*next].id == change.id);
+            (!repeated).then_some((&change.id, change))
+        });
+        let mut out = Vec::with_capacity(changes.len());
         for (id, change) in latest {
             let record = match &change.kind {
                 ChangeKind::Deleted => None,
@@ -425,9 +527,8 @@ impl<'a> Planner<'a> {
                         );
                         continue;
                     }
-                    let mut record = self.to_canonical(side, record);
-                    record.normalize();
-                    if let Err(e) = validate(&record) {
+                    let record = self.canonical(side, record);
+                    if let Err(e) = validate(record.get()) {
                         self.push(None, Action::Quarantine { side, id: id.clone() }, format!("invalid record: {e}"));
                         continue;
                     }
@@ -441,9 +542,21 @@ impl<'a> Planner<'a> {
                 modified_at: change.modified_at,
                 sync_key: change.sync_key.clone(),
                 record,
+                prints: OnceCell::new(),
             });
         }
         out
+    }
+
+    /// The record with custom fields under canonical names, normalised: the record itself when
+    /// it is that already.
+    fn canonical(&self, side: Side, record: &'a Record) -> Held<'a> {
+        if self.input.config.fields.custom.is_empty() && record.custom().is_empty() && record.is_normalized() {
+            return Held::Borrowed(record);
+        }
+        let mut record = self.to_canonical(side, record);
+        record.normalize();
+        Held::Owned(Box::new(record))
     }
 
     fn to_canonical(&self, side: Side, record: &Record) -> Record {
@@ -489,22 +602,31 @@ impl<'a> Planner<'a> {
     }
 
     fn prints(&self, side: Side, record: &Record) -> FieldPrints {
-        let mut prints: FieldPrints =
-            self.fields_on(side).map(|k| (k.clone(), fingerprint(record.get(k).as_ref()))).collect();
+        let mut prints = FieldPrints::from_sorted(self.printed[idx(side)].iter().map(|k| (k, record.print(k))));
         if self.attendees_on(side) {
             // Absent attendees need no entry: a missing print reads as absent.
             prints.extend(record.attendee_keys().into_iter().map(|k| {
-                let print = fingerprint(record.get(&k).as_ref());
+                let print = record.print(&k);
                 (k, print)
             }));
         }
         prints
     }
 
-    fn changed_fields(&self, side: Side, record: &Record, state: &SideState) -> Vec<FieldKey> {
+    /// The prints of a seen record (`None` for a delete), computed on first use.
+    fn seen_prints<'s>(&self, seen: &'s Seen<'a>) -> Option<&'s FieldPrints> {
+        let record = seen.record()?;
+        Some(seen.prints.get_or_init(|| self.prints(seen.side, record)))
+    }
+
+    /// The fields of `record` (seen on `side`, with its prints `current`) whose prints differ from
+    /// `state`'s.
+    fn changed_fields(&self, side: Side, record: &Record, current: &FieldPrints, state: &SideState) -> Vec<FieldKey> {
+        // `current` holds a print of every field compared here ([`Self::prints`]).
+        let print = |k: &FieldKey| current.get(k).copied().unwrap_or_else(|| record.print(k));
         let changed = |k: &FieldKey| {
             let before = state.fields.get(k).copied().unwrap_or_else(|| fingerprint(None));
-            fingerprint(record.get(k).as_ref()) != before
+            print(k) != before
         };
         let mut out: Vec<FieldKey> = self.fields_on(side).filter(|k| changed(k)).cloned().collect();
         if self.attendees_on(side) {
@@ -658,15 +780,16 @@ impl<'a> Planner<'a> {
         self.caps(side).limit(&self.target_name(side, key))
     }
 
-    fn guard_mass_deletes(&mut self, paired: &mut BTreeMap<PairId, [Option<Seen>; 2]>) {
+    fn guard_mass_deletes(&mut self, paired: &mut Paired<'_>, slots: &mut [[Option<Seen<'a>>; 2]]) {
         if self.input.release_held_deletes {
             return;
         }
         let guard = self.input.config.mass_delete_guard;
         for side in Side::BOTH {
-            let deleting: Vec<PairId> = paired
+            let deleting: Vec<PairKey<'_>> = paired
                 .iter()
-                .filter(|(pair_id, changes)| {
+                .filter(|(PairKey(_, pair_id), at)| {
+                    let changes = &slots[**at];
                     changes[idx(side)].as_ref().is_some_and(|s| s.record.is_none())
                         && changes[idx(side.other())].as_ref().is_none_or(|s| s.record.is_some())
                         && self.input.pairs.get(pair_id).is_some_and(|p| p.tombstone.is_none())
@@ -675,16 +798,17 @@ impl<'a> Planner<'a> {
                             .as_ref()
                             .is_some_and(|s| self.input.approved_deletes.contains(&(side, s.id.clone())))
                 })
-                .map(|(id, _)| id.clone())
+                .map(|(id, _)| *id)
                 .collect();
             let share = deleting.len() as f64 / self.input.mapped_pairs.max(1) as f64;
             if deleting.len() < guard.min_records || share <= guard.max_share {
                 continue;
             }
-            for pair_id in deleting {
+            for pair_key in deleting {
                 // The whole pair waits with its delete: an edit of the counterpart must not be
                 // written to the record whose delete is held (it is gone, and the delete wins).
-                if let Some(seen) = paired.remove(&pair_id).and_then(|mut c| c[idx(side)].take()) {
+                if let Some(seen) = paired.remove(&pair_key).and_then(|at| slots[at][idx(side)].take()) {
+                    let pair_id = pair_key.1;
                     let reason = format!(
                         "mass-delete guard: {side} reported deletes of {:.0}% of mapped records this cycle \
                          (limit {:.0}%, at least {}); held for approval",
@@ -692,13 +816,13 @@ impl<'a> Planner<'a> {
                         guard.max_share * 100.0,
                         guard.min_records
                     );
-                    self.push(Some(&pair_id), Action::HoldDelete { side, id: seen.id }, reason);
+                    self.push(Some(pair_id), Action::HoldDelete { side, id: seen.id }, reason);
                 }
             }
         }
     }
 
-    fn is_echo(&mut self, seen: &Seen, state: &PairState) -> bool {
+    fn is_echo(&mut self, seen: &Seen<'a>, state: &PairState) -> bool {
         let echo =
             seen.record.is_some() && !seen.version.as_str().is_empty() && seen.version == state.side(seen.side).version;
         if echo {
@@ -707,7 +831,7 @@ impl<'a> Planner<'a> {
         echo
     }
 
-    fn decide_pair(&mut self, state: &PairState, crm: Option<Seen>, mailbox: Option<Seen>) {
+    fn decide_pair(&mut self, state: &PairState, crm: Option<Seen<'a>>, mailbox: Option<Seen<'a>>) {
         let pair_id = &state.pair_id;
         if let Some(deleted_on) = state.tombstone {
             let survivor = deleted_on.other();
@@ -730,7 +854,7 @@ impl<'a> Planner<'a> {
         }
         let crm = crm.filter(|s| !self.is_echo(s, state));
         let mailbox = mailbox.filter(|s| !self.is_echo(s, state));
-        let mut seen: [Option<Seen>; 2] = [crm, mailbox];
+        let mut seen: [Option<Seen<'a>>; 2] = [crm, mailbox];
 
         // Deletes first.
         let deleted: Vec<Side> =
@@ -752,7 +876,7 @@ impl<'a> Planner<'a> {
         let mut refreshed: Option<PairState> = None;
         for side in Side::BOTH {
             if let Some(s) = &seen[idx(side)]
-                && let (Some(filter), Some(record)) = (self.input.config.filter(side), &s.record)
+                && let (Some(filter), Some(record)) = (self.input.config.filter(side), s.record())
                 && !filter.matches(record)
             {
                 let id = s.id.clone();
@@ -771,19 +895,18 @@ impl<'a> Planner<'a> {
         let mut changed: [Vec<FieldKey>; 2] = Side::BOTH.map(|side| {
             seen[idx(side)]
                 .as_ref()
-                .and_then(|s| s.record.as_ref())
-                .map(|r| self.changed_fields(side, r, state.side(side)))
+                .and_then(|s| Some((s.record()?, self.seen_prints(s)?)))
+                .map(|(r, now)| self.changed_fields(side, r, now, state.side(side)))
                 .unwrap_or_default()
         });
-        let records: [Option<&Record>; 2] =
-            Side::BOTH.map(|side| seen[idx(side)].as_ref().and_then(|s| s.record.as_ref()));
+        let records: [Option<&Record>; 2] = Side::BOTH.map(|side| seen[idx(side)].as_ref().and_then(|s| s.record()));
         // A field both sides changed to the same value is already in sync, not a conflict (the
         // same edit made twice, or Tandem's own write whose state was never saved).
         if let (Some(crm_rec), Some(mb_rec)) = (records[0], records[1]) {
             let agreed: Vec<FieldKey> = changed[0]
                 .iter()
                 .filter(|k| changed[1].contains(k))
-                .filter(|k| fingerprint(crm_rec.get(k).as_ref()) == fingerprint(mb_rec.get(k).as_ref()))
+                .filter(|k| crm_rec.print(k) == mb_rec.print(k))
                 .cloned()
                 .collect();
             changed.iter_mut().for_each(|c| c.retain(|k| !agreed.contains(k)));
@@ -812,7 +935,7 @@ impl<'a> Planner<'a> {
     fn resolve_conflict(
         &mut self,
         state: &PairState,
-        seen: &[Option<Seen>; 2],
+        seen: &[Option<Seen<'a>>; 2],
         changed: &[Vec<FieldKey>; 2],
         records: [&Record; 2],
         writes: &mut [BTreeMap<FieldKey, Option<FieldValue>>; 2],
@@ -822,7 +945,7 @@ impl<'a> Planner<'a> {
         let clashing: Vec<FieldKey> = changed[0]
             .iter()
             .filter(|k| changed[1].contains(k))
-            .filter(|k| fingerprint(records[0].get(k).as_ref()) != fingerprint(records[1].get(k).as_ref()))
+            .filter(|k| records[0].print(k) != records[1].print(k))
             .cloned()
             .collect();
         let reported =
@@ -886,7 +1009,7 @@ impl<'a> Planner<'a> {
                         continue;
                     }
                     let value = records[idx(winner)].get(key);
-                    if fingerprint(value.as_ref()) != fingerprint(records[idx(loser)].get(key).as_ref()) {
+                    if fingerprint(value.as_ref()) != records[idx(loser)].print(key) {
                         writes[idx(loser)].insert(key.clone(), value);
                     }
                 }
@@ -908,7 +1031,7 @@ impl<'a> Planner<'a> {
     fn emit_pair_writes(
         &mut self,
         state: &PairState,
-        seen: &[Option<Seen>; 2],
+        seen: &[Option<Seen<'a>>; 2],
         mut writes: [BTreeMap<FieldKey, Option<FieldValue>>; 2],
         why: &str,
     ) {
@@ -933,17 +1056,26 @@ impl<'a> Planner<'a> {
                 writes[idx(target)].clear();
             }
         }
-        let mut next = state.clone();
-        next.synced_at = self.input.now;
-        for side in Side::BOTH {
-            if let Some(s) = &seen[idx(side)] {
-                let ns = next.side_mut(side);
-                ns.version = s.version.clone();
-                if let Some(record) = &s.record {
-                    ns.fields = self.prints(side, record);
-                }
+        // The next state: each seen side's version and prints, the rest as it was.
+        let next_side = |side: Side| {
+            let before = state.side(side);
+            match &seen[idx(side)] {
+                Some(s) => SideState {
+                    id: before.id.clone(),
+                    version: s.version.clone(),
+                    fields: self.seen_prints(s).map_or_else(|| before.fields.clone(), FieldPrints::clone),
+                },
+                None => before.clone(),
             }
-        }
+        };
+        let mut next = PairState {
+            pair_id: state.pair_id.clone(),
+            object: state.object,
+            crm: next_side(Side::Crm),
+            mailbox: next_side(Side::Mailbox),
+            synced_at: self.input.now,
+            tombstone: state.tombstone,
+        };
         let mut planned: Vec<Operation> = Vec::new();
         for target in Side::BOTH {
             let mut patch = Vec::new();
@@ -960,7 +1092,7 @@ impl<'a> Planner<'a> {
                     continue;
                 }
                 if key == FieldKey::Timing
-                    && let Some(source) = seen[idx(target.other())].as_ref().and_then(|s| s.record.as_ref())
+                    && let Some(source) = seen[idx(target.other())].as_ref().and_then(|s| s.record())
                 {
                     timing_problem = self.duration_problem(target, source);
                 }
@@ -999,20 +1131,19 @@ impl<'a> Planner<'a> {
         // Echoes and held deletes leave the pair as it was: only the clock moved, and that is not
         // worth a state write (nor does it make the plan a no-op). Writes always get a state, so
         // the engine records the versions they produce.
-        let moved = PairState { synced_at: next.synced_at, ..state.clone() };
-        if !planned.is_empty() || next != moved {
+        if !planned.is_empty() || !same_but_clock(&next, state) {
             self.plan.states.insert(pair_id.clone(), NextState::Put(next));
         }
         self.plan.operations.extend(planned);
     }
 
-    fn decide_delete(&mut self, state: &PairState, deleted_on: Side, other: Option<Seen>) {
+    fn decide_delete(&mut self, state: &PairState, deleted_on: Side, other: Option<Seen<'a>>) {
         let pair_id = &state.pair_id;
         let survivor = deleted_on.other();
         let edited = other
             .as_ref()
-            .and_then(|s| s.record.as_ref())
-            .map(|r| self.changed_fields(survivor, r, state.side(survivor)))
+            .and_then(|s| Some((s.record()?, self.seen_prints(s)?)))
+            .map(|(r, now)| self.changed_fields(survivor, r, now, state.side(survivor)))
             .unwrap_or_default();
         let propagate = self.input.config.deletes.from(deleted_on) && self.direction().flows_from(deleted_on);
         if !edited.is_empty() {
@@ -1066,7 +1197,7 @@ impl<'a> Planner<'a> {
 
     /// Keys under which a record can be matched, strongest first. Matching compares keys of the
     /// same rank only.
-    fn match_keys(&self, seen: &Seen) -> Vec<(u8, String)> {
+    fn match_keys(&self, seen: &Seen<'a>) -> Vec<(u8, String)> {
         let mut keys = Vec::new();
         // Rank 0: one record was created by Tandem from the other. A copy carries the key derived
         // from its source's id; keys embed the source side, so a record's own key can only ever
@@ -1075,7 +1206,7 @@ impl<'a> Planner<'a> {
         if let Some(k) = &seen.sync_key {
             keys.push((0, k.0.clone()));
         }
-        match &seen.record {
+        match seen.record() {
             Some(Record::Contact(c)) => {
                 for e in &c.emails {
                     keys.push((1, e.address.trim().to_lowercase()));
@@ -1102,7 +1233,7 @@ impl<'a> Planner<'a> {
         keys
     }
 
-    fn match_and_create(&mut self, crm_new: Vec<Seen>, mailbox_new: Vec<Seen>, linked: [Candidates; 2]) {
+    fn match_and_create(&mut self, crm_new: Vec<Seen<'a>>, mailbox_new: Vec<Seen<'a>>, linked: [Candidates; 2]) {
         // Index the mailbox side's new records by every key.
         let mut index: HashMap<(u8, String), Vec<usize>> = HashMap::new();
         for (i, seen) in mailbox_new.iter().enumerate() {
@@ -1162,7 +1293,10 @@ impl<'a> Planner<'a> {
     /// Adds the records a new record could match but not link to, by rank-1 and rank-2 key.
     /// Tandem's own copies stand for the records they copy, not for a person's own, so they are
     /// left out.
-    fn index_candidates<'s>(&self, index: &mut Candidates, records: impl Iterator<Item = &'s Seen>) {
+    fn index_candidates<'s>(&self, index: &mut Candidates, records: impl Iterator<Item = &'s Seen<'a>>)
+    where
+        'a: 's,
+    {
         for seen in records.filter(|s| s.sync_key.is_none()) {
             let email = has_email(seen);
             for key in self.match_keys(seen).into_iter().filter(|(rank, _)| *rank > 0) {
@@ -1173,7 +1307,7 @@ impl<'a> Planner<'a> {
 
     /// The record (of the smallest id) among the other side's candidates that `seen` matches by
     /// a rank-1 or rank-2 key. Tandem's own copies are never ambiguous.
-    fn ambiguous_match(&self, seen: &Seen, others: &Candidates) -> Option<RecordId> {
+    fn ambiguous_match(&self, seen: &Seen<'a>, others: &Candidates) -> Option<RecordId> {
         if seen.sync_key.is_some() {
             return None;
         }
@@ -1191,7 +1325,7 @@ impl<'a> Planner<'a> {
             .cloned()
     }
 
-    fn report_ambiguous(&mut self, seen: Seen, matched: RecordId) {
+    fn report_ambiguous(&mut self, seen: Seen<'a>, matched: RecordId) {
         let side = seen.side;
         let other = side.other();
         self.push(
@@ -1206,8 +1340,8 @@ impl<'a> Planner<'a> {
 
     fn find_match(
         &self,
-        crm: &Seen,
-        mailbox: &[Seen],
+        crm: &Seen<'a>,
+        mailbox: &[Seen<'a>],
         index: &HashMap<(u8, String), Vec<usize>>,
         claimed: &[bool],
         ranks: std::ops::RangeInclusive<u8>,
@@ -1241,8 +1375,8 @@ impl<'a> Planner<'a> {
         None
     }
 
-    fn link(&mut self, crm: &Seen, mailbox: &Seen, rank: u8, candidates: usize) {
-        let (Some(crm_rec), Some(mb_rec)) = (&crm.record, &mailbox.record) else { return };
+    fn link(&mut self, crm: &Seen<'a>, mailbox: &Seen<'a>, rank: u8, candidates: usize) {
+        let (Some(crm_rec), Some(mb_rec)) = (crm.record(), mailbox.record()) else { return };
         let pair_id = IdempotencyKey::derive(self.input.object, Side::Crm, &crm.id);
         for (side, seen, record) in [(Side::Crm, crm, crm_rec), (Side::Mailbox, mailbox, mb_rec)] {
             if let Some(filter) = self.input.config.filter(side)
@@ -1334,12 +1468,12 @@ impl<'a> Planner<'a> {
             crm: SideState {
                 id: crm.id.clone(),
                 version: crm.version.clone(),
-                fields: self.prints(Side::Crm, crm_rec),
+                fields: self.seen_prints(crm).map_or_else(FieldPrints::new, FieldPrints::clone),
             },
             mailbox: SideState {
                 id: mailbox.id.clone(),
                 version: mailbox.version.clone(),
-                fields: self.prints(Side::Mailbox, mb_rec),
+                fields: self.seen_prints(mailbox).map_or_else(FieldPrints::new, FieldPrints::clone),
             },
             synced_at: self.input.now,
             tombstone: None,
@@ -1365,10 +1499,10 @@ impl<'a> Planner<'a> {
         foreign.then_some(organizer)
     }
 
-    fn create_from(&mut self, source: Seen) {
+    fn create_from(&mut self, source: Seen<'a>) {
         let side = source.side;
         let target = side.other();
-        let Some(record) = &source.record else { return };
+        let Some(record) = source.record() else { return };
         if !self.direction().flows_from(side) {
             return;
         }
@@ -1424,8 +1558,11 @@ impl<'a> Planner<'a> {
         }
         let key = IdempotencyKey::derive(self.input.object, side, &source.id);
         let target_prints = self.prints(target, &projected);
-        let source_state =
-            SideState { id: source.id.clone(), version: source.version.clone(), fields: self.prints(side, record) };
+        let source_state = SideState {
+            id: source.id.clone(),
+            version: source.version.clone(),
+            fields: self.seen_prints(&source).map_or_else(FieldPrints::new, FieldPrints::clone),
+        };
         let target_state =
             SideState { id: RecordId::default_pending(), version: Version::default(), fields: target_prints };
         let (crm, mailbox) =
@@ -1452,6 +1589,26 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// The pairs a cycle's changes touch, in pair order: where each one's changes are in the slots.
+type Paired<'p> = BTreeMap<PairKey<'p>, usize>;
+
+/// A pair id that orders as its text does, but compares its first 16 bytes as a number kept in
+/// the key, so sorting thousands of pairs does not chase a pointer per comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct PairKey<'p>(u128, &'p PairId);
+
+impl<'p> PairKey<'p> {
+    fn new(id: &'p PairId) -> Self {
+        // Big-endian, zero-padded: numbers order as the byte strings they start with, and ties
+        // fall to the whole text.
+        let mut head = [0u8; 16];
+        let bytes = id.0.as_bytes();
+        let n = bytes.len().min(16);
+        head[..n].copy_from_slice(&bytes[..n]);
+        PairKey(u128::from_be_bytes(head), id)
+    }
+}
+
 /// Records that new records are checked against for ambiguity, by match key: id and whether the
 /// record has an email address.
 type Candidates = HashMap<(u8, String), Vec<(RecordId, bool)>>;
@@ -1461,8 +1618,14 @@ fn legacy_attendees_print(record: &Record) -> u64 {
     fingerprint(record.get(&FieldKey::Attendees).as_ref())
 }
 
-fn has_email(seen: &Seen) -> bool {
-    matches!(&seen.record, Some(Record::Contact(c)) if !c.emails.is_empty())
+/// Whether two states differ in nothing but `synced_at`.
+fn same_but_clock(a: &PairState, b: &PairState) -> bool {
+    let PairState { pair_id, object, crm, mailbox, synced_at: _, tombstone } = a;
+    *pair_id == b.pair_id && *object == b.object && *crm == b.crm && *mailbox == b.mailbox && *tombstone == b.tombstone
+}
+
+fn has_email(seen: &Seen<'_>) -> bool {
+    matches!(seen.record(), Some(Record::Contact(c)) if !c.emails.is_empty())
 }
 
 impl RecordId {

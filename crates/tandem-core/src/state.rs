@@ -204,25 +204,127 @@ impl Change {
 
 /// Per-field fingerprints of what one side holds for a mapped record.
 ///
-/// A map from field to fingerprint, kept as a sorted vector: a pair holds about twenty entries
-/// per side and an index may hold millions of pairs, where a vector costs under half a B-tree's
-/// memory and looks up as fast. Serialised as a JSON object.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct FieldPrints(Vec<(FieldKey, u64)>);
+/// A map from field to fingerprint, kept compact: a pair holds about twenty entries per side and
+/// an index may hold millions of pairs. The fields are kept in order as two-byte codes (a standard
+/// field's place in a fixed table; attendees and custom fields, which carry a name, point into a
+/// small side list) next to the fingerprints, so twenty fields take 200 bytes rather than the 800
+/// of a `Vec<(FieldKey, u64)>` (1.6 KB per contact pair) and a B-tree's more; lookups are binary
+/// searches. Serialised as a JSON object.
+#[derive(Clone, Default)]
+pub struct FieldPrints {
+    /// One code per field, in field order: below [`STANDARD_KEYS`]'s length, a standard field;
+    /// above, `STANDARD_KEYS.len()` plus the field's place in `named`.
+    codes: Box<[u16]>,
+    /// The fingerprint of each field, in the same order.
+    prints: Box<[u64]>,
+    /// Attendee and custom fields, in no particular order.
+    named: Box<[FieldKey]>,
+}
+
+/// Every field that carries no name, in field order (a test checks it): what [`FieldPrints`]'
+/// codes index, so two standard fields compare as their codes do.
+static STANDARD_KEYS: [FieldKey; 31] = {
+    use crate::model::{AddressKind, PhoneKind};
+    [
+        FieldKey::GivenName,
+        FieldKey::MiddleName,
+        FieldKey::FamilyName,
+        FieldKey::Emails,
+        FieldKey::Phone(PhoneKind::Business),
+        FieldKey::Phone(PhoneKind::Mobile),
+        FieldKey::Phone(PhoneKind::Home),
+        FieldKey::Phone(PhoneKind::BusinessFax),
+        FieldKey::Phone(PhoneKind::HomeFax),
+        FieldKey::Phone(PhoneKind::Assistant),
+        FieldKey::Phone(PhoneKind::Other),
+        FieldKey::Company,
+        FieldKey::Title,
+        FieldKey::Department,
+        FieldKey::Address(AddressKind::Work),
+        FieldKey::Address(AddressKind::Home),
+        FieldKey::Address(AddressKind::Other),
+        FieldKey::Birthday,
+        FieldKey::AssistantName,
+        FieldKey::Notes,
+        FieldKey::Subject,
+        FieldKey::Description,
+        FieldKey::Location,
+        FieldKey::Timing,
+        FieldKey::Recurrence,
+        FieldKey::Organizer,
+        FieldKey::Attendees,
+        FieldKey::Privacy,
+        FieldKey::ShowAs,
+        FieldKey::Categories,
+        FieldKey::CrmLinks,
+    ]
+};
+
+/// The code of a standard field: its place in [`STANDARD_KEYS`].
+fn standard_code(key: &FieldKey) -> Option<u16> {
+    // Enum discriminants of field-less enums: their declaration order, which `STANDARD_KEYS`
+    // follows.
+    let code = match key {
+        FieldKey::GivenName => 0,
+        FieldKey::MiddleName => 1,
+        FieldKey::FamilyName => 2,
+        FieldKey::Emails => 3,
+        FieldKey::Phone(kind) => 4 + *kind as u16,
+        FieldKey::Company => 11,
+        FieldKey::Title => 12,
+        FieldKey::Department => 13,
+        FieldKey::Address(kind) => 14 + *kind as u16,
+        FieldKey::Birthday => 17,
+        FieldKey::AssistantName => 18,
+        FieldKey::Notes => 19,
+        FieldKey::Subject => 20,
+        FieldKey::Description => 21,
+        FieldKey::Location => 22,
+        FieldKey::Timing => 23,
+        FieldKey::Recurrence => 24,
+        FieldKey::Organizer => 25,
+        FieldKey::Attendees => 26,
+        FieldKey::Privacy => 27,
+        FieldKey::ShowAs => 28,
+        FieldKey::Categories => 29,
+        FieldKey::CrmLinks => 30,
+        FieldKey::Attendee(_) | FieldKey::Custom(_) => return None,
+    };
+    Some(code)
+}
+
+/// How the field of `code` orders against `key` (of standard code `key_code`, if standard).
+fn cmp_code(named: &[FieldKey], code: u16, key: &FieldKey, key_code: Option<u16>) -> std::cmp::Ordering {
+    match key_code {
+        Some(key_code) if usize::from(code) < STANDARD_KEYS.len() => code.cmp(&key_code),
+        _ => key_of(named, code).cmp(key),
+    }
+}
+
+/// The field a code stands for.
+fn key_of(named: &[FieldKey], code: u16) -> &FieldKey {
+    let code = usize::from(code);
+    match STANDARD_KEYS.get(code) {
+        Some(key) => key,
+        // Codes are only ever made for entries of `named`.
+        None => &named[code - STANDARD_KEYS.len()],
+    }
+}
 
 impl FieldPrints {
     /// An empty map.
     pub fn new() -> Self {
-        FieldPrints(Vec::new())
+        FieldPrints::default()
     }
 
     fn position(&self, key: &FieldKey) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.cmp(key))
+        let key_code = standard_code(key);
+        self.codes.binary_search_by(|code| cmp_code(&self.named, *code, key, key_code))
     }
 
     /// The fingerprint of `key`.
     pub fn get(&self, key: &FieldKey) -> Option<&u64> {
-        self.position(key).ok().map(|i| &self.0[i].1)
+        self.position(key).ok().map(|i| &self.prints[i])
     }
 
     /// Whether `key` has a fingerprint.
@@ -233,49 +335,138 @@ impl FieldPrints {
     /// Sets the fingerprint of `key`, returning the previous one.
     pub fn insert(&mut self, key: FieldKey, print: u64) -> Option<u64> {
         match self.position(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, print)),
+            Ok(i) => Some(std::mem::replace(&mut self.prints[i], print)),
             Err(i) => {
-                self.0.insert(i, (key, print));
+                let code = match standard_code(&key) {
+                    Some(code) => code,
+                    None => {
+                        let mut named = std::mem::take(&mut self.named).into_vec();
+                        named.push(key);
+                        self.named = named.into_boxed_slice();
+                        Self::named_code(self.named.len() - 1)
+                    }
+                };
+                let mut codes = std::mem::take(&mut self.codes).into_vec();
+                codes.insert(i, code);
+                self.codes = codes.into_boxed_slice();
+                let mut prints = std::mem::take(&mut self.prints).into_vec();
+                prints.insert(i, print);
+                self.prints = prints.into_boxed_slice();
                 None
             }
         }
     }
 
+    /// The code of the `i`th named field.
+    fn named_code(i: usize) -> u16 {
+        // Validation caps attendees at 1,000 per event (`validate::MAX_LIST_ENTRIES`) and custom
+        // fields are configured by hand, so a side never comes near the 65,504 named fields
+        // codes can tell apart; past that, the last code would be shared.
+        u16::try_from(STANDARD_KEYS.len() + i).unwrap_or(u16::MAX)
+    }
+
     /// Removes the fingerprint of `key`.
     pub fn remove(&mut self, key: &FieldKey) -> Option<u64> {
-        self.position(key).ok().map(|i| self.0.remove(i).1)
+        let i = self.position(key).ok()?;
+        let mut codes = std::mem::take(&mut self.codes).into_vec();
+        let code = codes.remove(i);
+        let mut prints = std::mem::take(&mut self.prints).into_vec();
+        let print = prints.remove(i);
+        if let Some(at) = usize::from(code).checked_sub(STANDARD_KEYS.len()) {
+            let mut named = std::mem::take(&mut self.named).into_vec();
+            named.remove(at);
+            self.named = named.into_boxed_slice();
+            codes.iter_mut().filter(|c| **c > code).for_each(|c| *c -= 1);
+        }
+        self.codes = codes.into_boxed_slice();
+        self.prints = prints.into_boxed_slice();
+        Some(print)
     }
 
     /// Removes every fingerprint.
     pub fn clear(&mut self) {
-        self.0.clear();
+        *self = FieldPrints::default();
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.codes.len()
     }
 
     /// True when there is none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.codes.is_empty()
     }
 
     /// Fields and fingerprints, in field order.
-    pub fn iter(&self) -> impl Iterator<Item = (&FieldKey, &u64)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> FieldPrintsIter<'_> {
+        FieldPrintsIter { named: &self.named, inner: self.codes.iter().zip(self.prints.iter()) }
     }
 
     /// Fields and mutable fingerprints, in field order.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&FieldKey, &mut u64)> {
-        self.0.iter_mut().map(|(k, v)| (&*k, v))
+        let named = &self.named;
+        self.codes.iter().zip(self.prints.iter_mut()).map(move |(code, print)| (key_of(named, *code), print))
     }
 
     /// The fields, in order.
     pub fn keys(&self) -> impl Iterator<Item = &FieldKey> {
-        self.0.iter().map(|(k, _)| k)
+        self.codes.iter().map(|code| key_of(&self.named, *code))
+    }
+
+    /// The heap memory the map holds, in bytes (its own allocations and the names of attendee
+    /// and custom fields; not the allocator's bookkeeping): for sizing the pair index.
+    pub fn heap_bytes(&self) -> usize {
+        let names: usize = self
+            .named
+            .iter()
+            .map(|k| match k {
+                FieldKey::Attendee(s) | FieldKey::Custom(s) => s.capacity(),
+                _ => 0,
+            })
+            .sum();
+        std::mem::size_of_val::<[u16]>(&self.codes)
+            + std::mem::size_of_val::<[u64]>(&self.prints)
+            + std::mem::size_of_val::<[FieldKey]>(&self.named)
+            + names
     }
 }
+
+/// The entries of a [`FieldPrints`], in field order.
+#[derive(Debug, Clone)]
+pub struct FieldPrintsIter<'a> {
+    named: &'a [FieldKey],
+    inner: std::iter::Zip<std::slice::Iter<'a, u16>, std::slice::Iter<'a, u64>>,
+}
+
+impl<'a> Iterator for FieldPrintsIter<'a> {
+    type Item = (&'a FieldKey, &'a u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|(code, print)| (key_of(self.named, *code), print))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for FieldPrintsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.inner.next_back().map(|(code, print)| (key_of(self.named, *code), print))
+    }
+}
+
+impl ExactSizeIterator for FieldPrintsIter<'_> {}
+
+impl PartialEq for FieldPrints {
+    /// Same fields, same fingerprints (however the named fields are stored).
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for FieldPrints {}
 
 impl std::fmt::Debug for FieldPrints {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -304,8 +495,54 @@ impl FromIterator<(FieldKey, u64)> for FieldPrints {
         entries.reverse();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         entries.dedup_by(|later, earlier| later.0 == earlier.0);
-        entries.shrink_to_fit();
-        FieldPrints(entries)
+        let mut codes = Vec::with_capacity(entries.len());
+        let mut prints = Vec::with_capacity(entries.len());
+        let mut named = Vec::new();
+        for (key, print) in entries {
+            let code = match standard_code(&key) {
+                Some(code) => code,
+                None => {
+                    named.push(key);
+                    FieldPrints::named_code(named.len() - 1)
+                }
+            };
+            codes.push(code);
+            prints.push(print);
+        }
+        FieldPrints {
+            codes: codes.into_boxed_slice(),
+            prints: prints.into_boxed_slice(),
+            named: named.into_boxed_slice(),
+        }
+    }
+}
+
+impl FieldPrints {
+    /// The prints of fields given in field order without repeats (what collecting them would
+    /// sort them into), without sorting or copying the keys of standard fields.
+    pub(crate) fn from_sorted<'k>(entries: impl ExactSizeIterator<Item = (&'k FieldKey, u64)>) -> Self {
+        let mut codes = Vec::with_capacity(entries.len());
+        let mut prints = Vec::with_capacity(entries.len());
+        let mut named = Vec::new();
+        let mut last: Option<&FieldKey> = None;
+        for (key, print) in entries {
+            debug_assert!(last.is_none_or(|l| l < key), "from_sorted: {key} out of order");
+            last = Some(key);
+            let code = match standard_code(key) {
+                Some(code) => code,
+                None => {
+                    named.push(key.clone());
+                    FieldPrints::named_code(named.len() - 1)
+                }
+            };
+            codes.push(code);
+            prints.push(print);
+        }
+        FieldPrints {
+            codes: codes.into_boxed_slice(),
+            prints: prints.into_boxed_slice(),
+            named: named.into_boxed_slice(),
+        }
     }
 }
 
@@ -319,11 +556,10 @@ impl Extend<(FieldKey, u64)> for FieldPrints {
 
 impl<'a> IntoIterator for &'a FieldPrints {
     type Item = (&'a FieldKey, &'a u64);
-    type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, (FieldKey, u64)>, fn(&'a (FieldKey, u64)) -> (&'a FieldKey, &'a u64)>;
+    type IntoIter = FieldPrintsIter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (k, v))
+        self.iter()
     }
 }
 
@@ -474,6 +710,52 @@ impl std::fmt::Display for UnresolvedKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standard_field_codes_follow_field_order() {
+        assert!(STANDARD_KEYS.is_sorted());
+        for (i, key) in STANDARD_KEYS.iter().enumerate() {
+            assert_eq!(standard_code(key), Some(i as u16), "{key}");
+        }
+        let all: Vec<&FieldKey> =
+            FieldKey::standard(ObjectKind::Contact).iter().chain(FieldKey::standard(ObjectKind::Event)).collect();
+        assert_eq!(all.len(), STANDARD_KEYS.len());
+        assert!(all.iter().all(|k| STANDARD_KEYS.contains(k)));
+        assert_eq!(standard_code(&FieldKey::attendee("a@x.org")), None);
+        assert_eq!(standard_code(&FieldKey::Custom("Region__c".into())), None);
+    }
+
+    #[test]
+    fn field_prints_with_named_fields_keep_field_order() {
+        let mut p: FieldPrints = [
+            (FieldKey::Custom("b".into()), 1),
+            (FieldKey::Privacy, 2),
+            (FieldKey::attendee("z@x.org"), 3),
+            (FieldKey::Attendees, 4),
+            (FieldKey::attendee("a@x.org"), 5),
+            (FieldKey::Subject, 6),
+        ]
+        .into_iter()
+        .collect();
+        let order = |p: &FieldPrints| p.keys().cloned().collect::<Vec<_>>();
+        let mut sorted = order(&p);
+        sorted.sort();
+        assert_eq!(order(&p), sorted);
+        p.insert(FieldKey::attendee("m@x.org"), 7);
+        p.insert(FieldKey::Custom("a".into()), 8);
+        assert_eq!(p.remove(&FieldKey::attendee("a@x.org")), Some(5));
+        assert_eq!(p.get(&FieldKey::attendee("z@x.org")), Some(&3));
+        assert_eq!(p.get(&FieldKey::Custom("a".into())), Some(&8));
+        assert_eq!(p.get(&FieldKey::Privacy), Some(&2));
+        let mut sorted = order(&p);
+        sorted.sort();
+        assert_eq!(order(&p), sorted);
+        // Equality is by content, not by how the named fields are stored.
+        let rebuilt: FieldPrints = p.iter().rev().map(|(k, v)| (k.clone(), *v)).collect();
+        assert_eq!(rebuilt, p);
+        assert_eq!(serde_json::to_string(&rebuilt).unwrap(), serde_json::to_string(&p).unwrap());
+        assert!(p.heap_bytes() > 0);
+    }
 
     #[test]
     fn field_prints_behave_like_a_sorted_map_and_serialise_as_one() {

@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
+use tandem_core::fields::{FieldKey, fingerprint};
 use tandem_core::interchange::{
     InterchangeError, iana_to_windows, parse_icalendar, parse_vcard, windows_to_iana, write_icalendar, write_vcard,
 };
 use tandem_core::model::{
     AddressKind, Attendee, AttendeeRole, Contact, CrmLink, EmailAddress, Event, EventTime, EventTiming,
-    OccurrenceOverride, Person, Phone, PhoneKind, PostalAddress, Privacy, Recurrence, ResponseStatus, ShowAs,
+    OccurrenceOverride, Person, Phone, PhoneKind, PostalAddress, Privacy, Record, Recurrence, ResponseStatus, ShowAs,
 };
 
 const OUTLOOK_ICS: &str = include_str!("fixtures/outlook.ics");
@@ -770,6 +771,40 @@ proptest! {
             prop_assert!(line.len() <= 75);
         }
         prop_assert_eq!(parse_vcard(&out).map_err(|e| e.to_string()), Ok(contacts));
+    }
+
+    /// `Record::print` (the planner's in-place fingerprint) equals the fingerprint of the value
+    /// `Record::get` copies out, for every field; `is_normalized` tells exactly when `normalize`
+    /// changes a record.
+    #[test]
+    fn in_place_prints_and_normal_form_agree(c in contact(), e in event(), blank in 0u8..8) {
+        for mut record in [Record::Contact(c.clone()), Record::Event(e.clone())] {
+            record.custom_mut().insert("Region__c".into(), "North".into());
+            match (blank, &mut record) {
+                (0, Record::Contact(c)) => c.title = Some(" ".into()),
+                (0, Record::Event(e)) => e.location = Some("\t".into()),
+                (1, Record::Contact(c)) => c.phones.push(Phone { kind: PhoneKind::Mobile, number: " ".into() }),
+                (1, Record::Event(e)) => e.categories.push(String::new()),
+                (2, r) => {
+                    r.custom_mut().insert("Blank__c".into(), " ".into());
+                }
+                (3, Record::Contact(c)) => c.addresses.push(PostalAddress { kind: AddressKind::Other, ..PostalAddress::default() }),
+                (3, Record::Event(e)) => e.recurrence = Some(Recurrence::default()),
+                (4, Record::Contact(c)) => c.emails.push(EmailAddress { kind: AddressKind::Home, address: " ".into() }),
+                _ => {}
+            }
+            let mut keys: Vec<FieldKey> = FieldKey::standard(record.kind()).to_vec();
+            keys.extend(record.attendee_keys());
+            keys.extend(record.custom().keys().map(|k| FieldKey::Custom(k.clone())));
+            keys.push(FieldKey::Custom("Missing__c".into()));
+            for key in &keys {
+                prop_assert_eq!(record.print(key), fingerprint(record.get(key).as_ref()), "{}", key);
+            }
+            let mut normal = record.clone();
+            normal.normalize();
+            prop_assert_eq!(record.is_normalized(), normal == record);
+            prop_assert!(normal.is_normalized());
+        }
     }
 
     #[test]

@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tandem_connector::http::HttpClient;
-use tandem_connector::{ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult, Written};
+use tandem_connector::{
+    ApiBudget, BudgetScope, ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult,
+    Written,
+};
 use tandem_core::capabilities::{Capabilities, ObjectCapabilities};
 use tandem_core::fields::FieldKey;
 use tandem_core::model::{AddressKind, ObjectKind, PhoneKind};
@@ -145,6 +148,12 @@ impl Connector for GraphConnector {
             scopes: self.config.scopes(),
             principal: Some(self.config.mailbox.clone()),
         }
+    }
+
+    /// The mailbox's request budget as this connector enforces it ([`GraphConnector::budget`]).
+    fn api_budget(&self) -> Option<ApiBudget> {
+        let b = self.budget();
+        Some(ApiBudget::new(u64::from(b.used), u64::from(b.limit), BudgetScope::Connection))
     }
 
     /// The owner of the mailbox's primary calendar (`GET /users/{mailbox}/calendar`): readable

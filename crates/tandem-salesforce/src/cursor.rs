@@ -1,19 +1,26 @@
-//! The connector's own cursor format: JSON, opaque to the engine.
+//! The connector's own cursor format: JSON, opaque to the engine, of a fixed small size.
 //!
-//! A **round** reads everything changed since the last one, phase by phase. Between rounds the
-//! cursor holds `since` (where the next round starts: the previous round's start on the server
-//! clock minus the overlap window) and `seen` (the id and version of every record reported with a
-//! `SystemModstamp` at or after `since`, so the overlap does not report them twice). Within a
-//! round it also holds the phase, the `nextRecordsUrl` of the next page, and the position reached
-//! in the phase, so a round interrupted by the API budget resumes where it stopped.
+//! A **round** reads everything changed since the last one, phase by phase. The cursor holds no
+//! per-record data: between rounds it holds `since` (where the next round starts: the previous
+//! round's start on the server clock minus the overlap window); within a round it also holds the
+//! next round's `since`, the phase, and the phase's **keyset position** `after`: the
+//! `(SystemModstamp, Id)` of the last row read. Each page asks for the rows after that position
+//! (`SystemModstamp > :t OR (SystemModstamp = :t AND Id > :id)`, ordered by `SystemModstamp, Id`,
+//! with a `LIMIT`), so a round interrupted by the API budget, or by the end of a `pull` call,
+//! resumes where it stopped, and no query locator is kept.
+//!
+//! The overlap re-reads the records changed in the window at the start of each round, so a record
+//! committed late with an earlier `SystemModstamp` is not missed. A record re-read unchanged comes
+//! back with the same version (`SystemModstamp`), which the planner suppresses as an echo
+//! (`tandem_core::planner`, `is_echo`); nothing in the cursor remembers what was reported.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::Cursor;
 
-/// The cursor format version.
-const VERSION: u8 = 1;
+/// The cursor format version (1 held the ids already seen; such a cursor reads in full once).
+const VERSION: u8 = 2;
 
 /// A phase of a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,31 +42,11 @@ pub(crate) enum Phase {
     Done,
 }
 
-/// Where a phase got to: the last `SystemModstamp` processed and the ids processed at exactly it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub(crate) struct Position {
-    pub(crate) stamp: Option<DateTime<Utc>>,
-    pub(crate) ids: Vec<String>,
-}
-
-impl Position {
-    /// Whether a row was already processed in this phase.
-    pub(crate) fn covers(&self, stamp: Option<DateTime<Utc>>, id: &str) -> bool {
-        match (self.stamp, stamp) {
-            (Some(at), Some(s)) => s < at || (s == at && self.ids.iter().any(|i| i == id)),
-            _ => false,
-        }
-    }
-
-    /// Records a processed row (rows arrive in `SystemModstamp` order).
-    pub(crate) fn advance(&mut self, stamp: Option<DateTime<Utc>>, id: &str) {
-        let Some(s) = stamp else { return };
-        if self.stamp != Some(s) {
-            self.stamp = Some(s);
-            self.ids.clear();
-        }
-        self.ids.push(id.to_owned());
-    }
+/// A position in a phase: the `(SystemModstamp, Id)` of the last row read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Key {
+    pub(crate) t: DateTime<Utc>,
+    pub(crate) id: String,
 }
 
 /// The decoded cursor.
@@ -70,23 +57,14 @@ pub(crate) struct State {
     /// This round's lower bound (`None`: read everything).
     pub(crate) since: Option<DateTime<Utc>>,
     /// The next round's lower bound, once this round's start is known.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) next_since: Option<DateTime<Utc>>,
-    /// (id, version) pairs already reported at or after `since`.
-    #[serde(default)]
-    pub(crate) seen: Vec<(String, String)>,
-    /// (id, version) pairs reported this round at or after `next_since`.
-    #[serde(default)]
-    pub(crate) seen_next: Vec<(String, String)>,
     pub(crate) phase: Phase,
-    /// The next page of the current phase, within one cycle.
-    #[serde(default)]
-    pub(crate) next_url: Option<String>,
-    /// How far the current phase got.
-    #[serde(default)]
-    pub(crate) position: Position,
+    /// The last row read in the current phase (`None`: the phase starts at `since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) after: Option<Key>,
     /// The lower bound of the next look for renamed Accounts (set when the first round ends).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) accounts_since: Option<DateTime<Utc>>,
 }
 
@@ -98,11 +76,8 @@ impl State {
             object,
             since: None,
             next_since: None,
-            seen: Vec::new(),
-            seen_next: Vec::new(),
             phase: Phase::Changed,
-            next_url: None,
-            position: Position::default(),
+            after: None,
             accounts_since: None,
         }
     }
@@ -123,41 +98,18 @@ impl State {
     pub(crate) fn start_round(&mut self) {
         self.phase = Phase::Changed;
         self.next_since = None;
-        self.seen_next.clear();
-        self.next_url = None;
-        self.position = Position::default();
+        self.after = None;
     }
 
     /// Moves to the next phase (`Done` finishes the round).
     pub(crate) fn next_phase(&mut self, next: Phase) {
         self.phase = next;
-        self.next_url = None;
-        self.position = Position::default();
-        if next == Phase::Done {
-            // Only a round whose start is known can move the watermark.
-            if self.next_since.is_some() {
-                // Renamed Accounts are looked for from the end of the first round on.
-                self.accounts_since = self.accounts_since.or(self.next_since);
-                self.since = self.next_since.take();
-                self.seen = std::mem::take(&mut self.seen_next);
-            }
-            self.seen_next.clear();
-        }
-    }
-
-    /// Whether `(id, version)` was reported by the previous round.
-    pub(crate) fn already_seen(&self, id: &str, version: &str) -> bool {
-        self.seen.iter().any(|(i, v)| i == id && v == version)
-    }
-
-    /// Remembers a reported record for the next round's de-duplication, when it falls in the
-    /// overlap.
-    pub(crate) fn remember(&mut self, id: &str, version: &str, stamp: Option<DateTime<Utc>>) {
-        if let (Some(next), Some(s)) = (self.next_since, stamp)
-            && s >= next
-            && !self.seen_next.iter().any(|(i, v)| i == id && v == version)
-        {
-            self.seen_next.push((id.to_owned(), version.to_owned()));
+        self.after = None;
+        // Only a round whose start is known can move the watermark.
+        if next == Phase::Done && self.next_since.is_some() {
+            // Renamed Accounts are looked for from the end of the first round on.
+            self.accounts_since = self.accounts_since.or(self.next_since);
+            self.since = self.next_since.take();
         }
     }
 }
@@ -176,30 +128,29 @@ mod tests {
         assert_eq!(State::decode(&c, ObjectKind::Event), Some(s));
         assert_eq!(State::decode(&c, ObjectKind::Contact), None);
         assert_eq!(State::decode(&Cursor(b"seq:12".to_vec()), ObjectKind::Event), None);
+        // A version-1 cursor (with its ids already seen) is not read: the engine reads in full.
+        let v1 = br#"{"v":1,"object":"contact","since":null,"seen":[],"phase":"done"}"#;
+        assert_eq!(State::decode(&Cursor(v1.to_vec()), ObjectKind::Contact), None);
     }
 
     #[test]
-    fn positions_and_rounds() {
-        let t = |s| Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, s).unwrap());
-        let mut p = Position::default();
-        p.advance(t(1), "a");
-        p.advance(t(2), "b");
-        p.advance(t(2), "c");
-        assert!(p.covers(t(1), "z"));
-        assert!(p.covers(t(2), "b"));
-        assert!(!p.covers(t(2), "d"));
-        assert!(!p.covers(t(3), "a"));
-
+    fn rounds_move_the_watermark_and_keep_a_fixed_size() {
+        let t = |s| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, s).unwrap();
         let mut s = State::fresh(ObjectKind::Contact);
-        s.next_since = t(10);
-        s.remember("a", "v1", t(9));
-        s.remember("b", "v2", t(11));
+        s.next_since = Some(t(10));
+        s.after = Some(Key { t: t(9), id: "003000000000001AAA".to_owned() });
+        let busy = s.encode().0.len();
+        s.next_phase(Phase::Deleted);
+        assert_eq!(s.after, None);
         s.next_phase(Phase::Done);
-        assert_eq!(s.since, t(10));
-        assert!(s.already_seen("b", "v2"));
-        assert!(!s.already_seen("b", "v3"));
-        assert!(!s.already_seen("a", "v1"));
+        assert_eq!(s.since, Some(t(10)));
+        assert_eq!(s.accounts_since, Some(t(10)));
         s.start_round();
         assert_eq!(s.phase, Phase::Changed);
+        // The largest form: every field set, an 18-character id, a millisecond stamp.
+        s.next_since = Some(t(20));
+        s.after = Some(Key { t: t(19) + chrono::Duration::milliseconds(123), id: "003000000000001AAA".to_owned() });
+        let largest = s.encode().0.len();
+        assert!(busy <= largest && largest < 256, "{largest} bytes");
     }
 }

@@ -12,10 +12,11 @@
 //!   and `INVALID_SESSION_ID` (401) triggers one refresh and one retry.
 //! - **reading** (`pull`): SOQL built with the typed builder in [`soql`] (escaped literals,
 //!   identifiers checked against the mapping), a `SystemModstamp` watermark with an overlap
-//!   window and de-duplication by id and version, deletes through `queryAll` with
-//!   `IsDeleted = true` (a watermark older than the 15-day delete window is
-//!   [`tandem_connector::ConnectorError::CursorExpired`]), `nextRecordsUrl` paging, invitations
-//!   through `EventRelation`;
+//!   window whose re-reads the planner absorbs as echoes (same version), deletes through
+//!   `queryAll` with `IsDeleted = true` (a watermark older than the 15-day delete window is
+//!   [`tandem_connector::ConnectorError::CursorExpired`]), keyset paging over
+//!   `(SystemModstamp, Id)` with a cursor of fixed size that holds no per-record data,
+//!   invitations through `EventRelation`;
 //! - **mapping** (`mapping`): the Lightning Sync contact mapping, events with all-day dates,
 //!   time zones, `Recurrence2` patterns, invitees, privacy, show-as and Who/What links; records
 //!   that cannot be read become quarantined changes, never panics: numbers from the org meet
@@ -43,7 +44,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::Value;
 use tandem_connector::http::{Clock, HttpClient, SystemClock, TokenCache};
-use tandem_connector::{ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult, Written};
+use tandem_connector::{
+    ApiBudget, BudgetScope, ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult,
+    Written,
+};
 use tandem_core::capabilities::Capabilities;
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{Change, Cursor, IdempotencyKey, RecordId};
@@ -286,6 +290,11 @@ impl SalesforceConnector {
 impl Connector for SalesforceConnector {
     fn provider(&self) -> &str {
         "salesforce"
+    }
+
+    /// The org's daily API usage as the last response's `Sforce-Limit-Info` reported it.
+    fn api_budget(&self) -> Option<ApiBudget> {
+        self.api_usage().map(|u| ApiBudget::new(u.used, u.limit, BudgetScope::Organization))
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -5,10 +5,14 @@
 //! renamed, when accounts are matched), then `Deleted`. Events: `Changed` (events the user owns, not invitee copies), `Invited` (events the
 //! user is invited to, through EventRelation), `Relations` (invitations added or removed), then
 //! `Deleted`. A full read (no cursor) skips the last two.
+//!
+//! The feed phases (`Changed`, `Invited`, `Deleted`) page by keyset over `(SystemModstamp, Id)`:
+//! each `pull` asks for at most [`PAGE`] rows after the cursor's position, so the cursor stays the
+//! same small size whatever the number of records (see `cursor`).
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use serde_json::{Map, Value};
 use tandem_connector::{ConnectorError, PullPage};
 use tandem_core::model::{Attendee, Event, ObjectKind, Record};
@@ -16,12 +20,15 @@ use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, RecordId, V
 
 use crate::SalesforceConnector;
 use crate::api::ApiError;
-use crate::cursor::{Phase, State};
+use crate::cursor::{Key, Phase, State};
 use crate::mapping::{self, MAX_BATCH};
 use crate::soql::{Cond, Ident, Literal, Op, Query};
 
 /// How far back Salesforce keeps deleted records for `queryAll` and `getDeleted`.
 pub(crate) const DELETE_WINDOW_DAYS: i64 = 15;
+
+/// Rows per page of a feed phase: Salesforce's largest query batch, so one page is one request.
+pub(crate) const PAGE: u32 = 2000;
 
 /// Ids per `IN (…)` list, keeping GET URLs well under Salesforce's 16 KB limit.
 const IN_CHUNK: usize = MAX_BATCH;
@@ -87,8 +94,7 @@ impl SalesforceConnector {
                 Err(ApiError::Budget) => {
                     // Stop cleanly: what was read is returned, and the cursor resumes this round
                     // at the start of the step that could not run.
-                    let mut resume = before;
-                    resume.next_url = None;
+                    let resume = before;
                     tracing::info!(%object, phase = ?resume.phase, "API budget reached; ending the round early to resume later");
                     return Ok(PullPage { changes, cursor: resume.encode(), done: true });
                 }
@@ -150,16 +156,7 @@ impl SalesforceConnector {
             Phase::Changed | Phase::Invited | Phase::Deleted => {
                 let all = state.phase == Phase::Deleted;
                 let query = self.phase_query(state).await?.to_soql();
-                let page = match state.next_url.clone() {
-                    Some(next) => match self.api.query_more(&next).await {
-                        Err(ApiError::Locator) => {
-                            // The locator timed out: run the phase again from where it got to.
-                            self.api.query(&query, all).await?
-                        }
-                        other => other?,
-                    },
-                    None => self.api.query(&query, all).await?,
-                };
+                let page = self.api.query(&query, all).await?;
                 self.check_round(state)?;
                 let zone = if object == ObjectKind::Event && !all {
                     self.zone().await.map_err(|e| self.budgeted(e))?
@@ -167,25 +164,14 @@ impl SalesforceConnector {
                     String::new()
                 };
                 let attendees = if object == ObjectKind::Event && !all {
-                    // Only for rows that will be reported: the overlap's repeats need none.
-                    let fresh: Vec<Map<String, Value>> = page
-                        .records
-                        .iter()
-                        .filter(|row| {
-                            self.mapping.row(row).is_ok_and(|m| {
-                                !state.position.covers(m.stamp, &m.id) && !state.already_seen(&m.id, &m.version)
-                            })
-                        })
-                        .cloned()
-                        .collect();
-                    self.attendees(&fresh).await?
+                    self.attendees(&page.records).await?
                 } else {
                     HashMap::new()
                 };
                 let mut changes = Vec::with_capacity(page.records.len());
                 let mut series = Vec::new();
                 for row in &page.records {
-                    let change = self.row_change(state, row, all, &zone, &attendees);
+                    let change = self.row_change(object, row, all, &zone, &attendees);
                     // A moved occurrence is part of its series, not an event of its own: the
                     // series is reported (read again when it is not on this page) with it.
                     if !all && let Some(master) = mapping::series_of(row) {
@@ -200,9 +186,14 @@ impl SalesforceConnector {
                     self.fold_series(&mut changes, series, &zone).await?;
                 }
                 out.append(&mut changes);
-                match page.next.filter(|_| !page.done) {
-                    Some(next) => state.next_url = Some(next),
-                    None => state.next_phase(followed_by(object, state.phase)),
+                // Rows come in `(SystemModstamp, Id)` order: the last one is the new position. A
+                // full page (or a batch smaller than the LIMIT) may have more behind it; a page
+                // that cannot move the position ends the phase rather than read itself again.
+                let last = page.records.last().and_then(row_key);
+                let more = !page.done || page.records.len() >= PAGE as usize;
+                match last {
+                    Some(key) if more && state.after.as_ref() != Some(&key) => state.after = Some(key),
+                    _ => state.next_phase(followed_by(object, state.phase)),
                 }
                 Ok(Step::Requested)
             }
@@ -232,12 +223,22 @@ impl SalesforceConnector {
         Ok(())
     }
 
-    /// The lower bound of the current phase: the round's `since`, or where an interrupted phase
-    /// got to.
-    fn lower_bound(state: &State) -> Option<DateTime<Utc>> {
-        match (state.since, state.position.stamp) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
+    /// Where the current phase reads from: after its keyset position, else from the round's
+    /// `since` (`None`: everything).
+    fn lower_bound(state: &State) -> Option<Cond> {
+        let stamp = || ident("SystemModstamp");
+        match (&state.after, state.since) {
+            // `(SystemModstamp > :t) OR (SystemModstamp = :t AND Id > :id)`; `t` is at or after
+            // `since`, so the round's bound holds.
+            (Some(key), _) => Some(Cond::Or(vec![
+                Cond::Cmp(stamp(), Op::Gt, Literal::DateTime(key.t)),
+                Cond::And(vec![
+                    Cond::Cmp(stamp(), Op::Eq, Literal::DateTime(key.t)),
+                    Cond::Cmp(ident("Id"), Op::Gt, Literal::Text(key.id.clone())),
+                ]),
+            ])),
+            (None, Some(since)) => Some(Cond::Cmp(stamp(), Op::Ge, Literal::DateTime(since))),
+            (None, None) => None,
         }
     }
 
@@ -287,9 +288,9 @@ impl SalesforceConnector {
             }
         };
         if let Some(lower) = Self::lower_bound(state) {
-            q = q.and(Cond::Cmp(ident("SystemModstamp"), Op::Ge, Literal::DateTime(lower)));
+            q = q.and(lower);
         }
-        Ok(q.order_by(ident("SystemModstamp")).order_by(ident("Id")))
+        Ok(q.order_by(ident("SystemModstamp")).order_by(ident("Id")).limit(PAGE))
     }
 
     fn my_invitations(&self, user: Literal) -> Query {
@@ -309,10 +310,10 @@ impl SalesforceConnector {
         })
     }
 
-    /// One row as a change, or `None` when it was already reported.
+    /// One row as a change (`None` for a row without an id).
     fn row_change(
         &self,
-        state: &mut State,
+        object: ObjectKind,
         row: &Map<String, Value>,
         deleted: bool,
         zone: &str,
@@ -325,22 +326,13 @@ impl SalesforceConnector {
                 return Some(invalid(id, reason));
             }
         };
-        if state.position.covers(meta.stamp, &meta.id) {
-            return None;
-        }
-        state.position.advance(meta.stamp, &meta.id);
-        // Remembered even when not reported again: the next round's overlap covers it too.
-        state.remember(&meta.id, &meta.version, meta.stamp);
-        if state.already_seen(&meta.id, &meta.version) {
-            return None;
-        }
         if deleted {
             let mut change = Change::deleted(meta.id);
             change.version = Version::new(meta.version);
             change.modified_at = meta.stamp;
             return Some(change);
         }
-        let record = match state.object {
+        let record = match object {
             ObjectKind::Contact => self.mapping.contact(row),
             ObjectKind::Event => {
                 let invitees = attendees.get(&meta.id).cloned().unwrap_or_default();
@@ -419,30 +411,19 @@ impl SalesforceConnector {
         Ok(q)
     }
 
-    /// Reports rows read outside the feed's order, once per round; `fresh_version` drops the
+    /// Reports rows read outside the feed's order, each record once; `fresh_version` drops the
     /// version so a change the record's own stamp does not show (a renamed Account) is not taken
-    /// for Tandem's own write.
-    fn side_changes(&self, state: &mut State, rows: &[Map<String, Value>], fresh_version: bool) -> Vec<Change> {
-        let mut scratch = State::fresh(state.object);
+    /// for Tandem's own write. A record the feed phases reported too comes back with the same
+    /// version, which the planner takes as an echo.
+    fn side_changes(&self, state: &State, rows: &[Map<String, Value>], fresh_version: bool) -> Vec<Change> {
         let mut out: Vec<Change> = Vec::new();
         for row in rows {
-            let Some(mut change) = self.row_change(&mut scratch, row, false, "", &HashMap::new()) else { continue };
-            let (id, version) = (change.id.0.clone(), change.version.0.clone());
-            let reported = state.seen_next.iter().any(|(i, v)| *i == id && *v == version);
-            // A renamed Account changes nothing the record's own version shows: it is reported
-            // whenever it shows up. Anything else, once (the overlap repeats it).
-            let skip = if fresh_version {
-                reported && !state.already_seen(&id, &version)
-            } else {
-                reported || state.already_seen(&id, &version)
-            };
-            if skip || out.iter().any(|c| c.id == change.id) {
+            let Some(mut change) = self.row_change(state.object, row, false, "", &HashMap::new()) else { continue };
+            if out.iter().any(|c| c.id == change.id) {
                 continue;
             }
             if fresh_version {
                 change.version = Version::default();
-            } else {
-                state.remember(&id, &version, change.modified_at);
             }
             out.push(change);
         }
@@ -543,19 +524,11 @@ impl SalesforceConnector {
                     .and(Cond::one_of(ident("Id"), chunk.iter().map(|id| Literal::Text(id.clone())).collect()));
                 let rows = self.api.query_all_pages(&q.to_soql(), false).await?;
                 let attendees = self.attendees(&rows).await?;
-                // Reported even when seen in an earlier round (an invitation that comes back
-                // must arrive), but not twice in this one.
-                let mut scratch = State::fresh(ObjectKind::Event);
+                // Reported even when reported before (an invitation that comes back must
+                // arrive); a repeat of an unchanged event is an echo to the planner.
                 let mut invited = Vec::new();
                 for row in rows.iter().filter(|r| mapping::series_of(r).is_none()) {
-                    if let Some(change) = self.row_change(&mut scratch, row, false, &zone, &attendees) {
-                        let (id, version) = (change.id.as_str(), change.version.as_str());
-                        let this_round = state.seen_next.iter().any(|(i, v)| i == id && v == version)
-                            && !state.already_seen(id, version);
-                        if !this_round {
-                            invited.push(change);
-                        }
-                    }
+                    invited.extend(self.row_change(ObjectKind::Event, row, false, &zone, &attendees));
                 }
                 self.fold_series(&mut invited, Vec::new(), &zone).await?;
                 changes.append(&mut invited);
@@ -629,17 +602,22 @@ impl SalesforceConnector {
             let rows = self.api.query_all_pages(&q.to_soql(), false).await?;
             let attendees = if object == ObjectKind::Event { self.attendees(&rows).await? } else { HashMap::new() };
             for row in &rows {
-                // A fresh position per row: rows read by id come in no particular order, and a
-                // feed position would take a row older than the one before it as already seen,
-                // and the record as deleted.
-                let mut scratch = State::fresh(object);
-                if let Some(change) = self.row_change(&mut scratch, row, false, zone, &attendees) {
+                // Rows read by id come in no particular order; each is reported as it is.
+                if let Some(change) = self.row_change(object, row, false, zone, &attendees) {
                     found.insert(change.id.0.clone(), change);
                 }
             }
         }
         Ok(ids.iter().map(|id| found.remove(id.as_str()).unwrap_or_else(|| Change::deleted(id.0.clone()))).collect())
     }
+}
+
+/// A feed row's keyset position, read from the raw row so that an unreadable record still moves
+/// the position past it.
+fn row_key(row: &Map<String, Value>) -> Option<Key> {
+    let id = mapping::text(row, "Id").ok().flatten()?;
+    let stamp = mapping::text(row, "SystemModstamp").ok().flatten()?;
+    Some(Key { t: mapping::parse_datetime(&stamp).ok()?, id })
 }
 
 fn invalid(id: String, reason: String) -> Change {
@@ -649,5 +627,41 @@ fn invalid(id: String, reason: String) -> Change {
         modified_at: None,
         sync_key: None,
         kind: ChangeKind::Invalid { reason },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn the_keyset_condition_follows_the_position() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap() + Duration::milliseconds(250);
+        let render = |state: &State| {
+            let q = Query::select(vec![ident("Id")], ident("Contact"))
+                .and(Cond::eq(ident("OwnerId"), Literal::Text("005000000000001AAA".to_owned())));
+            let q = match SalesforceConnector::lower_bound(state) {
+                Some(c) => q.and(c),
+                None => q,
+            };
+            q.to_soql()
+        };
+        let mut s = State::fresh(ObjectKind::Contact);
+        let owner = "SELECT Id FROM Contact WHERE OwnerId = '005000000000001AAA'";
+        assert_eq!(render(&s), owner);
+        s.since = Some(t);
+        assert_eq!(render(&s), format!("{owner} AND SystemModstamp >= 2026-01-05T09:00:00.250Z"));
+        s.after = Some(Key { t, id: "003000000000002AAA".to_owned() });
+        // The position replaces `since` (it is at or after it), parenthesised under the AND.
+        assert_eq!(
+            render(&s),
+            format!(
+                "{owner} AND (SystemModstamp > 2026-01-05T09:00:00.250Z OR \
+                 (SystemModstamp = 2026-01-05T09:00:00.250Z AND Id > '003000000000002AAA'))"
+            )
+        );
     }
 }

@@ -88,7 +88,8 @@ pub enum Literal {
     Int(i64),
     /// `null`.
     Null,
-    /// A datetime, rendered `YYYY-MM-DDThh:mm:ssZ` (seconds precision, truncated).
+    /// A datetime, rendered `YYYY-MM-DDThh:mm:ssZ`, with milliseconds (`ss.sssZ`) when it has
+    /// any (SOQL accepts fractional seconds; a keyset position must match a stamp exactly).
     DateTime(DateTime<Utc>),
     /// A date, rendered `YYYY-MM-DD`.
     Date(NaiveDate),
@@ -130,6 +131,9 @@ impl Literal {
                 let _ = write!(out, "{i}");
             }
             Literal::Null => out.push_str("null"),
+            Literal::DateTime(t) if t.timestamp_subsec_millis() != 0 => {
+                let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+            }
             Literal::DateTime(t) => {
                 let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%SZ"));
             }
@@ -408,7 +412,7 @@ mod tests {
         assert_eq!(
             q.to_soql(),
             "SELECT Id, SystemModstamp FROM Event WHERE OwnerId = '005000000000001AAA' AND \
-             (SystemModstamp >= 2026-01-05T09:00:00Z OR Id IN ('00U000000000001AAA')) AND \
+             (SystemModstamp >= 2026-01-05T09:00:00.250Z OR Id IN ('00U000000000001AAA')) AND \
              Id IN (SELECT EventId FROM EventRelation WHERE IsInvitee = true) ORDER BY SystemModstamp ASC, Id ASC LIMIT 10"
         );
         let empty = Query::select(vec![id("Id")], id("Contact")).and(Cond::one_of(id("Id"), vec![]));

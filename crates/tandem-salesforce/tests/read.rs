@@ -1,9 +1,11 @@
-//! Reading against the fake: first sync and paging, incremental with overlap and de-duplication,
-//! deletes through queryAll, the delete window, unreadable records, the contact filter (and SOQL
+//! Reading against the fake: first sync and keyset paging, incremental with overlap (re-reads are
+//! echoes for the planner), fixed-size cursors, ties on `SystemModstamp`, deletes through queryAll, the delete window, unreadable records, the contact filter (and SOQL
 //! injection), events: all-day, recurrence, invitees, invitations.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
+
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use serde_json::json;
@@ -69,8 +71,8 @@ async fn first_sync_maps_every_contact_field_and_pages() {
     let c = org.connector();
     let (changes, _, pages) = common::drain(&c, C, None).await;
     assert_eq!(changes.len(), 12);
-    assert_eq!(org.count(QUERY.0, QUERY.1), 1);
-    assert_eq!(org.count(QUERY_MORE.0, QUERY_MORE.1), 2, "12 records, 5 per page");
+    assert_eq!(org.count(QUERY.0, QUERY.1), 3, "12 records, 5 per page: one keyset query per page");
+    assert_eq!(org.count(QUERY_MORE.0, QUERY_MORE.1), 0, "no query locator is followed or kept");
     assert_eq!(org.count(QUERY_ALL.0, QUERY_ALL.1), 0, "no deletes to look for on a first sync");
     assert_eq!(pages, 3);
     let a = by_id(&changes, &ada);
@@ -110,23 +112,33 @@ async fn incremental_reads_only_changes_once_and_deletes_through_query_all() {
     let org = common::org().await;
     let ids: Vec<String> = (0..5).map(|i| org.contact("P", &format!("P{i}"), &format!("p{i}@example.com"))).collect();
     let c = org.connector();
+    let mut reported = HashMap::new();
     let (first, cursor, _) = common::drain(&c, C, None).await;
-    assert_eq!(first.len(), 5);
+    assert_eq!(common::news(&mut reported, first).len(), 5);
 
-    // Nothing changed: the overlap re-reads the recent records, which are de-duplicated.
+    // Nothing changed: the overlap re-reads the recent records, with the versions already
+    // reported (echoes to the planner).
     let (quiet, cursor, _) = common::drain(&c, C, Some(cursor)).await;
-    assert!(quiet.is_empty(), "{quiet:?}");
+    assert_eq!(quiet.len(), 5, "the overlap re-reads: {quiet:?}");
+    assert!(common::news(&mut reported, quiet).is_empty());
 
     org.fake.update("Contact", &ids[1], json!({ "Title": "Engineer" })).unwrap();
     org.fake.delete("Contact", &ids[2]).unwrap();
     let queries_all_before = org.count(QUERY_ALL.0, QUERY_ALL.1);
     let (delta, cursor, _) = common::drain(&c, C, Some(cursor)).await;
     assert_eq!(org.count(QUERY_ALL.0, QUERY_ALL.1) - queries_all_before, 1);
+    let delta = common::news(&mut reported, delta);
     assert_eq!(delta.len(), 2, "{delta:?}");
     assert_eq!(contact(by_id(&delta, &ids[1])).title.as_deref(), Some("Engineer"));
     assert!(matches!(by_id(&delta, &ids[2]).kind, ChangeKind::Deleted));
-    let (again, _, _) = common::drain(&c, C, Some(cursor.clone())).await;
-    assert!(again.is_empty(), "each change is reported once: {again:?}");
+    let (again, cursor, _) = common::drain(&c, C, Some(cursor.clone())).await;
+    assert!(common::news(&mut reported, again).is_empty(), "each change is new once");
+    // Past the overlap window, a round reads nothing at all.
+    org.fake.advance_clock(chrono::Duration::minutes(3));
+    let (settle, cursor, _) = common::drain(&c, C, Some(cursor)).await;
+    assert!(common::news(&mut reported, settle).is_empty());
+    let (quiet, cursor, _) = common::drain(&c, C, Some(cursor)).await;
+    assert!(quiet.is_empty(), "{quiet:?}");
 
     // A watermark older than the 15-day delete window: full resync.
     org.fake.advance_clock(chrono::Duration::days(16));
@@ -377,7 +389,9 @@ async fn invitees_and_invitations() {
         .unwrap();
 
     let c = org.connector();
+    let mut reported = HashMap::new();
     let (changes, cursor, _) = common::drain(&c, E, None).await;
+    let changes = common::news(&mut reported, changes);
     assert_eq!(changes.len(), 2, "{changes:?}");
     let design = event(by_id(&changes, &mine));
     assert_eq!(design.attendees.len(), 2);
@@ -394,12 +408,14 @@ async fn invitees_and_invitations() {
     // The invitation is withdrawn: the event leaves the user's calendar.
     org.fake.delete("EventRelation", &invitation).unwrap();
     let (delta, cursor, _) = common::drain(&c, E, Some(cursor)).await;
+    let delta = common::news(&mut reported, delta);
     assert_eq!(delta.len(), 1, "{delta:?}");
     assert_eq!(delta[0].id, RecordId::new(theirs.clone()));
     assert!(matches!(delta[0].kind, ChangeKind::Deleted));
     // And comes back.
     org.fake.invite(&theirs, &me, "Accepted").unwrap();
     let (back, _, _) = common::drain(&c, E, Some(cursor)).await;
+    let back = common::news(&mut reported, back);
     assert_eq!(back.len(), 1, "{back:?}");
     assert!(matches!(back[0].kind, ChangeKind::Upserted { .. }));
 }
@@ -435,6 +451,10 @@ async fn a_quiet_round_costs_two_requests_for_contacts_and_four_for_events() {
     let c = org.connector();
     let (_, contacts, _) = common::drain(&c, C, None).await;
     let (_, events, _) = common::drain(&c, E, None).await;
+    // One round re-reads the overlap window (echoes); the rounds after it are quiet.
+    org.fake.advance_clock(chrono::Duration::minutes(3));
+    let (_, contacts, _) = common::drain(&c, C, Some(contacts)).await;
+    let (_, events, _) = common::drain(&c, E, Some(events)).await;
     let before = org.fake.controls().total();
     let (quiet, _, _) = common::drain(&c, C, Some(contacts)).await;
     assert!(quiet.is_empty());
@@ -461,4 +481,96 @@ async fn fetch_reports_every_existing_record_whatever_the_order_of_their_modstam
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|g| matches!(g.kind, ChangeKind::Upserted { .. })), "{got:?}");
     }
+}
+
+/// The largest encoded cursor over a first round and a second round of `n` contacts, and the
+/// cursor between rounds, and the queries of the first round; `page` rows per page (`None`:
+/// Salesforce's 2,000).
+async fn largest_cursor(n: usize, page: Option<usize>) -> (usize, usize, u64) {
+    let org = common::org().await;
+    for i in 0..n {
+        org.contact("P", &format!("P{i:05}"), &format!("p{i}@example.com"));
+    }
+    if let Some(size) = page {
+        org.fake.set_page_size(size);
+    }
+    let c = org.connector();
+    let mut largest = 0;
+    let mut read = 0;
+    let mut cursor = None;
+    let mut first_round = 0;
+    for round in 0..2 {
+        loop {
+            let page = c.pull(C, cursor.as_ref()).await.unwrap();
+            read += page.changes.len();
+            largest = largest.max(page.cursor.0.len());
+            cursor = Some(page.cursor);
+            if page.done {
+                break;
+            }
+        }
+        if round == 0 {
+            first_round = org.count(QUERY.0, QUERY.1);
+        }
+    }
+    // Both rounds read every record: the first in full, the second through the overlap.
+    assert_eq!(read, 2 * n);
+    (largest, cursor.unwrap().0.len(), first_round)
+}
+
+#[tokio::test]
+async fn the_cursor_does_not_grow_with_the_number_of_records() {
+    // Defect: the cursor carried the id and version of every record in the overlap window (about
+    // 4.9 KB for a hundred records), re-encoded on every page.
+    // Small pages, so that both feeds stop mid-phase and carry a position.
+    let (small, small_end, _) = largest_cursor(50, Some(20)).await;
+    let (big, big_end, _) = largest_cursor(5_000, Some(500)).await;
+    eprintln!("cursor bytes: 50 records {small} (between rounds {small_end}), 5,000 records {big} ({big_end})");
+    // Equal up to the digits of a millisecond stamp.
+    assert!(big.abs_diff(small) <= 8 && big_end.abs_diff(small_end) <= 8, "{small} vs {big}");
+    assert!(big < 256, "{big} bytes");
+}
+
+#[tokio::test]
+#[ignore = "measurement for the docs: cargo test -p tandem-salesforce --test read -- --ignored --nocapture"]
+async fn cursor_sizes_for_the_docs() {
+    for n in [500, 10_000] {
+        let (largest, between, queries) = largest_cursor(n, None).await;
+        eprintln!("{n} records: largest cursor {largest} bytes, between rounds {between} bytes, {queries} queries");
+    }
+}
+
+#[tokio::test]
+async fn a_record_tied_on_the_position_stamp_past_the_page_boundary_is_read() {
+    let org = common::org().await;
+    for i in 0..4 {
+        org.contact("P", &format!("P{i}"), &format!("p{i}@example.com"));
+    }
+    org.fake.set_page_size(2);
+    let c = org.connector();
+    let first = c.pull(C, None).await.unwrap();
+    assert_eq!(first.changes.len(), 2);
+    assert!(!first.done);
+    // The page ended at (t, id). A record committed late with exactly that `SystemModstamp` and a
+    // larger id (the keyset's tie) must still be read by the rest of the round.
+    let boundary = first.changes.last().unwrap();
+    let stamp = boundary.version.as_str().to_owned();
+    let tied = org
+        .fake
+        .insert_unchecked("Contact", json!({ "LastName": "Tied", "SystemModstamp": stamp, "LastModifiedDate": stamp }))
+        .unwrap();
+    assert!(tied.as_str() > boundary.id.as_str(), "a larger id");
+    let (rest, cursor, _) = common::drain(&c, C, Some(first.cursor)).await;
+    let tie = by_id(&rest, &tied);
+    assert_eq!(tie.version.as_str(), stamp);
+    assert_eq!(contact(tie).family_name.as_deref(), Some("Tied"));
+    // Nothing read twice within the round, and nothing skipped.
+    let mut ids: Vec<&str> = first.changes.iter().chain(&rest).map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.len(), 5);
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+    // The cursor holds a position, not the records: no id from the page but the boundary's.
+    let text = String::from_utf8(cursor.0).unwrap();
+    assert!(!text.contains(first.changes[0].id.as_str()), "{text}");
 }

@@ -10,6 +10,7 @@
 //! | 5 | the state store failed |
 //! | 6 | nothing matched (unknown user, held delete or quarantined item) |
 //! | 7 | refused: a destructive command without `--yes` and no terminal to ask on |
+//! | 8 | `sync`: a user was busy (its cycle was running in another worker) and none failed |
 //! | 130 | interrupted (Ctrl-C) before the work finished |
 
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ pub enum Exit {
     NotFound = 6,
     /// 7: refused without `--yes`.
     Refused = 7,
+    /// 8: a user was busy: its cycle was running elsewhere (another worker).
+    Busy = 8,
     /// 130: interrupted.
     Interrupted = 130,
 }

@@ -10,6 +10,10 @@
 //! ([`Intent`], [`QuarantineEntry`], [`AuditEntry`], [`UserStatus`], [`CycleCommit`]) and the
 //! [`StoreError`] it returns live here too.
 //!
+//! [`Claims`] says which worker runs a user's cycle: one holder per user at a time (PostgreSQL:
+//! session-level advisory locks; SQLite: one process). The evaluation of job-queue libraries
+//! (`apalis`) against that need is in the `claims` module.
+//!
 //! What must never live here: sync logic or decisions (what to write, which side wins, whether a
 //! record is quarantined: that is the planner's and the engine's job; the store keeps what it is
 //! told, atomically) and provider calls of any kind (no HTTP, no connectors). Values the store
@@ -34,11 +38,13 @@ use serde::{Deserialize, Serialize};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side, Unresolved, UnresolvedKind};
 
+mod claims;
 mod codec;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
+pub use claims::{Claim, ClaimHold, Claims};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

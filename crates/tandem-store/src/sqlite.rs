@@ -317,9 +317,13 @@ const RESET_OBJECT: [&str; 7] = [
 /// The embedded SQLite [`StateStore`]: one database file (WAL mode) holding every user's state.
 ///
 /// Cheap to clone: clones share one connection pool.
+/// Its [`Claims`](crate::Claims) are held in this process (shared by every `SqliteStore` of the
+/// same file here): SQLite means one worker process.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// What claims are scoped to: the file, or this in-memory database.
+    claim_scope: std::sync::Arc<str>,
 }
 
 impl SqliteStore {
@@ -349,7 +353,8 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| map_sqlx(&format!("opening {}", path.display()), e))?;
-        let store = SqliteStore { pool };
+        let scope = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let store = SqliteStore { pool, claim_scope: format!("file:{}", scope.display()).into() };
         store.migrate().await?;
         Ok(store)
     }
@@ -366,7 +371,9 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db("opening an in-memory database"))?;
-        let store = SqliteStore { pool };
+        static MEMORY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = MEMORY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let store = SqliteStore { pool, claim_scope: format!("memory:{n}").into() };
         store.migrate().await?;
         Ok(store)
     }
@@ -427,6 +434,14 @@ impl SqliteStore {
         }
         tx.commit().await.map_err(migration_err("committing"))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::Claims for SqliteStore {
+    /// In this process's memory: see the `claims` module.
+    async fn try_claim(&self, user: &str) -> Result<Option<crate::Claim>, StoreError> {
+        Ok(crate::claims::claim_local(&self.claim_scope, user))
     }
 }
 

@@ -118,6 +118,10 @@ impl Backend for Pg {
         }
         Ok(store)
     }
+
+    fn claims(&self) -> Arc<dyn tandem_store::Claims> {
+        self.store.clone()
+    }
 }
 
 conformance_tests!(postgres);
@@ -254,4 +258,91 @@ async fn compared_text_columns_sort_by_bytes() -> TestResult {
     .await;
     backend.finish().await;
     result
+}
+
+/// Two workers (two stores, two pools on one schema): a claim held by one is refused to the
+/// other until released; claims in another schema (another deployment) are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_held_by_one_worker_blocks_another() -> TestResult {
+    use tandem_store::Claims;
+    let Some(backend) = postgres().await? else { return Ok(()) };
+    let result = async {
+        let a = backend.store.clone();
+        let b = PgStore::from_pool(pool_in(&backend.url, &backend.schema, 2).await?).await?;
+        let held = a.try_claim(ADA).await?.expect("free");
+        assert!(b.try_claim(ADA).await?.is_none(), "held by worker A");
+        let bob = b.try_claim("bob@example.com").await?.expect("another user is free for B");
+        assert!(a.try_claim("bob@example.com").await?.is_none(), "held by worker B");
+        // Another schema is another deployment: its claims are its own.
+        let schema = fresh_schema(&backend.admin).await?;
+        let other = PgStore::from_pool(pool_in(&backend.url, &schema, 1).await?).await?;
+        other.try_claim(ADA).await?.expect("another schema does not see A's claim").release().await?;
+        other.close().await;
+        drop_schema(&backend.admin, &schema).await;
+        held.release().await?;
+        b.try_claim(ADA).await?.expect("released by A, free for B").release().await?;
+        bob.release().await?;
+        b.close().await;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    }
+    .await;
+    backend.finish().await;
+    result
+}
+
+/// A worker that dies: its claim's connection ends (the server terminates the session, as it
+/// does when the client's socket closes or its keepalives go unanswered), and the claim is free
+/// for the other workers at once; the holder's late release says the claim was lost. Dropping
+/// a worker's store and claim (its process ending) frees its claims too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_worker_s_claims_are_released_by_the_server() -> TestResult {
+    use tandem_store::Claims;
+    let Some(backend) = postgres().await? else { return Ok(()) };
+    let result = async {
+        let a = PgStore::from_pool(pool_in(&backend.url, &backend.schema, 2).await?).await?;
+        let b = backend.store.clone();
+        let held = a.try_claim(ADA).await?.expect("free");
+        assert!(b.try_claim(ADA).await?.is_none());
+        // The session holding ADA's lock in this schema (the key is the store's: see claims.rs).
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.database = \
+               (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND ((l.classid::bigint << 32) | l.objid::bigint) = \
+               hashtextextended('tandem-claim:' || $1 || ':' || $2, 0)",
+        )
+        .bind(&backend.schema)
+        .bind(ADA)
+        .fetch_all(&backend.admin)
+        .await?;
+        assert_eq!(killed, vec![true], "exactly one session holds the claim");
+        wait_for_claim(&b, ADA).await?;
+        let err = held.release().await.expect_err("the claim was lost with its connection");
+        assert!(err.to_string().contains("claim"), "{err}");
+
+        // The process ending: its store and claims dropped without a word.
+        let held = a.try_claim(ADA).await?.expect("free again");
+        assert!(b.try_claim(ADA).await?.is_none());
+        drop(held);
+        drop(a);
+        wait_for_claim(&b, ADA).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    }
+    .await;
+    backend.finish().await;
+    result
+}
+
+/// Claims `user` (then releases it) within 10 s, or fails.
+async fn wait_for_claim(store: &PgStore, user: &str) -> TestResult {
+    use tandem_store::Claims;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(claim) = store.try_claim(user).await? {
+            claim.release().await?;
+            return Ok(());
+        }
+        assert!(std::time::Instant::now() < deadline, "the dead worker's claim was still held after 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -55,6 +55,10 @@ impl Backend for Sqlite {
         }
         Ok(store)
     }
+
+    fn claims(&self) -> Arc<dyn tandem_store::Claims> {
+        self.store.clone()
+    }
 }
 
 conformance_tests!(sqlite);

@@ -411,15 +411,7 @@ impl Sim {
             approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
             mailbox_owner: None,
         };
-        let out = plan(&input);
-        // TEMPORARY (plan equivalence check, issue 14): dump every plan.
-        if let Ok(path) = std::env::var("TANDEM_PLAN_DUMP") {
-            use std::io::Write as _;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-                let _ = writeln!(f, "{}", serde_json::to_string(&out).unwrap_or_default());
-            }
-        }
-        out
+        plan(&input)
     }
 
     /// One clean cycle.

@@ -1,6 +1,7 @@
 //! Shared set-up of the connector tests: a fake org on loopback and a connector pointed at it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
@@ -92,4 +93,19 @@ pub(crate) async fn drain(
             return (all, cursor.unwrap(), pages);
         }
     }
+}
+
+/// What the planner acts on: the changes that do not repeat a report. A record re-read unchanged
+/// (the overlap) has the version already reported, which the planner suppresses as an echo
+/// (`tandem_core::planner`, `is_echo`); a delete repeated for a pair already gone is nothing to it.
+pub(crate) fn news(reported: &mut HashMap<String, Option<String>>, changes: Vec<Change>) -> Vec<Change> {
+    changes
+        .into_iter()
+        .filter(|c| {
+            let key = c.record().map(|_| c.version.0.clone());
+            let echo = key.as_ref().is_none_or(|v| !v.is_empty()) && reported.get(c.id.as_str()) == Some(&key);
+            reported.insert(c.id.0.clone(), key);
+            !echo
+        })
+        .collect()
 }

@@ -171,7 +171,7 @@ pub async fn run(path: &Path, args: Args) -> Result<Exit, Failure> {
     let ok = users.iter().all(|u| u.crm.ok() && u.mailbox.ok());
     let report = Report {
         config: ctx.config.path.display().to_string(),
-        store: ctx.config.store.display().to_string(),
+        store: ctx.config.store.to_string(),
         ok,
         users,
         unassigned: ctx.config.unassigned.clone(),

@@ -16,12 +16,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use tandem_connector::factory::{EnvOrFileSecrets, SecretResolver};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::Side;
 use tandem_engine::{Engine, EngineOptions, SystemClock};
-use tandem_store::SqliteStore;
+use tandem_store::{Claims, PgStore, SqliteStore, StateStore};
 
-use crate::config::{LogConfig, LogFormat, ServiceConfig};
+use crate::config::{LogConfig, LogFormat, ServiceConfig, StoreConfig};
 use crate::exit::{Exit, Failure};
 use crate::factory::ServiceFactory;
 
@@ -118,6 +119,39 @@ pub struct Context {
     pub factory: Arc<ServiceFactory>,
     /// The engine over the configured store, under the configured policy.
     pub engine: Engine,
+    /// Who runs a user's cycle (the same store's claims): one holder per user at a time.
+    pub claims: Arc<dyn Claims>,
+}
+
+/// Opens the store `[store]` names: its state and its claims.
+///
+/// # Errors
+///
+/// [`Failure`]: [`Exit::Config`] when the PostgreSQL URL's reference cannot be read,
+/// [`Exit::Store`] when the store cannot be opened (never quoting the URL).
+pub async fn open_store(config: &ServiceConfig) -> Result<(Arc<dyn StateStore>, Arc<dyn Claims>), Failure> {
+    match &config.store {
+        StoreConfig::Sqlite(path) => {
+            let store = Arc::new(
+                SqliteStore::open(path)
+                    .await
+                    .map_err(|e| Failure::new(Exit::Store, format!("state store `{}`: {e}", path.display())))?,
+            );
+            Ok((store.clone(), store))
+        }
+        StoreConfig::Postgres(reference) => {
+            let url = EnvOrFileSecrets::relative_to(&config.base)
+                .resolve(reference)
+                .map_err(|e| Failure::new(Exit::Config, format!("[store] postgres: {e}")))?;
+            // Errors of `PgStore` never quote the URL.
+            let store = Arc::new(
+                PgStore::connect(url.expose())
+                    .await
+                    .map_err(|e| Failure::new(Exit::Store, format!("state store ({}): {e}", config.store)))?,
+            );
+            Ok((store.clone(), store))
+        }
+    }
 }
 
 impl Context {
@@ -130,13 +164,10 @@ impl Context {
         let config = Arc::new(ServiceConfig::load(path)?);
         init_logging(&config.log);
         let factory = Arc::new(ServiceFactory::new(Arc::clone(&config))?);
-        let store = SqliteStore::open(&config.store)
-            .await
-            .map_err(|e| Failure::new(Exit::Store, format!("state store `{}`: {e}", config.store.display())))?;
+        let (store, claims) = open_store(&config).await?;
         let options = EngineOptions { max_concurrent_users: config.schedule.concurrency, ..EngineOptions::default() };
-        let engine =
-            Engine::with(Arc::new(store), Arc::new(SystemClock), options).with_policy(Arc::clone(&config.policy));
-        Ok(Context { config, factory, engine })
+        let engine = Engine::with(store, Arc::new(SystemClock), options).with_policy(Arc::clone(&config.policy));
+        Ok(Context { config, factory, engine, claims })
     }
 }
 

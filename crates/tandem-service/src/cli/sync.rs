@@ -2,6 +2,11 @@
 //! operation by operation with each reason and writes nothing. Progress goes to standard error:
 //! a bar when it is a terminal, plain lines otherwise (records read, planned and written per
 //! user). Exit 4 when any user's sync failed.
+//!
+//! Each user is claimed for the cycle (see `tandem_store::Claims`), as `tandem run` does: a user
+//! whose cycle is running elsewhere (a `tandem run` worker, another `tandem sync`) is not synced
+//! and is reported busy; exit 8 when a user was busy and none failed. Dry runs write nothing and
+//! claim nothing.
 
 use std::sync::Arc;
 
@@ -42,7 +47,13 @@ pub struct Outcome {
     /// Why not, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// True when it did not run because the user's cycle was running elsewhere.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub busy: bool,
 }
+
+/// The message of a user found busy.
+pub const BUSY: &str = "busy: a cycle of this user is running elsewhere (another worker); not synced";
 
 /// Records read, planned and written in a report.
 pub fn counts(report: &SyncReport) -> (usize, usize, usize) {
@@ -79,6 +90,7 @@ impl Progress {
                 let (read, planned, written) = counts(report);
                 format!("{user}: read {read}, planned {planned}, written {written}")
             }
+            Err(e) if e == BUSY => format!("{user}: {e}"),
             Err(e) => format!("{user}: FAILED: {e}"),
         };
         match &self.bar {
@@ -114,10 +126,25 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit, Failure> {
         let engine = ctx.engine.clone();
         let options = options.clone();
         let limit = Arc::clone(&limit);
+        let claims = Arc::clone(&ctx.claims);
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.ok();
+            let claim = if options.dry_run {
+                None
+            } else {
+                match claims.try_claim(&job.user).await {
+                    Ok(Some(claim)) => Some(claim),
+                    Ok(None) => return (index, job.user, Err(BUSY.to_owned()), true),
+                    Err(e) => return (index, job.user, Err(format!("could not claim the user: {e}")), false),
+                }
+            };
             let result = engine.sync_user(&job, &options).await.map_err(|e| e.to_string());
-            (index, job.user, result)
+            if let Some(claim) = claim
+                && let Err(e) = claim.release().await
+            {
+                tracing::warn!(user = job.user.as_str(), error = %e, "could not release the user's claim");
+            }
+            (index, job.user, result, false)
         });
     }
     let mut results = Vec::new();
@@ -125,9 +152,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit, Failure> {
         tokio::select! {
             joined = tasks.join_next() => match joined {
                 None => break,
-                Some(Ok((index, user, result))) => {
+                Some(Ok((index, user, result, busy))) => {
                     progress.done(&user, &result);
-                    results.push((index, user, result));
+                    results.push((index, user, result, busy));
                 }
                 Some(Err(e)) => {
                     progress.finish();
@@ -142,20 +169,22 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit, Failure> {
         }
     }
     progress.finish();
-    results.sort_by_key(|(index, _, _)| *index);
+    results.sort_by_key(|(index, _, _, _)| *index);
     let outcomes: Vec<Outcome> = results
         .into_iter()
-        .map(|(_, user, result)| match result {
-            Ok(report) => Outcome { user, ok: true, report: Some(report), error: None },
-            Err(error) => Outcome { user, ok: false, report: None, error: Some(error) },
+        .map(|(_, user, result, busy)| match result {
+            Ok(report) => Outcome { user, ok: true, report: Some(report), error: None, busy },
+            Err(error) => Outcome { user, ok: false, report: None, error: Some(error), busy },
         })
         .collect();
-    let failed = outcomes.iter().any(|o| !o.ok);
+    let failed = outcomes.iter().any(|o| !o.ok && !o.busy);
+    let busy = outcomes.iter().any(|o| o.busy);
     out.either(&outcomes, || {
         let mut text = String::new();
         for o in &outcomes {
             match (&o.report, &o.error) {
                 (Some(report), _) => text.push_str(&format!("== {} ==\n{report}\n", o.user)),
+                (None, Some(error)) if o.busy => text.push_str(&format!("== {} ==\n{error}\n", o.user)),
                 (None, Some(error)) => text.push_str(&format!("== {} ==\nFAILED: {error}\n", o.user)),
                 (None, None) => {}
             }
@@ -165,5 +194,11 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         text
     })?;
-    Ok(if failed { Exit::SyncFailed } else { Exit::Ok })
+    Ok(if failed {
+        Exit::SyncFailed
+    } else if busy {
+        Exit::Busy
+    } else {
+        Exit::Ok
+    })
 }

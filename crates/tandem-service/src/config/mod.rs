@@ -93,6 +93,28 @@ pub struct WebConfig {
     pub allow_remote: bool,
 }
 
+/// `[store]`: where the state lives. Exactly one of `sqlite` and `postgres`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `sqlite = "path"` (the default, `tandem.db` next to the configuration): one worker
+    /// process.
+    Sqlite(PathBuf),
+    /// `postgres = { env = "VAR" }` or `{ file = "/path" }`: the connection URL, by reference
+    /// (it carries a password). Many workers may share it.
+    Postgres(SecretRef),
+}
+
+/// What the store is, for people: the SQLite file, or where the PostgreSQL URL comes from
+/// (never the URL).
+impl std::fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreConfig::Sqlite(path) => write!(f, "{}", path.display()),
+            StoreConfig::Postgres(reference) => write!(f, "PostgreSQL (URL from {reference})"),
+        }
+    }
+}
+
 /// One `[connections.NAME]` section.
 #[derive(Clone, PartialEq)]
 pub struct Connection {
@@ -128,8 +150,9 @@ pub struct ServiceConfig {
     pub base: PathBuf,
     /// `[policy]` (inline) or `policy = "file.toml"`; the default policy when absent.
     pub policy: Arc<Policy>,
-    /// `[store] sqlite`: the SQLite file. Default `tandem.db` next to the configuration.
-    pub store: PathBuf,
+    /// `[store]`: the SQLite file (default `tandem.db` next to the configuration) or the
+    /// PostgreSQL URL's reference.
+    pub store: StoreConfig,
     /// `[connections.NAME]`.
     pub connections: BTreeMap<String, Connection>,
     /// Every user with the connections and configuration assigned to them, in file order.

@@ -13,8 +13,8 @@ use toml::Spanned;
 
 use super::assign::{self, RawAssignment, RawUser};
 use super::{
-    ConfigError, Connection, LogConfig, LogFormat, Schedule, ServiceConfig, WebConfig, engine_config, line_of,
-    line_of_key, resolve,
+    ConfigError, Connection, LogConfig, LogFormat, Schedule, ServiceConfig, StoreConfig, WebConfig, engine_config,
+    line_of, line_of_key, resolve,
 };
 
 /// The default SQLite file, next to the configuration.
@@ -28,7 +28,7 @@ struct RawFile {
     #[serde(default)]
     policy: Option<Spanned<PolicySource>>,
     #[serde(default)]
-    store: RawStore,
+    store: Option<Spanned<RawStore>>,
     #[serde(default)]
     connections: BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
     #[serde(default)]
@@ -77,6 +77,7 @@ impl<'de> Deserialize<'de> for PolicySource {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     sqlite: Option<String>,
+    postgres: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -249,8 +250,31 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<ServiceConfig, ConfigErro
         }
     }
 
-    // The store.
-    let store = resolve(&base, Path::new(file.store.sqlite.as_deref().unwrap_or(DEFAULT_STORE)));
+    // The store: exactly one of `sqlite` and `postgres`.
+    let store = match file.store {
+        None => StoreConfig::Sqlite(resolve(&base, Path::new(DEFAULT_STORE))),
+        Some(spanned) => {
+            let line = Some(line_of(text, spanned.span().start));
+            match spanned.into_inner() {
+                RawStore { sqlite: Some(_), postgres: Some(_) } => {
+                    return Err(at(line, "[store]: set one of `sqlite` and `postgres`, not both".to_owned()));
+                }
+                RawStore { sqlite: Some(path), postgres: None } => {
+                    StoreConfig::Sqlite(resolve(&base, Path::new(&path)))
+                }
+                RawStore { sqlite: None, postgres: Some(url) } => {
+                    let line = Some(line_of(text, url.span().start));
+                    StoreConfig::Postgres(
+                        SecretRef::from_toml("postgres", url.get_ref())
+                            .map_err(|e| at(line, format!("[store] {e}")))?,
+                    )
+                }
+                RawStore { sqlite: None, postgres: None } => {
+                    StoreConfig::Sqlite(resolve(&base, Path::new(DEFAULT_STORE)))
+                }
+            }
+        }
+    };
 
     // Schedule.
     let mut schedule = Schedule { interval: std::time::Duration::from_secs(300), jitter: 0.1, concurrency: 8 };

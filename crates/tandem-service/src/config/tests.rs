@@ -29,7 +29,7 @@ fn message(e: ConfigError) -> String {
 fn defaults() {
     let c = parse("[[users]]\nuser = \"a@x.example\"\nconfiguration = \"sales\"\ncrm = \"crm\"\nmailbox = \"mbx\"\n")
         .unwrap();
-    assert_eq!(c.store, Path::new("/etc/tandem/tandem.db"));
+    assert_eq!(c.store, StoreConfig::Sqlite("/etc/tandem/tandem.db".into()));
     assert_eq!(c.schedule.interval.as_secs(), 300);
     assert!((c.schedule.jitter - 0.1).abs() < f64::EPSILON);
     assert_eq!(c.schedule.concurrency, 8);
@@ -149,4 +149,28 @@ fn the_status_page_stays_on_loopback_unless_allowed() {
     assert!(c.web.allow_remote);
     let m = message(parse("[web]\nallow_remote = \"yes\"\n").unwrap_err());
     assert!(m.contains(":12:") || m.contains("allow_remote") || m.contains("bool"), "{m}");
+}
+
+#[test]
+fn the_store_is_sqlite_or_postgres_by_reference() {
+    let user = "[[users]]\nuser = \"a@x.example\"\nconfiguration = \"sales\"\ncrm = \"crm\"\nmailbox = \"mbx\"\n";
+    let c = parse(&format!("{user}[store]\npostgres = {{ env = \"TANDEM_DATABASE_URL\" }}\n")).unwrap();
+    assert_eq!(c.store, StoreConfig::Postgres(SecretRef::Env("TANDEM_DATABASE_URL".into())));
+    assert_eq!(c.store.to_string(), "PostgreSQL (URL from environment variable `TANDEM_DATABASE_URL`)");
+    let c = parse(&format!("{user}[store]\nsqlite = \"state/t.db\"\n")).unwrap();
+    assert_eq!(c.store, StoreConfig::Sqlite("/etc/tandem/state/t.db".into()));
+
+    // Inline, the URL (and its password) is refused without being quoted.
+    let e = message(parse(&format!("{user}[store]\npostgres = \"postgres://u:hunter2@db/x\"\n")).unwrap_err());
+    assert!(e.contains("postgres") && !e.contains("hunter2"), "{e}");
+    assert!(e.starts_with("/etc/tandem/tandem.toml:"), "{e}");
+    let e = message(
+        parse(&format!("{user}[store]\nsqlite = \"t.db\"\npostgres = {{ env = \"TANDEM_DATABASE_URL\" }}\n"))
+            .unwrap_err(),
+    );
+    assert!(e.contains("not both"), "{e}");
+    // Unknown keys: refused with the line.
+    let e = message(parse(&format!("{user}[store]\nmysql = \"x\"\n")).unwrap_err());
+    let line = BASE.lines().count() + user.lines().count() + 2;
+    assert!(e.contains(&format!("tandem.toml:{line}:")) && e.contains("unknown key"), "{e}");
 }

@@ -22,16 +22,20 @@
 //! | `tandem_users_failing` | gauge | | users whose last cycle failed |
 //! | `tandem_consecutive_failures_max` | gauge | | the most consecutive failed cycles of one user |
 //!
-//! API budgets: the Graph connector keeps its `BudgetUse` and the Salesforce connector its
-//! `ApiUsage` (the org's daily limit), but both sit behind `Arc<dyn Connector>` here, which
-//! offers no way to reach them without downcasting hacks; they are not exported yet (see
-//! `docs/operations.md`). `tandem_api_calls_total` gives the rate Tandem spends.
+//! | `tandem_api_budget_used_ratio` | gauge | `provider` | the most spent share of a request budget among the provider's connections, after each cycle ([`tandem_connector::Connector::api_budget`]) |
+//! | `tandem_api_budget_used` / `tandem_api_budget_limit` | gauge | `provider` | requests spent and allowed in that most spent budget (Salesforce: the org's rolling 24 hours) |
+//!
+//! API budgets come from the connectors themselves (`Connector::api_budget`): Salesforce's
+//! `Sforce-Limit-Info` (the org's daily limit, shared by every connection to the org) and the
+//! Graph connector's own per-mailbox window. `tandem_api_calls_total` gives the rate Tandem
+//! spends.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use tandem_connector::ApiBudget;
 use tandem_engine::{EngineError, SyncReport};
 
 /// Cycles, by `result`.
@@ -55,6 +59,13 @@ pub const USERS_FAILING: &str = "tandem_users_failing";
 /// The most consecutive failures of one user.
 pub const CONSECUTIVE_FAILURES_MAX: &str = "tandem_consecutive_failures_max";
 
+/// The most spent share of a request budget, by `provider`.
+pub const API_BUDGET_RATIO: &str = "tandem_api_budget_used_ratio";
+/// Requests spent in that budget, by `provider`.
+pub const API_BUDGET_USED: &str = "tandem_api_budget_used";
+/// Requests that budget allows, by `provider`.
+pub const API_BUDGET_LIMIT: &str = "tandem_api_budget_limit";
+
 /// The buckets of [`CYCLE_DURATION`], in seconds.
 const DURATION_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
@@ -74,6 +85,8 @@ pub enum MetricsError {
 pub struct Metrics {
     handle: PrometheusHandle,
     failures: Mutex<BTreeMap<String, u32>>,
+    /// The last budget seen per (provider, user): the gauges show the most spent one.
+    budgets: Mutex<BTreeMap<(String, String), ApiBudget>>,
 }
 
 fn builder() -> Result<PrometheusBuilder, MetricsError> {
@@ -107,7 +120,7 @@ impl Metrics {
     }
 
     fn with_handle(handle: PrometheusHandle) -> Metrics {
-        Metrics { handle, failures: Mutex::new(BTreeMap::new()) }
+        Metrics { handle, failures: Mutex::new(BTreeMap::new()), budgets: Mutex::new(BTreeMap::new()) }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -118,6 +131,25 @@ impl Metrics {
     /// Periodic housekeeping of the recorder (drains histogram samples); call every few seconds.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+
+    /// Records the request budget `provider`'s connector of `user` reports after a cycle; the
+    /// gauges show the provider's most spent budget.
+    pub fn api_budget(&self, provider: &str, user: &str, budget: Option<ApiBudget>) {
+        let Some(budget) = budget else { return };
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        budgets.insert((provider.to_owned(), user.to_owned()), budget);
+        let most = budgets
+            .iter()
+            .filter(|((p, _), _)| p == provider)
+            .map(|(_, b)| *b)
+            .max_by(|a, b| a.used_ratio().total_cmp(&b.used_ratio()));
+        if let Some(most) = most {
+            let provider = provider.to_owned();
+            metrics::gauge!(API_BUDGET_RATIO, "provider" => provider.clone()).set(most.used_ratio());
+            metrics::gauge!(API_BUDGET_USED, "provider" => provider.clone()).set(most.used as f64);
+            metrics::gauge!(API_BUDGET_LIMIT, "provider" => provider).set(most.limit as f64);
+        }
     }
 
     /// Records a finished cycle of `user`: its report or its error, and how long it took.
@@ -166,6 +198,12 @@ fn describe() {
     metrics::describe_gauge!(CYCLES_RUNNING, "Cycles in flight.");
     metrics::describe_gauge!(USERS_FAILING, "Users whose last cycle failed.");
     metrics::describe_gauge!(CONSECUTIVE_FAILURES_MAX, "The most consecutive failed cycles of one user.");
+    metrics::describe_gauge!(
+        API_BUDGET_RATIO,
+        "The most spent share of a request budget among a provider's connections."
+    );
+    metrics::describe_gauge!(API_BUDGET_USED, "Requests spent in the provider's most spent budget.");
+    metrics::describe_gauge!(API_BUDGET_LIMIT, "Requests allowed in the provider's most spent budget.");
 }
 
 /// The `kind` label of a failed cycle.
@@ -295,5 +333,32 @@ mod tests {
         assert!(text.contains("tandem_cycle_duration_seconds_bucket{result=\"ok\",le=\"2.5\"} 1"), "{text}");
         assert!(text.contains("# TYPE tandem_cycle_duration_seconds histogram"), "{text}");
         assert!(!text.contains("ada@example.com"), "no user in labels: {text}");
+    }
+
+    #[test]
+    fn the_most_spent_budget_of_a_provider_is_shown() {
+        use tandem_connector::BudgetScope;
+        let (recorder, m) = Metrics::local().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            m.api_budget("graph", "ada@example.com", Some(ApiBudget::new(2_000, 10_000, BudgetScope::Connection)));
+            m.api_budget("graph", "bob@example.com", Some(ApiBudget::new(500, 10_000, BudgetScope::Connection)));
+            m.api_budget(
+                "salesforce",
+                "ada@example.com",
+                Some(ApiBudget::new(30_000, 120_000, BudgetScope::Organization)),
+            );
+            m.api_budget("memory", "ada@example.com", None);
+        });
+        let text = m.render();
+        assert_eq!(sample(&text, "tandem_api_budget_used_ratio{provider=\"graph\"}"), Some(0.2), "{text}");
+        assert_eq!(sample(&text, "tandem_api_budget_used{provider=\"graph\"}"), Some(2000.0), "{text}");
+        assert_eq!(sample(&text, "tandem_api_budget_limit{provider=\"salesforce\"}"), Some(120_000.0), "{text}");
+        assert_eq!(sample(&text, "tandem_api_budget_used_ratio{provider=\"salesforce\"}"), Some(0.25), "{text}");
+        assert!(!text.contains("memory"), "{text}");
+        // Bob's budget moves up past Ada's: the gauge follows the most spent.
+        metrics::with_local_recorder(&recorder, || {
+            m.api_budget("graph", "bob@example.com", Some(ApiBudget::new(5_000, 10_000, BudgetScope::Connection)));
+        });
+        assert_eq!(sample(&m.render(), "tandem_api_budget_used_ratio{provider=\"graph\"}"), Some(0.5));
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tandem_connector::factory::{EnvOrFileSecrets, SecretResolver};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::cli::Context;
 use crate::exit::{Exit, Failure};
@@ -126,7 +126,8 @@ pub async fn run(ctx: Context, args: Args) -> Result<Exit, Failure> {
     tracing::info!(users = jobs.len(), listen = %ctx.config.web.listen, "tandem run started");
     let shared = Arc::new(schedule::Shared {
         engine: ctx.engine.clone(),
-        limit: Arc::new(Semaphore::new(schedule.concurrency.max(1))),
+        limit: schedule::FairLimit::new(schedule.concurrency),
+        claims: Arc::clone(&ctx.claims),
         schedule,
         live: Arc::clone(&live),
         metrics: Arc::clone(&metrics),

@@ -1,8 +1,17 @@
 //! The users' loops: each user syncs, then waits `schedule.interval` moved by up to
 //! `schedule.jitter` of it at random (so users spread out instead of hitting the providers
 //! together; the first cycles spread over the jitter window), and at most `schedule.concurrency`
-//! users sync at once (a fair semaphore: users waiting for a slot get it in turn). One user's
-//! failure is recorded in its status and never stops the others.
+//! users sync at once. When more users are due than slots, the slots go **oldest-due first**
+//! ([`FairLimit`]): never-synced users, then by the store's `last_cycle_at`, oldest first (the
+//! store is shared, so this holds across workers). One user's failure is recorded in its status
+//! and never stops the others.
+//!
+//! **Many workers.** Before a cycle the loop claims the user ([`Claims::try_claim`]: one holder
+//! per user at a time, across every process sharing the store) and releases the claim after it.
+//! A user claimed elsewhere is skipped until its next tick; so is a user another worker synced
+//! less than [`MIN_GAP_SHARE`] of the shortest wait ago (the store's `last_cycle_at`), so that
+//! several workers share the users instead of each syncing all of them. A worker that dies
+//! drops its claims with its connections (see `tandem_store::Claims`).
 //!
 //! Each cycle updates [`Live`] (the user's place in the schedule, the health of its two
 //! connections), the metrics ([`super::metrics`]) and the log: one line per cycle with `user`,
@@ -12,10 +21,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tandem_core::state::Side;
 use tandem_engine::{Engine, EngineError, SyncOptions, SyncReport, UserSync};
-use tokio::sync::{Semaphore, watch};
+use tandem_store::Claims;
+use tokio::sync::{oneshot, watch};
 
 use super::metrics::{Metrics, Running};
 use crate::config::Schedule;
@@ -58,8 +68,99 @@ pub struct Shared {
     pub live: Arc<Live>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
-    /// At most `concurrency` cycles at once.
-    pub limit: Arc<Semaphore>,
+    /// At most `concurrency` cycles at once, oldest-due first.
+    pub limit: Arc<FairLimit>,
+    /// Who runs a user's cycle: one holder per user, across workers.
+    pub claims: Arc<dyn Claims>,
+}
+
+/// A user whose last cycle (by any worker) ended less than this share of the shortest wait
+/// (`interval × (1 − jitter)`) ago is not synced again at this tick. This worker's own waits
+/// are never shorter than the shortest wait, so only other workers' cycles are skipped.
+pub const MIN_GAP_SHARE: f64 = 0.9;
+
+/// At most `n` holders at once; waiters are served oldest-due first (never synced first, then
+/// by the time of their last cycle, then in arrival order).
+pub struct FairLimit {
+    state: std::sync::Mutex<FairState>,
+}
+
+struct FairState {
+    free: usize,
+    seq: u64,
+    waiting: Vec<Waiter>,
+}
+
+struct Waiter {
+    due: (Option<DateTime<Utc>>, u64),
+    tx: oneshot::Sender<FairPermit>,
+}
+
+/// One slot of a [`FairLimit`]; dropping it hands the slot to the oldest-due waiter.
+pub struct FairPermit {
+    limit: Arc<FairLimit>,
+}
+
+impl std::fmt::Debug for FairLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("FairLimit").field("free", &state.free).field("waiting", &state.waiting.len()).finish()
+    }
+}
+
+impl FairLimit {
+    /// `n` slots (at least one).
+    pub fn new(n: usize) -> Arc<Self> {
+        Arc::new(FairLimit { state: std::sync::Mutex::new(FairState { free: n.max(1), seq: 0, waiting: Vec::new() }) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FairState> {
+        // Only counters and a list: consistent whatever panicked while holding it.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot for a user last synced at `last_cycle` (`None`: never). Waits while all are taken.
+    pub async fn acquire(self: &Arc<Self>, last_cycle: Option<DateTime<Utc>>) -> Option<FairPermit> {
+        let rx = {
+            let mut state = self.lock();
+            state.waiting.retain(|w| !w.tx.is_closed());
+            if state.free > 0 && state.waiting.is_empty() {
+                state.free -= 1;
+                return Some(FairPermit { limit: Arc::clone(self) });
+            }
+            let (tx, rx) = oneshot::channel();
+            state.seq += 1;
+            let due = (last_cycle, state.seq);
+            state.waiting.push(Waiter { due, tx });
+            rx
+        };
+        rx.await.ok()
+    }
+
+    /// Hands a freed slot to the oldest-due waiter still waiting, or keeps it.
+    fn release(self: &Arc<Self>) {
+        let next = {
+            let mut state = self.lock();
+            state.waiting.retain(|w| !w.tx.is_closed());
+            let oldest = state.waiting.iter().enumerate().min_by_key(|(_, w)| w.due).map(|(i, _)| i);
+            match oldest {
+                Some(i) => state.waiting.swap_remove(i),
+                None => {
+                    state.free += 1;
+                    return;
+                }
+            }
+        };
+        // Outside the lock: a waiter gone meanwhile returns the permit, whose drop releases it
+        // again.
+        let _ = next.tx.send(FairPermit { limit: Arc::clone(self) });
+    }
+}
+
+impl Drop for FairPermit {
+    fn drop(&mut self) {
+        self.limit.release();
+    }
 }
 
 /// The connections an error is attributed to: the side the error names, else both (a store
@@ -86,6 +187,8 @@ impl Shared {
             Side::Mailbox => job.mailbox.as_str(),
         };
         self.metrics.cycle_finished(user, result.as_ref(), took, providers);
+        self.metrics.api_budget(providers.0, user, job.sync.crm.api_budget());
+        self.metrics.api_budget(providers.1, user, job.sync.mailbox.api_budget());
         match result {
             Ok(report) => {
                 self.live.connection_ok(&job.crm, now);
@@ -166,22 +269,32 @@ pub async fn user_loop(shared: Arc<Shared>, job: Job, mut stop: watch::Receiver<
         shared.live.cycle_finished(&user, None);
         return;
     }
+    let min_gap = schedule.interval.mul_f64((1.0 - schedule.jitter.clamp(0.0, 1.0)) * MIN_GAP_SHARE);
     loop {
+        let last_cycle = last_cycle_at(&shared.engine, &user).await;
         let permit = tokio::select! {
-            p = Arc::clone(&shared.limit).acquire_owned() => p.ok(),
+            p = shared.limit.acquire(last_cycle) => p,
             _ = stop.wait_for(|s| *s) => {
                 shared.live.cycle_finished(&user, None);
                 return;
             }
         };
-        shared.live.cycle_started(&user, Utc::now());
-        let running = Running::start();
-        let started = Instant::now();
-        let result = shared.engine.sync_user(&job.sync, &SyncOptions::default()).await;
-        let took = started.elapsed();
-        drop(running);
-        drop(permit);
-        shared.record(&job, &result, took);
+        match claim(&shared, &user, min_gap).await {
+            Some(claim) => {
+                shared.live.cycle_started(&user, Utc::now());
+                let running = Running::start();
+                let started = Instant::now();
+                let result = shared.engine.sync_user(&job.sync, &SyncOptions::default()).await;
+                let took = started.elapsed();
+                drop(running);
+                if let Err(e) = claim.release().await {
+                    tracing::warn!(user = user.as_str(), error = %e, "could not release the user's claim");
+                }
+                drop(permit);
+                shared.record(&job, &result, took);
+            }
+            None => drop(permit),
+        }
         let wait = jittered(schedule.interval, schedule.jitter, random_unit(&user));
         let stopping = *stop.borrow();
         shared.live.cycle_finished(&user, (!stopping).then(|| at(wait)));
@@ -190,6 +303,45 @@ pub async fn user_loop(shared: Arc<Shared>, job: Job, mut stop: watch::Receiver<
             return;
         }
     }
+}
+
+/// The user's last cycle by any worker, from the store (`None`: never, or unreadable).
+async fn last_cycle_at(engine: &Engine, user: &str) -> Option<DateTime<Utc>> {
+    match engine.store().status(user).await {
+        Ok(status) => status.and_then(|s| s.last_cycle_at),
+        Err(e) => {
+            tracing::warn!(user, error = %e, "could not read the user's status");
+            None
+        }
+    }
+}
+
+/// Claims `user` for a cycle now: `None` when another worker holds it, synced it less than
+/// `min_gap` ago, or the claim failed (all logged; the next tick tries again).
+async fn claim(shared: &Shared, user: &str, min_gap: Duration) -> Option<tandem_store::Claim> {
+    let claim = match shared.claims.try_claim(user).await {
+        Ok(Some(claim)) => claim,
+        Ok(None) => {
+            tracing::debug!(user, "skipped: the user's cycle is running elsewhere");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(user, error = %e, "skipped: could not claim the user");
+            return None;
+        }
+    };
+    // Read after claiming: a cycle that ended elsewhere before the claim is in the store.
+    if let Some(last) = last_cycle_at(&shared.engine, user).await {
+        let since = Utc::now().signed_duration_since(last).to_std().unwrap_or_default();
+        if since < min_gap {
+            tracing::debug!(user, since_ms = since.as_millis() as u64, "skipped: synced elsewhere just now");
+            if let Err(e) = claim.release().await {
+                tracing::warn!(user, error = %e, "could not release the user's claim");
+            }
+            return None;
+        }
+    }
+    Some(claim)
 }
 
 #[cfg(test)]
@@ -207,6 +359,36 @@ mod tests {
         assert_eq!(jittered(base, 0.1, 1.0), Duration::from_secs(330));
         let u = random_unit("x");
         assert!((0.0..1.0).contains(&u));
+    }
+
+    #[tokio::test]
+    async fn slots_go_to_the_oldest_due_first() {
+        let limit = FairLimit::new(1);
+        let held = limit.acquire(None).await.unwrap();
+        let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0);
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        // Arriving newest first; never synced last.
+        for (name, due) in [("new", t(30)), ("mid", t(20)), ("old", t(10)), ("never", None)] {
+            let limit = Arc::clone(&limit);
+            let order = Arc::clone(&order);
+            tasks.push(tokio::spawn(async move {
+                let permit = limit.acquire(due).await.unwrap();
+                order.lock().unwrap().push(name);
+                drop(permit);
+            }));
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A waiter that gives up does not swallow the slot.
+        let gone = tokio::time::timeout(Duration::from_millis(10), limit.acquire(t(0))).await;
+        assert!(gone.is_err());
+        drop(held);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec!["never", "old", "mid", "new"]);
+        assert!(limit.acquire(t(0)).await.is_some(), "the slot is free again");
     }
 
     #[test]

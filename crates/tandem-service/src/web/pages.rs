@@ -126,7 +126,7 @@ pub(crate) async fn system(State(state): State<WebState>, admin: Admin) -> Resul
         layout: Layout::of(&state, &admin),
         started: when(state.live().started_at()),
         config_path: state.config().path.display().to_string(),
-        store_path: state.config().store.display().to_string(),
+        store_path: state.config().store.to_string(),
         connections,
         users: rows.len(),
         ok: count(&|o| result_of(o) == "ok"),

@@ -18,9 +18,13 @@
 //!   default, so a recorded intent is on disk (and on synchronous standbys) before the write is
 //!   sent.
 //!
+//! Claims ([`Claims`](crate::Claims), one holder per user at a time) are session-level
+//! advisory locks on connections of their own: see `claims`.
+//!
 //! The connection URL is a secret (it can carry a password): it is never kept, printed, logged
 //! or put into an error.
 
+mod claims;
 mod commit;
 mod decode;
 mod schema;
@@ -64,6 +68,7 @@ const ATTEMPTS: u32 = 4;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    claims: claims::ClaimConnections,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -102,7 +107,8 @@ impl PgStore {
     /// choice), after migrating the schema as [`PgStore::connect`] does.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
         schema::migrate(&pool).await?;
-        Ok(PgStore { pool })
+        let claims = claims::ClaimConnections::new(&pool.connect_options());
+        Ok(PgStore { pool, claims })
     }
 
     /// The schema version of the database.
@@ -121,6 +127,7 @@ impl PgStore {
 
     /// Closes every connection, waiting for queries in flight. Later calls fail.
     pub async fn close(&self) {
+        self.claims.close().await;
         self.pool.close().await;
     }
 }

@@ -15,8 +15,8 @@ use tandem_core::fields::FieldKey;
 use tandem_core::model::{ObjectKind, PhoneKind};
 use tandem_core::state::{Cursor, FieldPrints, IdempotencyKey, PairState, RecordId, Side, SideState, Version};
 use tandem_store::{
-    AuditEntry, CycleCommit, CycleCounts, CycleOperation, CycleRecord, Intent, QuarantineEntry, StateStore, StoreError,
-    UserStatus,
+    AuditEntry, Claims, CycleCommit, CycleCounts, CycleOperation, CycleRecord, Intent, QuarantineEntry, StateStore,
+    StoreError, UserStatus,
 };
 
 pub const ADA: &str = "ada@example.com";
@@ -33,6 +33,8 @@ pub trait Backend: Send + Sync {
     fn store(&self) -> Arc<dyn StateStore>;
     /// Another store on the same database with its own connections: another worker process.
     async fn another(&self) -> Result<Arc<dyn StateStore>, StoreError>;
+    /// The claims of the store under test ([`Backend::store`]'s).
+    fn claims(&self) -> Arc<dyn Claims>;
 }
 
 /// One `#[tokio::test]` per behaviour of the suite. `$make` is an async fn returning
@@ -69,6 +71,9 @@ macro_rules! conformance_tests {
             two_workers_committing_to_the_same_user_and_object_keep_counts_right,
             a_worker_sees_what_another_committed,
             unresolved_items_are_upserted_keeping_the_earliest_time_forgotten_and_reset,
+            a_claim_has_one_holder_until_released,
+            a_dropped_claim_is_released_as_a_dead_worker_s_would_be,
+            claims_race_to_exactly_one_holder,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
@@ -1053,5 +1058,71 @@ pub async fn text_and_json_round_trip_exactly_and_sort_by_bytes(b: &dyn Backend)
     sorted.sort();
     assert_eq!(listed, sorted);
     assert_eq!(store.quarantine(ADA).await?[0].detail, add[0].detail);
+    Ok(())
+}
+
+// ---- claims: one holder per user at a time ----
+
+/// Claiming gives the claim; a second claim of the same user is refused while it is held
+/// (without waiting); other users are claimed independently; releasing frees it.
+pub async fn a_claim_has_one_holder_until_released(b: &dyn Backend) -> TestResult {
+    let claims = b.claims();
+    let ada = claims.try_claim(ADA).await?.expect("a free user is claimed");
+    assert_eq!(ada.user(), ADA);
+    assert!(claims.try_claim(ADA).await?.is_none(), "a held claim is refused");
+    let bob = claims.try_claim(BOB).await?.expect("another user is free");
+    assert!(claims.try_claim(ADA).await?.is_none(), "still held");
+    ada.release().await?;
+    let again = claims.try_claim(ADA).await?.expect("released, so free again");
+    assert!(claims.try_claim(BOB).await?.is_none());
+    again.release().await?;
+    bob.release().await?;
+    // Released twice over: both free.
+    claims.try_claim(ADA).await?.expect("free").release().await?;
+    claims.try_claim(BOB).await?.expect("free").release().await?;
+    Ok(())
+}
+
+/// A claim dropped without being released (a task aborted mid-cycle; a worker that dies drops
+/// everything) is released: the user can be claimed again within seconds.
+pub async fn a_dropped_claim_is_released_as_a_dead_worker_s_would_be(b: &dyn Backend) -> TestResult {
+    let claims = b.claims();
+    let held = claims.try_claim(ADA).await?.expect("free");
+    assert!(claims.try_claim(ADA).await?.is_none());
+    drop(held);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(claim) = claims.try_claim(ADA).await? {
+            claim.release().await?;
+            return Ok(());
+        }
+        assert!(std::time::Instant::now() < deadline, "a dropped claim was still held after 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Many tasks claiming one user at once: exactly one gets it.
+pub async fn claims_race_to_exactly_one_holder(b: &dyn Backend) -> TestResult {
+    let claims = b.claims();
+    let mut tasks = tokio::task::JoinSet::new();
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    for _ in 0..8 {
+        let claims = Arc::clone(&claims);
+        let barrier = Arc::clone(&barrier);
+        tasks.spawn(async move {
+            barrier.wait().await;
+            claims.try_claim(ADA).await
+        });
+    }
+    let mut held = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Some(claim) = joined?? {
+            held.push(claim);
+        }
+    }
+    assert_eq!(held.len(), 1, "exactly one of the racing claims holds the user");
+    for claim in held {
+        claim.release().await?;
+    }
     Ok(())
 }
