@@ -125,20 +125,19 @@ impl GoogleConnector {
         let mut instance_work: Vec<(usize, Vec<Call>)> = Vec::new();
         for ((i, _, updated), answer) in writes.into_iter().zip(answers) {
             let result = match &ops[i] {
+                // The instances are written whether this call inserted the master or an earlier
+                // attempt did (a 409): that attempt may have stopped before its instances, and
+                // writing them again changes nothing.
                 WriteOp::Create { key, record: Record::Event(e) } => match self.created(key, answer).await {
-                    Ok((written, inserted)) => {
-                        if inserted {
-                            match self.instance_calls(written.id.as_str(), e) {
-                                Ok(calls) if !calls.is_empty() => instance_work.push((i, calls)),
-                                Ok(_) => {}
-                                Err(err) => {
-                                    results[i] = Some(Err(err));
-                                    continue;
-                                }
+                    Ok(written) => match self.instance_calls(written.id.as_str(), e) {
+                        Ok(calls) => {
+                            if !calls.is_empty() {
+                                instance_work.push((i, calls));
                             }
+                            Ok(written)
                         }
-                        Ok(written)
-                    }
+                        Err(err) => Err(err),
+                    },
                     Err(err) => Err(err),
                 },
                 WriteOp::Update { id, patch, .. } => match (answer.and_then(Answer::into_result), updated) {
@@ -204,20 +203,15 @@ impl GoogleConnector {
         Ok(Call { method: "POST", url, if_match: None, body: Some(Value::Object(body)) })
     }
 
-    /// The answer to an insert, with whether this call inserted it (its instances are then still
-    /// to be written); a 409 is settled by a get (an earlier attempt inserted it, instances too).
-    async fn created(
-        &self,
-        key: &IdempotencyKey,
-        answer: Result<Answer, ConnectorError>,
-    ) -> Result<(Written, bool), ConnectorError> {
+    /// The answer to an insert; a 409 is settled by a get (an earlier attempt inserted it).
+    async fn created(&self, key: &IdempotencyKey, answer: Result<Answer, ConnectorError>) -> WriteResult {
         let id = event_id_for(key);
         match answer.and_then(Answer::into_result) {
-            Ok(a) => Ok((Written::new(RecordId::new(id), answer_etag(&a)), true)),
+            Ok(a) => Ok(Written::new(RecordId::new(id), answer_etag(&a))),
             // 409 duplicate: an earlier attempt got through; settle it with a get.
             Err(ConnectorError::Rejected { code, .. }) if code == "409" => match self.get_event(&id).await? {
                 Some(found) if event::sync_key(&found).as_deref() == Some(key.as_str()) => {
-                    Ok((Written::new(RecordId::new(id), etag(&found)), false))
+                    Ok(Written::new(RecordId::new(id), etag(&found)))
                 }
                 _ => Err(ConnectorError::Rejected {
                     code: "duplicate".into(),

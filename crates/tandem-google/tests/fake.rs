@@ -317,6 +317,31 @@ async fn a_weekly_series_is_one_record_with_its_override_and_cancellation_both_w
     let tb = rb.overrides.get(&zoned(second)).unwrap().timing.clone().unwrap();
     assert_eq!(tb.start.instant(), timing.start.instant());
     assert_eq!(tb.end.instant(), timing.end.instant());
+
+    // A first attempt inserted the master and stopped before its instances (its answer lost):
+    // the retry meets a 409, settles on that master, and writes the instances.
+    let k2 = key(E, 8);
+    let id2 = event_id_for(&k2);
+    let stored = fake.event(DEMO_USER, &master).unwrap();
+    fake.seed_event(
+        DEMO_USER,
+        Some(&id2),
+        json!({"summary": "Weekly review", "start": stored["start"], "end": stored["end"],
+               "recurrence": stored["recurrence"],
+               "extendedProperties": {"private": {"tandemKey": k2.as_str()}}}),
+    )
+    .unwrap();
+    let mut again = series.clone();
+    again.ical_uid = None;
+    again.organizer = None;
+    let w2 =
+        c.apply(E, &[WriteOp::Create { key: k2, record: Record::Event(again) }]).await.unwrap()[0].clone().unwrap();
+    assert_eq!(w2.id.as_str(), id2);
+    let back = c.fetch(E, std::slice::from_ref(&w2.id)).await.unwrap();
+    let ChangeKind::Upserted { record } = &back[0].kind else { panic!("{back:?}") };
+    let r2 = event_of(record).recurrence.clone().unwrap();
+    assert_eq!(r2.cancelled, r.cancelled, "the cancellation was written on the retry");
+    assert_eq!(r2.overrides.keys().collect::<Vec<_>>(), r.overrides.keys().collect::<Vec<_>>());
 }
 
 #[tokio::test]
