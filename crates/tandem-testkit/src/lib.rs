@@ -15,7 +15,8 @@
 //!   numbers, provider-shaped objects mutated field by field) for the panic-safety tests.
 //! - The `tandem-fakes` binary (`cargo run -p tandem-testkit --bin tandem-fakes -- [--only NAME]
 //!   [--port-file PATH]`): every registered fake on its own loopback port until Ctrl-C/SIGTERM,
-//!   for crash tests that run the sync in another process.
+//!   for crash tests that run the sync in another process; with `--users N --records-per-user M`
+//!   it seeds a many-user org and tenant ([`scale`]) for the scale benchmark.
 //!
 //! What must never live here: production code paths. Nothing in Tandem's library crates may
 //! depend on this crate except as a dev-dependency, and nothing here may be needed to sync real
@@ -29,4 +30,5 @@ pub mod hostile;
 pub mod keys;
 pub mod rng;
 pub mod salesforce;
+pub mod scale;
 pub mod server;

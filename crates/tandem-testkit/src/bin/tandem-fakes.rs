@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! cargo run -p tandem-testkit --bin tandem-fakes -- [--only NAME]... [--port-file PATH]
+//!     [--latency-ms MS] [--users N --records-per-user M]
 //! ```
+//!
+//! `--latency-ms` delays every request to the Salesforce and Graph fakes. `--users` seeds both
+//! with N users of M Salesforce records each (`tandem_testkit::scale`) in place of their demo
+//! data, and adds the `"control"` fake that edits those records and reports the counters.
 //!
 //! Prints one line per fake, `NAME http://127.0.0.1:PORT`, optionally writes the same lines to
 //! the port file (atomically, once every fake is listening), and runs until Ctrl-C or SIGTERM;
@@ -13,13 +18,22 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
+use tandem_testkit::scale::ScaleOrg;
 use tandem_testkit::server::{FakeSet, write_port_file};
 
 const USAGE: &str = "\
-usage: tandem-fakes [--only NAME]... [--port-file PATH] [--list]
+usage: tandem-fakes [--only NAME]... [--port-file PATH] [--latency-ms MS]
+                    [--users N [--records-per-user M]] [--list]
 
   --only NAME       start only this fake (repeatable, or comma-separated)
   --port-file PATH  write `NAME URL` lines to PATH once listening; removed on clean exit
+  --latency-ms MS   delay every Salesforce and Graph request by MS milliseconds
+  --users N         seed Salesforce and Graph with N users (user00000@example.com, …) and
+                    start the `control` fake (GET /counts, POST /reset, POST /edit?percent=P)
+  --records-per-user M
+                    Salesforce records per seeded user, half contacts, half events (default 500)
   --list            print the names of the available fakes and exit
   -h, --help        this text";
 
@@ -27,6 +41,9 @@ usage: tandem-fakes [--only NAME]... [--port-file PATH] [--list]
 struct Args {
     only: Vec<String>,
     port_file: Option<PathBuf>,
+    latency_ms: u64,
+    users: Option<usize>,
+    records_per_user: Option<usize>,
     list: bool,
     help: bool,
 }
@@ -52,12 +69,24 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                 out.only.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned));
             }
             "--port-file" => out.port_file = Some(PathBuf::from(value("--port-file")?)),
+            "--latency-ms" => out.latency_ms = number(&value("--latency-ms")?, "--latency-ms")?,
+            "--users" => out.users = Some(number(&value("--users")?, "--users")?),
+            "--records-per-user" => {
+                out.records_per_user = Some(number(&value("--records-per-user")?, "--records-per-user")?);
+            }
             "--list" => out.list = true,
             "-h" | "--help" => out.help = true,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
+    if out.records_per_user.is_some() && out.users.is_none() {
+        return Err("--records-per-user needs --users".into());
+    }
     Ok(out)
+}
+
+fn number<T: std::str::FromStr>(text: &str, name: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("{name} needs a number, not `{text}`"))
 }
 
 #[tokio::main]
@@ -81,7 +110,35 @@ async fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let set = FakeSet::standard();
+    let mut set = FakeSet::standard();
+    let latency = Duration::from_millis(args.latency_ms);
+    if let Some(users) = args.users {
+        let org = match ScaleOrg::seed(users, args.records_per_user.unwrap_or(500)) {
+            Ok(org) => org,
+            Err(e) => {
+                eprintln!("tandem-fakes: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (salesforce, graph, control) = (org.salesforce.clone(), org.graph.clone(), org.clone());
+        set.register("salesforce", move || tandem_testkit::salesforce::router(salesforce.clone()));
+        set.register("graph", move || tandem_testkit::graph::router(graph.clone()));
+        set.register("control", move || control.control_router());
+        org.salesforce.controls().set_latency(latency);
+        org.graph.controls().set_latency(latency);
+    } else if !latency.is_zero() {
+        // The standard fakes build their state when started: set the latency on a fresh one.
+        set.register("salesforce", move || {
+            let fake = tandem_testkit::salesforce::SalesforceFake::default();
+            fake.controls().set_latency(latency);
+            tandem_testkit::salesforce::router(fake)
+        });
+        set.register("graph", move || {
+            let state = tandem_testkit::graph::GraphState::demo();
+            state.controls().set_latency(latency);
+            tandem_testkit::graph::router(state)
+        });
+    }
     if args.list {
         for name in set.names() {
             println!("{name}");
@@ -168,6 +225,10 @@ mod tests {
         assert_eq!(parse(&["--port-file=/tmp/q"]).map(|a| a.port_file), Ok(Some(PathBuf::from("/tmp/q"))));
         assert!(parse(&["--list"]).is_ok_and(|a| a.list));
         assert!(parse(&["-h"]).is_ok_and(|a| a.help));
+        assert_eq!(
+            parse(&["--latency-ms", "20", "--users=3", "--records-per-user", "10"]),
+            Ok(Args { latency_ms: 20, users: Some(3), records_per_user: Some(10), ..Args::default() })
+        );
     }
 
     #[test]
@@ -176,5 +237,7 @@ mod tests {
         assert!(parse(&["--port-file="]).is_err());
         assert!(parse(&["--frobnicate"]).is_err());
         assert!(parse(&["graph"]).is_err());
+        assert!(parse(&["--latency-ms", "soon"]).is_err());
+        assert!(parse(&["--records-per-user", "5"]).is_err());
     }
 }

@@ -1,0 +1,323 @@
+//! Issue 14, first version: one incremental cycle for U users of 500 records each (250 contacts
+//! and 250 events in Salesforce, copied to their Graph mailboxes by the first sync), with 1% of
+//! each user's records edited since (3 contact titles in Salesforce, 2 event descriptions in
+//! Graph).
+//!
+//! The Salesforce and Graph fakes run in another process (the `tandem-fakes` binary with
+//! `--latency-ms 20 --users U --records-per-user 500`, built by this bench with
+//! `cargo build --profile bench` (`dev` under `cargo test`), or taken from `TANDEM_FAKES_BIN`),
+//! so their CPU and memory are not counted as Tandem's. Every request to them waits 20 ms. Tandem
+//! runs as one worker: `Engine::sync_all` over all users, at most 8 at once (`tandem run`'s
+//! default), SQLite state in a scratch directory, the real Salesforce (JWT bearer, one user each)
+//! and Graph (app certificate) connectors.
+//!
+//! The first sync is not timed; the edits are made through the fakes' control endpoint before the
+//! timed cycle. Reported after divan's table: wall time of the incremental cycle, HTTP requests
+//! per user to each fake during it (from the fakes' counters; a Graph `$batch` is one request),
+//! Tandem's CPU time per user (`/proc/self/stat` utime + stime, all threads) and peak RSS
+//! (`VmHWM`, since the process started and during the cycle alone).
+//!
+//! `U` is `TANDEM_SCALE_USERS` (default 10,000 under `cargo bench`, 10 under
+//! `cargo test --benches`).
+//!
+//! Measured on the 2-core build machine (fakes and Tandem share both cores), 2026-12-06:
+//!
+//! ```text
+//! $ TANDEM_SCALE_USERS=200 cargo bench --bench scale
+//! 200 users x 500 records, 20 ms latency, 8 users at once
+//!   fakes seeded in 1.5 s; first sync 30.3 s (100000 of 100000 records written), then a cycle writing 0
+//!   incremental cycle (5 edits per user, 1000 of 1000 written): wall 10.10 s (50.5 ms per user)
+//!   requests per user: Salesforce 10.00, Graph 3.00
+//!   Tandem CPU: 4.39 s (21.95 ms per user)
+//!   peak RSS: 101 MiB during the cycle, 101 MiB since start
+//!
+//! $ TANDEM_SCALE_USERS=1000 cargo bench --bench scale
+//! 1000 users x 500 records, 20 ms latency, 8 users at once
+//!   fakes seeded in 6.4 s; first sync 165.9 s (500000 of 500000 records written), then a cycle writing 0
+//!   incremental cycle (5 edits per user, 5000 of 5000 written): wall 51.29 s (51.3 ms per user)
+//!   requests per user: Salesforce 9.75, Graph 3.00
+//!   Tandem CPU: 22.02 s (22.02 ms per user)
+//!   peak RSS: 125 MiB during the cycle, 127 MiB since start
+//! ```
+//!
+//! The cycle is latency-bound: about 13 sequential requests of 20 ms or more per user, 8 users
+//! at once, gives the ~51 ms of wall time per user at both sizes; Tandem's CPU is ~22 ms per user
+//! and its memory grows slowly with the number of users (job and connector per user). Not
+//! measured yet: 10,000 users (the default; the first sync alone would take about 30 minutes
+//! here).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use divan::Bencher;
+use serde_json::Value;
+use tandem::connector::http::{HttpClient, HttpConfig, Secret};
+use tandem::graph::{AssertionAlgorithm, GraphAuth, GraphConfig, GraphConnector};
+use tandem::policy::Policy;
+use tandem::salesforce::{AuthConfig, SalesforceConfig, SalesforceConnector};
+use tandem_engine::config::SyncConfig;
+use tandem_engine::{Engine, EngineOptions, SyncOptions, SyncReport, SystemClock, UserSync};
+use tandem_store::SqliteStore;
+use tandem_testkit::graph::{DEMO_CLIENT_ID, DEMO_TENANT};
+use tandem_testkit::{keys, scale};
+
+use support::Scratch;
+
+const RECORDS_PER_USER: usize = 500;
+const LATENCY_MS: u64 = 20;
+const EDIT_PERCENT: u32 = 1;
+/// `tandem run`'s default number of users synced at once.
+const CONCURRENCY: usize = 8;
+
+fn main() {
+    divan::main();
+    for line in notes().iter() {
+        println!("{line}");
+    }
+}
+
+/// Lines printed after divan's table.
+fn notes() -> std::sync::MutexGuard<'static, Vec<String>> {
+    static NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    NOTES.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn users() -> usize {
+    match std::env::var("TANDEM_SCALE_USERS") {
+        Ok(v) => v.trim().replace(['_', ','], "").parse().expect("TANDEM_SCALE_USERS is a number"),
+        Err(_) => support::scaled(10_000, 3),
+    }
+}
+
+/// The `tandem-fakes` executable: `TANDEM_FAKES_BIN`, or built now with the bench's profile
+/// (`dev` in a smoke test), wherever cargo puts it.
+fn fakes_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TANDEM_FAKES_BIN") {
+        return PathBuf::from(path);
+    }
+    let profile = if support::full_run() { "bench" } else { "dev" };
+    let output = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "--message-format=json-render-diagnostics", "--profile", profile])
+        .args(["-p", "tandem-testkit", "--bin", "tandem-fakes"])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running cargo build for tandem-fakes");
+    assert!(output.status.success(), "cargo build of tandem-fakes failed");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "tandem-fakes")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported the tandem-fakes executable")
+}
+
+/// The fakes' process; killed on drop.
+struct Fakes {
+    child: Child,
+    salesforce: String,
+    graph: String,
+    /// `host:port` of the control fake.
+    control: String,
+}
+
+impl Fakes {
+    fn start(users: usize, dir: &Path) -> Fakes {
+        let port_file = dir.join("fakes.ports");
+        let child = Command::new(fakes_binary())
+            .args(["--only", "salesforce,graph,control", "--latency-ms", &LATENCY_MS.to_string()])
+            .args(["--users", &users.to_string(), "--records-per-user", &RECORDS_PER_USER.to_string()])
+            .arg("--port-file")
+            .arg(&port_file)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting tandem-fakes");
+        let mut fakes = Fakes { child, salesforce: String::new(), graph: String::new(), control: String::new() };
+        // Seeding 10,000 users takes a while.
+        let deadline = Instant::now() + Duration::from_secs(1_800);
+        let ports = loop {
+            if let Ok(ports) = tandem_testkit::server::read_port_file(&port_file) {
+                break ports;
+            }
+            assert!(fakes.child.try_wait().expect("polling tandem-fakes").is_none(), "tandem-fakes exited");
+            assert!(Instant::now() < deadline, "tandem-fakes did not start in time");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        fakes.salesforce = ports["salesforce"].clone();
+        fakes.graph = ports["graph"].clone();
+        fakes.control = ports["control"].trim_start_matches("http://").to_owned();
+        fakes
+    }
+
+    /// A request to the control fake (HTTP/1.1, one connection each); the JSON answer.
+    fn control(&self, method: &str, path: &str) -> Value {
+        let mut stream = TcpStream::connect(&self.control).expect("connecting to the control fake");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.control
+        )
+        .expect("sending a control request");
+        let mut reader = BufReader::new(stream);
+        let mut status = String::new();
+        reader.read_line(&mut status).expect("reading the control status line");
+        assert!(status.contains(" 200 ") || status.contains(" 204 "), "control {path}: {status}");
+        let mut answer = String::new();
+        reader.read_to_string(&mut answer).expect("reading the control answer");
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        if body.trim().is_empty() { Value::Null } else { serde_json::from_str(body).expect("a JSON answer") }
+    }
+
+    /// HTTP requests received so far by (Salesforce, Graph).
+    fn totals(&self) -> (u64, u64) {
+        let counts = self.control("GET", "/counts");
+        let total = |fake: &str| counts[fake]["total"].as_u64().expect("a request total");
+        (total("salesforce"), total("graph"))
+    }
+}
+
+impl Drop for Fakes {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_client() -> HttpClient {
+    HttpClient::new(HttpConfig { rate_limit: None, ..HttpConfig::default() }).expect("an HTTP client")
+}
+
+/// User `u`'s job: the real connectors pointed at the fakes.
+fn job(fakes: &Fakes, http: &HttpClient, u: usize) -> UserSync {
+    let username = scale::username(u);
+    let consumer_key = tandem_testkit::salesforce::FakeConfig::default().consumer_key;
+    let sf = SalesforceConfig::new(
+        AuthConfig::JwtBearer {
+            consumer_key,
+            username: username.clone(),
+            private_key_pem: Secret::new(keys::TEST_RSA_KEY_PEM),
+        },
+        url::Url::parse(&fakes.salesforce).expect("the Salesforce fake's URL"),
+    );
+    let graph = GraphConfig::new(
+        DEMO_TENANT,
+        &username,
+        GraphAuth::Certificate {
+            client_id: DEMO_CLIENT_ID.into(),
+            certificate_pem: keys::TEST_RSA_CERT_PEM.into(),
+            private_key_pem: Secret::new(keys::TEST_RSA_KEY_PEM),
+            algorithm: AssertionAlgorithm::Ps256,
+        },
+    )
+    .with_authority(fakes.graph.clone())
+    .with_graph_base(format!("{}/v1.0", fakes.graph));
+    let crm = SalesforceConnector::new(sf, http.clone()).expect("a Salesforce connector");
+    let mailbox = GraphConnector::new(graph, http.clone()).expect("a Graph connector");
+    UserSync::new(&username, SyncConfig::named("scale"), Arc::new(crm), Arc::new(mailbox))
+}
+
+/// Syncs every user once; panics on any user's failure. Returns the updates written.
+fn sync_all(rt: &tokio::runtime::Runtime, engine: &Engine, jobs: &[UserSync]) -> usize {
+    let results = rt.block_on(engine.sync_all(jobs.to_vec(), &SyncOptions::default()));
+    results
+        .into_iter()
+        .map(|(user, result)| {
+            let report: SyncReport = result.unwrap_or_else(|e| panic!("syncing {user}: {e}"));
+            report.objects.iter().map(|o| o.applied("update") + o.applied("create")).sum::<usize>()
+        })
+        .sum()
+}
+
+/// User plus system CPU time of this process (all threads), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3; utime and stime
+    // are fields 14 and 15, in clock ticks (100 a second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = rest.split_whitespace().skip(11).take(2).filter_map(|f| f.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 10)
+}
+
+#[divan::bench(sample_count = 1, sample_size = 1)]
+fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
+    let users = users();
+    let scratch = Scratch::new("scale");
+    let started = Instant::now();
+    let fakes = Fakes::start(users, scratch.path());
+    let seeded = started.elapsed();
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let store = rt.block_on(SqliteStore::open(scratch.path().join("state.db"))).expect("opening the store");
+    let options = EngineOptions { max_concurrent_users: CONCURRENCY, ..EngineOptions::default() };
+    let engine = Engine::with(Arc::new(store.clone()), Arc::new(SystemClock), options)
+        .with_policy(Arc::new(Policy::for_loopback_tests()));
+    let http = http_client();
+    let jobs: Vec<UserSync> = (0..users).map(|u| job(&fakes, &http, u)).collect();
+
+    // The first sync, untimed: every record copied to the mailboxes.
+    let started = Instant::now();
+    let copied = sync_all(&rt, &engine, &jobs);
+    let first = started.elapsed();
+    // Another cycle, so the timed one reads only the edits (not the echoes of the first sync).
+    let echoes = sync_all(&rt, &engine, &jobs);
+
+    let edits_per_user = RECORDS_PER_USER * EDIT_PERCENT as usize / 100;
+    bencher
+        .with_inputs(|| {
+            let edited = fakes.control("POST", &format!("/edit?percent={EDIT_PERCENT}"));
+            let made = edited["salesforce"].as_u64().unwrap_or(0) + edited["graph"].as_u64().unwrap_or(0);
+            assert_eq!(made as usize, users * edits_per_user, "edits made: {edited}");
+            fakes.control("POST", "/reset");
+            let peak_before = support::proc_status_bytes("VmHWM");
+            support::reset_peak_rss();
+            (cpu_time(), peak_before)
+        })
+        .bench_local_values(|(cpu_before, peak_before)| {
+            let started = Instant::now();
+            let written = sync_all(&rt, &engine, &jobs);
+            let wall = started.elapsed();
+            let cpu = cpu_time().saturating_sub(cpu_before);
+            let (sf, graph) = fakes.totals();
+            let per_user = |n: u64| n as f64 / users as f64;
+            let mut notes = notes();
+            notes.push(format!(
+                "{users} users x {RECORDS_PER_USER} records, {LATENCY_MS} ms latency, {CONCURRENCY} users at once"
+            ));
+            notes.push(format!(
+                "  fakes seeded in {:.1} s; first sync {:.1} s ({copied} of {} records written), then a cycle writing {echoes}",
+                seeded.as_secs_f64(),
+                first.as_secs_f64(),
+                users * RECORDS_PER_USER
+            ));
+            notes.push(format!(
+                "  incremental cycle ({edits_per_user} edits per user, {written} of {} written): wall {:.2} s ({:.1} ms per user)",
+                users * edits_per_user,
+                wall.as_secs_f64(),
+                wall.as_secs_f64() * 1_000.0 / users as f64
+            ));
+            notes.push(format!(
+                "  requests per user: Salesforce {:.2}, Graph {:.2}",
+                per_user(sf),
+                per_user(graph)
+            ));
+            notes.push(format!(
+                "  Tandem CPU: {:.2} s ({:.2} ms per user)",
+                cpu.as_secs_f64(),
+                cpu.as_secs_f64() * 1_000.0 / users as f64
+            ));
+            let peak = support::proc_status_bytes("VmHWM");
+            notes.push(format!(
+                "  peak RSS: {:.0} MiB during the cycle, {:.0} MiB since start",
+                support::mib(peak as f64),
+                support::mib(peak.max(peak_before) as f64)
+            ));
+        });
+    rt.block_on(store.close());
+}
