@@ -77,7 +77,10 @@ pub enum FieldKey {
     Custom(String),
 }
 
-const CONTACT_FIELDS: [FieldKey; 20] = [
+/// Every standard (non-custom, unnamed) field: a contact's, then an event's, each in field
+/// order. [`FieldKey::standard`] slices it per object kind; the sync state's field codes are
+/// places in it.
+pub(crate) static STANDARD_FIELDS: [FieldKey; 31] = [
     FieldKey::GivenName,
     FieldKey::MiddleName,
     FieldKey::FamilyName,
@@ -98,9 +101,6 @@ const CONTACT_FIELDS: [FieldKey; 20] = [
     FieldKey::Birthday,
     FieldKey::AssistantName,
     FieldKey::Notes,
-];
-
-const EVENT_FIELDS: [FieldKey; 11] = [
     FieldKey::Subject,
     FieldKey::Description,
     FieldKey::Location,
@@ -114,12 +114,15 @@ const EVENT_FIELDS: [FieldKey; 11] = [
     FieldKey::CrmLinks,
 ];
 
+/// How many of [`STANDARD_FIELDS`] are a contact's.
+const CONTACT_FIELD_COUNT: usize = 20;
+
 impl FieldKey {
     /// The standard (non-custom) fields of an object kind.
     pub fn standard(kind: ObjectKind) -> &'static [FieldKey] {
         match kind {
-            ObjectKind::Contact => &CONTACT_FIELDS,
-            ObjectKind::Event => &EVENT_FIELDS,
+            ObjectKind::Contact => &STANDARD_FIELDS[..CONTACT_FIELD_COUNT],
+            ObjectKind::Event => &STANDARD_FIELDS[CONTACT_FIELD_COUNT..],
         }
     }
 
@@ -230,12 +233,7 @@ impl FromStr for FieldKey {
             }
             return Ok(FieldKey::Custom(name.to_owned()));
         }
-        CONTACT_FIELDS
-            .iter()
-            .chain(EVENT_FIELDS.iter())
-            .find(|k| k.to_string() == s)
-            .cloned()
-            .ok_or_else(|| UnknownField(s.to_owned()))
+        STANDARD_FIELDS.iter().find(|k| k.to_string() == s).cloned().ok_or_else(|| UnknownField(s.to_owned()))
     }
 }
 
@@ -822,7 +820,7 @@ mod tests {
 
     #[test]
     fn field_keys_round_trip_through_their_names() {
-        let mut keys: Vec<FieldKey> = CONTACT_FIELDS.iter().chain(EVENT_FIELDS.iter()).cloned().collect();
+        let mut keys: Vec<FieldKey> = STANDARD_FIELDS.to_vec();
         keys.push(FieldKey::Custom("Region__c".into()));
         for key in keys {
             let name = key.to_string();

@@ -221,44 +221,10 @@ pub struct FieldPrints {
     named: Box<[FieldKey]>,
 }
 
-/// Every field that carries no name, in field order (a test checks it): what [`FieldPrints`]'
-/// codes index, so two standard fields compare as their codes do.
-static STANDARD_KEYS: [FieldKey; 31] = {
-    use crate::model::{AddressKind, PhoneKind};
-    [
-        FieldKey::GivenName,
-        FieldKey::MiddleName,
-        FieldKey::FamilyName,
-        FieldKey::Emails,
-        FieldKey::Phone(PhoneKind::Business),
-        FieldKey::Phone(PhoneKind::Mobile),
-        FieldKey::Phone(PhoneKind::Home),
-        FieldKey::Phone(PhoneKind::BusinessFax),
-        FieldKey::Phone(PhoneKind::HomeFax),
-        FieldKey::Phone(PhoneKind::Assistant),
-        FieldKey::Phone(PhoneKind::Other),
-        FieldKey::Company,
-        FieldKey::Title,
-        FieldKey::Department,
-        FieldKey::Address(AddressKind::Work),
-        FieldKey::Address(AddressKind::Home),
-        FieldKey::Address(AddressKind::Other),
-        FieldKey::Birthday,
-        FieldKey::AssistantName,
-        FieldKey::Notes,
-        FieldKey::Subject,
-        FieldKey::Description,
-        FieldKey::Location,
-        FieldKey::Timing,
-        FieldKey::Recurrence,
-        FieldKey::Organizer,
-        FieldKey::Attendees,
-        FieldKey::Privacy,
-        FieldKey::ShowAs,
-        FieldKey::Categories,
-        FieldKey::CrmLinks,
-    ]
-};
+// Every field that carries no name, in field order (a test checks it): what `FieldPrints`'
+// codes index, so two standard fields compare as their codes do. One table with
+// `FieldKey::standard`.
+use crate::fields::STANDARD_FIELDS as STANDARD_KEYS;
 
 /// The code of a standard field: its place in [`STANDARD_KEYS`].
 fn standard_code(key: &FieldKey) -> Option<u16> {

@@ -258,6 +258,19 @@ def main():
     deleted = batch.batchDeleteContacts(body={"resourceNames": [gone["resourceName"]]}).execute()
     check(deleted == {}, f"batchDeleteContacts answered {deleted}")
 
+    # people.getBatchGet: found people and a 404 entry for the deleted one, in request order.
+    got = batch.getBatchGet(
+        resourceNames=[kept["resourceName"], gone["resourceName"]], personFields="organizations,clientData"
+    ).execute()
+    responses = got.get("responses", [])
+    check(len(responses) == 2, f"getBatchGet answered {got}")
+    check(responses[0].get("httpStatusCode") == 200, f"getBatchGet of a live person: {responses[0]}")
+    check(responses[0]["person"]["organizations"][0]["title"] == "Architect", f"getBatchGet person {responses[0]}")
+    check(responses[0]["person"]["clientData"][0]["value"] == "c-1", f"getBatchGet clientData {responses[0]}")
+    check(responses[1].get("httpStatusCode") == 404, f"getBatchGet of a deleted person: {responses[1]}")
+    expect_error(batch.getBatchGet(resourceNames=[kept["resourceName"]]), 400, "INVALID_ARGUMENT", "getBatchGet without personFields")
+    summary["people_batch_get"] = len(responses)
+
     changes, request = [], conns.list(resourceName="people/me", personFields="names,metadata", syncToken=people_sync)
     while request is not None:
         page = request.execute()
