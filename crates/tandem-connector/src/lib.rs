@@ -23,6 +23,7 @@ use tandem_core::state::{Change, Cursor, IdempotencyKey, RecordId, Unresolved, V
 
 pub mod error;
 pub mod factory;
+pub mod feed;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod memory;
@@ -176,6 +177,13 @@ pub trait Connector: Send + Sync {
     /// default: no budget known.
     fn api_budget(&self) -> Option<ApiBudget> {
         None
+    }
+
+    /// This connection's key in its provider's organization feed ([`feed::OrgFeed`]): the key
+    /// the feed routes this user's changes by (a Salesforce user id). The default: none, and a
+    /// job that reads from a feed is refused.
+    async fn feed_member(&self) -> Result<Option<String>, ConnectorError> {
+        Ok(None)
     }
 }
 

@@ -18,7 +18,9 @@ use tracing::Instrument;
 use crate::report::{ConflictReport, ObjectReport, RecordIssue, SyncReport};
 use crate::{Engine, EngineError, SyncOptions, UserSync};
 
+mod feed;
 mod unresolved;
+
 
 /// What the journal keeps for each write before it is sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -508,7 +510,7 @@ async fn settle_updates(
 /// transient failures, and any call once more after an authentication failure the connector can
 /// recover from by refreshing its token; all bounded by [`crate::EngineOptions`]. `counted` is
 /// told of every attempt.
-async fn with_retries<T, F, Fut>(
+pub(crate) async fn with_retries<T, F, Fut>(
     opts: &crate::EngineOptions,
     side: Side,
     access: Access,
@@ -565,6 +567,8 @@ struct Cycle<'a> {
     unresolved: Vec<UnresolvedEntry>,
     /// The operations of this cycle and how they went, for the cycle history.
     pub(crate) history: Vec<CycleOperation>,
+    /// The feed inbox rows this cycle read, pruned once it committed.
+    feed_consumed: Option<feed::Consumed>,
 }
 
 /// The outcome of executing one plan.
@@ -593,6 +597,7 @@ impl<'a> Cycle<'a> {
             policy_audit: Vec::new(),
             unresolved: Vec::new(),
             history: Vec::new(),
+            feed_consumed: None,
         }
     }
 
@@ -644,8 +649,21 @@ impl<'a> Cycle<'a> {
     }
 
     async fn pull(&mut self, side: Side) -> Result<(Vec<Change>, Cursor), EngineError> {
-        let store = &self.engine.inner.store;
-        let saved = store.cursor(self.user(), self.object, side).await?;
+        if side == Side::Crm
+            && let Some(feed) = self.job.crm_feed.clone()
+        {
+            return self.pull_feed(&feed).await;
+        }
+        let saved = self.engine.inner.store.cursor(self.user(), self.object, side).await?;
+        self.pull_connector(side, saved).await
+    }
+
+    /// Pulls every page of `side`'s change feed from `saved`.
+    async fn pull_connector(
+        &mut self,
+        side: Side,
+        saved: Option<Cursor>,
+    ) -> Result<(Vec<Change>, Cursor), EngineError> {
         let connector = self.job.connector(side);
         let object = self.object;
         let mut cursor = saved;
@@ -922,6 +940,13 @@ impl<'a> Cycle<'a> {
             .map(|a| CycleOperation::new(&a.action, a.side, a.record_id.clone(), &a.reason, &a.outcome))
             .collect();
         store.commit_cycle(&user, object, commit).await?;
+        if let Some(done) = self.feed_consumed.take()
+            && let Some(feeds) = store.feeds()
+            && let Err(error) = feeds.prune_feed_inbox(&done.feed, object, &done.member, done.upto).await
+        {
+            // The committed cursor already skips these rows; the next prune removes them.
+            tracing::warn!(%error, "could not prune the feed inbox");
+        }
         Ok(std::mem::replace(&mut self.report, ObjectReport::new(object)))
     }
 
@@ -1326,7 +1351,7 @@ fn ambiguous_counterpart(q: &QuarantineEntry) -> Option<RecordId> {
 
 /// Whether a connector call only reads (safe to repeat) or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
     Read,
     Write,
 }

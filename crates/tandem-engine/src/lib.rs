@@ -49,11 +49,13 @@ use tracing::Instrument;
 mod admin;
 pub mod config;
 mod cycle;
+pub mod feed;
 pub mod invariants;
 pub mod migrate;
 pub mod report;
 
 use config::{ConnectionSpec, SyncConfig, TandemConfig, UserAssignment};
+pub use feed::FeedReport;
 pub use migrate::RepointReport;
 pub use report::{ObjectReport, SyncReport, UnresolvedIssue};
 pub use tandem_store::{CycleCounts, CycleOperation, CycleRecord, QuarantineEntry, UserOverview};
@@ -185,6 +187,9 @@ pub struct UserSync {
     pub crm: Arc<dyn Connector>,
     /// The mailbox side.
     pub mailbox: Arc<dyn Connector>,
+    /// The organization feed the CRM side's changes come from ([`Engine::run_feed`]), by name;
+    /// `None`: the CRM connector is polled for this user alone.
+    pub crm_feed: Option<String>,
 }
 
 impl std::fmt::Debug for UserSync {
@@ -206,7 +211,14 @@ impl UserSync {
         crm: Arc<dyn Connector>,
         mailbox: Arc<dyn Connector>,
     ) -> Self {
-        UserSync { user: user.into(), config: Arc::new(config), crm, mailbox }
+        UserSync { user: user.into(), config: Arc::new(config), crm, mailbox, crm_feed: None }
+    }
+
+    /// Builder: the CRM side's changes come from the organization feed `feed` (run by
+    /// [`Engine::run_feed`] under the same name), not from polling the CRM for this user.
+    pub fn with_crm_feed(mut self, feed: impl Into<String>) -> Self {
+        self.crm_feed = Some(feed.into());
+        self
     }
 
     /// The connector of one side.
@@ -306,6 +318,7 @@ impl Engine {
                     config: Arc::new(sync),
                     crm: factory.connect(u, Side::Crm, &u.crm)?,
                     mailbox: factory.connect(u, Side::Mailbox, &u.mailbox)?,
+                    crm_feed: None,
                 })
             })
             .collect()

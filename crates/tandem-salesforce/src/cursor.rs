@@ -66,6 +66,10 @@ pub(crate) struct State {
     /// The lower bound of the next look for renamed Accounts (set when the first round ends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) accounts_since: Option<DateTime<Utc>>,
+    /// An organization feed's cursor (every user's records), not one user's: neither is
+    /// accepted in place of the other.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) org: bool,
 }
 
 impl State {
@@ -79,13 +83,14 @@ impl State {
             phase: Phase::Changed,
             after: None,
             accounts_since: None,
+            org: false,
         }
     }
 
     /// Decodes a cursor; `None` when it is not one of ours (for this object and version).
-    pub(crate) fn decode(cursor: &Cursor, object: ObjectKind) -> Option<State> {
+    pub(crate) fn decode(cursor: &Cursor, object: ObjectKind, org: bool) -> Option<State> {
         let state: State = serde_json::from_slice(&cursor.0).ok()?;
-        (state.v == VERSION && state.object == object).then_some(state)
+        (state.v == VERSION && state.object == object && state.org == org).then_some(state)
     }
 
     /// Encodes the cursor.
@@ -125,12 +130,12 @@ mod tests {
     fn round_trip_and_rejects_foreign_cursors() {
         let s = State::fresh(ObjectKind::Event);
         let c = s.encode();
-        assert_eq!(State::decode(&c, ObjectKind::Event), Some(s));
-        assert_eq!(State::decode(&c, ObjectKind::Contact), None);
-        assert_eq!(State::decode(&Cursor(b"seq:12".to_vec()), ObjectKind::Event), None);
+        assert_eq!(State::decode(&c, ObjectKind::Event, false), Some(s));
+        assert_eq!(State::decode(&c, ObjectKind::Contact, false), None);
+        assert_eq!(State::decode(&Cursor(b"seq:12".to_vec()), ObjectKind::Event, false), None);
         // A version-1 cursor (with its ids already seen) is not read: the engine reads in full.
         let v1 = br#"{"v":1,"object":"contact","since":null,"seen":[],"phase":"done"}"#;
-        assert_eq!(State::decode(&Cursor(v1.to_vec()), ObjectKind::Contact), None);
+        assert_eq!(State::decode(&Cursor(v1.to_vec()), ObjectKind::Contact, false), None);
     }
 
     #[test]

@@ -63,6 +63,7 @@ mod factory;
 #[doc(hidden)]
 pub mod fuzzing;
 mod mapping;
+mod org;
 mod pull;
 mod related;
 mod write;
@@ -71,6 +72,7 @@ pub use api::ApiUsage;
 pub use config::{AddressMapping, AddressSlot, AuthConfig, RelatedRecords, SalesforceConfig, UnrelatedEvents};
 pub use factory::SalesforceBuilder;
 pub use mapping::{MAX_BATCH, MAX_EVENT_MINUTES};
+pub use org::SalesforceFeed;
 /// The URL type of the configuration, re-exported so embedders need not depend on `url`.
 pub use url::Url;
 
@@ -101,9 +103,9 @@ struct UserInfo {
 ///   the engine records them as failed-for-now and replans them next cycle;
 /// - `fetch`, `find_by_key` and `identity` fail with `Throttled`.
 pub struct SalesforceConnector {
-    config: SalesforceConfig,
-    mapping: Mapping,
-    api: Api,
+    pub(crate) config: SalesforceConfig,
+    pub(crate) mapping: Mapping,
+    pub(crate) api: Api,
     session: Arc<Mutex<Session>>,
     user: tokio::sync::Mutex<Option<UserInfo>>,
     /// What the org's describes said, learned on first use.
@@ -211,7 +213,7 @@ impl SalesforceConnector {
 
     /// Learns, once, what the org's describes of Contact and Event say: field lengths and the
     /// sync-key field (see `describe`). Two API calls for the connector's lifetime.
-    async fn learn(&self) -> Result<&describe::Learned, ConnectorError> {
+    pub(crate) async fn learn(&self) -> Result<&describe::Learned, ConnectorError> {
         self.learned
             .get_or_try_init(|| async {
                 let mut described = Vec::new();
@@ -242,6 +244,11 @@ impl SalesforceConnector {
     }
 
     /// The synced user's id: configured, or the session's user.
+    /// This connection's user id, the key an organization feed routes its changes by.
+    pub(crate) async fn feed_user_id(&self) -> Result<String, ConnectorError> {
+        self.user_id().await
+    }
+
     async fn user_id(&self) -> Result<String, ConnectorError> {
         if let Some(id) = &self.config.user_id {
             return Ok(id.clone());
@@ -360,5 +367,9 @@ impl Connector for SalesforceConnector {
         items: &[tandem_core::state::Unresolved],
     ) -> Result<Vec<bool>, ConnectorError> {
         self.recheck_items(object, items).await
+    }
+
+    async fn feed_member(&self) -> Result<Option<String>, ConnectorError> {
+        org::member_of(self).await
     }
 }

@@ -22,6 +22,7 @@ use crate::SalesforceConnector;
 use crate::api::ApiError;
 use crate::cursor::{Key, Phase, State};
 use crate::mapping::{self, MAX_BATCH};
+use crate::org::Routes;
 use crate::soql::{Cond, Ident, Literal, Op, Query};
 
 /// How far back Salesforce keeps deleted records for `queryAll` and `getDeleted`.
@@ -31,9 +32,9 @@ pub(crate) const DELETE_WINDOW_DAYS: i64 = 15;
 pub(crate) const PAGE: u32 = 2000;
 
 /// Ids per `IN (…)` list, keeping GET URLs well under Salesforce's 16 KB limit.
-const IN_CHUNK: usize = MAX_BATCH;
+pub(crate) const IN_CHUNK: usize = MAX_BATCH;
 
-fn ident(name: &'static str) -> Ident {
+pub(crate) fn ident(name: &'static str) -> Ident {
     Ident::known(name)
 }
 
@@ -49,7 +50,7 @@ fn followed_by(object: ObjectKind, phase: Phase) -> Phase {
     }
 }
 
-fn sobject(object: ObjectKind) -> Ident {
+pub(crate) fn sobject(object: ObjectKind) -> Ident {
     match object {
         ObjectKind::Contact => ident("Contact"),
         ObjectKind::Event => ident("Event"),
@@ -70,10 +71,30 @@ impl SalesforceConnector {
         object: ObjectKind,
         cursor: Option<&Cursor>,
     ) -> Result<PullPage, ConnectorError> {
+        self.pull_round(object, cursor, false, &mut Routes::default()).await
+    }
+
+    /// One page of a round: one user's (`org` false) or the organization feed's, whose rows'
+    /// owners and invitees go into `routes`.
+    pub(crate) async fn pull_round(
+        &self,
+        object: ObjectKind,
+        cursor: Option<&Cursor>,
+        org: bool,
+        routes: &mut Routes,
+    ) -> Result<PullPage, ConnectorError> {
         let mut state = match cursor {
+            None if org => {
+                // A feed starts now: members read their own data once, per user.
+                let overlap = Duration::from_std(self.config.overlap).unwrap_or_else(|_| Duration::minutes(2));
+                let mut state = State::fresh(object);
+                state.org = true;
+                state.since = Some(self.api.server_time().unwrap_or_else(Utc::now) - overlap);
+                state
+            }
             None => State::fresh(object),
             // Not ours, an older format, another object: read in full, which re-links.
-            Some(c) => State::decode(c, object).ok_or(ConnectorError::CursorExpired)?,
+            Some(c) => State::decode(c, object, org).ok_or(ConnectorError::CursorExpired)?,
         };
         if state.phase == Phase::Done {
             state.start_round();
@@ -84,7 +105,7 @@ impl SalesforceConnector {
                 return Ok(PullPage { changes, cursor: state.encode(), done: true });
             }
             let before = state.clone();
-            match self.step(&mut state, &mut changes).await {
+            match self.step(&mut state, &mut changes, routes).await {
                 Ok(Step::Requested) => {
                     self.skip_idle(&mut state);
                     let done = state.phase == Phase::Done;
@@ -109,7 +130,7 @@ impl SalesforceConnector {
         loop {
             let idle = match state.phase {
                 Phase::Deleted | Phase::Relations => state.since.is_none(),
-                Phase::Invited => state.object == ObjectKind::Contact,
+                Phase::Invited => state.object == ObjectKind::Contact || state.org,
                 Phase::Followed | Phase::Accounts => self.side_phase_idle(state),
                 Phase::Changed | Phase::Done => false,
             };
@@ -120,7 +141,7 @@ impl SalesforceConnector {
         }
     }
 
-    async fn step(&self, state: &mut State, out: &mut Vec<Change>) -> Result<Step, ApiError> {
+    async fn step(&self, state: &mut State, out: &mut Vec<Change>, routes: &mut Routes) -> Result<Step, ApiError> {
         let object = state.object;
         match state.phase {
             Phase::Done => Ok(Step::Skipped),
@@ -128,13 +149,18 @@ impl SalesforceConnector {
                 state.next_phase(followed_by(object, state.phase));
                 Ok(Step::Skipped)
             }
-            Phase::Invited if object == ObjectKind::Contact => {
+            Phase::Invited if object == ObjectKind::Contact || state.org => {
                 state.next_phase(followed_by(object, state.phase));
                 Ok(Step::Skipped)
             }
             Phase::Followed | Phase::Accounts if self.side_phase_idle(state) => {
                 state.next_phase(followed_by(object, state.phase));
                 Ok(Step::Skipped)
+            }
+            Phase::Relations if state.org => {
+                self.org_relations(state, routes).await?;
+                state.next_phase(followed_by(object, Phase::Relations));
+                Ok(Step::Requested)
             }
             Phase::Relations => {
                 let mut changes = self.relations(state).await?;
@@ -146,6 +172,8 @@ impl SalesforceConnector {
                 let phase = state.phase;
                 let mut changes = if phase == Phase::Followed {
                     self.followed(state).await?
+                } else if state.org {
+                    self.org_renamed_accounts(state, routes).await?
                 } else {
                     self.renamed_accounts(state).await?
                 };
@@ -163,11 +191,15 @@ impl SalesforceConnector {
                 } else {
                     String::new()
                 };
-                let attendees = if object == ObjectKind::Event && !all {
+                let (attendees, invitees) = if object == ObjectKind::Event && !all {
                     self.attendees(&page.records).await?
                 } else {
-                    HashMap::new()
+                    (HashMap::new(), HashMap::new())
                 };
+                if state.org {
+                    routes.add_owners(&page.records);
+                    routes.add_members(invitees);
+                }
                 let mut changes = Vec::with_capacity(page.records.len());
                 let mut series = Vec::new();
                 for row in &page.records {
@@ -201,13 +233,13 @@ impl SalesforceConnector {
     }
 
     /// A connector error, as the budget stop when that is what it is.
-    fn budgeted(&self, e: ConnectorError) -> ApiError {
+    pub(crate) fn budgeted(&self, e: ConnectorError) -> ApiError {
         if self.api.budget_stopped() { ApiError::Budget } else { ApiError::Connector(e) }
     }
 
     /// After a round's first response: the round's start on the server clock, and the delete
     /// window check.
-    fn check_round(&self, state: &mut State) -> Result<(), ApiError> {
+    pub(crate) fn check_round(&self, state: &mut State) -> Result<(), ApiError> {
         let now = self.api.server_time().unwrap_or_else(Utc::now);
         if let Some(since) = state.since
             && since < now - Duration::days(DELETE_WINDOW_DAYS)
@@ -225,7 +257,7 @@ impl SalesforceConnector {
 
     /// Where the current phase reads from: after its keyset position, else from the round's
     /// `since` (`None`: everything).
-    fn lower_bound(state: &State) -> Option<Cond> {
+    pub(crate) fn lower_bound(state: &State) -> Option<Cond> {
         let stamp = || ident("SystemModstamp");
         match (&state.after, state.since) {
             // `(SystemModstamp > :t) OR (SystemModstamp = :t AND Id > :id)`; `t` is at or after
@@ -243,6 +275,9 @@ impl SalesforceConnector {
     }
 
     async fn phase_query(&self, state: &State) -> Result<Query, ApiError> {
+        if state.org {
+            return self.org_phase_query(state);
+        }
         let object = state.object;
         let user = Literal::Text(self.user_id().await?);
         let mut q = match state.phase {
@@ -299,7 +334,7 @@ impl SalesforceConnector {
             .and(Cond::eq(ident("IsInvitee"), Literal::Bool(true)))
     }
 
-    fn filter_cond(&self, c: &crate::config::FieldCondition) -> Result<Cond, ConnectorError> {
+    pub(crate) fn filter_cond(&self, c: &crate::config::FieldCondition) -> Result<Cond, ConnectorError> {
         // Checked against the mapping when the connector was built.
         let field = Ident::new(&c.field).map_err(|e| ConnectorError::Config { message: e.to_string() })?;
         let (op, mut values) = crate::config::condition_literal(c)?;
@@ -311,7 +346,7 @@ impl SalesforceConnector {
     }
 
     /// One row as a change (`None` for a row without an id).
-    fn row_change(
+    pub(crate) fn row_change(
         &self,
         object: ObjectKind,
         row: &Map<String, Value>,
@@ -351,14 +386,19 @@ impl SalesforceConnector {
         })
     }
 
-    /// The invitees of a page of events, by event id.
-    async fn attendees(&self, rows: &[Map<String, Value>]) -> Result<HashMap<String, Vec<Attendee>>, ApiError> {
+    /// The invitees of a page of events, by event id: as attendees, and their relation ids (the
+    /// users among them are who an organization feed routes the event to).
+    pub(crate) async fn attendees(
+        &self,
+        rows: &[Map<String, Value>],
+    ) -> Result<(HashMap<String, Vec<Attendee>>, HashMap<String, Vec<String>>), ApiError> {
         let ids: Vec<String> = rows
             .iter()
             .filter_map(|r| mapping::text(r, "Id").ok().flatten())
             .filter(|id| crate::soql::check_id(id).is_ok())
             .collect();
         let mut out: HashMap<String, Vec<Attendee>> = HashMap::new();
+        let mut relations: HashMap<String, Vec<String>> = HashMap::new();
         for chunk in ids.chunks(IN_CHUNK) {
             let q = Query::select(
                 vec![
@@ -373,20 +413,23 @@ impl SalesforceConnector {
             .and(Cond::eq(ident("IsInvitee"), Literal::Bool(true)))
             .and(Cond::one_of(ident("EventId"), chunk.iter().map(|id| Literal::Text(id.clone())).collect()));
             for row in self.api.query_all_pages(&q.to_soql(), false).await? {
-                if let (Some(event), Some(a)) = (mapping::text(&row, "EventId").ok().flatten(), mapping::attendee(&row))
-                {
+                let Some(event) = mapping::text(&row, "EventId").ok().flatten() else { continue };
+                if let Some(relation) = mapping::text(&row, "RelationId").ok().flatten() {
+                    relations.entry(event.clone()).or_default().push(relation);
+                }
+                if let Some(a) = mapping::attendee(&row) {
                     out.entry(event).or_default().push(a);
                 }
             }
         }
-        Ok(out)
+        Ok((out, relations))
     }
 
     /// Whether the `Followed` or `Accounts` phase has nothing to do for this connector.
     fn side_phase_idle(&self, state: &State) -> bool {
         match state.phase {
             _ if state.object != ObjectKind::Contact => true,
-            Phase::Followed => !self.config.include_followed,
+            Phase::Followed => !self.config.include_followed || state.org,
             // A rename is a change only to a contact already read once; it is looked for every
             // `account_rename_check`, so a quiet round costs no more than before.
             Phase::Accounts => {
@@ -415,7 +458,7 @@ impl SalesforceConnector {
     /// version so a change the record's own stamp does not show (a renamed Account) is not taken
     /// for Tandem's own write. A record the feed phases reported too comes back with the same
     /// version, which the planner takes as an echo.
-    fn side_changes(&self, state: &State, rows: &[Map<String, Value>], fresh_version: bool) -> Vec<Change> {
+    pub(crate) fn side_changes(&self, state: &State, rows: &[Map<String, Value>], fresh_version: bool) -> Vec<Change> {
         let mut out: Vec<Change> = Vec::new();
         for row in rows {
             let Some(mut change) = self.row_change(state.object, row, false, "", &HashMap::new()) else { continue };
@@ -470,7 +513,7 @@ impl SalesforceConnector {
 
     /// The user's contacts whose Account changed since `since`: their company (the Account's
     /// name) may have changed while the contact itself did not.
-    async fn renamed_accounts(&self, state: &mut State) -> Result<Vec<Change>, ApiError> {
+    pub(crate) async fn renamed_accounts(&self, state: &mut State) -> Result<Vec<Change>, ApiError> {
         let Some(since) = state.accounts_since.or(state.since) else { return Ok(Vec::new()) };
         let user = Literal::Text(self.user_id().await?);
         let accounts = Query::select(vec![ident("Id")], ident("Account")).and(Cond::Cmp(
@@ -523,7 +566,7 @@ impl SalesforceConnector {
                     .and(Cond::eq(ident("IsChild"), Literal::Bool(false)))
                     .and(Cond::one_of(ident("Id"), chunk.iter().map(|id| Literal::Text(id.clone())).collect()));
                 let rows = self.api.query_all_pages(&q.to_soql(), false).await?;
-                let attendees = self.attendees(&rows).await?;
+                let (attendees, _) = self.attendees(&rows).await?;
                 // Reported even when reported before (an invitation that comes back must
                 // arrive); a repeat of an unchanged event is an echo to the planner.
                 let mut invited = Vec::new();
@@ -541,7 +584,12 @@ impl SalesforceConnector {
     /// becomes an override of its series. Series in `also` (those of exception rows that
     /// changed) are read and added when they are not among `changes` already. Costs nothing when
     /// no series is involved.
-    async fn fold_series(&self, changes: &mut Vec<Change>, also: Vec<String>, zone: &str) -> Result<(), ApiError> {
+    pub(crate) async fn fold_series(
+        &self,
+        changes: &mut Vec<Change>,
+        also: Vec<String>,
+        zone: &str,
+    ) -> Result<(), ApiError> {
         let is_series =
             |c: &Change| matches!(&c.kind, ChangeKind::Upserted { record: Record::Event(e) } if e.recurrence.is_some());
         let missing: Vec<RecordId> =
@@ -600,7 +648,7 @@ impl SalesforceConnector {
             let q = Query::select(self.mapping.select(object), sobject(object))
                 .and(Cond::one_of(ident("Id"), chunk.iter().map(|id| Literal::Text(id.0.clone())).collect()));
             let rows = self.api.query_all_pages(&q.to_soql(), false).await?;
-            let attendees = if object == ObjectKind::Event { self.attendees(&rows).await? } else { HashMap::new() };
+            let attendees = if object == ObjectKind::Event { self.attendees(&rows).await?.0 } else { HashMap::new() };
             for row in &rows {
                 // Rows read by id come in no particular order; each is reported as it is.
                 if let Some(change) = self.row_change(object, row, false, zone, &attendees) {

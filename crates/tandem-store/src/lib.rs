@@ -40,11 +40,13 @@ use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side, Unresolved, 
 
 mod claims;
 mod codec;
+pub mod feed;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
 pub use claims::{Claim, ClaimHold, Claims};
+pub use feed::FeedInbox;
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
@@ -576,4 +578,10 @@ pub trait StateStore: Send + Sync {
     /// queue, quarantine and pending intents for `object`, or for all objects when `None`.
     /// Keeps the audit log and the user's status; other users are untouched.
     async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), StoreError>;
+
+    /// The organization-feed inbox of this store, when it keeps one (both of Tandem's stores
+    /// do). The default: none, and the engine refuses jobs that read from a feed.
+    fn feeds(&self) -> Option<&dyn FeedInbox> {
+        None
+    }
 }

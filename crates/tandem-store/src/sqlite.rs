@@ -17,6 +17,8 @@
 //! | `unresolved` | `(user_id, object, side, record_id, kind, subject)` | field, detail, `since`, `checked_at` |
 //! | `cycles` | `id`, index `(user_id, id)` | cycle history: object, `started_at`, `finished_at`, `dry_run`, outcome, counts (JSON), operations (JSON, at most 200), the newest 50 per user |
 //!
+//! | `feeds`, `feed_members`, `feed_inbox` | see the `feed` module | organization feeds (version 6) |
+//!
 //! `quarantine.approved_by`/`approved_at` (version 5) mark an entry an administrator approved
 //! (a held delete to let through). They live in their own columns, not in `detail`, because a
 //! cycle re-quarantining the entry replaces `detail` and must not drop an approval made
@@ -59,7 +61,7 @@ use crate::{
 
 /// The schema version this build writes and understands. A database at a higher version is
 /// refused with [`StoreError::Migration`].
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -246,6 +248,35 @@ const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE quarantine ADD COLUMN approved_at TEXT",
         ],
     },
+    Migration {
+        version: 6,
+        description: "organization feeds: cursor and head, members, inbox",
+        statements: &[
+            "CREATE TABLE feeds (
+            feed TEXT NOT NULL,
+            object TEXT NOT NULL,
+            cursor BLOB,
+            head INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (feed, object)
+        )",
+            "CREATE TABLE feed_members (
+            feed TEXT NOT NULL,
+            object TEXT NOT NULL,
+            member TEXT NOT NULL,
+            PRIMARY KEY (feed, object, member)
+        )",
+            "CREATE TABLE feed_inbox (
+            feed TEXT NOT NULL,
+            object TEXT NOT NULL,
+            member TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            change TEXT NOT NULL,
+            PRIMARY KEY (feed, object, member, record_id)
+        )",
+            "CREATE INDEX feed_inbox_by_seq ON feed_inbox (feed, object, member, seq)",
+        ],
+    },
 ];
 
 // The columns `decode_pair` reads, in a macro so they can be `concat!`ed into static SQL.
@@ -321,7 +352,7 @@ const RESET_OBJECT: [&str; 7] = [
 /// same file here): SQLite means one worker process.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     /// What claims are scoped to: the file, or this in-memory database.
     claim_scope: std::sync::Arc<str>,
 }
@@ -845,6 +876,10 @@ impl StateStore for SqliteStore {
         .map_err(db("users"))
     }
 
+    fn feeds(&self) -> Option<&dyn crate::FeedInbox> {
+        Some(self)
+    }
+
     async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("reset_user"))?;
         match object {
@@ -1342,7 +1377,7 @@ fn map_sqlx(context: &str, e: sqlx::Error) -> StoreError {
 }
 
 /// [`map_sqlx`] with a fixed context, for `map_err`.
-fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| map_sqlx(context, e)
 }
 
@@ -1541,7 +1576,7 @@ mod tests {
             sqlx::Connection::close(conn).await.map_err(db("close"))?;
         }
         let store = SqliteStore::open(&path).await?;
-        assert_eq!(store.schema_version().await?, 5);
+        assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
         let q = store.quarantine("ada").await?;
         assert_eq!(q.len(), 1);
         assert_eq!(q[0].detail, Some(serde_json::json!({ "kind": "held_delete" })));

@@ -67,7 +67,7 @@ const ATTEMPTS: u32 = 4;
 /// Cheap to clone: clones share one connection pool. Its `Debug` shows no connection details.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     claims: claims::ClaimConnections,
 }
 
@@ -548,6 +548,10 @@ impl StateStore for PgStore {
         .map_err(db("users"))
     }
 
+    fn feeds(&self) -> Option<&dyn crate::FeedInbox> {
+        Some(self)
+    }
+
     async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), StoreError> {
         // `object` NULL: every object. The counter rows are locked first, in object order, as
         // commits lock theirs (see `commit::apply`).
@@ -625,6 +629,6 @@ fn map_sqlx(context: &str, e: sqlx::Error) -> StoreError {
 }
 
 /// [`map_sqlx`] with a fixed context, for `map_err`.
-fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| map_sqlx(context, e)
 }

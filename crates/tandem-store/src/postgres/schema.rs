@@ -209,6 +209,35 @@ const MIGRATIONS: &[Migration] = &[
             r#"ALTER TABLE quarantine ADD COLUMN approved_at TEXT COLLATE "C""#,
         ],
     },
+    Migration {
+        version: 6,
+        description: "organization feeds: cursor and head, members, inbox",
+        statements: &[
+            r#"CREATE TABLE feeds (
+            feed TEXT COLLATE "C" NOT NULL,
+            object TEXT COLLATE "C" NOT NULL,
+            cursor BYTEA,
+            head BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (feed, object)
+        )"#,
+            r#"CREATE TABLE feed_members (
+            feed TEXT COLLATE "C" NOT NULL,
+            object TEXT COLLATE "C" NOT NULL,
+            member TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (feed, object, member)
+        )"#,
+            r#"CREATE TABLE feed_inbox (
+            feed TEXT COLLATE "C" NOT NULL,
+            object TEXT COLLATE "C" NOT NULL,
+            member TEXT COLLATE "C" NOT NULL,
+            record_id TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            change JSON NOT NULL,
+            PRIMARY KEY (feed, object, member, record_id)
+        )"#,
+            "CREATE INDEX feed_inbox_by_seq ON feed_inbox (feed, object, member, seq)",
+        ],
+    },
 ];
 
 fn migration_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {

@@ -74,6 +74,10 @@ macro_rules! conformance_tests {
             a_claim_has_one_holder_until_released,
             a_dropped_claim_is_released_as_a_dead_worker_s_would_be,
             claims_race_to_exactly_one_holder,
+            a_feed_page_delivers_to_registered_members_with_its_cursor,
+            the_inbox_keeps_the_newest_change_per_record_and_prunes,
+            a_restart_removes_members_and_their_rows,
+            joins_and_pages_racing_never_skip_a_member,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
@@ -1123,6 +1127,159 @@ pub async fn claims_race_to_exactly_one_holder(b: &dyn Backend) -> TestResult {
     assert_eq!(held.len(), 1, "exactly one of the racing claims holds the user");
     for claim in held {
         claim.release().await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organization feeds (the `feed` module): a page's deliveries commit with its cursor, reach only
+// registered members, keep the newest change per record, and a join is ordered against pages.
+
+fn upserted(id: &str, version: &str, family: &str) -> tandem_core::state::Change {
+    use tandem_core::model::{Contact, Record};
+    use tandem_core::state::{Change, ChangeKind};
+    Change {
+        id: RecordId::new(id),
+        version: Version::new(version),
+        modified_at: None,
+        sync_key: None,
+        kind: ChangeKind::Upserted {
+            record: Record::Contact(Contact { family_name: Some(family.into()), ..Contact::default() }),
+        },
+    }
+}
+
+fn to(members: &[&str]) -> tandem_store::feed::Recipients {
+    tandem_store::feed::Recipients::Members(members.iter().map(|m| (*m).to_owned()).collect())
+}
+
+fn inbox_ids(items: &[tandem_store::feed::InboxItem]) -> Vec<(u64, String, String)> {
+    items.iter().map(|i| (i.seq, i.change.id.0.clone(), i.change.version.as_str().to_owned())).collect()
+}
+
+pub async fn a_feed_page_delivers_to_registered_members_with_its_cursor(b: &dyn Backend) -> TestResult {
+    use tandem_store::feed::{Delivery, FeedPage, Recipients};
+    let store = b.store();
+    let feeds = store.feeds().expect("both stores keep feeds");
+    assert_eq!(feeds.feed_state("org", CONTACT).await?.head, 0);
+    assert!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.is_none(), "not a member yet");
+    assert_eq!(feeds.join_feed("org", CONTACT, "005A").await?, 0);
+    assert_eq!(feeds.join_feed("org", CONTACT, "005B").await?, 0);
+    let page = FeedPage::new(
+        Cursor(b"c1".to_vec()),
+        false,
+        vec![
+            Delivery::new(to(&["005A", "005Z"]), upserted("003x", "v1", "Lovelace")),
+            Delivery::new(to(&["005B"]), upserted("003y", "v1", "Hopper")),
+            Delivery::new(Recipients::Everyone, tandem_core::state::Change::deleted("003w")),
+        ],
+    );
+    assert_eq!(feeds.commit_feed_page("org", CONTACT, &page).await?, 1);
+    let state = feeds.feed_state("org", CONTACT).await?;
+    assert_eq!((state.head, state.cursor), (1, Some(Cursor(b"c1".to_vec()))));
+    let a = feeds.feed_inbox("org", CONTACT, "005A", 0).await?.expect("member");
+    assert_eq!(inbox_ids(&a), vec![(1, "003w".into(), "".into()), (1, "003x".into(), "v1".into())]);
+    assert_eq!(a[1].change, upserted("003x", "v1", "Lovelace"), "the change round-trips");
+    let b_rows = feeds.feed_inbox("org", CONTACT, "005B", 0).await?.expect("member");
+    assert_eq!(inbox_ids(&b_rows), vec![(1, "003w".into(), "".into()), (1, "003y".into(), "v1".into())]);
+    assert!(feeds.feed_inbox("org", CONTACT, "005Z", 0).await?.is_none(), "an unregistered owner gets nothing");
+    assert!(feeds.feed_inbox("org", EVENT, "005A", 0).await?.is_none(), "feeds are per object");
+    assert_eq!(feeds.feed_inbox("org", CONTACT, "005A", 1).await?.expect("member"), vec![]);
+    // Another worker sees the same.
+    let other = b.another().await?;
+    let rows = other.feeds().expect("feeds").feed_inbox("org", CONTACT, "005A", 0).await?.expect("member");
+    assert_eq!(rows.len(), 2);
+    Ok(())
+}
+
+pub async fn the_inbox_keeps_the_newest_change_per_record_and_prunes(b: &dyn Backend) -> TestResult {
+    use tandem_store::feed::{Delivery, FeedPage};
+    let store = b.store();
+    let feeds = store.feeds().expect("feeds");
+    feeds.join_feed("org", EVENT, "005A").await?;
+    for (n, version) in ["v1", "v2"].iter().enumerate() {
+        let page = FeedPage::new(
+            Cursor(vec![n as u8]),
+            false,
+            vec![Delivery::new(to(&["005A"]), upserted("00Ux", version, "x"))],
+        );
+        feeds.commit_feed_page("org", EVENT, &page).await?;
+    }
+    let page = FeedPage::new(Cursor(vec![9]), false, vec![Delivery::new(to(&["005A"]), upserted("00Uy", "v1", "y"))]);
+    assert_eq!(feeds.commit_feed_page("org", EVENT, &page).await?, 3);
+    let rows = feeds.feed_inbox("org", EVENT, "005A", 0).await?.expect("member");
+    assert_eq!(inbox_ids(&rows), vec![(2, "00Ux".into(), "v2".into()), (3, "00Uy".into(), "v1".into())]);
+    // Pruning up to 2 drops the first; a later page re-delivering it brings it back newer.
+    feeds.prune_feed_inbox("org", EVENT, "005A", 2).await?;
+    assert_eq!(
+        inbox_ids(&feeds.feed_inbox("org", EVENT, "005A", 0).await?.expect("m")),
+        vec![(3, "00Uy".into(), "v1".into())]
+    );
+    let page = FeedPage::new(Cursor(vec![10]), false, vec![Delivery::new(to(&["005A"]), upserted("00Ux", "v3", "x"))]);
+    feeds.commit_feed_page("org", EVENT, &page).await?;
+    assert_eq!(
+        inbox_ids(&feeds.feed_inbox("org", EVENT, "005A", 3).await?.expect("m")),
+        vec![(4, "00Ux".into(), "v3".into())]
+    );
+    feeds.leave_feed("org", EVENT, "005A").await?;
+    assert!(feeds.feed_inbox("org", EVENT, "005A", 0).await?.is_none());
+    Ok(())
+}
+
+pub async fn a_restart_removes_members_and_their_rows(b: &dyn Backend) -> TestResult {
+    use tandem_store::feed::{Delivery, FeedPage, Recipients};
+    let store = b.store();
+    let feeds = store.feeds().expect("feeds");
+    feeds.join_feed("org", CONTACT, "005A").await?;
+    let page =
+        FeedPage::new(Cursor(vec![1]), false, vec![Delivery::new(Recipients::Everyone, upserted("003x", "v1", "x"))]);
+    feeds.commit_feed_page("org", CONTACT, &page).await?;
+    let restart =
+        FeedPage::new(Cursor(vec![2]), true, vec![Delivery::new(Recipients::Everyone, upserted("003y", "v1", "y"))]);
+    assert_eq!(feeds.commit_feed_page("org", CONTACT, &restart).await?, 2, "the head keeps counting");
+    assert!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.is_none(), "members must read again and re-join");
+    assert_eq!(feeds.join_feed("org", CONTACT, "005A").await?, 2);
+    assert_eq!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.expect("m"), vec![]);
+    Ok(())
+}
+
+/// A member that joins while pages commit from another worker gets every page numbered after
+/// the head its join returned: the order a first read relies on.
+pub async fn joins_and_pages_racing_never_skip_a_member(b: &dyn Backend) -> TestResult {
+    use tandem_store::feed::{Delivery, FeedPage};
+    let store = b.store();
+    let other = b.another().await?;
+    let writer = tokio::spawn(async move {
+        let feeds = other.feeds().expect("feeds");
+        let mut seqs = Vec::new();
+        for n in 0..40u32 {
+            let members: Vec<String> = (0..20).map(|m| format!("005{m:02}")).collect();
+            let page = FeedPage::new(
+                Cursor(n.to_be_bytes().to_vec()),
+                false,
+                vec![Delivery::new(
+                    tandem_store::feed::Recipients::Members(members),
+                    upserted(&format!("003{n:03}"), "v1", "x"),
+                )],
+            );
+            seqs.push(feeds.commit_feed_page("org", CONTACT, &page).await.expect("page"));
+        }
+        seqs
+    });
+    let mut joined = Vec::new();
+    for m in 0..20 {
+        let member = format!("005{m:02}");
+        let head = store.feeds().expect("feeds").join_feed("org", CONTACT, &member).await?;
+        joined.push((member, head));
+        tokio::task::yield_now().await;
+    }
+    let seqs = writer.await?;
+    assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+    let feeds = store.feeds().expect("feeds");
+    for (member, head) in joined {
+        let rows = feeds.feed_inbox("org", CONTACT, &member, head).await?.expect("member");
+        let got: Vec<u64> = rows.iter().map(|r| r.seq).collect();
+        assert_eq!(got, ((head + 1)..=40).collect::<Vec<u64>>(), "{member} joined at {head}");
     }
     Ok(())
 }

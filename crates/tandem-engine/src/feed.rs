@@ -1,0 +1,115 @@
+//! The organization feed runner: [`Engine::run_feed`] reads a CRM's changes once for all its
+//! synced users and stores each page's changes in the inbox of the users they concern
+//! (`tandem_store::feed`); each member's cycle then reads its inbox instead of polling the CRM
+//! (jobs built with [`UserSync::with_crm_feed`](crate::UserSync::with_crm_feed)).
+//!
+//! **Invariant:** a page's deliveries and the feed's cursor commit in one transaction, so a
+//! crash, a lost answer or an error mid-run only repeats pages; a repeated page re-delivers the
+//! same versions, which each member's planner takes as echoes.
+//!
+//! **Invariant:** one runner per feed at a time (the service claims `feed:<name>` before running
+//! it). Two runners at once could deliver an older version of a record after a newer one.
+
+use serde::Serialize;
+use tandem_connector::ConnectorError;
+use tandem_connector::feed::{Audience, OrgFeed};
+use tandem_core::model::ObjectKind;
+use tandem_core::state::Side;
+use tandem_store::feed::{Delivery, FeedPage, Recipients};
+
+use crate::cycle::{Access, with_retries};
+use crate::{Engine, EngineError};
+
+/// What one run of a feed did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct FeedReport {
+    /// The feed's name.
+    pub feed: String,
+    /// Pages read and committed, all objects.
+    pub pages: usize,
+    /// Changes read.
+    pub changes: usize,
+    /// Objects whose feed started afresh (first run, or its cursor expired): their members
+    /// read their own data once more.
+    pub restarted: Vec<ObjectKind>,
+    /// Calls made to the provider, retries included.
+    pub api_calls: u64,
+}
+
+impl Engine {
+    /// Runs the organization feed `name` once: every page of each object's round, from where
+    /// the last run stopped. See the module documentation.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Connector`] (side CRM) when the feed cannot be read (pages committed
+    /// before stay committed), [`EngineError::Store`], or [`EngineError::Config`] when the store
+    /// keeps no feeds.
+    pub async fn run_feed(
+        &self,
+        name: &str,
+        feed: &dyn OrgFeed,
+        objects: &[ObjectKind],
+    ) -> Result<FeedReport, EngineError> {
+        let store = self.inner.store.clone();
+        let feeds = store
+            .feeds()
+            .ok_or_else(|| EngineError::Config(format!("feed `{name}`: the state store keeps no feeds")))?;
+        let mut report = FeedReport { feed: name.to_owned(), ..FeedReport::default() };
+        let opts = self.inner.options.clone();
+        for &object in objects {
+            let saved = feeds.feed_state(name, object).await?;
+            let mut restart = saved.cursor.is_none();
+            if restart {
+                report.restarted.push(object);
+            }
+            let mut cursor = saved.cursor;
+            let mut expired_once = false;
+            loop {
+                let current = cursor.clone();
+                let calls = &mut report.api_calls;
+                let pulled = with_retries(&opts, Side::Crm, Access::Read, &mut |_| *calls += 1, || {
+                    feed.pull(object, current.as_ref())
+                })
+                .await;
+                let page = match pulled {
+                    Ok(page) => page,
+                    Err(ConnectorError::CursorExpired) if !expired_once && cursor.is_some() => {
+                        tracing::info!(feed = name, %object, "feed cursor expired; restarting it (members read their own data again)");
+                        expired_once = true;
+                        restart = true;
+                        report.restarted.push(object);
+                        cursor = None;
+                        continue;
+                    }
+                    Err(error) => return Err(EngineError::Connector { side: Side::Crm, error }),
+                };
+                report.pages += 1;
+                report.changes += page.changes.len();
+                let deliveries = page
+                    .changes
+                    .into_iter()
+                    .map(|routed| {
+                        let to = match routed.to {
+                            Audience::Members(members) => Recipients::Members(members),
+                            Audience::Everyone => Recipients::Everyone,
+                            // A future audience this build does not know reaches no one rather
+                            // than everyone.
+
+                            _ => Recipients::Members(Vec::new()),
+                        };
+                        Delivery::new(to, routed.change)
+                    })
+                    .collect();
+                feeds.commit_feed_page(name, object, &FeedPage::new(page.cursor.clone(), restart, deliveries)).await?;
+                restart = false;
+                cursor = Some(page.cursor);
+                if page.done {
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+}

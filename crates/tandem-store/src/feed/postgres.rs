@@ -1,0 +1,227 @@
+//! [`FeedInbox`] on PostgreSQL. A member joining and a page committing both lock the feed's row
+//! (`SELECT … FOR UPDATE`), so a page either commits before the join (its number is at or below
+//! the head the join returns) or sees the member (and delivers to it).
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, Row, query, query_scalar};
+use tandem_core::model::ObjectKind;
+use tandem_core::state::Cursor;
+
+use super::sqlite::{decode_change, encode_change, recipients};
+use super::{FeedInbox, FeedPage, FeedState, InboxItem};
+use crate::StoreError;
+use crate::postgres::{PgStore, db};
+
+/// Creates the feed's row when missing, locks it, and returns its head.
+async fn lock_feed(tx: &mut PgConnection, feed: &str, object: ObjectKind) -> Result<u64, StoreError> {
+    query(
+        "INSERT INTO feeds (feed, object, cursor, head) VALUES ($1, $2, NULL, 0) ON CONFLICT (feed, object) DO NOTHING",
+    )
+    .bind(feed)
+    .bind(object.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(db("feed: create"))?;
+    let head: i64 = query_scalar("SELECT head FROM feeds WHERE feed = $1 AND object = $2 FOR UPDATE")
+        .bind(feed)
+        .bind(object.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("feed: lock"))?;
+    Ok(u64::try_from(head).unwrap_or(0))
+}
+
+#[async_trait]
+impl FeedInbox for PgStore {
+    async fn feed_state(&self, feed: &str, object: ObjectKind) -> Result<FeedState, StoreError> {
+        let row = query("SELECT cursor, head FROM feeds WHERE feed = $1 AND object = $2")
+            .bind(feed)
+            .bind(object.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("feed_state"))?;
+        Ok(match row {
+            None => FeedState::default(),
+            Some(row) => {
+                let cursor: Option<Vec<u8>> = row.try_get("cursor").map_err(db("feed_state: cursor"))?;
+                let head: i64 = row.try_get("head").map_err(db("feed_state: head"))?;
+                FeedState { cursor: cursor.map(Cursor), head: u64::try_from(head).unwrap_or(0) }
+            }
+        })
+    }
+
+    async fn commit_feed_page(&self, feed: &str, object: ObjectKind, page: &FeedPage) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("commit_feed_page: begin"))?;
+        let head = lock_feed(&mut tx, feed, object).await?;
+        if page.restart {
+            for sql in [
+                "DELETE FROM feed_inbox WHERE feed = $1 AND object = $2",
+                "DELETE FROM feed_members WHERE feed = $1 AND object = $2",
+            ] {
+                query(sql)
+                    .bind(feed)
+                    .bind(object.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("commit_feed_page: restart"))?;
+            }
+        }
+        let seq = head + 1;
+        let seq_sql = i64::try_from(seq).map_err(|_| StoreError::Invalid("feed sequence overflow".into()))?;
+        query("UPDATE feeds SET cursor = $1, head = $2 WHERE feed = $3 AND object = $4")
+            .bind(page.cursor.0.as_slice())
+            .bind(seq_sql)
+            .bind(feed)
+            .bind(object.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("commit_feed_page: cursor"))?;
+        if !page.deliveries.is_empty() {
+            let members: HashSet<String> =
+                query_scalar("SELECT member FROM feed_members WHERE feed = $1 AND object = $2")
+                    .bind(feed)
+                    .bind(object.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("commit_feed_page: members"))?
+                    .into_iter()
+                    .collect();
+            // One statement per page: the rows as parallel arrays, unnested. A record delivered
+            // twice on one page keeps its last change (the feed reads in modification order).
+            let mut latest: std::collections::BTreeMap<(&str, &str), String> = std::collections::BTreeMap::new();
+            for delivery in &page.deliveries {
+                let to = recipients(&delivery.to, &members);
+                if to.is_empty() {
+                    continue;
+                }
+                let change = encode_change(&delivery.change)?;
+                for member in to {
+                    latest.insert((member, delivery.change.id.as_str()), change.clone());
+                }
+            }
+            if !latest.is_empty() {
+                let mut member_col = Vec::with_capacity(latest.len());
+                let mut record_col = Vec::with_capacity(latest.len());
+                let mut change_col = Vec::with_capacity(latest.len());
+                for ((member, record), change) in latest {
+                    member_col.push(member.to_owned());
+                    record_col.push(record.to_owned());
+                    change_col.push(change);
+                }
+                query(
+                    "INSERT INTO feed_inbox (feed, object, member, record_id, seq, change) \
+                     SELECT $1, $2, m, r, $3, c::json FROM UNNEST($4::text[], $5::text[], $6::text[]) AS t(m, r, c) \
+                     ON CONFLICT (feed, object, member, record_id) DO UPDATE SET seq = excluded.seq, change = excluded.change",
+                )
+                .bind(feed)
+                .bind(object.as_str())
+                .bind(seq_sql)
+                .bind(&member_col)
+                .bind(&record_col)
+                .bind(&change_col)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("commit_feed_page: deliver"))?;
+            }
+        }
+        tx.commit().await.map_err(db("commit_feed_page: commit"))?;
+        Ok(seq)
+    }
+
+    async fn join_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("join_feed: begin"))?;
+        let head = lock_feed(&mut tx, feed, object).await?;
+        query("INSERT INTO feed_members (feed, object, member) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(feed)
+            .bind(object.as_str())
+            .bind(member)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("join_feed"))?;
+        tx.commit().await.map_err(db("join_feed: commit"))?;
+        Ok(head)
+    }
+
+    async fn feed_inbox(
+        &self,
+        feed: &str,
+        object: ObjectKind,
+        member: &str,
+        after: u64,
+    ) -> Result<Option<Vec<InboxItem>>, StoreError> {
+        // REPEATABLE READ: membership and rows from one snapshot.
+        let mut tx = self.pool.begin().await.map_err(db("feed_inbox: begin"))?;
+        query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db("feed_inbox: isolation"))?;
+        let joined: Option<i32> =
+            query_scalar("SELECT 1 FROM feed_members WHERE feed = $1 AND object = $2 AND member = $3")
+                .bind(feed)
+                .bind(object.as_str())
+                .bind(member)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("feed_inbox: member"))?;
+        if joined.is_none() {
+            return Ok(None);
+        }
+        let rows = query(
+            "SELECT seq, change::text AS change FROM feed_inbox \
+             WHERE feed = $1 AND object = $2 AND member = $3 AND seq > $4 ORDER BY seq, record_id",
+        )
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(member)
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("feed_inbox"))?;
+        tx.commit().await.map_err(db("feed_inbox: end"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.try_get("seq").map_err(db("feed_inbox: seq"))?;
+            let change: String = row.try_get("change").map_err(db("feed_inbox: change"))?;
+            out.push(InboxItem { seq: u64::try_from(seq).unwrap_or(0), change: decode_change(&change)? });
+        }
+        Ok(Some(out))
+    }
+
+    async fn prune_feed_inbox(
+        &self,
+        feed: &str,
+        object: ObjectKind,
+        member: &str,
+        upto: u64,
+    ) -> Result<(), StoreError> {
+        query("DELETE FROM feed_inbox WHERE feed = $1 AND object = $2 AND member = $3 AND seq <= $4")
+            .bind(feed)
+            .bind(object.as_str())
+            .bind(member)
+            .bind(i64::try_from(upto).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(db("prune_feed_inbox"))?;
+        Ok(())
+    }
+
+    async fn leave_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("leave_feed: begin"))?;
+        for sql in [
+            "DELETE FROM feed_inbox WHERE feed = $1 AND object = $2 AND member = $3",
+            "DELETE FROM feed_members WHERE feed = $1 AND object = $2 AND member = $3",
+        ] {
+            query(sql)
+                .bind(feed)
+                .bind(object.as_str())
+                .bind(member)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("leave_feed"))?;
+        }
+        tx.commit().await.map_err(db("leave_feed: commit"))?;
+        Ok(())
+    }
+}
