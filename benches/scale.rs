@@ -61,7 +61,7 @@ use serde_json::Value;
 use tandem::connector::http::{HttpClient, HttpConfig, Secret};
 use tandem::graph::{AssertionAlgorithm, GraphAuth, GraphConfig, GraphConnector};
 use tandem::policy::Policy;
-use tandem::salesforce::{AuthConfig, SalesforceConfig, SalesforceConnector};
+use tandem::salesforce::{AuthConfig, SalesforceConfig, SalesforceConnector, SalesforceFeed};
 use tandem_engine::config::SyncConfig;
 use tandem_engine::{Engine, EngineOptions, SyncOptions, SyncReport, SystemClock, UserSync};
 use tandem_store::SqliteStore;
@@ -87,6 +87,12 @@ fn main() {
 fn notes() -> std::sync::MutexGuard<'static, Vec<String>> {
     static NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     NOTES.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `TANDEM_SCALE_FEED=1`: the users' Salesforce changes come from one organization feed
+/// (`SalesforceFeed`, run once per cycle before the users), not from each user's own queries.
+fn feed_mode() -> bool {
+    std::env::var("TANDEM_SCALE_FEED").is_ok_and(|v| v == "1")
 }
 
 fn users() -> usize {
@@ -220,7 +226,29 @@ fn job(fakes: &Fakes, http: &HttpClient, u: usize) -> UserSync {
     .with_graph_base(format!("{}/v1.0", fakes.graph));
     let crm = SalesforceConnector::new(sf, http.clone()).expect("a Salesforce connector");
     let mailbox = GraphConnector::new(graph, http.clone()).expect("a Graph connector");
-    UserSync::new(&username, SyncConfig::named("scale"), Arc::new(crm), Arc::new(mailbox))
+    let job = UserSync::new(&username, SyncConfig::named("scale"), Arc::new(crm), Arc::new(mailbox));
+    if feed_mode() { job.with_crm_feed("org") } else { job }
+}
+
+/// The organization feed, read as user 0 (the fake shows every record to every user).
+fn org_feed(fakes: &Fakes, http: &HttpClient) -> SalesforceFeed {
+    let consumer_key = tandem_testkit::salesforce::FakeConfig::default().consumer_key;
+    let sf = SalesforceConfig::new(
+        AuthConfig::JwtBearer {
+            consumer_key,
+            username: scale::username(0),
+            private_key_pem: Secret::new(keys::TEST_RSA_KEY_PEM),
+        },
+        url::Url::parse(&fakes.salesforce).expect("the Salesforce fake's URL"),
+    );
+    SalesforceFeed::new(SalesforceConnector::new(sf, http.clone()).expect("a Salesforce connector")).expect("a feed")
+}
+
+/// Runs the feed once (in feed mode); returns its calls.
+fn run_feed(rt: &tokio::runtime::Runtime, engine: &Engine, feed: Option<&SalesforceFeed>) -> u64 {
+    let Some(feed) = feed else { return 0 };
+    let objects = [tandem::core::model::ObjectKind::Contact, tandem::core::model::ObjectKind::Event];
+    rt.block_on(engine.run_feed("org", feed, &objects)).expect("the feed runs").api_calls
 }
 
 /// Syncs every user once; panics on any user's failure. Returns the updates written.
@@ -260,12 +288,16 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
         .with_policy(Arc::new(Policy::for_loopback_tests()));
     let http = http_client();
     let jobs: Vec<UserSync> = (0..users).map(|u| job(&fakes, &http, u)).collect();
+    let feed = feed_mode().then(|| org_feed(&fakes, &http));
 
-    // The first sync, untimed: every record copied to the mailboxes.
+    // The first sync, untimed: every record copied to the mailboxes (in feed mode: the feed
+    // starts, then each user reads its own records once).
     let started = Instant::now();
+    run_feed(&rt, &engine, feed.as_ref());
     let copied = sync_all(&rt, &engine, &jobs);
     let first = started.elapsed();
     // Another cycle, so the timed one reads only the edits (not the echoes of the first sync).
+    run_feed(&rt, &engine, feed.as_ref());
     let echoes = sync_all(&rt, &engine, &jobs);
 
     let edits_per_user = RECORDS_PER_USER * EDIT_PERCENT as usize / 100;
@@ -281,6 +313,8 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
         })
         .bench_local_values(|(cpu_before, peak_before)| {
             let started = Instant::now();
+            let feed_calls = run_feed(&rt, &engine, feed.as_ref());
+            let feed_wall = started.elapsed();
             let written = sync_all(&rt, &engine, &jobs);
             let wall = started.elapsed();
             let cpu = cpu_time().saturating_sub(cpu_before);
@@ -288,8 +322,15 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
             let per_user = |n: u64| n as f64 / users as f64;
             let mut notes = notes();
             notes.push(format!(
-                "{users} users x {RECORDS_PER_USER} records, {LATENCY_MS} ms latency, {CONCURRENCY} users at once"
+                "{users} users x {RECORDS_PER_USER} records, {LATENCY_MS} ms latency, {CONCURRENCY} users at once{}",
+                if feed.is_some() { ", one organization feed" } else { ", per-user Salesforce reads" }
             ));
+            if feed.is_some() {
+                notes.push(format!(
+                    "  organization feed: {feed_calls} Salesforce calls for all users, {:.2} s",
+                    feed_wall.as_secs_f64()
+                ));
+            }
             notes.push(format!(
                 "  fakes seeded in {:.1} s; first sync {:.1} s ({copied} of {} records written), then a cycle writing {echoes}",
                 seeded.as_secs_f64(),

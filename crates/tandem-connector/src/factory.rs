@@ -192,6 +192,26 @@ pub trait ConnectorBuilder: Send + Sync {
         settings: &toml::Table,
         secrets: &dyn SecretResolver,
     ) -> Result<Arc<dyn Connector>, BuildError>;
+
+    /// The organization feed ([`crate::feed::OrgFeed`]) of the connection, read as `user` (an
+    /// integration user who sees every synced user's records). The default: this provider has
+    /// none.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] naming the key at fault, or [`BuildError::Connector`] (a configuration
+    /// error) when the provider has no organization feed.
+    fn build_feed(
+        &self,
+        user: &str,
+        settings: &toml::Table,
+        secrets: &dyn SecretResolver,
+    ) -> Result<Arc<dyn crate::feed::OrgFeed>, BuildError> {
+        let _ = (user, settings, secrets);
+        Err(BuildError::Connector(ConnectorError::Config {
+            message: format!("provider `{}` has no organization feed", self.provider()),
+        }))
+    }
 }
 
 /// Reads a connection's settings key by key, remembering which were read so that

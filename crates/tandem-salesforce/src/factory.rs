@@ -168,6 +168,16 @@ impl ConnectorBuilder for SalesforceBuilder {
         let config = self.config(user, settings, secrets)?;
         Ok(Arc::new(SalesforceConnector::new(config, self.http.clone())?))
     }
+
+    fn build_feed(
+        &self,
+        user: &str,
+        settings: &toml::Table,
+        secrets: &dyn SecretResolver,
+    ) -> Result<Arc<dyn tandem_connector::feed::OrgFeed>, BuildError> {
+        let config = self.config(user, settings, secrets)?;
+        Ok(Arc::new(crate::SalesforceFeed::new(SalesforceConnector::new(config, self.http.clone())?)?))
+    }
 }
 
 #[cfg(test)]

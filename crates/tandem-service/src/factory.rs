@@ -6,12 +6,16 @@ use std::sync::Arc;
 
 use tandem_connector::Connector;
 use tandem_connector::factory::{BuildError, ConnectorBuilder, EnvOrFileSecrets, MemoryBuilder};
+use tandem_connector::feed::OrgFeed;
 use tandem_connector::http::HttpClient;
 use tandem_core::state::Side;
 use tandem_engine::config::{ConnectionSpec, UserAssignment};
 use tandem_engine::{ConnectorFactory, EngineError, UserSync};
 
 use crate::config::{ConfigError, ServiceConfig, UserEntry};
+
+/// An organization feed and its name (the CRM connection's).
+pub type NamedFeed = (String, Arc<dyn OrgFeed>);
 
 /// Builds connectors for the users of a [`ServiceConfig`].
 pub struct ServiceFactory {
@@ -102,12 +106,44 @@ impl ServiceFactory {
             self.config
                 .error_at(user.line, format!("user `{}`: unknown configuration `{}`", user.user, user.configuration))
         })?;
-        Ok(UserSync::new(
+        let job = UserSync::new(
             user.user.clone(),
             sync,
             self.connector(user, Side::Crm)?,
             self.connector(user, Side::Mailbox)?,
-        ))
+        );
+        let feed = self.config.connections.get(&user.crm).and_then(|c| c.org_feed.as_ref());
+        Ok(match feed {
+            Some(_) => job.with_crm_feed(user.crm.clone()),
+            None => job,
+        })
+    }
+
+    /// The organization feeds the users named (all when `only` is empty) read from: one per
+    /// CRM connection with `org_feed`, named after the connection.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] at the line of `org_feed` when the provider has none or the connection
+    /// cannot be built.
+    pub fn feeds(&self, only: &[String]) -> Result<Vec<NamedFeed>, ConfigError> {
+        let mut names: Vec<&String> = self.selected(only)?.into_iter().map(|u| &u.crm).collect();
+        names.sort();
+        names.dedup();
+        let mut feeds = Vec::new();
+        for name in names {
+            let Some(connection) = self.config.connections.get(name) else { continue };
+            let Some((user, line)) = &connection.org_feed else { continue };
+            let builder = self.builders.get(connection.provider.as_str()).ok_or_else(|| {
+                self.config.error_at(connection.line, format!("unknown provider `{}`", connection.provider))
+            })?;
+            let feed = builder.build_feed(user, &connection.settings, &self.secrets).map_err(|e: BuildError| {
+                let at = e.key().and_then(|k| connection.key_lines.get(k).copied()).unwrap_or(*line);
+                self.config.error_at(Some(at), format!("[connections.{name}] org_feed: {e}"))
+            })?;
+            feeds.push((name.clone(), feed));
+        }
+        Ok(feeds)
     }
 
     /// The jobs of the users named (all when `only` is empty), in file order.

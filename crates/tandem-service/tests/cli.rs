@@ -248,3 +248,105 @@ crm_user = "{sf_user}"
     assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `org_feed` on the Salesforce connection: `tandem sync` reads the org's changes once (as the
+/// integration user) and each user's cycle reads its share; the users' own connections send no
+/// query after their first sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_feed_reads_salesforce_once_for_every_user() {
+    let (org, org_server) = SalesforceFake::start().await.unwrap();
+    let graph = GraphFake::start().await.unwrap();
+    let state = graph.state();
+    state.register_certificate(GRAPH_CLIENT, keys::TEST_RSA_CERT_PEM).unwrap();
+    let people = ["ann", "bob", "cy"];
+    let mut owners = Vec::new();
+    for p in people {
+        state.add_mailbox(&format!("{p}@contoso.example"), p);
+        let id = org.add_user(&format!("{p}@sf.example"), p, "Demo", "Europe/Berlin");
+        org.insert("Contact", json!({ "LastName": format!("{p}-contact"), "OwnerId": id })).unwrap();
+        owners.push(id);
+    }
+    let dir = temp_dir("feed");
+    std::fs::write(dir.join("key.pem"), keys::TEST_RSA_KEY_PEM).unwrap();
+    std::fs::write(dir.join("cert.pem"), keys::TEST_RSA_CERT_PEM).unwrap();
+    let users: String = people
+        .iter()
+        .map(|p| {
+            format!(
+                "[[users]]\nuser = \"{p}@contoso.example\"\nconfiguration = \"sales\"\ncrm = \"salesforce\"\n\
+                 mailbox = \"m365\"\ncrm_user = \"{p}@sf.example\"\n\n"
+            )
+        })
+        .collect();
+    let config = dir.join("tandem.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+sqlite = "state.db"
+
+[policy.endpoints]
+allow_loopback_http = true
+
+[connections.salesforce]
+provider = "salesforce"
+login_url = "{sf}"
+consumer_key = "{ck}"
+private_key = {{ file = "key.pem" }}
+org_feed = "{integration}"
+
+[connections.m365]
+provider = "graph"
+tenant = "{tenant}"
+client_id = "{GRAPH_CLIENT}"
+certificate = {{ file = "cert.pem" }}
+private_key = {{ file = "key.pem" }}
+authority = "{authority}"
+graph_base = "{graph_base}"
+
+[[configurations]]
+name = "sales"
+
+{users}"#,
+            sf = org_server.base_url(),
+            ck = org.config().consumer_key,
+            integration = org.user().username,
+            tenant = state.config().tenant,
+            authority = graph.base_url(),
+            graph_base = graph.graph_url(),
+        ),
+    )
+    .unwrap();
+
+    // First sync: the feed starts, each user reads its own contacts once.
+    let o = tandem(&config, &["sync"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    for p in people {
+        assert_eq!(state.contacts(&format!("{p}@contoso.example")).len(), 1, "{p}");
+    }
+    // Edits across the org, then a second sync: the feed's queries only.
+    let ann = org.records("Contact").into_iter().find(|r| r["LastName"] == json!("ann-contact")).unwrap();
+    org.update("Contact", ann["Id"].as_str().unwrap(), json!({ "LastName": "ann-renamed" })).unwrap();
+    org.insert("Contact", json!({ "LastName": "bob-new", "OwnerId": owners[1] })).unwrap();
+    org.controls().reset_counts();
+    let o = tandem(&config, &["sync"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let queries: u64 = org.controls().counts().iter().filter(|((_, path), _)| path.contains("/query")).map(|(_, n)| n).sum();
+    // Contacts: changed, deleted; events: changed, invitations, deleted; plus the re-read of
+    // records in the feed's overlap and their invitees: not one query per user.
+    assert!(queries <= 8, "{queries} queries for 3 users: {:?}", org.controls().counts());
+    let names = |p: &str| -> Vec<String> {
+        let mut n: Vec<String> = state
+            .contacts(&format!("{p}@contoso.example"))
+            .iter()
+            .map(|c| c["surname"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names("ann"), ["ann-renamed"]);
+    assert_eq!(names("bob"), ["bob-contact", "bob-new"]);
+    assert_eq!(names("cy"), ["cy-contact"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -117,6 +117,19 @@ impl Progress {
 pub async fn run(ctx: &Context, args: Args) -> Result<Exit, Failure> {
     let out = Output::new(args.json);
     let jobs = ctx.factory.jobs(&args.users)?;
+    // Organization feeds first, so the users' cycles read what changed up to now. A dry run
+    // reads what the feeds delivered already and writes nothing.
+    let mut feed_failed = false;
+    if !args.dry_run {
+        for (name, feed) in ctx.factory.feeds(&args.users)? {
+            if let Err(error) =
+                crate::run::schedule::run_feed_once(&ctx.engine, ctx.claims.as_ref(), &name, feed.as_ref()).await
+            {
+                eprintln!("tandem: organization feed `{name}`: {error}");
+                feed_failed = true;
+            }
+        }
+    }
     let options =
         SyncOptions { dry_run: args.dry_run, objects: args.object.map(|o| vec![o.into()]), ..SyncOptions::default() };
     let progress = Progress::new(jobs.len(), false);
@@ -177,7 +190,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit, Failure> {
             Err(error) => Outcome { user, ok: false, report: None, error: Some(error), busy },
         })
         .collect();
-    let failed = outcomes.iter().any(|o| !o.ok && !o.busy);
+    let failed = feed_failed || outcomes.iter().any(|o| !o.ok && !o.busy);
     let busy = outcomes.iter().any(|o| o.busy);
     out.either(&outcomes, || {
         let mut text = String::new();

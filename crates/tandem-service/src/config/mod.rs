@@ -128,6 +128,9 @@ pub struct Connection {
     pub line: Option<usize>,
     /// The line of each key.
     pub key_lines: BTreeMap<String, usize>,
+    /// `org_feed`: the CRM changes of every user on this connection are read once per round
+    /// through one connection as this user (the organization feed), and the line of the key.
+    pub org_feed: Option<(String, usize)>,
 }
 
 /// Keys only: a value written inline by mistake must not reach a log through `Debug`.
@@ -137,6 +140,7 @@ impl std::fmt::Debug for Connection {
             .field("name", &self.name)
             .field("provider", &self.provider)
             .field("keys", &self.settings.keys().collect::<Vec<_>>())
+            .field("org_feed", &self.org_feed.as_ref().map(|(user, _)| user))
             .finish_non_exhaustive()
     }
 }

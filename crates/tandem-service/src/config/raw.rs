@@ -204,6 +204,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<ServiceConfig, ConfigErro
         let mut settings = toml::Table::new();
         let mut key_lines = BTreeMap::new();
         let mut provider = None;
+        let mut org_feed = None;
         for (key, value) in spanned.into_inner() {
             let key_line = line_of(text, value.span().start);
             if key == "provider" {
@@ -213,13 +214,28 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<ServiceConfig, ConfigErro
                 }
                 continue;
             }
+            if key == "org_feed" {
+                match value.into_inner() {
+                    toml::Value::String(user) if !user.trim().is_empty() => org_feed = Some((user, key_line)),
+                    _ => {
+                        return Err(at(
+                            Some(key_line),
+                            format!(
+                                "[connections.{name}]: `org_feed` must name the user the organization feed reads as \
+                                 (an integration user who sees every synced user's records)"
+                            ),
+                        ));
+                    }
+                }
+                continue;
+            }
             key_lines.insert(key.clone(), key_line);
             settings.insert(key, value.into_inner());
         }
         let provider = provider.ok_or_else(|| {
             at(line, format!("[connections.{name}]: missing key `provider` (salesforce, graph, ews, google or memory)"))
         })?;
-        connections.insert(name.clone(), Connection { name, provider, settings, line, key_lines });
+        connections.insert(name.clone(), Connection { name, provider, settings, line, key_lines, org_feed });
     }
 
     // Users.

@@ -40,6 +40,10 @@ use tandem_engine::{EngineError, SyncReport};
 
 /// Cycles, by `result`.
 pub const CYCLES: &str = "tandem_cycles_total";
+/// Counter: organization feed runs, by `feed` and `result`.
+pub const FEED_RUNS: &str = "tandem_feed_runs_total";
+/// Counter: changes read by organization feeds, by `feed`.
+pub const FEED_CHANGES: &str = "tandem_feed_changes_total";
 /// Writes applied, by `object` and `kind`.
 pub const OPERATIONS: &str = "tandem_operations_total";
 /// Errors, by `kind`.
@@ -152,6 +156,13 @@ impl Metrics {
         }
     }
 
+    /// Records a run of the organization feed `feed`.
+    pub fn feed_run(&self, feed: &str, provider: &str, result: &'static str, changes: usize, calls: u64) {
+        metrics::counter!(FEED_RUNS, "feed" => feed.to_owned(), "result" => result).increment(1);
+        metrics::counter!(FEED_CHANGES, "feed" => feed.to_owned()).increment(changes as u64);
+        metrics::counter!(API_CALLS, "provider" => provider.to_owned()).increment(calls);
+    }
+
     /// Records a finished cycle of `user`: its report or its error, and how long it took.
     /// `providers` are the CRM's and the mailbox's provider names, for [`API_CALLS`].
     pub fn cycle_finished(
@@ -189,6 +200,8 @@ impl Metrics {
 
 fn describe() {
     metrics::describe_counter!(CYCLES, "Sync cycles finished, by result.");
+    metrics::describe_counter!(FEED_RUNS, "Organization feed runs, by feed and result.");
+    metrics::describe_counter!(FEED_CHANGES, "Changes read by organization feeds, by feed.");
     metrics::describe_counter!(OPERATIONS, "Writes applied, by object and kind.");
     metrics::describe_counter!(ERRORS, "Failed cycles by cause, and records that failed or were set aside.");
     metrics::describe_counter!(HELD_DELETES, "Deletes held by the mass-delete guard, counted each cycle they wait.");

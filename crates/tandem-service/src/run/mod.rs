@@ -83,6 +83,7 @@ pub async fn run(ctx: Context, args: Args) -> Result<Exit, Failure> {
         live.register_connection(&entry.mailbox, &sync.mailbox.connection());
         jobs.push(schedule::Job { sync, crm: entry.crm.clone(), mailbox: entry.mailbox.clone() });
     }
+    let feeds = ctx.factory.feeds(&args.users)?;
     let metrics = Arc::new(metrics::Metrics::install().map_err(|e| Failure::new(Exit::Failure, e.to_string()))?);
     metrics::start(jobs.len());
 
@@ -134,6 +135,9 @@ pub async fn run(ctx: Context, args: Args) -> Result<Exit, Failure> {
     });
     let mut signals = shutdown::Signals::new();
     let mut tasks = tokio::task::JoinSet::new();
+    for (name, feed) in feeds {
+        tasks.spawn(schedule::feed_loop(Arc::clone(&shared), name, feed, stop_rx.clone()));
+    }
     for job in jobs {
         tasks.spawn(schedule::user_loop(Arc::clone(&shared), job, stop_rx.clone()));
     }

@@ -13,6 +13,10 @@
 //! several workers share the users instead of each syncing all of them. A worker that dies
 //! drops its claims with its connections (see `tandem_store::Claims`).
 //!
+//! **Organization feeds.** A CRM connection with `org_feed` has one loop of its own
+//! ([`feed_loop`]), claimed like a user (`feed:<connection>`), so exactly one worker reads the
+//! org's changes at a time; its members' cycles read their inbox.
+//!
 //! Each cycle updates [`Live`] (the user's place in the schedule, the health of its two
 //! connections), the metrics ([`super::metrics`]) and the log: one line per cycle with `user`,
 //! `result` and counts, and one per object with `user`, `object` and the writes applied.
@@ -22,6 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tandem_connector::feed::OrgFeed;
+use tandem_core::model::ObjectKind;
 use tandem_core::state::Side;
 use tandem_engine::{Engine, EngineError, SyncOptions, SyncReport, UserSync};
 use tandem_store::Claims;
@@ -400,5 +406,79 @@ mod tests {
         assert_eq!(sides_at_fault(&e), &[Side::Mailbox]);
         assert_eq!(sides_at_fault(&EngineError::Config("x".into())), &[Side::Crm, Side::Mailbox]);
         assert_eq!(sides_at_fault(&EngineError::Panicked("x".into())), &[Side::Crm, Side::Mailbox]);
+    }
+}
+
+/// Why a run of an organization feed did not happen or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FeedRunError {
+    /// Another worker is running it.
+    #[error("another worker is running it")]
+    Busy,
+    /// Claiming it failed.
+    #[error("could not claim it: {0}")]
+    Claim(#[from] tandem_store::StoreError),
+    /// The run failed (pages committed before the failure stay committed).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// The claim key of a feed: one runner per feed across workers (never a user's address).
+pub fn feed_claim_key(name: &str) -> String {
+    format!("feed:{name}")
+}
+
+/// Runs the organization feed `name` once under its claim.
+///
+/// # Errors
+///
+/// [`FeedRunError`]: busy elsewhere, the claim failed, or the run did.
+pub async fn run_feed_once(
+    engine: &Engine,
+    claims: &dyn Claims,
+    name: &str,
+    feed: &dyn OrgFeed,
+) -> Result<tandem_engine::FeedReport, FeedRunError> {
+    let claim = claims.try_claim(&feed_claim_key(name)).await?.ok_or(FeedRunError::Busy)?;
+    let result = engine.run_feed(name, feed, &[ObjectKind::Contact, ObjectKind::Event]).await;
+    if let Err(e) = claim.release().await {
+        tracing::warn!(feed = name, error = %e, "could not release the feed's claim");
+    }
+    Ok(result?)
+}
+
+/// How often a feed runs: twice per user interval, so a change waits at most about one user
+/// interval plus half of one before a member's cycle sees it. A quiet run costs a handful of
+/// calls whatever the number of users.
+pub const FEED_RUNS_PER_INTERVAL: u32 = 2;
+
+/// An organization feed's loop, until `stop` turns true: every `interval / 2`, on whichever
+/// worker claims it.
+pub async fn feed_loop(shared: Arc<Shared>, name: String, feed: Arc<dyn OrgFeed>, mut stop: watch::Receiver<bool>) {
+    let every = shared.schedule.interval / FEED_RUNS_PER_INTERVAL;
+    loop {
+        let started = Instant::now();
+        match run_feed_once(&shared.engine, shared.claims.as_ref(), &name, feed.as_ref()).await {
+            Ok(report) => {
+                tracing::info!(
+                    feed = name.as_str(),
+                    pages = report.pages,
+                    changes = report.changes,
+                    calls = report.api_calls,
+                    "organization feed read"
+                );
+                shared.metrics.feed_run(&name, feed.provider(), "ok", report.changes, report.api_calls);
+            }
+            Err(FeedRunError::Busy) => tracing::debug!(feed = name.as_str(), "organization feed run by another worker"),
+            Err(e) => {
+                tracing::warn!(feed = name.as_str(), error = %e, "organization feed failed; its members wait for the next run");
+                shared.metrics.feed_run(&name, feed.provider(), "failed", 0, 0);
+            }
+        }
+        let wait = every.saturating_sub(started.elapsed());
+        if *stop.borrow() || stopped_within(&mut stop, wait).await {
+            return;
+        }
     }
 }
