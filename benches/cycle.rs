@@ -105,6 +105,8 @@ struct World {
     job: UserSync,
     /// The same connectors behind [`QuietFeed`].
     quiet: UserSync,
+    /// The CRM side, for edits.
+    crm: MemoryConnector,
     // Last: the directory goes after the store has closed.
     _scratch: Scratch,
 }
@@ -209,8 +211,9 @@ fn world(n: usize) -> World {
         seeded.as_secs_f64(),
         support::mib(scratch.size() as f64)
     ));
-    let quiet = UserSync::new(USER, SyncConfig::named("bench"), Arc::new(QuietFeed(crm)), Arc::new(QuietFeed(mailbox)));
-    World { rt, store, engine, job, quiet, _scratch: scratch }
+    let quiet =
+        UserSync::new(USER, SyncConfig::named("bench"), Arc::new(QuietFeed(crm.clone())), Arc::new(QuietFeed(mailbox)));
+    World { rt, store, engine, job, quiet, crm, _scratch: scratch }
 }
 
 /// Worlds by size, shared by the benches (seeding a million pairs takes about a minute) and
@@ -266,6 +269,40 @@ mod no_change_cycle {
         let w = world_of(n);
         run(bencher, &w, &w.quiet);
     }
+}
+
+/// A whole cycle with changes, per change: a user with 10,000 mapped contact pairs whose CRM
+/// side had K of them edited (a new title each), synced by `Engine::sync_user`: pull (the memory
+/// connector's records are copied out, its zero-latency stand-in for decoding), load the pairs,
+/// plan, policy, journal every write, apply (memory connector, batches of its `max_batch`),
+/// settle and commit. Each timed cycle also reads the echoes of the previous one's writes.
+/// Divan's time over K is the cost per changed record.
+#[divan::bench(args = [1_000, 10_000], sample_count = 5, sample_size = 1)]
+fn changed_cycle(bencher: Bencher<'_, '_>, k: usize) {
+    // A world of its own: the cycles leave echoes behind, which the quiet benches must not see.
+    let n = support::scaled(10_000, 50);
+    let w = world(n);
+    let k = k.min(n);
+    let crm = w.crm.clone();
+    // Across benches and samples: every round writes titles never written before.
+    static ROUND: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    bencher
+        .with_inputs(|| {
+            let round = ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            for i in 0..k {
+                let id = RecordId(format!("crm-c{:06}", i + 1));
+                let title = format!("Title {round}-{i}");
+                assert!(crm.edit(CONTACT, &id, |r| if let Record::Contact(c) = r {
+                    c.title = Some(title);
+                }));
+            }
+        })
+        .bench_local_values(|()| {
+            let report = w.rt.block_on(w.engine.sync_user(&w.job, &SyncOptions::default())).expect("a cycle");
+            let updated = report.object(CONTACT).map_or(0, |o| o.applied("update"));
+            assert_eq!(updated, k, "{report}");
+            report
+        });
 }
 
 /// `MemoryConnector::pull` at the end of a feed of N records: the test double scans its whole

@@ -21,7 +21,6 @@ use crate::{Engine, EngineError, SyncOptions, UserSync};
 mod feed;
 mod unresolved;
 
-
 /// What the journal keeps for each write before it is sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct JournalEntry {
@@ -637,6 +636,15 @@ impl<'a> Cycle<'a> {
         &self.job.user
     }
 
+    /// Fails with [`EngineError::ClaimLost`] when the run's fence says the user is no longer
+    /// this worker's.
+    async fn check_fence(&self) -> Result<(), EngineError> {
+        match &self.options.fence {
+            Some(fence) if !fence.held().await => Err(EngineError::ClaimLost),
+            _ => Ok(()),
+        }
+    }
+
     /// Calls the connector with the engine's bounded retries (see [`with_retries`]).
     async fn call<T, F, Fut>(&mut self, side: Side, access: Access, f: F) -> Result<T, ConnectorError>
     where
@@ -939,6 +947,7 @@ impl<'a> Cycle<'a> {
             .iter()
             .map(|a| CycleOperation::new(&a.action, a.side, a.record_id.clone(), &a.reason, &a.outcome))
             .collect();
+        self.check_fence().await?;
         store.commit_cycle(&user, object, commit).await?;
         if let Some(done) = self.feed_consumed.take()
             && let Some(feeds) = store.feeds()
@@ -1011,6 +1020,9 @@ impl<'a> Cycle<'a> {
             let connector = self.job.connector(target);
             let max = connector.capabilities().object(object).max_batch.max(1);
             for chunk in by_target[idx(target)].chunks(max) {
+                // A worker that lost its claim sends nothing more: the intents stay journaled
+                // for whoever holds the user now to settle.
+                self.check_fence().await?;
                 let ops: Vec<WriteOp> = chunk.iter().map(|(_, w)| w.clone()).collect();
                 let outcome = self.call(target, Access::Write, || connector.apply(object, &ops)).await;
                 match outcome {

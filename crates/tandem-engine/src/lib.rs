@@ -79,6 +79,10 @@ pub enum EngineError {
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// The run's claim on the user was lost ([`SyncOptions::fence`]): it stopped before sending
+    /// more writes or committing. The writes it journaled are settled by the next cycle.
+    #[error("the claim on this user was lost (another worker may hold it); stopped before writing or committing")]
+    ClaimLost,
     /// A journal entry could not be read back.
     #[error("journal: {0}")]
     Journal(String),
@@ -174,6 +178,24 @@ pub struct SyncOptions {
     pub release_held_deletes: bool,
     /// Only these objects (default: both).
     pub objects: Option<Vec<ObjectKind>>,
+    /// The claim this run holds on the user, when workers share the store: checked before each
+    /// batch of writes and before each commit, so a worker that lost its claim stops (with
+    /// [`EngineError::ClaimLost`]) instead of running beside the worker that took it over.
+    pub fence: Option<Arc<dyn Fence>>,
+}
+
+/// A claim the engine checks while it runs ([`SyncOptions::fence`]).
+#[async_trait::async_trait]
+pub trait Fence: Send + Sync + std::fmt::Debug {
+    /// Whether the claim is still held.
+    async fn held(&self) -> bool;
+}
+
+#[async_trait::async_trait]
+impl Fence for tandem_store::Claim {
+    async fn held(&self) -> bool {
+        self.is_held().await
+    }
 }
 
 /// One user's sync job: the configuration and both sides' connectors.

@@ -62,6 +62,13 @@ pub trait Claims: Send + Sync + std::fmt::Debug {
 pub trait ClaimHold: Send + Sync {
     /// Releases the claim now.
     async fn release(self: Box<Self>) -> Result<(), StoreError>;
+
+    /// Whether the claim is still held: false once it was lost (on PostgreSQL, its session
+    /// ended: a network failure, a server restart, an administrator's `pg_terminate_backend`),
+    /// after which another worker may hold it. The default: held until released.
+    async fn is_held(&self) -> bool {
+        true
+    }
 }
 
 /// A held claim of one user. [`Claim::release`] after the cycle; dropping it releases it too
@@ -86,6 +93,16 @@ impl Claim {
     /// The claimed user.
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// Whether the claim is still held (see [`ClaimHold::is_held`]): the fence a worker checks
+    /// before it writes or commits, so that a worker that lost its claim stops instead of
+    /// running beside the one that took it over.
+    pub async fn is_held(&self) -> bool {
+        match &self.hold {
+            Some(hold) => hold.is_held().await,
+            None => false,
+        }
     }
 
     /// Releases the claim. An error means the store could not say it was released cleanly; it

@@ -303,6 +303,7 @@ async fn a_dead_worker_s_claims_are_released_by_the_server() -> TestResult {
         let b = backend.store.clone();
         let held = a.try_claim(ADA).await?.expect("free");
         assert!(b.try_claim(ADA).await?.is_none());
+        assert!(held.is_held().await, "a live claim is held");
         // The session holding ADA's lock in this schema (the key is the store's: see claims.rs).
         let killed: Vec<bool> = sqlx::query_scalar(
             "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
@@ -317,6 +318,8 @@ async fn a_dead_worker_s_claims_are_released_by_the_server() -> TestResult {
         .await?;
         assert_eq!(killed, vec![true], "exactly one session holds the claim");
         wait_for_claim(&b, ADA).await?;
+        // The fence a worker checks before writing or committing says so.
+        assert!(!held.is_held().await, "a terminated session's claim is lost");
         let err = held.release().await.expect_err("the claim was lost with its connection");
         assert!(err.to_string().contains("claim"), "{err}");
 

@@ -14,7 +14,10 @@
 //! - `POST /reset`: zeroes the counters of both fakes;
 //! - `POST /edit?percent=P`: edits P% of each user's records (at least one), the first half
 //!   (rounded up) as contact titles in Salesforce and the rest as event descriptions in Graph;
-//!   answers `{"salesforce": n, "graph": m}`, the edits made.
+//!   answers `{"salesforce": n, "graph": m}`, the edits made;
+//! - `POST /advance?seconds=S`: moves the Salesforce fake's clock (its `SystemModstamp`s and
+//!   `Date` headers) S seconds on, as time passing between cycles would: a benchmark's cycles
+//!   otherwise all fall within the connector's overlap window and re-read the seeded records.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,6 +151,7 @@ impl ScaleOrg {
             .route("/counts", get(counts))
             .route("/reset", post(reset))
             .route("/edit", post(edit))
+            .route("/advance", post(advance))
             .with_state(self.clone())
     }
 }
@@ -182,4 +186,14 @@ struct EditQuery {
 async fn edit(State(org): State<ScaleOrg>, Query(q): Query<EditQuery>) -> Json<Value> {
     let (crm, mailbox) = org.edit(q.percent);
     Json(json!({ "salesforce": crm, "graph": mailbox }))
+}
+
+#[derive(Deserialize)]
+struct AdvanceQuery {
+    seconds: i64,
+}
+
+async fn advance(State(org): State<ScaleOrg>, Query(q): Query<AdvanceQuery>) -> StatusCode {
+    org.salesforce.advance_clock(Duration::seconds(q.seconds.clamp(0, 86_400)));
+    StatusCode::NO_CONTENT
 }

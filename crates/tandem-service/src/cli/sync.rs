@@ -151,12 +151,11 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit, Failure> {
                     Err(e) => return (index, job.user, Err(format!("could not claim the user: {e}")), false),
                 }
             };
-            let result = engine.sync_user(&job, &options).await.map_err(|e| e.to_string());
-            if let Some(claim) = claim
-                && let Err(e) = claim.release().await
-            {
-                tracing::warn!(user = job.user.as_str(), error = %e, "could not release the user's claim");
+            let result = match claim {
+                Some(claim) => crate::run::schedule::sync_fenced(&engine, &job, options, claim).await,
+                None => engine.sync_user(&job, &options).await,
             }
+            .map_err(|e| e.to_string());
             (index, job.user, result, false)
         });
     }

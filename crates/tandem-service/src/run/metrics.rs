@@ -228,6 +228,7 @@ pub fn error_kind(e: &EngineError) -> &'static str {
         EngineError::Journal(_) => "journal",
         EngineError::Panicked(_) => "panic",
         EngineError::Policy { .. } => "policy",
+        EngineError::ClaimLost => "claim_lost",
         _ => "other",
     }
 }

@@ -290,12 +290,9 @@ pub async fn user_loop(shared: Arc<Shared>, job: Job, mut stop: watch::Receiver<
                 shared.live.cycle_started(&user, Utc::now());
                 let running = Running::start();
                 let started = Instant::now();
-                let result = shared.engine.sync_user(&job.sync, &SyncOptions::default()).await;
+                let result = sync_fenced(&shared.engine, &job.sync, SyncOptions::default(), claim).await;
                 let took = started.elapsed();
                 drop(running);
-                if let Err(e) = claim.release().await {
-                    tracing::warn!(user = user.as_str(), error = %e, "could not release the user's claim");
-                }
                 drop(permit);
                 shared.record(&job, &result, took);
             }
@@ -481,4 +478,31 @@ pub async fn feed_loop(shared: Arc<Shared>, name: String, feed: Arc<dyn OrgFeed>
             return;
         }
     }
+}
+
+/// Syncs `job` with `claim` as the run's fence ([`SyncOptions::fence`]), then releases the
+/// claim. A claim found lost stops the cycle before it writes more or commits.
+pub async fn sync_fenced(
+    engine: &Engine,
+    job: &UserSync,
+    mut options: SyncOptions,
+    claim: tandem_store::Claim,
+) -> Result<SyncReport, EngineError> {
+    let claim = Arc::new(claim);
+    options.fence = Some(Arc::clone(&claim) as Arc<dyn tandem_engine::Fence>);
+    let result = engine.sync_user(job, &options).await;
+    drop(options);
+    if matches!(result, Err(EngineError::ClaimLost)) {
+        tracing::warn!(user = job.user.as_str(), "the claim on this user was lost mid-cycle; stopped");
+    }
+    match Arc::try_unwrap(claim) {
+        Ok(claim) => {
+            if let Err(e) = claim.release().await {
+                tracing::warn!(user = job.user.as_str(), error = %e, "could not release the user's claim");
+            }
+        }
+        // Still shared (cannot happen once the options are dropped): dropping releases it.
+        Err(claim) => drop(claim),
+    }
+    result
 }

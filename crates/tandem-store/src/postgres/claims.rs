@@ -77,7 +77,8 @@ impl ClaimConnections {
             self.put_idle(conn);
             return Ok(None);
         }
-        let hold = PgHold { user: user.to_owned(), conn: Some(conn), connections: self.clone() };
+        let hold =
+            PgHold { user: user.to_owned(), conn: tokio::sync::Mutex::new(Some(conn)), connections: self.clone() };
         Ok(Some(Claim::new(user, Box::new(hold))))
     }
 
@@ -92,14 +93,26 @@ impl ClaimConnections {
 /// connection is dropped, its socket closed, and the server ends the session and the lock.
 struct PgHold {
     user: String,
-    conn: Option<PgConnection>,
+    /// Behind a lock so that [`ClaimHold::is_held`] can use it while the claim is shared.
+    conn: tokio::sync::Mutex<Option<PgConnection>>,
     connections: ClaimConnections,
 }
 
+/// How long a check of a claim's session may take before the claim counts as lost.
+const HELD_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[async_trait]
 impl ClaimHold for PgHold {
+    async fn is_held(&self) -> bool {
+        let mut slot = self.conn.lock().await;
+        let Some(conn) = slot.as_mut() else { return false };
+        // A session-level advisory lock lasts as long as its session: the session answering is
+        // the lock being held. A session that does not answer in time counts as lost.
+        matches!(tokio::time::timeout(HELD_CHECK_TIMEOUT, conn.ping()).await, Ok(Ok(())))
+    }
+
     async fn release(mut self: Box<Self>) -> Result<(), StoreError> {
-        let Some(mut conn) = self.conn.take() else { return Ok(()) };
+        let Some(mut conn) = self.conn.get_mut().take() else { return Ok(()) };
         let sql = format!("SELECT pg_advisory_unlock({KEY})");
         let released: Result<bool, _> =
             query_scalar(sqlx::AssertSqlSafe(sql)).bind(&self.user).fetch_one(&mut conn).await;

@@ -1073,6 +1073,7 @@ pub async fn a_claim_has_one_holder_until_released(b: &dyn Backend) -> TestResul
     let claims = b.claims();
     let ada = claims.try_claim(ADA).await?.expect("a free user is claimed");
     assert_eq!(ada.user(), ADA);
+    assert!(ada.is_held().await, "held until released");
     assert!(claims.try_claim(ADA).await?.is_none(), "a held claim is refused");
     let bob = claims.try_claim(BOB).await?.expect("another user is free");
     assert!(claims.try_claim(ADA).await?.is_none(), "still held");
