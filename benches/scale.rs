@@ -73,8 +73,10 @@ use support::Scratch;
 const RECORDS_PER_USER: usize = 500;
 const LATENCY_MS: u64 = 20;
 const EDIT_PERCENT: u32 = 1;
-/// `tandem run`'s default number of users synced at once.
-const CONCURRENCY: usize = 8;
+/// Users synced at once: `TANDEM_SCALE_CONCURRENCY`, default `tandem run`'s default (8).
+fn concurrency() -> usize {
+    std::env::var("TANDEM_SCALE_CONCURRENCY").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(8)
+}
 
 fn main() {
     divan::main();
@@ -251,16 +253,30 @@ fn run_feed(rt: &tokio::runtime::Runtime, engine: &Engine, feed: Option<&Salesfo
     rt.block_on(engine.run_feed("org", feed, &objects)).expect("the feed runs").api_calls
 }
 
-/// Syncs every user once; panics on any user's failure. Returns the updates written.
+/// Where the users' cycles spent their time, summed over users and objects (each cycle's own
+/// wall clock; cycles overlap, so the sum exceeds the wall time of the round).
+static PHASES: std::sync::Mutex<[u64; 4]> = std::sync::Mutex::new([0; 4]);
+
+/// Syncs every user once; panics on any user's failure. Returns the updates written, and adds
+/// the cycles' phase times to [`PHASES`].
 fn sync_all(rt: &tokio::runtime::Runtime, engine: &Engine, jobs: &[UserSync]) -> usize {
     let results = rt.block_on(engine.sync_all(jobs.to_vec(), &SyncOptions::default()));
-    results
+    let mut phases = [0u64; 4];
+    let written = results
         .into_iter()
         .map(|(user, result)| {
             let report: SyncReport = result.unwrap_or_else(|e| panic!("syncing {user}: {e}"));
+            for o in &report.objects {
+                let p = o.phases;
+                for (sum, us) in phases.iter_mut().zip([p.read_us, p.plan_us, p.write_us, p.commit_us]) {
+                    *sum += us;
+                }
+            }
             report.objects.iter().map(|o| o.applied("update") + o.applied("create")).sum::<usize>()
         })
-        .sum()
+        .sum();
+    *PHASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = phases;
+    written
 }
 
 /// User plus system CPU time of this process (all threads), from `/proc/self/stat`.
@@ -283,7 +299,7 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let store = rt.block_on(SqliteStore::open(scratch.path().join("state.db"))).expect("opening the store");
-    let options = EngineOptions { max_concurrent_users: CONCURRENCY, ..EngineOptions::default() };
+    let options = EngineOptions { max_concurrent_users: concurrency(), ..EngineOptions::default() };
     let engine = Engine::with(Arc::new(store.clone()), Arc::new(SystemClock), options)
         .with_policy(Arc::new(Policy::for_loopback_tests()));
     let http = http_client();
@@ -325,7 +341,8 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
             let per_user = |n: u64| n as f64 / users as f64;
             let mut notes = notes();
             notes.push(format!(
-                "{users} users x {RECORDS_PER_USER} records, {LATENCY_MS} ms latency, {CONCURRENCY} users at once{}",
+                "{users} users x {RECORDS_PER_USER} records, {LATENCY_MS} ms latency, {} users at once{}",
+                concurrency(),
                 if feed.is_some() { ", one organization feed" } else { ", per-user Salesforce reads" }
             ));
             if feed.is_some() {
@@ -350,6 +367,17 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
                 "  requests per user: Salesforce {:.2}, Graph {:.2}",
                 per_user(sf),
                 per_user(graph)
+            ));
+            let phases = *PHASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let total: u64 = phases.iter().sum::<u64>().max(1);
+            let share = |i: usize| 100.0 * phases[i] as f64 / total as f64;
+            notes.push(format!(
+                "  cycle time by phase (summed over users): read {:.0}%, plan {:.0}%, write {:.0}%, commit {:.0}%; {:.1} ms per user",
+                share(0),
+                share(1),
+                share(2),
+                share(3),
+                total as f64 / 1_000.0 / users as f64
             ));
             notes.push(format!(
                 "  Tandem CPU: {:.2} s ({:.2} ms per user)",

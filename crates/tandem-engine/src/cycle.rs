@@ -721,6 +721,7 @@ impl<'a> Cycle<'a> {
         let user = self.job.user.clone();
         let object = self.object;
 
+        let started = Instant::now();
         // 0. Unresolved items whose cause is gone queue their records for another look.
         self.unresolved = self.recheck_unresolved().await?;
 
@@ -844,6 +845,8 @@ impl<'a> Cycle<'a> {
             .collect();
 
         // 3. Plan.
+        let read_done = Instant::now();
+        self.report.phases.read_us = micros(read_done - started);
         let caps = [self.job.crm.capabilities(), self.job.mailbox.capabilities()];
         let config = self.job.config.object(object).clone();
         let now = self.engine.inner.clock.now();
@@ -869,6 +872,8 @@ impl<'a> Cycle<'a> {
             self.report.planned.insert(kind.to_owned(), n);
         }
         self.report.echoes_suppressed = planned.echoes_suppressed;
+        let plan_done = Instant::now();
+        self.report.phases.plan_us = micros(plan_done - read_done);
         if self.options.dry_run {
             self.collect_notes(&planned);
             self.history = planned
@@ -925,6 +930,8 @@ impl<'a> Cycle<'a> {
         }
 
         // 6. Settle and commit atomically.
+        let write_done = Instant::now();
+        self.report.phases.write_us = micros(write_done - plan_done);
         let mut commit = CycleCommit { audit: std::mem::take(&mut self.policy_audit), ..CycleCommit::default() };
         for executed in &rounds {
             self.settle(executed, &pairs, &mut commit);
@@ -956,6 +963,7 @@ impl<'a> Cycle<'a> {
             // The committed cursor already skips these rows; the next prune removes them.
             tracing::warn!(%error, "could not prune the feed inbox");
         }
+        self.report.phases.commit_us = micros(write_done.elapsed());
         Ok(std::mem::replace(&mut self.report, ObjectReport::new(object)))
     }
 
@@ -1362,6 +1370,10 @@ fn ambiguous_counterpart(q: &QuarantineEntry) -> Option<RecordId> {
 }
 
 /// Whether a connector call only reads (safe to repeat) or writes.
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
     Read,

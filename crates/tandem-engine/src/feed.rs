@@ -35,6 +35,9 @@ pub struct FeedReport {
     pub restarted: Vec<ObjectKind>,
     /// Calls made to the provider, retries included.
     pub api_calls: u64,
+    /// Members removed because they had not read their inbox for
+    /// [`EngineOptions::feed_member_idle`](crate::EngineOptions::feed_member_idle).
+    pub evicted: u64,
 }
 
 impl Engine {
@@ -96,7 +99,6 @@ impl Engine {
                             Audience::Everyone => Recipients::Everyone,
                             // A future audience this build does not know reaches no one rather
                             // than everyone.
-
                             _ => Recipients::Members(Vec::new()),
                         };
                         Delivery::new(to, routed.change)
@@ -109,6 +111,10 @@ impl Engine {
                     break;
                 }
             }
+            let idle = chrono::Duration::from_std(opts.feed_member_idle).unwrap_or(chrono::Duration::MAX);
+            let idle_since =
+                self.inner.clock.now().checked_sub_signed(idle).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            report.evicted += feeds.evict_idle_feed_members(name, object, idle_since).await?;
         }
         Ok(report)
     }

@@ -57,7 +57,7 @@ pub mod report;
 use config::{ConnectionSpec, SyncConfig, TandemConfig, UserAssignment};
 pub use feed::FeedReport;
 pub use migrate::RepointReport;
-pub use report::{ObjectReport, SyncReport, UnresolvedIssue};
+pub use report::{ObjectReport, PhaseTimes, SyncReport, UnresolvedIssue};
 pub use tandem_store::{CycleCounts, CycleOperation, CycleRecord, QuarantineEntry, UserOverview};
 
 /// Why a user's sync failed as a whole. Per-record problems never end up here: they are
@@ -150,6 +150,10 @@ pub struct EngineOptions {
     /// How often an unresolved item is rechecked with the target (one query per object and
     /// side, only when items are due).
     pub unresolved_recheck_interval: Duration,
+    /// A member of an organization feed that has not read its inbox for this long (a user
+    /// removed from the configuration, or stopped) is removed from the feed with its rows by
+    /// [`Engine::run_feed`]; if it comes back it reads its own data once, as at its first sync.
+    pub feed_member_idle: Duration,
 }
 
 impl Default for EngineOptions {
@@ -164,6 +168,7 @@ impl Default for EngineOptions {
             max_replans: 2,
             fetch_chunk: 100,
             unresolved_recheck_interval: Duration::from_secs(15 * 60),
+            feed_member_idle: Duration::from_secs(7 * 24 * 60 * 60),
         }
     }
 }

@@ -68,6 +68,20 @@ impl ApiCalls {
     }
 }
 
+/// Where one object's cycle spent its time (wall clock, microseconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    /// Recovery's recheck, reading both sides (change feeds or the feed inbox, re-reads), and
+    /// loading the pairs the changes touch.
+    pub read_us: u64,
+    /// Planning and the security policy.
+    pub plan_us: u64,
+    /// Journaling and sending the writes, replans included.
+    pub write_us: u64,
+    /// Settling the results and the commit.
+    pub commit_us: u64,
+}
+
 /// What happened to one object kind in one cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectReport {
@@ -107,6 +121,9 @@ pub struct ObjectReport {
     pub replanned: usize,
     /// API calls per side.
     pub api_calls: ApiCalls,
+    /// Where the cycle's time went.
+    #[serde(default)]
+    pub phases: PhaseTimes,
     /// The security policy's decisions: operations denied or transformed, with the rule.
     #[serde(default)]
     pub policy: Vec<PolicyDecision>,
@@ -133,6 +150,7 @@ impl ObjectReport {
             full_resync: Vec::new(),
             replanned: 0,
             api_calls: ApiCalls::default(),
+            phases: PhaseTimes::default(),
             policy: Vec::new(),
             plan: None,
         }

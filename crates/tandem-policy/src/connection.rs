@@ -61,13 +61,18 @@ pub enum Method {
     Ntlm,
     /// HTTP Basic auth (a password with every request).
     Basic,
+    /// A static bearer token issued out of band (a CalDAV/CardDAV server's API token).
+    BearerToken,
+    /// Files on this machine (vdir folders): no network, no credentials; the operating system's
+    /// file permissions decide.
+    LocalFiles,
     /// An in-process connector: no network, no credentials.
     InMemory,
 }
 
 impl Method {
     /// Every method.
-    pub const ALL: [Method; 8] = [
+    pub const ALL: [Method; 10] = [
         Method::JwtBearer,
         Method::ClientCredentialsSecret,
         Method::ClientCredentialsCertificate,
@@ -75,6 +80,8 @@ impl Method {
         Method::ServiceAccount,
         Method::Ntlm,
         Method::Basic,
+        Method::BearerToken,
+        Method::LocalFiles,
         Method::InMemory,
     ];
 
@@ -88,6 +95,8 @@ impl Method {
             Method::ServiceAccount => "service_account",
             Method::Ntlm => "ntlm",
             Method::Basic => "basic",
+            Method::BearerToken => "bearer_token",
+            Method::LocalFiles => "local_files",
             Method::InMemory => "in_memory",
         }
     }

@@ -65,5 +65,5 @@ pub use policy::{
     AuditRules, DataRules, EndpointRules, MailboxScope, Policy, PrivateEvents, ProviderRules, TlsVersion,
 };
 pub use rule::{PolicyError, Problem, Rule, UnknownRule};
-pub use scopes::{EWS, GOOGLE, GRAPH, KNOWN_PROVIDERS, SALESFORCE};
+pub use scopes::{DAV, EWS, GOOGLE, GRAPH, KNOWN_PROVIDERS, SALESFORCE, VDIR};
 pub use secret::{Secret, SecretError};

@@ -7,7 +7,7 @@ use tandem_core::fields::FieldKey;
 
 use crate::connection::Method;
 use crate::rule::{PolicyError, Problem, Rule};
-use crate::scopes::{self, EWS, GOOGLE, GRAPH, SALESFORCE};
+use crate::scopes::{self, DAV, EWS, GOOGLE, GRAPH, SALESFORCE, VDIR};
 
 /// A security policy: which connections are allowed and what data may travel.
 ///
@@ -195,6 +195,12 @@ impl ProviderRules {
                     "https://www.googleapis.com/auth/contacts",
                 ],
             )),
+            // CalDAV/CardDAV servers authenticate with a password (an app password, over TLS:
+            // the endpoint rules refuse `http://`) or a bearer token; there are no scopes.
+            DAV => Some(rules(&[Method::Basic, Method::BearerToken], &[])),
+            // Folders on this machine: what the process may read and write is the operating
+            // system's business.
+            VDIR => Some(rules(&[Method::LocalFiles], &[])),
             _ => None,
         }
     }

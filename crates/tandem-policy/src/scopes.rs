@@ -9,9 +9,13 @@ pub const GRAPH: &str = "graph";
 pub const EWS: &str = "ews";
 /// The Google Workspace provider name.
 pub const GOOGLE: &str = "google";
+/// The CalDAV/CardDAV provider name.
+pub const DAV: &str = "dav";
+/// The vdir (local folders of `.ics`/`.vcf` files) provider name.
+pub const VDIR: &str = "vdir";
 
 /// The providers the policy has built-in knowledge of (default rules and scope catalogues).
-pub const KNOWN_PROVIDERS: [&str; 4] = [SALESFORCE, GRAPH, EWS, GOOGLE];
+pub const KNOWN_PROVIDERS: [&str; 6] = [SALESFORCE, GRAPH, EWS, GOOGLE, DAV, VDIR];
 
 const GRAPH_PREFIX: &str = "https://graph.microsoft.com/";
 const EWS_PREFIX: &str = "https://outlook.office365.com/";

@@ -61,7 +61,7 @@ use crate::{
 
 /// The schema version this build writes and understands. A database at a higher version is
 /// refused with [`StoreError::Migration`].
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -276,6 +276,11 @@ const MIGRATIONS: &[Migration] = &[
         )",
             "CREATE INDEX feed_inbox_by_seq ON feed_inbox (feed, object, member, seq)",
         ],
+    },
+    Migration {
+        version: 7,
+        description: "organization feeds: when each member last joined or read its inbox",
+        statements: &["ALTER TABLE feed_members ADD COLUMN last_read TEXT"],
     },
 ];
 

@@ -6,7 +6,7 @@
 //! | table | key | holds |
 //! | --- | --- | --- |
 //! | `feeds` | `(feed, object)` | the feed's cursor (BLOB) and `head`, the sequence number of its last committed page |
-//! | `feed_members` | `(feed, object, member)` | who the feed delivers to |
+//! | `feed_members` | `(feed, object, member)` | who the feed delivers to, and when it last joined or read its inbox (`last_read`, version 7) |
 //! | `feed_inbox` | `(feed, object, member, record_id)`, index `(feed, object, member, seq)` | the newest change of each record for each member, and the page (`seq`) that delivered it |
 //!
 //! **Invariants** (the conformance suite checks each on both stores):
@@ -140,4 +140,16 @@ pub trait FeedInbox: Send + Sync {
 
     /// Unregisters `member` and drops its rows.
     async fn leave_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<(), StoreError>;
+
+    /// Unregisters the members that have not joined or read their inbox since `idle_since`,
+    /// with their rows; returns how many. A member read its inbox when [`feed_inbox`]
+    /// answered it (the store's clock).
+    ///
+    /// [`feed_inbox`]: FeedInbox::feed_inbox
+    async fn evict_idle_feed_members(
+        &self,
+        feed: &str,
+        object: ObjectKind,
+        idle_since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError>;
 }

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row, query, query_scalar};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::Cursor;
@@ -12,6 +13,7 @@ use tandem_core::state::Cursor;
 use super::sqlite::{decode_change, encode_change, recipients};
 use super::{FeedInbox, FeedPage, FeedState, InboxItem};
 use crate::StoreError;
+use crate::codec::ts;
 use crate::postgres::{PgStore, db};
 
 /// Creates the feed's row when missing, locks it, and returns its head.
@@ -133,13 +135,17 @@ impl FeedInbox for PgStore {
     async fn join_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("join_feed: begin"))?;
         let head = lock_feed(&mut tx, feed, object).await?;
-        query("INSERT INTO feed_members (feed, object, member) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(feed)
-            .bind(object.as_str())
-            .bind(member)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("join_feed"))?;
+        query(
+            "INSERT INTO feed_members (feed, object, member, last_read) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (feed, object, member) DO UPDATE SET last_read = excluded.last_read",
+        )
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(member)
+        .bind(ts(&Utc::now()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("join_feed"))?;
         tx.commit().await.map_err(db("join_feed: commit"))?;
         Ok(head)
     }
@@ -180,6 +186,14 @@ impl FeedInbox for PgStore {
         .await
         .map_err(db("feed_inbox"))?;
         tx.commit().await.map_err(db("feed_inbox: end"))?;
+        query("UPDATE feed_members SET last_read = $1 WHERE feed = $2 AND object = $3 AND member = $4")
+            .bind(ts(&Utc::now()))
+            .bind(feed)
+            .bind(object.as_str())
+            .bind(member)
+            .execute(&self.pool)
+            .await
+            .map_err(db("feed_inbox: last read"))?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let seq: i64 = row.try_get("seq").map_err(db("feed_inbox: seq"))?;
@@ -223,5 +237,39 @@ impl FeedInbox for PgStore {
         }
         tx.commit().await.map_err(db("leave_feed: commit"))?;
         Ok(())
+    }
+
+    async fn evict_idle_feed_members(
+        &self,
+        feed: &str,
+        object: ObjectKind,
+        idle_since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("evict_idle_feed_members: begin"))?;
+        // Under the feed's row lock, as joins and pages: a member joining now is not evicted
+        // half-way.
+        lock_feed(&mut tx, feed, object).await?;
+        let idle = ts(&idle_since);
+        query(
+            "DELETE FROM feed_inbox WHERE feed = $1 AND object = $2 AND member IN \
+             (SELECT member FROM feed_members WHERE feed = $1 AND object = $2 AND (last_read IS NULL OR last_read < $3))",
+        )
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(&idle)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("evict_idle_feed_members: rows"))?;
+        let gone =
+            query("DELETE FROM feed_members WHERE feed = $1 AND object = $2 AND (last_read IS NULL OR last_read < $3)")
+                .bind(feed)
+                .bind(object.as_str())
+                .bind(&idle)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("evict_idle_feed_members"))?
+                .rows_affected();
+        tx.commit().await.map_err(db("evict_idle_feed_members: commit"))?;
+        Ok(gone)
     }
 }

@@ -4,12 +4,14 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, query, query_scalar};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{Change, Cursor};
 
 use super::{FeedInbox, FeedPage, FeedState, InboxItem, Recipients};
 use crate::StoreError;
+use crate::codec::ts;
 use crate::sqlite::{SqliteStore, db};
 
 /// Creates the feed's row when missing and returns its head.
@@ -137,13 +139,17 @@ impl FeedInbox for SqliteStore {
     async fn join_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("join_feed: begin"))?;
         let head = ensure_feed(&mut tx, feed, object).await?;
-        query("INSERT INTO feed_members (feed, object, member) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(feed)
-            .bind(object.as_str())
-            .bind(member)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("join_feed"))?;
+        query(
+            "INSERT INTO feed_members (feed, object, member, last_read) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (feed, object, member) DO UPDATE SET last_read = excluded.last_read",
+        )
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(member)
+        .bind(ts(&Utc::now()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("join_feed"))?;
         tx.commit().await.map_err(db("join_feed: commit"))?;
         Ok(head)
     }
@@ -179,6 +185,16 @@ impl FeedInbox for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db("feed_inbox"))?;
+        tx.commit().await.map_err(db("feed_inbox: end"))?;
+        // Outside the read: marking the member alive must not turn the read into a write.
+        query("UPDATE feed_members SET last_read = ? WHERE feed = ? AND object = ? AND member = ?")
+            .bind(ts(&Utc::now()))
+            .bind(feed)
+            .bind(object.as_str())
+            .bind(member)
+            .execute(&self.pool)
+            .await
+            .map_err(db("feed_inbox: last read"))?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let seq: i64 = row.try_get("seq").map_err(db("feed_inbox: seq"))?;
@@ -222,5 +238,38 @@ impl FeedInbox for SqliteStore {
         }
         tx.commit().await.map_err(db("leave_feed: commit"))?;
         Ok(())
+    }
+
+    async fn evict_idle_feed_members(
+        &self,
+        feed: &str,
+        object: ObjectKind,
+        idle_since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("evict_idle_feed_members: begin"))?;
+        let idle = ts(&idle_since);
+        query(
+            "DELETE FROM feed_inbox WHERE feed = ? AND object = ? AND member IN \
+             (SELECT member FROM feed_members WHERE feed = ? AND object = ? AND (last_read IS NULL OR last_read < ?))",
+        )
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(&idle)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("evict_idle_feed_members: rows"))?;
+        let gone =
+            query("DELETE FROM feed_members WHERE feed = ? AND object = ? AND (last_read IS NULL OR last_read < ?)")
+                .bind(feed)
+                .bind(object.as_str())
+                .bind(&idle)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("evict_idle_feed_members"))?
+                .rows_affected();
+        tx.commit().await.map_err(db("evict_idle_feed_members: commit"))?;
+        Ok(gone)
     }
 }

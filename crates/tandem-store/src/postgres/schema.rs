@@ -238,6 +238,11 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX feed_inbox_by_seq ON feed_inbox (feed, object, member, seq)",
         ],
     },
+    Migration {
+        version: 7,
+        description: "organization feeds: when each member last joined or read its inbox",
+        statements: &[r#"ALTER TABLE feed_members ADD COLUMN last_read TEXT COLLATE "C""#],
+    },
 ];
 
 fn migration_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {

@@ -78,6 +78,7 @@ macro_rules! conformance_tests {
             the_inbox_keeps_the_newest_change_per_record_and_prunes,
             a_restart_removes_members_and_their_rows,
             joins_and_pages_racing_never_skip_a_member,
+            idle_members_are_evicted_with_their_rows,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
@@ -1282,5 +1283,27 @@ pub async fn joins_and_pages_racing_never_skip_a_member(b: &dyn Backend) -> Test
         let got: Vec<u64> = rows.iter().map(|r| r.seq).collect();
         assert_eq!(got, ((head + 1)..=40).collect::<Vec<u64>>(), "{member} joined at {head}");
     }
+    Ok(())
+}
+
+/// Members that have not read their inbox since a moment are removed with their rows; one that
+/// read it since stays.
+pub async fn idle_members_are_evicted_with_their_rows(b: &dyn Backend) -> TestResult {
+    use tandem_store::feed::{Delivery, FeedPage, Recipients};
+    let store = b.store();
+    let feeds = store.feeds().expect("feeds");
+    feeds.join_feed("org", CONTACT, "005A").await?;
+    feeds.join_feed("org", CONTACT, "005B").await?;
+    let page =
+        FeedPage::new(Cursor(vec![1]), false, vec![Delivery::new(Recipients::Everyone, upserted("003x", "v1", "x"))]);
+    feeds.commit_feed_page("org", CONTACT, &page).await?;
+    assert_eq!(feeds.evict_idle_feed_members("org", CONTACT, Utc::now() - chrono::Duration::hours(1)).await?, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let mark = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.expect("member").len(), 1);
+    assert_eq!(feeds.evict_idle_feed_members("org", CONTACT, mark).await?, 1, "B has not read since");
+    assert!(feeds.feed_inbox("org", CONTACT, "005B", 0).await?.is_none(), "B must read its own data again");
+    assert_eq!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.expect("A stays").len(), 1);
     Ok(())
 }
