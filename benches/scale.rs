@@ -97,6 +97,12 @@ fn feed_mode() -> bool {
     std::env::var("TANDEM_SCALE_FEED").is_ok_and(|v| v == "1")
 }
 
+/// `TANDEM_SCALE_SHARED_BATCH=1`: the users' Graph connectors share one `SharedBatcher`, so
+/// their `$batch` items and delta pages travel together across mailboxes.
+fn shared_batch() -> Option<tandem::graph::SharedBatcher> {
+    std::env::var("TANDEM_SCALE_SHARED_BATCH").is_ok_and(|v| v == "1").then(tandem::graph::SharedBatcher::new)
+}
+
 fn users() -> usize {
     match std::env::var("TANDEM_SCALE_USERS") {
         Ok(v) => v.trim().replace(['_', ','], "").parse().expect("TANDEM_SCALE_USERS is a number"),
@@ -203,7 +209,7 @@ fn http_client() -> HttpClient {
 }
 
 /// User `u`'s job: the real connectors pointed at the fakes.
-fn job(fakes: &Fakes, http: &HttpClient, u: usize) -> UserSync {
+fn job(fakes: &Fakes, http: &HttpClient, batcher: Option<&tandem::graph::SharedBatcher>, u: usize) -> UserSync {
     let username = scale::username(u);
     let consumer_key = tandem_testkit::salesforce::FakeConfig::default().consumer_key;
     let sf = SalesforceConfig::new(
@@ -226,6 +232,10 @@ fn job(fakes: &Fakes, http: &HttpClient, u: usize) -> UserSync {
     )
     .with_authority(fakes.graph.clone())
     .with_graph_base(format!("{}/v1.0", fakes.graph));
+    let graph = match batcher {
+        Some(b) => graph.with_shared_batcher(b.clone()),
+        None => graph,
+    };
     let crm = SalesforceConnector::new(sf, http.clone()).expect("a Salesforce connector");
     let mailbox = GraphConnector::new(graph, http.clone()).expect("a Graph connector");
     let job = UserSync::new(&username, SyncConfig::named("scale"), Arc::new(crm), Arc::new(mailbox));
@@ -303,7 +313,8 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
     let engine = Engine::with(Arc::new(store.clone()), Arc::new(SystemClock), options)
         .with_policy(Arc::new(Policy::for_loopback_tests()));
     let http = http_client();
-    let jobs: Vec<UserSync> = (0..users).map(|u| job(&fakes, &http, u)).collect();
+    let batcher = shared_batch();
+    let jobs: Vec<UserSync> = (0..users).map(|u| job(&fakes, &http, batcher.as_ref(), u)).collect();
     let feed = feed_mode().then(|| org_feed(&fakes, &http));
 
     // The first sync, untimed: every record copied to the mailboxes (in feed mode: the feed
@@ -326,6 +337,8 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
             let made = edited["salesforce"].as_u64().unwrap_or(0) + edited["graph"].as_u64().unwrap_or(0);
             assert_eq!(made as usize, users * edits_per_user, "edits made: {edited}");
             fakes.control("POST", "/reset");
+            // For profilers attaching to this process: the timed cycle starts now.
+            eprintln!("scale: timed cycle starting (pid {})", std::process::id());
             let peak_before = support::proc_status_bytes("VmHWM");
             support::reset_peak_rss();
             (cpu_time(), peak_before)
@@ -343,7 +356,12 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
             notes.push(format!(
                 "{users} users x {RECORDS_PER_USER} records, {LATENCY_MS} ms latency, {} users at once{}",
                 concurrency(),
-                if feed.is_some() { ", one organization feed" } else { ", per-user Salesforce reads" }
+                match (feed.is_some(), batcher.is_some()) {
+                    (true, true) => ", one organization feed, shared Graph batches",
+                    (true, false) => ", one organization feed",
+                    (false, true) => ", per-user Salesforce reads, shared Graph batches",
+                    (false, false) => ", per-user Salesforce reads",
+                }
             ));
             if feed.is_some() {
                 notes.push(format!(

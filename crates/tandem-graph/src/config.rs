@@ -7,6 +7,8 @@ use tandem_connector::ConnectorError;
 use tandem_connector::http::Secret;
 use url::Url;
 
+use crate::coalesce::SharedBatcher;
+
 /// The Microsoft identity platform of the global cloud.
 pub const GLOBAL_AUTHORITY: &str = "https://login.microsoftonline.com";
 
@@ -156,6 +158,10 @@ pub struct GraphConfig {
     pub iana_zone_names: bool,
     /// Called with rotated refresh tokens (delegated connections).
     pub on_refresh_token: Option<RefreshTokenHook>,
+    /// The cross-mailbox `$batch` coalescer this connection's batch items go through (app-only
+    /// connections only; see [`SharedBatcher`]). Default `None`: the connector sends batches
+    /// of its own.
+    pub shared_batcher: Option<SharedBatcher>,
 }
 
 impl std::fmt::Debug for GraphConfig {
@@ -167,6 +173,7 @@ impl std::fmt::Debug for GraphConfig {
             .field("authority", &self.authority)
             .field("graph_base", &self.graph_base)
             .field("contact_folder", &self.contact_folder)
+            .field("shared_batcher", &self.shared_batcher.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -201,7 +208,17 @@ impl GraphConfig {
             sync_key_property: SYNC_KEY_PROPERTY.to_owned(),
             iana_zone_names: false,
             on_refresh_token: None,
+            shared_batcher: None,
         }
+    }
+
+    /// Builder: send this connection's batch items through `batcher`, mixed with other
+    /// mailboxes' items of the same tenant, app and credential (app-only only: building a
+    /// delegated connector with a batcher fails). See [`SharedBatcher`].
+    #[must_use]
+    pub fn with_shared_batcher(mut self, batcher: SharedBatcher) -> Self {
+        self.shared_batcher = Some(batcher);
+        self
     }
 
     /// Builder: the authority (sovereign clouds, the fake). Checked when the connector is built.

@@ -1,12 +1,15 @@
 //! Building a [`GraphConnector`] from a connection's TOML settings (`[connections.NAME]` with
 //! `provider = "graph"`): see [`GraphBuilder`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tandem_connector::Connector;
 use tandem_connector::factory::{BuildError, ConnectorBuilder, SecretResolver, Settings};
 use tandem_connector::http::HttpClient;
 
+use crate::coalesce::{BatchKey, DEFAULT_BATCH_LINGER, SharedBatcher};
 use crate::config::{AssertionAlgorithm, DELEGATED_SCOPES, GraphAuth, GraphConfig};
 use crate::connector::GraphConnector;
 
@@ -29,21 +32,67 @@ use crate::connector::GraphConnector;
 /// - optional: `authority`, `graph_base`, `app_scope`, `contact_folder` (default `Tandem`),
 ///   `window_past_days`, `window_future_days`, `page_size`, `max_concurrency`, `request_budget`,
 ///   `budget_window`, `all_day_zone`, `max_item_retries`, `max_retry_wait`, `iana_zone_names`.
+/// - `shared_batch` (default `true`): app-only connections of the same tenant, app and
+///   credential send their batch items through one [`SharedBatcher`], mixing mailboxes in each
+///   `$batch` (fewer, fuller batches when many mailboxes write a little each); `false` gives the
+///   connection batches of its own. Delegated connections never share.
+/// - `batch_linger_ms` (default 5, at most 1000): how long the first item of a shared batch
+///   waits for others. Connections with different lingers get different batchers.
 #[derive(Clone)]
 pub struct GraphBuilder {
     http: HttpClient,
+    shared_batch: bool,
+    linger: Duration,
+    /// One batcher per token (tenant, app, credential, endpoints) and linger, for every
+    /// connector this builder (and its clones) builds.
+    batchers: Arc<Mutex<HashMap<(BatchKey, Duration), SharedBatcher>>>,
 }
 
 impl std::fmt::Debug for GraphBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GraphBuilder").finish_non_exhaustive()
+        f.debug_struct("GraphBuilder")
+            .field("shared_batch", &self.shared_batch)
+            .field("linger", &self.linger)
+            .finish_non_exhaustive()
     }
 }
 
+/// The longest `batch_linger_ms` accepted: a second is already far beyond what fills batches.
+const MAX_LINGER_MS: u64 = 1_000;
+
 impl GraphBuilder {
-    /// A builder whose connectors share `http`.
+    /// A builder whose connectors share `http`, and whose app-only connectors share batches
+    /// (one [`SharedBatcher`] per tenant, app and credential).
     pub fn new(http: HttpClient) -> Self {
-        GraphBuilder { http }
+        GraphBuilder {
+            http,
+            shared_batch: true,
+            linger: DEFAULT_BATCH_LINGER,
+            batchers: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Builder: whether app-only connections share batches unless their settings say otherwise
+    /// (default true).
+    #[must_use]
+    pub fn with_shared_batch(mut self, on: bool) -> Self {
+        self.shared_batch = on;
+        self
+    }
+
+    /// Builder: the linger of shared batches unless a connection's `batch_linger_ms` says
+    /// otherwise (default [`DEFAULT_BATCH_LINGER`]).
+    #[must_use]
+    pub fn with_batch_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// The shared batcher of `config`'s token and `linger`, made on first use.
+    fn batcher_for(&self, config: &GraphConfig, linger: Duration) -> Option<SharedBatcher> {
+        let key = BatchKey::of(config).ok()?;
+        let mut map = self.batchers.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(map.entry((key, linger)).or_insert_with(|| SharedBatcher::with_linger(linger)).clone())
     }
 
     /// The configuration `settings` describe for `user`, without connecting.
@@ -141,7 +190,22 @@ impl GraphBuilder {
         if let Some(v) = s.opt("iana_zone_names")? {
             config.iana_zone_names = v;
         }
+        let shared = s.opt::<bool>("shared_batch")?.unwrap_or(self.shared_batch);
+        let linger = match s.opt::<u64>("batch_linger_ms")? {
+            Some(ms) if ms > MAX_LINGER_MS => {
+                return Err(BuildError::Invalid {
+                    key: "batch_linger_ms".to_owned(),
+                    message: format!("{ms} ms is more than the {MAX_LINGER_MS} ms allowed"),
+                });
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => self.linger,
+        };
         s.finish()?;
+        // Delegated connections have no batch key: their token is one user's.
+        if shared && !matches!(config.auth, GraphAuth::AuthCodePkce { .. }) {
+            config.shared_batcher = self.batcher_for(&config, linger);
+        }
         Ok(config)
     }
 }
@@ -184,5 +248,42 @@ mod tests {
         let e = b.config("ann@contoso.example", &inline, &EnvOrFileSecrets::default()).unwrap_err();
         assert!(matches!(&e, BuildError::InlineSecret { key } if key == "client_secret"), "{e}");
         assert!(!e.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn app_only_connections_of_one_app_share_a_batcher_unless_told_not_to() {
+        let b = GraphBuilder::new(HttpClient::with_defaults().unwrap());
+        let var = format!("tandem-graph-factory-shared-{}", std::process::id());
+        let path = std::env::temp_dir().join(format!("{var}.secret"));
+        std::fs::write(&path, "s3cret").unwrap();
+        let table = |extra: &str| -> toml::Table {
+            toml::from_str(&format!(
+                "tenant = \"contoso\"\nmethod = \"client_secret\"\nclient_id = \"id\"\nclient_secret = {{ file = {:?} }}\n{extra}",
+                path.display().to_string()
+            ))
+            .unwrap()
+        };
+        let secrets = EnvOrFileSecrets::default();
+        let ann = b.config("ann@contoso.example", &table(""), &secrets).unwrap();
+        let bob = b.config("bob@contoso.example", &table(""), &secrets).unwrap();
+        let (a, c) = (ann.shared_batcher.unwrap(), bob.shared_batcher.unwrap());
+        assert!(a.same_as(&c), "one batcher for one app");
+        assert_eq!(a.linger(), DEFAULT_BATCH_LINGER);
+        let off = b.config("cy@contoso.example", &table("shared_batch = false"), &secrets).unwrap();
+        assert!(off.shared_batcher.is_none());
+        let slow = b.config("di@contoso.example", &table("batch_linger_ms = 20"), &secrets).unwrap();
+        let slow = slow.shared_batcher.unwrap();
+        assert!(!slow.same_as(&a) && slow.linger() == Duration::from_millis(20));
+        let e = b.config("ed@contoso.example", &table("batch_linger_ms = 5000"), &secrets).unwrap_err();
+        assert!(matches!(&e, BuildError::Invalid { key, .. } if key == "batch_linger_ms"), "{e}");
+        let off_by_default = b.clone().with_shared_batch(false);
+        assert!(off_by_default.config("fay@contoso.example", &table(""), &secrets).unwrap().shared_batcher.is_none());
+        let delegated: toml::Table = toml::from_str(&format!(
+            "tenant = \"contoso\"\nmethod = \"auth_code_pkce\"\nclient_id = \"id\"\nrefresh_token = {{ file = {:?} }}",
+            path.display().to_string()
+        ))
+        .unwrap();
+        assert!(b.config("gus@contoso.example", &delegated, &secrets).unwrap().shared_batcher.is_none());
+        let _ = std::fs::remove_file(&path);
     }
 }

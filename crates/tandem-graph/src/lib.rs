@@ -70,6 +70,25 @@
 //!   up to four slots, as Graph runs up to four of its requests at once. The mailbox's budget
 //!   (10,000 requests per 10 minutes, batch items counted one by one) is tracked
 //!   ([`GraphConnector::budget`]) and also set as the shared client's rate limit for the mailbox.
+//! - **Shared batches across mailboxes** (opt-in for [`GraphConnector::new`], on by default in
+//!   [`GraphBuilder`] for app-only connections): with [`GraphConfig::with_shared_batcher`], the
+//!   batch items of every connector given the same [`SharedBatcher`] are coalesced into common
+//!   `$batch` requests that mix mailboxes, sent when 20 items wait or after a short linger
+//!   ([`DEFAULT_BATCH_LINGER`], 5 ms). One app-only token serves every mailbox and Graph
+//!   authorises and throttles each item against its own mailbox, so at thousands of mailboxes
+//!   writing a few items each, one round trip carries twenty mailboxes' writes instead of one's.
+//!   Nothing else changes for a connector: it takes its mailbox's budget (one per item) and
+//!   slots (`min(n, 4)`) before its items join a batch and holds them until that batch has
+//!   answered; the items of one call always travel together; it maps and retries its own
+//!   answers (a 429 is sent again, in a later shared batch, after its `Retry-After`, without
+//!   holding up anyone else's items); a batch failing as a whole fails each item it carried,
+//!   and only those; `If-Match` and `transactionId` travel untouched. Only connections with the
+//!   same token may share (same authority, tenant, app, app-only method, credential and Graph
+//!   host): the first connector binds the batcher, a delegated connection or another app is
+//!   refused with [`tandem_connector::ConnectorError::Config`]. Delta pages join the shared
+//!   batches too (a quiet cycle's delta calls of many mailboxes then cost one round trip per
+//!   twenty), falling back to a plain `GET` when their item is throttled or fails on the
+//!   service's side; folder lookups, `identity` and `find_by_key` stay plain, per mailbox.
 //! - **Idempotency**: event creates carry `transactionId` = the plan's idempotency key; contact
 //!   (and event) creates carry it in a single-value extended property
 //!   ([`SYNC_KEY_PROPERTY`]). [`tandem_connector::Connector::find_by_key`] looks it up with
@@ -84,7 +103,9 @@
 //!   Changing a series' times or pattern makes Graph drop its exceptions, so they are applied
 //!   again. Extra dates (RDATE) and rules Graph cannot express are rejected (quarantined).
 
+mod answer;
 pub mod auth;
+mod coalesce;
 mod config;
 mod connector;
 mod cursor;
@@ -97,6 +118,7 @@ mod read;
 mod translate;
 mod write;
 
+pub use coalesce::{DEFAULT_BATCH_LINGER, SharedBatchStats, SharedBatcher};
 pub use config::{
     AssertionAlgorithm, CLIENT_ASSERTION_TYPE, DELEGATED_SCOPES, GLOBAL_APP_SCOPE, GLOBAL_AUTHORITY, GLOBAL_GRAPH,
     GraphAuth, GraphConfig, RefreshTokenHook, SYNC_KEY_PROPERTY,

@@ -186,7 +186,7 @@ impl GraphConnector {
             Some(c) => cursor::decode_contacts(c)?,
         };
         let url = self.http.check_link(&state.link)?;
-        let answer = self.http.get(url, "/users/{id}/contactFolders/{id}/contacts/delta", true).await?;
+        let answer = self.http.delta_page(url, "/users/{id}/contactFolders/{id}/contacts/delta").await?;
         if !answer.ok() {
             return Err(delta_failure(&answer));
         }
@@ -273,7 +273,7 @@ impl GraphConnector {
             }
         }
         let url = self.http.check_link(&state.link)?;
-        let answer = self.http.get(url, "/users/{id}/calendarView/delta", true).await?;
+        let answer = self.http.delta_page(url, "/users/{id}/calendarView/delta").await?;
         if !answer.ok() {
             return Err(delta_failure(&answer));
         }

@@ -1,5 +1,10 @@
 //! JSON batching (`POST /v1.0/$batch`): at most 20 requests, `dependsOn`, 424 on a failed
-//! dependency, per-item throttling, responses in any order.
+//! dependency, per-item throttling, responses in any order, no nested batches.
+//!
+//! The items of one batch may address different mailboxes (`/users/A/…`, `/users/B/…`), as an
+//! app-only token allows: each item is authorised against its own mailbox (a scoped app or a
+//! delegated token gets 403 for a mailbox it may not reach, on that item alone), holds and is
+//! throttled against its own mailbox's concurrency slots, and is counted under its own template.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -147,6 +152,12 @@ fn run_item(data: &mut Data, item: &Item, bearer: Option<String>, origin: &str, 
     *data.counters.entry(format!("$batch: {} {template}", item.method)).or_default() += 1;
     if item.url.starts_with("http://") || item.url.starts_with("https://") {
         return Reply::from(bad("The url of a batch request must be relative."));
+    }
+    // JSON batches do not nest: an item addressing `$batch` is refused on its own (the rest of
+    // the batch runs). The service's exact answer is unverified; 400 is its answer to a request
+    // it cannot route.
+    if path.trim_matches('/').eq_ignore_ascii_case("$batch") {
+        return Reply::from(bad("A batch request cannot contain another batch request."));
     }
     if item.body.is_some() {
         match item.headers.get("content-type") {

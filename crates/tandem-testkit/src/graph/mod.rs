@@ -17,7 +17,7 @@
 //! | `GET /users/{id}/calendarView?startDateTime&endDateTime` | instances in a window | list without `$expand` |
 //! | `GET /users/{id}/calendarView/delta?startDateTime&endDateTime` | calendar delta: occurrences (short form), exceptions and single instances in the window | `$top` only (documented: no `$select`, `$filter`, `$orderby`, `$expand`, `$search`) |
 //! | `POST /users/{id}/translateExchangeIds`, `POST /me/translateExchangeIds` | id translation (`ewsId`, `entryId`, `immutableEntryId`, `restId`, `restImmutableEntryId`; at most 1000 ids), consistent with the EWS fake's ids; see [`GraphState::import_from_ews`] | none |
-//! | `POST /$batch` | JSON batching: at most 20 requests, `dependsOn`, 424, per-item 429 | none |
+//! | `POST /$batch` | JSON batching: at most 20 requests, `dependsOn`, 424, per-item 429; items may address different mailboxes, each authorised and throttled against its own; no nested batches | none |
 //! | `POST /{tenant}/oauth2/v2.0/token`, `GET /{tenant}/oauth2/v2.0/authorize` | client credentials (secret or certificate assertion), authorization code with PKCE, refresh tokens | — |
 //!
 //! "list" is `$select`, `$filter`, `$orderby`, `$top`, `$skip`, `$count`, `$expand`; "item" is
