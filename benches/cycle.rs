@@ -299,8 +299,16 @@ fn changed_cycle(bencher: Bencher<'_, '_>, k: usize) {
         })
         .bench_local_values(|()| {
             let report = w.rt.block_on(w.engine.sync_user(&w.job, &SyncOptions::default())).expect("a cycle");
-            let updated = report.object(CONTACT).map_or(0, |o| o.applied("update"));
-            assert_eq!(updated, k, "{report}");
+            let contacts = report.object(CONTACT).expect("a contact report");
+            assert_eq!(contacts.applied("update"), k, "{report}");
+            let p = contacts.phases;
+            notes().push(format!(
+                "changed_cycle({k}): read {:.0} ms, plan {:.0} ms, write {:.0} ms, commit {:.0} ms",
+                p.read_us as f64 / 1e3,
+                p.plan_us as f64 / 1e3,
+                p.write_us as f64 / 1e3,
+                p.commit_us as f64 / 1e3
+            ));
             report
         });
 }

@@ -318,12 +318,15 @@ const INSERT_AUDIT_HEAD: &str = "INSERT INTO audit \
 
 const AUDIT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-const UPSERT_INTENT: &str = "INSERT INTO journal (user_id, intent_key, object, target, operation, created_at) \
-     VALUES (?, ?, ?, ?, ?, ?) \
-     ON CONFLICT (user_id, intent_key) DO UPDATE SET object = excluded.object, \
+const UPSERT_INTENT_HEAD: &str =
+    "INSERT INTO journal (user_id, intent_key, object, target, operation, created_at) VALUES ";
+
+const INTENT_ROW: &str = "(?, ?, ?, ?, ?, ?)";
+
+const UPSERT_INTENT_TAIL: &str = " ON CONFLICT (user_id, intent_key) DO UPDATE SET object = excluded.object, \
      target = excluded.target, operation = excluded.operation, created_at = excluded.created_at";
 
-const DELETE_INTENT: &str = "DELETE FROM journal WHERE user_id = ? AND intent_key = ?";
+const DELETE_INTENTS_HEAD: &str = "DELETE FROM journal WHERE user_id = ? AND intent_key IN (";
 
 /// The live pairs of a user and object: kept by triggers on `pairs`, so one indexed row however
 /// many pairs there are.
@@ -1125,27 +1128,45 @@ fn batch_sql(full: &OnceLock<Arc<str>>, rows: usize, head: &str, row: &str, tail
     if rows == BATCH_ROWS { full.get_or_init(|| build(BATCH_ROWS)).clone() } else { build(rows) }
 }
 
+fn bind_intent(q: SqliteQuery, intent: &Intent) -> SqliteQuery {
+    q.bind(intent.user.clone())
+        .bind(intent.key.clone())
+        .bind(intent.object.as_str())
+        .bind(intent.target.as_str())
+        .bind(intent.operation.to_string())
+        .bind(ts(&intent.created_at))
+}
+
+/// Intents are written [`BATCH_ROWS`] per statement (a write per planned operation: one
+/// statement each was most of the journal's cost).
 async fn upsert_intents(conn: &mut SqliteConnection, intents: &[Intent]) -> Result<(), StoreError> {
+    static FULL: OnceLock<Arc<str>> = OnceLock::new();
     let mut tx =
         sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.map_err(db("record_intents: begin"))?;
-    for intent in intents {
-        query(UPSERT_INTENT)
-            .bind(&intent.user)
-            .bind(&intent.key)
-            .bind(intent.object.as_str())
-            .bind(intent.target.as_str())
-            .bind(intent.operation.to_string())
-            .bind(ts(&intent.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| map_sqlx(&format!("record_intents: intent {}", intent.key), e))?;
+    for chunk in intents.chunks(BATCH_ROWS) {
+        let sql = batch_sql(&FULL, chunk.len(), UPSERT_INTENT_HEAD, INTENT_ROW, UPSERT_INTENT_TAIL);
+        let q = chunk.iter().fold(query(AssertSqlSafe(sql)), bind_intent);
+        if let Err(e) = q.execute(&mut *tx).await {
+            // Replayed one by one to name the intent at fault; the transaction is rolled back.
+            for intent in chunk {
+                let one = batch_sql(&FULL, 1, UPSERT_INTENT_HEAD, INTENT_ROW, UPSERT_INTENT_TAIL);
+                bind_intent(query(AssertSqlSafe(one)), intent)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_sqlx(&format!("record_intents: intent {}", intent.key), e))?;
+            }
+            return Err(map_sqlx("record_intents", e));
+        }
     }
     tx.commit().await.map_err(db("record_intents: commit"))
 }
 
 async fn delete_intents(conn: &mut SqliteConnection, user: &str, keys: &[String]) -> Result<(), StoreError> {
-    for key in keys {
-        query(DELETE_INTENT).bind(user).bind(key).execute(&mut *conn).await.map_err(db("resolving intents"))?;
+    static FULL: OnceLock<Arc<str>> = OnceLock::new();
+    for chunk in keys.chunks(BATCH_ROWS) {
+        let sql = batch_sql(&FULL, chunk.len(), DELETE_INTENTS_HEAD, "?", ")");
+        let q = chunk.iter().fold(query(AssertSqlSafe(sql)).bind(user.to_owned()), |q, key| q.bind(key.clone()));
+        q.execute(&mut *conn).await.map_err(db("resolving intents"))?;
     }
     Ok(())
 }
