@@ -1,8 +1,8 @@
 //! # Tandem
 //!
 //! Two-way sync of contacts and calendar events between Salesforce and the places people keep
-//! their mail and calendars: Microsoft 365 (Graph), on-premises Exchange (EWS) and Google
-//! Workspace. This facade re-exports the workspace's crates; add `tandem` as one dependency and
+//! their mail and calendars: Microsoft 365 (Graph), on-premises Exchange (EWS), Google
+//! Workspace, and standards-based CalDAV/CardDAV servers and vdir folders. This facade re-exports the workspace's crates; add `tandem` as one dependency and
 //! turn connectors on with features.
 //!
 //! ```
@@ -37,10 +37,14 @@ pub mod connector_docs {
     pub struct ExchangeEws;
     #[doc = include_str!("../docs/connectors/google-workspace.md")]
     pub struct GoogleWorkspace;
+    #[doc = include_str!("../docs/connectors/dav.md")]
+    pub struct Dav;
 }
 
 pub use tandem_connector as connector;
 pub use tandem_core as core;
+#[cfg(feature = "dav")]
+pub use tandem_dav as dav;
 pub use tandem_engine as engine;
 #[cfg(feature = "ews")]
 pub use tandem_ews as ews;

@@ -10,6 +10,10 @@ mod exchange;
 #[path = "../examples/google.rs"]
 mod google;
 
+#[allow(dead_code)]
+#[path = "../examples/vdir.rs"]
+mod vdir;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exchange_example_runs_and_its_last_cycle_is_quiet() {
     exchange::run().await.unwrap();
@@ -18,4 +22,9 @@ async fn the_exchange_example_runs_and_its_last_cycle_is_quiet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_google_example_runs_and_its_last_cycle_is_quiet() {
     google::run().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vdir_example_syncs_two_folders_and_its_second_sync_writes_nothing() {
+    vdir::demo().await.unwrap();
 }

@@ -32,7 +32,7 @@ impl std::fmt::Debug for ServiceFactory {
 
 impl ServiceFactory {
     /// A factory with the builders of every provider Tandem ships (`salesforce`, `graph`, `ews`,
-    /// `google`, `memory`), sharing one HTTP client.
+    /// `google`, `dav`, `vdir`, `memory`), sharing one HTTP client.
     ///
     /// # Errors
     ///
@@ -45,7 +45,9 @@ impl ServiceFactory {
         factory.register(Arc::new(tandem_salesforce::SalesforceBuilder::new(http.clone())));
         factory.register(Arc::new(tandem_graph::GraphBuilder::new(http.clone())));
         factory.register(Arc::new(tandem_ews::EwsBuilder::new(http.clone())));
-        factory.register(Arc::new(tandem_google::GoogleBuilder::new(http)));
+        factory.register(Arc::new(tandem_google::GoogleBuilder::new(http.clone())));
+        factory.register(Arc::new(tandem_dav::dav::DavBuilder::new(http)));
+        factory.register(Arc::new(tandem_dav::vdir::VdirBuilder));
         factory.register(Arc::new(MemoryBuilder));
         for c in factory.config.connections.values() {
             if !factory.builders.contains_key(c.provider.as_str()) {

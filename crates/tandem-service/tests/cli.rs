@@ -332,7 +332,8 @@ name = "sales"
     org.controls().reset_counts();
     let o = tandem(&config, &["sync"]).await;
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    let queries: u64 = org.controls().counts().iter().filter(|((_, path), _)| path.contains("/query")).map(|(_, n)| n).sum();
+    let queries: u64 =
+        org.controls().counts().iter().filter(|((_, path), _)| path.contains("/query")).map(|(_, n)| n).sum();
     // Contacts: changed, deleted; events: changed, invitations, deleted; plus the re-read of
     // records in the feed's overlap and their invitees: not one query per user.
     assert!(queries <= 8, "{queries} queries for 3 users: {:?}", org.controls().counts());

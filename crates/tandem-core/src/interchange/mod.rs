@@ -4,6 +4,10 @@
 //!   `UID`: the master carries the recurrence, `RECURRENCE-ID` instances become overrides or
 //!   cancellations. [`write_icalendar`] writes them back.
 //! - [`parse_vcard`] reads vCard 3.0 and 4.0 into [`Contact`]s; [`write_vcard`] writes vCard 3.0.
+//! - [`merge_icalendar`] and [`merge_vcard`] write an event or contact into text someone else
+//!   wrote, replacing only the properties Tandem owns and keeping everything else (`VALARM`,
+//!   `ATTACH`, `X-` properties, `PHOTO`, unknown properties) byte for byte, so that a round trip
+//!   through Tandem loses nothing it does not model.
 //! - [`windows_to_iana`] and [`iana_to_windows`] translate time-zone names (CLDR `windowsZones`,
 //!   territory `001`, plus the usual extra IANA zones); the Graph and EWS connectors reuse them.
 //!
@@ -74,11 +78,13 @@
 //! [`Contact`]: crate::model::Contact
 
 mod icalendar;
+mod merge;
 mod text;
 mod vcard;
 mod zones;
 
 pub use icalendar::{parse_icalendar, write_icalendar};
+pub use merge::{merge_icalendar, merge_vcard};
 pub use vcard::{parse_vcard, write_vcard};
 pub use zones::{iana_to_windows, windows_to_iana};
 

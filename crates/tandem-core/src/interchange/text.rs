@@ -104,14 +104,15 @@ pub(crate) fn contained_parse<T>(
 }
 
 /// Where the name ends and the value starts in a content line, mirroring how `ical` splits it.
-struct LineParts {
+pub(crate) struct LineParts {
     /// Byte index of the end of the property name.
-    name_end: usize,
+    pub(crate) name_end: usize,
     /// Byte index of the first byte of the value (just after the colon).
-    value_start: usize,
+    pub(crate) value_start: usize,
 }
 
-fn split_content_line(line: &str) -> Option<LineParts> {
+/// Splits a content line into name, parameters and value; `None` when it is not one.
+pub(crate) fn split_content_line(line: &str) -> Option<LineParts> {
     #[derive(Clone, Copy)]
     enum State {
         Name,
@@ -152,15 +153,11 @@ fn split_content_line(line: &str) -> Option<LineParts> {
     None
 }
 
-/// Unfolds `input` per RFC 5545 §3.1, checks its component structure, drops components `ical`
-/// does not know, and protects values from `ical`'s trimming. See the module documentation.
-pub(crate) fn prepare(input: &str, dialect: &Dialect) -> Result<Prepared, InterchangeError> {
-    let input: Cow<'_, str> =
-        if input.contains(SENTINEL) { Cow::Owned(input.replace(SENTINEL, "")) } else { Cow::Borrowed(input) };
-    let input = input.strip_prefix('\u{FEFF}').unwrap_or(&input);
-
-    // Unfold: a line break followed by one space or tab continues the previous line. Line breaks
-    // are CRLF, LF, or a lone CR (old Mac files), so that no value can hold a raw CR.
+/// Unfolds `input` per RFC 5545 §3.1: a line break followed by one space or tab continues the
+/// previous line. Line breaks are CRLF, LF, or a lone CR (old Mac files), so that no value can
+/// hold a raw CR. Blank lines are dropped and leading white space is trimmed. Each logical line
+/// comes with the 1-based physical line where it started.
+pub(crate) fn unfold(input: &str) -> Vec<(usize, String)> {
     let mut logical: Vec<(usize, String)> = Vec::new();
     for (index, raw) in input.split("\r\n").flat_map(|l| l.split(['\r', '\n'])).enumerate() {
         let continued = raw.starts_with([' ', '\t']);
@@ -171,6 +168,17 @@ pub(crate) fn prepare(input: &str, dialect: &Dialect) -> Result<Prepared, Interc
             _ => logical.push((index + 1, raw.trim_start().to_owned())),
         }
     }
+    logical
+}
+
+/// Unfolds `input` per RFC 5545 §3.1, checks its component structure, drops components `ical`
+/// does not know, and protects values from `ical`'s trimming. See the module documentation.
+pub(crate) fn prepare(input: &str, dialect: &Dialect) -> Result<Prepared, InterchangeError> {
+    let input: Cow<'_, str> =
+        if input.contains(SENTINEL) { Cow::Owned(input.replace(SENTINEL, "")) } else { Cow::Borrowed(input) };
+    let input = input.strip_prefix('\u{FEFF}').unwrap_or(&input);
+
+    let logical = unfold(input);
 
     let mut text = String::with_capacity(input.len() + 16);
     let mut lines = Vec::with_capacity(logical.len());

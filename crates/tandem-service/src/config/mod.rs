@@ -120,7 +120,7 @@ impl std::fmt::Display for StoreConfig {
 pub struct Connection {
     /// The section's name.
     pub name: String,
-    /// `provider`: `salesforce`, `graph`, `ews`, `google` or `memory`.
+    /// `provider`: `salesforce`, `graph`, `ews`, `google`, `dav`, `vdir` or `memory`.
     pub provider: String,
     /// The other keys, for the provider's builder (secrets are references).
     pub settings: toml::Table,

@@ -233,7 +233,12 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<ServiceConfig, ConfigErro
             settings.insert(key, value.into_inner());
         }
         let provider = provider.ok_or_else(|| {
-            at(line, format!("[connections.{name}]: missing key `provider` (salesforce, graph, ews, google or memory)"))
+            at(
+                line,
+                format!(
+                    "[connections.{name}]: missing key `provider` (salesforce, graph, ews, google, dav, vdir or memory)"
+                ),
+            )
         })?;
         connections.insert(name.clone(), Connection { name, provider, settings, line, key_lines, org_feed });
     }

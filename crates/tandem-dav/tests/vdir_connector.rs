@@ -1,0 +1,168 @@
+//! The vdir connector on its own and under the engine's recovery: creates named after their key
+//! (a lost answer never duplicates), content-version preconditions, no-op updates, cursors.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod vdir_common;
+
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use tandem_connector::{ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult, Written};
+use tandem_core::capabilities::Capabilities;
+use tandem_core::fields::{FieldKey, FieldValue};
+use tandem_core::model::{ObjectKind, Record};
+use tandem_core::plan::FieldChange;
+use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, RecordId, Version};
+use tandem_dav::vdir::{VdirConfig, VdirConnector};
+use tandem_engine::{Engine, SyncOptions, UserSync};
+use tandem_store::SqliteStore;
+use vdir_common::*;
+
+/// Applies writes, then loses the answer of the first `lose` batches.
+struct LosesAnswers {
+    inner: VdirConnector,
+    lose: AtomicUsize,
+}
+
+#[async_trait]
+impl Connector for LosesAnswers {
+    fn provider(&self) -> &str {
+        self.inner.provider()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn connection(&self) -> ConnectionInfo {
+        self.inner.connection()
+    }
+    async fn identity(&self) -> Result<Identity, ConnectorError> {
+        self.inner.identity().await
+    }
+    async fn pull<'a>(&self, object: ObjectKind, cursor: Option<&'a Cursor>) -> Result<PullPage, ConnectorError> {
+        self.inner.pull(object, cursor).await
+    }
+    async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
+        self.inner.fetch(object, ids).await
+    }
+    async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let results = self.inner.apply(object, ops).await?;
+        if self.lose.load(Ordering::SeqCst) > 0 {
+            self.lose.fetch_sub(1, Ordering::SeqCst);
+            return Err(ConnectorError::Transient { message: "connection reset after the request was sent".into() });
+        }
+        Ok(results)
+    }
+    async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError> {
+        self.inner.find_by_key(object, key).await
+    }
+}
+
+#[tokio::test]
+async fn a_lost_answer_on_create_never_duplicates() {
+    let w = World::new().await;
+    for i in 0..3 {
+        write_event(&w.a_events, &format!("e{i}.ics"), &format!("uid-{i}"), "Lost answers", "");
+    }
+    let b = Arc::new(LosesAnswers { inner: w.b.clone(), lose: AtomicUsize::new(1) });
+    let engine = Engine::new(Arc::new(SqliteStore::open(w.dir.path().join("lost.sqlite")).await.unwrap()));
+    let job = UserSync::new("ann@example.com", vdir_sync_config(), Arc::new(w.a.clone()), b.clone());
+    let sync = || async {
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        engine.sync_user(&job, &SyncOptions { objects: Some(vec![ObjectKind::Event]), ..SyncOptions::default() }).await
+    };
+    let _ = sync().await;
+    assert_eq!(items(&w.b_events).len(), 3, "the writes happened");
+    let report = sync().await.unwrap();
+    let report2 = sync().await.unwrap();
+    assert_eq!(items(&w.b_events).len(), 3, "no duplicate: {report}\n{report2}");
+    assert_eq!(items(&w.a_events).len(), 3, "no echo copied back: {report}\n{report2}");
+    assert_eq!(report2.total_writes(), 0, "{report2}");
+}
+
+fn event_record(summary: &str) -> Record {
+    let text = format!(
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u\r\nDTSTART:20300101T100000Z\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    );
+    Record::Event(tandem_core::interchange::parse_icalendar(&text).unwrap().remove(0))
+}
+
+#[tokio::test]
+async fn creates_are_idempotent_and_writes_check_the_content_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = VdirConnector::new(VdirConfig::new().with_events(dir.path())).unwrap();
+    let key = IdempotencyKey("tdm00112233445566778899aabbccddeeff".into());
+    let create = WriteOp::Create { key: key.clone(), record: event_record("One") };
+    let first = c.apply(ObjectKind::Event, std::slice::from_ref(&create)).await.unwrap().remove(0).unwrap();
+    assert_eq!(first.id.as_str(), "tdm00112233445566778899aabbccddeeff.ics");
+    let again = c.apply(ObjectKind::Event, &[create]).await.unwrap().remove(0).unwrap();
+    assert_eq!(again, first);
+    assert_eq!(items(dir.path()).len(), 1);
+    assert_eq!(c.find_by_key(ObjectKind::Event, &key).await.unwrap(), Some(first.clone()));
+    assert_eq!(c.find_by_key(ObjectKind::Event, &IdempotencyKey("tdm-other".into())).await.unwrap(), None);
+
+    // The version is the content's: what a pull reports, what a write answers.
+    let pulled = c.pull(ObjectKind::Event, None).await.unwrap();
+    assert_eq!(pulled.changes[0].version, first.version);
+    assert_eq!(pulled.changes[0].sync_key, Some(key));
+
+    let patch = |s: &str| vec![FieldChange { field: FieldKey::Subject, value: Some(FieldValue::Text(s.into())) }];
+    let stale = WriteOp::Update { id: first.id.clone(), expected: Version::new("0123"), patch: patch("Two") };
+    let result = c.apply(ObjectKind::Event, &[stale]).await.unwrap().remove(0);
+    assert_eq!(result, Err(ConnectorError::PreconditionFailed { current: Some(first.version.clone()) }));
+
+    // Writing what the file already says writes nothing.
+    let writes = c.files_written();
+    let same = WriteOp::Update { id: first.id.clone(), expected: first.version.clone(), patch: patch("One") };
+    let unchanged = c.apply(ObjectKind::Event, &[same]).await.unwrap().remove(0).unwrap();
+    assert_eq!((unchanged.version, c.files_written()), (first.version.clone(), writes));
+
+    let update = WriteOp::Update { id: first.id.clone(), expected: first.version.clone(), patch: patch("Two") };
+    let second = c.apply(ObjectKind::Event, &[update]).await.unwrap().remove(0).unwrap();
+    assert_ne!(second.version, first.version);
+    assert!(fs::read_to_string(dir.path().join(first.id.as_str())).unwrap().contains("SUMMARY:Two"));
+
+    let stale_delete = WriteOp::Delete { id: first.id.clone(), expected: first.version.clone() };
+    assert!(matches!(
+        c.apply(ObjectKind::Event, &[stale_delete]).await.unwrap()[0],
+        Err(ConnectorError::PreconditionFailed { .. })
+    ));
+    let delete = WriteOp::Delete { id: first.id.clone(), expected: second.version.clone() };
+    assert!(c.apply(ObjectKind::Event, std::slice::from_ref(&delete)).await.unwrap()[0].is_ok());
+    assert_eq!(c.apply(ObjectKind::Event, &[delete]).await.unwrap()[0], Err(ConnectorError::NotFound));
+    assert!(items(dir.path()).is_empty());
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file left");
+}
+
+#[tokio::test]
+async fn cursors_belong_to_their_folder_and_ids_cannot_escape_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    write_event(dir.path(), "a.ics", "a", "A", "");
+    let c = VdirConnector::new(VdirConfig::new().with_events(dir.path())).unwrap();
+    let d = VdirConnector::new(VdirConfig::new().with_events(other.path())).unwrap();
+    let page = c.pull(ObjectKind::Event, None).await.unwrap();
+    assert!(page.done);
+    assert_eq!(d.pull(ObjectKind::Event, Some(&page.cursor)).await, Err(ConnectorError::CursorExpired));
+    assert_eq!(c.pull(ObjectKind::Event, Some(&Cursor(b"junk".to_vec()))).await, Err(ConnectorError::CursorExpired));
+    assert!(matches!(c.pull(ObjectKind::Contact, None).await, Err(ConnectorError::Config { .. })));
+
+    let fetched = c.fetch(ObjectKind::Event, &[RecordId::new("../a.ics"), RecordId::new("a.ics")]).await.unwrap();
+    assert!(matches!(fetched[0].kind, ChangeKind::Deleted));
+    assert!(matches!(fetched[1].kind, ChangeKind::Upserted { .. }));
+    let escape = WriteOp::Delete { id: RecordId::new("../a.ics"), expected: Version::default() };
+    assert_eq!(c.apply(ObjectKind::Event, &[escape]).await.unwrap()[0], Err(ConnectorError::NotFound));
+    assert!(dir.path().join("a.ics").exists());
+}
+
+#[test]
+fn the_default_policy_allows_vdir_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = VdirConnector::new(VdirConfig::new().with_events(dir.path())).unwrap();
+    let info = c.connection();
+    assert_eq!((info.provider.as_str(), info.method.as_str()), ("vdir", "local_files"));
+    tandem_policy::Policy::default().check_connection(&info).unwrap();
+    let strict = tandem_policy::Policy { allow_in_memory: false, ..tandem_policy::Policy::default() };
+    strict.check_connection(&info).unwrap();
+}
