@@ -28,13 +28,16 @@
 //!
 //! Under `cargo test --benches` (the CI smoke run) it shrinks to 200 events, and skips vdirsyncer
 //! with a loud message when it is not installed (it fails instead when `CI` is set).
-//! The 2,000-event run against Radicale is not included: see `docs/connectors/dav.md`.
+//! Then the same three runs with 2,000 events from a vdir folder to a Radicale calendar (module
+//! `radicale`).
 //!
 //! Run: `cargo bench --bench dav_vs_vdirsyncer --features dav`. Results: see
 //! `docs/connectors/dav.md` ("Head to head with vdirsyncer").
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "dav_vs_vdirsyncer/radicale.rs"]
+mod radicale;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +62,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(CHILD) {
         child(&args[2..]);
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some(radicale::DAV_CHILD) {
+        radicale::child(&args[2..]);
         return;
     }
     // Only the data, for profiling one tool by hand: `--generate DIR N`.
@@ -98,6 +105,11 @@ fn main() {
         rows.push((label.to_string(), v, t));
     }
     print_table(&rows);
+    let against_radicale = radicale::run(vs.as_ref().map(|r| Path::new(&r.command[0])), &scratch);
+    if !against_radicale.is_empty() {
+        println!("\nAgainst Radicale:");
+        print_table(&against_radicale);
+    }
     let _ = std::fs::remove_dir_all(&scratch);
 }
 
