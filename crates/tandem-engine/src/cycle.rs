@@ -570,6 +570,19 @@ struct Cycle<'a> {
     feed_consumed: Option<feed::Consumed>,
 }
 
+/// What reading one side did, recorded in the report once both sides are read.
+#[derive(Debug, Default)]
+pub(crate) struct SideRead {
+    /// Calls made, retries included.
+    pub(crate) calls: u64,
+    /// The side's cursor had expired: it was read in full.
+    pub(crate) full_resync: bool,
+    /// Changes read from the feed, when a feed was read.
+    pub(crate) pulled: Option<usize>,
+    /// The organization-feed inbox rows read, to prune after the commit.
+    pub(crate) feed_consumed: Option<feed::Consumed>,
+}
+
 /// The outcome of executing one plan.
 struct Executed {
     plan: Plan,
@@ -656,21 +669,52 @@ impl<'a> Cycle<'a> {
         with_retries(&opts, side, access, &mut |side| calls.count(side), f).await
     }
 
-    async fn pull(&mut self, side: Side) -> Result<(Vec<Change>, Cursor), EngineError> {
+    /// Calls the connector with the engine's bounded retries, counting into `read` (reads of the
+    /// two sides run at once, so they cannot count into the report directly).
+    async fn call_counted<T, F, Fut>(&self, side: Side, read: &mut SideRead, f: F) -> Result<T, ConnectorError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+    {
+        let calls = &mut read.calls;
+        with_retries(&self.engine.inner.options, side, Access::Read, &mut |_| *calls += 1, f).await
+    }
+
+    /// Reads `side`'s changes: its change feed, or for the CRM side of a job on an organization
+    /// feed, its inbox. Takes `&self` so that both sides are read at once.
+    async fn pull(&self, side: Side, read: &mut SideRead) -> Result<(Vec<Change>, Cursor), EngineError> {
         if side == Side::Crm
             && let Some(feed) = self.job.crm_feed.clone()
         {
-            return self.pull_feed(&feed).await;
+            return self.pull_feed(&feed, read).await;
         }
         let saved = self.engine.inner.store.cursor(self.user(), self.object, side).await?;
-        self.pull_connector(side, saved).await
+        self.pull_connector(side, saved, read).await
+    }
+
+    /// Records what reading a side did in the report.
+    fn absorb(&mut self, side: Side, read: SideRead) {
+        match side {
+            Side::Crm => self.report.api_calls.crm += read.calls,
+            Side::Mailbox => self.report.api_calls.mailbox += read.calls,
+        }
+        if read.full_resync {
+            self.report.full_resync.push(side);
+        }
+        if let Some(n) = read.pulled {
+            self.report.pulled.insert(side, n);
+        }
+        if read.feed_consumed.is_some() {
+            self.feed_consumed = read.feed_consumed;
+        }
     }
 
     /// Pulls every page of `side`'s change feed from `saved`.
     async fn pull_connector(
-        &mut self,
+        &self,
         side: Side,
         saved: Option<Cursor>,
+        read: &mut SideRead,
     ) -> Result<(Vec<Change>, Cursor), EngineError> {
         let connector = self.job.connector(side);
         let object = self.object;
@@ -679,7 +723,7 @@ impl<'a> Cycle<'a> {
         let mut changes = Vec::new();
         loop {
             let current = cursor.clone();
-            match self.call(side, Access::Read, || connector.pull(object, current.as_ref())).await {
+            match self.call_counted(side, read, || connector.pull(object, current.as_ref())).await {
                 Ok(page) => {
                     changes.extend(page.changes);
                     cursor = Some(page.cursor);
@@ -689,7 +733,7 @@ impl<'a> Cycle<'a> {
                 }
                 Err(ConnectorError::CursorExpired) if !restarted && cursor.is_some() => {
                     tracing::info!(%side, "cursor expired; reading in full and re-linking existing pairs");
-                    self.report.full_resync.push(side);
+                    read.full_resync = true;
                     restarted = true;
                     changes.clear();
                     cursor = None;
@@ -697,17 +741,30 @@ impl<'a> Cycle<'a> {
                 Err(error) => return Err(EngineError::Connector { side, error }),
             }
         }
-        self.report.pulled.insert(side, changes.len());
+        read.pulled = Some(changes.len());
         Ok((changes, cursor.unwrap_or_default()))
     }
 
     async fn fetch(&mut self, side: Side, ids: &[RecordId]) -> Result<Vec<Change>, EngineError> {
+        let mut read = SideRead::default();
+        let fetched = self.fetch_counted(side, ids, &mut read).await;
+        self.report.api_calls.count_n(side, read.calls);
+        fetched
+    }
+
+    /// Reads records by id in chunks, counting into `read`.
+    async fn fetch_counted(
+        &self,
+        side: Side,
+        ids: &[RecordId],
+        read: &mut SideRead,
+    ) -> Result<Vec<Change>, EngineError> {
         let connector = self.job.connector(side);
         let object = self.object;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(self.engine.inner.options.fetch_chunk.max(1)) {
             let fetched = self
-                .call(side, Access::Read, || connector.fetch(object, chunk))
+                .call_counted(side, read, || connector.fetch(object, chunk))
                 .await
                 .map_err(|error| EngineError::Connector { side, error })?;
             out.extend(fetched);
@@ -733,8 +790,15 @@ impl<'a> Cycle<'a> {
         let mut cursors: [Cursor; 2] = [Cursor::default(), Cursor::default()];
         let mut refetched: Vec<(Side, RecordId)> = Vec::new();
         let mut deferred: Vec<(Side, RecordId)> = Vec::new();
+        // Both sides at once: a cycle's reads are mostly waiting on two providers.
+        let (mut crm_read, mut mailbox_read) = (SideRead::default(), SideRead::default());
+        let (crm_pulled, mailbox_pulled) =
+            tokio::join!(self.pull(Side::Crm, &mut crm_read), self.pull(Side::Mailbox, &mut mailbox_read));
+        self.absorb(Side::Crm, crm_read);
+        self.absorb(Side::Mailbox, mailbox_read);
+        let mut both = [Some(crm_pulled?), Some(mailbox_pulled?)];
         for side in Side::BOTH {
-            let (mut pulled, cursor) = self.pull(side).await?;
+            let (mut pulled, cursor) = both[idx(side)].take().unwrap_or_default();
             let queued = store.refetch_queue(&user, object, side).await?;
             if !queued.is_empty() {
                 // Records queued for another look stay queued if they cannot be read now; the

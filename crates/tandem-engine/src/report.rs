@@ -59,6 +59,14 @@ pub struct ApiCalls {
 }
 
 impl ApiCalls {
+    /// Counts `n` calls to `side`.
+    pub fn count_n(&mut self, side: Side, n: u64) {
+        match side {
+            Side::Crm => self.crm += n,
+            Side::Mailbox => self.mailbox += n,
+        }
+    }
+
     /// Counts one call to `side`.
     pub fn count(&mut self, side: Side) {
         match side {

@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 use tandem_core::state::{Change, Cursor, RecordId, Side};
 
-use super::{Access, Cycle};
+use super::{Cycle, SideRead};
 use crate::EngineError;
 
 /// What marks a CRM cursor as a member cursor.
@@ -61,7 +61,11 @@ pub(crate) struct Consumed {
 
 impl Cycle<'_> {
     /// The CRM side's changes from the feed `feed`, and the member cursor to commit.
-    pub(super) async fn pull_feed(&mut self, feed: &str) -> Result<(Vec<Change>, Cursor), EngineError> {
+    pub(super) async fn pull_feed(
+        &self,
+        feed: &str,
+        read: &mut SideRead,
+    ) -> Result<(Vec<Change>, Cursor), EngineError> {
         let store = self.engine.inner.store.clone();
         let feeds = store.feeds().ok_or_else(|| {
             EngineError::Config(format!("job reads from feed `{feed}` but the state store keeps no feeds"))
@@ -69,7 +73,7 @@ impl Cycle<'_> {
         let object = self.object;
         let crm = self.job.crm.clone();
         let member = self
-            .call(Side::Crm, Access::Read, || crm.feed_member())
+            .call_counted(Side::Crm, read, || crm.feed_member())
             .await
             .map_err(|error| EngineError::Connector { side: Side::Crm, error })?
             .ok_or_else(|| {
@@ -97,10 +101,10 @@ impl Cycle<'_> {
             }
             if !reread.is_empty() {
                 changes.retain(|c| !reread.contains(&c.id));
-                changes.extend(self.fetch(Side::Crm, &reread).await?);
+                changes.extend(self.fetch_counted(Side::Crm, &reread, read).await?);
             }
-            self.report.pulled.insert(Side::Crm, changes.len());
-            self.feed_consumed = Some(Consumed { feed: feed.to_owned(), member: member.clone(), upto });
+            read.pulled = Some(changes.len());
+            read.feed_consumed = Some(Consumed { feed: feed.to_owned(), member: member.clone(), upto });
             let next = MemberCursor { feed: feed.to_owned(), after: upto, verify: 0 };
             return Ok((changes, next.encode()));
         }
@@ -111,7 +115,7 @@ impl Cycle<'_> {
         if resume.is_none() {
             tracing::info!(feed, "reading the user's CRM records once before following the organization feed");
         }
-        let (changes, _) = self.pull_connector(Side::Crm, resume).await?;
+        let (changes, _) = self.pull_connector(Side::Crm, resume, read).await?;
         let h1 = feeds.feed_head(feed, object).await?;
         let next = MemberCursor { feed: feed.to_owned(), after: h0, verify: h1 };
         Ok((changes, next.encode()))
