@@ -319,6 +319,11 @@ name = "sales"
     )
     .unwrap();
 
+    // `check` builds the feed as `run` would, and says so.
+    let o = tandem(&config, &["check"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("organization feeds: salesforce (read as"), "{}", stdout(&o));
+
     // First sync: the feed starts, each user reads its own contacts once.
     let o = tandem(&config, &["sync"]).await;
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
@@ -349,5 +354,13 @@ name = "sales"
     assert_eq!(names("ann"), ["ann-renamed"]);
     assert_eq!(names("bob"), ["bob-contact", "bob-new"]);
     assert_eq!(names("cy"), ["cy-contact"]);
+
+    // A feed the connection's settings cannot have (Chatter follows are per user) is refused by
+    // `check`, with the file's line.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("org_feed =", "include_followed = true\norg_feed =")).unwrap();
+    let o = tandem(&config, &["check"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("org_feed") && stderr(&o).contains("include_followed"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }

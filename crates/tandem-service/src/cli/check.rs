@@ -76,6 +76,8 @@ struct Report {
     ok: bool,
     users: Vec<UserCheck>,
     unassigned: Vec<String>,
+    /// The organization feeds the users read from, with the user each is read as.
+    feeds: Vec<String>,
 }
 
 async fn check_side(
@@ -168,8 +170,20 @@ pub async fn run(path: &Path, args: Args) -> Result<Exit, Failure> {
             mailbox,
         });
     }
+    // Organization feeds are built as `tandem run` builds them: a setting they refuse (a
+    // provider without one, `include_followed`) is a configuration error here, not at run time.
+    let feeds: Vec<String> = ctx
+        .factory
+        .feeds(&args.users)?
+        .into_iter()
+        .map(|(name, _)| {
+            let user = ctx.config.connections.get(&name).and_then(|c| c.org_feed.as_ref()).map(|(u, _)| u.clone());
+            format!("{name} (read as {})", user.unwrap_or_default())
+        })
+        .collect();
     let ok = users.iter().all(|u| u.crm.ok() && u.mailbox.ok());
     let report = Report {
+        feeds,
         config: ctx.config.path.display().to_string(),
         store: ctx.config.store.to_string(),
         ok,
@@ -204,6 +218,9 @@ pub async fn run(path: &Path, args: Args) -> Result<Exit, Failure> {
                 "not synced (in users_file, matched by no assignment): {}\n",
                 report.unassigned.join(", ")
             ));
+        }
+        if !report.feeds.is_empty() {
+            text.push_str(&format!("organization feeds: {}\n", report.feeds.join(", ")));
         }
         text.push_str(if report.ok { "check passed" } else { "check FAILED" });
         text
