@@ -694,10 +694,7 @@ impl<'a> Cycle<'a> {
 
     /// Records what reading a side did in the report.
     fn absorb(&mut self, side: Side, read: SideRead) {
-        match side {
-            Side::Crm => self.report.api_calls.crm += read.calls,
-            Side::Mailbox => self.report.api_calls.mailbox += read.calls,
-        }
+        self.report.api_calls.count_n(side, read.calls);
         if read.full_resync {
             self.report.full_resync.push(side);
         }

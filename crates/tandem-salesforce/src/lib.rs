@@ -244,11 +244,6 @@ impl SalesforceConnector {
     }
 
     /// The synced user's id: configured, or the session's user.
-    /// This connection's user id, the key an organization feed routes its changes by.
-    pub(crate) async fn feed_user_id(&self) -> Result<String, ConnectorError> {
-        self.user_id().await
-    }
-
     async fn user_id(&self) -> Result<String, ConnectorError> {
         if let Some(id) = &self.config.user_id {
             return Ok(id.clone());
@@ -370,6 +365,7 @@ impl Connector for SalesforceConnector {
     }
 
     async fn feed_member(&self) -> Result<Option<String>, ConnectorError> {
-        org::member_of(self).await
+        // The key `SalesforceFeed` routes by: the user's id (owner and invitee ids in the feed).
+        self.user_id().await.map(Some)
     }
 }

@@ -256,8 +256,3 @@ impl SalesforceConnector {
         Ok(())
     }
 }
-
-/// The organization feed's member key of a user's connection: its Salesforce user id.
-pub(crate) async fn member_of(connector: &SalesforceConnector) -> Result<Option<String>, ConnectorError> {
-    connector.feed_user_id().await.map(Some)
-}

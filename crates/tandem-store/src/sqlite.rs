@@ -300,7 +300,7 @@ macro_rules! audit_columns {
 
 /// Rows per multi-row `INSERT`: at most 11 variables a row, 704 in all, under the 999 of old
 /// SQLites.
-const BATCH_ROWS: usize = 64;
+pub(crate) const BATCH_ROWS: usize = 64;
 
 const PAIR_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
@@ -1112,7 +1112,7 @@ fn bind_pair(q: SqliteQuery, user: &str, obj: &str, pair: &PairState) -> SqliteQ
 
 /// The statement `head` + `rows` copies of `row` + `tail`; the full-size one is built once into
 /// `full`. Only placeholders are repeated, never values.
-fn batch_sql(full: &OnceLock<Arc<str>>, rows: usize, head: &str, row: &str, tail: &str) -> Arc<str> {
+pub(crate) fn batch_sql(full: &OnceLock<Arc<str>>, rows: usize, head: &str, row: &str, tail: &str) -> Arc<str> {
     let build = |rows: usize| -> Arc<str> {
         let mut sql = String::with_capacity(head.len() + tail.len() + rows * (row.len() + 2));
         sql.push_str(head);
@@ -1192,7 +1192,7 @@ async fn insert_audit(conn: &mut SqliteConnection, entries: &[AuditEntry]) -> Re
 }
 
 /// A query with owned arguments.
-type SqliteQuery = sqlx::query::Query<'static, sqlx::Sqlite, SqliteArguments>;
+pub(crate) type SqliteQuery = sqlx::query::Query<'static, sqlx::Sqlite, SqliteArguments>;
 
 // ---- decoding rows ----
 

@@ -10,7 +10,7 @@ use sqlx::{PgConnection, Row, query, query_scalar};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::Cursor;
 
-use super::sqlite::{decode_change, encode_change, recipients};
+use super::sqlite::{decode_change, inbox_rows};
 use super::{FeedInbox, FeedPage, FeedState, InboxItem};
 use crate::StoreError;
 use crate::codec::ts;
@@ -90,19 +90,8 @@ impl FeedInbox for PgStore {
                     .map_err(db("commit_feed_page: members"))?
                     .into_iter()
                     .collect();
-            // One statement per page: the rows as parallel arrays, unnested. A record delivered
-            // twice on one page keeps its last change (the feed reads in modification order).
-            let mut latest: std::collections::BTreeMap<(&str, &str), String> = std::collections::BTreeMap::new();
-            for delivery in &page.deliveries {
-                let to = recipients(&delivery.to, &members);
-                if to.is_empty() {
-                    continue;
-                }
-                let change = encode_change(&delivery.change)?;
-                for member in to {
-                    latest.insert((member, delivery.change.id.as_str()), change.clone());
-                }
-            }
+            // One statement per page: the rows as parallel arrays, unnested.
+            let latest = inbox_rows(page, &members)?;
             if !latest.is_empty() {
                 let mut member_col = Vec::with_capacity(latest.len());
                 let mut record_col = Vec::with_capacity(latest.len());

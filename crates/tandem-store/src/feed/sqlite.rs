@@ -1,18 +1,24 @@
 //! [`FeedInbox`] on SQLite. Writes take the write lock up front (`BEGIN IMMEDIATE`), which is
 //! what serialises a member joining with a page committing.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection, query, query_scalar};
+use std::sync::{Arc, OnceLock};
+
+use sqlx::{AssertSqlSafe, Row, SqliteConnection, query, query_scalar};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{Change, Cursor};
 
 use super::{FeedInbox, FeedPage, FeedState, InboxItem, Recipients};
 use crate::StoreError;
 use crate::codec::ts;
-use crate::sqlite::{SqliteStore, db};
+use crate::sqlite::{BATCH_ROWS, SqliteQuery, SqliteStore, batch_sql, db};
+
+const INBOX_HEAD: &str = "INSERT INTO feed_inbox (feed, object, member, record_id, seq, change) VALUES ";
+const INBOX_TAIL: &str =
+    " ON CONFLICT (feed, object, member, record_id) DO UPDATE SET seq = excluded.seq, change = excluded.change";
 
 /// Creates the feed's row when missing and returns its head.
 async fn ensure_feed(tx: &mut SqliteConnection, feed: &str, object: ObjectKind) -> Result<u64, StoreError> {
@@ -39,6 +45,26 @@ pub(crate) fn encode_change(change: &Change) -> Result<String, StoreError> {
 
 pub(crate) fn decode_change(text: &str) -> Result<Change, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what: "feed inbox row".into(), detail: e.to_string() })
+}
+
+/// A page's inbox rows: (member, record) → the encoded change, the last change of a record on
+/// the page winning (the feed reads in modification order).
+pub(crate) fn inbox_rows<'a>(
+    page: &'a FeedPage,
+    members: &'a HashSet<String>,
+) -> Result<BTreeMap<(&'a str, &'a str), String>, StoreError> {
+    let mut rows = BTreeMap::new();
+    for delivery in &page.deliveries {
+        let to = recipients(&delivery.to, members);
+        if to.is_empty() {
+            continue;
+        }
+        let change = encode_change(&delivery.change)?;
+        for member in to {
+            rows.insert((member, delivery.change.id.as_str()), change.clone());
+        }
+    }
+    Ok(rows)
 }
 
 /// The members a delivery goes to, among those registered.
@@ -109,27 +135,20 @@ impl FeedInbox for SqliteStore {
                     .map_err(db("commit_feed_page: members"))?
                     .into_iter()
                     .collect();
-            for delivery in &page.deliveries {
-                let to = recipients(&delivery.to, &members);
-                if to.is_empty() {
-                    continue;
-                }
-                let change = encode_change(&delivery.change)?;
-                for member in to {
-                    query(
-                        "INSERT INTO feed_inbox (feed, object, member, record_id, seq, change) VALUES (?, ?, ?, ?, ?, ?) \
-                         ON CONFLICT (feed, object, member, record_id) DO UPDATE SET seq = excluded.seq, change = excluded.change",
-                    )
-                    .bind(feed)
-                    .bind(object.as_str())
-                    .bind(member)
-                    .bind(delivery.change.id.as_str())
-                    .bind(seq_sql)
-                    .bind(&change)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("commit_feed_page: deliver"))?;
-                }
+            // Written BATCH_ROWS per statement, like pairs and intents.
+            static FULL: OnceLock<Arc<str>> = OnceLock::new();
+            let rows: Vec<_> = inbox_rows(page, &members)?.into_iter().collect();
+            for chunk in rows.chunks(BATCH_ROWS) {
+                let sql = batch_sql(&FULL, chunk.len(), INBOX_HEAD, "(?, ?, ?, ?, ?, ?)", INBOX_TAIL);
+                let q = chunk.iter().fold(query(AssertSqlSafe(sql)), |q: SqliteQuery, ((member, record), change)| {
+                    q.bind(feed.to_owned())
+                        .bind(object.as_str())
+                        .bind((*member).to_owned())
+                        .bind((*record).to_owned())
+                        .bind(seq_sql)
+                        .bind(change.clone())
+                });
+                q.execute(&mut *tx).await.map_err(db("commit_feed_page: deliver"))?;
             }
         }
         tx.commit().await.map_err(db("commit_feed_page: commit"))?;
