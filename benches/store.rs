@@ -119,7 +119,10 @@ fn commit_10k_updates_full_cycle(bencher: Bencher<'_, '_>, existing: usize) {
                     object: CONTACT,
                     key: format!("update:mailbox:{}:{rev}", p.mailbox.id),
                     target: Side::Mailbox,
-                    operation: serde_json::json!({ "pair": p.pair_id.as_str(), "fields": ["title"] }),
+                    operation: tandem_store::JournalJson::to_json(
+                        &serde_json::json!({ "pair": p.pair_id.as_str(), "fields": ["title"] }),
+                    )
+                    .unwrap(),
                     created_at: support::at(rev as i64),
                 })
                 .collect();

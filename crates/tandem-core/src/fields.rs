@@ -167,6 +167,52 @@ impl FieldKey {
     }
 }
 
+impl FieldKey {
+    /// The name as [`Display`](fmt::Display) writes it, without formatting, for every key but
+    /// the ones carrying text (custom fields and single attendees): `None` for those. Stores
+    /// write the names of every print of every pair they commit.
+    pub fn static_name(&self) -> Option<&'static str> {
+        Some(match self {
+            FieldKey::GivenName => "given_name",
+            FieldKey::MiddleName => "middle_name",
+            FieldKey::FamilyName => "family_name",
+            FieldKey::Emails => "emails",
+            FieldKey::Phone(kind) => match kind {
+                PhoneKind::Business => "phone.business",
+                PhoneKind::Mobile => "phone.mobile",
+                PhoneKind::Home => "phone.home",
+                PhoneKind::BusinessFax => "phone.business_fax",
+                PhoneKind::HomeFax => "phone.home_fax",
+                PhoneKind::Assistant => "phone.assistant",
+                PhoneKind::Other => "phone.other",
+            },
+            FieldKey::Company => "company",
+            FieldKey::Title => "title",
+            FieldKey::Department => "department",
+            FieldKey::Address(kind) => match kind {
+                AddressKind::Work => "address.work",
+                AddressKind::Home => "address.home",
+                AddressKind::Other => "address.other",
+            },
+            FieldKey::Birthday => "birthday",
+            FieldKey::AssistantName => "assistant_name",
+            FieldKey::Notes => "notes",
+            FieldKey::Subject => "subject",
+            FieldKey::Description => "description",
+            FieldKey::Location => "location",
+            FieldKey::Timing => "timing",
+            FieldKey::Recurrence => "recurrence",
+            FieldKey::Organizer => "organizer",
+            FieldKey::Attendees => "attendees",
+            FieldKey::Privacy => "privacy",
+            FieldKey::ShowAs => "show_as",
+            FieldKey::Categories => "categories",
+            FieldKey::CrmLinks => "crm_links",
+            FieldKey::Custom(_) | FieldKey::Attendee(_) => return None,
+        })
+    }
+}
+
 impl fmt::Display for FieldKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
@@ -816,6 +862,16 @@ fn event_set(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn static_names_are_the_displayed_names() {
+        for kind in ObjectKind::ALL {
+            for key in FieldKey::standard(kind) {
+                assert_eq!(key.static_name(), Some(key.to_string().as_str()), "{key:?}");
+            }
+        }
+        assert_eq!(FieldKey::Custom("Region__c".into()).static_name(), None);
+    }
+
     use super::*;
 
     #[test]

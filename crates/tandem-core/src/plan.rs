@@ -51,8 +51,9 @@ pub enum Action {
         source_id: RecordId,
         /// Makes the create idempotent; also the new pair's id.
         key: IdempotencyKey,
-        /// The record to create, projected onto what `target` can store.
-        record: Record,
+        /// The record to create, projected onto what `target` can store. Boxed: the other
+        /// actions are small, and a plan of ten thousand creates holds an operation for each.
+        record: Box<Record>,
         /// Fields shortened to fit the target.
         truncated: Vec<FieldKey>,
     },

@@ -1582,7 +1582,13 @@ impl<'a> Planner<'a> {
         }
         self.push(
             Some(&key),
-            Action::Create { target, source_id: source.id.clone(), key: key.clone(), record: projected, truncated },
+            Action::Create {
+                target,
+                source_id: source.id.clone(),
+                key: key.clone(),
+                record: Box::new(projected),
+                truncated,
+            },
             reason,
         );
         self.plan.states.insert(key, NextState::Put(state));

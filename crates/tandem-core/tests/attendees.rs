@@ -308,7 +308,7 @@ fn a_side_whose_attendees_are_read_only_never_receives_attendee_writes() {
         .operations
         .iter()
         .filter_map(|o| match &o.action {
-            Action::Create { target: Side::Crm, record, .. } => Some(record),
+            Action::Create { target: Side::Crm, record, .. } => Some(&**record),
             _ => None,
         })
         .collect();

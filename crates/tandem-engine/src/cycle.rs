@@ -5,13 +5,14 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tandem_connector::{ConnectionInfo, ConnectorError, WriteOp, WriteResult, Written};
-use tandem_core::model::ObjectKind;
+use tandem_core::model::{ObjectKind, Record};
 use tandem_core::plan::{Action, NextState, Operation, Plan, Resolution};
 use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
 use tandem_core::state::{Change, Cursor, PairId, PairState, RecordId, Side, Version};
 use tandem_policy::{PlanContext, PolicyDecision};
 use tandem_store::{
-    AuditEntry, CycleCommit, CycleCounts, CycleOperation, CycleRecord, Intent, QuarantineEntry, UnresolvedEntry,
+    AuditEntry, CycleCommit, CycleCounts, CycleOperation, CycleRecord, Intent, JournalJson, QuarantineEntry,
+    UnresolvedEntry,
 };
 use tracing::Instrument;
 
@@ -28,6 +29,13 @@ pub(crate) struct JournalEntry {
     pub(crate) next: Option<NextState>,
 }
 
+/// A [`JournalEntry`] as written: borrowed from the plan, serialised the same way.
+#[derive(Serialize)]
+struct JournalEntryRef<'a> {
+    operation: &'a Operation,
+    next: Option<&'a NextState>,
+}
+
 fn intent_key(op: &Operation) -> String {
     match &op.action {
         Action::Create { key, .. } => key.0.clone(),
@@ -37,10 +45,21 @@ fn intent_key(op: &Operation) -> String {
     }
 }
 
+/// Writes journaled per durable journal transaction (see `Cycle::execute`).
+const JOURNAL_WINDOW: usize = 1024;
+
+/// The side a write action writes to; `None` for actions that write nothing.
+fn write_target(action: &Action) -> Option<Side> {
+    match action {
+        Action::Create { target, .. } | Action::Update { target, .. } | Action::Delete { target, .. } => Some(*target),
+        _ => None,
+    }
+}
+
 fn write_op(action: &Action) -> Option<(Side, WriteOp)> {
     match action {
         Action::Create { target, key, record, .. } => {
-            Some((*target, WriteOp::Create { key: key.clone(), record: record.clone() }))
+            Some((*target, WriteOp::Create { key: key.clone(), record: Record::clone(record) }))
         }
         Action::Update { target, id, expected, patch, .. } => {
             Some((*target, WriteOp::Update { id: id.clone(), expected: expected.clone(), patch: patch.clone() }))
@@ -276,7 +295,7 @@ async fn recover(engine: &Engine, job: &UserSync) -> Result<(usize, Unsettled), 
     let now = engine.inner.clock.now();
     for intent in &pending {
         let commit = commits.entry(intent.object).or_default();
-        let entry: JournalEntry = match serde_json::from_value(intent.operation.clone()) {
+        let entry: JournalEntry = match intent.operation.parse() {
             Ok(entry) => entry,
             Err(e) => {
                 // Written by another version of Tandem, or damaged: nothing can be settled from
@@ -993,14 +1012,17 @@ impl<'a> Cycle<'a> {
         // 6. Settle and commit atomically.
         let write_done = Instant::now();
         self.report.phases.write_us = micros(write_done - plan_done);
+        // The changes read are needed no longer than replanning: only their ids from here, and
+        // the records go before the commit is built (a first sync holds every record read).
+        let seen = changed_ids(&changes);
+        drop(changes);
         let mut commit = CycleCommit { audit: std::mem::take(&mut self.policy_audit), ..CycleCommit::default() };
-        for executed in &rounds {
+        for executed in rounds {
             self.settle(executed, &pairs, &mut commit);
         }
         commit.cursors = vec![(Side::Crm, Some(cursors[0].clone())), (Side::Mailbox, Some(cursors[1].clone()))];
         let requarantined: HashSet<(Side, RecordId)> =
             commit.quarantine_add.iter().map(|q| (q.side, q.record_id.clone())).collect();
-        let seen = changed_ids(&changes);
         for q in &quarantined {
             let key = (q.side, q.record_id.clone());
             if !requarantined.contains(&key) && seen[idx(q.side)].contains(&q.record_id) {
@@ -1056,62 +1078,72 @@ impl<'a> Cycle<'a> {
 
     /// Journals, then sends a plan's writes in batches per target. Returns results by operation
     /// index.
+    ///
+    /// The journal is written [`JOURNAL_WINDOW`] writes at a time, each window durable before
+    /// any of its writes is sent: a first sync of ten thousand records never holds ten thousand
+    /// serialised entries at once. A crash between windows leaves later writes unjournaled and
+    /// unsent, which the next cycle plans again.
     async fn execute(&mut self, plan: &Plan) -> Result<HashMap<usize, WriteResult>, EngineError> {
         let store = self.engine.inner.store.clone();
         let now = self.engine.inner.clock.now();
-        let mut intents = Vec::new();
-        let mut by_target: [Vec<(usize, WriteOp)>; 2] = [Vec::new(), Vec::new()];
+        let mut by_target: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
         for (i, op) in plan.operations.iter().enumerate() {
-            let Some((target, write)) = write_op(&op.action) else { continue };
-            let entry = JournalEntry {
-                operation: op.clone(),
-                next: op.pair.as_ref().and_then(|p| plan.states.get(p).cloned()),
-            };
-            let operation = serde_json::to_value(&entry).map_err(|e| EngineError::Journal(e.to_string()))?;
-            intents.push(Intent {
-                user: self.job.user.clone(),
-                object: self.object,
-                key: intent_key(op),
-                target,
-                operation,
-                created_at: now,
-            });
-            by_target[idx(target)].push((i, write));
+            if let Some(target) = write_target(&op.action) {
+                by_target[idx(target)].push(i);
+            }
         }
         let mut results = HashMap::new();
-        if intents.is_empty() {
-            return Ok(results);
-        }
-        // Write-ahead: the intents are durable before anything is sent.
-        store.record_intents(&intents).await?;
         let object = self.object;
         for target in Side::BOTH {
             let connector = self.job.connector(target);
             let max = connector.capabilities().object(object).max_batch.max(1);
-            for chunk in by_target[idx(target)].chunks(max) {
-                // A worker that lost its claim sends nothing more: the intents stay journaled
-                // for whoever holds the user now to settle.
-                self.check_fence().await?;
-                let ops: Vec<WriteOp> = chunk.iter().map(|(_, w)| w.clone()).collect();
-                let outcome = self.call(target, Access::Write, || connector.apply(object, &ops)).await;
-                match outcome {
-                    Ok(answers) if answers.len() == chunk.len() => {
-                        for ((i, _), answer) in chunk.iter().zip(answers) {
-                            results.insert(*i, answer);
-                        }
+            // Whole batches per window, so a window never splits a batch.
+            let window = JOURNAL_WINDOW.div_ceil(max) * max;
+            for indices in by_target[idx(target)].chunks(window) {
+                let mut intents = Vec::with_capacity(indices.len());
+                let mut writes = Vec::with_capacity(indices.len());
+                for &i in indices {
+                    let op = &plan.operations[i];
+                    let Some((_, write)) = write_op(&op.action) else { continue };
+                    let entry =
+                        JournalEntryRef { operation: op, next: op.pair.as_ref().and_then(|p| plan.states.get(p)) };
+                    let operation = JournalJson::to_json(&entry).map_err(|e| EngineError::Journal(e.to_string()))?;
+                    intents.push(Intent {
+                        user: self.job.user.clone(),
+                        object,
+                        key: intent_key(op),
+                        target,
+                        operation,
+                        created_at: now,
+                    });
+                    writes.push((i, write));
+                }
+                // Write-ahead: the window's intents are durable before any of it is sent.
+                store.record_intents(&intents).await?;
+                drop(intents);
+                let mut writes = writes.into_iter();
+                loop {
+                    let (chunk, ops): (Vec<usize>, Vec<WriteOp>) = writes.by_ref().take(max).unzip();
+                    if chunk.is_empty() {
+                        break;
                     }
-                    Ok(answers) => {
-                        let error = ConnectorError::Transient {
-                            message: format!("{} answers for {} writes", answers.len(), chunk.len()),
-                        };
-                        for (i, _) in chunk {
-                            results.insert(*i, Err(error.clone()));
+                    // A worker that lost its claim sends nothing more: the intents stay
+                    // journaled for whoever holds the user now to settle.
+                    self.check_fence().await?;
+                    let outcome = self.call(target, Access::Write, || connector.apply(object, &ops)).await;
+                    match outcome {
+                        Ok(answers) if answers.len() == chunk.len() => {
+                            results.extend(chunk.into_iter().zip(answers));
                         }
-                    }
-                    Err(error) => {
-                        tracing::warn!(%target, error = %error, writes = chunk.len(), "batch failed");
-                        for (i, _) in chunk {
-                            results.insert(*i, Err(error.clone()));
+                        Ok(answers) => {
+                            let error = ConnectorError::Transient {
+                                message: format!("{} answers for {} writes", answers.len(), chunk.len()),
+                            };
+                            results.extend(chunk.into_iter().map(|i| (i, Err(error.clone()))));
+                        }
+                        Err(error) => {
+                            tracing::warn!(%target, error = %error, writes = chunk.len(), "batch failed");
+                            results.extend(chunk.into_iter().map(|i| (i, Err(error.clone()))));
                         }
                     }
                 }
@@ -1187,9 +1219,10 @@ impl<'a> Cycle<'a> {
         Ok(next)
     }
 
-    /// Turns one executed plan into store changes and report lines.
-    fn settle(&mut self, executed: &Executed, pairs: &PairIndex, commit: &mut CycleCommit) {
-        let Executed { plan, results } = executed;
+    /// Turns one executed plan into store changes and report lines. Consumes it: the next
+    /// states move into the commit and the planned records go as soon as they are settled.
+    fn settle(&mut self, executed: Executed, pairs: &PairIndex, commit: &mut CycleCommit) {
+        let Executed { mut plan, results } = executed;
         let now = self.engine.inner.clock.now();
         let user = self.job.user.clone();
         let object = self.object;
@@ -1197,8 +1230,8 @@ impl<'a> Cycle<'a> {
         // Records set aside until an unresolved item is resolved: not read again meanwhile.
         let mut set_aside: HashSet<(Side, RecordId)> = HashSet::new();
         let mut written: HashMap<PairId, Vec<(Side, Written)>> = HashMap::new();
-        self.collect_notes(plan);
-        self.record_over_limit(plan, now, commit);
+        self.collect_notes(&plan);
+        self.record_over_limit(&plan, now, commit);
         let audit =
             |side: Option<Side>, id: Option<RecordId>, action: &str, outcome: String, reason: &str| AuditEntry {
                 at: now,
@@ -1369,8 +1402,10 @@ impl<'a> Cycle<'a> {
                 Action::Skip { .. } => {}
             }
         }
-        for (pair, next) in &plan.states {
-            if failed_pairs.contains(pair) {
+        // Settled: the planned records can go before the states move into the commit.
+        drop(std::mem::take(&mut plan.operations));
+        for (pair, next) in std::mem::take(&mut plan.states) {
+            if failed_pairs.contains(&pair) {
                 // Not committed: every record the pair would have held is read again, so a record
                 // known to this plan only (one that moved) is not forgotten.
                 if let NextState::Put(state) = next {
@@ -1384,11 +1419,10 @@ impl<'a> Cycle<'a> {
                 continue;
             }
             match next {
-                NextState::Remove => commit.remove_pairs.push(pair.clone()),
-                NextState::Put(state) => {
-                    let mut state: PairState = state.clone();
-                    for (target, w) in written.remove(pair).unwrap_or_default() {
-                        let before = pairs.get(pair).map(|p| &p.side(target).fields);
+                NextState::Remove => commit.remove_pairs.push(pair),
+                NextState::Put(mut state) => {
+                    for (target, w) in written.remove(&pair).unwrap_or_default() {
+                        let before = pairs.get(&pair).map(|p| &p.side(target).fields);
                         let side = state.side_mut(target);
                         side.id = w.id;
                         side.version = w.version;

@@ -86,7 +86,7 @@ pub async fn account(
         }
         // An intent that cannot be read is settled (and reported) by the next cycle's recovery;
         // it accounts for nothing here.
-        let Ok(entry) = serde_json::from_value::<JournalEntry>(intent.operation) else { continue };
+        let Ok(entry) = intent.operation.parse::<JournalEntry>() else { continue };
         match entry.operation.action {
             Action::Create { target, source_id, key, .. } => {
                 if target == side {

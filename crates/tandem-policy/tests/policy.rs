@@ -431,7 +431,7 @@ fn creates(plan: &Plan) -> Vec<&Record> {
     plan.operations
         .iter()
         .filter_map(|op| match &op.action {
-            Action::Create { record, .. } => Some(record),
+            Action::Create { record, .. } => Some(&**record),
             _ => None,
         })
         .collect()

@@ -13,7 +13,6 @@
 //! - Cursors: BLOB. Intent operations and details: JSON text.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -33,26 +32,37 @@ pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
 
 /// Field prints as stored.
 pub(crate) fn encode_prints(prints: &FieldPrints) -> String {
-    // Built by hand: this runs for both sides of every pair of every commit. Writing to a
-    // String cannot fail, hence the ignored results.
+    // Built by hand, without `fmt`: this runs for both sides of every pair of every commit.
     let mut out = String::with_capacity(2 + prints.len() * 36);
     out.push('{');
     for (i, (key, print)) in prints.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        match key {
-            // Custom field names are arbitrary text: escape them.
-            FieldKey::Custom(_) => out.push_str(&serde_json::Value::String(key.to_string()).to_string()),
+        match key.static_name() {
             // Tandem's own names are `[a-z_.]`: nothing to escape.
-            _ => {
-                let _ = write!(out, "\"{key}\"");
+            Some(name) => {
+                out.push('"');
+                out.push_str(name);
+                out.push('"');
             }
+            // Custom field and attendee names are arbitrary text: escape them.
+            None => out.push_str(&serde_json::Value::String(key.to_string()).to_string()),
         }
-        let _ = write!(out, ":\"{print:016x}\"");
+        out.push_str(":\"");
+        push_hex(&mut out, *print);
+        out.push('"');
     }
     out.push('}');
     out
+}
+
+/// `value` as 16 lower-case hex digits.
+fn push_hex(out: &mut String, value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        out.push(char::from(DIGITS[((value >> (shift * 4)) & 0xf) as usize]));
+    }
 }
 
 /// Reads stored field prints.

@@ -619,7 +619,7 @@ impl Sim {
                 s.records.insert(
                     id.clone(),
                     Stored {
-                        record: record.clone(),
+                        record: Record::clone(record),
                         version: version.clone(),
                         modified_at,
                         sync_key: Some(key.clone()),

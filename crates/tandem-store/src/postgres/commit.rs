@@ -341,7 +341,7 @@ pub(super) async fn upsert_intents(conn: &mut PgConnection, intents: &[Intent]) 
             .bind(&intent.key)
             .bind(intent.object.as_str())
             .bind(intent.target.as_str())
-            .bind(intent.operation.to_string())
+            .bind(intent.operation.as_str().to_owned())
             .bind(ts(&intent.created_at))
             .execute(&mut *conn)
             .await

@@ -69,7 +69,7 @@ pub(super) fn intent(row: &PgRow) -> Result<Intent, StoreError> {
             object: parse_object(&object)?,
             key: key.clone(),
             target: parse_side(&target)?,
-            operation: parse_json(&operation)?,
+            operation: crate::JournalJson::from_stored(operation),
             created_at: parse_ts(&created_at)?,
         })
     };

@@ -15,8 +15,8 @@ use tandem_core::fields::FieldKey;
 use tandem_core::model::{ObjectKind, PhoneKind};
 use tandem_core::state::{Cursor, FieldPrints, IdempotencyKey, PairState, RecordId, Side, SideState, Version};
 use tandem_store::{
-    AuditEntry, Claims, CycleCommit, CycleCounts, CycleOperation, CycleRecord, Intent, QuarantineEntry, StateStore,
-    StoreError, UserStatus,
+    AuditEntry, Claims, CycleCommit, CycleCounts, CycleOperation, CycleRecord, Intent, JournalJson, QuarantineEntry,
+    StateStore, StoreError, UserStatus,
 };
 
 pub const ADA: &str = "ada@example.com";
@@ -146,7 +146,7 @@ pub fn intent(user: &str, key: &str, object: ObjectKind) -> Intent {
         object,
         key: key.into(),
         target: Side::Mailbox,
-        operation: json!({"op": "create", "key": key}),
+        operation: JournalJson::to_json(&json!({"op": "create", "key": key})).unwrap(),
         created_at: t(0),
     }
 }
@@ -565,7 +565,7 @@ pub async fn intents_are_recorded_listed_and_resolved(b: &dyn Backend) -> TestRe
     assert_eq!(store.pending_intents(ADA).await?, vec![first.clone(), third.clone(), second.clone()]);
 
     // Re-recording a key replaces it.
-    first.operation = json!({"op": "update"});
+    first.operation = JournalJson::to_json(&json!({"op": "update"})).unwrap();
     store.record_intents(&[first.clone()]).await?;
     assert_eq!(store.pending_intents(ADA).await?, vec![first.clone(), third.clone(), second.clone()]);
 
@@ -1034,13 +1034,13 @@ pub async fn text_and_json_round_trip_exactly_and_sort_by_bytes(b: &dyn Backend)
     let store = b.store();
     let odd = "Zoë \u{1F600} \u{0} \"quoted\" \\ 日本";
     let mut op = intent(ADA, "k\u{e9}", CONTACT);
-    op.operation = json!({
+    op.operation = JournalJson::to_json(&json!({
         "note": odd,
         "big": u64::MAX,
         "neg": i64::MIN,
         "float": 0.1,
         "nested": {"b": [1, 2, {"c": null}], "a": true},
-    });
+    }))?;
     store.record_intents(std::slice::from_ref(&op)).await?;
     assert_eq!(store.pending_intents(ADA).await?, vec![op]);
 
