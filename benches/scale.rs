@@ -20,6 +20,12 @@
 //! `U` is `TANDEM_SCALE_USERS` (default 1,000 under `cargo bench`, 3 under
 //! `cargo test --benches`).
 //!
+//! `TANDEM_SCALE_WORKERS=N` runs the users in N worker processes sharing one PostgreSQL store
+//! (module `workers`: how they divide the users, and what they report); the table of 1, 2 and 4
+//! workers is in `docs/operations.md` ("Many workers"). Requests per user are also shown without
+//! connector start-up (tokens, the Salesforce identity and describes), which a worker pays once
+//! per user it syncs for the first time.
+//!
 //! Modes (environment): `TANDEM_SCALE_FEED=1` reads Salesforce through one organization feed
 //! (`SalesforceFeed`, run before the users each cycle) instead of per user;
 //! `TANDEM_SCALE_SHARED_BATCH=1` gives every Graph connector one `SharedBatcher` (batch items
@@ -54,6 +60,8 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+#[path = "scale/workers.rs"]
+mod workers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -70,7 +78,7 @@ use tandem::policy::Policy;
 use tandem::salesforce::{AuthConfig, SalesforceConfig, SalesforceConnector, SalesforceFeed};
 use tandem_engine::config::SyncConfig;
 use tandem_engine::{Engine, EngineOptions, SyncOptions, SyncReport, SystemClock, UserSync};
-use tandem_store::SqliteStore;
+use tandem_store::{SqliteStore, StateStore};
 use tandem_testkit::graph::{DEMO_CLIENT_ID, DEMO_TENANT};
 use tandem_testkit::{keys, scale};
 
@@ -85,6 +93,11 @@ fn concurrency() -> usize {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(workers::WORKER_CHILD) {
+        workers::child(&args[2..]);
+        return;
+    }
     divan::main();
     for line in notes().iter() {
         println!("{line}");
@@ -196,11 +209,26 @@ impl Fakes {
         if body.trim().is_empty() { Value::Null } else { serde_json::from_str(body).expect("a JSON answer") }
     }
 
-    /// HTTP requests received so far by (Salesforce, Graph).
-    fn totals(&self) -> (u64, u64) {
+    /// HTTP requests received so far by (Salesforce, Graph), each as (all, start-up requests).
+    /// Start-up requests are made once per connector in a process: tokens, and for Salesforce
+    /// the user's identity and the two describes. A worker process syncing a user it had not
+    /// synced before makes them again.
+    fn totals(&self) -> ((u64, u64), (u64, u64)) {
         let counts = self.control("GET", "/counts");
+        if std::env::var_os("TANDEM_SCALE_ROUTES").is_some() {
+            eprintln!("{counts:#}");
+        }
         let total = |fake: &str| counts[fake]["total"].as_u64().expect("a request total");
-        (total("salesforce"), total("graph"))
+        let startup = |fake: &str| -> u64 {
+            counts[fake]["routes"]
+                .as_object()
+                .map(|routes| {
+                    let startup = |route: &str| ["oauth2", "/id/", "/describe"].iter().any(|p| route.contains(p));
+                    routes.iter().filter(|(route, _)| startup(route)).filter_map(|(_, n)| n.as_u64()).sum()
+                })
+                .unwrap_or(0)
+        };
+        ((total("salesforce"), startup("salesforce")), (total("graph"), startup("graph")))
     }
 }
 
@@ -215,8 +243,14 @@ fn http_client() -> HttpClient {
     HttpClient::new(HttpConfig { rate_limit: None, ..HttpConfig::default() }).expect("an HTTP client")
 }
 
-/// User `u`'s job: the real connectors pointed at the fakes.
-fn job(fakes: &Fakes, http: &HttpClient, batcher: Option<&tandem::graph::SharedBatcher>, u: usize) -> UserSync {
+/// User `u`'s job: the real connectors pointed at the fakes (their base URLs).
+fn job(
+    salesforce: &str,
+    graph: &str,
+    http: &HttpClient,
+    batcher: Option<&tandem::graph::SharedBatcher>,
+    u: usize,
+) -> UserSync {
     let username = scale::username(u);
     let consumer_key = tandem_testkit::salesforce::FakeConfig::default().consumer_key;
     let sf = SalesforceConfig::new(
@@ -225,8 +259,9 @@ fn job(fakes: &Fakes, http: &HttpClient, batcher: Option<&tandem::graph::SharedB
             username: username.clone(),
             private_key_pem: Secret::new(keys::TEST_RSA_KEY_PEM),
         },
-        url::Url::parse(&fakes.salesforce).expect("the Salesforce fake's URL"),
+        url::Url::parse(salesforce).expect("the Salesforce fake's URL"),
     );
+    let graph_base = graph;
     let graph = GraphConfig::new(
         DEMO_TENANT,
         &username,
@@ -237,8 +272,8 @@ fn job(fakes: &Fakes, http: &HttpClient, batcher: Option<&tandem::graph::SharedB
             algorithm: AssertionAlgorithm::Ps256,
         },
     )
-    .with_authority(fakes.graph.clone())
-    .with_graph_base(format!("{}/v1.0", fakes.graph));
+    .with_authority(graph_base.to_owned())
+    .with_graph_base(format!("{graph_base}/v1.0"));
     let graph = match batcher {
         Some(b) => graph.with_shared_batcher(b.clone()),
         None => graph,
@@ -315,27 +350,49 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
     let seeded = started.elapsed();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
-    let store = rt.block_on(SqliteStore::open(scratch.path().join("state.db"))).expect("opening the store");
+    // SQLite in the scratch directory, or (N workers) PostgreSQL in a schema of the bench's own.
+    let workers = workers::workers();
+    let schema = workers.map(|_| rt.block_on(workers::Schema::create()));
+    let store: Arc<dyn StateStore> = match &schema {
+        Some(schema) => Arc::new(rt.block_on(workers::store(&schema.name))),
+        None => Arc::new(rt.block_on(SqliteStore::open(scratch.path().join("state.db"))).expect("opening the store")),
+    };
     let options = EngineOptions { max_concurrent_users: concurrency(), ..EngineOptions::default() };
-    let engine = Engine::with(Arc::new(store.clone()), Arc::new(SystemClock), options)
+    let engine = Engine::with(Arc::clone(&store), Arc::new(SystemClock), options)
         .with_policy(Arc::new(Policy::for_loopback_tests()));
     let http = http_client();
     let batcher = shared_batch();
-    let jobs: Vec<UserSync> = (0..users).map(|u| job(&fakes, &http, batcher.as_ref(), u)).collect();
+    let jobs: Vec<UserSync> =
+        (0..users).map(|u| job(&fakes.salesforce, &fakes.graph, &http, batcher.as_ref(), u)).collect();
     let feed = feed_mode().then(|| org_feed(&fakes, &http));
+
+    // N workers start now, and sign every user in while the fakes' clock is this machine's.
+    let mut pool = match (workers, &schema) {
+        (Some(n), Some(schema)) => Some(workers::Pool::start(n, &schema.name, &fakes.salesforce, &fakes.graph, users)),
+        _ => None,
+    };
+    // One round over all users: by the workers when there are, here otherwise.
+    let round = |pool: Option<&mut workers::Pool>| match pool {
+        Some(pool) => {
+            let round = pool.round();
+            assert_eq!(round.synced, users, "every user synced exactly once: {:?}", round.per_worker);
+            round.written
+        }
+        None => sync_all(&rt, &engine, &jobs),
+    };
 
     // The first sync, untimed: every record copied to the mailboxes (in feed mode: the feed
     // starts, then each user reads its own records once).
     let started = Instant::now();
     run_feed(&rt, &engine, feed.as_ref());
-    let copied = sync_all(&rt, &engine, &jobs);
+    let copied = round(pool.as_mut());
     let first = started.elapsed();
     // Five minutes pass (the fake's clock), as between two cycles of `tandem run`; then another
     // cycle, so the timed one reads only the edits (not the echoes of the first sync, nor the
     // seeded records again through the connector's two-minute overlap).
     fakes.control("POST", "/advance?seconds=300");
     run_feed(&rt, &engine, feed.as_ref());
-    let echoes = sync_all(&rt, &engine, &jobs);
+    let echoes = round(pool.as_mut());
 
     let edits_per_user = RECORDS_PER_USER * EDIT_PERCENT as usize / 100;
     bencher
@@ -354,15 +411,33 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
             let started = Instant::now();
             let feed_calls = run_feed(&rt, &engine, feed.as_ref());
             let feed_wall = started.elapsed();
-            let written = sync_all(&rt, &engine, &jobs);
+            let (written, worker_cpu, worker_peak) = match pool.as_mut() {
+                Some(pool) => {
+                    let round = pool.round();
+                    let n = round.per_worker.len();
+                    assert_eq!(round.synced, users, "every user synced exactly once: {:?}", round.per_worker);
+                    *PHASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = round.phases;
+                    notes().push(format!(
+                        "  {n} worker processes on PostgreSQL: users synced per worker {:?}; the round's wall {:.2} s",
+                        round.per_worker,
+                        round.wall.as_secs_f64()
+                    ));
+                    (round.written, round.cpu, round.peak_rss)
+                }
+                _ => (sync_all(&rt, &engine, &jobs), Duration::ZERO, 0),
+            };
             let wall = started.elapsed();
-            let cpu = cpu_time().saturating_sub(cpu_before);
-            let (sf, graph) = fakes.totals();
+            let cpu = cpu_time().saturating_sub(cpu_before) + worker_cpu;
+            let ((sf, sf_startup), (graph, graph_startup)) = fakes.totals();
             let per_user = |n: u64| n as f64 / users as f64;
             let mut notes = notes();
             notes.push(format!(
-                "{users} users x {RECORDS_PER_USER} records, {LATENCY_MS} ms latency, {} users at once{}",
+                "{users} users x {RECORDS_PER_USER} records, {LATENCY_MS} ms latency, {} users at once{}{}",
                 concurrency(),
+                match workers {
+                    Some(n) => format!(" per worker, {n} workers on PostgreSQL"),
+                    None => ", one worker on SQLite".to_owned(),
+                },
                 match (feed.is_some(), batcher.is_some()) {
                     (true, true) => ", one organization feed, shared Graph batches",
                     (true, false) => ", one organization feed",
@@ -389,9 +464,14 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
                 wall.as_secs_f64() * 1_000.0 / users as f64
             ));
             notes.push(format!(
-                "  requests per user: Salesforce {:.2}, Graph {:.2}",
+                "  requests per user: Salesforce {:.2}, Graph {:.2}; without connector start-up (tokens, identity, \
+                 describes: {:.2} and {:.2}): Salesforce {:.2}, Graph {:.2}",
                 per_user(sf),
-                per_user(graph)
+                per_user(graph),
+                per_user(sf_startup),
+                per_user(graph_startup),
+                per_user(sf - sf_startup),
+                per_user(graph - graph_startup)
             ));
             let phases = *PHASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let total: u64 = phases.iter().sum::<u64>().max(1);
@@ -411,10 +491,21 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
             ));
             let peak = support::proc_status_bytes("VmHWM");
             notes.push(format!(
-                "  peak RSS: {:.0} MiB during the cycle, {:.0} MiB since start",
+                "  peak RSS: {:.0} MiB during the cycle, {:.0} MiB since start{}",
                 support::mib(peak as f64),
-                support::mib(peak.max(peak_before) as f64)
+                support::mib(peak.max(peak_before) as f64),
+                if worker_peak > 0 {
+                    format!(" (this process); {:.0} MiB the largest worker", support::mib(worker_peak as f64))
+                } else {
+                    String::new()
+                }
             ));
         });
-    rt.block_on(store.close());
+    drop(pool);
+    drop(engine);
+    drop(jobs);
+    drop(store);
+    if let Some(schema) = schema {
+        rt.block_on(schema.drop_now());
+    }
 }
