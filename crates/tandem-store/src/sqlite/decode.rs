@@ -1,0 +1,196 @@
+//! Reading SQLite rows back into the trait's types. Decoding failures are
+//! [`StoreError::Corrupt`] naming the row.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use tandem_core::state::{IdempotencyKey, PairState, RecordId, SideState, Unresolved, UnresolvedKind, Version};
+
+use crate::codec::{decode_prints, merge_approval, parse_json, parse_object, parse_side, parse_ts};
+use crate::{AuditEntry, CycleRecord, Intent, QuarantineEntry, StoreError, UnresolvedEntry, UserStatus};
+
+/// One column of a row, with a message naming the column when it cannot be read.
+fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T, String>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| format!("column {name}: {e}"))
+}
+
+pub(super) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { what: what.into(), detail: detail.into() }
+}
+
+pub(super) fn decode_pair(row: &SqliteRow) -> Result<PairState, StoreError> {
+    let pair_id: String = col(row, "pair_id").map_err(|d| corrupt("pair with an unreadable id", d))?;
+    decode_pair_body(row, pair_id.clone()).map_err(|d| corrupt(format!("pair {pair_id}"), d))
+}
+
+fn decode_pair_body(row: &SqliteRow, pair_id: String) -> Result<PairState, String> {
+    let side = |prefix: &str| -> Result<SideState, String> {
+        let id: String = col(row, &format!("{prefix}_id"))?;
+        let version: String = col(row, &format!("{prefix}_version"))?;
+        let fields: String = col(row, &format!("{prefix}_fields"))?;
+        Ok(SideState {
+            id: RecordId(id),
+            version: Version(version),
+            fields: decode_prints(&fields).map_err(|e| format!("{prefix}_fields: {e}"))?,
+        })
+    };
+    let object: String = col(row, "object")?;
+    let synced_at: String = col(row, "synced_at")?;
+    let tombstone: Option<String> = col(row, "tombstone")?;
+    Ok(PairState {
+        pair_id: IdempotencyKey(pair_id),
+        object: parse_object(&object)?,
+        crm: side("crm")?,
+        mailbox: side("mailbox")?,
+        synced_at: parse_ts(&synced_at)?,
+        tombstone: tombstone.as_deref().map(parse_side).transpose()?,
+    })
+}
+
+pub(super) fn decode_intent(row: &SqliteRow) -> Result<Intent, StoreError> {
+    let key: String = col(row, "intent_key").map_err(|d| corrupt("journal intent with an unreadable key", d))?;
+    let body = || -> Result<Intent, String> {
+        let user: String = col(row, "user_id")?;
+        let object: String = col(row, "object")?;
+        let target: String = col(row, "target")?;
+        let operation: String = col(row, "operation")?;
+        let created_at: String = col(row, "created_at")?;
+        Ok(Intent {
+            user,
+            object: parse_object(&object)?,
+            key: key.clone(),
+            target: parse_side(&target)?,
+            operation: crate::JournalJson::from_stored(operation),
+            created_at: parse_ts(&created_at)?,
+        })
+    };
+    body().map_err(|d| corrupt(format!("journal intent {key}"), d))
+}
+
+pub(super) fn decode_unresolved(row: &SqliteRow) -> Result<UnresolvedEntry, StoreError> {
+    let record_id: String =
+        col(row, "record_id").map_err(|d| corrupt("unresolved item with an unreadable record id", d))?;
+    let body = || -> Result<UnresolvedEntry, String> {
+        let kind: String = col(row, "kind")?;
+        let field: Option<String> = col(row, "field")?;
+        let since: String = col(row, "since")?;
+        let checked_at: Option<String> = col(row, "checked_at")?;
+        Ok(UnresolvedEntry {
+            user: col(row, "user_id")?,
+            object: parse_object(&col::<String>(row, "object")?)?,
+            side: parse_side(&col::<String>(row, "side")?)?,
+            record_id: RecordId(record_id.clone()),
+            item: Unresolved {
+                kind: UnresolvedKind::parse(&kind).ok_or_else(|| format!("unknown kind `{kind}`"))?,
+                field: field
+                    .map(|f| f.parse().map_err(|e: tandem_core::fields::UnknownField| e.to_string()))
+                    .transpose()?,
+                subject: col(row, "subject")?,
+                detail: col(row, "detail")?,
+            },
+            since: parse_ts(&since)?,
+            checked_at: checked_at.as_deref().map(parse_ts).transpose()?,
+        })
+    };
+    body().map_err(|d| corrupt(format!("unresolved item for record {record_id}"), d))
+}
+
+pub(super) fn decode_quarantine(row: &SqliteRow) -> Result<QuarantineEntry, StoreError> {
+    let record_id: String =
+        col(row, "record_id").map_err(|d| corrupt("quarantine entry with an unreadable record id", d))?;
+    let body = || -> Result<QuarantineEntry, String> {
+        let user: String = col(row, "user_id")?;
+        let object: String = col(row, "object")?;
+        let side: String = col(row, "side")?;
+        let reason: String = col(row, "reason")?;
+        let since: String = col(row, "since")?;
+        let detail: Option<String> = col(row, "detail")?;
+        let detail = detail.as_deref().map(parse_json).transpose()?;
+        let approved_by: Option<String> = col(row, "approved_by")?;
+        let approved_at: Option<String> = col(row, "approved_at")?;
+        let detail = merge_approval(detail, approved_by, approved_at);
+        Ok(QuarantineEntry {
+            user,
+            object: parse_object(&object)?,
+            side: parse_side(&side)?,
+            record_id: RecordId(record_id.clone()),
+            reason,
+            since: parse_ts(&since)?,
+            detail,
+        })
+    };
+    body().map_err(|d| corrupt(format!("quarantine entry for record {record_id}"), d))
+}
+
+pub(super) fn decode_cycle(row: &SqliteRow) -> Result<CycleRecord, StoreError> {
+    let id: i64 = col(row, "id").map_err(|d| corrupt("cycle with an unreadable id", d))?;
+    let body = || -> Result<CycleRecord, String> {
+        let object: String = col(row, "object")?;
+        let started_at: String = col(row, "started_at")?;
+        let finished_at: String = col(row, "finished_at")?;
+        let counts: String = col(row, "counts")?;
+        let operations: String = col(row, "operations")?;
+        let omitted: i64 = col(row, "operations_omitted")?;
+        Ok(CycleRecord {
+            user: col(row, "user_id")?,
+            object: parse_object(&object)?,
+            started_at: parse_ts(&started_at)?,
+            finished_at: parse_ts(&finished_at)?,
+            dry_run: col(row, "dry_run")?,
+            outcome: col(row, "outcome")?,
+            counts: serde_json::from_str(&counts).map_err(|e| format!("counts: {e}"))?,
+            operations: serde_json::from_str(&operations).map_err(|e| format!("operations: {e}"))?,
+            operations_omitted: usize::try_from(omitted).map_err(|_| format!("operations_omitted {omitted}"))?,
+        })
+    };
+    body().map_err(|d| corrupt(format!("cycle {id}"), d))
+}
+
+/// An audit row and its id.
+pub(super) fn decode_audit(row: &SqliteRow) -> Result<(i64, AuditEntry), StoreError> {
+    let id: i64 = col(row, "id").map_err(|d| corrupt("audit entry with an unreadable id", d))?;
+    let body = || -> Result<AuditEntry, String> {
+        let at: String = col(row, "at")?;
+        let object: String = col(row, "object")?;
+        let side: Option<String> = col(row, "side")?;
+        let record_id: Option<String> = col(row, "record_id")?;
+        let detail: Option<String> = col(row, "detail")?;
+        Ok(AuditEntry {
+            at: parse_ts(&at)?,
+            user: col(row, "user_id")?,
+            object: parse_object(&object)?,
+            side: side.as_deref().map(parse_side).transpose()?,
+            record_id: record_id.map(RecordId),
+            action: col(row, "action")?,
+            outcome: col(row, "outcome")?,
+            reason: col(row, "reason")?,
+            detail: detail.as_deref().map(parse_json).transpose()?,
+        })
+    };
+    let entry = body().map_err(|d| corrupt(format!("audit entry {id}"), d))?;
+    Ok((id, entry))
+}
+
+pub(super) fn decode_status(row: &SqliteRow) -> Result<UserStatus, StoreError> {
+    let user: String = col(row, "user_id").map_err(|d| corrupt("status with an unreadable user", d))?;
+    let body = || -> Result<UserStatus, String> {
+        let last_cycle_at: Option<String> = col(row, "last_cycle_at")?;
+        let last_success_at: Option<String> = col(row, "last_success_at")?;
+        let failures: i64 = col(row, "consecutive_failures")?;
+        Ok(UserStatus {
+            user: user.clone(),
+            last_cycle_at: last_cycle_at.as_deref().map(parse_ts).transpose()?,
+            last_success_at: last_success_at.as_deref().map(parse_ts).transpose()?,
+            last_error: col(row, "last_error")?,
+            consecutive_failures: u32::try_from(failures)
+                .map_err(|_| format!("consecutive_failures {failures} out of range"))?,
+            ambiguous_matches: {
+                let n: i64 = col(row, "ambiguous_matches")?;
+                u32::try_from(n).map_err(|_| format!("ambiguous_matches {n} out of range"))?
+            },
+        })
+    };
+    body().map_err(|d| corrupt(format!("status of {user}"), d))
+}

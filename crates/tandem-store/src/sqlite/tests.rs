@@ -1,0 +1,231 @@
+//! Unit tests of the SQLite store's internals: migrations, query plans.
+
+use sqlx::Row;
+use tandem_core::state::IdempotencyKey;
+
+use super::schema::MIGRATIONS;
+use super::*;
+
+#[test]
+fn migrations_are_consecutive_and_end_at_the_schema_version() {
+    for (i, m) in MIGRATIONS.iter().enumerate() {
+        assert_eq!(m.version, i as i64 + 1);
+    }
+    assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+}
+
+#[tokio::test]
+async fn pair_count_reads_one_row_not_the_pairs() -> Result<(), StoreError> {
+    let store = SqliteStore::in_memory().await?;
+    let rows = query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PAIR_COUNT}")))
+        .bind("u")
+        .bind("contact")
+        .fetch_all(&store.pool)
+        .await
+        .map_err(db("explain"))?;
+    let plan: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("detail").ok()).collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("SEARCH pair_counts USING PRIMARY KEY"), "{plan}");
+    Ok(())
+}
+
+/// A database written by schema version 1 (no counts) gets its counts from the pairs it
+/// holds when it is migrated, and keeps them from then on.
+#[tokio::test]
+async fn migrating_from_version_1_counts_the_existing_pairs() -> Result<(), StoreError> {
+    use sqlx::ConnectOptions as _;
+    let dir = std::env::temp_dir().join(format!(
+        "tandem-store-v1-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    let path = dir.join("state.db");
+    {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .map_err(db("connect"))?;
+        let v1 = &MIGRATIONS[0];
+        query(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, \
+             description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(db("v1"))?;
+        for statement in v1.statements {
+            query(*statement).execute(&mut conn).await.map_err(db("v1"))?;
+        }
+        query("INSERT INTO schema_version VALUES (1, 'initial schema', '2025-01-01T00:00:00.000000000Z')")
+            .execute(&mut conn)
+            .await
+            .map_err(db("v1"))?;
+        // ada: 3 live contacts and a tombstoned one, 1 event; bob: 2 contacts.
+        let rows: [(&str, &str, u32, Option<&str>); 7] = [
+            ("ada", "contact", 1, None),
+            ("ada", "contact", 2, None),
+            ("ada", "contact", 3, Some("crm")),
+            ("ada", "contact", 4, None),
+            ("ada", "event", 1, None),
+            ("bob", "contact", 1, None),
+            ("bob", "contact", 2, None),
+        ];
+        for (user, object, n, tombstone) in rows {
+            query(
+                "INSERT INTO pairs VALUES (?, ?, ?, ?, 'v', '{}', ?, 'v', '{}', \
+                 '2025-01-01T00:00:00.000000000Z', ?)",
+            )
+            .bind(user)
+            .bind(object)
+            .bind(format!("p{n}"))
+            .bind(format!("c{n}"))
+            .bind(format!("m{n}"))
+            .bind(tombstone)
+            .execute(&mut conn)
+            .await
+            .map_err(db("v1 pairs"))?;
+        }
+        sqlx::Connection::close(conn).await.map_err(db("close"))?;
+    }
+    let store = SqliteStore::open(&path).await?;
+    assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
+    assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 3);
+    assert_eq!(store.pair_count("ada", ObjectKind::Event).await?, 1);
+    assert_eq!(store.pair_count("bob", ObjectKind::Contact).await?, 2);
+    assert_eq!(store.pair_count("bob", ObjectKind::Event).await?, 0);
+    // Counting goes on from the migrated numbers.
+    let removal = CycleCommit {
+        remove_pairs: vec![IdempotencyKey("p1".into()), IdempotencyKey("p3".into())],
+        ..CycleCommit::default()
+    };
+    store.commit_cycle("ada", ObjectKind::Contact, removal).await?;
+    assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 2);
+    store.close().await;
+    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    Ok(())
+}
+
+/// A database written by schema version 4 (no cycle history, no approvals) keeps its
+/// quarantine when migrated to version 5 and gains both.
+#[tokio::test]
+async fn migrating_from_version_4_keeps_the_quarantine_and_adds_history() -> Result<(), StoreError> {
+    use sqlx::ConnectOptions as _;
+    let dir = std::env::temp_dir().join(format!(
+        "tandem-store-v4-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    let path = dir.join("state.db");
+    {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .map_err(db("connect"))?;
+        query(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, \
+             description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(db("v4"))?;
+        for step in MIGRATIONS.iter().filter(|m| m.version <= 4) {
+            for statement in step.statements {
+                query(*statement).execute(&mut conn).await.map_err(db("v4"))?;
+            }
+            query("INSERT INTO schema_version VALUES (?, ?, '2025-01-01T00:00:00.000000000Z')")
+                .bind(step.version)
+                .bind(step.description)
+                .execute(&mut conn)
+                .await
+                .map_err(db("v4"))?;
+        }
+        query(
+            "INSERT INTO quarantine VALUES ('ada', 'contact', 'crm', '003A', 'mass-delete guard', \
+             '2025-01-01T00:00:00.000000000Z', '{\"kind\":\"held_delete\"}')",
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(db("v4 quarantine"))?;
+        sqlx::Connection::close(conn).await.map_err(db("close"))?;
+    }
+    let store = SqliteStore::open(&path).await?;
+    assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
+    let q = store.quarantine("ada").await?;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].detail, Some(serde_json::json!({ "kind": "held_delete" })));
+    assert!(store.cycles("ada", 10).await?.is_empty());
+    assert_eq!(store.users().await?, vec!["ada".to_owned()]);
+
+    // Approval: kept apart from the detail, so a cycle re-quarantining the entry keeps it.
+    let held = [(Side::Crm, RecordId::new("003A"))];
+    assert_eq!(store.approve_quarantined("ada", ObjectKind::Contact, &held, "cli:root", Utc::now()).await?, 1);
+    assert_eq!(store.approve_quarantined("ada", ObjectKind::Contact, &held, "cli:root", Utc::now()).await?, 0);
+    let fresh = QuarantineEntry { detail: Some(serde_json::json!({ "kind": "held_delete" })), ..q[0].clone() };
+    let again = CycleCommit { quarantine_add: vec![fresh.clone()], ..CycleCommit::default() };
+    store.commit_cycle("ada", ObjectKind::Contact, again).await?;
+    let q = store.quarantine("ada").await?;
+    let detail = q[0].detail.clone().unwrap_or_default();
+    assert_eq!(detail["kind"], "held_delete");
+    assert_eq!(detail["approved"], true);
+    assert_eq!(detail["approved_by"], "cli:root");
+    // Released: the approval goes with the entry.
+    let release = CycleCommit { quarantine_remove: held.to_vec(), ..CycleCommit::default() };
+    store.commit_cycle("ada", ObjectKind::Contact, release).await?;
+    let back = CycleCommit { quarantine_add: vec![fresh], ..CycleCommit::default() };
+    store.commit_cycle("ada", ObjectKind::Contact, back).await?;
+    let q = store.quarantine("ada").await?;
+    assert_eq!(q[0].detail, Some(serde_json::json!({ "kind": "held_delete" })));
+    store.reset_user("ada", None).await?;
+
+    // History: newest first, the newest 50 per user kept, other users untouched.
+    let at = |n: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(n);
+    let op = crate::CycleOperation::new("create", Some(Side::Mailbox), None, "new in crm", "applied");
+    let many: Vec<crate::CycleOperation> = vec![op; crate::MAX_CYCLE_OPERATIONS + 7];
+    let bob = CycleRecord::new("bob", ObjectKind::Event, at(0), at(1), true, "ok", crate::CycleCounts::default());
+    store.record_cycle(&bob).await?;
+    for n in 0..60 {
+        let counts = crate::CycleCounts::new(n as usize, 0, 0, 0, 0);
+        let record = CycleRecord::new("ada", ObjectKind::Contact, at(n), at(n + 1), false, "ok", counts)
+            .with_operations(many.clone());
+        store.record_cycle(&record).await?;
+    }
+    let kept = store.cycles("ada", 1_000).await?;
+    assert_eq!(kept.len(), crate::CYCLES_KEPT_PER_USER);
+    assert_eq!(kept[0].counts.creates, 59);
+    assert_eq!(kept[49].counts.creates, 10);
+    assert_eq!(kept[0].operations.len(), crate::MAX_CYCLE_OPERATIONS);
+    assert_eq!(kept[0].operations_omitted, 7);
+    assert_eq!(store.cycles("bob", 10).await?, vec![bob]);
+    assert_eq!(store.users().await?, vec!["ada".to_owned(), "bob".to_owned()]);
+    store.close().await;
+    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn pairs_by_record_uses_the_index() -> Result<(), StoreError> {
+    let store = SqliteStore::in_memory().await?;
+    for (side, index) in [(Side::Crm, "pairs_by_crm_id"), (Side::Mailbox, "pairs_by_mailbox_id")] {
+        let sql = format!("EXPLAIN QUERY PLAN {}", pairs_by_record_sql(side, 3));
+        let rows = query(AssertSqlSafe(sql))
+            .bind("u")
+            .bind("contact")
+            .bind("a")
+            .bind("b")
+            .bind("c")
+            .fetch_all(&store.pool)
+            .await
+            .map_err(db("explain"))?;
+        let plan: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("detail").ok()).collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{side}: {plan}");
+        assert!(!plan.contains("SCAN pairs"), "{side}: {plan}");
+    }
+    Ok(())
+}
