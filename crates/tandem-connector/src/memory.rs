@@ -66,11 +66,13 @@ struct Inner {
     capabilities: Capabilities,
     page_size: usize,
     idempotent_creates: bool,
+    version_only: bool,
     seq: u64,
     next_id: u64,
     contacts: Collection,
     events: Collection,
     fail_next: Vec<ConnectorError>,
+    fail_fetches: Vec<ConnectorError>,
     lose_next_responses: usize,
     write_hook: Option<WriteHook>,
     counts: CallCounts,
@@ -133,11 +135,13 @@ impl MemoryConnector {
                 capabilities: Capabilities::everything(),
                 page_size: 100,
                 idempotent_creates: true,
+                version_only: false,
                 seq: 0,
                 next_id: 0,
                 contacts: Collection::default(),
                 events: Collection::default(),
                 fail_next: Vec::new(),
+                fail_fetches: Vec::new(),
                 lose_next_responses: 0,
                 write_hook: None,
                 counts: CallCounts::default(),
@@ -160,6 +164,14 @@ impl MemoryConnector {
     /// Builder: sets the page size of the change feed.
     pub fn with_page_size(self, page_size: usize) -> Self {
         self.lock().page_size = page_size.max(1);
+        self
+    }
+
+    /// Builder: incremental pulls (from a saved cursor) report upserted records by version only
+    /// ([`ChangeKind::VersionOnly`]), as a CalDAV `sync-collection` round does; full listings
+    /// and [`Connector::fetch`] still carry the records.
+    pub fn with_version_only_increments(self) -> Self {
+        self.lock().version_only = true;
         self
     }
 
@@ -274,6 +286,12 @@ impl MemoryConnector {
         let horizon = inner.tick();
         inner.contacts.horizon = horizon;
         inner.events.horizon = horizon;
+    }
+
+    /// Makes the next `fetch` calls fail with these errors, in order, replacing failures not
+    /// used yet (an empty list ends them); other calls go through.
+    pub fn set_fetch_failures(&self, errors: impl IntoIterator<Item = ConnectorError>) {
+        self.lock().fail_fetches = errors.into_iter().collect();
     }
 
     /// Makes the next calls (of any method) fail with these errors, in order.
@@ -417,6 +435,7 @@ impl Connector for MemoryConnector {
         inner.counts.pulls += 1;
         inner.injected_failure()?;
         let page_size = inner.page_size;
+        let version_only = inner.version_only;
         let now = inner.seq;
         let col = inner.collection(object);
         let parsed = match cursor {
@@ -456,7 +475,16 @@ impl Connector for MemoryConnector {
                 let page = &pending[..pending.len().min(page_size)];
                 let done = pending.len() <= page_size;
                 let last = page.last().map_or(after, |(seq, _)| *seq);
-                let changes = page.iter().map(|(_, id)| change_for(id, col.records.get(id))).collect();
+                let changes = page
+                    .iter()
+                    .map(|(_, id)| match col.records.get(id) {
+                        Some(stored) if version_only => Change {
+                            sync_key: stored.sync_key.clone(),
+                            ..Change::version_only(id.0.clone(), version_of(stored.version).0)
+                        },
+                        stored => change_for(id, stored),
+                    })
+                    .collect();
                 Ok(PullPage { changes, cursor: Cursor(format!("seq:{last}").into_bytes()), done })
             }
             Some(_) => Err(ConnectorError::CursorExpired),
@@ -467,6 +495,9 @@ impl Connector for MemoryConnector {
         let mut inner = self.lock();
         inner.counts.fetches += 1;
         inner.injected_failure()?;
+        if !inner.fail_fetches.is_empty() {
+            return Err(inner.fail_fetches.remove(0));
+        }
         let col = inner.collection(object);
         Ok(ids.iter().map(|id| change_for(id, col.records.get(id))).collect())
     }

@@ -510,6 +510,16 @@ impl<'a> Planner<'a> {
         for (id, change) in latest {
             let record = match &change.kind {
                 ChangeKind::Deleted => None,
+                // The engine reads these before planning; one left unread is never taken for a
+                // delete or an echo.
+                ChangeKind::VersionOnly => {
+                    self.push(
+                        None,
+                        Action::Quarantine { side, id: id.clone() },
+                        "changed, but its content was not read (reported by version only)".to_owned(),
+                    );
+                    continue;
+                }
                 ChangeKind::Invalid { reason } => {
                     self.push(
                         None,

@@ -147,6 +147,13 @@ pub enum ChangeKind {
         /// Why it could not be read.
         reason: String,
     },
+    /// Changed to [`Change::version`]; its content was not read. For feeds that list what changed
+    /// without the content, whose bodies cost requests of their own (CalDAV/CardDAV
+    /// `sync-collection`): the engine reads the record (`Connector::fetch`) unless the version
+    /// is the one its pair holds, an echo of Tandem's own write, whose body it never needs. The
+    /// engine resolves every such change before planning; the planner quarantines one that
+    /// reaches it rather than guess.
+    VersionOnly,
 }
 
 /// One observed change on one side.
@@ -173,6 +180,17 @@ impl Change {
             modified_at: None,
             sync_key: None,
             kind: ChangeKind::Upserted { record },
+        }
+    }
+
+    /// A change known by its new version only (see [`ChangeKind::VersionOnly`]).
+    pub fn version_only(id: impl Into<String>, version: impl Into<String>) -> Self {
+        Change {
+            id: RecordId::new(id),
+            version: Version::new(version),
+            modified_at: None,
+            sync_key: None,
+            kind: ChangeKind::VersionOnly,
         }
     }
 

@@ -214,3 +214,49 @@ async fn radicale_series_are_one_resource() {
 async fn xandikos_series_are_one_resource() {
     series_are_one_resource(Kind::Xandikos).await;
 }
+
+/// An incremental `sync-collection` round reports members by version only: the resources Tandem
+/// wrote come back as echoes without a single body read, and a resource another client edited
+/// is read (one multiget) and synced.
+async fn own_writes_are_not_read_back(kind: Kind) {
+    let Some(w) = servers::world(kind).await else { return };
+    for e in generate::events(11, 30, servers::anchor()) {
+        w.crm.insert(Record::Event(e));
+    }
+    let first = w.sync(ObjectKind::Event).await;
+    assert_eq!(first.object(ObjectKind::Event).unwrap().applied("create"), 30, "{first}");
+
+    // The round after the first sync lists the 30 resources Tandem created: none is read.
+    let echo = w.sync(ObjectKind::Event).await;
+    let o = echo.object(ObjectKind::Event).unwrap();
+    assert_eq!(echo.total_writes(), 0, "{echo}");
+    assert_eq!(o.echoes_suppressed, 30, "{echo}");
+    assert_eq!(o.api_calls.mailbox, 1, "one sync-collection REPORT, no multiget: {echo}");
+
+    // Another client edits one of them (its summary): that one is read and reaches the CRM.
+    let member = w.server.members(ObjectKind::Event).await.into_iter().next().unwrap();
+    let body = w.server.get(&member).await;
+    let edited: String = body
+        .split_inclusive("\r\n")
+        .map(|line| if line.starts_with("SUMMARY") { "SUMMARY:Moved by another client\r\n" } else { line })
+        .collect();
+    assert_ne!(edited, body, "the resource has a SUMMARY line");
+    assert!(matches!(w.server.put(&member, &edited, CAL).await, 200 | 201 | 204));
+    let r = w.sync(ObjectKind::Event).await;
+    let o = r.object(ObjectKind::Event).unwrap();
+    assert_eq!(o.applied("update"), 1, "{r}");
+    assert_eq!(o.api_calls.mailbox, 2, "the REPORT and one multiget: {r}");
+    assert!(crm_by_subject(&w, "Moved by another client").is_some());
+    assert_eq!(w.sync(ObjectKind::Event).await.total_writes(), 0);
+    w.settle(ObjectKind::Event).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radicale_reads_back_none_of_its_own_writes() {
+    own_writes_are_not_read_back(Kind::Radicale).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xandikos_reads_back_none_of_its_own_writes() {
+    own_writes_are_not_read_back(Kind::Xandikos).await;
+}

@@ -8,7 +8,7 @@ use tandem_connector::{ConnectionInfo, ConnectorError, WriteOp, WriteResult, Wri
 use tandem_core::model::{ObjectKind, Record};
 use tandem_core::plan::{Action, NextState, Operation, Plan, Resolution};
 use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
-use tandem_core::state::{Change, Cursor, PairId, PairState, RecordId, Side, Version};
+use tandem_core::state::{Change, ChangeKind, Cursor, PairId, PairState, RecordId, Side, Version};
 use tandem_policy::{PlanContext, PolicyDecision};
 use tandem_store::{
     AuditEntry, CycleCommit, CycleCounts, CycleOperation, CycleRecord, Intent, JournalJson, QuarantineEntry,
@@ -788,6 +788,46 @@ impl<'a> Cycle<'a> {
         Ok(out)
     }
 
+    /// Resolves the changes a connector reported by version only ([`ChangeKind::VersionOnly`]):
+    /// one whose version is the one its pair holds on that side is an echo of Tandem's own write
+    /// and is dropped unread; the others are read now (`Connector::fetch`) and take their place.
+    /// A read that fails fails the cycle before anything is planned or committed (the cursors
+    /// stay), so the next cycle reports them again. Returns the echoes dropped.
+    async fn read_version_only(
+        &mut self,
+        changes: &mut [Vec<Change>; 2],
+        pairs: &[PairState],
+    ) -> Result<usize, EngineError> {
+        let mut echoes = 0;
+        for side in Side::BOTH {
+            let unread = |c: &Change| matches!(c.kind, ChangeKind::VersionOnly);
+            if !changes[idx(side)].iter().any(unread) {
+                continue;
+            }
+            let held: HashMap<&RecordId, &Version> =
+                pairs.iter().map(|p| (&p.side(side).id, &p.side(side).version)).collect();
+            let mut to_read: Vec<RecordId> = Vec::new();
+            changes[idx(side)].retain(|c| {
+                if !unread(c) {
+                    return true;
+                }
+                if !c.version.as_str().is_empty() && held.get(&c.id) == Some(&&c.version) {
+                    echoes += 1;
+                } else {
+                    to_read.push(c.id.clone());
+                }
+                false
+            });
+            to_read.sort();
+            to_read.dedup();
+            if !to_read.is_empty() {
+                let fetched = self.fetch(side, &to_read).await?;
+                changes[idx(side)].extend(fetched);
+            }
+        }
+        Ok(echoes)
+    }
+
     /// Runs the cycle. The report is taken out of the cycle, which keeps its history.
     async fn run(&mut self) -> Result<ObjectReport, EngineError> {
         let store = self.engine.inner.store.clone();
@@ -881,6 +921,7 @@ impl<'a> Cycle<'a> {
             let ids: Vec<RecordId> = changes[idx(side)].iter().map(|c| c.id.clone()).collect();
             pairs.extend(store.pairs_by_record(&user, object, side, &ids).await?);
         }
+        let unread_echoes = self.read_version_only(&mut changes, &pairs).await?;
         let known: [HashSet<RecordId>; 2] =
             Side::BOTH.map(|side| pairs.iter().map(|p: &PairState| p.side(side).id.clone()).collect());
         let loaded: HashSet<PairId> = pairs.iter().map(|p| p.pair_id.clone()).collect();
@@ -951,7 +992,7 @@ impl<'a> Cycle<'a> {
         for (kind, n) in planned.counts() {
             self.report.planned.insert(kind.to_owned(), n);
         }
-        self.report.echoes_suppressed = planned.echoes_suppressed;
+        self.report.echoes_suppressed = planned.echoes_suppressed + unread_echoes;
         let plan_done = Instant::now();
         self.report.phases.plan_us = micros(plan_done - read_done);
         if self.options.dry_run {

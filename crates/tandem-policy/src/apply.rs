@@ -126,7 +126,7 @@ impl<'a> View<'a> {
                     ChangeKind::Upserted { record } => {
                         map.insert(&change.id, record);
                     }
-                    ChangeKind::Deleted | ChangeKind::Invalid { .. } => {
+                    ChangeKind::Deleted | ChangeKind::Invalid { .. } | ChangeKind::VersionOnly => {
                         map.remove(&change.id);
                     }
                 }

@@ -8,6 +8,10 @@
 //! - **Etag listing** (servers without `sync-collection`): `getctag`/`sync-token` on the
 //!   collection; when it moved, `PROPFIND` Depth 1 of the etags, diffed against the etags kept in
 //!   the cursor.
+//! - **Incremental rounds report by version only** ([`ChangeKind::VersionOnly`]): the href and
+//!   its new etag, no body. The engine drops the echoes of its own writes (the etag its pair
+//!   holds) and asks [`Connector::fetch`](tandem_connector::Connector::fetch) for the rest, a
+//!   multiget. After Tandem wrote 2,000 resources, the next sync reads none of them back.
 //! - **Bodies** come in `calendar-multiget`/`addressbook-multiget` REPORTs of
 //!   [`DavConfig::multiget_batch`](super::DavConfig::multiget_batch) hrefs, a page of
 //!   [`DavConfig::page_size`](super::DavConfig::page_size) changes at a time: the hrefs still to
@@ -45,6 +49,10 @@ pub(crate) struct DavCursor {
     /// Members still to report in this round: href and whether it is gone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) pending: Vec<(String, bool)>,
+    /// The new etags of changed members of an incremental round, by href: they are reported by
+    /// version only and the engine reads the bodies it needs (not those of its own writes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) pending_etags: BTreeMap<String, String>,
 }
 
 impl DavCursor {
@@ -109,8 +117,13 @@ impl Inner {
         let mut changes = Vec::with_capacity(now.len());
         let mut changed = Vec::new();
         for (href, gone) in now {
+            let etag = state.pending_etags.remove(&href).filter(|e| !e.is_empty());
             if gone {
                 let mut c = Change::deleted(href.as_str());
+                c.sync_key = map::key_of(&href);
+                changes.push(c);
+            } else if let Some(etag) = etag {
+                let mut c = Change::version_only(href.as_str(), etag);
                 c.sync_key = map::key_of(&href);
                 changes.push(c);
             } else {
@@ -132,6 +145,7 @@ impl Inner {
         let initial = token.is_none();
         let mut token = token.unwrap_or_default();
         let mut order: Vec<(String, bool)> = Vec::new();
+        let mut etags: BTreeMap<String, String> = BTreeMap::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         loop {
             let body = xml::sync_collection(&token, self.config.sync_limit);
@@ -154,6 +168,13 @@ impl Inner {
                     // Radicale reports members deleted before the initial sync.
                     continue;
                 }
+                // An incremental round's changes go out by version only: most are echoes of
+                // Tandem's own writes, whose bodies the engine does not need. The initial round
+                // reads every body anyway.
+                match r.prop_text(NS_DAV, "getetag").filter(|e| !initial && !gone && !e.is_empty()) {
+                    Some(etag) => etags.insert(href.clone(), etag.to_owned()),
+                    None => etags.remove(&href),
+                };
                 match seen.get(&href) {
                     Some(&i) => order[i].1 = gone,
                     None => {
@@ -175,6 +196,7 @@ impl Inner {
             collection: collection.href.clone(),
             token: Some(token),
             pending: order,
+            pending_etags: etags,
             ..DavCursor::default()
         })
     }
@@ -216,11 +238,25 @@ impl Inner {
             }
             etags.insert(href, r.prop_text(NS_DAV, "getetag").unwrap_or_default().to_owned());
         }
+        let incremental = old.is_some();
         let before = old.map(|(_, e)| e).unwrap_or_default();
-        let mut pending: Vec<(String, bool)> =
-            etags.iter().filter(|(h, e)| before.get(*h) != Some(*e)).map(|(h, _)| (h.clone(), false)).collect();
+        let changed: Vec<(&String, &String)> = etags.iter().filter(|(h, e)| before.get(*h) != Some(*e)).collect();
+        let mut pending: Vec<(String, bool)> = changed.iter().map(|(h, _)| ((*h).clone(), false)).collect();
+        // As in a `sync-collection` round: an incremental listing's changes go by version only.
+        let pending_etags: BTreeMap<String, String> = if incremental {
+            changed.iter().filter(|(_, e)| !e.is_empty()).map(|(h, e)| ((*h).clone(), (*e).clone())).collect()
+        } else {
+            BTreeMap::new()
+        };
         pending.extend(before.keys().filter(|h| !etags.contains_key(*h)).map(|h| (h.clone(), true)));
-        Ok(DavCursor { collection: collection.href.clone(), ctag, etags: Some(etags), pending, ..DavCursor::default() })
+        Ok(DavCursor {
+            collection: collection.href.clone(),
+            ctag,
+            etags: Some(etags),
+            pending,
+            pending_etags,
+            ..DavCursor::default()
+        })
     }
 
     /// The current state of `ids` (hrefs), in order, with their bodies' text: upserts (with the
