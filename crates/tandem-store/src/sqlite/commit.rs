@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::Utc;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
-use sqlx::{AssertSqlSafe, query, query_scalar};
+use sqlx::{AssertSqlSafe, Row, query};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{PairState, RecordId, Side};
 
@@ -32,14 +32,13 @@ const UPSERT_PAIR_TAIL: &str = " ON CONFLICT (user_id, object, pair_id) DO UPDAT
 /// without naming the id columns, so SQLite leaves the two id indexes alone (an upsert setting
 /// an id to its own value rewrites the index entry; on 100,000 pairs that was 40% of a commit).
 /// The pairs it does not return are new or moved, and go through the upsert.
+/// Its rows are the upsert's ([`PAIR_ROW`], the table's column order).
 const UPDATE_PAIR_HEAD: &str = "UPDATE pairs SET crm_version = v.column5, crm_fields = v.column6, \
-     mailbox_version = v.column7, mailbox_fields = v.column8, synced_at = v.column9, tombstone = v.column10 \
+     mailbox_version = v.column8, mailbox_fields = v.column9, synced_at = v.column10, tombstone = v.column11 \
      FROM (VALUES ";
 
-const UPDATE_PAIR_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
 const UPDATE_PAIR_TAIL: &str = ") AS v WHERE pairs.user_id = v.column1 AND pairs.object = v.column2 \
-     AND pairs.pair_id = v.column3 AND pairs.crm_id = v.column4 AND pairs.mailbox_id = v.column11 \
+     AND pairs.pair_id = v.column3 AND pairs.crm_id = v.column4 AND pairs.mailbox_id = v.column7 \
      RETURNING pairs.pair_id";
 
 const INSERT_AUDIT_HEAD: &str = "INSERT INTO audit \
@@ -210,10 +209,14 @@ async fn upsert_pairs(
     static FULL_UPDATE: OnceLock<Arc<str>> = OnceLock::new();
     for chunk in pairs.chunks(BATCH_ROWS) {
         let encoded: Vec<EncodedPair<'_>> = chunk.iter().map(EncodedPair::new).collect();
-        let sql = batch_sql(&FULL_UPDATE, chunk.len(), UPDATE_PAIR_HEAD, UPDATE_PAIR_ROW, UPDATE_PAIR_TAIL);
-        let q = encoded.iter().fold(query_scalar(AssertSqlSafe(sql)), |q, pair| pair.bind_update(q, user, obj));
-        let updated: Vec<String> =
-            q.fetch_all(&mut *conn).await.map_err(|e| map_sqlx("commit_cycle: updating pairs", e))?;
+        let sql = batch_sql(&FULL_UPDATE, chunk.len(), UPDATE_PAIR_HEAD, PAIR_ROW, UPDATE_PAIR_TAIL);
+        let q = encoded.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
+        let rows = q.fetch_all(&mut *conn).await.map_err(|e| map_sqlx("commit_cycle: updating pairs", e))?;
+        let updated: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(|e| map_sqlx("commit_cycle: updating pairs", e))?;
         let rest: Vec<&EncodedPair<'_>> = if updated.is_empty() {
             encoded.iter().collect()
         } else {
@@ -224,13 +227,13 @@ async fn upsert_pairs(
             continue;
         }
         let sql = batch_sql(&FULL, rest.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
-        let q = rest.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_upsert(q, user, obj));
+        let q = rest.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
         if let Err(e) = q.execute(&mut *conn).await {
             // A failed statement is undone on its own and the transaction goes on, so the batch
             // can be replayed pair by pair to name the pair at fault. The caller rolls back.
             for pair in rest {
                 let one = batch_sql(&FULL, 1, UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
-                pair.bind_upsert(query(AssertSqlSafe(one)), user, obj).execute(&mut *conn).await.map_err(|e| {
+                pair.bind_row(query(AssertSqlSafe(one)), user, obj).execute(&mut *conn).await.map_err(|e| {
                     let what = format!(
                         "commit_cycle: storing pair {} (crm {}, mailbox {})",
                         pair.pair.pair_id, pair.pair.crm.id, pair.pair.mailbox.id
@@ -260,8 +263,8 @@ impl<'a> EncodedPair<'a> {
         }
     }
 
-    /// The upsert's row: the columns in table order.
-    fn bind_upsert(&self, q: SqliteQuery, user: &str, obj: &str) -> SqliteQuery {
+    /// The pair's row for [`PAIR_ROW`]: the table's columns in order.
+    fn bind_row(&self, q: SqliteQuery, user: &str, obj: &str) -> SqliteQuery {
         let pair = self.pair;
         q.bind(user.to_owned())
             .bind(obj.to_owned())
@@ -274,27 +277,8 @@ impl<'a> EncodedPair<'a> {
             .bind(self.mailbox_fields.clone())
             .bind(ts(&pair.synced_at))
             .bind(pair.tombstone.map(Side::as_str))
-    }
-
-    /// The in-place update's row, in [`UPDATE_PAIR_HEAD`]'s column order.
-    fn bind_update(&self, q: SqliteScalarQuery, user: &str, obj: &str) -> SqliteScalarQuery {
-        let pair = self.pair;
-        q.bind(user.to_owned())
-            .bind(obj.to_owned())
-            .bind(pair.pair_id.as_str().to_owned())
-            .bind(pair.crm.id.as_str().to_owned())
-            .bind(pair.crm.version.as_str().to_owned())
-            .bind(self.crm_fields.clone())
-            .bind(pair.mailbox.version.as_str().to_owned())
-            .bind(self.mailbox_fields.clone())
-            .bind(ts(&pair.synced_at))
-            .bind(pair.tombstone.map(Side::as_str))
-            .bind(pair.mailbox.id.as_str().to_owned())
     }
 }
-
-/// A scalar query with owned arguments.
-type SqliteScalarQuery = sqlx::query::QueryScalar<'static, sqlx::Sqlite, String, SqliteArguments>;
 
 /// The statement `head` + `rows` copies of `row` + `tail`; the full-size one is built once into
 /// `full`. Only placeholders are repeated, never values.
