@@ -45,7 +45,8 @@ fn intent_key(op: &Operation) -> String {
     }
 }
 
-/// Writes journaled per durable journal transaction (see `Cycle::execute`).
+/// Writes journaled per durable journal transaction, about (a pair's writes are never split;
+/// see `Cycle::execute`).
 const JOURNAL_WINDOW: usize = 1024;
 
 /// The side a write action writes to; `None` for actions that write nothing.
@@ -1120,49 +1121,65 @@ impl<'a> Cycle<'a> {
     /// Journals, then sends a plan's writes in batches per target. Returns results by operation
     /// index.
     ///
-    /// The journal is written [`JOURNAL_WINDOW`] writes at a time, each window durable before
-    /// any of its writes is sent: a first sync of ten thousand records never holds ten thousand
-    /// serialised entries at once. A crash between windows leaves later writes unjournaled and
-    /// unsent, which the next cycle plans again.
+    /// The journal is written a window of about [`JOURNAL_WINDOW`] writes at a time, each window
+    /// durable before any of its writes is sent (its CRM writes first, then its mailbox's), so a
+    /// first sync of ten thousand records never holds ten thousand serialised entries at once.
+    /// **A pair's writes are always in one window:** recovery settles a pair from its journaled
+    /// writes and the planned state, and takes a side without a journaled write to hold what it
+    /// held, so one side's write must never be journaled (and sent) without the other's. A crash
+    /// between windows leaves later writes unjournaled and unsent, which the next cycle plans
+    /// again.
     async fn execute(&mut self, plan: &Plan) -> Result<HashMap<usize, WriteResult>, EngineError> {
         let store = self.engine.inner.store.clone();
         let now = self.engine.inner.clock.now();
-        let mut by_target: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+        let mut windows: Vec<Vec<usize>> = Vec::new();
+        let mut window_of: HashMap<&PairId, usize> = HashMap::new();
         for (i, op) in plan.operations.iter().enumerate() {
-            if let Some(target) = write_target(&op.action) {
-                by_target[idx(target)].push(i);
+            if write_target(&op.action).is_none() {
+                continue;
             }
+            let window = match op.pair.as_ref().and_then(|p| window_of.get(p)) {
+                Some(&w) => w,
+                None => {
+                    if windows.last().is_none_or(|w| w.len() >= JOURNAL_WINDOW) {
+                        windows.push(Vec::new());
+                    }
+                    let w = windows.len() - 1;
+                    if let Some(pair) = &op.pair {
+                        window_of.insert(pair, w);
+                    }
+                    w
+                }
+            };
+            windows[window].push(i);
         }
         let mut results = HashMap::new();
         let object = self.object;
-        for target in Side::BOTH {
-            let connector = self.job.connector(target);
-            let max = connector.capabilities().object(object).max_batch.max(1);
-            // Whole batches per window, so a window never splits a batch.
-            let window = JOURNAL_WINDOW.div_ceil(max) * max;
-            for indices in by_target[idx(target)].chunks(window) {
-                let mut intents = Vec::with_capacity(indices.len());
-                let mut writes = Vec::with_capacity(indices.len());
-                for &i in indices {
-                    let op = &plan.operations[i];
-                    let Some((_, write)) = write_op(&op.action) else { continue };
-                    let entry =
-                        JournalEntryRef { operation: op, next: op.pair.as_ref().and_then(|p| plan.states.get(p)) };
-                    let operation = JournalJson::to_json(&entry).map_err(|e| EngineError::Journal(e.to_string()))?;
-                    intents.push(Intent {
-                        user: self.job.user.clone(),
-                        object,
-                        key: intent_key(op),
-                        target,
-                        operation,
-                        created_at: now,
-                    });
-                    writes.push((i, write));
-                }
-                // Write-ahead: the window's intents are durable before any of it is sent.
-                store.record_intents(&intents).await?;
-                drop(intents);
-                let mut writes = writes.into_iter();
+        for window in windows {
+            let mut intents = Vec::with_capacity(window.len());
+            let mut by_target: [Vec<(usize, WriteOp)>; 2] = [Vec::new(), Vec::new()];
+            for i in window {
+                let op = &plan.operations[i];
+                let Some((target, write)) = write_op(&op.action) else { continue };
+                let entry = JournalEntryRef { operation: op, next: op.pair.as_ref().and_then(|p| plan.states.get(p)) };
+                let operation = JournalJson::to_json(&entry).map_err(|e| EngineError::Journal(e.to_string()))?;
+                intents.push(Intent {
+                    user: self.job.user.clone(),
+                    object,
+                    key: intent_key(op),
+                    target,
+                    operation,
+                    created_at: now,
+                });
+                by_target[idx(target)].push((i, write));
+            }
+            // Write-ahead: the window's intents are durable before any of it is sent.
+            store.record_intents(&intents).await?;
+            drop(intents);
+            for target in Side::BOTH {
+                let connector = self.job.connector(target);
+                let max = connector.capabilities().object(object).max_batch.max(1);
+                let mut writes = std::mem::take(&mut by_target[idx(target)]).into_iter();
                 loop {
                     let (chunk, ops): (Vec<usize>, Vec<WriteOp>) = writes.by_ref().take(max).unzip();
                     if chunk.is_empty() {
