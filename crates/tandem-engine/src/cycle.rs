@@ -45,8 +45,8 @@ fn intent_key(op: &Operation) -> String {
     }
 }
 
-/// Writes journaled per durable journal transaction, about (a pair's writes are never split;
-/// see `Cycle::execute`).
+/// About how many writes go into one durable journal transaction; a window closes at this size
+/// but never splits a pair's writes (see `Cycle::execute`).
 const JOURNAL_WINDOW: usize = 1024;
 
 /// The side a write action writes to; `None` for actions that write nothing.
