@@ -7,16 +7,13 @@
 mod servers;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use tandem_testkit::faults::LosesAnswers;
 
-use async_trait::async_trait;
-use tandem_connector::{ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult, Written};
-use tandem_core::capabilities::Capabilities;
+use tandem_connector::{Connector, ConnectorError, WriteOp};
 use tandem_core::fields::{FieldKey, FieldValue};
 use tandem_core::model::{ObjectKind, Record};
 use tandem_core::plan::FieldChange;
-use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, RecordId, Side, Version};
-use tandem_dav::dav::DavConnector;
+use tandem_core::state::{ChangeKind, IdempotencyKey, RecordId, Side, Version};
 use tandem_testkit::generate;
 
 use servers::Kind;
@@ -91,49 +88,9 @@ async fn xandikos_connector_writes() {
     connector_writes(Kind::Xandikos).await;
 }
 
-/// The DAV connector, except that the answers of the next `apply` are lost after the server
-/// carried the writes out.
-struct LosingAnswers {
-    inner: Arc<DavConnector>,
-    lose: AtomicBool,
-}
-
-#[async_trait]
-impl Connector for LosingAnswers {
-    fn provider(&self) -> &str {
-        self.inner.provider()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn connection(&self) -> ConnectionInfo {
-        self.inner.connection()
-    }
-    async fn identity(&self) -> Result<Identity, ConnectorError> {
-        self.inner.identity().await
-    }
-    async fn pull<'a>(&self, object: ObjectKind, cursor: Option<&'a Cursor>) -> Result<PullPage, ConnectorError> {
-        self.inner.pull(object, cursor).await
-    }
-    async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
-        self.inner.fetch(object, ids).await
-    }
-    async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
-        let results = self.inner.apply(object, ops).await?;
-        if self.lose.swap(false, Ordering::SeqCst) {
-            let lost = ConnectorError::Transient { message: "connection reset (test)".into() };
-            return Ok(results.into_iter().map(|_| Err(lost.clone())).collect());
-        }
-        Ok(results)
-    }
-    async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError> {
-        self.inner.find_by_key(object, key).await
-    }
-}
-
 async fn lost_answers_through_the_engine(kind: Kind) {
     let Some(server) = servers::start(kind).await else { return };
-    let losing = Arc::new(LosingAnswers { inner: server.connector(), lose: AtomicBool::new(true) });
+    let losing = Arc::new(LosesAnswers::new(server.connector(), 1));
     let crm = Arc::new(tandem_connector::memory::MemoryConnector::new("memory"));
     for e in generate::events(9, 5, servers::anchor()) {
         crm.insert(Record::Event(e));

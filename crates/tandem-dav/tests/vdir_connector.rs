@@ -6,58 +6,17 @@ mod vdir_common;
 
 use std::fs;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use tandem_testkit::faults::LosesAnswers;
 
-use async_trait::async_trait;
-use tandem_connector::{ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult, Written};
-use tandem_core::capabilities::Capabilities;
+use tandem_connector::{Connector, ConnectorError, WriteOp};
 use tandem_core::fields::{FieldKey, FieldValue};
 use tandem_core::model::{ObjectKind, Record};
 use tandem_core::plan::FieldChange;
-use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, RecordId, Version};
+use tandem_core::state::{ChangeKind, Cursor, IdempotencyKey, RecordId, Version};
 use tandem_dav::vdir::{VdirConfig, VdirConnector};
 use tandem_engine::{Engine, SyncOptions, UserSync};
 use tandem_store::SqliteStore;
 use vdir_common::*;
-
-/// Applies writes, then loses the answer of the first `lose` batches.
-struct LosesAnswers {
-    inner: VdirConnector,
-    lose: AtomicUsize,
-}
-
-#[async_trait]
-impl Connector for LosesAnswers {
-    fn provider(&self) -> &str {
-        self.inner.provider()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn connection(&self) -> ConnectionInfo {
-        self.inner.connection()
-    }
-    async fn identity(&self) -> Result<Identity, ConnectorError> {
-        self.inner.identity().await
-    }
-    async fn pull<'a>(&self, object: ObjectKind, cursor: Option<&'a Cursor>) -> Result<PullPage, ConnectorError> {
-        self.inner.pull(object, cursor).await
-    }
-    async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
-        self.inner.fetch(object, ids).await
-    }
-    async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
-        let results = self.inner.apply(object, ops).await?;
-        if self.lose.load(Ordering::SeqCst) > 0 {
-            self.lose.fetch_sub(1, Ordering::SeqCst);
-            return Err(ConnectorError::Transient { message: "connection reset after the request was sent".into() });
-        }
-        Ok(results)
-    }
-    async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError> {
-        self.inner.find_by_key(object, key).await
-    }
-}
 
 #[tokio::test]
 async fn a_lost_answer_on_create_never_duplicates() {
@@ -65,7 +24,7 @@ async fn a_lost_answer_on_create_never_duplicates() {
     for i in 0..3 {
         write_event(&w.a_events, &format!("e{i}.ics"), &format!("uid-{i}"), "Lost answers", "");
     }
-    let b = Arc::new(LosesAnswers { inner: w.b.clone(), lose: AtomicUsize::new(1) });
+    let b = Arc::new(LosesAnswers::new(Arc::new(w.b.clone()), 1));
     let engine = Engine::new(Arc::new(SqliteStore::open(w.dir.path().join("lost.sqlite")).await.unwrap()));
     let job = UserSync::new("ann@example.com", vdir_sync_config(), Arc::new(w.a.clone()), b.clone());
     let sync = || async {

@@ -5,21 +5,19 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tandem_testkit::faults::LosesAnswers;
 
-use async_trait::async_trait;
 use chrono::NaiveDate;
 use serde_json::json;
+use tandem_connector::Connector;
 use tandem_connector::http::ManualClock;
 use tandem_connector::memory::MemoryConnector;
-use tandem_connector::{ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult, Written};
-use tandem_core::capabilities::Capabilities;
 use tandem_core::config::CustomFieldMapping;
 use tandem_core::model::{
     Contact, EmailAddress, Event, EventTime, EventTiming, ObjectKind, PostalAddress, Record, Recurrence,
 };
-use tandem_core::state::{Change, Cursor, IdempotencyKey, RecordId};
+use tandem_core::state::RecordId;
 use tandem_engine::config::SyncConfig;
 use tandem_engine::{Engine, SyncOptions, UserSync};
 use tandem_policy::Policy;
@@ -142,45 +140,6 @@ async fn two_way_contacts_link_create_update_and_settle() {
     assert_eq!(quiet.total_writes(), 0, "{quiet}");
 }
 
-/// Salesforce behind a connection that drops the answer to the first batch of writes (they are
-/// applied), as a process dying right after sending would.
-struct LoseFirstAnswer {
-    inner: SalesforceConnector,
-    lost: AtomicBool,
-}
-
-#[async_trait]
-impl Connector for LoseFirstAnswer {
-    fn provider(&self) -> &str {
-        self.inner.provider()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn connection(&self) -> ConnectionInfo {
-        self.inner.connection()
-    }
-    async fn identity(&self) -> Result<Identity, ConnectorError> {
-        self.inner.identity().await
-    }
-    async fn pull<'a>(&self, object: ObjectKind, cursor: Option<&'a Cursor>) -> Result<PullPage, ConnectorError> {
-        self.inner.pull(object, cursor).await
-    }
-    async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
-        self.inner.fetch(object, ids).await
-    }
-    async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
-        let results = self.inner.apply(object, ops).await?;
-        if !self.lost.swap(true, Ordering::SeqCst) {
-            return Err(ConnectorError::Transient { message: "connection reset after the request was sent".into() });
-        }
-        Ok(results)
-    }
-    async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError> {
-        self.inner.find_by_key(object, key).await
-    }
-}
-
 #[tokio::test]
 async fn a_create_replayed_after_a_crash_does_not_duplicate() {
     let org = common::org().await;
@@ -189,7 +148,7 @@ async fn a_create_replayed_after_a_crash_does_not_duplicate() {
         mailbox.insert(person("P", &format!("Person{i}")));
     }
     let engine = engine().await;
-    let crm = Arc::new(LoseFirstAnswer { inner: org.connector(), lost: AtomicBool::new(false) });
+    let crm = Arc::new(LosesAnswers::new(Arc::new(org.connector()), 1));
     let j = job(crm, &mailbox);
     let first = engine.sync_user(&j, &contacts()).await.unwrap();
     assert_eq!(first.object(C).unwrap().failed.len(), 5, "{first}");

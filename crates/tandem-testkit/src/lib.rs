@@ -11,6 +11,8 @@
 //!   canonical model (many cultures and scripts, every phone slot, zones, all-day events,
 //!   recurring series with exceptions), plus realistic edits.
 //! - [`rng`]: the tiny seedable PRNG the generators use.
+//! - [`faults`]: wrappers that make any connector misbehave the way networks do (an answer lost
+//!   after the provider carried the writes out), for tests against real servers and fakes.
 //! - [`hostile`]: proptest strategies for hostile input (nested JSON, odd strings, extreme
 //!   numbers, provider-shaped objects mutated field by field) for the panic-safety tests.
 //! - The `tandem-fakes` binary (`cargo run -p tandem-testkit --bin tandem-fakes -- [--only NAME]
@@ -23,6 +25,7 @@
 //! data. The fakes bind to loopback only and never talk to a real provider.
 
 pub mod ews;
+pub mod faults;
 pub mod generate;
 pub mod google;
 pub mod graph;
