@@ -55,8 +55,14 @@
 //! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 912 bytes
 //! of data (232 inline, 280 of ids and versions, 400 of prints for 40 fields), 1,032 counting
 //! malloc's rounding of its nine allocations; the prints took 1,600 bytes before (2,064 for the
-//! pair). The whole index at 1,000,000 pairs (three hash maps, ids twice, allocator overhead):
-//! 2,053 bytes per pair resident, from 3,135.
+//! pair). The whole index at 1,000,000 pairs: **793 bytes per pair resident** (770 of heap, which
+//! `main` also prints), with each pair packed into one allocation and three tables of slot
+//! numbers; 2,053 with three hash maps of whole states and copied ids, 3,135 before that.
+//!
+//! The packed index costs the planner the decoding of the pairs its changes touch. Measured back
+//! to back, the binaries of both versions alternated twice, `--bench cost_per_change::contacts
+//! --sample-count 30`, divan's median: contacts 1% of 10k 231 → 183 k changes/s, 1% of 100k
+//! 151–178 → 158–162 k/s, 100% of 10k 103–110 → 96 k/s, 100% of 100k 93–96 → 79–82 k/s.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -419,6 +425,7 @@ fn report(n: usize) {
     let rss_before = support::proc_status_bytes("VmRSS");
     let pairs = index(n, &templates);
     let rss_index = support::proc_status_bytes("VmRSS").saturating_sub(rss_before);
+    let heap_index = pairs.heap_bytes();
     let s = Scenario {
         pairs,
         crm,
@@ -446,6 +453,10 @@ fn report(n: usize) {
         "  PairIndex: {:.0} MiB resident = {:.0} bytes per mapped pair (VmRSS delta: pair states, field prints, ids, three hash maps, allocator overhead)",
         support::mib(rss_index as f64),
         rss_index as f64 / n as f64
+    );
+    println!(
+        "  PairIndex: {:.0} bytes per mapped pair of heap it holds (packed pairs, slots, three tables of slot numbers; no allocator overhead)",
+        heap_index as f64 / n as f64
     );
     if peak_known {
         println!(

@@ -12,7 +12,10 @@
 //!
 //! Crates chosen: `ical` parses iCalendar and vCard (the user's requirement); `rrule` validates
 //! recurrence rules; `chrono-tz` resolves IANA zones; `xxhash-rust` gives the stable fingerprints
-//! that the sync state keeps instead of record data.
+//! that the sync state keeps instead of record data; `hashbrown`'s `HashTable` (the standard
+//! `HashMap`'s own table, with the hash and equality supplied per call) lets the packed
+//! [`planner::PairIndex`] find a pair by an id stored only inside the pair's bytes, so no id is
+//! kept twice.
 //!
 //! Panic safety: every parser here takes untrusted text, and none of them panics on it. Inputs
 //! are checked before a third-party parser sees them where the check is exact, the calls into
@@ -28,6 +31,7 @@ pub mod filter;
 pub mod guard;
 pub mod interchange;
 pub mod model;
+mod pair_index;
 pub mod plan;
 pub mod planner;
 pub mod rrule_parts;

@@ -49,105 +49,77 @@ use crate::state::{
 };
 use crate::validate::validate;
 
-/// The known pairs, indexed by pair id and by each side's record id.
-#[derive(Debug, Clone, Default)]
-pub struct PairIndex {
-    pairs: HashMap<PairId, PairState, IdHash>,
-    by_crm: HashMap<RecordId, PairId, IdHash>,
-    by_mailbox: HashMap<RecordId, PairId, IdHash>,
+pub use crate::pair_index::PairIndex;
+
+/// The pairs one plan reads: those the changes touch, decoded once from the packed
+/// [`PairIndex`] (which gives owned states) so that the planner can hold references to them.
+/// Tables of places in `pairs`, so that no id is copied into a key.
+#[derive(Default)]
+struct TouchedPairs {
+    pairs: Vec<PairState>,
+    by_pair: hashbrown::HashTable<usize>,
+    by_crm: hashbrown::HashTable<usize>,
+    by_mailbox: hashbrown::HashTable<usize>,
 }
 
-/// The hash of the pair index's maps: xxh3 (the fingerprints' hash, so no new dependency) rather
-/// than the standard SipHash, which took about a tenth of the planner benchmark's time on
-/// 150-character Graph ids.
-/// Fixed-keyed, as the core takes no randomness: its keys are ids and pair ids the providers and
-/// Tandem assign, not text a stranger chooses, so flooding one bucket is not a concern. The maps'
-/// order is never observed (plans follow sorted pair ids).
-#[derive(Debug, Clone, Copy, Default)]
-struct IdHash;
-
-impl std::hash::BuildHasher for IdHash {
-    type Hasher = IdHasher;
-
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
+/// The hash of the touched pairs' tables: xxh3 (the fingerprints' hash) rather than SipHash,
+/// which took about a tenth of the planner benchmark's time on 150-character Graph ids. Unkeyed,
+/// as the core takes no randomness: the ids are those the providers and Tandem assign, not text a
+/// stranger chooses, so flooding one bucket is not a concern. Tables' order is never observed.
+fn id_hash(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
 }
 
-/// See [`IdHash`]: each write is hashed with the state so far as the seed.
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        // The end marker of every string key: mix it in without hashing a one-byte slice.
-        self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl PairIndex {
-    /// An index over `pairs`.
-    pub fn new(pairs: impl IntoIterator<Item = PairState>) -> Self {
-        let mut index = PairIndex::default();
-        for p in pairs {
-            index.insert(p);
+impl TouchedPairs {
+    /// Every pair of `index` the planner can look at for these changes: the pair holding each
+    /// changed record, and the pair named by each change's sync key (moves, re-created records).
+    fn of(index: &PairIndex, changes: [&[Change]; 2]) -> Self {
+        let mut touched = TouchedPairs::default();
+        for (side, changes) in Side::BOTH.into_iter().zip(changes) {
+            for change in changes {
+                if touched.by_record(side, &change.id).is_none()
+                    && let Some(pair) = index.by_record(side, &change.id)
+                {
+                    touched.insert(pair);
+                }
+                if let Some(key) = &change.sync_key
+                    && touched.get(key).is_none()
+                    && let Some(pair) = index.get(key)
+                {
+                    touched.insert(pair);
+                }
+            }
         }
-        index
+        touched
     }
 
-    /// Adds or replaces a pair.
-    pub fn insert(&mut self, pair: PairState) {
-        if let Some(old) = self.pairs.remove(&pair.pair_id) {
-            self.by_crm.remove(&old.crm.id);
-            self.by_mailbox.remove(&old.mailbox.id);
+    /// Adds a pair not held yet (the index gives each pair id and record id to one pair).
+    fn insert(&mut self, pair: PairState) {
+        if self.get(&pair.pair_id).is_some() {
+            return;
         }
-        self.by_crm.insert(pair.crm.id.clone(), pair.pair_id.clone());
-        self.by_mailbox.insert(pair.mailbox.id.clone(), pair.pair_id.clone());
-        self.pairs.insert(pair.pair_id.clone(), pair);
+        let at = self.pairs.len();
+        let hashes = [id_hash(pair.pair_id.as_str()), id_hash(&pair.crm.id.0), id_hash(&pair.mailbox.id.0)];
+        self.pairs.push(pair);
+        let pairs = &self.pairs;
+        self.by_pair.insert_unique(hashes[0], at, |i| id_hash(pairs[*i].pair_id.as_str()));
+        self.by_crm.insert_unique(hashes[1], at, |i| id_hash(&pairs[*i].crm.id.0));
+        self.by_mailbox.insert_unique(hashes[2], at, |i| id_hash(&pairs[*i].mailbox.id.0));
     }
 
-    /// Removes a pair.
-    pub fn remove(&mut self, pair: &PairId) -> Option<PairState> {
-        let old = self.pairs.remove(pair)?;
-        self.by_crm.remove(&old.crm.id);
-        self.by_mailbox.remove(&old.mailbox.id);
-        Some(old)
+    fn get(&self, pair: &PairId) -> Option<&PairState> {
+        let pairs = &self.pairs;
+        self.by_pair.find(id_hash(pair.as_str()), |i| pairs[*i].pair_id == *pair).map(|i| &pairs[*i])
     }
 
-    /// A pair by id.
-    pub fn get(&self, pair: &PairId) -> Option<&PairState> {
-        self.pairs.get(pair)
-    }
-
-    /// The pair holding record `id` on `side`.
-    pub fn by_record(&self, side: Side, id: &RecordId) -> Option<&PairState> {
-        let index = match side {
+    fn by_record(&self, side: Side, id: &RecordId) -> Option<&PairState> {
+        let pairs = &self.pairs;
+        let table = match side {
             Side::Crm => &self.by_crm,
             Side::Mailbox => &self.by_mailbox,
         };
-        index.get(id).and_then(|p| self.pairs.get(p))
-    }
-
-    /// Number of pairs, tombstones included.
-    pub fn len(&self) -> usize {
-        self.pairs.len()
-    }
-
-    /// True when there are no pairs.
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-
-    /// All pairs, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &PairState> {
-        self.pairs.values()
+        // The first pair found for a record id, as the index points each record at one pair.
+        table.find(id_hash(&id.0), |i| pairs[*i].side(side).id == *id).map(|i| &pairs[*i])
     }
 }
 
@@ -196,7 +168,8 @@ pub static NO_APPROVED_DELETES: BTreeSet<(Side, RecordId)> = BTreeSet::new();
 
 /// Plans one object kind of one cycle.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let mut planner = Planner::new(input);
+    let touched = TouchedPairs::of(input.pairs, [input.crm.changes, input.mailbox.changes]);
+    let mut planner = Planner::new(input, &touched);
     planner.run();
     planner.plan
 }
@@ -223,7 +196,8 @@ pub fn fingerprints(
         approved_deletes: &NO_APPROVED_DELETES,
         mailbox_owner: None,
     };
-    let planner = Planner::new(&input);
+    let touched = TouchedPairs::default();
+    let planner = Planner::new(&input, &touched);
     let mut canonical = planner.to_canonical(side, record);
     canonical.normalize();
     planner.prints(side, &canonical)
@@ -271,6 +245,8 @@ impl Held<'_> {
 
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
+    /// The pairs the changes touch ([`TouchedPairs::of`]).
+    pairs: &'a TouchedPairs,
     synced: Vec<FieldKey>,
     /// Per side, [`Self::fields_on`] in field order without repeats: the fields every record's
     /// prints hold, sorted once per plan rather than once per record.
@@ -290,9 +266,10 @@ fn names(fields: &[FieldKey]) -> String {
 }
 
 impl<'a> Planner<'a> {
-    fn new(input: &'a PlanInput<'a>) -> Self {
+    fn new(input: &'a PlanInput<'a>, pairs: &'a TouchedPairs) -> Self {
         let mut planner = Planner {
             input,
+            pairs,
             synced: input.config.fields.synced(input.object),
             printed: [Vec::new(), Vec::new()],
             plan: Plan::empty(input.object),
@@ -336,7 +313,7 @@ impl<'a> Planner<'a> {
         // Split into changes to known pairs and records never seen before. The changes of a pair
         // stay in `slots`, `paired` orders the pairs by id: seen records are large, and a B-tree
         // keyed by pair shifts its values around as it grows.
-        let pairs: &'a PairIndex = self.input.pairs;
+        let pairs: &'a TouchedPairs = self.pairs;
         let mut paired: Paired<'_> = BTreeMap::new();
         let mut slots: Vec<[Option<Seen<'a>>; 2]> = Vec::new();
         // The state of each slot's pair, when the lookup by record id found it already.
@@ -459,10 +436,10 @@ impl<'a> Planner<'a> {
         let mut moves = BTreeMap::new();
         for s in seen {
             let (Some(_), Some(key)) = (&s.record, &s.sync_key) else { continue };
-            if self.input.pairs.by_record(s.side, &s.id).is_some() {
+            if self.pairs.by_record(s.side, &s.id).is_some() {
                 continue;
             }
-            let Some(state) = self.input.pairs.get(key) else { continue };
+            let Some(state) = self.pairs.get(key) else { continue };
             if state.tombstone.is_none() && state.side(s.side).id != s.id && !state.side(s.side).id.is_pending() {
                 // Two records with one key (a provider without idempotent creates): the first
                 // is the pair's; the other stays Tandem's unmapped copy.
@@ -802,7 +779,7 @@ impl<'a> Planner<'a> {
                     let changes = &slots[**at];
                     changes[idx(side)].as_ref().is_some_and(|s| s.record.is_none())
                         && changes[idx(side.other())].as_ref().is_none_or(|s| s.record.is_some())
-                        && self.input.pairs.get(pair_id).is_some_and(|p| p.tombstone.is_none())
+                        && self.pairs.get(pair_id).is_some_and(|p| p.tombstone.is_none())
                         // Approved one by one: let through, and not counted towards a new hold.
                         && !changes[idx(side)]
                             .as_ref()

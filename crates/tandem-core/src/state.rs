@@ -504,6 +504,78 @@ impl FromIterator<(FieldKey, u64)> for FieldPrints {
 impl FieldPrints {
     /// The prints of fields given in field order without repeats (what collecting them would
     /// sort them into), without sorting or copying the keys of standard fields.
+    /// Bytes [`FieldPrints::pack_into`] writes.
+    pub(crate) fn packed_len(&self) -> usize {
+        use crate::pair_index::varint_len;
+        let names: usize = self
+            .named
+            .iter()
+            .map(|k| match k {
+                FieldKey::Attendee(s) | FieldKey::Custom(s) => 1 + varint_len(s.len()) + s.len(),
+                _ => 1,
+            })
+            .sum();
+        varint_len(self.codes.len()) + self.codes.len() * 10 + varint_len(self.named.len()) + names
+    }
+
+    /// Appends the map as bytes, for the packed pair index: the number of fields, their codes
+    /// (u16 LE), their prints (u64 LE), then the named fields (a tag, 0 attendee or 1 custom, and
+    /// the name).
+    pub(crate) fn pack_into(&self, out: &mut Vec<u8>) {
+        use crate::pair_index::{put_str, put_varint};
+        put_varint(out, self.codes.len());
+        for code in &self.codes {
+            out.extend_from_slice(&code.to_le_bytes());
+        }
+        for print in &self.prints {
+            out.extend_from_slice(&print.to_le_bytes());
+        }
+        put_varint(out, self.named.len());
+        for key in &self.named {
+            match key {
+                FieldKey::Attendee(name) => {
+                    out.push(0);
+                    put_str(out, name);
+                }
+                FieldKey::Custom(name) => {
+                    out.push(1);
+                    put_str(out, name);
+                }
+                // Only attendee and custom fields are named (`standard_code` gives the rest a
+                // code); a tag without a name keeps the count of entries right regardless.
+                _ => out.push(2),
+            }
+        }
+    }
+
+    /// The map [`FieldPrints::pack_into`] wrote.
+    pub(crate) fn unpack(r: &mut crate::pair_index::Reader<'_>) -> FieldPrints {
+        // Bounded by what is left (ten bytes a field), so a damaged length cannot ask for a huge
+        // allocation.
+        let n = r.varint().min(r.remaining() / 10);
+        let codes: Box<[u16]> = (0..n).map(|_| u16::from_le_bytes(r.array())).collect();
+        let prints: Box<[u64]> = (0..n).map(|_| u64::from_le_bytes(r.array())).collect();
+        let named_len = r.varint().min(n);
+        let mut named = Vec::with_capacity(named_len);
+        for _ in 0..named_len {
+            let key = match r.u8() {
+                0 => FieldKey::Attendee(r.string()),
+                1 => FieldKey::Custom(r.string()),
+                _ => FieldKey::Custom(String::new()),
+            };
+            named.push(key);
+        }
+        let named = named.into_boxed_slice();
+        let limit = STANDARD_KEYS.len() + named.len();
+        if codes.iter().all(|c| usize::from(*c) < limit) {
+            return FieldPrints { codes, prints, named };
+        }
+        // Damaged bytes: drop codes that point past the named fields, so lookups stay in bounds.
+        let (codes, prints): (Vec<u16>, Vec<u64>) =
+            codes.iter().zip(prints.iter()).filter(|(c, _)| usize::from(**c) < limit).map(|(c, p)| (*c, *p)).unzip();
+        FieldPrints { codes: codes.into_boxed_slice(), prints: prints.into_boxed_slice(), named }
+    }
+
     pub(crate) fn from_sorted<'k>(entries: impl ExactSizeIterator<Item = (&'k FieldKey, u64)>) -> Self {
         let mut codes = Vec::with_capacity(entries.len());
         let mut prints = Vec::with_capacity(entries.len());

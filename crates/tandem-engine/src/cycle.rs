@@ -78,11 +78,11 @@ fn source_of(op: &Operation, states: &BTreeMap<PairId, NextState>, pairs: &PairI
         Action::Create { target, source_id, .. } => Some((target.other(), source_id.clone())),
         Action::Update { target, .. } | Action::Delete { target, .. } => {
             let pair = op.pair.as_ref()?;
-            let state = match states.get(pair) {
-                Some(NextState::Put(s)) => Some(s),
-                _ => pairs.get(pair),
-            }?;
-            Some((target.other(), state.side(target.other()).id.clone()))
+            let id = match states.get(pair) {
+                Some(NextState::Put(s)) => s.side(target.other()).id.clone(),
+                _ => pairs.get(pair)?.side(target.other()).id.clone(),
+            };
+            Some((target.other(), id))
         }
         _ => None,
     }
@@ -948,7 +948,7 @@ impl<'a> Cycle<'a> {
         if !self.unsettled.pairs.is_empty() {
             for side in Side::BOTH {
                 changes[idx(side)].retain(|c| {
-                    let pair = pairs.by_record(side, &c.id).map(|p| p.pair_id.clone()).or_else(|| c.sync_key.clone());
+                    let pair = pairs.pair_of(side, &c.id).or_else(|| c.sync_key.clone());
                     let wait = pair.is_some_and(|p| self.unsettled.pairs.contains(&(object, p)));
                     if wait {
                         deferred.push((side, c.id.clone()));
@@ -1014,6 +1014,19 @@ impl<'a> Cycle<'a> {
             return Ok(std::mem::replace(&mut self.report, ObjectReport::new(object)));
         }
 
+        // From here the records read matter only to replanning, which carries the changes of
+        // pairs already known (`replan` re-reads the pairs of the index whose write met a changed
+        // target). The rest go now, so that a first sync does not hold every record it read
+        // beside the plan's copies through all its writes.
+        let seen = changed_ids(&changes);
+        for side in Side::BOTH {
+            let kept = &mut changes[idx(side)];
+            kept.retain(|c| {
+                pairs.pair_of(side, &c.id).is_some() || c.sync_key.as_ref().is_some_and(|key| pairs.contains(key))
+            });
+            kept.shrink_to_fit();
+        }
+
         // 5. Execute, refetching and replanning pairs whose target moved under us.
         let mut rounds = Vec::new();
         let mut current = planned;
@@ -1054,9 +1067,7 @@ impl<'a> Cycle<'a> {
         // 6. Settle and commit atomically.
         let write_done = Instant::now();
         self.report.phases.write_us = micros(write_done - plan_done);
-        // The changes read are needed no longer than replanning: only their ids from here, and
-        // the records go before the commit is built (a first sync holds every record read).
-        let seen = changed_ids(&changes);
+        // The changes kept for replanning go before the commit is built.
         drop(changes);
         let mut commit = CycleCommit { audit: std::mem::take(&mut self.policy_audit), ..CycleCommit::default() };
         for executed in rounds {
@@ -1223,7 +1234,7 @@ impl<'a> Cycle<'a> {
         // The stale pairs as they were, but under the ids this plan gave them (a record that
         // moved keeps its new id).
         let subset = PairIndex::new(stale.iter().filter_map(|p| {
-            let mut state = pairs.get(p)?.clone();
+            let mut state = pairs.get(p)?;
             if let Some(NextState::Put(next)) = current.states.get(p) {
                 for side in Side::BOTH {
                     if !next.side(side).id.is_pending() {
@@ -1249,8 +1260,9 @@ impl<'a> Cycle<'a> {
             fresh[idx(side)] = self.fetch(side, &ids).await?;
         }
         // The other side's changes for those pairs, as read this cycle.
-        let stale_ids: [HashSet<&RecordId>; 2] = Side::BOTH
-            .map(|side| stale.iter().filter_map(|p| pairs.get(p)).map(|s| &s.side(side).id).collect::<HashSet<_>>());
+        let stale_pairs: Vec<PairState> = stale.iter().filter_map(|p| pairs.get(p)).collect();
+        let stale_ids: [HashSet<&RecordId>; 2] =
+            Side::BOTH.map(|side| stale_pairs.iter().map(|s| &s.side(side).id).collect::<HashSet<_>>());
         for side in Side::BOTH {
             let fetched: HashSet<RecordId> = fresh[idx(side)].iter().map(|c| c.id.clone()).collect();
             let carried: Vec<Change> = changes[idx(side)]
@@ -1480,7 +1492,9 @@ impl<'a> Cycle<'a> {
                 NextState::Remove => commit.remove_pairs.push(pair),
                 NextState::Put(mut state) => {
                     for (target, w) in written.remove(&pair).unwrap_or_default() {
-                        let before = pairs.get(&pair).map(|p| &p.side(target).fields);
+                        // Decoded from the index only when needed.
+                        let before = if w.unstored.is_empty() { None } else { pairs.get(&pair) };
+                        let before = before.as_ref().map(|p| &p.side(target).fields);
                         let side = state.side_mut(target);
                         side.id = w.id;
                         side.version = w.version;

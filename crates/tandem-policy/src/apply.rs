@@ -1,5 +1,6 @@
 //! Enforcement on plans: every operation passes through the policy before it is executed.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -174,10 +175,15 @@ impl<'a> View<'a> {
 }
 
 /// The state to read ids from: the next one when planned, else the previous one.
-fn state_of<'p>(states: &'p BTreeMap<PairId, NextState>, pairs: &'p PairIndex, pair: &PairId) -> Option<&'p PairState> {
+fn state_of<'p>(
+    states: &'p BTreeMap<PairId, NextState>,
+    pairs: &PairIndex,
+    pair: &PairId,
+) -> Option<Cow<'p, PairState>> {
     match states.get(pair) {
-        Some(NextState::Put(s)) => Some(s),
-        _ => pairs.get(pair),
+        Some(NextState::Put(s)) => Some(Cow::Borrowed(s)),
+        // The index decodes its pairs: an owned copy.
+        _ => pairs.get(pair).map(Cow::Owned),
     }
 }
 

@@ -402,7 +402,7 @@ impl Scenario {
     /// Runs the plan the way the engine does against an imaginary target: the pairs' next
     /// states become the known pairs (with the pending ids replaced).
     fn settle(&mut self, plan: &Plan) {
-        let mut pairs: Vec<PairState> = self.pairs.iter().cloned().collect();
+        let mut pairs: Vec<PairState> = self.pairs.iter().collect();
         for (id, next) in &plan.states {
             pairs.retain(|p| &p.pair_id != id);
             if let NextState::Put(state) = next {

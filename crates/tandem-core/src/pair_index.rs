@@ -1,0 +1,540 @@
+//! [`PairIndex`]: the mapped pairs a plan starts from, packed so that an index of millions of
+//! pairs stays small.
+//!
+//! Each pair is one allocation of bytes (ids, versions, both sides' field prints, see
+//! [`pack`]) in a slot of a vector, and three hash tables hold slot numbers only: by pair id, by
+//! CRM record id and by mailbox record id. A lookup hashes the id, then compares it with the ids
+//! inside the candidate slots' bytes, so no id is stored twice and no table keeps a `String`.
+//! A pair comes out as an owned [`PairState`], decoded on each lookup: the planner reads the
+//! pairs its changes touch, a small share of an index that large.
+//!
+//! Only [`pack`] writes these bytes and only [`unpack`] reads them; a property test round-trips
+//! arbitrary states through both.
+
+use std::borrow::Cow;
+
+use chrono::DateTime;
+use hashbrown::HashTable;
+
+use crate::model::ObjectKind;
+use crate::state::{FieldPrints, IdempotencyKey, PairId, PairState, RecordId, Side, SideState, Version};
+
+/// The mapped pairs known to the planner, by pair id and by either side's record id.
+///
+/// ```
+/// use tandem_core::model::ObjectKind;
+/// use tandem_core::planner::PairIndex;
+/// use tandem_core::state::{FieldPrints, IdempotencyKey, PairState, RecordId, Side, SideState, Version};
+///
+/// let side = |id: &str| SideState { id: RecordId::new(id), version: Version::new("1"), fields: FieldPrints::new() };
+/// let pair = PairState {
+///     pair_id: IdempotencyKey("tdm01".into()),
+///     object: ObjectKind::Contact,
+///     crm: side("003A"),
+///     mailbox: side("AAMk"),
+///     synced_at: chrono::DateTime::UNIX_EPOCH,
+///     tombstone: None,
+/// };
+/// let index = PairIndex::new([pair.clone()]);
+/// assert_eq!(index.by_record(Side::Mailbox, &RecordId::new("AAMk")), Some(pair));
+/// assert_eq!(index.len(), 1);
+/// ```
+#[derive(Default, Clone)]
+pub struct PairIndex {
+    /// Each pair packed into one allocation; `None` for a slot freed by a removal.
+    slots: Vec<Option<Box<[u8]>>>,
+    /// Freed slots, reused first.
+    free: Vec<usize>,
+    /// Slot numbers by pair id, CRM record id and mailbox record id.
+    by_pair: HashTable<usize>,
+    by_crm: HashTable<usize>,
+    by_mailbox: HashTable<usize>,
+}
+
+/// Which id of a packed pair a table is keyed by: its place among the first three strings.
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    Pair = 0,
+    Crm = 1,
+    Mailbox = 2,
+}
+
+/// The hash of an id in the index's tables: xxh3, as the planner's other maps (see its `IdHash`:
+/// the core takes no randomness, and its keys are ids the providers and Tandem assign).
+fn hash(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+}
+
+impl PairIndex {
+    /// An index over `pairs`.
+    pub fn new(pairs: impl IntoIterator<Item = PairState>) -> Self {
+        let pairs = pairs.into_iter();
+        let mut index = PairIndex::default();
+        let expected = pairs.size_hint().0;
+        index.slots.reserve_exact(expected);
+        index.by_pair.reserve(expected, |_| 0);
+        index.by_crm.reserve(expected, |_| 0);
+        index.by_mailbox.reserve(expected, |_| 0);
+        for p in pairs {
+            index.insert(p);
+        }
+        index
+    }
+
+    fn table(&self, key: Key) -> &HashTable<usize> {
+        match key {
+            Key::Pair => &self.by_pair,
+            Key::Crm => &self.by_crm,
+            Key::Mailbox => &self.by_mailbox,
+        }
+    }
+
+    /// The slot of the pair whose `key` id is `id`.
+    fn find(&self, key: Key, id: &str) -> Option<usize> {
+        let slots = &self.slots;
+        self.table(key).find(hash(id), |slot| packed_id(slots, *slot, key) == Some(id)).copied()
+    }
+
+    /// Drops `slot` from the table of `key`, where it is filed under `id`.
+    fn unfile(&mut self, key: Key, id: &str, slot: usize) {
+        let table = match key {
+            Key::Pair => &mut self.by_pair,
+            Key::Crm => &mut self.by_crm,
+            Key::Mailbox => &mut self.by_mailbox,
+        };
+        if let Ok(entry) = table.find_entry(hash(id), |s| *s == slot) {
+            entry.remove();
+        }
+    }
+
+    /// Files `slot` in the table of `key` under `id`. An id already filed for another pair (two
+    /// pairs claiming one record: the later insert wins, as it did with a map) is re-pointed.
+    fn file(&mut self, key: Key, id: &str, slot: usize) {
+        let slots = &self.slots;
+        let hasher = |s: &usize| packed_id(slots, *s, key).map_or(0, hash);
+        let table = match key {
+            Key::Pair => &mut self.by_pair,
+            Key::Crm => &mut self.by_crm,
+            Key::Mailbox => &mut self.by_mailbox,
+        };
+        match table.entry(hash(id), |s| packed_id(slots, *s, key) == Some(id), hasher) {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => *entry.get_mut() = slot,
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert(slot);
+            }
+        }
+    }
+
+    /// Adds or replaces a pair.
+    pub fn insert(&mut self, pair: PairState) {
+        // The pair's earlier state leaves every table first: its record ids may have changed.
+        self.remove_slot_of(pair.pair_id.as_str());
+        let packed = pack(&pair);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(packed);
+                slot
+            }
+            None => {
+                self.slots.push(Some(packed));
+                self.slots.len() - 1
+            }
+        };
+        // An id another pair still holds moves to this one; that pair stays reachable by its pair id.
+        self.file(Key::Pair, pair.pair_id.as_str(), slot);
+        self.file(Key::Crm, &pair.crm.id.0, slot);
+        self.file(Key::Mailbox, &pair.mailbox.id.0, slot);
+    }
+
+    /// Takes the pair of `pair_id` out of its slot and every table that points at it.
+    fn remove_slot_of(&mut self, pair_id: &str) -> Option<Box<[u8]>> {
+        let slot = self.find(Key::Pair, pair_id)?;
+        let packed = self.slots.get_mut(slot)?.take()?;
+        let ids: [String; 3] = [Key::Pair, Key::Crm, Key::Mailbox]
+            .map(|key| Reader::new(&packed).nth_str(key as usize).unwrap_or_default().to_owned());
+        for (key, id) in [Key::Pair, Key::Crm, Key::Mailbox].into_iter().zip(&ids) {
+            self.unfile(key, id, slot);
+        }
+        self.free.push(slot);
+        Some(packed)
+    }
+
+    /// Removes a pair.
+    pub fn remove(&mut self, pair: &PairId) -> Option<PairState> {
+        self.remove_slot_of(pair.as_str()).map(|packed| unpack(&packed))
+    }
+
+    /// A pair by id.
+    pub fn get(&self, pair: &PairId) -> Option<PairState> {
+        self.packed(Key::Pair, pair.as_str()).map(unpack)
+    }
+
+    /// Whether the index holds a pair of this id.
+    pub fn contains(&self, pair: &PairId) -> bool {
+        self.find(Key::Pair, pair.as_str()).is_some()
+    }
+
+    /// The pair holding record `id` on `side`.
+    pub fn by_record(&self, side: Side, id: &RecordId) -> Option<PairState> {
+        self.packed(side_key(side), &id.0).map(unpack)
+    }
+
+    /// The id of the pair holding record `id` on `side`, without decoding the pair.
+    pub fn pair_of(&self, side: Side, id: &RecordId) -> Option<PairId> {
+        let packed = self.packed(side_key(side), &id.0)?;
+        Reader::new(packed).nth_str(Key::Pair as usize).map(|id| IdempotencyKey(id.to_owned()))
+    }
+
+    fn packed(&self, key: Key, id: &str) -> Option<&[u8]> {
+        let slot = self.find(key, id)?;
+        self.slots.get(slot)?.as_deref()
+    }
+
+    /// Number of pairs, tombstones included.
+    pub fn len(&self) -> usize {
+        self.by_pair.len()
+    }
+
+    /// True when there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.by_pair.is_empty()
+    }
+
+    /// All pairs, decoded one at a time, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = PairState> + '_ {
+        self.slots.iter().flatten().map(|packed| unpack(packed))
+    }
+
+    /// The heap memory the index holds, in bytes: the packed pairs, the slot vector and the three
+    /// tables' buckets (not the allocator's bookkeeping), for sizing.
+    pub fn heap_bytes(&self) -> usize {
+        let packed: usize = self.slots.iter().flatten().map(|p| p.len()).sum();
+        let tables = [&self.by_pair, &self.by_crm, &self.by_mailbox]
+            .iter()
+            .map(|t| t.capacity() * (std::mem::size_of::<usize>() + 1))
+            .sum::<usize>();
+        packed
+            + self.slots.capacity() * std::mem::size_of::<Option<Box<[u8]>>>()
+            + self.free.capacity() * std::mem::size_of::<usize>()
+            + tables
+    }
+}
+
+impl std::fmt::Debug for PairIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+fn side_key(side: Side) -> Key {
+    match side {
+        Side::Crm => Key::Crm,
+        Side::Mailbox => Key::Mailbox,
+    }
+}
+
+/// The id of `key` inside the pair packed in `slot`.
+fn packed_id(slots: &[Option<Box<[u8]>>], slot: usize, key: Key) -> Option<&str> {
+    let packed = slots.get(slot)?.as_deref()?;
+    Reader::new(packed).nth_str(key as usize)
+}
+
+/// One pair as bytes, in one allocation of exactly its size:
+///
+/// ```text
+/// pair id, CRM id, mailbox id, CRM version, mailbox version   (each: LEB128 length, UTF-8)
+/// object (u8), tombstone (u8: 0 none, 1 CRM, 2 mailbox)
+/// synced_at: seconds (i64 LE), nanoseconds (u32 LE)
+/// CRM field prints, mailbox field prints                       (FieldPrints::pack_into)
+/// ```
+///
+/// The three ids come first so that a lookup compares an id after reading one or two lengths.
+pub(crate) fn pack(pair: &PairState) -> Box<[u8]> {
+    let strings = [
+        pair.pair_id.as_str(),
+        pair.crm.id.0.as_str(),
+        pair.mailbox.id.0.as_str(),
+        pair.crm.version.0.as_str(),
+        pair.mailbox.version.0.as_str(),
+    ];
+    let size = strings.iter().map(|s| varint_len(s.len()) + s.len()).sum::<usize>()
+        + 2
+        + 12
+        + pair.crm.fields.packed_len()
+        + pair.mailbox.fields.packed_len();
+    let mut out = Vec::with_capacity(size);
+    for s in strings {
+        put_str(&mut out, s);
+    }
+    out.push(match pair.object {
+        ObjectKind::Contact => 0,
+        ObjectKind::Event => 1,
+    });
+    out.push(match pair.tombstone {
+        None => 0,
+        Some(Side::Crm) => 1,
+        Some(Side::Mailbox) => 2,
+    });
+    out.extend_from_slice(&pair.synced_at.timestamp().to_le_bytes());
+    out.extend_from_slice(&pair.synced_at.timestamp_subsec_nanos().to_le_bytes());
+    pair.crm.fields.pack_into(&mut out);
+    pair.mailbox.fields.pack_into(&mut out);
+    debug_assert_eq!(out.len(), size, "pack: size computed wrong");
+    out.into_boxed_slice()
+}
+
+/// The pair [`pack`] made these bytes from.
+///
+/// The bytes only ever come from [`pack`], so they are well formed; should they not be, the
+/// reader yields empty values rather than panic.
+pub(crate) fn unpack(packed: &[u8]) -> PairState {
+    let mut r = Reader::new(packed);
+    let pair_id = IdempotencyKey(r.string());
+    let crm_id = RecordId(r.string());
+    let mailbox_id = RecordId(r.string());
+    let crm_version = Version(r.string());
+    let mailbox_version = Version(r.string());
+    let object = if r.u8() == 1 { ObjectKind::Event } else { ObjectKind::Contact };
+    let tombstone = match r.u8() {
+        1 => Some(Side::Crm),
+        2 => Some(Side::Mailbox),
+        _ => None,
+    };
+    let seconds = i64::from_le_bytes(r.array());
+    let nanos = u32::from_le_bytes(r.array());
+    let synced_at = DateTime::from_timestamp(seconds, nanos).unwrap_or_default();
+    let crm_fields = FieldPrints::unpack(&mut r);
+    let mailbox_fields = FieldPrints::unpack(&mut r);
+    PairState {
+        pair_id,
+        object,
+        crm: SideState { id: crm_id, version: crm_version, fields: crm_fields },
+        mailbox: SideState { id: mailbox_id, version: mailbox_version, fields: mailbox_fields },
+        synced_at,
+        tombstone,
+    }
+}
+
+/// Bytes a LEB128 length takes.
+pub(crate) fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+/// Appends `n` as LEB128.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        // Truncation is the encoding: the low seven bits, with the continuation bit.
+        out.push((n & 0x7f) as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Appends a length-prefixed string.
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Reads what [`pack`] and `FieldPrints::pack_into` wrote. Past the end it yields zeros and
+/// empty strings, never a panic.
+pub(crate) struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { rest: bytes }
+    }
+
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
+    pub(crate) fn u8(&mut self) -> u8 {
+        let (first, rest) = self.rest.split_first().map_or((0, &[][..]), |(b, rest)| (*b, rest));
+        self.rest = rest;
+        first
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0; N];
+        let n = N.min(self.rest.len());
+        out[..n].copy_from_slice(&self.rest[..n]);
+        self.rest = &self.rest[n..];
+        out
+    }
+
+    pub(crate) fn varint(&mut self) -> usize {
+        let mut n = 0usize;
+        let mut shift = 0u32;
+        loop {
+            let byte = self.u8();
+            n |= usize::from(byte & 0x7f).checked_shl(shift).unwrap_or(0);
+            shift += 7;
+            if byte & 0x80 == 0 || shift >= usize::BITS {
+                return n;
+            }
+        }
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> &'a [u8] {
+        let (taken, rest) = self.rest.split_at(n.min(self.rest.len()));
+        self.rest = rest;
+        taken
+    }
+
+    pub(crate) fn str(&mut self) -> Cow<'a, str> {
+        let n = self.varint();
+        String::from_utf8_lossy(self.bytes(n))
+    }
+
+    pub(crate) fn string(&mut self) -> String {
+        self.str().into_owned()
+    }
+
+    /// The `n`th length-prefixed string from here, skipping the ones before it; `None` if the
+    /// bytes end first or it is not UTF-8 (neither happens to what `pack` wrote).
+    fn nth_str(mut self, n: usize) -> Option<&'a str> {
+        for _ in 0..n {
+            let len = self.varint();
+            self.bytes(len);
+        }
+        let len = self.varint();
+        if self.rest.len() < len {
+            return None;
+        }
+        std::str::from_utf8(self.bytes(len)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fields::FieldKey;
+
+    fn pair(n: usize, crm: &str, mailbox: &str) -> PairState {
+        let mut fields = FieldPrints::new();
+        fields.insert(FieldKey::GivenName, n as u64);
+        fields.insert(FieldKey::Attendee("ada@example.com".into()), 7);
+        PairState {
+            pair_id: IdempotencyKey(format!("tdm{n:032x}")),
+            object: ObjectKind::Event,
+            crm: SideState { id: RecordId::new(crm), version: Version::new("v1"), fields: fields.clone() },
+            mailbox: SideState { id: RecordId::new(mailbox), version: Version::new("ck"), fields },
+            synced_at: DateTime::from_timestamp(1_700_000_000, 123).unwrap(),
+            tombstone: Some(Side::Mailbox),
+        }
+    }
+
+    #[test]
+    fn a_pair_comes_back_as_it_went_in_by_each_of_its_ids() {
+        let p = pair(1, "00U1", "AAMk1");
+        let index = PairIndex::new([p.clone(), pair(2, "00U2", "AAMk2")]);
+        assert_eq!(index.get(&p.pair_id), Some(p.clone()));
+        assert_eq!(index.by_record(Side::Crm, &p.crm.id), Some(p.clone()));
+        assert_eq!(index.by_record(Side::Mailbox, &p.mailbox.id), Some(p.clone()));
+        assert_eq!(index.pair_of(Side::Mailbox, &p.mailbox.id), Some(p.pair_id.clone()));
+        assert_eq!(index.by_record(Side::Crm, &RecordId::new("AAMk1")), None, "ids are looked up per side");
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.iter().count(), 2);
+    }
+
+    #[test]
+    fn replacing_a_pair_refiles_its_new_ids_and_forgets_the_old_ones() {
+        let mut index = PairIndex::new([pair(1, "00U1", "AAMk1")]);
+        let moved = pair(1, "00U1", "AAMk-moved");
+        index.insert(moved.clone());
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.by_record(Side::Mailbox, &RecordId::new("AAMk1")), None);
+        assert_eq!(index.by_record(Side::Mailbox, &RecordId::new("AAMk-moved")), Some(moved.clone()));
+        assert_eq!(index.remove(&moved.pair_id), Some(moved.clone()));
+        assert!(index.is_empty());
+        assert_eq!(index.by_record(Side::Crm, &RecordId::new("00U1")), None);
+        // The freed slot is reused.
+        index.insert(pair(3, "00U3", "AAMk3"));
+        assert_eq!(index.slots.len(), 1);
+        assert_eq!(index.get(&pair(3, "", "").pair_id).map(|p| p.crm.id), Some(RecordId::new("00U3")));
+    }
+
+    #[test]
+    fn a_record_claimed_by_a_second_pair_points_at_the_later_one() {
+        let first = pair(1, "00U1", "AAMk1");
+        let second = pair(2, "00U1", "AAMk2");
+        let mut index = PairIndex::new([first.clone(), second.clone()]);
+        assert_eq!(index.by_record(Side::Crm, &RecordId::new("00U1")), Some(second.clone()));
+        assert_eq!(index.get(&first.pair_id), Some(first.clone()));
+        // Removing the first pair leaves the record filed under the second.
+        index.remove(&first.pair_id);
+        assert_eq!(index.by_record(Side::Crm, &RecordId::new("00U1")), Some(second));
+    }
+
+    #[test]
+    fn truncated_bytes_decode_to_empty_values_without_panicking() {
+        let packed = pack(&pair(1, "00U1", "AAMk1"));
+        for cut in 0..packed.len() {
+            let _ = unpack(&packed[..cut]);
+        }
+        assert_eq!(unpack(&[]).pair_id, IdempotencyKey(String::new()));
+    }
+
+    fn key() -> impl Strategy<Value = FieldKey> {
+        prop_oneof![
+            Just(FieldKey::GivenName),
+            Just(FieldKey::Emails),
+            Just(FieldKey::Timing),
+            Just(FieldKey::CrmLinks),
+            "[a-z@.é]{0,12}".prop_map(FieldKey::Attendee),
+            "[A-Za-z_]{1,12}".prop_map(FieldKey::Custom),
+        ]
+    }
+
+    fn prints() -> impl Strategy<Value = FieldPrints> {
+        proptest::collection::vec((key(), any::<u64>()), 0..30).prop_map(|entries| {
+            let mut prints = FieldPrints::new();
+            for (k, v) in entries {
+                prints.insert(k, v);
+            }
+            prints
+        })
+    }
+
+    fn state() -> impl Strategy<Value = PairState> {
+        (
+            ("[ -~é]{0,200}", "[ -~]{0,40}", "[ -~]{0,300}", "[ -~]{0,40}", "[ -~]{0,60}"),
+            (any::<bool>(), 0u8..3, -10_000_000_000i64..10_000_000_000, 0u32..1_000_000_000),
+            (prints(), prints()),
+        )
+            .prop_map(|((pair_id, crm_id, mb_id, crm_v, mb_v), (event, tomb, secs, nanos), (crm_f, mb_f))| {
+                PairState {
+                    pair_id: IdempotencyKey(pair_id),
+                    object: if event { ObjectKind::Event } else { ObjectKind::Contact },
+                    crm: SideState { id: RecordId(crm_id), version: Version(crm_v), fields: crm_f },
+                    mailbox: SideState { id: RecordId(mb_id), version: Version(mb_v), fields: mb_f },
+                    synced_at: DateTime::from_timestamp(secs, nanos).unwrap(),
+                    tombstone: [None, Some(Side::Crm), Some(Side::Mailbox)][usize::from(tomb)],
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_pair_round_trips_through_its_packed_bytes(p in state()) {
+            let packed = pack(&p);
+            prop_assert_eq!(unpack(&packed), p.clone());
+            let index = PairIndex::new([p.clone()]);
+            prop_assert_eq!(index.get(&p.pair_id), Some(p.clone()));
+            prop_assert_eq!(index.by_record(Side::Crm, &p.crm.id).map(|q| q.pair_id), Some(p.pair_id.clone()));
+        }
+    }
+}
