@@ -59,10 +59,11 @@
 //! `main` also prints), with each pair packed into one allocation and three tables of slot
 //! numbers; 2,053 with three hash maps of whole states and copied ids, 3,135 before that.
 //!
-//! The packed index costs the planner the decoding of the pairs its changes touch. Measured back
-//! to back, the binaries of both versions alternated twice, `--bench cost_per_change::contacts
-//! --sample-count 30`, divan's median: contacts 1% of 10k 231 → 183 k changes/s, 1% of 100k
-//! 151–178 → 158–162 k/s, 100% of 10k 103–110 → 96 k/s, 100% of 100k 93–96 → 79–82 k/s.
+//! The packed index costs the planner the decoding of the pairs its changes touch. Measured with
+//! both versions' binaries alternated three times, `--bench cost_per_change::contacts
+//! --sample-count 40`, divan's medians (this machine was noisy that hour): contacts 1% of 10k,
+//! unpacked 126–193 k changes/s, packed 181–182 k; 1% of 100k 170–185 k and 179–185 k; 100% of
+//! 10k 94–104 k and 98–101 k; 100% of 100k 92–93 k and 77–82 k.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -11,8 +11,6 @@
 //! Only [`pack`] writes these bytes and only [`unpack`] reads them; a property test round-trips
 //! arbitrary states through both.
 
-use std::borrow::Cow;
-
 use chrono::DateTime;
 use hashbrown::HashTable;
 
@@ -92,7 +90,7 @@ impl PairIndex {
     /// The slot of the pair whose `key` id is `id`.
     fn find(&self, key: Key, id: &str) -> Option<usize> {
         let slots = &self.slots;
-        self.table(key).find(hash(id), |slot| packed_id(slots, *slot, key) == Some(id)).copied()
+        self.table(key).find(hash(id), |slot| packed_id(slots, *slot, key) == Some(id.as_bytes())).copied()
     }
 
     /// Drops `slot` from the table of `key`, where it is filed under `id`.
@@ -111,13 +109,13 @@ impl PairIndex {
     /// pairs claiming one record: the later insert wins, as it did with a map) is re-pointed.
     fn file(&mut self, key: Key, id: &str, slot: usize) {
         let slots = &self.slots;
-        let hasher = |s: &usize| packed_id(slots, *s, key).map_or(0, hash);
+        let hasher = |s: &usize| packed_id(slots, *s, key).map_or(0, xxhash_rust::xxh3::xxh3_64);
         let table = match key {
             Key::Pair => &mut self.by_pair,
             Key::Crm => &mut self.by_crm,
             Key::Mailbox => &mut self.by_mailbox,
         };
-        match table.entry(hash(id), |s| packed_id(slots, *s, key) == Some(id), hasher) {
+        match table.entry(hash(id), |s| packed_id(slots, *s, key) == Some(id.as_bytes()), hasher) {
             hashbrown::hash_table::Entry::Occupied(mut entry) => *entry.get_mut() = slot,
             hashbrown::hash_table::Entry::Vacant(entry) => {
                 entry.insert(slot);
@@ -150,8 +148,9 @@ impl PairIndex {
     fn remove_slot_of(&mut self, pair_id: &str) -> Option<Box<[u8]>> {
         let slot = self.find(Key::Pair, pair_id)?;
         let packed = self.slots.get_mut(slot)?.take()?;
-        let ids: [String; 3] = [Key::Pair, Key::Crm, Key::Mailbox]
-            .map(|key| Reader::new(&packed).nth_str(key as usize).unwrap_or_default().to_owned());
+        let ids: [String; 3] = [Key::Pair, Key::Crm, Key::Mailbox].map(|key| {
+            Reader::new(&packed).nth_bytes(key as usize).map(String::from_utf8_lossy).unwrap_or_default().into_owned()
+        });
         for (key, id) in [Key::Pair, Key::Crm, Key::Mailbox].into_iter().zip(&ids) {
             self.unfile(key, id, slot);
         }
@@ -182,7 +181,9 @@ impl PairIndex {
     /// The id of the pair holding record `id` on `side`, without decoding the pair.
     pub fn pair_of(&self, side: Side, id: &RecordId) -> Option<PairId> {
         let packed = self.packed(side_key(side), &id.0)?;
-        Reader::new(packed).nth_str(Key::Pair as usize).map(|id| IdempotencyKey(id.to_owned()))
+        Reader::new(packed)
+            .nth_bytes(Key::Pair as usize)
+            .map(|id| IdempotencyKey(String::from_utf8_lossy(id).into_owned()))
     }
 
     fn packed(&self, key: Key, id: &str) -> Option<&[u8]> {
@@ -233,10 +234,11 @@ fn side_key(side: Side) -> Key {
     }
 }
 
-/// The id of `key` inside the pair packed in `slot`.
-fn packed_id(slots: &[Option<Box<[u8]>>], slot: usize, key: Key) -> Option<&str> {
+/// The id of `key` inside the pair packed in `slot`, as bytes (compared and hashed as such: no
+/// UTF-8 check on every probe).
+fn packed_id(slots: &[Option<Box<[u8]>>], slot: usize, key: Key) -> Option<&[u8]> {
     let packed = slots.get(slot)?.as_deref()?;
-    Reader::new(packed).nth_str(key as usize)
+    Reader::new(packed).nth_bytes(key as usize)
 }
 
 /// One pair as bytes, in one allocation of exactly its size:
@@ -390,18 +392,33 @@ impl<'a> Reader<'a> {
         taken
     }
 
-    pub(crate) fn str(&mut self) -> Cow<'a, str> {
-        let n = self.varint();
-        String::from_utf8_lossy(self.bytes(n))
-    }
-
+    /// A length-prefixed string (what `pack` wrote is UTF-8; anything else is replaced, never
+    /// a panic).
     pub(crate) fn string(&mut self) -> String {
-        self.str().into_owned()
+        let n = self.varint();
+        let bytes = self.bytes(n);
+        match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        }
     }
 
-    /// The `n`th length-prefixed string from here, skipping the ones before it; `None` if the
-    /// bytes end first or it is not UTF-8 (neither happens to what `pack` wrote).
-    fn nth_str(mut self, n: usize) -> Option<&'a str> {
+    /// `n` little-endian `u16`s.
+    pub(crate) fn u16s(&mut self, n: usize) -> Box<[u16]> {
+        self.bytes(n.saturating_mul(2)).chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+    }
+
+    /// `n` little-endian `u64`s.
+    pub(crate) fn u64s(&mut self, n: usize) -> Box<[u64]> {
+        self.bytes(n.saturating_mul(8))
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect()
+    }
+
+    /// The `n`th length-prefixed string from here as bytes, skipping the ones before it; `None`
+    /// if the bytes end first (which never happens to what `pack` wrote).
+    fn nth_bytes(mut self, n: usize) -> Option<&'a [u8]> {
         for _ in 0..n {
             let len = self.varint();
             self.bytes(len);
@@ -410,7 +427,7 @@ impl<'a> Reader<'a> {
         if self.rest.len() < len {
             return None;
         }
-        std::str::from_utf8(self.bytes(len)).ok()
+        Some(self.bytes(len))
     }
 }
 

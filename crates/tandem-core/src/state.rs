@@ -553,8 +553,10 @@ impl FieldPrints {
         // Bounded by what is left (ten bytes a field), so a damaged length cannot ask for a huge
         // allocation.
         let n = r.varint().min(r.remaining() / 10);
-        let codes: Box<[u16]> = (0..n).map(|_| u16::from_le_bytes(r.array())).collect();
-        let prints: Box<[u64]> = (0..n).map(|_| u64::from_le_bytes(r.array())).collect();
+        let codes = r.u16s(n);
+        let prints = r.u64s(codes.len());
+        // As many codes as prints, even from cut-off bytes.
+        let codes = if prints.len() < codes.len() { codes[..prints.len()].into() } else { codes };
         let named_len = r.varint().min(n);
         let mut named = Vec::with_capacity(named_len);
         for _ in 0..named_len {
