@@ -43,6 +43,7 @@ mod codec;
 pub mod feed;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rows;
 mod sqlite;
 
 pub use claims::{Claim, ClaimHold, Claims};

@@ -25,8 +25,9 @@
 //! or put into an error.
 
 mod claims;
+mod columns;
 mod commit;
-mod decode;
+use crate::rows as decode;
 mod schema;
 
 use std::str::FromStr;
@@ -153,7 +154,7 @@ impl StateStore for PgStore {
         };
         let sql = format!(
             "SELECT {} FROM pairs WHERE user_id = $1 AND object = $2 AND {sql} = ANY($3::text[])",
-            decode::PAIR_COLUMNS
+            columns::PAIR_COLUMNS
         );
         let mut pairs = Vec::new();
         for chunk in ids.chunks(IN_CHUNK) {
@@ -173,7 +174,7 @@ impl StateStore for PgStore {
 
     async fn pair(&self, user: &str, object: ObjectKind, pair: &PairId) -> Result<Option<PairState>, StoreError> {
         let sql =
-            format!("SELECT {} FROM pairs WHERE user_id = $1 AND object = $2 AND pair_id = $3", decode::PAIR_COLUMNS);
+            format!("SELECT {} FROM pairs WHERE user_id = $1 AND object = $2 AND pair_id = $3", columns::PAIR_COLUMNS);
         let row = query(AssertSqlSafe(sql))
             .bind(user)
             .bind(object.as_str())
@@ -197,7 +198,7 @@ impl StateStore for PgStore {
 
     async fn all_pairs(&self, user: &str, object: ObjectKind) -> Result<Vec<PairState>, StoreError> {
         let sql =
-            format!("SELECT {} FROM pairs WHERE user_id = $1 AND object = $2 ORDER BY pair_id", decode::PAIR_COLUMNS);
+            format!("SELECT {} FROM pairs WHERE user_id = $1 AND object = $2 ORDER BY pair_id", columns::PAIR_COLUMNS);
         let rows = query(AssertSqlSafe(sql))
             .bind(user)
             .bind(object.as_str())
@@ -352,7 +353,7 @@ impl StateStore for PgStore {
             (false, false) => "",
         };
         let sql =
-            format!("SELECT {} FROM audit {filter} ORDER BY at DESC, id DESC LIMIT ${}", decode::AUDIT_COLUMNS, {
+            format!("SELECT {} FROM audit {filter} ORDER BY at DESC, id DESC LIMIT ${}", columns::AUDIT_COLUMNS, {
                 1 + usize::from(user.is_some()) + usize::from(since.is_some())
             });
         let mut q = query(AssertSqlSafe(sql));
@@ -376,7 +377,7 @@ impl StateStore for PgStore {
         let io = |e: std::io::Error| StoreError::Io(format!("export_audit_jsonl: {e}"));
         let sql = format!(
             "SELECT {} FROM audit WHERE id > $1 AND ($2::text IS NULL OR user_id = $2) ORDER BY id LIMIT $3",
-            decode::AUDIT_COLUMNS
+            columns::AUDIT_COLUMNS
         );
         let mut after = 0_i64;
         let mut written = 0_usize;

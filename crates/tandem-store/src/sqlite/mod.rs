@@ -42,7 +42,6 @@
 //! trait methods and the error mapping live here.
 
 mod commit;
-mod decode;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -59,11 +58,8 @@ use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side};
 
 pub(crate) use self::commit::{BATCH_ROWS, SqliteQuery, batch_sql, validate_commit};
 use self::commit::{apply_commit, delete_intents, insert_audit, upsert_intents};
-use self::decode::{
-    corrupt, decode_audit, decode_cycle, decode_intent, decode_pair, decode_quarantine, decode_status,
-    decode_unresolved,
-};
 use crate::codec::ts;
+use crate::rows as decode;
 use crate::{
     AuditEntry, CYCLES_KEPT_PER_USER, CycleCommit, CycleRecord, Intent, QuarantineEntry, StateStore, StoreError,
     UnresolvedEntry, UserId, UserStatus,
@@ -85,7 +81,7 @@ const IN_CHUNK: usize = 500;
 /// Audit rows read per page when exporting.
 const EXPORT_PAGE: i64 = 1_000;
 
-// The columns `decode_pair` reads, in a macro so they can be `concat!`ed into static SQL.
+// The columns `decode::pair` reads, in a macro so they can be `concat!`ed into static SQL.
 macro_rules! pair_columns {
     () => {
         "pair_id, object, crm_id, crm_version, crm_fields, mailbox_id, mailbox_version, \
@@ -238,7 +234,7 @@ impl StateStore for SqliteStore {
             }
             let rows = q.fetch_all(&mut *conn).await.map_err(db("pairs_by_record"))?;
             for row in &rows {
-                pairs.push(decode_pair(row)?);
+                pairs.push(decode::pair(row)?);
             }
         }
         Ok(pairs)
@@ -253,7 +249,7 @@ impl StateStore for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db("pair"))?;
-        row.as_ref().map(decode_pair).transpose()
+        row.as_ref().map(decode::pair).transpose()
     }
 
     async fn pair_count(&self, user: &str, object: ObjectKind) -> Result<usize, StoreError> {
@@ -276,7 +272,7 @@ impl StateStore for SqliteStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db("all_pairs"))?;
-        rows.iter().map(decode_pair).collect()
+        rows.iter().map(decode::pair).collect()
     }
 
     async fn cursor(&self, user: &str, object: ObjectKind, side: Side) -> Result<Option<Cursor>, StoreError> {
@@ -319,7 +315,7 @@ impl StateStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("pending_intents"))?;
-        rows.iter().map(decode_intent).collect()
+        rows.iter().map(decode::intent).collect()
     }
 
     async fn resolve_intents(&self, user: &str, keys: &[String]) -> Result<(), StoreError> {
@@ -374,7 +370,7 @@ impl StateStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("unresolved"))?;
-        rows.iter().map(decode_unresolved).collect()
+        rows.iter().map(decode::unresolved).collect()
     }
 
     async fn quarantine(&self, user: &str) -> Result<Vec<QuarantineEntry>, StoreError> {
@@ -386,7 +382,7 @@ impl StateStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("quarantine"))?;
-        rows.iter().map(decode_quarantine).collect()
+        rows.iter().map(decode::quarantine).collect()
     }
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
@@ -427,7 +423,7 @@ impl StateStore for SqliteStore {
         }
         let rows =
             q.bind(i64::try_from(limit).unwrap_or(i64::MAX)).fetch_all(&self.pool).await.map_err(db("audit_log"))?;
-        rows.iter().map(|row| decode_audit(row).map(|(_, entry)| entry)).collect()
+        rows.iter().map(|row| decode::audit(row).map(|(_, entry)| entry)).collect()
     }
 
     async fn export_audit_jsonl(
@@ -453,7 +449,7 @@ impl StateStore for SqliteStore {
             };
             let rows = q.bind(EXPORT_PAGE).fetch_all(&self.pool).await.map_err(db("export_audit_jsonl"))?;
             for row in &rows {
-                let (id, entry) = decode_audit(row)?;
+                let (id, entry) = decode::audit(row)?;
                 after = id;
                 serde_json::to_writer(&mut *out, &entry)
                     .map_err(|e| StoreError::Io(format!("export_audit_jsonl: {e}")))?;
@@ -507,7 +503,7 @@ impl StateStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db("status"))?;
-        row.as_ref().map(decode_status).transpose()
+        row.as_ref().map(decode::status).transpose()
     }
 
     async fn statuses(&self) -> Result<Vec<UserStatus>, StoreError> {
@@ -519,7 +515,7 @@ impl StateStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("statuses"))?;
-        rows.iter().map(decode_status).collect()
+        rows.iter().map(decode::status).collect()
     }
 
     async fn approve_quarantined(
@@ -600,7 +596,7 @@ impl StateStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("cycles"))?;
-        rows.iter().map(decode_cycle).collect()
+        rows.iter().map(decode::cycle).collect()
     }
 
     async fn users(&self) -> Result<Vec<UserId>, StoreError> {
@@ -669,7 +665,7 @@ fn map_sqlx(context: &str, e: sqlx::Error) -> StoreError {
                 StoreError::Database(format!("{context}: {}", d.message()))
             }
         }
-        e @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) => corrupt(context, e.to_string()),
+        e @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) => decode::corrupt(context, e.to_string()),
         other => StoreError::Database(format!("{context}: {other}")),
     }
 }

@@ -1,5 +1,7 @@
-//! Reading SQLite rows back into the trait's types. Decoding failures are
-//! [`StoreError::Corrupt`] naming the row.
+//! Reading store rows back into the trait's types, for both databases: one decoder per table,
+//! generic over the row ([`Cols`] is implemented for SQLite's and PostgreSQL's rows), so that the
+//! two stores cannot drift in what they accept. Decoding failures are [`StoreError::Corrupt`]
+//! naming the row.
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -8,24 +10,63 @@ use tandem_core::state::{IdempotencyKey, PairState, RecordId, SideState, Unresol
 use crate::codec::{decode_prints, merge_approval, parse_json, parse_object, parse_side, parse_ts};
 use crate::{AuditEntry, CycleRecord, Intent, QuarantineEntry, StoreError, UnresolvedEntry, UserStatus};
 
-/// One column of a row, with a message naming the column when it cannot be read.
-fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T, String>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(name).map_err(|e| format!("column {name}: {e}"))
+/// A column type the stores read: one `try_get` per database.
+pub(crate) trait ColumnType: Sized {
+    fn from_sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error>;
+    #[cfg(feature = "postgres")]
+    fn from_postgres(row: &sqlx::postgres::PgRow, name: &str) -> Result<Self, sqlx::Error>;
 }
 
-pub(super) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
+macro_rules! column_types {
+    ($($t:ty),*) => {$(
+        impl ColumnType for $t {
+            fn from_sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+                row.try_get(name)
+            }
+            #[cfg(feature = "postgres")]
+            fn from_postgres(row: &sqlx::postgres::PgRow, name: &str) -> Result<Self, sqlx::Error> {
+                row.try_get(name)
+            }
+        }
+    )*};
+}
+
+column_types!(String, Option<String>, i64, bool);
+
+/// A row of either database.
+pub(crate) trait Cols {
+    /// Column `name`.
+    fn get<T: ColumnType>(&self, name: &str) -> Result<T, sqlx::Error>;
+}
+
+impl Cols for SqliteRow {
+    fn get<T: ColumnType>(&self, name: &str) -> Result<T, sqlx::Error> {
+        T::from_sqlite(self, name)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Cols for sqlx::postgres::PgRow {
+    fn get<T: ColumnType>(&self, name: &str) -> Result<T, sqlx::Error> {
+        T::from_postgres(self, name)
+    }
+}
+
+/// One column of a row, with a message naming the column when it cannot be read.
+fn col<T: ColumnType>(row: &impl Cols, name: &str) -> Result<T, String> {
+    row.get(name).map_err(|e| format!("column {name}: {e}"))
+}
+
+pub(crate) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt { what: what.into(), detail: detail.into() }
 }
 
-pub(super) fn decode_pair(row: &SqliteRow) -> Result<PairState, StoreError> {
+pub(crate) fn pair(row: &impl Cols) -> Result<PairState, StoreError> {
     let pair_id: String = col(row, "pair_id").map_err(|d| corrupt("pair with an unreadable id", d))?;
-    decode_pair_body(row, pair_id.clone()).map_err(|d| corrupt(format!("pair {pair_id}"), d))
+    pair_body(row, pair_id.clone()).map_err(|d| corrupt(format!("pair {pair_id}"), d))
 }
 
-fn decode_pair_body(row: &SqliteRow, pair_id: String) -> Result<PairState, String> {
+fn pair_body(row: &impl Cols, pair_id: String) -> Result<PairState, String> {
     let side = |prefix: &str| -> Result<SideState, String> {
         let id: String = col(row, &format!("{prefix}_id"))?;
         let version: String = col(row, &format!("{prefix}_version"))?;
@@ -49,16 +90,15 @@ fn decode_pair_body(row: &SqliteRow, pair_id: String) -> Result<PairState, Strin
     })
 }
 
-pub(super) fn decode_intent(row: &SqliteRow) -> Result<Intent, StoreError> {
+pub(crate) fn intent(row: &impl Cols) -> Result<Intent, StoreError> {
     let key: String = col(row, "intent_key").map_err(|d| corrupt("journal intent with an unreadable key", d))?;
     let body = || -> Result<Intent, String> {
-        let user: String = col(row, "user_id")?;
         let object: String = col(row, "object")?;
         let target: String = col(row, "target")?;
         let operation: String = col(row, "operation")?;
         let created_at: String = col(row, "created_at")?;
         Ok(Intent {
-            user,
+            user: col(row, "user_id")?,
             object: parse_object(&object)?,
             key: key.clone(),
             target: parse_side(&target)?,
@@ -69,7 +109,7 @@ pub(super) fn decode_intent(row: &SqliteRow) -> Result<Intent, StoreError> {
     body().map_err(|d| corrupt(format!("journal intent {key}"), d))
 }
 
-pub(super) fn decode_unresolved(row: &SqliteRow) -> Result<UnresolvedEntry, StoreError> {
+pub(crate) fn unresolved(row: &impl Cols) -> Result<UnresolvedEntry, StoreError> {
     let record_id: String =
         col(row, "record_id").map_err(|d| corrupt("unresolved item with an unreadable record id", d))?;
     let body = || -> Result<UnresolvedEntry, String> {
@@ -97,34 +137,29 @@ pub(super) fn decode_unresolved(row: &SqliteRow) -> Result<UnresolvedEntry, Stor
     body().map_err(|d| corrupt(format!("unresolved item for record {record_id}"), d))
 }
 
-pub(super) fn decode_quarantine(row: &SqliteRow) -> Result<QuarantineEntry, StoreError> {
+pub(crate) fn quarantine(row: &impl Cols) -> Result<QuarantineEntry, StoreError> {
     let record_id: String =
         col(row, "record_id").map_err(|d| corrupt("quarantine entry with an unreadable record id", d))?;
     let body = || -> Result<QuarantineEntry, String> {
-        let user: String = col(row, "user_id")?;
         let object: String = col(row, "object")?;
         let side: String = col(row, "side")?;
-        let reason: String = col(row, "reason")?;
         let since: String = col(row, "since")?;
         let detail: Option<String> = col(row, "detail")?;
         let detail = detail.as_deref().map(parse_json).transpose()?;
-        let approved_by: Option<String> = col(row, "approved_by")?;
-        let approved_at: Option<String> = col(row, "approved_at")?;
-        let detail = merge_approval(detail, approved_by, approved_at);
         Ok(QuarantineEntry {
-            user,
+            user: col(row, "user_id")?,
             object: parse_object(&object)?,
             side: parse_side(&side)?,
             record_id: RecordId(record_id.clone()),
-            reason,
+            reason: col(row, "reason")?,
             since: parse_ts(&since)?,
-            detail,
+            detail: merge_approval(detail, col(row, "approved_by")?, col(row, "approved_at")?),
         })
     };
     body().map_err(|d| corrupt(format!("quarantine entry for record {record_id}"), d))
 }
 
-pub(super) fn decode_cycle(row: &SqliteRow) -> Result<CycleRecord, StoreError> {
+pub(crate) fn cycle(row: &impl Cols) -> Result<CycleRecord, StoreError> {
     let id: i64 = col(row, "id").map_err(|d| corrupt("cycle with an unreadable id", d))?;
     let body = || -> Result<CycleRecord, String> {
         let object: String = col(row, "object")?;
@@ -149,7 +184,7 @@ pub(super) fn decode_cycle(row: &SqliteRow) -> Result<CycleRecord, StoreError> {
 }
 
 /// An audit row and its id.
-pub(super) fn decode_audit(row: &SqliteRow) -> Result<(i64, AuditEntry), StoreError> {
+pub(crate) fn audit(row: &impl Cols) -> Result<(i64, AuditEntry), StoreError> {
     let id: i64 = col(row, "id").map_err(|d| corrupt("audit entry with an unreadable id", d))?;
     let body = || -> Result<AuditEntry, String> {
         let at: String = col(row, "at")?;
@@ -173,12 +208,13 @@ pub(super) fn decode_audit(row: &SqliteRow) -> Result<(i64, AuditEntry), StoreEr
     Ok((id, entry))
 }
 
-pub(super) fn decode_status(row: &SqliteRow) -> Result<UserStatus, StoreError> {
+pub(crate) fn status(row: &impl Cols) -> Result<UserStatus, StoreError> {
     let user: String = col(row, "user_id").map_err(|d| corrupt("status with an unreadable user", d))?;
     let body = || -> Result<UserStatus, String> {
         let last_cycle_at: Option<String> = col(row, "last_cycle_at")?;
         let last_success_at: Option<String> = col(row, "last_success_at")?;
         let failures: i64 = col(row, "consecutive_failures")?;
+        let ambiguous: i64 = col(row, "ambiguous_matches")?;
         Ok(UserStatus {
             user: user.clone(),
             last_cycle_at: last_cycle_at.as_deref().map(parse_ts).transpose()?,
@@ -186,10 +222,8 @@ pub(super) fn decode_status(row: &SqliteRow) -> Result<UserStatus, StoreError> {
             last_error: col(row, "last_error")?,
             consecutive_failures: u32::try_from(failures)
                 .map_err(|_| format!("consecutive_failures {failures} out of range"))?,
-            ambiguous_matches: {
-                let n: i64 = col(row, "ambiguous_matches")?;
-                u32::try_from(n).map_err(|_| format!("ambiguous_matches {n} out of range"))?
-            },
+            ambiguous_matches: u32::try_from(ambiguous)
+                .map_err(|_| format!("ambiguous_matches {ambiguous} out of range"))?,
         })
     };
     body().map_err(|d| corrupt(format!("status of {user}"), d))
