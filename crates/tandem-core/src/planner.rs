@@ -80,31 +80,39 @@ impl TouchedPairs {
                 if touched.by_record(side, &change.id).is_none()
                     && let Some(pair) = index.by_record(side, &change.id)
                 {
-                    touched.insert(pair);
+                    touched.insert(index, pair);
                 }
                 if let Some(key) = &change.sync_key
                     && touched.get(key).is_none()
                     && let Some(pair) = index.get(key)
                 {
-                    touched.insert(pair);
+                    touched.insert(index, pair);
                 }
             }
         }
         touched
     }
 
-    /// Adds a pair not held yet (the index gives each pair id and record id to one pair).
-    fn insert(&mut self, pair: PairState) {
+    /// Adds a pair not held yet. Its record ids are filed only where the index files them under
+    /// this pair, so that lookups by record id answer as the index does even where two pairs
+    /// claim one record (the index points it at the later one).
+    fn insert(&mut self, index: &PairIndex, pair: PairState) {
         if self.get(&pair.pair_id).is_some() {
             return;
         }
         let at = self.pairs.len();
+        let files = |side: Side| index.pair_of(side, &pair.side(side).id).as_ref() == Some(&pair.pair_id);
+        let (file_crm, file_mailbox) = (files(Side::Crm), files(Side::Mailbox));
         let hashes = [id_hash(pair.pair_id.as_str()), id_hash(&pair.crm.id.0), id_hash(&pair.mailbox.id.0)];
         self.pairs.push(pair);
         let pairs = &self.pairs;
         self.by_pair.insert_unique(hashes[0], at, |i| id_hash(pairs[*i].pair_id.as_str()));
-        self.by_crm.insert_unique(hashes[1], at, |i| id_hash(&pairs[*i].crm.id.0));
-        self.by_mailbox.insert_unique(hashes[2], at, |i| id_hash(&pairs[*i].mailbox.id.0));
+        if file_crm {
+            self.by_crm.insert_unique(hashes[1], at, |i| id_hash(&pairs[*i].crm.id.0));
+        }
+        if file_mailbox {
+            self.by_mailbox.insert_unique(hashes[2], at, |i| id_hash(&pairs[*i].mailbox.id.0));
+        }
     }
 
     fn get(&self, pair: &PairId) -> Option<&PairState> {

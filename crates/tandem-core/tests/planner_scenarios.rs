@@ -336,6 +336,40 @@ fn a_new_record_matching_a_paired_record_seen_this_cycle_is_ambiguous_not_copied
     assert_eq!(patch(&plan, Side::Mailbox).len(), 1, "the edit still flows: {plan}");
 }
 
+/// Two pairs claiming one CRM record (state written by an older build, or by hand): the index
+/// points the record at the pair inserted last, and the planner, which reads the pairs its
+/// changes touch through the packed index, follows the index, even when the other pair was
+/// decoded first (here through the Tandem key of a record that moved).
+#[test]
+fn a_record_claimed_by_two_pairs_is_planned_against_the_pair_the_index_points_at() {
+    let mut fx = Fx::contacts();
+    let first = fx.pair("003A", &ada(), "AAMk-first", &ada());
+    let mut later = fx.pairs[0].clone();
+    later.pair_id = IdempotencyKey("tdm-later".into());
+    later.mailbox.id = RecordId::new("AAMk-later");
+    fx.pairs.push(later);
+    // Read first: a CRM record carrying the first pair's key under a new id.
+    let mut moved = upsert("003Z", "c1", ada());
+    moved.sync_key = Some(first.clone());
+    fx.change(Side::Crm, moved);
+    let edited = with(ada(), FieldKey::Title, Some(FieldValue::Text("Countess".into())));
+    fx.change(Side::Crm, upsert("003A", "c2", edited));
+    let plan = fx.plan();
+    let titled: Vec<&RecordId> = plan
+        .operations
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::Update { target: Side::Mailbox, id, patch, .. }
+                if patch.iter().any(|c| c.field == FieldKey::Title) =>
+            {
+                Some(id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(titled, vec![&RecordId::new("AAMk-later")], "{plan}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The sync window.
 
