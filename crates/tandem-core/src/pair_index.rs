@@ -57,8 +57,9 @@ enum Key {
     Mailbox = 2,
 }
 
-/// The hash of an id in the index's tables: xxh3, as the planner's other maps (see its `IdHash`:
-/// the core takes no randomness, and its keys are ids the providers and Tandem assign).
+/// The hash of an id in the index's tables: xxh3, as the planner's table of touched pairs (its
+/// `id_hash`: unkeyed, as the core takes no randomness, and the ids are ones the providers and
+/// Tandem assign).
 fn hash(id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(id.as_bytes())
 }
@@ -206,8 +207,9 @@ impl PairIndex {
         self.slots.iter().flatten().map(|packed| unpack(packed))
     }
 
-    /// The heap memory the index holds, in bytes: the packed pairs, the slot vector and the three
-    /// tables' buckets (not the allocator's bookkeeping), for sizing.
+    /// The heap memory the index holds, in bytes, for sizing: the packed pairs, the slot vector
+    /// and the three tables (a slot number and a control byte per entry they have room for); not
+    /// the allocator's bookkeeping nor the tables' spare buckets.
     pub fn heap_bytes(&self) -> usize {
         let packed: usize = self.slots.iter().flatten().map(|p| p.len()).sum();
         let tables = [&self.by_pair, &self.by_crm, &self.by_mailbox]
