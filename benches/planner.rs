@@ -59,11 +59,15 @@
 //! `main` also prints), with each pair packed into one allocation and three tables of slot
 //! numbers; 2,053 with three hash maps of whole states and copied ids, 3,135 before that.
 //!
-//! The packed index costs the planner the decoding of the pairs its changes touch. Measured with
-//! both versions' binaries alternated three times, `--bench cost_per_change::contacts
-//! --sample-count 40`, divan's medians (this machine was noisy that hour): contacts 1% of 10k,
-//! unpacked 126–193 k changes/s, packed 181–182 k; 1% of 100k 170–185 k and 179–185 k; 100% of
-//! 10k 94–104 k and 98–101 k; 100% of 100k 92–93 k and 77–82 k.
+//! The packed index costs the planner the decoding of the pairs its changes touch, and a lookup
+//! of each touched pair's record ids in the index (so that a record claimed by two pairs is
+//! planned as the index files it). Measured with both versions' binaries alternated,
+//! `--bench cost_per_change --sample-count 30`, divan's medians, on a machine that was noisy that
+//! hour (the same binary varied by up to 40% between runs): contacts 1% of 10k, unpacked
+//! 168–190 k changes/s, packed 104–162 k; 1% of 100k 161–217 k and 115–153 k; 100% of 10k
+//! 90–104 k and 55–83 k; 100% of 100k 92–97 k and 84 k. An earlier comparison, before the lookup
+//! of record ids was added, put the packed index within noise at 1% (181–182 k against
+//! 126–193 k). Call it 10–30% of the planner's throughput for 2.6 times less memory.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
