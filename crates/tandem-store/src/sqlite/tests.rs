@@ -1,6 +1,7 @@
 //! Unit tests of the SQLite store's internals: migrations, query plans.
 
 use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
 use tandem_core::state::IdempotencyKey;
 
 use super::schema::MIGRATIONS;
@@ -29,40 +30,46 @@ async fn pair_count_reads_one_row_not_the_pairs() -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A database written by schema version 1 (no counts) gets its counts from the pairs it
-/// holds when it is migrated, and keeps them from then on.
-#[tokio::test]
-async fn migrating_from_version_1_counts_the_existing_pairs() -> Result<(), StoreError> {
+/// A scratch folder holding `state.db` as schema version `version` wrote it (every migration up
+/// to it, each recorded), and a connection to it for the test to add rows.
+async fn old_database(version: i64) -> Result<(std::path::PathBuf, std::path::PathBuf, SqliteConnection), StoreError> {
     use sqlx::ConnectOptions as _;
     let dir = std::env::temp_dir().join(format!(
-        "tandem-store-v1-{}-{}",
+        "tandem-store-v{version}-{}-{}",
         std::process::id(),
         Utc::now().timestamp_nanos_opt().unwrap_or_default()
     ));
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
     let path = dir.join("state.db");
-    {
-        let mut conn = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .connect()
-            .await
-            .map_err(db("connect"))?;
-        let v1 = &MIGRATIONS[0];
-        query(
-            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, \
-             description TEXT NOT NULL, applied_at TEXT NOT NULL)",
-        )
-        .execute(&mut conn)
-        .await
-        .map_err(db("v1"))?;
-        for statement in v1.statements {
-            query(*statement).execute(&mut conn).await.map_err(db("v1"))?;
+    let mut conn =
+        SqliteConnectOptions::new().filename(&path).create_if_missing(true).connect().await.map_err(db("connect"))?;
+    query(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, \
+         description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .map_err(db("old schema"))?;
+    for step in MIGRATIONS.iter().filter(|m| m.version <= version) {
+        for statement in step.statements {
+            query(*statement).execute(&mut conn).await.map_err(db("old schema"))?;
         }
-        query("INSERT INTO schema_version VALUES (1, 'initial schema', '2025-01-01T00:00:00.000000000Z')")
+        query("INSERT INTO schema_version VALUES (?, ?, '2025-01-01T00:00:00.000000000Z')")
+            .bind(step.version)
+            .bind(step.description)
             .execute(&mut conn)
             .await
-            .map_err(db("v1"))?;
+            .map_err(db("old schema"))?;
+    }
+    Ok((dir, path, conn))
+}
+
+/// A database written by schema version 1 (no counts) gets its counts from the pairs it
+/// holds when it is migrated, and keeps them from then on.
+#[tokio::test]
+async fn migrating_from_version_1_counts_the_existing_pairs() -> Result<(), StoreError> {
+    let (dir, path, mut conn) = old_database(1).await?;
+    {
         // ada: 3 live contacts and a tombstoned one, 1 event; bob: 2 contacts.
         let rows: [(&str, &str, u32, Option<&str>); 7] = [
             ("ada", "contact", 1, None),
@@ -112,39 +119,8 @@ async fn migrating_from_version_1_counts_the_existing_pairs() -> Result<(), Stor
 /// quarantine when migrated to version 5 and gains both.
 #[tokio::test]
 async fn migrating_from_version_4_keeps_the_quarantine_and_adds_history() -> Result<(), StoreError> {
-    use sqlx::ConnectOptions as _;
-    let dir = std::env::temp_dir().join(format!(
-        "tandem-store-v4-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
-    let path = dir.join("state.db");
+    let (dir, path, mut conn) = old_database(4).await?;
     {
-        let mut conn = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .connect()
-            .await
-            .map_err(db("connect"))?;
-        query(
-            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, \
-             description TEXT NOT NULL, applied_at TEXT NOT NULL)",
-        )
-        .execute(&mut conn)
-        .await
-        .map_err(db("v4"))?;
-        for step in MIGRATIONS.iter().filter(|m| m.version <= 4) {
-            for statement in step.statements {
-                query(*statement).execute(&mut conn).await.map_err(db("v4"))?;
-            }
-            query("INSERT INTO schema_version VALUES (?, ?, '2025-01-01T00:00:00.000000000Z')")
-                .bind(step.version)
-                .bind(step.description)
-                .execute(&mut conn)
-                .await
-                .map_err(db("v4"))?;
-        }
         query(
             "INSERT INTO quarantine VALUES ('ada', 'contact', 'crm', '003A', 'mass-delete guard', \
              '2025-01-01T00:00:00.000000000Z', '{\"kind\":\"held_delete\"}')",
