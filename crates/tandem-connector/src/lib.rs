@@ -27,6 +27,7 @@ pub mod feed;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod memory;
+pub mod rendezvous;
 
 pub use error::ConnectorError;
 
@@ -129,6 +130,9 @@ impl Written {
 /// One result per write: partial failure is normal.
 pub type WriteResult = Result<Written, ConnectorError>;
 
+/// One object's writes in a [`Connector::apply_mixed`] call.
+pub type ObjectWrites = (ObjectKind, Vec<WriteOp>);
+
 /// A provider connection for one user or mailbox.
 ///
 /// Implementations must be cheap to share (`Arc<dyn Connector>`) and safe to call from several
@@ -159,6 +163,27 @@ pub trait Connector: Send + Sync {
     /// Applies a batch of at most `capabilities().object(object).max_batch` writes and returns one
     /// result per write, in order. An `Err` for the whole call means none was applied.
     async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError>;
+
+    /// Whether the engine may run this connection's contact and event cycles at the same time,
+    /// calling it for both objects at once, and send their writes together through
+    /// [`Connector::apply_mixed`]. Say yes only when calls for one object never depend on state
+    /// left by calls for the other. The default: no, the objects are synced one after the other.
+    fn concurrent_objects(&self) -> bool {
+        false
+    }
+
+    /// Applies the writes of several objects together, where the provider takes them in one
+    /// request (Graph's `$batch`, Salesforce's sObject collections): one answer per entry of
+    /// `batches`, in order, each with [`Connector::apply`]'s meaning, so that each object's
+    /// writes succeed or fail on their own. Each entry holds at most that object's `max_batch`
+    /// writes. The default applies each entry in turn.
+    async fn apply_mixed(&self, batches: &[ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
+        let mut answers = Vec::with_capacity(batches.len());
+        for (object, ops) in batches {
+            answers.push(self.apply(*object, ops).await);
+        }
+        answers
+    }
 
     /// Finds the record created with `key`, if any: how the engine settles a create that was in
     /// flight when the process died.

@@ -59,6 +59,9 @@ pub struct CallCounts {
     pub writes: u64,
     /// `find_by_key` calls.
     pub lookups: u64,
+    /// `apply_mixed` calls that carried several objects in one request (also counted in
+    /// `applies`, once each).
+    pub mixed: u64,
 }
 
 struct Inner {
@@ -67,6 +70,7 @@ struct Inner {
     page_size: usize,
     idempotent_creates: bool,
     version_only: bool,
+    mixed_batches: bool,
     seq: u64,
     next_id: u64,
     contacts: Collection,
@@ -113,6 +117,10 @@ fn modified_at(seq: u64) -> DateTime<Utc> {
     DateTime::UNIX_EPOCH + chrono::Duration::seconds(i64::try_from(seq).unwrap_or(i64::MAX))
 }
 
+fn lost_response() -> ConnectorError {
+    ConnectorError::Transient { message: "connection reset after the request was sent".into() }
+}
+
 fn version_of(v: u64) -> Version {
     Version(format!("v{v}"))
 }
@@ -136,6 +144,7 @@ impl MemoryConnector {
                 page_size: 100,
                 idempotent_creates: true,
                 version_only: false,
+                mixed_batches: false,
                 seq: 0,
                 next_id: 0,
                 contacts: Collection::default(),
@@ -172,6 +181,15 @@ impl MemoryConnector {
     /// and [`Connector::fetch`] still carry the records.
     pub fn with_version_only_increments(self) -> Self {
         self.lock().version_only = true;
+        self
+    }
+
+    /// Builder: lets the engine sync both objects at once ([`Connector::concurrent_objects`])
+    /// and takes both objects' writes in one request ([`Connector::apply_mixed`]), as Graph's
+    /// `$batch` and Salesforce's sObject collections do: one call counted, one injected
+    /// failure or lost response for the whole request.
+    pub fn with_mixed_batches(self) -> Self {
+        self.lock().mixed_batches = true;
         self
     }
 
@@ -325,6 +343,20 @@ impl MemoryConnector {
     /// Call counters so far.
     pub fn counts(&self) -> CallCounts {
         self.lock().counts
+    }
+
+    /// One object's batch, applied: the batch limit checked, each write applied in turn.
+    fn apply_batch(inner: &mut Inner, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let max = inner.capabilities.object(object).max_batch;
+        if ops.len() > max {
+            return Err(ConnectorError::Rejected {
+                code: "BATCH_TOO_LARGE".into(),
+                message: format!("{} writes in one batch; at most {max}", ops.len()),
+            });
+        }
+        let results: Vec<WriteResult> = ops.iter().map(|op| MemoryConnector::apply_one(inner, object, op)).collect();
+        inner.counts.writes += results.iter().filter(|r| r.is_ok()).count() as u64;
+        Ok(results)
     }
 
     fn apply_one(inner: &mut Inner, object: ObjectKind, op: &WriteOp) -> WriteResult {
@@ -506,21 +538,39 @@ impl Connector for MemoryConnector {
         let mut inner = self.lock();
         inner.counts.applies += 1;
         inner.injected_failure()?;
-        let max = inner.capabilities.object(object).max_batch;
-        if ops.len() > max {
-            return Err(ConnectorError::Rejected {
-                code: "BATCH_TOO_LARGE".into(),
-                message: format!("{} writes in one batch; at most {max}", ops.len()),
-            });
-        }
-        let results: Vec<WriteResult> =
-            ops.iter().map(|op| MemoryConnector::apply_one(&mut inner, object, op)).collect();
-        inner.counts.writes += results.iter().filter(|r| r.is_ok()).count() as u64;
+        let results = MemoryConnector::apply_batch(&mut inner, object, ops)?;
         if inner.lose_next_responses > 0 {
             inner.lose_next_responses -= 1;
-            return Err(ConnectorError::Transient { message: "connection reset after the request was sent".into() });
+            return Err(lost_response());
         }
         Ok(results)
+    }
+
+    fn concurrent_objects(&self) -> bool {
+        self.lock().mixed_batches
+    }
+
+    async fn apply_mixed(&self, batches: &[crate::ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
+        if !self.lock().mixed_batches {
+            let mut answers = Vec::with_capacity(batches.len());
+            for (object, ops) in batches {
+                answers.push(self.apply(*object, ops).await);
+            }
+            return answers;
+        }
+        let mut inner = self.lock();
+        inner.counts.applies += 1;
+        inner.counts.mixed += 1;
+        if let Err(error) = inner.injected_failure() {
+            return batches.iter().map(|_| Err(error.clone())).collect();
+        }
+        let answers: Vec<_> =
+            batches.iter().map(|(object, ops)| MemoryConnector::apply_batch(&mut inner, *object, ops)).collect();
+        if inner.lose_next_responses > 0 {
+            inner.lose_next_responses -= 1;
+            return batches.iter().map(|_| Err(lost_response())).collect();
+        }
+        answers
     }
 
     async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError> {

@@ -24,8 +24,10 @@ mod recover;
 mod retry;
 mod settle;
 mod unresolved;
+mod writes;
 
 use self::recover::{Unsettled, recover};
+use self::writes::WriteSeat;
 pub(crate) use self::retry::{Access, with_retries};
 
 /// What the journal keeps for each write before it is sent.
@@ -133,21 +135,43 @@ pub(crate) async fn sync_user(
             return Err(error);
         }
     };
+    let run_one = |object: ObjectKind, seat: Option<WriteSeat>| {
+        let (mailbox, unsettled) = (&mailbox, &unsettled);
+        async move {
+            // Instrument rather than enter: an entered guard held across an await leaks the span
+            // into whatever else runs on the thread.
+            let span = tracing::info_span!("cycle", object = %object);
+            let mut cycle = Cycle::new(engine, job, object, options, mailbox, unsettled, seat.as_ref());
+            let result = cycle.run().instrument(span).await;
+            let history = std::mem::take(&mut cycle.history);
+            // The seat goes as soon as the cycle is done: the other object's batches stop waiting
+            // for this one.
+            drop(cycle);
+            drop(seat);
+            let (outcome, counts) = match &result {
+                Ok(report) => ("ok".to_owned(), history_counts(report, options.dry_run)),
+                Err(error) => (format!("failed: {error}"), CycleCounts::default()),
+            };
+            let record = CycleRecord::new(&job.user, object, started_at, clock.now(), options.dry_run, outcome, counts)
+                .with_operations(history);
+            record_history(engine, &record).await;
+            result
+        }
+    };
     let mut reports = Vec::new();
-    for object in objects {
-        // Instrument rather than enter: an entered guard held across an await leaks the span
-        // into whatever else runs on the thread.
-        let span = tracing::info_span!("cycle", object = %object);
-        let mut cycle = Cycle::new(engine, job, object, options, &mailbox, &unsettled);
-        let result = cycle.run().instrument(span).await;
-        let (outcome, counts) = match &result {
-            Ok(report) => ("ok".to_owned(), history_counts(report, options.dry_run)),
-            Err(error) => (format!("failed: {error}"), CycleCounts::default()),
-        };
-        let record = CycleRecord::new(&job.user, object, started_at, clock.now(), options.dry_run, outcome, counts)
-            .with_operations(std::mem::take(&mut cycle.history));
-        record_history(engine, &record).await;
-        reports.push(result?);
+    if let [first, second] = objects[..]
+        && writes::objects_at_once(job)
+    {
+        // Both objects at once, their writes to each side shared (`writes`); each object runs
+        // to its end, and the first failure in object order is the sync's.
+        let (first_seat, second_seat) = writes::seats();
+        let (first, second) = tokio::join!(run_one(first, Some(first_seat)), run_one(second, Some(second_seat)));
+        reports.push(first?);
+        reports.push(second?);
+    } else {
+        for object in objects {
+            reports.push(run_one(object, None).await?);
+        }
     }
     Ok(SyncReport {
         user: job.user.clone(),
@@ -275,6 +299,8 @@ struct Cycle<'a> {
     pub(crate) history: Vec<CycleOperation>,
     /// The feed inbox rows this cycle read, pruned once it committed.
     feed_consumed: Option<feed::Consumed>,
+    /// This cycle's place at the user's write rendezvous, when the objects run at once.
+    seat: Option<&'a WriteSeat>,
 }
 
 /// What reading one side did, recorded in the report once both sides are read.
@@ -304,6 +330,7 @@ impl<'a> Cycle<'a> {
         options: &'a SyncOptions,
         mailbox: &'a ConnectionInfo,
         unsettled: &'a Unsettled,
+        seat: Option<&'a WriteSeat>,
     ) -> Self {
         Cycle {
             engine,
@@ -317,6 +344,7 @@ impl<'a> Cycle<'a> {
             unresolved: Vec::new(),
             history: Vec::new(),
             feed_consumed: None,
+            seat,
         }
     }
 
@@ -874,9 +902,9 @@ impl<'a> Cycle<'a> {
             // Write-ahead: the window's intents are durable before any of it is sent.
             store.record_intents(&intents).await?;
             drop(intents);
+            let (job, seat) = (self.job, self.seat);
             for target in Side::BOTH {
-                let connector = self.job.connector(target);
-                let max = connector.capabilities().object(object).max_batch.max(1);
+                let max = job.connector(target).capabilities().object(object).max_batch.max(1);
                 let mut writes = std::mem::take(&mut by_target[idx(target)]).into_iter();
                 loop {
                     let (chunk, ops): (Vec<usize>, Vec<WriteOp>) = writes.by_ref().take(max).unzip();
@@ -886,7 +914,8 @@ impl<'a> Cycle<'a> {
                     // A worker that lost its claim sends nothing more: the intents stay
                     // journaled for whoever holds the user now to settle.
                     self.check_fence().await?;
-                    let outcome = self.call(target, Access::Write, || connector.apply(object, &ops)).await;
+                    let outcome =
+                        self.call(target, Access::Write, || writes::send(job, seat, target, object, &ops)).await;
                     match outcome {
                         Ok(answers) if answers.len() == chunk.len() => {
                             results.extend(chunk.into_iter().zip(answers));

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tandem_connector::http::HttpClient;
 use tandem_connector::{
-    ApiBudget, BudgetScope, ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult,
-    Written,
+    ApiBudget, BudgetScope, ConnectionInfo, Connector, ConnectorError, Identity, ObjectWrites, PullPage, WriteOp,
+    WriteResult, Written,
 };
 use tandem_core::capabilities::{Capabilities, ObjectCapabilities};
 use tandem_core::fields::FieldKey;
@@ -196,8 +196,31 @@ impl Connector for GraphConnector {
             return Ok(Vec::new());
         }
         match object {
-            ObjectKind::Contact => self.apply_contacts(ops).await,
-            ObjectKind::Event => self.apply_events(ops).await,
+            ObjectKind::Contact => self.apply_contacts(ops, None).await,
+            ObjectKind::Event => self.apply_events(ops, None).await,
+        }
+    }
+
+    /// Yes: a mailbox's contacts and events keep separate cursors, folders and write paths, and
+    /// share only the mailbox's budget and slots, which are made for concurrent calls.
+    fn concurrent_objects(&self) -> bool {
+        true
+    }
+
+    /// Two objects' writes in the same `$batch` requests (see `write.rs`); any other number of
+    /// entries one after the other.
+    async fn apply_mixed(&self, batches: &[ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
+        match batches {
+            [first, second] if !first.1.is_empty() && !second.1.is_empty() => {
+                self.apply_two(first, second).await.into()
+            }
+            _ => {
+                let mut answers = Vec::with_capacity(batches.len());
+                for (object, ops) in batches {
+                    answers.push(self.apply(*object, ops).await);
+                }
+                answers
+            }
         }
     }
 

@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tandem_connector::{ConnectorError, WriteOp, WriteResult, Written};
+use tandem_connector::rendezvous::{Meeting, Rendezvous, Seat};
+use tandem_connector::{ConnectorError, ObjectWrites, WriteOp, WriteResult, Written};
 use tandem_core::fields::{FieldKey, FieldValue};
-use tandem_core::model::{Event, EventTime, Record, Recurrence};
+use tandem_core::model::{Event, EventTime, ObjectKind, Record, Recurrence};
 use tandem_core::state::{RecordId, Version};
 
 use crate::connector::GraphConnector;
@@ -16,6 +17,14 @@ use crate::map::event::{WriteOptions, is_occurrence, override_body};
 use crate::map::time::parse_instant;
 use crate::map::{contact, event};
 use crate::read::query;
+
+/// A write path's place at the rendezvous of [`GraphConnector::apply_two`]: its batch items in,
+/// their answers out.
+type ItemSeat = Seat<Vec<Item>, Vec<Result<Answer, ConnectorError>>>;
+
+fn shared_batch_lost() -> ConnectorError {
+    ConnectorError::Transient { message: "the batch shared with the other object's writes was not answered".to_owned() }
+}
 
 fn rejected(code: &str, message: impl Into<String>) -> ConnectorError {
     ConnectorError::Rejected { code: code.to_owned(), message: message.into() }
@@ -63,7 +72,59 @@ impl GraphConnector {
         WriteOptions { all_day_zone: &self.config.all_day_zone, iana_names: self.config.iana_zone_names }
     }
 
-    pub(crate) async fn apply_contacts(&self, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
+    /// Two objects' writes with their JSON batch items sent together (`$batch` takes items of
+    /// both, `http::batch` splits rounds of more than 20): each object's path runs as alone, up
+    /// to its items, which meet at a rendezvous so that one sends both lists.
+    pub(crate) async fn apply_two(
+        &self,
+        first: &ObjectWrites,
+        second: &ObjectWrites,
+    ) -> [Result<Vec<WriteResult>, ConnectorError>; 2] {
+        let (first_seat, second_seat) = Rendezvous::pair();
+        let (a, b) = tokio::join!(
+            self.apply_object(first.0, &first.1, first_seat),
+            self.apply_object(second.0, &second.1, second_seat)
+        );
+        [a, b]
+    }
+
+    async fn apply_object(
+        &self,
+        object: ObjectKind,
+        ops: &[WriteOp],
+        seat: ItemSeat,
+    ) -> Result<Vec<WriteResult>, ConnectorError> {
+        match object {
+            ObjectKind::Contact => self.apply_contacts(ops, Some(seat)).await,
+            ObjectKind::Event => self.apply_events(ops, Some(seat)).await,
+        }
+    }
+
+    /// Sends a write path's batch items: alone, or through `seat` together with the other
+    /// object's. The seat goes with the call, so the other path never waits for this one after
+    /// its items are sent or it returned early.
+    async fn send_items(&self, items: Vec<Item>, seat: Option<ItemSeat>) -> Vec<Result<Answer, ConnectorError>> {
+        let Some(seat) = seat else { return self.http.batch(&items).await };
+        let count = items.len();
+        match seat.meet(items).await {
+            Meeting::Answered(answers) => answers,
+            Meeting::Abandoned => (0..count).map(|_| Err(shared_batch_lost())).collect(),
+            Meeting::Lead(mut lead) => {
+                let lists = lead.take_requests();
+                let sizes: Vec<usize> = lists.iter().map(Vec::len).collect();
+                let all: Vec<Item> = lists.into_iter().flatten().collect();
+                let mut answers = self.http.batch(&all).await.into_iter();
+                let split = sizes.into_iter().map(|n| answers.by_ref().take(n).collect()).collect();
+                lead.answer(split).unwrap_or_else(|| (0..count).map(|_| Err(shared_batch_lost())).collect())
+            }
+        }
+    }
+
+    pub(crate) async fn apply_contacts(
+        &self,
+        ops: &[WriteOp],
+        seat: Option<ItemSeat>,
+    ) -> Result<Vec<WriteResult>, ConnectorError> {
         let folder = if ops.iter().any(|o| matches!(o, WriteOp::Create { .. })) {
             self.folder_id(true).await?.unwrap_or_default()
         } else {
@@ -102,7 +163,7 @@ impl GraphConnector {
             slots.push(slot);
         }
         let mut answers: Vec<Option<Result<Answer, ConnectorError>>> =
-            self.http.batch(&items).await.into_iter().map(Some).collect();
+            self.send_items(items, seat).await.into_iter().map(Some).collect();
         Ok(ops
             .iter()
             .zip(slots)
@@ -113,7 +174,11 @@ impl GraphConnector {
             .collect())
     }
 
-    pub(crate) async fn apply_events(&self, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
+    pub(crate) async fn apply_events(
+        &self,
+        ops: &[WriteOp],
+        seat: Option<ItemSeat>,
+    ) -> Result<Vec<WriteResult>, ConnectorError> {
         let opts = self.write_options();
         let mb = self.http.mailbox_path().to_owned();
         // Updates that move an event or change its pattern need the event as it is: a series'
@@ -205,7 +270,7 @@ impl GraphConnector {
             slots.push(slot);
         }
         let mut answers: Vec<Option<Result<Answer, ConnectorError>>> =
-            self.http.batch(&items).await.into_iter().map(Some).collect();
+            self.send_items(items, seat).await.into_iter().map(Some).collect();
         let mut results: Vec<WriteResult> = Vec::with_capacity(ops.len());
         for (op, slot) in ops.iter().zip(slots) {
             let result = match slot {

@@ -387,3 +387,86 @@ async fn lost_answers_and_expired_tokens_never_duplicate_events() {
     assert_eq!((crm.len(E), w.fake.state().events(MAILBOX).len()), (25, 25));
     assert_eq!(engine.store().pair_count(MAILBOX, E).await.unwrap(), 25);
 }
+
+fn mixed_event(subject: &str, offset: i64) -> Record {
+    let mut e = tandem_testkit::generate::events(7, 1, day(offset)).remove(0);
+    e.subject = Some(subject.into());
+    e.recurrence = None;
+    e.crm_links.clear();
+    Record::Event(e)
+}
+
+/// `apply_mixed` puts both objects' items in the same `$batch` requests, each object answered on
+/// its own; more than 20 items take more than one request.
+#[tokio::test]
+async fn contacts_and_events_writes_share_batches() {
+    let w = world().await;
+    let event_op = |subject: &str| WriteOp::Create {
+        key: IdempotencyKey::derive(E, Side::Crm, &RecordId::new(subject)),
+        record: mixed_event(subject, 3),
+    };
+    let contacts: Vec<WriteOp> = (0..3).map(|i| create(&format!("Mixed{i}"))).collect();
+    let events: Vec<WriteOp> = (0..2).map(|i| event_op(&format!("Mixed meeting {i}"))).collect();
+    let answers = w.graph.apply_mixed(&[(C, contacts), (E, events)]).await;
+    assert_eq!(w.fake.state().batch_sizes(), vec![5], "one request for both objects");
+    let [contacts, events] = [&answers[0], &answers[1]].map(|a| a.as_ref().unwrap());
+    assert_eq!((contacts.len(), events.len()), (3, 2));
+    for (i, r) in contacts.iter().enumerate() {
+        let id = &r.as_ref().unwrap().id;
+        assert_eq!(w.fake.state().contact(MAILBOX, &id.0).unwrap()["surname"], json!(format!("Mixed{i}")));
+    }
+    let subjects: Vec<String> =
+        w.fake.state().events(MAILBOX).iter().filter_map(|e| e["subject"].as_str().map(str::to_owned)).collect();
+    assert_eq!(subjects.len(), 2);
+    for r in events {
+        let id = &r.as_ref().unwrap().id;
+        assert!(w.fake.state().events(MAILBOX).iter().any(|e| e["id"].as_str() == Some(id.0.as_str())));
+    }
+
+    // 15 contact updates and 10 event creates: 25 items, two requests, each object's answers
+    // its own.
+    let more: Vec<WriteOp> = (10..25).map(|i| create(&format!("More{i}"))).collect();
+    let made = w.graph.apply(C, &more).await.unwrap();
+    let updates: Vec<WriteOp> = made
+        .iter()
+        .map(|r| {
+            let w = r.as_ref().unwrap();
+            WriteOp::Update {
+                id: w.id.clone(),
+                expected: w.version.clone(),
+                patch: vec![tandem_core::plan::FieldChange {
+                    field: FieldKey::Title,
+                    value: Some(tandem_core::fields::FieldValue::Text("Shared".into())),
+                }],
+            }
+        })
+        .collect();
+    let creates: Vec<WriteOp> = (0..10).map(|i| event_op(&format!("Later {i}"))).collect();
+    let answers = w.graph.apply_mixed(&[(C, updates), (E, creates)]).await;
+    let sizes = w.fake.state().batch_sizes();
+    assert_eq!(sizes[sizes.len() - 2..], [20, 5], "{sizes:?}");
+    assert!(answers.iter().all(|a| a.as_ref().unwrap().iter().all(Result::is_ok)), "{answers:?}");
+    assert_eq!(w.fake.state().events(MAILBOX).len(), 12);
+}
+
+/// The engine end to end: a CRM that takes mixed batches, Graph as the mailbox; a first sync of
+/// contacts and events sends both objects' creates in one `$batch`.
+#[tokio::test]
+async fn the_engine_sends_a_users_contacts_and_events_in_one_batch() {
+    let w = world().await;
+    let crm = MemoryConnector::new("crm").with_mixed_batches();
+    for i in 0..4 {
+        crm.insert(contact(&format!("Engine{i}")));
+    }
+    for i in 0..3 {
+        crm.insert(mixed_event(&format!("Engine meeting {i}"), 5 + i));
+    }
+    let engine = engine().await;
+    let report = engine.sync_user(&job(&crm, w.graph.clone()), &SyncOptions::default()).await.unwrap();
+    assert_eq!((report.object(C).unwrap().applied("create"), report.object(E).unwrap().applied("create")), (4, 3));
+    assert_eq!(w.fake.state().batch_sizes(), vec![7], "{report}");
+    let quiet = engine.sync_user(&job(&crm, w.graph.clone()), &SyncOptions::default()).await.unwrap();
+    assert_eq!(quiet.total_writes(), 0, "{quiet}");
+    assert_eq!(w.fake.state().contacts(MAILBOX).len(), 4);
+    assert_eq!(w.fake.state().events(MAILBOX).len(), 3);
+}
