@@ -27,8 +27,8 @@ mod unresolved;
 mod writes;
 
 use self::recover::{Unsettled, recover};
-use self::writes::WriteSeat;
 pub(crate) use self::retry::{Access, with_retries};
+use self::writes::WriteSeat;
 
 /// What the journal keeps for each write before it is sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -32,7 +32,10 @@ fn person(given: &str, title: &str) -> Record {
         given_name: Some(given.into()),
         family_name: Some("Mixed".into()),
         title: Some(title.into()),
-        emails: vec![EmailAddress { kind: Default::default(), address: format!("{}@example.com", given.to_lowercase()) }],
+        emails: vec![EmailAddress {
+            kind: Default::default(),
+            address: format!("{}@example.com", given.to_lowercase()),
+        }],
         ..Contact::default()
     })
 }
@@ -63,11 +66,9 @@ fn contacts(c: &MemoryConnector) -> Vec<(String, String, String)> {
         .records(C)
         .into_iter()
         .filter_map(|(_, r)| match r {
-            Record::Contact(c) => Some((
-                c.given_name.unwrap_or_default(),
-                c.title.unwrap_or_default(),
-                c.department.unwrap_or_default(),
-            )),
+            Record::Contact(c) => {
+                Some((c.given_name.unwrap_or_default(), c.title.unwrap_or_default(), c.department.unwrap_or_default()))
+            }
             Record::Event(_) => None,
         })
         .collect();
@@ -312,7 +313,11 @@ impl Connector for EventsDown {
         }
         self.0.pull(object, cursor).await
     }
-    async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<tandem_core::state::Change>, ConnectorError> {
+    async fn fetch(
+        &self,
+        object: ObjectKind,
+        ids: &[RecordId],
+    ) -> Result<Vec<tandem_core::state::Change>, ConnectorError> {
         self.0.fetch(object, ids).await
     }
     async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {

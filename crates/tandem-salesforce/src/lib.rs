@@ -45,8 +45,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tandem_connector::http::{Clock, HttpClient, SystemClock, TokenCache};
 use tandem_connector::{
-    ApiBudget, BudgetScope, ConnectionInfo, Connector, ConnectorError, Identity, PullPage, WriteOp, WriteResult,
-    Written,
+    ApiBudget, BudgetScope, ConnectionInfo, Connector, ConnectorError, Identity, ObjectWrites, PullPage, WriteOp,
+    WriteResult, Written,
 };
 use tandem_core::capabilities::Capabilities;
 use tandem_core::model::ObjectKind;
@@ -348,7 +348,31 @@ impl Connector for SalesforceConnector {
 
     async fn apply(&self, object: ObjectKind, ops: &[WriteOp]) -> Result<Vec<WriteResult>, ConnectorError> {
         self.learn().await?;
-        self.apply_batch(object, ops).await
+        self.apply_batch(object, ops, None).await
+    }
+
+    /// Yes: contacts and events keep separate cursors and write paths; what they share (the
+    /// session, the described schema, the budget) is made for concurrent calls.
+    fn concurrent_objects(&self) -> bool {
+        true
+    }
+
+    /// Two objects' writes with their updates and deletes in shared sObject collection
+    /// requests (`write.rs`); any other number of entries one after the other.
+    async fn apply_mixed(&self, batches: &[ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
+        if let Err(error) = self.learn().await {
+            return batches.iter().map(|_| Err(error.clone())).collect();
+        }
+        match batches {
+            [first, second] => self.apply_two(first, second).await.into(),
+            _ => {
+                let mut answers = Vec::with_capacity(batches.len());
+                for (object, ops) in batches {
+                    answers.push(self.apply_batch(*object, ops, None).await);
+                }
+                answers
+            }
+        }
     }
 
     async fn find_by_key(&self, object: ObjectKind, key: &IdempotencyKey) -> Result<Option<Written>, ConnectorError> {

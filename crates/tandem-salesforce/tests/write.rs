@@ -317,3 +317,73 @@ async fn someone_elses_event_is_read_only() {
         "{r:?}"
     );
 }
+
+/// `apply_mixed`: contacts' and events' updates go in one `PATCH /composite/sobjects`, their
+/// deletes in one `DELETE`; each object keeps its own version check and its own answers (a
+/// stale event is refused without being sent, and the contact beside it is written).
+#[tokio::test]
+async fn contacts_and_events_updates_and_deletes_share_collection_requests() {
+    let org = common::org().await;
+    let ada = org.contact("Ada", "Lovelace", "ada@example.com");
+    let grace = org.contact("Grace", "Hopper", "grace@example.com");
+    let event = |subject: &str| {
+        org.fake
+            .insert(
+                "Event",
+                json!({ "Subject": subject, "StartDateTime": "2026-12-20T10:00:00Z", "DurationInMinutes": 60 }),
+            )
+            .unwrap()
+    };
+    let (review, standup, retro) = (event("Review"), event("Standup"), event("Retro"));
+    let c = org.connector();
+    let title = vec![FieldChange { field: FieldKey::Title, value: Some(FieldValue::Text("Countess".into())) }];
+    let subject = |s: &str| vec![FieldChange { field: FieldKey::Subject, value: Some(FieldValue::Text(s.into())) }];
+    let contacts = vec![
+        WriteOp::Update { id: RecordId::new(ada.clone()), expected: Version::default(), patch: title },
+        WriteOp::Delete { id: RecordId::new(grace.clone()), expected: Version::default() },
+    ];
+    let events = vec![
+        WriteOp::Update {
+            id: RecordId::new(review.clone()),
+            expected: Version::default(),
+            patch: subject("Design review"),
+        },
+        WriteOp::Update {
+            id: RecordId::new(standup.clone()),
+            expected: Version::new("2000-01-01T00:00:00.000+0000"),
+            patch: subject("Never sent"),
+        },
+        WriteOp::Delete { id: RecordId::new(retro.clone()), expected: Version::default() },
+    ];
+    let answers = c.apply_mixed(&[(C, contacts), (E, events)]).await;
+    let contacts = answers[0].as_ref().unwrap();
+    let events = answers[1].as_ref().unwrap();
+    assert!(contacts.iter().all(Result::is_ok), "{contacts:?}");
+    assert!(events[0].is_ok() && events[2].is_ok(), "{events:?}");
+    assert!(matches!(events[1], Err(ConnectorError::PreconditionFailed { .. })), "{events:?}");
+    assert_eq!(org.count(UPDATE.0, UPDATE.1), 1, "one update request for both objects");
+    assert_eq!(org.count(DELETE.0, DELETE.1), 1, "one delete request for both objects");
+    assert_eq!(org.fake.get("Contact", &ada).unwrap()["Title"], "Countess");
+    assert_eq!(org.fake.get("Event", &review).unwrap()["Subject"], "Design review");
+    assert_eq!(org.fake.get("Event", &standup).unwrap()["Subject"], "Standup");
+    assert!(org.fake.get("Contact", &grace).is_none() && org.fake.get("Event", &retro).is_none());
+
+    // 150 contact updates and 100 event updates exceed one collection's 200 records: two
+    // requests, neither batch split between them.
+    let many: Vec<String> =
+        (0..150).map(|i| org.contact("P", &format!("P{i}"), &format!("p{i}@example.com"))).collect();
+    let meetings: Vec<String> = (0..100).map(|i| event(&format!("M{i}"))).collect();
+    let title = |t: &str| vec![FieldChange { field: FieldKey::Title, value: Some(FieldValue::Text(t.into())) }];
+    let contacts: Vec<WriteOp> = many
+        .iter()
+        .map(|id| WriteOp::Update { id: RecordId::new(id.clone()), expected: Version::default(), patch: title("T") })
+        .collect();
+    let events: Vec<WriteOp> = meetings
+        .iter()
+        .map(|id| WriteOp::Update { id: RecordId::new(id.clone()), expected: Version::default(), patch: subject("S") })
+        .collect();
+    let answers = c.apply_mixed(&[(C, contacts), (E, events)]).await;
+    assert!(answers.iter().all(|a| a.as_ref().unwrap().iter().all(Result::is_ok)));
+    assert_eq!(org.count(UPDATE.0, UPDATE.1), 3);
+    assert!(meetings.iter().all(|id| org.fake.get("Event", id).unwrap()["Subject"] == "S"));
+}
