@@ -30,7 +30,10 @@
 //! (`SalesforceFeed`, run before the users each cycle) instead of per user;
 //! `TANDEM_SCALE_SHARED_BATCH=1` gives every Graph connector one `SharedBatcher` (batch items
 //! and delta pages of many mailboxes in one `$batch`); `TANDEM_SCALE_CONCURRENCY=N` syncs N users
-//! at once (default 8, `tandem run`'s default). Between the first sync and the timed cycle the
+//! at once (default 8, `tandem run`'s default); `TANDEM_SCALE_EDIT_BOTH=1` edits both objects on
+//! both sides (Salesforce: 2 contact titles and 1 event location; Graph: 1 contact department
+//! and 1 event description per user), so each side writes both objects and their writes share
+//! requests. Between the first sync and the timed cycle the
 //! fakes' clock moves five minutes on (`/advance`), as between two cycles of `tandem run`, so the
 //! connectors' two-minute overlap does not re-read the seeded records.
 //!
@@ -397,7 +400,10 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
     let edits_per_user = RECORDS_PER_USER * EDIT_PERCENT as usize / 100;
     bencher
         .with_inputs(|| {
-            let edited = fakes.control("POST", &format!("/edit?percent={EDIT_PERCENT}"));
+            // `TANDEM_SCALE_EDIT_BOTH=1`: both objects edited on both sides, so each side gets
+            // writes of both objects (shared requests, `Connector::apply_mixed`).
+            let both = std::env::var("TANDEM_SCALE_EDIT_BOTH").is_ok_and(|v| v == "1");
+            let edited = fakes.control("POST", &format!("/edit?percent={EDIT_PERCENT}&both={both}"));
             let made = edited["salesforce"].as_u64().unwrap_or(0) + edited["graph"].as_u64().unwrap_or(0);
             assert_eq!(made as usize, users * edits_per_user, "edits made: {edited}");
             fakes.control("POST", "/reset");

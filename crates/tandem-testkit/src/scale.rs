@@ -14,7 +14,9 @@
 //! - `POST /reset`: zeroes the counters of both fakes;
 //! - `POST /edit?percent=P`: edits P% of each user's records (at least one), the first half
 //!   (rounded up) as contact titles in Salesforce and the rest as event descriptions in Graph;
-//!   answers `{"salesforce": n, "graph": m}`, the edits made;
+//!   with `&both=true`, each side's share is split between both objects (Salesforce: contact
+//!   titles and event locations; Graph: contact departments and event descriptions), so that
+//!   both objects write to both sides; answers `{"salesforce": n, "graph": m}`, the edits made;
 //! - `POST /advance?seconds=S`: moves the Salesforce fake's clock (its `SystemModstamp`s and
 //!   `Date` headers) S seconds on, as time passing between cycles would: a benchmark's cycles
 //!   otherwise all fall within the connector's overlap window and re-read the seeded records.
@@ -48,6 +50,8 @@ pub struct ScaleOrg {
     pub graph: GraphState,
     /// Each user's Salesforce contact ids, in creation order.
     contacts: Arc<Vec<Vec<String>>>,
+    /// Each user's Salesforce event ids, in creation order.
+    events: Arc<Vec<Vec<String>>>,
     records_per_user: usize,
     edits: Arc<AtomicU64>,
 }
@@ -80,6 +84,7 @@ impl ScaleOrg {
             .and_then(|t| t.with_nanosecond(0))
             .unwrap_or_else(Utc::now);
         let mut contacts = Vec::with_capacity(users);
+        let mut events = Vec::with_capacity(users);
         for u in 0..users {
             let name = username(u);
             let owner = salesforce.add_user(&name, "User", &format!("Number {u:05}"), "Europe/London");
@@ -93,6 +98,7 @@ impl ScaleOrg {
                 });
                 ids.push(salesforce.insert("Contact", fields).map_err(|e| format!("seeding a contact: {e:?}"))?);
             }
+            let mut event_ids = Vec::with_capacity(n_events);
             for e in 0..n_events {
                 let hours = i64::try_from(e).unwrap_or(0) % 24 * 24 + i64::try_from(e).unwrap_or(0) / 24 % 8;
                 let start = base + Duration::hours(hours);
@@ -101,14 +107,16 @@ impl ScaleOrg {
                     "StartDateTime": start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
                     "DurationInMinutes": 30, "Location": "Room 1",
                 });
-                salesforce.insert("Event", fields).map_err(|e| format!("seeding an event: {e:?}"))?;
+                event_ids.push(salesforce.insert("Event", fields).map_err(|e| format!("seeding an event: {e:?}"))?);
             }
             contacts.push(ids);
+            events.push(event_ids);
         }
         Ok(ScaleOrg {
             salesforce,
             graph,
             contacts: Arc::new(contacts),
+            events: Arc::new(events),
             records_per_user,
             edits: Arc::new(AtomicU64::new(0)),
         })
@@ -116,24 +124,43 @@ impl ScaleOrg {
 
     /// Edits `percent`% of each user's records (see the module docs); returns the edits made in
     /// (Salesforce, Graph).
-    pub fn edit(&self, percent: f64) -> (usize, usize) {
+    pub fn edit(&self, percent: f64, both_objects: bool) -> (usize, usize) {
         // Truncation intended: a whole number of records, at least one.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
         let per_user = ((self.records_per_user as f64 * percent / 100.0).round() as usize).max(1);
         let on_crm = per_user.div_ceil(2);
         let on_mailbox = per_user - on_crm;
+        // Each side's edits: (contacts, events).
+        let (crm_split, mailbox_split) = if both_objects {
+            ((on_crm.div_ceil(2), on_crm / 2), (on_mailbox / 2, on_mailbox.div_ceil(2)))
+        } else {
+            ((on_crm, 0), (0, on_mailbox))
+        };
         let round = self.edits.fetch_add(1, Ordering::Relaxed) + 1;
         let (mut crm, mut mailbox) = (0, 0);
-        for (u, ids) in self.contacts.iter().enumerate() {
-            for id in ids.iter().take(on_crm) {
+        for (u, (contacts, events)) in self.contacts.iter().zip(self.events.iter()).enumerate() {
+            for id in contacts.iter().take(crm_split.0) {
                 if self.salesforce.update("Contact", id, json!({ "Title": format!("Edited {round}") })).is_ok() {
                     crm += 1;
                 }
             }
-            if on_mailbox > 0 {
-                let name = username(u);
-                let events = self.graph.events(&name);
-                for event in events.iter().take(on_mailbox) {
+            for id in events.iter().take(crm_split.1) {
+                if self.salesforce.update("Event", id, json!({ "Location": format!("Room {round}") })).is_ok() {
+                    crm += 1;
+                }
+            }
+            let name = username(u);
+            if mailbox_split.0 > 0 {
+                // From the end: the Salesforce edits above take the first contacts.
+                for contact in self.graph.contacts(&name).iter().rev().take(mailbox_split.0) {
+                    let Some(id) = contact.get("id").and_then(Value::as_str) else { continue };
+                    if self.graph.edit_contact(&name, id, json!({ "department": format!("Dept {round}") })).is_ok() {
+                        mailbox += 1;
+                    }
+                }
+            }
+            if mailbox_split.1 > 0 {
+                for event in self.graph.events(&name).iter().rev().take(mailbox_split.1) {
                     let Some(id) = event.get("id").and_then(Value::as_str) else { continue };
                     let patch = json!({ "body": { "contentType": "text", "content": format!("Agenda {round}") } });
                     if self.graph.edit_event(&name, id, patch).is_ok() {
@@ -181,10 +208,14 @@ async fn reset(State(org): State<ScaleOrg>) -> StatusCode {
 #[derive(Deserialize)]
 struct EditQuery {
     percent: f64,
+    /// Edit both objects on each side (`both=true`) instead of contacts in Salesforce and events
+    /// in Graph.
+    #[serde(default)]
+    both: bool,
 }
 
 async fn edit(State(org): State<ScaleOrg>, Query(q): Query<EditQuery>) -> Json<Value> {
-    let (crm, mailbox) = org.edit(q.percent);
+    let (crm, mailbox) = org.edit(q.percent, q.both);
     Json(json!({ "salesforce": crm, "graph": mailbox }))
 }
 
