@@ -33,7 +33,8 @@
 //! at once (default 8, `tandem run`'s default); `TANDEM_SCALE_EDIT_BOTH=1` edits both objects on
 //! both sides (Salesforce: 2 contact titles and 1 event location; Graph: 1 contact department
 //! and 1 event description per user), so each side writes both objects and their writes share
-//! requests. Between the first sync and the timed cycle the
+//! requests; `TANDEM_SCALE_OBJECTS_AT_ONCE=0` syncs each user's contacts, then events
+//! (`EngineOptions::objects_at_once`), for comparison. Between the first sync and the timed cycle the
 //! fakes' clock moves five minutes on (`/advance`), as between two cycles of `tandem run`, so the
 //! connectors' two-minute overlap does not re-read the seeded records.
 //!
@@ -54,6 +55,23 @@
 //! (`ObjectReport::phases`, summed over users, org feed at 8 at once): reading 43% (the Graph
 //! deltas; the inbox is a local read), writing 52%, commit 5%, planning under 1%: the cycle is
 //! latency-bound, and more users at once plus shared batches are what shorten it.
+//!
+//! **A user's two objects at once, writes shared** (`EngineOptions::objects_at_once`, on by
+//! default; `TANDEM_SCALE_OBJECTS_AT_ONCE=0` for the sequential rows), measured 2026-12-06 back to
+//! back, 200 users, org feed, 8 users at once; "both" is `TANDEM_SCALE_EDIT_BOTH=1` (each side
+//! edits both objects, so each side writes both):
+//!
+//! | edits | objects | wall | per user | Salesforce / user | Graph / user | CPU / user | peak RSS |
+//! | --- | --- | --- | --- | --- | --- | --- | --- |
+//! | default | one after the other | 3.69 s | 18.4 ms | 2.02 | 3.00 | 7.9 ms | 89 MiB |
+//! | default | at once | 2.51 s | 12.6 ms | 2.02 | 3.00 | 5.7 ms | 104 MiB |
+//! | both | one after the other | 5.53 s | 27.6 ms | 4.03 | 4.00 | 10.6 ms | 89 MiB |
+//! | both | at once, shared writes | 3.47 s | 17.3 ms | 3.03 | 3.00 | 9.5 ms | 103 MiB |
+//!
+//! Running the objects at once overlaps their reads and writes (a third less wall time); with
+//! writes of both objects on each side, sharing saves one request per side per user (Salesforce:
+//! two version checks and one update collection instead of two of each; Graph: one `$batch`
+//! instead of two). Both objects' records are in memory at once, about 15 MiB more at the peak.
 //!
 //! Not measured: 10,000 users. The fakes hold every record in memory, about 6.3 KB per record
 //! across both (6.2 GiB at 1,000 users × 500), so 10,000 × 500 would need about 31 GiB on a
@@ -93,6 +111,16 @@ const EDIT_PERCENT: u32 = 1;
 /// Users synced at once: `TANDEM_SCALE_CONCURRENCY`, default `tandem run`'s default (8).
 fn concurrency() -> usize {
     std::env::var("TANDEM_SCALE_CONCURRENCY").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(8)
+}
+
+/// The engine's options: `TANDEM_SCALE_CONCURRENCY` users at once, and with
+/// `TANDEM_SCALE_OBJECTS_AT_ONCE=0` each user's objects one after the other (no shared writes).
+fn engine_options() -> EngineOptions {
+    EngineOptions {
+        max_concurrent_users: concurrency(),
+        objects_at_once: std::env::var("TANDEM_SCALE_OBJECTS_AT_ONCE").map_or(true, |v| v != "0"),
+        ..EngineOptions::default()
+    }
 }
 
 fn main() {
@@ -360,7 +388,7 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
         Some(schema) => Arc::new(rt.block_on(workers::store(&schema.name))),
         None => Arc::new(rt.block_on(SqliteStore::open(scratch.path().join("state.db"))).expect("opening the store")),
     };
-    let options = EngineOptions { max_concurrent_users: concurrency(), ..EngineOptions::default() };
+    let options = engine_options();
     let engine = Engine::with(Arc::clone(&store), Arc::new(SystemClock), options)
         .with_policy(Arc::new(Policy::for_loopback_tests()));
     let http = http_client();

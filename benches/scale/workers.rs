@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tandem::policy::Policy;
-use tandem_engine::{Engine, EngineOptions, Fence, SyncOptions, SystemClock, UserSync};
+use tandem_engine::{Engine, Fence, SyncOptions, SystemClock, UserSync};
 use tandem_store::{Claims, PgStore, StateStore};
 
 /// The hidden argument that makes this binary a worker.
@@ -192,7 +192,7 @@ pub(crate) fn child(args: &[String]) {
         (index.parse().unwrap(), count.parse().unwrap(), users.parse().unwrap());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let store = Arc::new(rt.block_on(store(schema)));
-    let options = EngineOptions { max_concurrent_users: super::concurrency(), ..EngineOptions::default() };
+    let options = super::engine_options();
     let engine =
         Engine::with(store.clone(), Arc::new(SystemClock), options).with_policy(Arc::new(Policy::for_loopback_tests()));
     let http = super::http_client();

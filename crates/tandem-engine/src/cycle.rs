@@ -160,6 +160,7 @@ pub(crate) async fn sync_user(
     };
     let mut reports = Vec::new();
     if let [first, second] = objects[..]
+        && engine.inner.options.objects_at_once
         && writes::objects_at_once(job)
     {
         // Both objects at once, their writes to each side shared (`writes`); each object runs

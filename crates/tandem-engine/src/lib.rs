@@ -154,6 +154,10 @@ pub struct EngineOptions {
     /// removed from the configuration, or stopped) is removed from the feed with its rows by
     /// [`Engine::run_feed`]; if it comes back it reads its own data once, as at its first sync.
     pub feed_member_idle: Duration,
+    /// Whether a user's contact and event cycles may run at the same time, sharing write
+    /// requests, when both of the user's connectors allow it (`Connector::concurrent_objects`).
+    /// Default true; false syncs contacts, then events, each with requests of its own.
+    pub objects_at_once: bool,
 }
 
 impl Default for EngineOptions {
@@ -169,6 +173,7 @@ impl Default for EngineOptions {
             fetch_chunk: 100,
             unresolved_recheck_interval: Duration::from_secs(15 * 60),
             feed_member_idle: Duration::from_secs(7 * 24 * 60 * 60),
+            objects_at_once: true,
         }
     }
 }

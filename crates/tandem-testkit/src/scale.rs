@@ -145,7 +145,8 @@ impl ScaleOrg {
                 }
             }
             for id in events.iter().take(crm_split.1) {
-                if self.salesforce.update("Event", id, json!({ "Location": format!("Room {round}") })).is_ok() {
+                if self.salesforce.update("Event", id, json!({ "Location": format!("Moved to room {round}") })).is_ok()
+                {
                     crm += 1;
                 }
             }

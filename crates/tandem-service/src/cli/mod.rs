@@ -165,7 +165,11 @@ impl Context {
         init_logging(&config.log);
         let factory = Arc::new(ServiceFactory::new(Arc::clone(&config))?);
         let (store, claims) = open_store(&config).await?;
-        let options = EngineOptions { max_concurrent_users: config.schedule.concurrency, ..EngineOptions::default() };
+        let options = EngineOptions {
+            max_concurrent_users: config.schedule.concurrency,
+            objects_at_once: config.schedule.objects_at_once,
+            ..EngineOptions::default()
+        };
         let engine = Engine::with(store, Arc::new(SystemClock), options).with_policy(Arc::clone(&config.policy));
         Ok(Context { config, factory, engine, claims })
     }

@@ -76,6 +76,9 @@ pub struct Schedule {
     pub jitter: f64,
     /// `concurrency`: users synced at once. Default 8.
     pub concurrency: usize,
+    /// `objects_at_once`: a user's contacts and events synced at the same time, their writes
+    /// sharing requests where both connectors allow it (Salesforce and Graph). Default true.
+    pub objects_at_once: bool,
 }
 
 /// `[web]`: the status page (served by `tandem run` when enabled).

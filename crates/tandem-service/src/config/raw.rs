@@ -86,6 +86,7 @@ struct RawSchedule {
     interval: Option<Spanned<toml::Value>>,
     jitter: Option<Spanned<f64>>,
     concurrency: Option<Spanned<usize>>,
+    objects_at_once: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -298,7 +299,12 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<ServiceConfig, ConfigErro
     };
 
     // Schedule.
-    let mut schedule = Schedule { interval: std::time::Duration::from_secs(300), jitter: 0.1, concurrency: 8 };
+    let mut schedule = Schedule {
+        interval: std::time::Duration::from_secs(300),
+        jitter: 0.1,
+        concurrency: 8,
+        objects_at_once: file.schedule.objects_at_once.unwrap_or(true),
+    };
     if let Some(interval) = file.schedule.interval {
         let line = Some(line_of(text, interval.span().start));
         schedule.interval =

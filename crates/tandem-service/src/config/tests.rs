@@ -33,11 +33,21 @@ fn defaults() {
     assert_eq!(c.schedule.interval.as_secs(), 300);
     assert!((c.schedule.jitter - 0.1).abs() < f64::EPSILON);
     assert_eq!(c.schedule.concurrency, 8);
+    assert!(c.schedule.objects_at_once);
     assert!(!c.web.enabled && !c.web.allow_remote);
     assert_eq!(c.web.listen.to_string(), "127.0.0.1:8465");
     assert_eq!(c.log.format, LogFormat::Text);
     assert_eq!(c.engine.users.len(), 1);
     assert_eq!(c.engine.users[0].crm.connector, "memory");
+}
+
+#[test]
+fn objects_can_be_synced_one_after_the_other() {
+    let c = parse(
+        "[schedule]\nobjects_at_once = false\n[[users]]\nuser = \"a@x.example\"\nconfiguration = \"sales\"\ncrm = \"crm\"\nmailbox = \"mbx\"\n",
+    )
+    .unwrap();
+    assert!(!c.schedule.objects_at_once);
 }
 
 #[test]
