@@ -133,6 +133,9 @@ pub type WriteResult = Result<Written, ConnectorError>;
 /// One object's writes in a [`Connector::apply_mixed`] call.
 pub type ObjectWrites = (ObjectKind, Vec<WriteOp>);
 
+/// One object's page to read in a [`Connector::pull_mixed`] call: the object and its cursor.
+pub type ObjectPage = (ObjectKind, Option<Cursor>);
+
 /// A provider connection for one user or mailbox.
 ///
 /// Implementations must be cheap to share (`Arc<dyn Connector>`) and safe to call from several
@@ -176,11 +179,33 @@ pub trait Connector: Send + Sync {
     /// request (Graph's `$batch`, Salesforce's sObject collections): one answer per entry of
     /// `batches`, in order, each with [`Connector::apply`]'s meaning, so that each object's
     /// writes succeed or fail on their own. Each entry holds at most that object's `max_batch`
-    /// writes. The default applies each entry in turn.
+    /// writes. The default applies two entries at the same time, more in turn.
     async fn apply_mixed(&self, batches: &[ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
+        if let [(a, a_ops), (b, b_ops)] = batches {
+            let (a, b) = tokio::join!(self.apply(*a, a_ops), self.apply(*b, b_ops));
+            return vec![a, b];
+        }
         let mut answers = Vec::with_capacity(batches.len());
         for (object, ops) in batches {
             answers.push(self.apply(*object, ops).await);
+        }
+        answers
+    }
+
+    /// Reads one page of several objects' change feeds together, where the provider takes the
+    /// reads in one request (Graph's `$batch`): one answer per entry of `pages` (an object and
+    /// its cursor, as for [`Connector::pull`]), in order, each with `pull`'s meaning. The engine
+    /// uses it for the first page of a cycle when a user's objects sync at once
+    /// ([`Connector::concurrent_objects`]). The default reads two entries at the same time, more
+    /// in turn.
+    async fn pull_mixed(&self, pages: &[ObjectPage]) -> Vec<Result<PullPage, ConnectorError>> {
+        if let [(a, a_cursor), (b, b_cursor)] = pages {
+            let (a, b) = tokio::join!(self.pull(*a, a_cursor.as_ref()), self.pull(*b, b_cursor.as_ref()));
+            return vec![a, b];
+        }
+        let mut answers = Vec::with_capacity(pages.len());
+        for (object, cursor) in pages {
+            answers.push(self.pull(*object, cursor.as_ref()).await);
         }
         answers
     }

@@ -62,6 +62,9 @@ pub struct CallCounts {
     /// `apply_mixed` calls that carried several objects in one request (also counted in
     /// `applies`, once each).
     pub mixed: u64,
+    /// `pull_mixed` calls that read several objects' pages in one request (also counted in
+    /// `pulls`, once each).
+    pub mixed_pulls: u64,
 }
 
 struct Inner {
@@ -187,7 +190,8 @@ impl MemoryConnector {
     /// Builder: lets the engine sync both objects at once ([`Connector::concurrent_objects`])
     /// and takes both objects' writes in one request ([`Connector::apply_mixed`]), as Graph's
     /// `$batch` and Salesforce's sObject collections do: one call counted, one injected
-    /// failure or lost response for the whole request.
+    /// failure or lost response for the whole request. Pages read together
+    /// ([`Connector::pull_mixed`]) count as one pull.
     pub fn with_mixed_batches(self) -> Self {
         self.lock().mixed_batches = true;
         self
@@ -548,6 +552,20 @@ impl Connector for MemoryConnector {
 
     fn concurrent_objects(&self) -> bool {
         self.lock().mixed_batches
+    }
+
+    async fn pull_mixed(&self, pages: &[crate::ObjectPage]) -> Vec<Result<PullPage, ConnectorError>> {
+        let mut answers = Vec::with_capacity(pages.len());
+        for (object, cursor) in pages {
+            answers.push(self.pull(*object, cursor.as_ref()).await);
+        }
+        let mut inner = self.lock();
+        if inner.mixed_batches && pages.len() > 1 {
+            // One request carried them all.
+            inner.counts.pulls -= pages.len() as u64 - 1;
+            inner.counts.mixed_pulls += 1;
+        }
+        answers
     }
 
     async fn apply_mixed(&self, batches: &[crate::ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {

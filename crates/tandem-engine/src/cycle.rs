@@ -23,12 +23,12 @@ mod feed;
 mod recover;
 mod retry;
 mod settle;
+mod shared;
 mod unresolved;
-mod writes;
 
 use self::recover::{Unsettled, recover};
 pub(crate) use self::retry::{Access, with_retries};
-use self::writes::WriteSeat;
+use self::shared::{CycleSeats, ReadSeat, Sharing, WriteSeat};
 
 /// What the journal keeps for each write before it is sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,13 +135,18 @@ pub(crate) async fn sync_user(
             return Err(error);
         }
     };
-    let run_one = |object: ObjectKind, seat: Option<WriteSeat>| {
+    let run_one = |object: ObjectKind, seats: Option<CycleSeats>| {
         let (mailbox, unsettled) = (&mailbox, &unsettled);
         async move {
             // Instrument rather than enter: an entered guard held across an await leaks the span
             // into whatever else runs on the thread.
             let span = tracing::info_span!("cycle", object = %object);
-            let mut cycle = Cycle::new(engine, job, object, options, mailbox, unsettled, seat.as_ref());
+            let (seat, first_pages) = match seats {
+                Some(CycleSeats { write, first_pages }) => (Some(write), first_pages),
+                None => (None, [None, None]),
+            };
+            let sharing = Sharing { write: seat.as_ref(), first_pages };
+            let mut cycle = Cycle::new(engine, job, object, options, mailbox, unsettled, sharing);
             let result = cycle.run().instrument(span).await;
             let history = std::mem::take(&mut cycle.history);
             // The seat goes as soon as the cycle is done: the other object's batches stop waiting
@@ -161,11 +166,11 @@ pub(crate) async fn sync_user(
     let mut reports = Vec::new();
     if let [first, second] = objects[..]
         && engine.inner.options.objects_at_once
-        && writes::objects_at_once(job)
+        && shared::objects_at_once(job)
     {
-        // Both objects at once, their writes to each side shared (`writes`); each object runs
+        // Both objects at once, their requests to each side shared (`shared`); each object runs
         // to its end, and the first failure in object order is the sync's.
-        let (first_seat, second_seat) = writes::seats();
+        let (first_seat, second_seat) = shared::seats();
         let (first, second) = tokio::join!(run_one(first, Some(first_seat)), run_one(second, Some(second_seat)));
         reports.push(first?);
         reports.push(second?);
@@ -302,6 +307,8 @@ struct Cycle<'a> {
     feed_consumed: Option<feed::Consumed>,
     /// This cycle's place at the user's write rendezvous, when the objects run at once.
     seat: Option<&'a WriteSeat>,
+    /// Its places at the first-page rendezvous of each side (CRM, mailbox), taken by the read.
+    first_pages: [Option<ReadSeat>; 2],
 }
 
 /// What reading one side did, recorded in the report once both sides are read.
@@ -331,7 +338,7 @@ impl<'a> Cycle<'a> {
         options: &'a SyncOptions,
         mailbox: &'a ConnectionInfo,
         unsettled: &'a Unsettled,
-        seat: Option<&'a WriteSeat>,
+        sharing: Sharing<'a>,
     ) -> Self {
         Cycle {
             engine,
@@ -345,7 +352,8 @@ impl<'a> Cycle<'a> {
             unresolved: Vec::new(),
             history: Vec::new(),
             feed_consumed: None,
-            seat,
+            seat: sharing.write,
+            first_pages: sharing.first_pages,
         }
     }
 
@@ -418,14 +426,23 @@ impl<'a> Cycle<'a> {
 
     /// Reads `side`'s changes: its change feed, or for the CRM side of a job on an organization
     /// feed, its inbox. Takes `&self` so that both sides are read at once.
-    async fn pull(&self, side: Side, read: &mut SideRead) -> Result<(Vec<Change>, Cursor), EngineError> {
+    /// `first_page`: this cycle's seat at the side's first-page rendezvous, when the objects run
+    /// at once.
+    async fn pull(
+        &self,
+        side: Side,
+        read: &mut SideRead,
+        first_page: Option<ReadSeat>,
+    ) -> Result<(Vec<Change>, Cursor), EngineError> {
         if side == Side::Crm
             && let Some(feed) = self.job.crm_feed.clone()
         {
+            // The inbox is read from the store: nothing to share.
+            drop(first_page);
             return self.pull_feed(&feed, read).await;
         }
         let saved = self.engine.inner.store.cursor(self.user(), self.object, side).await?;
-        self.pull_connector(side, saved, read).await
+        self.pull_connector(side, saved, read, first_page).await
     }
 
     /// Records what reading a side did in the report.
@@ -442,21 +459,35 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// Pulls every page of `side`'s change feed from `saved`.
+    /// Pulls every page of `side`'s change feed from `saved`; the first through `first_page`'s
+    /// rendezvous when given (a retryable failure there is tried again alone, with the usual
+    /// retries).
     async fn pull_connector(
         &self,
         side: Side,
         saved: Option<Cursor>,
         read: &mut SideRead,
+        first_page: Option<ReadSeat>,
     ) -> Result<(Vec<Change>, Cursor), EngineError> {
         let connector = self.job.connector(side);
         let object = self.object;
+        let mut shared = match first_page {
+            Some(seat) => {
+                read.calls += 1;
+                Some(shared::first_page(self.job, seat, side, object, saved.clone()).await)
+            }
+            None => None,
+        };
         let mut cursor = saved;
         let mut restarted = false;
         let mut changes = Vec::new();
         loop {
             let current = cursor.clone();
-            match self.call_counted(side, read, || connector.pull(object, current.as_ref())).await {
+            let page = match shared.take() {
+                Some(answer) if !retry::retryable(answer.as_ref().err()) => answer,
+                _ => self.call_counted(side, read, || connector.pull(object, current.as_ref())).await,
+            };
+            match page {
                 Ok(page) => {
                     changes.extend(page.changes);
                     cursor = Some(page.cursor);
@@ -565,8 +596,11 @@ impl<'a> Cycle<'a> {
         let mut deferred: Vec<(Side, RecordId)> = Vec::new();
         // Both sides at once: a cycle's reads are mostly waiting on two providers.
         let (mut crm_read, mut mailbox_read) = (SideRead::default(), SideRead::default());
-        let (crm_pulled, mailbox_pulled) =
-            tokio::join!(self.pull(Side::Crm, &mut crm_read), self.pull(Side::Mailbox, &mut mailbox_read));
+        let [crm_seat, mailbox_seat] = std::mem::take(&mut self.first_pages);
+        let (crm_pulled, mailbox_pulled) = tokio::join!(
+            self.pull(Side::Crm, &mut crm_read, crm_seat),
+            self.pull(Side::Mailbox, &mut mailbox_read, mailbox_seat)
+        );
         self.absorb(Side::Crm, crm_read);
         self.absorb(Side::Mailbox, mailbox_read);
         let mut both = [Some(crm_pulled?), Some(mailbox_pulled?)];
@@ -916,7 +950,7 @@ impl<'a> Cycle<'a> {
                     // journaled for whoever holds the user now to settle.
                     self.check_fence().await?;
                     let outcome =
-                        self.call(target, Access::Write, || writes::send(job, seat, target, object, &ops)).await;
+                        self.call(target, Access::Write, || shared::send(job, seat, target, object, &ops)).await;
                     match outcome {
                         Ok(answers) if answers.len() == chunk.len() => {
                             results.extend(chunk.into_iter().zip(answers));

@@ -159,6 +159,16 @@ async fn both_objects_writes_to_a_side_go_in_one_request() {
         for side in [&crm, &mailbox] {
             assert_eq!((side.counts().applies, side.counts().mixed), (requests * 2, shared * 2), "mixed: {mixed}");
         }
+
+        // A quiet cycle: one read per side when both objects' first pages are read together.
+        let before = [crm.counts(), mailbox.counts()];
+        let quiet = sync(&engine, &job(&crm, &mailbox)).await.unwrap();
+        assert_eq!(quiet.total_writes(), 0, "{quiet}");
+        for (side, before) in [&crm, &mailbox].into_iter().zip(before) {
+            let after = side.counts();
+            assert_eq!(after.pulls - before.pulls, requests, "mixed: {mixed}, at once: {at_once}");
+            assert_eq!(after.mixed_pulls - before.mixed_pulls, shared);
+        }
     }
 }
 

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tandem_connector::http::HttpClient;
 use tandem_connector::{
-    ApiBudget, BudgetScope, ConnectionInfo, Connector, ConnectorError, Identity, ObjectWrites, PullPage, WriteOp,
-    WriteResult, Written,
+    ApiBudget, BudgetScope, ConnectionInfo, Connector, ConnectorError, Identity, ObjectPage, ObjectWrites, PullPage,
+    WriteOp, WriteResult, Written,
 };
 use tandem_core::capabilities::{Capabilities, ObjectCapabilities};
 use tandem_core::fields::FieldKey;
@@ -175,10 +175,20 @@ impl Connector for GraphConnector {
     }
 
     async fn pull<'a>(&self, object: ObjectKind, cursor: Option<&'a Cursor>) -> Result<PullPage, ConnectorError> {
-        match object {
-            ObjectKind::Contact => self.pull_contacts(cursor).await,
-            ObjectKind::Event => self.pull_events(cursor).await,
+        self.pull_object(object, cursor, None).await
+    }
+
+    /// Two objects' pages with their delta requests in one `$batch` (see `read.rs`); any other
+    /// number of entries one after the other.
+    async fn pull_mixed(&self, pages: &[ObjectPage]) -> Vec<Result<PullPage, ConnectorError>> {
+        if let [first, second] = pages {
+            return self.pull_two(first, second).await.into();
         }
+        let mut answers = Vec::with_capacity(pages.len());
+        for (object, cursor) in pages {
+            answers.push(self.pull_object(*object, cursor.as_ref(), None).await);
+        }
+        answers
     }
 
     async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {

@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tandem_connector::{ConnectorError, PullPage, Written};
-use tandem_core::model::Record;
+use tandem_connector::rendezvous::{Meeting, Rendezvous, Seat};
+use tandem_connector::{ConnectorError, ObjectPage, PullPage, Written};
+use tandem_core::model::{ObjectKind, Record};
 use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, RecordId, Version};
 
 use crate::connector::GraphConnector;
@@ -62,6 +63,10 @@ pub(crate) fn contact_change(row: &Value, property: &str) -> Change {
         kind,
     }
 }
+
+/// A read's place at the rendezvous of [`GraphConnector::pull_two`]: its delta URL in, the
+/// page out (`None`: read it alone).
+type PageSeat = Seat<url::Url, Option<Answer>>;
 
 fn invalid(id: String, reason: String) -> Change {
     Change {
@@ -172,7 +177,63 @@ impl GraphConnector {
         Ok(Some(id))
     }
 
-    pub(crate) async fn pull_contacts(&self, cursor: Option<&Cursor>) -> Result<PullPage, ConnectorError> {
+    /// Two objects' pages with their delta requests in one `$batch`: each object's read runs as
+    /// alone up to its delta request, and the two requests meet at a rendezvous so that one sends
+    /// both. What follows (the by-id reads of incomplete rows, series masters) stays per object.
+    pub(crate) async fn pull_two(
+        &self,
+        first: &ObjectPage,
+        second: &ObjectPage,
+    ) -> [Result<PullPage, ConnectorError>; 2] {
+        let (first_seat, second_seat) = Rendezvous::pair();
+        let (a, b) = tokio::join!(
+            self.pull_object(first.0, first.1.as_ref(), Some(first_seat)),
+            self.pull_object(second.0, second.1.as_ref(), Some(second_seat))
+        );
+        [a, b]
+    }
+
+    pub(crate) async fn pull_object(
+        &self,
+        object: ObjectKind,
+        cursor: Option<&Cursor>,
+        seat: Option<PageSeat>,
+    ) -> Result<PullPage, ConnectorError> {
+        match object {
+            ObjectKind::Contact => self.pull_contacts(cursor, seat).await,
+            ObjectKind::Event => self.pull_events(cursor, seat).await,
+        }
+    }
+
+    /// A delta page: alone, or through `seat` in one `$batch` with the other object's. A page the
+    /// batch could not carry is read alone.
+    async fn delta_page(
+        &self,
+        url: url::Url,
+        template: &str,
+        seat: Option<PageSeat>,
+    ) -> Result<Answer, ConnectorError> {
+        let Some(seat) = seat else { return self.http.delta_page(url, template).await };
+        let shared = match seat.meet(url.clone()).await {
+            Meeting::Answered(answer) => answer,
+            Meeting::Abandoned => None,
+            Meeting::Lead(mut lead) => {
+                let urls = lead.take_requests();
+                let answers = self.http.delta_pages(&urls).await;
+                lead.answer(answers).flatten()
+            }
+        };
+        match shared {
+            Some(answer) => Ok(answer),
+            None => self.http.delta_page(url, template).await,
+        }
+    }
+
+    pub(crate) async fn pull_contacts(
+        &self,
+        cursor: Option<&Cursor>,
+        seat: Option<PageSeat>,
+    ) -> Result<PullPage, ConnectorError> {
         let mut state = match cursor {
             None => {
                 let folder = self.folder_id(true).await?.unwrap_or_default();
@@ -186,7 +247,7 @@ impl GraphConnector {
             Some(c) => cursor::decode_contacts(c)?,
         };
         let url = self.http.check_link(&state.link)?;
-        let answer = self.http.delta_page(url, "/users/{id}/contactFolders/{id}/contacts/delta").await?;
+        let answer = self.delta_page(url, "/users/{id}/contactFolders/{id}/contacts/delta", seat).await?;
         if !answer.ok() {
             return Err(delta_failure(&answer));
         }
@@ -256,7 +317,11 @@ impl GraphConnector {
         Ok(url.to_string())
     }
 
-    pub(crate) async fn pull_events(&self, cursor: Option<&Cursor>) -> Result<PullPage, ConnectorError> {
+    pub(crate) async fn pull_events(
+        &self,
+        cursor: Option<&Cursor>,
+        seat: Option<PageSeat>,
+    ) -> Result<PullPage, ConnectorError> {
         let mut state = match cursor {
             None => {
                 let (start, end) = self.window();
@@ -273,7 +338,7 @@ impl GraphConnector {
             }
         }
         let url = self.http.check_link(&state.link)?;
-        let answer = self.http.delta_page(url, "/users/{id}/calendarView/delta").await?;
+        let answer = self.delta_page(url, "/users/{id}/calendarView/delta", seat).await?;
         if !answer.ok() {
             return Err(delta_failure(&answer));
         }

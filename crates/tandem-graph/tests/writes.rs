@@ -449,8 +449,9 @@ async fn contacts_and_events_writes_share_batches() {
     assert_eq!(w.fake.state().events(MAILBOX).len(), 12);
 }
 
-/// The engine end to end: a CRM that takes mixed batches, Graph as the mailbox; a first sync of
-/// contacts and events sends both objects' creates in one `$batch`.
+/// The engine end to end: a CRM that takes mixed batches, Graph as the mailbox. A first sync of
+/// contacts and events reads both deltas in one `$batch` and sends both objects' creates in
+/// another; a quiet cycle reads the mailbox in one request.
 #[tokio::test]
 async fn the_engine_sends_a_users_contacts_and_events_in_one_batch() {
     let w = world().await;
@@ -464,9 +465,27 @@ async fn the_engine_sends_a_users_contacts_and_events_in_one_batch() {
     let engine = engine().await;
     let report = engine.sync_user(&job(&crm, w.graph.clone()), &SyncOptions::default()).await.unwrap();
     assert_eq!((report.object(C).unwrap().applied("create"), report.object(E).unwrap().applied("create")), (4, 3));
-    assert_eq!(w.fake.state().batch_sizes(), vec![7], "{report}");
+    // The two deltas' first pages (the contact folder was looked up and made first), then the
+    // writes; a delta round's later pages are read alone.
+    let sizes = w.fake.state().batch_sizes();
+    assert_eq!(sizes.first(), Some(&2), "{sizes:?}");
+    assert!(sizes.contains(&7), "both objects' creates in one batch: {sizes:?}");
+    let delta_items = |s: &tandem_testkit::graph::GraphState| {
+        s.count("$batch: GET /users/{id}/contactFolders/{id}/contacts/delta")
+            + s.count("$batch: GET /users/{id}/calendarView/delta")
+    };
+    assert_eq!(delta_items(w.fake.state()), 2);
+
+    w.fake.state().reset_counters();
     let quiet = engine.sync_user(&job(&crm, w.graph.clone()), &SyncOptions::default()).await.unwrap();
     assert_eq!(quiet.total_writes(), 0, "{quiet}");
+    assert_eq!(
+        w.fake.state().http_requests(),
+        1,
+        "a quiet cycle reads the mailbox in one request: {:?}",
+        w.fake.state().counts()
+    );
+    assert_eq!(delta_items(w.fake.state()), 2);
     assert_eq!(w.fake.state().contacts(MAILBOX).len(), 4);
     assert_eq!(w.fake.state().events(MAILBOX).len(), 3);
 }

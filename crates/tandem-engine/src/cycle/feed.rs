@@ -115,7 +115,7 @@ impl Cycle<'_> {
         if resume.is_none() {
             tracing::info!(feed, "reading the user's CRM records once before following the organization feed");
         }
-        let (changes, _) = self.pull_connector(Side::Crm, resume, read).await?;
+        let (changes, _) = self.pull_connector(Side::Crm, resume, read, None).await?;
         let h1 = feeds.feed_head(feed, object).await?;
         let next = MemberCursor { feed: feed.to_owned(), after: h0, verify: h1 };
         Ok((changes, next.encode()))

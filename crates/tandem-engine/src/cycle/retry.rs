@@ -10,6 +10,19 @@ pub(crate) enum Access {
     Write,
 }
 
+/// Whether a call that failed with `error` is one [`with_retries`] would try again (for a read):
+/// throttled, transient, or refused for a token the connector can refresh.
+pub(crate) fn retryable(error: Option<&ConnectorError>) -> bool {
+    matches!(
+        error,
+        Some(
+            ConnectorError::Throttled { .. }
+                | ConnectorError::Transient { .. }
+                | ConnectorError::Auth { refreshable: true, .. }
+        )
+    )
+}
+
 /// Calls a connector, waiting out throttling as the provider asks and trying reads again after
 /// transient failures, and any call once more after an authentication failure the connector can
 /// recover from by refreshing its token; all bounded by [`crate::EngineOptions`]. `counted` is

@@ -140,6 +140,42 @@ impl GraphHttp {
         self.get(url, template, true).await
     }
 
+    /// Several delta pages (of one mailbox's objects) as the items of one `$batch` (through the
+    /// shared batcher when the connector shares one). One answer per URL, in order; `None` where
+    /// the page must be read alone: a URL outside the Graph base, an item throttled or failed on
+    /// the service's side, or a batch that failed as a whole (see [`GraphHttp::delta_page`]).
+    pub(crate) async fn delta_pages(&self, urls: &[url::Url]) -> Vec<Option<Answer>> {
+        let base = self.base.as_str().trim_end_matches('/');
+        let relative: Vec<Option<String>> = urls
+            .iter()
+            .map(|url| url.as_str().strip_prefix(base).filter(|r| r.starts_with('/')).map(str::to_owned))
+            .collect();
+        let items: Vec<Item> = relative
+            .iter()
+            .flatten()
+            .map(|r| Item { page_size: Some(self.page_size), ..Item::get(r.clone()) })
+            .collect();
+        let mut answers = self.batch(&items).await.into_iter();
+        relative
+            .iter()
+            .map(|r| {
+                r.as_ref()?;
+                match answers.next() {
+                    Some(Ok(a)) if !throttled(&a) && a.status < 500 => Some(a),
+                    Some(Ok(a)) => {
+                        tracing::debug!(status = a.status, "delta page in a batch failed; reading it alone");
+                        None
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "batch with a delta page failed; reading it alone");
+                        None
+                    }
+                    None => None,
+                }
+            })
+            .collect()
+    }
+
     /// One `POST /$batch` of the connector's own with the items at `indices`; answers keyed by
     /// item index. A throttled batch as a whole ran nothing and is sent again.
     async fn batch_once(&self, items: &[Item], indices: &[usize]) -> Result<HashMap<usize, Answer>, ConnectorError> {
