@@ -56,26 +56,28 @@
 //! deltas; the inbox is a local read), writing 52%, commit 5%, planning under 1%: the cycle is
 //! latency-bound, and more users at once plus shared batches are what shorten it.
 //!
-//! **A user's two objects at once, writes shared** (`EngineOptions::objects_at_once`, on by
-//! default; `TANDEM_SCALE_OBJECTS_AT_ONCE=0` for the sequential rows), measured 2026-12-06 back to
-//! back, 200 users, org feed, 8 users at once; "both" is `TANDEM_SCALE_EDIT_BOTH=1` (each side
-//! edits both objects, so each side writes both):
+//! **A user's two objects at once, sharing requests** (`EngineOptions::objects_at_once`, on by
+//! default; `TANDEM_SCALE_OBJECTS_AT_ONCE=0` for the sequential rows), measured 2026-12-06, 200
+//! users, org feed, 8 users at once; "both" is `TANDEM_SCALE_EDIT_BOTH=1` (each side edits both
+//! objects, so each side writes both). The default rows ran alternated, twice each:
 //!
 //! | edits | objects | wall | per user | Salesforce / user | Graph / user | CPU / user | peak RSS |
 //! | --- | --- | --- | --- | --- | --- | --- | --- |
-//! | default | one after the other | 3.69 s | 18.4 ms | 2.02 | 3.00 | 7.9 ms | 89 MiB |
-//! | default | at once | 2.51 s | 12.6 ms | 2.02 | 3.00 | 5.7 ms | 104 MiB |
+//! | default | one after the other | 3.59 s, 3.76 s | 18.4 ms | 2.02 | 3.00 | 6.9–7.8 ms | 89 MiB |
+//! | default | at once | 2.79 s, 2.92 s | 14.3 ms | 2.02 | 2.00 | 6.6–7.5 ms | 105 MiB |
 //! | both | one after the other | 5.53 s | 27.6 ms | 4.03 | 4.00 | 10.6 ms | 89 MiB |
-//! | both | at once, shared writes | 3.47 s | 17.3 ms | 3.03 | 3.00 | 9.5 ms | 103 MiB |
+//! | both | at once | 3.88 s | 19.4 ms | 3.03 | 2.00 | 10.5 ms | 106 MiB |
+//! | default, shared Graph batches, 32 at once | at once | 2.31 s | 11.6 ms | 2.02 | 0.61 | 6.1 ms | 265 MiB |
 //!
-//! Running the objects at once overlaps their reads and writes (a third less wall time); with
-//! writes of both objects on each side, sharing saves one request per side per user (Salesforce:
-//! two version checks and one update collection instead of two of each; Graph: one `$batch`
-//! instead of two). Both objects' records are in memory at once, about 15 MiB more at the peak.
+//! Running the objects at once overlaps their reads and writes (a fifth to a third less wall
+//! time); the first delta page of both objects goes in one `$batch` (Graph: one read request per
+//! mailbox instead of two), and with writes of both objects on a side, one write request instead
+//! of two (Salesforce: two version checks and one update collection instead of two of each).
+//! Both objects' records are in memory at once, about 15 MiB more at the peak.
 //!
 //! Not measured: 10,000 users. The fakes hold every record in memory, about 6.3 KB per record
 //! across both (6.2 GiB at 1,000 users × 500), so 10,000 × 500 would need about 31 GiB on a
-//! 24 GiB machine. At the measured 10.5 ms per user, 10,000 users would take about 105 s, and
+//! 24 GiB machine. At the best measured 10.5–11.6 ms per user, 10,000 users would take about 105–116 s, and
 //! Tandem's CPU alone (5.4 ms per user, 54 s for 10,000) nearly fills the 60 s goal on 2 cores
 //! that the fakes share.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
