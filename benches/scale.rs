@@ -77,9 +77,9 @@
 //!
 //! Not measured: 10,000 users. The fakes hold every record in memory, about 6.3 KB per record
 //! across both (6.2 GiB at 1,000 users × 500), so 10,000 × 500 would need about 31 GiB on a
-//! 24 GiB machine. At the best measured 10.5–11.6 ms per user, 10,000 users would take about 105–116 s, and
-//! Tandem's CPU alone (5.4 ms per user, 54 s for 10,000) nearly fills the 60 s goal on 2 cores
-//! that the fakes share.
+//! 24 GiB machine. At the best measured 10.5–11.6 ms per user, 10,000 users would take about
+//! 105–116 s, and Tandem's CPU alone (5.4–6.1 ms per user, 54–61 s for 10,000) nearly fills the
+//! 60 s goal on 2 cores that the fakes share.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
