@@ -222,6 +222,20 @@ impl<T, R> Seat<T, R> {
     }
 }
 
+/// Runs two tasks at the same time, each given its seat at one new rendezvous, and returns both
+/// outputs: how a connector sends two objects' requests together.
+pub async fn join_pair<T, R, A, B>(
+    first: impl FnOnce(Seat<T, R>) -> A,
+    second: impl FnOnce(Seat<T, R>) -> B,
+) -> (A::Output, B::Output)
+where
+    A: std::future::Future,
+    B: std::future::Future,
+{
+    let (first_seat, second_seat) = Rendezvous::pair();
+    tokio::join!(first(first_seat), second(second_seat))
+}
+
 struct Withdraw<'a, T, R> {
     rendezvous: &'a Arc<Rendezvous<T, R>>,
     ticket: u64,

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tandem_connector::rendezvous::{Meeting, Rendezvous, Seat};
+use tandem_connector::rendezvous::{Meeting, Seat, join_pair};
 use tandem_connector::{ConnectorError, ObjectPage, PullPage, Written};
 use tandem_core::model::{ObjectKind, Record};
 use tandem_core::state::{Change, ChangeKind, Cursor, IdempotencyKey, RecordId, Version};
@@ -185,11 +185,11 @@ impl GraphConnector {
         first: &ObjectPage,
         second: &ObjectPage,
     ) -> [Result<PullPage, ConnectorError>; 2] {
-        let (first_seat, second_seat) = Rendezvous::pair();
-        let (a, b) = tokio::join!(
-            self.pull_object(first.0, first.1.as_ref(), Some(first_seat)),
-            self.pull_object(second.0, second.1.as_ref(), Some(second_seat))
-        );
+        let (a, b) = join_pair(
+            |seat| self.pull_object(first.0, first.1.as_ref(), Some(seat)),
+            |seat| self.pull_object(second.0, second.1.as_ref(), Some(seat)),
+        )
+        .await;
         [a, b]
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tandem_connector::rendezvous::{Meeting, Rendezvous, Seat};
+use tandem_connector::rendezvous::{Meeting, Seat, join_pair};
 use tandem_connector::{ConnectorError, ObjectWrites, WriteOp, WriteResult, Written};
 use tandem_core::fields::{FieldKey, FieldValue};
 use tandem_core::model::{Event, EventTime, ObjectKind, Record, Recurrence};
@@ -80,11 +80,11 @@ impl GraphConnector {
         first: &ObjectWrites,
         second: &ObjectWrites,
     ) -> [Result<Vec<WriteResult>, ConnectorError>; 2] {
-        let (first_seat, second_seat) = Rendezvous::pair();
-        let (a, b) = tokio::join!(
-            self.apply_object(first.0, &first.1, first_seat),
-            self.apply_object(second.0, &second.1, second_seat)
-        );
+        let (a, b) = join_pair(
+            |seat| self.apply_object(first.0, &first.1, seat),
+            |seat| self.apply_object(second.0, &second.1, seat),
+        )
+        .await;
         [a, b]
     }
 

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
-use tandem_connector::rendezvous::{Meeting, Rendezvous, Seat};
+use tandem_connector::rendezvous::{Meeting, Seat, join_pair};
 use tandem_connector::{ConnectorError, ObjectWrites, WriteOp, WriteResult, Written};
 use tandem_core::fields::{FieldKey, FieldValue};
 use tandem_core::model::{Attendee, ObjectKind, Record};
@@ -503,11 +503,11 @@ impl SalesforceConnector {
         first: &ObjectWrites,
         second: &ObjectWrites,
     ) -> [Result<Vec<WriteResult>, ConnectorError>; 2] {
-        let (first_seat, second_seat) = Rendezvous::pair();
-        let (a, b) = tokio::join!(
-            self.apply_batch(first.0, &first.1, Some(first_seat)),
-            self.apply_batch(second.0, &second.1, Some(second_seat))
-        );
+        let (a, b) = join_pair(
+            |seat| self.apply_batch(first.0, &first.1, Some(seat)),
+            |seat| self.apply_batch(second.0, &second.1, Some(seat)),
+        )
+        .await;
         [a, b]
     }
 
