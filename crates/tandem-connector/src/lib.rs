@@ -2,7 +2,9 @@
 //!
 //! What lives here: the [`Connector`] trait every provider implements (Salesforce, Microsoft
 //! Graph, EWS, Google), the one error taxonomy they all map into ([`ConnectorError`]), a faithful
-//! in-memory connector for tests, examples and embedding ([`memory::MemoryConnector`]), mockall
+//! in-memory connector for tests, examples and embedding ([`memory::MemoryConnector`]), the
+//! [`rendezvous`] through which two tasks' requests travel in one (a user's two objects' writes
+//! and first pages; a connector's two write paths), mockall
 //! mocks behind the `mock` feature, and, behind the `http` feature, the shared HTTP plumbing
 //! (one reqwest client on rustls, retries that honour `Retry-After`, rate limits, token caching).
 //!

@@ -51,8 +51,8 @@ pub(crate) struct CycleSeats {
     pub(crate) first_pages: [Option<ReadSeat>; 2],
 }
 
-/// What an object cycle takes part in: its write seat (borrowed: the seat outlives the cycle
-/// only as long as its history is recorded) and its first-page seats.
+/// What an object cycle takes part in: its write seat (borrowed from the sync, which drops it as
+/// soon as the cycle ends) and its first-page seats (owned, given up by the read phase).
 pub(crate) struct Sharing<'a> {
     pub(crate) write: Option<&'a WriteSeat>,
     pub(crate) first_pages: [Option<ReadSeat>; 2],
