@@ -20,6 +20,28 @@
 //!   answer, which every write path already handles (journal, keys, preconditions).
 //! - Rounds do not overlap: while a leader sends, every seated task is in its round, so the next
 //!   round forms only after it answers.
+//!
+//! ```
+//! use tandem_connector::rendezvous::{Meeting, Seat, join_pair};
+//!
+//! // Each task asks for a number to be doubled; one "request" carries both.
+//! async fn ask(seat: Seat<u32, u32>, n: u32) -> u32 {
+//!     match seat.meet(n).await {
+//!         Meeting::Answered(doubled) => doubled,
+//!         Meeting::Lead(lead) => {
+//!             assert_eq!(lead.requests().len(), 2, "both requests in one round");
+//!             let answers = lead.requests().iter().map(|n| n * 2).collect();
+//!             lead.answer(answers).unwrap_or_default()
+//!         }
+//!         Meeting::Abandoned => 0,
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let (a, b) = join_pair(|seat| ask(seat, 20), |seat| ask(seat, 21)).await;
+//! assert_eq!((a, b), (40, 42));
+//! # });
+//! ```
 
 use std::sync::{Arc, Mutex, PoisonError};
 
