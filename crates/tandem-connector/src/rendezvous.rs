@@ -282,6 +282,11 @@ mod tests {
 
     use super::*;
 
+    /// A hang is a failure: the rendezvous must always let its tasks go.
+    async fn within<F: std::future::Future>(f: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(5), f).await.expect("no deadlock")
+    }
+
     /// Sends a round: the answer to each request is the request times ten, and the round's size
     /// is recorded.
     async fn take_part(seat: &Seat<u32, u32>, request: u32, rounds: &Mutex<Vec<Vec<u32>>>) -> Option<u32> {
@@ -301,10 +306,13 @@ mod tests {
         let mut seats = Rendezvous::<u32, u32>::seats(2).into_iter();
         let (a, b) = (seats.next().unwrap(), seats.next().unwrap());
         let rounds = Mutex::new(Vec::new());
-        let (x, y) = tokio::join!(take_part(&a, 1, &rounds), async {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            take_part(&b, 2, &rounds).await
-        });
+        let (x, y) = within(async {
+            tokio::join!(take_part(&a, 1, &rounds), async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                take_part(&b, 2, &rounds).await
+            })
+        })
+        .await;
         assert_eq!((x, y), (Some(10), Some(20)));
         assert_eq!(rounds.into_inner().unwrap(), vec![vec![1, 2]]);
     }
@@ -314,10 +322,13 @@ mod tests {
         let mut seats = Rendezvous::<u32, u32>::seats(2).into_iter();
         let (a, b) = (seats.next().unwrap(), seats.next().unwrap());
         let rounds = Mutex::new(Vec::new());
-        let (x, ()) = tokio::join!(take_part(&a, 1, &rounds), async {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            drop(b);
-        });
+        let (x, ()) = within(async {
+            tokio::join!(take_part(&a, 1, &rounds), async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                drop(b);
+            })
+        })
+        .await;
         assert_eq!(x, Some(10));
         assert_eq!(rounds.into_inner().unwrap(), vec![vec![1]]);
     }
@@ -331,7 +342,7 @@ mod tests {
         let gave_up = tokio::time::timeout(Duration::from_millis(20), take_part(&a, 1, &rounds)).await;
         assert!(gave_up.is_err());
         drop(a);
-        let (x, y) = tokio::join!(take_part(&b, 2, &rounds), take_part(&c, 3, &rounds));
+        let (x, y) = within(async { tokio::join!(take_part(&b, 2, &rounds), take_part(&c, 3, &rounds)) }).await;
         assert_eq!((x, y), (Some(20), Some(30)));
         let rounds = rounds.into_inner().unwrap();
         assert_eq!(rounds.len(), 1);
@@ -344,11 +355,11 @@ mod tests {
         let (a, b) = (seats.next().unwrap(), seats.next().unwrap());
         let waiting = tokio::spawn(async move { a.meet(1).await });
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let Meeting::Lead(lead) = b.meet(2).await else { panic!("the last to arrive leads") };
+        let Meeting::Lead(lead) = within(b.meet(2)).await else { panic!("the last to arrive leads") };
         assert_eq!(lead.requests(), &[1, 2]);
         assert_eq!(lead.own(), 1);
         drop(lead);
-        assert!(matches!(waiting.await.unwrap(), Meeting::Abandoned));
+        assert!(matches!(within(waiting).await.unwrap(), Meeting::Abandoned));
     }
 
     #[tokio::test]
@@ -366,7 +377,7 @@ mod tests {
             },
         );
         let (first, second) = (runs.next().unwrap(), runs.next().unwrap());
-        let (first, second) = tokio::join!(first, second);
+        let (first, second) = within(async { tokio::join!(first, second) }).await;
         assert_eq!(first, vec![Some(0), Some(10), Some(20)]);
         assert_eq!(second, vec![Some(1000), Some(1010), Some(1020), Some(1030), Some(1040)]);
         let rounds = std::mem::take(&mut *rounds.lock().unwrap());
@@ -374,5 +385,53 @@ mod tests {
         assert_eq!(sent, 8, "every request sent exactly once: {rounds:?}");
         assert!(rounds.iter().take(3).all(|r| r.len() == 2), "the first three rounds carry both: {rounds:?}");
         assert!(rounds.iter().skip(3).all(|r| r.len() == 1), "then the second goes alone: {rounds:?}");
+    }
+
+    /// Many random schedules: 2 to 5 tasks, each meeting a random number of times after random
+    /// delays, some giving up while they wait; each task leaves when done. Every schedule
+    /// finishes (no deadlock), no request is sent in two rounds, and every answer a task gets is
+    /// its own.
+    #[tokio::test]
+    async fn random_schedules_finish_and_answer_each_request_at_most_once() {
+        let mut seed: u64 = 0x5eed_1234_abcd_0001;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for _ in 0..300 {
+            let parties = 2 + usize::try_from(next(4)).unwrap();
+            let rounds = Arc::new(Mutex::new(Vec::<Vec<u32>>::new()));
+            let mut tasks = tokio::task::JoinSet::new();
+            for (task, seat) in Rendezvous::<u32, u32>::seats(parties).into_iter().enumerate() {
+                let plan: Vec<(u64, bool)> = (0..next(5)).map(|_| (next(4).saturating_sub(1), next(5) == 0)).collect();
+                let rounds = Arc::clone(&rounds);
+                tasks.spawn(async move {
+                    let mut got = Vec::new();
+                    for (step, (delay, give_up)) in plan.into_iter().enumerate() {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        let request = u32::try_from(task * 100 + step).unwrap();
+                        let meeting = take_part(&seat, request, &rounds);
+                        let answer = if give_up {
+                            tokio::time::timeout(Duration::from_millis(1), meeting).await.ok().flatten()
+                        } else {
+                            meeting.await
+                        };
+                        got.push((request, answer));
+                    }
+                    got
+                });
+            }
+            let all = within(tasks.join_all()).await;
+            for (request, answer) in all.into_iter().flatten() {
+                if let Some(answer) = answer {
+                    assert_eq!(answer, request * 10, "a task got another's answer");
+                }
+            }
+            let mut sent: Vec<u32> = rounds.lock().unwrap().iter().flatten().copied().collect();
+            let count = sent.len();
+            sent.sort_unstable();
+            sent.dedup();
+            assert_eq!(sent.len(), count, "a request went in two rounds");
+        }
     }
 }
