@@ -50,6 +50,11 @@ pub struct UnresolvedIssue {
 }
 
 /// API calls made to each side during a cycle.
+///
+/// When a user's two objects run at once and share a request (a first page read with the other
+/// object's, a write batch sent with the other object's; see `Connector::apply_mixed`), the
+/// request counts in both objects' reports: each counts the calls its own work needed. The
+/// providers' own counters see it once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ApiCalls {
     /// Calls to the CRM connector (pages, fetches, write batches, lookups).
