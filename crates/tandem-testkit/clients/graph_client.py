@@ -199,6 +199,25 @@ async def main():
     check("batch view", [e["id"] for e in by_id["4"]["body"]["value"]] == [event["id"]], by_id["4"])
     await call("DELETE", f"{USER}/contactFolders/{fid}/contacts/{by_id['2']['body']['id']}", 204)
 
+    # Delta queries as batch items: a mailbox's contact and calendar deltas in one batch (how
+    # Tandem reads both objects of a mailbox in one request), each answered as its own GET.
+    window = "startDateTime=2031-03-01T00:00:00Z&endDateTime=2031-03-08T00:00:00Z"
+    batch = {
+        "requests": [
+            {"id": "c", "method": "GET", "url": f"{USER}/contactFolders/{fid}/contacts/delta", "headers": {"Prefer": immutable}},
+            {"id": "e", "method": "GET", "url": f"{USER}/calendarView/delta?{window}", "headers": {"Prefer": immutable}},
+        ]
+    }
+    answer = await call("POST", "/$batch", json=batch)
+    by_id = {r["id"]: r for r in answer["responses"]}
+    for item in ("c", "e"):
+        body = by_id[item]["body"]
+        link = body.get("@odata.deltaLink") or body.get("@odata.nextLink") or ""
+        check(f"batch delta {item}", by_id[item]["status"] == 200 and isinstance(body.get("value"), list), by_id[item])
+        check(f"batch delta {item} link", link.startswith(f"{FAKE}/v1.0/") and "delta" in link, body)
+    seen = [r["id"] for r in by_id["c"]["body"]["value"]]
+    check("batch delta contacts rows", set(seen) <= set(ids) and seen, seen)
+
     # Errors in Graph's shape.
     r = await client.get(f"{contacts_url}/{ids[1]}")
     err = r.json().get("error", {})

@@ -183,6 +183,34 @@ check(
 )
 results = sf.restful("composite/sobjects", method="DELETE", params={"ids": ",".join(batch_ids), "allOrNone": "true"})
 check("collections delete", [r["id"] for r in results] == batch_ids and all(r["success"] for r in results), results)
+# Collections take records of several types: a Contact and an Event updated in one request,
+# then deleted in one (how Tandem sends a user's contacts and events together).
+mixed_contact = sf.Contact.create({"LastName": "Mixed"})["id"]
+mixed_event = sf.Event.create(
+    {"Subject": "Mixed", "StartDateTime": "2031-03-04T09:00:00.000+0000", "DurationInMinutes": 30}
+)["id"]
+results = sf.restful(
+    "composite/sobjects",
+    method="PATCH",
+    json={
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": "Contact"}, "id": mixed_contact, "Title": "Mixed title"},
+            {"attributes": {"type": "Event"}, "id": mixed_event, "Location": "Mixed room"},
+        ],
+    },
+)
+check(
+    "collections update, two types",
+    [r["id"] for r in results] == [mixed_contact, mixed_event] and all(r["success"] for r in results),
+    results,
+)
+check("two types updated", sf.Contact.get(mixed_contact)["Title"] == "Mixed title", mixed_contact)
+check("two types updated (event)", sf.Event.get(mixed_event)["Location"] == "Mixed room", mixed_event)
+results = sf.restful(
+    "composite/sobjects", method="DELETE", params={"ids": f"{mixed_contact},{mixed_event}", "allOrNone": "false"}
+)
+check("collections delete, two types", all(r["success"] for r in results) and len(results) == 2, results)
 
 # getUpdated / getDeleted.
 now = datetime.datetime.now(datetime.timezone.utc)
