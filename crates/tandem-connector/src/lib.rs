@@ -183,15 +183,7 @@ pub trait Connector: Send + Sync {
     /// writes succeed or fail on their own. Each entry holds at most that object's `max_batch`
     /// writes. The default applies two entries at the same time, more in turn.
     async fn apply_mixed(&self, batches: &[ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
-        if let [(a, a_ops), (b, b_ops)] = batches {
-            let (a, b) = tokio::join!(self.apply(*a, a_ops), self.apply(*b, b_ops));
-            return vec![a, b];
-        }
-        let mut answers = Vec::with_capacity(batches.len());
-        for (object, ops) in batches {
-            answers.push(self.apply(*object, ops).await);
-        }
-        answers
+        apply_separately(self, batches).await
     }
 
     /// Reads one page of several objects' change feeds together, where the provider takes the
@@ -201,15 +193,7 @@ pub trait Connector: Send + Sync {
     /// ([`Connector::concurrent_objects`]). The default reads two entries at the same time, more
     /// in turn.
     async fn pull_mixed(&self, pages: &[ObjectPage]) -> Vec<Result<PullPage, ConnectorError>> {
-        if let [(a, a_cursor), (b, b_cursor)] = pages {
-            let (a, b) = tokio::join!(self.pull(*a, a_cursor.as_ref()), self.pull(*b, b_cursor.as_ref()));
-            return vec![a, b];
-        }
-        let mut answers = Vec::with_capacity(pages.len());
-        for (object, cursor) in pages {
-            answers.push(self.pull(*object, cursor.as_ref()).await);
-        }
-        answers
+        pull_separately(self, pages).await
     }
 
     /// Finds the record created with `key`, if any: how the engine settles a create that was in
@@ -237,6 +221,41 @@ pub trait Connector: Send + Sync {
     async fn feed_member(&self) -> Result<Option<String>, ConnectorError> {
         Ok(None)
     }
+}
+
+/// [`Connector::apply_mixed`] without sharing: one [`Connector::apply`] per entry, two entries at
+/// the same time, more in turn. The default, and the fallback of connectors that share only some
+/// shapes of request.
+pub async fn apply_separately<C: Connector + ?Sized>(
+    connector: &C,
+    batches: &[ObjectWrites],
+) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
+    if let [(a, a_ops), (b, b_ops)] = batches {
+        let (a, b) = tokio::join!(connector.apply(*a, a_ops), connector.apply(*b, b_ops));
+        return vec![a, b];
+    }
+    let mut answers = Vec::with_capacity(batches.len());
+    for (object, ops) in batches {
+        answers.push(connector.apply(*object, ops).await);
+    }
+    answers
+}
+
+/// [`Connector::pull_mixed`] without sharing: one [`Connector::pull`] per entry, two entries at
+/// the same time, more in turn.
+pub async fn pull_separately<C: Connector + ?Sized>(
+    connector: &C,
+    pages: &[ObjectPage],
+) -> Vec<Result<PullPage, ConnectorError>> {
+    if let [(a, a_cursor), (b, b_cursor)] = pages {
+        let (a, b) = tokio::join!(connector.pull(*a, a_cursor.as_ref()), connector.pull(*b, b_cursor.as_ref()));
+        return vec![a, b];
+    }
+    let mut answers = Vec::with_capacity(pages.len());
+    for (object, cursor) in pages {
+        answers.push(connector.pull(*object, cursor.as_ref()).await);
+    }
+    answers
 }
 
 /// A provider's request budget and how much of it is spent.

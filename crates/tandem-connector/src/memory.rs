@@ -555,10 +555,7 @@ impl Connector for MemoryConnector {
     }
 
     async fn pull_mixed(&self, pages: &[crate::ObjectPage]) -> Vec<Result<PullPage, ConnectorError>> {
-        let mut answers = Vec::with_capacity(pages.len());
-        for (object, cursor) in pages {
-            answers.push(self.pull(*object, cursor.as_ref()).await);
-        }
+        let answers = crate::pull_separately(self, pages).await;
         let mut inner = self.lock();
         if inner.mixed_batches && pages.len() > 1 {
             // One request carried them all.
@@ -570,11 +567,7 @@ impl Connector for MemoryConnector {
 
     async fn apply_mixed(&self, batches: &[crate::ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
         if !self.lock().mixed_batches {
-            let mut answers = Vec::with_capacity(batches.len());
-            for (object, ops) in batches {
-                answers.push(self.apply(*object, ops).await);
-            }
-            return answers;
+            return crate::apply_separately(self, batches).await;
         }
         let mut inner = self.lock();
         inner.counts.applies += 1;

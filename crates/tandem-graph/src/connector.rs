@@ -179,16 +179,12 @@ impl Connector for GraphConnector {
     }
 
     /// Two objects' pages with their delta requests in one `$batch` (see `read.rs`); any other
-    /// number of entries one after the other.
+    /// number of entries separately.
     async fn pull_mixed(&self, pages: &[ObjectPage]) -> Vec<Result<PullPage, ConnectorError>> {
-        if let [first, second] = pages {
-            return self.pull_two(first, second).await.into();
+        match pages {
+            [first, second] => self.pull_two(first, second).await.into(),
+            _ => tandem_connector::pull_separately(self, pages).await,
         }
-        let mut answers = Vec::with_capacity(pages.len());
-        for (object, cursor) in pages {
-            answers.push(self.pull_object(*object, cursor.as_ref(), None).await);
-        }
-        answers
     }
 
     async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
@@ -218,19 +214,13 @@ impl Connector for GraphConnector {
     }
 
     /// Two objects' writes in the same `$batch` requests (see `write.rs`); any other number of
-    /// entries one after the other.
+    /// entries separately.
     async fn apply_mixed(&self, batches: &[ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
         match batches {
             [first, second] if !first.1.is_empty() && !second.1.is_empty() => {
                 self.apply_two(first, second).await.into()
             }
-            _ => {
-                let mut answers = Vec::with_capacity(batches.len());
-                for (object, ops) in batches {
-                    answers.push(self.apply(*object, ops).await);
-                }
-                answers
-            }
+            _ => tandem_connector::apply_separately(self, batches).await,
         }
     }
 

@@ -358,20 +358,14 @@ impl Connector for SalesforceConnector {
     }
 
     /// Two objects' writes with their updates and deletes in shared sObject collection
-    /// requests (`write.rs`); any other number of entries one after the other.
+    /// requests (`write.rs`); any other number of entries separately.
     async fn apply_mixed(&self, batches: &[ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
         if let Err(error) = self.learn().await {
             return batches.iter().map(|_| Err(error.clone())).collect();
         }
         match batches {
             [first, second] => self.apply_two(first, second).await.into(),
-            _ => {
-                let mut answers = Vec::with_capacity(batches.len());
-                for (object, ops) in batches {
-                    answers.push(self.apply_batch(*object, ops, None).await);
-                }
-                answers
-            }
+            _ => tandem_connector::apply_separately(self, batches).await,
         }
     }
 
