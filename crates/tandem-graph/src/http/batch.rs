@@ -38,6 +38,12 @@ fn throttled(a: &Answer) -> bool {
     a.status == 429 || (a.status == 503 && a.retry_after().is_some())
 }
 
+/// Whether a delta page's answer from a batch item stands: not throttled and not failed on the
+/// service's side (those are read again alone).
+fn page_carried(a: &Answer) -> bool {
+    !throttled(a) && a.status < 500
+}
+
 impl GraphHttp {
     /// Runs `items` as JSON batches of at most 20 and returns one answer per item, in order.
     /// Items answered 429 are sent again in a later batch after the longest `Retry-After`
@@ -127,7 +133,7 @@ impl GraphHttp {
             let item = Item { page_size: Some(self.page_size), ..Item::get(relative) };
             let outcome = self.shared_round(shared, std::slice::from_ref(&item), &[0]).await.into_iter().next();
             match outcome {
-                Some((_, Ok(a))) if !throttled(&a) && a.status < 500 => return Ok(a),
+                Some((_, Ok(a))) if page_carried(&a) => return Ok(a),
                 Some((_, Ok(a))) => {
                     tracing::debug!(status = a.status, "delta page in a shared batch failed; sending it alone")
                 }
@@ -161,7 +167,7 @@ impl GraphHttp {
             .map(|r| {
                 r.as_ref()?;
                 match answers.next() {
-                    Some(Ok(a)) if !throttled(&a) && a.status < 500 => Some(a),
+                    Some(Ok(a)) if page_carried(&a) => Some(a),
                     Some(Ok(a)) => {
                         tracing::debug!(status = a.status, "delta page in a batch failed; reading it alone");
                         None
