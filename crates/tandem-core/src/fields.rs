@@ -364,13 +364,15 @@ pub fn fingerprint(value: Option<&FieldValue>) -> u64 {
     value.map_or(0, FieldValue::fingerprint)
 }
 
+thread_local! {
+    /// The JSON text of the value being printed, reused by each thread.
+    static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The xxh3 hash of a value's JSON text: what a fingerprint is.
 fn hash_json<T: Serialize + fmt::Debug>(value: &T) -> u64 {
     // The JSON text goes to a buffer each thread reuses (the planner prints every synced field of
     // every changed record); the bytes hashed are those `serde_json::to_vec` would return.
-    thread_local! {
-        static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
     let hashed = JSON.try_with(|buffer| {
         let mut bytes = buffer.try_borrow_mut().ok()?;
         bytes.clear();
@@ -450,9 +452,114 @@ fn text_value_print(s: &str) -> u64 {
 }
 
 /// The print of a list field as [`nonempty`] reads it.
-fn list_print<'a>(items: impl Iterator<Item = &'a str>) -> u64 {
-    let items: Vec<&str> = items.collect();
-    if items.is_empty() { 0 } else { Borrowed::List(items).print() }
+fn list_print<'a>(items: impl Iterator<Item = &'a str> + Clone) -> u64 {
+    if items.clone().next().is_none() {
+        return 0;
+    }
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"list","value":["#);
+        for (i, item) in items.clone().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_str(out, item)?;
+        }
+        out.extend_from_slice(b"]}");
+        Some(())
+    });
+    written.unwrap_or_else(|| Borrowed::List(items.collect()).print())
+}
+
+/// The print of a contact's email addresses as [`Record::get`] reads them (canonicalised as
+/// [`FieldValue::fingerprint`] does).
+fn emails_print(emails: &[EmailAddress]) -> u64 {
+    if emails.is_empty() {
+        return 0;
+    }
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"emails","value":["#);
+        for (i, email) in emails.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let email = EmailRef::new(email);
+            out.extend_from_slice(br#"{"kind":""#);
+            out.extend_from_slice(email.kind.as_str().as_bytes());
+            out.extend_from_slice(br#"","address":"#);
+            push_json_str(out, &email.address)?;
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        Some(())
+    });
+    written.unwrap_or_else(|| Borrowed::Emails(emails.iter().map(EmailRef::new).collect()).print())
+}
+
+/// The print of a contact's addresses of one kind as [`Record::get`] reads them.
+fn addresses_print<'a>(addresses: impl Iterator<Item = &'a PostalAddress> + Clone) -> u64 {
+    if addresses.clone().next().is_none() {
+        return 0;
+    }
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"addresses","value":["#);
+        for (i, a) in addresses.clone().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // `PostalAddress`'s fields in declaration order, absent ones as `null`: what its
+            // derived `Serialize` writes.
+            out.extend_from_slice(br#"{"kind":""#);
+            out.extend_from_slice(a.kind.as_str().as_bytes());
+            for (name, value) in [
+                (&br#"","street":"#[..], &a.street),
+                (br#","city":"#, &a.city),
+                (br#","region":"#, &a.region),
+                (br#","postal_code":"#, &a.postal_code),
+                (br#","country":"#, &a.country),
+            ] {
+                out.extend_from_slice(name);
+                match value {
+                    Some(v) => push_json_str(out, v)?,
+                    None => out.extend_from_slice(b"null"),
+                }
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        Some(())
+    });
+    written.unwrap_or_else(|| Borrowed::Addresses(addresses.collect()).print())
+}
+
+/// Appends `s` as a JSON string, when it needs no escape (no quote, backslash or control
+/// character: serde_json writes such text between quotes as it is). `None` otherwise, and the
+/// caller hashes through serde_json instead.
+fn push_json_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return None;
+    }
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+    Some(())
+}
+
+/// The xxh3 hash of JSON text that `write` puts together by hand, in the buffer [`hash_json`]
+/// uses. The text must be byte for byte what `serde_json::to_vec` writes for the same value (the
+/// tests compare them), so that a print does not depend on how it was computed. `None` when
+/// `write` gives up (a string that needs escaping).
+fn written_print(write: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<u64> {
+    JSON.try_with(|buffer| {
+        let mut bytes = buffer.try_borrow_mut().ok()?;
+        bytes.clear();
+        let print = write(&mut bytes).map(|()| xxhash_rust::xxh3::xxh3_64(&bytes));
+        if bytes.capacity() > 64 * 1024 {
+            *bytes = Vec::new();
+        }
+        print
+    })
+    .ok()
+    .flatten()
 }
 
 /// A value did not fit the field it was written to.
@@ -525,17 +632,8 @@ impl Record {
                 FieldKey::Phone(kind) => {
                     list_print(c.phones.iter().filter(|p| p.kind == *kind).map(|p| p.number.as_str()))
                 }
-                FieldKey::Emails => {
-                    if c.emails.is_empty() {
-                        0
-                    } else {
-                        Borrowed::Emails(c.emails.iter().map(EmailRef::new).collect()).print()
-                    }
-                }
-                FieldKey::Address(kind) => {
-                    let list: Vec<&PostalAddress> = c.addresses.iter().filter(|a| a.kind == *kind).collect();
-                    if list.is_empty() { 0 } else { Borrowed::Addresses(list).print() }
-                }
+                FieldKey::Emails => emails_print(&c.emails),
+                FieldKey::Address(kind) => addresses_print(c.addresses.iter().filter(|a| a.kind == *kind)),
                 _ => fingerprint(self.get(key).as_ref()),
             },
             (Record::Event(e), key) => match key {
@@ -968,6 +1066,67 @@ mod tests {
                 .collect::<Vec<_>>();
             let r = Record::Contact(Contact { emails, ..Contact::default() });
             assert_eq!(r.print(&FieldKey::Emails), fingerprint(r.get(&FieldKey::Emails).as_ref()), "{addresses:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Lists, emails and addresses are printed from JSON written by hand: the same bytes
+        /// serde_json writes, or stored prints would stop matching. Text drawn from quotes,
+        /// backslashes, control characters, non-ASCII and blanks takes both paths.
+        #[test]
+        fn list_email_and_address_prints_written_by_hand_equal_the_serialised_ones(
+            texts in proptest::collection::vec(proptest::option::of("[a-zA-Z0-9 @.\"\\\\\n\t\u{1}\u{7f}éü€]{0,12}"), 0..12),
+            kinds in proptest::collection::vec(0usize..3, 12),
+        ) {
+            use crate::model::{Event, Phone, PhoneKind};
+            let text = |i: usize| texts.get(i).cloned().flatten();
+            let kind = |i: usize| AddressKind::ALL[kinds[i % kinds.len()]];
+            let contact = Contact {
+                phones: (0..texts.len())
+                    .filter_map(|i| Some(Phone { kind: PhoneKind::ALL[i % 2], number: text(i)? }))
+                    .collect(),
+                emails: (0..texts.len())
+                    .filter_map(|i| Some(EmailAddress { kind: kind(i), address: text(i)? }))
+                    .collect(),
+                addresses: (0..texts.len().div_ceil(5))
+                    .map(|i| PostalAddress {
+                        kind: kind(i),
+                        street: text(5 * i),
+                        city: text(5 * i + 1),
+                        region: text(5 * i + 2),
+                        postal_code: text(5 * i + 3),
+                        country: text(5 * i + 4),
+                    })
+                    .collect(),
+                ..Contact::default()
+            };
+            let record = Record::Contact(contact);
+            let mut keys = vec![FieldKey::Emails];
+            keys.extend(PhoneKind::ALL.map(FieldKey::Phone));
+            keys.extend(AddressKind::ALL.map(FieldKey::Address));
+            for key in &keys {
+                proptest::prop_assert_eq!(record.print(key), fingerprint(record.get(key).as_ref()), "{}", key);
+            }
+            let at = EventTime::utc(chrono::NaiveDateTime::default());
+            let event = Record::Event(Event {
+                subject: None,
+                description: None,
+                location: None,
+                timing: EventTiming { start: at.clone(), end: at },
+                recurrence: None,
+                organizer: None,
+                attendees: vec![],
+                privacy: Privacy::Normal,
+                show_as: ShowAs::Busy,
+                categories: texts.iter().flatten().cloned().collect(),
+                crm_links: vec![],
+                ical_uid: None,
+                custom: Default::default(),
+            });
+            proptest::prop_assert_eq!(
+                event.print(&FieldKey::Categories),
+                fingerprint(event.get(&FieldKey::Categories).as_ref())
+            );
         }
     }
 

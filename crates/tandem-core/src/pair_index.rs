@@ -187,6 +187,14 @@ impl PairIndex {
             .map(|id| IdempotencyKey(String::from_utf8_lossy(id).into_owned()))
     }
 
+    /// Whether record `id` on `side` is filed under pair `pair`: [`Self::pair_of`] compared in
+    /// place, without copying the id out.
+    pub fn files_under(&self, side: Side, id: &RecordId, pair: &PairId) -> bool {
+        self.packed(side_key(side), &id.0)
+            .and_then(|packed| Reader::new(packed).nth_bytes(Key::Pair as usize))
+            .is_some_and(|filed| filed == pair.as_str().as_bytes())
+    }
+
     fn packed(&self, key: Key, id: &str) -> Option<&[u8]> {
         let slot = self.find(key, id)?;
         self.slots.get(slot)?.as_deref()
@@ -464,6 +472,9 @@ mod tests {
         assert_eq!(index.by_record(Side::Crm, &p.crm.id), Some(p.clone()));
         assert_eq!(index.by_record(Side::Mailbox, &p.mailbox.id), Some(p.clone()));
         assert_eq!(index.pair_of(Side::Mailbox, &p.mailbox.id), Some(p.pair_id.clone()));
+        assert!(index.files_under(Side::Mailbox, &p.mailbox.id, &p.pair_id));
+        assert!(!index.files_under(Side::Mailbox, &p.mailbox.id, &pair(2, "", "").pair_id));
+        assert!(!index.files_under(Side::Crm, &p.mailbox.id, &p.pair_id), "ids are looked up per side");
         assert_eq!(index.by_record(Side::Crm, &RecordId::new("AAMk1")), None, "ids are looked up per side");
         assert_eq!(index.len(), 2);
         assert_eq!(index.iter().count(), 2);
@@ -493,6 +504,8 @@ mod tests {
         let mut index = PairIndex::new([first.clone(), second.clone()]);
         assert_eq!(index.by_record(Side::Crm, &RecordId::new("00U1")), Some(second.clone()));
         assert_eq!(index.get(&first.pair_id), Some(first.clone()));
+        assert!(index.files_under(Side::Crm, &RecordId::new("00U1"), &second.pair_id));
+        assert!(!index.files_under(Side::Crm, &RecordId::new("00U1"), &first.pair_id));
         // Removing the first pair leaves the record filed under the second.
         index.remove(&first.pair_id);
         assert_eq!(index.by_record(Side::Crm, &RecordId::new("00U1")), Some(second));
