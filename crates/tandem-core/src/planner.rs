@@ -74,7 +74,15 @@ impl TouchedPairs {
     /// Every pair of `index` the planner can look at for these changes: the pair holding each
     /// changed record, and the pair named by each change's sync key (moves, re-created records).
     fn of(index: &PairIndex, changes: [&[Change]; 2]) -> Self {
-        let mut touched = TouchedPairs::default();
+        // About a pair per change (a sync key can name a second): sized once rather than grown
+        // and rehashed.
+        let most = changes[0].len() + changes[1].len();
+        let mut touched = TouchedPairs {
+            pairs: Vec::with_capacity(most),
+            by_pair: hashbrown::HashTable::with_capacity(most),
+            by_crm: hashbrown::HashTable::with_capacity(most),
+            by_mailbox: hashbrown::HashTable::with_capacity(most),
+        };
         for (side, changes) in Side::BOTH.into_iter().zip(changes) {
             for change in changes {
                 if touched.by_record(side, &change.id).is_none()

@@ -64,10 +64,24 @@ fn check_text(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.len() > MAX_TEXT_BYTES {
         return Err(ValidationError::Oversized { field: field.to_owned(), size: value.len(), limit: MAX_TEXT_BYTES });
     }
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+    if has_control(value) {
         return Err(ValidationError::ControlCharacters { field: field.to_owned() });
     }
     Ok(())
+}
+
+/// Whether `value` holds a control character (Unicode's `Cc`: U+0000–U+001F and U+007F–U+009F)
+/// other than tab, newline and carriage return: `char::is_control` over the bytes, without
+/// decoding every character (the planner validates every text field of every record it reads).
+/// In UTF-8 the first range is single bytes and U+0080–U+009F is `C2 80`–`C2 9F`.
+fn has_control(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.iter().enumerate().any(|(i, b)| match b {
+        b'\t' | b'\n' | b'\r' => false,
+        0..=0x1F | 0x7F => true,
+        0xC2 => bytes.get(i + 1).is_some_and(|next| (0x80..=0x9F).contains(next)),
+        _ => false,
+    })
 }
 
 fn check_opt(field: &str, value: &Option<String>) -> Result<(), ValidationError> {
@@ -209,6 +223,16 @@ mod tests {
 
     use super::*;
     use crate::model::{EventTiming, Privacy, Recurrence, ShowAs};
+
+    #[test]
+    fn control_characters_are_found_in_the_bytes_as_char_is_control_finds_them() {
+        let by_chars = |s: &str| s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            for text in [c.to_string(), format!("a{c}"), format!("{c}\u{e9}"), format!("\u{c2}{c}")] {
+                assert_eq!(has_control(&text), by_chars(&text), "{:?}", text);
+            }
+        }
+    }
 
     fn event(start: EventTime, end: EventTime) -> Event {
         Event {
