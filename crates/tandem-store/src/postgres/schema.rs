@@ -243,6 +243,14 @@ const MIGRATIONS: &[Migration] = &[
         description: "organization feeds: when each member last joined or read its inbox",
         statements: &[r#"ALTER TABLE feed_members ADD COLUMN last_read TEXT COLLATE "C""#],
     },
+    Migration {
+        version: 8,
+        description: "field prints may be stored packed (`v2:` and base64); earlier JSON prints still read, \
+                      and a pair's are packed when it is next committed",
+        // No statement: the columns stay text. The version keeps an earlier Tandem, which
+        // cannot read packed prints, from opening the database.
+        statements: &[],
+    },
 ];
 
 fn migration_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {

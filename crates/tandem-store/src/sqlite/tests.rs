@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
-use tandem_core::state::IdempotencyKey;
+use tandem_core::fields::FieldKey;
+use tandem_core::state::{FieldPrints, IdempotencyKey};
 
 use super::schema::MIGRATIONS;
 use super::*;
@@ -110,6 +111,46 @@ async fn migrating_from_version_1_counts_the_existing_pairs() -> Result<(), Stor
     };
     store.commit_cycle("ada", ObjectKind::Contact, removal).await?;
     assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 2);
+    store.close().await;
+    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    Ok(())
+}
+
+/// A database written by schema version 7 holds field prints as JSON: they read as they are after
+/// the migration to version 8, and the pair's prints are packed when it is next committed.
+#[tokio::test]
+async fn json_prints_of_version_7_read_and_are_packed_when_their_pair_is_committed() -> Result<(), StoreError> {
+    let (dir, path, mut conn) = old_database(7).await?;
+    query(
+        "INSERT INTO pairs VALUES ('ada', 'contact', 'p1', 'c1', 'v', \
+         '{\"given_name\":\"00000000000000ff\",\"notes\":\"ffffffffffffffff\"}', 'm1', 'w', '{}', \
+         '2025-01-01T00:00:00.000000000Z', NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .map_err(db("v7 pair"))?;
+    sqlx::Connection::close(conn).await.map_err(db("close"))?;
+    let store = SqliteStore::open(&path).await?;
+    assert_eq!(store.schema_version().await?, 8);
+    let id = IdempotencyKey("p1".into());
+    let Some(mut pair) = store.pair("ada", ObjectKind::Contact, &id).await? else { panic!("the v7 pair reads") };
+    let expected: FieldPrints = [(FieldKey::GivenName, 0xff), (FieldKey::Notes, u64::MAX)].into_iter().collect();
+    assert_eq!(pair.crm.fields, expected);
+    assert!(pair.mailbox.fields.is_empty());
+    pair.mailbox.fields.insert(FieldKey::Title, 3);
+    store
+        .commit_cycle(
+            "ada",
+            ObjectKind::Contact,
+            CycleCommit { upsert_pairs: vec![pair.clone()], ..CycleCommit::default() },
+        )
+        .await?;
+    let stored: (String, String) = sqlx::query_as("SELECT crm_fields, mailbox_fields FROM pairs WHERE pair_id = 'p1'")
+        .fetch_one(&store.pool)
+        .await
+        .map_err(db("stored prints"))?;
+    assert!(stored.0.starts_with("v2:") && stored.1.starts_with("v2:"), "{stored:?}");
+    assert_eq!(store.pair("ada", ObjectKind::Contact, &id).await?, Some(pair));
     store.close().await;
     std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
     Ok(())
