@@ -81,17 +81,29 @@ const PACKED: &str = "v2:";
 /// The code byte of an entry that names its field.
 const NAMED: u8 = 0xFF;
 
-/// The standard fields by stored code, and their codes by field.
-fn stored_fields() -> &'static (Vec<FieldKey>, HashMap<FieldKey, u8>) {
-    static FIELDS: OnceLock<(Vec<FieldKey>, HashMap<FieldKey, u8>)> = OnceLock::new();
+/// The standard fields by stored code, and (field, code) sorted by field: a binary search over
+/// a few dozen keys is cheaper than hashing one with std's SipHash, for every field of every pair
+/// a commit writes.
+fn stored_fields() -> &'static StoredFields {
+    static FIELDS: OnceLock<StoredFields> = OnceLock::new();
     FIELDS.get_or_init(|| {
         // A name that does not parse would be a bug in the list above, which a test rules out;
         // it gets a placeholder rather than a panic.
         let keys: Vec<FieldKey> =
             STORED_FIELDS.iter().map(|name| name.parse().unwrap_or(FieldKey::Custom((*name).to_owned()))).collect();
-        let codes = keys.iter().enumerate().filter_map(|(i, k)| Some((k.clone(), u8::try_from(i).ok()?))).collect();
+        let mut codes: Vec<(FieldKey, u8)> =
+            keys.iter().enumerate().filter_map(|(i, k)| Some((k.clone(), u8::try_from(i).ok()?))).collect();
+        codes.sort();
         (keys, codes)
     })
+}
+
+/// The standard fields by stored code, and (field, code) sorted by field.
+type StoredFields = (Vec<FieldKey>, Vec<(FieldKey, u8)>);
+
+/// The stored code of a standard field.
+fn stored_code(codes: &[(FieldKey, u8)], key: &FieldKey) -> Option<u8> {
+    codes.binary_search_by(|(k, _)| k.cmp(key)).ok().map(|at| codes[at].1)
 }
 
 /// Field prints as stored: packed (see the module's documentation).
@@ -100,8 +112,8 @@ pub(crate) fn encode_prints(prints: &FieldPrints) -> String {
     let (_, codes) = stored_fields();
     let mut packed = Vec::with_capacity(prints.len() * 9);
     for (key, print) in prints.iter() {
-        match codes.get(key) {
-            Some(code) => packed.push(*code),
+        match stored_code(codes, key) {
+            Some(code) => packed.push(code),
             None => {
                 let name = key.to_string();
                 // A name longer than 65,535 bytes cannot be a field name (custom fields are
@@ -359,7 +371,7 @@ mod tests {
         // Every standard field has a code.
         for kind in ObjectKind::ALL {
             for key in FieldKey::standard(kind) {
-                assert!(codes.contains_key(key), "{key} has no stored code: append it to STORED_FIELDS");
+                assert!(stored_code(codes, key).is_some(), "{key} has no stored code: append it to STORED_FIELDS");
             }
         }
     }

@@ -25,7 +25,9 @@ pub(super) struct Unsettled {
 
 impl Unsettled {
     pub(super) fn holds(&self, object: ObjectKind, side: Side, id: &RecordId) -> bool {
-        self.sources.contains(&(object, side, id.clone()))
+        // Asked for every change of every cycle, and nearly always of an empty set: no key (and
+        // no copy of the id) is built then.
+        !self.sources.is_empty() && self.sources.contains(&(object, side, id.clone()))
     }
 }
 
