@@ -530,6 +530,69 @@ fn addresses_print<'a>(addresses: impl Iterator<Item = &'a PostalAddress> + Clon
     written.unwrap_or_else(|| Borrowed::Addresses(addresses.collect()).print())
 }
 
+/// The print of a field whose value is one unit variant: `{"type":<field>,"value":<variant>}`.
+fn unit_print(field: &str, variant: &str) -> u64 {
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":""#);
+        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(br#"","value":""#);
+        out.extend_from_slice(variant.as_bytes());
+        out.extend_from_slice(br#""}"#);
+        Some(())
+    });
+    // Only a thread being torn down has no buffer; it hashes the same bytes another way.
+    written.unwrap_or_else(|| {
+        xxhash_rust::xxh3::xxh3_64(format!(r#"{{"type":"{field}","value":"{variant}"}}"#).as_bytes())
+    })
+}
+
+/// [`Privacy`] as serde names it (snake case).
+fn privacy_name(privacy: Privacy) -> &'static str {
+    match privacy {
+        Privacy::Normal => "normal",
+        Privacy::Private => "private",
+    }
+}
+
+/// [`ShowAs`] as serde names it (snake case).
+fn show_as_name(show_as: ShowAs) -> &'static str {
+    match show_as {
+        ShowAs::Free => "free",
+        ShowAs::Tentative => "tentative",
+        ShowAs::Busy => "busy",
+        ShowAs::OutOfOffice => "out_of_office",
+        ShowAs::WorkingElsewhere => "working_elsewhere",
+    }
+}
+
+/// The print of one attendee compared by presence ([`FieldValue::canonical`]): the address
+/// trimmed and lower-cased, no name, the default role and answer.
+fn attendee_presence_print(email: &str) -> u64 {
+    let trimmed = email.trim();
+    let lowered;
+    let canonical = if trimmed.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
+        lowered = trimmed.to_lowercase();
+        lowered.as_str()
+    } else {
+        trimmed
+    };
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"attendee","value":{"email":"#);
+        push_json_str(out, canonical)?;
+        out.extend_from_slice(br#","name":null,"role":"required","response":"needs_action"}}"#);
+        Some(())
+    });
+    written.unwrap_or_else(|| {
+        FieldValue::Attendee(Attendee {
+            email: email.to_owned(),
+            name: None,
+            role: Default::default(),
+            response: Default::default(),
+        })
+        .fingerprint()
+    })
+}
+
 /// Appends `s` as a JSON string, when it needs no escape (no quote, backslash or control
 /// character: serde_json writes such text between quotes as it is). `None` otherwise, and the
 /// caller hashes through serde_json instead.
@@ -640,6 +703,16 @@ impl Record {
                 FieldKey::Description => text_print(&e.description),
                 FieldKey::Location => text_print(&e.location),
                 FieldKey::Categories => list_print(e.categories.iter().map(String::as_str)),
+                FieldKey::Privacy => unit_print("privacy", privacy_name(e.privacy)),
+                FieldKey::ShowAs => unit_print("show_as", show_as_name(e.show_as)),
+                FieldKey::Attendee(email) => {
+                    // As `event_get` finds it, printed as `FieldValue::fingerprint` canonicalises
+                    // one attendee: its address alone, lower-cased.
+                    let Some(found) = e.attendees.iter().find(|a| a.email.trim().eq_ignore_ascii_case(email)) else {
+                        return 0;
+                    };
+                    attendee_presence_print(&found.email)
+                }
                 _ => fingerprint(self.get(key).as_ref()),
             },
         }
@@ -1069,15 +1142,16 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Lists, emails and addresses are printed from JSON written by hand: the same bytes
-        /// serde_json writes, or stored prints would stop matching. Text drawn from quotes,
-        /// backslashes, control characters, non-ASCII and blanks takes both paths.
+        /// Lists, emails, addresses, privacy, show-as and attendees are printed from JSON written
+        /// by hand: the same bytes serde_json writes, or stored prints would stop matching. Text
+        /// drawn from quotes, backslashes, control characters, non-ASCII and blanks takes both
+        /// paths.
         #[test]
-        fn list_email_and_address_prints_written_by_hand_equal_the_serialised_ones(
+        fn prints_written_by_hand_equal_the_serialised_ones(
             texts in proptest::collection::vec(proptest::option::of("[a-zA-Z0-9 @.\"\\\\\n\t\u{1}\u{7f}éü€]{0,12}"), 0..12),
             kinds in proptest::collection::vec(0usize..3, 12),
         ) {
-            use crate::model::{Event, Phone, PhoneKind};
+            use crate::model::{AttendeeRole, Event, Phone, PhoneKind, ResponseStatus};
             let text = |i: usize| texts.get(i).cloned().flatten();
             let kind = |i: usize| AddressKind::ALL[kinds[i % kinds.len()]];
             let contact = Contact {
@@ -1107,6 +1181,8 @@ mod tests {
                 proptest::prop_assert_eq!(record.print(key), fingerprint(record.get(key).as_ref()), "{}", key);
             }
             let at = EventTime::utc(chrono::NaiveDateTime::default());
+            let privacies = [Privacy::Normal, Privacy::Private];
+            let shows = [ShowAs::Free, ShowAs::Tentative, ShowAs::Busy, ShowAs::OutOfOffice, ShowAs::WorkingElsewhere];
             let event = Record::Event(Event {
                 subject: None,
                 description: None,
@@ -1114,18 +1190,30 @@ mod tests {
                 timing: EventTiming { start: at.clone(), end: at },
                 recurrence: None,
                 organizer: None,
-                attendees: vec![],
-                privacy: Privacy::Normal,
-                show_as: ShowAs::Busy,
+                attendees: texts
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, t)| Attendee {
+                        // Upper case, blanks and non-ASCII, as other systems spell addresses.
+                        email: if i % 2 == 0 { t.to_uppercase() } else { format!(" {t}@Example.COM ") },
+                        name: Some(t.clone()),
+                        role: if i % 3 == 0 { AttendeeRole::Optional } else { AttendeeRole::Required },
+                        response: ResponseStatus::Accepted,
+                    })
+                    .collect(),
+                privacy: privacies[kinds[0] % 2],
+                show_as: shows[(kinds[1] + 3 * kinds[2]) % 5],
                 categories: texts.iter().flatten().cloned().collect(),
                 crm_links: vec![],
                 ical_uid: None,
                 custom: Default::default(),
             });
-            proptest::prop_assert_eq!(
-                event.print(&FieldKey::Categories),
-                fingerprint(event.get(&FieldKey::Categories).as_ref())
-            );
+            let mut keys = vec![FieldKey::Categories, FieldKey::Privacy, FieldKey::ShowAs, FieldKey::attendee("nobody@x")];
+            keys.extend(event.attendee_keys());
+            for key in &keys {
+                proptest::prop_assert_eq!(event.print(key), fingerprint(event.get(key).as_ref()), "{}", key);
+            }
         }
     }
 

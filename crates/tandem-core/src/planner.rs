@@ -631,15 +631,20 @@ impl<'a> Planner<'a> {
     }
 
     fn prints(&self, side: Side, record: &Record) -> FieldPrints {
-        let mut prints = FieldPrints::from_sorted(self.printed[idx(side)].iter().map(|k| (k, record.print(k))));
-        if self.attendees_on(side) {
-            // Absent attendees need no entry: a missing print reads as absent.
-            prints.extend(record.attendee_keys().into_iter().map(|k| {
-                let print = record.print(&k);
-                (k, print)
-            }));
+        let standard = self.printed[idx(side)].iter().map(|k| (k, record.print(k)));
+        // Absent attendees need no entry: a missing print reads as absent.
+        let attendees = if self.attendees_on(side) { record.attendee_keys() } else { Vec::new() };
+        if attendees.is_empty() {
+            return FieldPrints::from_sorted(standard);
         }
-        prints
+        // Built in one go (sorted into field order) rather than inserted one by one, which
+        // re-allocated the prints for every attendee.
+        let mut entries: Vec<(FieldKey, u64)> = standard.map(|(k, print)| (k.clone(), print)).collect();
+        entries.extend(attendees.into_iter().map(|k| {
+            let print = record.print(&k);
+            (k, print)
+        }));
+        entries.into_iter().collect()
     }
 
     /// The prints of a seen record (`None` for a delete), computed on first use.
