@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 use tandem_core::fields::FieldKey;
-use tandem_core::state::{FieldPrints, IdempotencyKey};
+use tandem_core::state::{FieldPrints, IdempotencyKey, PairState, RecordId, Side, SideState, Version};
 
 use super::schema::MIGRATIONS;
 use super::*;
@@ -151,6 +151,66 @@ async fn json_prints_of_version_7_read_and_are_packed_when_their_pair_is_committ
         .map_err(db("stored prints"))?;
     assert!(stored.0.starts_with("v2:") && stored.1.starts_with("v2:"), "{stored:?}");
     assert_eq!(store.pair("ada", ObjectKind::Contact, &id).await?, Some(pair));
+    store.close().await;
+    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    Ok(())
+}
+
+/// Commits leave the WAL to the background checkpointer: a commit well under the fallback
+/// threshold does not reach the database file by itself, and the checkpointer copies it there
+/// within a few of its one-second rounds.
+#[tokio::test]
+async fn the_background_checkpointer_copies_commits_into_the_database_file() -> Result<(), StoreError> {
+    let dir = std::env::temp_dir().join(format!(
+        "tandem-store-checkpoint-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    let path = dir.join("state.db");
+    let store = SqliteStore::open(&path).await?;
+    let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    // Whatever the schema's creation left in the WAL is copied first.
+    let settled = std::time::Instant::now();
+    let mut before = size();
+    while settled.elapsed() < std::time::Duration::from_secs(3) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        before = size();
+    }
+    let mut prints = FieldPrints::new();
+    for (i, key) in FieldKey::standard(ObjectKind::Contact).iter().enumerate() {
+        prints.insert(key.clone(), i as u64);
+    }
+    // About 2,000 pairs of 0.6 KB: some 300 pages, far under the 10,000 that make a commit
+    // checkpoint by itself.
+    let pairs: Vec<PairState> = (0..2000)
+        .map(|n| {
+            let crm = RecordId::new(format!("003{n:012}"));
+            PairState {
+                pair_id: IdempotencyKey::derive(ObjectKind::Contact, Side::Crm, &crm),
+                object: ObjectKind::Contact,
+                crm: SideState { id: crm, version: Version::new("v1"), fields: prints.clone() },
+                mailbox: SideState {
+                    id: RecordId::new(format!("AAMk{n:012}")),
+                    version: Version::new("e1"),
+                    fields: prints.clone(),
+                },
+                synced_at: Utc::now(),
+                tombstone: None,
+            }
+        })
+        .collect();
+    store
+        .commit_cycle("ada", ObjectKind::Contact, CycleCommit { upsert_pairs: pairs, ..CycleCommit::default() })
+        .await?;
+    let committed = size();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while size() < before + 500_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let checkpointed = size();
+    assert!(committed < before + 500_000, "the commit checkpointed by itself: {before} -> {committed} bytes");
+    assert!(checkpointed >= before + 500_000, "no checkpoint copied the commit: {before} -> {checkpointed} bytes");
+    assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 2000);
     store.close().await;
     std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
     Ok(())
