@@ -94,6 +94,50 @@ async fn creates_are_idempotent_and_writes_check_the_content_version() {
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file left");
 }
 
+/// A batch big enough to be staged and flushed on several threads answers each write in its
+/// place: creates, stale updates and updates interleaved, each result where its write was.
+#[tokio::test]
+async fn a_large_batch_answers_every_write_in_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = VdirConnector::new(VdirConfig::new().with_events(dir.path())).unwrap();
+    let key = |i: usize| IdempotencyKey(format!("tdm{i:032x}"));
+    let creates: Vec<WriteOp> =
+        (0..40).map(|i| WriteOp::Create { key: key(i), record: event_record(&format!("Event {i}")) }).collect();
+    let created: Vec<_> = c.apply(ObjectKind::Event, &creates).await.unwrap().into_iter().map(Result::unwrap).collect();
+    for (i, written) in created.iter().enumerate() {
+        assert_eq!(written.id.as_str(), format!("{}.ics", key(i).0), "answer {i} is its own write's");
+    }
+    let patch = |s: &str| vec![FieldChange { field: FieldKey::Subject, value: Some(FieldValue::Text(s.into())) }];
+    // A stale update, a create and an update in turn, each update of a record of its own.
+    let mixed: Vec<WriteOp> = (0..40)
+        .map(|i| match i % 3 {
+            0 => WriteOp::Update { id: created[i].id.clone(), expected: Version::new("stale"), patch: patch("No") },
+            1 => WriteOp::Create { key: key(100 + i), record: event_record(&format!("New {i}")) },
+            _ => WriteOp::Update {
+                id: created[i].id.clone(),
+                expected: created[i].version.clone(),
+                patch: patch(&format!("Edited {i}")),
+            },
+        })
+        .collect();
+    let results = c.apply(ObjectKind::Event, &mixed).await.unwrap();
+    assert_eq!(results.len(), mixed.len());
+    for (i, (op, result)) in mixed.iter().zip(&results).enumerate() {
+        match op {
+            WriteOp::Update { expected, .. } if expected.as_str() == "stale" => {
+                assert!(matches!(result, Err(ConnectorError::PreconditionFailed { .. })), "{i}: {result:?}")
+            }
+            WriteOp::Create { key, .. } => assert_eq!(result.as_ref().unwrap().id.as_str(), format!("{}.ics", key.0)),
+            WriteOp::Update { id, .. } => {
+                assert_eq!(&result.as_ref().unwrap().id, id);
+                assert!(fs::read_to_string(dir.path().join(id.as_str())).unwrap().contains(&format!("Edited {i}")));
+            }
+            WriteOp::Delete { .. } => unreachable!(),
+        }
+    }
+    assert_eq!(items(dir.path()).len(), 40 + 13);
+}
+
 #[tokio::test]
 async fn cursors_belong_to_their_folder_and_ids_cannot_escape_it() {
     let dir = tempfile::tempdir().unwrap();

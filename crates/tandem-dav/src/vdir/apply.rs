@@ -186,18 +186,60 @@ fn commit(folder: &Folder, step: Step, counters: &Counters) -> WriteResult {
     }
 }
 
+/// Threads that flush a batch's staged files at once.
+const FLUSHERS: usize = 16;
+
+/// Below this many items a batch is worked on one thread.
+const PARALLEL_FROM: usize = 16;
+
+/// `work` over `items` split into at most `threads` runs of consecutive items, on as many scoped
+/// threads; the results in the items' order. A run whose thread panicked (a bug) gives failed
+/// steps: those writes were not made.
+fn in_parallel(items: &[WriteOp], threads: usize, work: impl Fn(&[WriteOp]) -> Vec<Step> + Sync) -> Vec<Step> {
+    if items.len() < PARALLEL_FROM || threads < 2 {
+        return work(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = items.chunks(chunk).map(|run| (run.len(), scope.spawn(|| work(run)))).collect();
+        runs.into_iter().flat_map(|(len, run)| run.join().unwrap_or_else(|_| failed_steps(len))).collect()
+    })
+}
+
+/// [`in_parallel`] over owned steps.
+fn in_parallel_owned(items: Vec<Step>, threads: usize, work: impl Fn(Vec<Step>) -> Vec<Step> + Sync) -> Vec<Step> {
+    if items.len() < PARALLEL_FROM || threads < 2 {
+        return work(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut runs: Vec<Vec<Step>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        runs.push(items.by_ref().take(chunk).collect());
+    }
+    std::thread::scope(|scope| {
+        let work = &work;
+        let runs: Vec<_> = runs.into_iter().map(|run| (run.len(), scope.spawn(move || work(run)))).collect();
+        runs.into_iter().flat_map(|(len, run)| run.join().unwrap_or_else(|_| failed_steps(len))).collect()
+    })
+}
+
+fn failed_steps(len: usize) -> Vec<Step> {
+    (0..len).map(|_| Step::Done(Err(ConnectorError::Transient { message: "a write task failed".into() }))).collect()
+}
+
 /// Applies a batch, one result per write: every write is prepared (checked, merged, staged in a
 /// temporary file), the staged files are flushed, then moved into place, and the folder's
 /// entries are flushed once.
 pub(crate) fn apply(folder: &Folder, ops: &[WriteOp], counters: &Counters) -> Result<Vec<WriteResult>, ConnectorError> {
     let before = counters.writes.load(Ordering::Relaxed);
     let reads = &counters.reads;
-    // Prepared (checked, merged, staged), then flushed only once everything is staged (not
-    // write, flush, write, flush); big batches on two threads, whose flushes the file system
-    // joins into the same journal commits.
+    // Prepared (checked, merged, staged) on up to two threads (the CPU's work), then flushed only
+    // once everything is staged (not write, flush, write, flush), on up to `FLUSHERS` threads:
+    // a flush mostly waits for the disk, and the file system joins flushes that wait together
+    // into the same journal commits.
     let prepare = |ops: &[WriteOp]| -> Vec<Step> {
-        let steps: Vec<Step> = ops
-            .iter()
+        ops.iter()
             .map(|op| {
                 match op {
                     WriteOp::Create { key, record } => prepare_create(folder, key, record, reads),
@@ -206,7 +248,9 @@ pub(crate) fn apply(folder: &Folder, ops: &[WriteOp], counters: &Counters) -> Re
                 }
                 .unwrap_or_else(|e| Step::Done(Err(e)))
             })
-            .collect();
+            .collect()
+    };
+    let flush = |steps: Vec<Step>| -> Vec<Step> {
         steps
             .into_iter()
             .map(|step| match &step {
@@ -218,25 +262,8 @@ pub(crate) fn apply(folder: &Folder, ops: &[WriteOp], counters: &Counters) -> Re
             })
             .collect()
     };
-    let steps: Vec<Step> = if ops.len() < 16 {
-        prepare(ops)
-    } else {
-        let (first, second) = ops.split_at(ops.len() / 2);
-        std::thread::scope(|scope| {
-            let other = scope.spawn(|| prepare(second));
-            let mut steps = prepare(first);
-            match other.join() {
-                Ok(more) => steps.extend(more),
-                // A panic (a bug) in the other half: those writes were not made.
-                Err(_) => steps.extend(
-                    second
-                        .iter()
-                        .map(|_| Step::Done(Err(ConnectorError::Transient { message: "a write task failed".into() }))),
-                ),
-            }
-            steps
-        })
-    };
+    let steps = in_parallel(ops, 2, prepare);
+    let steps = if folder.fsync { in_parallel_owned(steps, FLUSHERS, flush) } else { steps };
     let results: Vec<WriteResult> = steps.into_iter().map(|step| commit(folder, step, counters)).collect();
     if folder.fsync
         && counters.writes.load(Ordering::Relaxed) != before
