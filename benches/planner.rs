@@ -52,6 +52,35 @@
 //! copies that go into the plan (next states, patches, reasons). 500,000 changes per second is not
 //! reached: it needs fingerprints that do not go through JSON, which changes every stored print.
 //!
+//! **Second round (2026-12-06, later).** What the profile showed next, and what changed: lists,
+//! emails, addresses, privacy, show-as and one attendee went through serde_json to be printed;
+//! they are now written by hand into the reused buffer, byte for byte what serde_json writes (a
+//! property test holds every one of them to it, so stored prints still match and no state is
+//! re-printed); a written field's print is the source record's, already computed, instead of the
+//! fitted value hashed again (unless fitting changed it); changed fields are found in one walk
+//! through three lists in field order instead of two binary searches per field; the seen prints
+//! move into the next state instead of being cloned; an event's attendee prints are built in one
+//! go (they were inserted one by one, each re-allocating the prints); validation scans bytes for
+//! control characters instead of decoding every character; the touched-pair tables are sized
+//! once and one index lookup per touched pair went. Binaries before and after alternated three
+//! times, `--bench cost_per_change::{contacts,events}_1pct --sample-count 15`, divan's medians:
+//!
+//! | case              | before         | after          |
+//! |-------------------|----------------|----------------|
+//! | contacts 1%, 10k  | 172–186 k/s    | 249–257 k/s    |
+//! | contacts 1%, 100k | 132–150 k/s    | 198–236 k/s    |
+//! | events 1%, 10k    | 114–117 k/s    | 157–160 k/s    |
+//! | events 1%, 100k   | 92–105 k/s     | 115–155 k/s    |
+//!
+//! At 100% changed the gain is smaller (contacts 10k: 86–90 k/s before, 86–124 k/s after; events
+//! unchanged at 61–69 k/s: their timing and recurrence prints still go through serde_json, and the
+//! zone conversion behind a timing print is most of it). Still short of 500 k/s (2 µs a change):
+//! what remains is spread out, about a quarter in decoding the touched pairs out of the packed
+//! index (their ids, versions and prints are allocated anew), a fifth in computing each record's
+//! prints, a fifth in building the plan's operations and next states, and allocation and freeing
+//! throughout (a fifth of all samples). Going further means a planner that borrows the packed
+//! pairs instead of decoding them, and plan types that borrow ids instead of owning them.
+//!
 //! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 912 bytes
 //! of data (232 inline, 280 of ids and versions, 400 of prints for 40 fields), 1,032 counting
 //! malloc's rounding of its nine allocations; the prints took 1,600 bytes before (2,064 for the
