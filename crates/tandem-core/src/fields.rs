@@ -452,43 +452,19 @@ fn text_value_print(s: &str) -> u64 {
 
 /// The print of a list field as [`nonempty`] reads it.
 fn list_print<'a>(items: impl Iterator<Item = &'a str> + Clone) -> u64 {
-    if items.clone().next().is_none() {
-        return 0;
-    }
-    let written = written_print(|out| {
-        out.extend_from_slice(br#"{"type":"list","value":["#);
-        for (i, item) in items.clone().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            push_json_str(out, item)?;
-        }
-        out.extend_from_slice(b"]}");
-        Some(())
-    });
-    written.unwrap_or_else(|| Borrowed::List(items.collect()).print())
+    array_print("list", items.clone(), push_json_str).unwrap_or_else(|| Borrowed::List(items.collect()).print())
 }
 
 /// The print of a contact's email addresses as [`Record::get`] reads them (canonicalised as
 /// [`FieldValue::fingerprint`] does).
 fn emails_print(emails: &[EmailAddress]) -> u64 {
-    if emails.is_empty() {
-        return 0;
-    }
-    let written = written_print(|out| {
-        out.extend_from_slice(br#"{"type":"emails","value":["#);
-        for (i, email) in emails.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            let email = EmailRef::new(email);
-            out.extend_from_slice(br#"{"kind":""#);
-            out.extend_from_slice(email.kind.as_str().as_bytes());
-            out.extend_from_slice(br#"","address":"#);
-            push_json_str(out, &email.address)?;
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"]}");
+    let written = array_print("emails", emails.iter(), |out, email| {
+        let email = EmailRef::new(email);
+        out.extend_from_slice(br#"{"kind":""#);
+        out.extend_from_slice(email.kind.as_str().as_bytes());
+        out.extend_from_slice(br#"","address":"#);
+        push_json_str(out, &email.address)?;
+        out.push(b'}');
         Some(())
     });
     written.unwrap_or_else(|| Borrowed::Emails(emails.iter().map(EmailRef::new).collect()).print())
@@ -496,38 +472,54 @@ fn emails_print(emails: &[EmailAddress]) -> u64 {
 
 /// The print of a contact's addresses of one kind as [`Record::get`] reads them.
 fn addresses_print<'a>(addresses: impl Iterator<Item = &'a PostalAddress> + Clone) -> u64 {
-    if addresses.clone().next().is_none() {
-        return 0;
-    }
-    let written = written_print(|out| {
-        out.extend_from_slice(br#"{"type":"addresses","value":["#);
-        for (i, a) in addresses.clone().enumerate() {
-            if i > 0 {
-                out.push(b',');
+    let written = array_print("addresses", addresses.clone(), |out, a| {
+        // `PostalAddress`'s fields in declaration order, absent ones as `null`: what its derived
+        // `Serialize` writes.
+        out.extend_from_slice(br#"{"kind":""#);
+        out.extend_from_slice(a.kind.as_str().as_bytes());
+        for (name, value) in [
+            (&br#"","street":"#[..], &a.street),
+            (br#","city":"#, &a.city),
+            (br#","region":"#, &a.region),
+            (br#","postal_code":"#, &a.postal_code),
+            (br#","country":"#, &a.country),
+        ] {
+            out.extend_from_slice(name);
+            match value {
+                Some(v) => push_json_str(out, v)?,
+                None => out.extend_from_slice(b"null"),
             }
-            // `PostalAddress`'s fields in declaration order, absent ones as `null`: what its
-            // derived `Serialize` writes.
-            out.extend_from_slice(br#"{"kind":""#);
-            out.extend_from_slice(a.kind.as_str().as_bytes());
-            for (name, value) in [
-                (&br#"","street":"#[..], &a.street),
-                (br#","city":"#, &a.city),
-                (br#","region":"#, &a.region),
-                (br#","postal_code":"#, &a.postal_code),
-                (br#","country":"#, &a.country),
-            ] {
-                out.extend_from_slice(name);
-                match value {
-                    Some(v) => push_json_str(out, v)?,
-                    None => out.extend_from_slice(b"null"),
-                }
-            }
-            out.push(b'}');
         }
-        out.extend_from_slice(b"]}");
+        out.push(b'}');
         Some(())
     });
     written.unwrap_or_else(|| Borrowed::Addresses(addresses.collect()).print())
+}
+
+/// The print of a list value, `{"type":<type_name>,"value":[...]}`, each item written by `item`:
+/// `Some(0)` (absent) without items, `None` when an item cannot be written by hand (the caller
+/// then hashes through serde_json).
+fn array_print<T>(
+    type_name: &str,
+    items: impl Iterator<Item = T> + Clone,
+    item: impl Fn(&mut Vec<u8>, T) -> Option<()>,
+) -> Option<u64> {
+    if items.clone().next().is_none() {
+        return Some(0);
+    }
+    written_print(|out| {
+        out.extend_from_slice(br#"{"type":""#);
+        out.extend_from_slice(type_name.as_bytes());
+        out.extend_from_slice(br#"","value":["#);
+        for (i, value) in items.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item(out, value)?;
+        }
+        out.extend_from_slice(b"]}");
+        Some(())
+    })
 }
 
 /// The print of a field whose value is one unit variant: `{"type":<field>,"value":<variant>}`.
