@@ -6,7 +6,7 @@
 //!   `sqlite3` shell.
 //! - Field prints ([`FieldPrints`]): packed, `v2:` followed by the base64 (standard alphabet,
 //!   no padding) of each field's entry in field order: a one-byte stored code for a standard
-//!   field ([`STORED_FIELDS`]), or `0xFF`, a two-byte little-endian length and the dotted name
+//!   field ([`STORED_FIELDS`]), or `0xFF`, a four-byte little-endian length and the dotted name
 //!   for a custom field or an attendee; then the fingerprint as eight little-endian bytes. About
 //!   12 characters a field. Text, so that both stores keep their `TEXT` column; base64 rather
 //!   than hex because a commit writes both sides of every pair it touches, and size is what a
@@ -115,13 +115,13 @@ pub(crate) fn encode_prints(prints: &FieldPrints) -> String {
         match stored_code(codes, key) {
             Some(code) => packed.push(code),
             None => {
+                // Attendee addresses come from other people's invitations: any length the record
+                // checks let through (up to 256 KB) must read back, so the length takes four bytes.
                 let name = key.to_string();
-                // A name longer than 65,535 bytes cannot be a field name (custom fields are
-                // configured API names, attendees email addresses); it is cut rather than refused.
-                let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+                let len = u32::try_from(name.len()).unwrap_or(u32::MAX);
                 packed.push(NAMED);
                 packed.extend_from_slice(&len.to_le_bytes());
-                packed.extend_from_slice(&name.as_bytes()[..usize::from(len)]);
+                packed.extend_from_slice(name.as_bytes().get(..len as usize).unwrap_or_default());
             }
         }
         packed.extend_from_slice(&print.to_le_bytes());
@@ -145,8 +145,9 @@ fn decode_packed_prints(text: &str) -> Result<FieldPrints, String> {
     while let Some((&code, after)) = rest.split_first() {
         rest = after;
         let key = if code == NAMED {
-            let (len, after) = rest.split_first_chunk::<2>().ok_or_else(truncated)?;
-            let (name, after) = after.split_at_checked(usize::from(u16::from_le_bytes(*len))).ok_or_else(truncated)?;
+            let (len, after) = rest.split_first_chunk::<4>().ok_or_else(truncated)?;
+            let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| truncated())?;
+            let (name, after) = after.split_at_checked(len).ok_or_else(truncated)?;
             rest = after;
             let name = std::str::from_utf8(name).map_err(|_| "field prints: a field name is not UTF-8".to_owned())?;
             field_key(name)?
@@ -343,12 +344,11 @@ mod tests {
         assert!(s.starts_with("v2:"), "{s}");
         assert_eq!(decode_prints(&s), Ok(prints.clone()));
         // About 12 characters a standard field, against about 35 in the earlier JSON.
-        assert!(
-            s.len() < encode_json_prints(&prints).len() / 2,
-            "{} vs {}",
-            s.len(),
-            encode_json_prints(&prints).len()
-        );
+        let json = encode_json_prints(&prints);
+        assert!(s.len() < json.len() / 2, "{} vs {}", s.len(), json.len());
+        // An address as long as the record checks let through (past 65,535 bytes) still reads back.
+        prints.insert(FieldKey::attendee(&format!("{}@example.com", "a".repeat(70_000))), 8);
+        assert_eq!(decode_prints(&encode_prints(&prints)), Ok(prints.clone()));
         assert_eq!(decode_prints("v2:"), Ok(FieldPrints::new()));
         assert_eq!(encode_prints(&FieldPrints::new()), "v2:");
     }
@@ -393,10 +393,11 @@ mod tests {
         let packed = |bytes: &[u8]| format!("v2:{}", engine.encode(bytes));
         assert!(decode_prints("v2:!!").is_err());
         assert!(decode_prints(&packed(&[200, 0, 0, 0, 0, 0, 0, 0, 0])).is_err(), "unknown code");
-        assert!(decode_prints(&packed(&[NAMED, 2, 0, 0xC3, 0x28, 1, 0, 0, 0, 0, 0, 0, 0])).is_err(), "not UTF-8");
-        assert!(decode_prints(&packed(&[NAMED, 9, 0, b'x'])).is_err(), "name cut short");
+        assert!(decode_prints(&packed(&[NAMED, 2, 0, 0, 0, 0xC3, 0x28, 1, 0, 0, 0, 0, 0, 0, 0])).is_err(), "not UTF-8");
+        assert!(decode_prints(&packed(&[NAMED, 9, 0, 0, 0, b'x'])).is_err(), "name cut short");
+        assert!(decode_prints(&packed(&[NAMED, 0xFF, 0xFF, 0xFF, 0xFF, b'x'])).is_err(), "a length past the end");
         assert!(
-            decode_prints(&packed(&[NAMED, 3, 0, b'n', b'o', b'p', 1, 0, 0, 0, 0, 0, 0, 0])).is_err(),
+            decode_prints(&packed(&[NAMED, 3, 0, 0, 0, b'n', b'o', b'p', 1, 0, 0, 0, 0, 0, 0, 0])).is_err(),
             "unknown name"
         );
     }
