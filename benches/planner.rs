@@ -72,9 +72,13 @@
 //! | events 1%, 10k    | 114–117 k/s    | 157–160 k/s    |
 //! | events 1%, 100k   | 92–105 k/s     | 115–155 k/s    |
 //!
+//! An event's timing print, written by hand as well afterwards (the zone conversion stays), took
+//! events a little further: 1% of 10k 150–155 k/s → 159–179 k/s, of 100k 128–132 k/s →
+//! 133–173 k/s (that binary alternated three times with the one of the "after" column).
+//!
 //! At 100% changed the gain is smaller (contacts 10k: 86–90 k/s before, 86–124 k/s after; events
-//! unchanged at 61–69 k/s: their timing and recurrence prints still go through serde_json, and the
-//! zone conversion behind a timing print is most of it). Still short of 500 k/s (2 µs a change):
+//! unchanged at 61–69 k/s before the timing print: their recurrence prints still go through
+//! serde_json, and the zone conversion behind a timing print is much of it). Still short of 500 k/s (2 µs a change):
 //! what remains is spread out, about a quarter in decoding the touched pairs out of the packed
 //! index (their ids, versions and prints are allocated anew), a fifth in computing each record's
 //! prints, a fifth in building the plan's operations and next states, and allocation and freeing

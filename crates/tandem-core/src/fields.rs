@@ -538,6 +538,37 @@ fn unit_print(field: &str, variant: &str) -> u64 {
     })
 }
 
+/// The print of an event's timing as [`FieldValue::fingerprint`] canonicalises it: a zoned time
+/// whose instant is known is written in UTC, anything else as it is.
+fn timing_print(timing: &EventTiming) -> u64 {
+    /// One `EventTime`, as its derived `Serialize` writes it (internally tagged, fields in
+    /// declaration order; chrono writes dates and times in their `Debug` form).
+    fn push_time(out: &mut Vec<u8>, time: &EventTime) -> Option<()> {
+        use std::io::Write as _;
+        match (time, time.instant()) {
+            (EventTime::Zoned { .. }, Some(at)) => {
+                write!(out, r#"{{"type":"zoned","local":"{:?}","zone":"UTC"}}"#, at.naive_utc()).ok()
+            }
+            (EventTime::Zoned { local, zone }, None) => {
+                write!(out, r#"{{"type":"zoned","local":"{local:?}","zone":"#).ok()?;
+                push_json_str(out, zone)?;
+                out.push(b'}');
+                Some(())
+            }
+            (EventTime::AllDay { date }, _) => write!(out, r#"{{"type":"all_day","date":"{date:?}"}}"#).ok(),
+        }
+    }
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"timing","value":{"start":"#);
+        push_time(out, &timing.start)?;
+        out.extend_from_slice(br#","end":"#);
+        push_time(out, &timing.end)?;
+        out.extend_from_slice(b"}}");
+        Some(())
+    });
+    written.unwrap_or_else(|| FieldValue::Timing(timing.clone()).fingerprint())
+}
+
 /// [`Privacy`] as serde names it (snake case).
 fn privacy_name(privacy: Privacy) -> &'static str {
     match privacy {
@@ -695,6 +726,7 @@ impl Record {
                 FieldKey::Description => text_print(&e.description),
                 FieldKey::Location => text_print(&e.location),
                 FieldKey::Categories => list_print(e.categories.iter().map(String::as_str)),
+                FieldKey::Timing => timing_print(&e.timing),
                 FieldKey::Privacy => unit_print("privacy", privacy_name(e.privacy)),
                 FieldKey::ShowAs => unit_print("show_as", show_as_name(e.show_as)),
                 FieldKey::Attendee(email) => {
@@ -1133,6 +1165,14 @@ mod tests {
         }
     }
 
+    /// The event of a record known to hold one.
+    fn event_of(record: &Record) -> Event {
+        match record {
+            Record::Event(e) => e.clone(),
+            Record::Contact(_) => panic!("an event record"),
+        }
+    }
+
     proptest::proptest! {
         /// Lists, emails, addresses, privacy, show-as and attendees are printed from JSON written
         /// by hand: the same bytes serde_json writes, or stored prints would stop matching. Text
@@ -1172,6 +1212,22 @@ mod tests {
             for key in &keys {
                 proptest::prop_assert_eq!(record.print(key), fingerprint(record.get(key).as_ref()), "{}", key);
             }
+            let zones = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Mars/Base", "Bad\"Zone"];
+            let local = |i: usize| {
+                // Spring-forward days in Paris (29 March 2026) and New York (8 March 2026).
+                let days = [(1, 10), (3, 29), (3, 8), (11, 1), (6, 19)];
+                let (month, day) = days[(kinds[i % 12] + kinds[(i + 1) % 12] * 3) % days.len()];
+                let day = chrono::NaiveDate::from_ymd_opt(2026, month, day).unwrap_or_default();
+                // 02:30 on a spring-forward day does not exist in Paris or New York; nanoseconds
+                // change chrono's `Debug` form.
+                let time = chrono::NaiveTime::from_hms_nano_opt(2 + kinds[(i + 2) % 12] as u32, 30, 0, [0, 500_000_000, 123_456_789][kinds[(i + 3) % 12]])
+                    .unwrap_or_default();
+                day.and_time(time)
+            };
+            let time = |i: usize| match kinds[(i + 4) % 12] {
+                0 => EventTime::AllDay { date: local(i).date() },
+                _ => EventTime::Zoned { local: local(i), zone: zones[(kinds[(i + 5) % 12] * 2 + i) % zones.len()].to_owned() },
+            };
             let at = EventTime::utc(chrono::NaiveDateTime::default());
             let privacies = [Privacy::Normal, Privacy::Private];
             let shows = [ShowAs::Free, ShowAs::Tentative, ShowAs::Busy, ShowAs::OutOfOffice, ShowAs::WorkingElsewhere];
@@ -1205,6 +1261,15 @@ mod tests {
             keys.extend(event.attendee_keys());
             for key in &keys {
                 proptest::prop_assert_eq!(event.print(key), fingerprint(event.get(key).as_ref()), "{}", key);
+            }
+            for i in 0..6 {
+                let timed = Record::Event(Event { timing: EventTiming { start: time(i), end: time(i + 6) }, ..event_of(&event) });
+                proptest::prop_assert_eq!(
+                    timed.print(&FieldKey::Timing),
+                    fingerprint(timed.get(&FieldKey::Timing).as_ref()),
+                    "{:?}",
+                    timed.get(&FieldKey::Timing)
+                );
             }
         }
     }
