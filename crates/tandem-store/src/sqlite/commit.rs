@@ -32,7 +32,9 @@ const UPSERT_PAIR_TAIL: &str = " ON CONFLICT (user_id, object, pair_id) DO UPDAT
 /// without naming the id columns, so SQLite leaves the two id indexes alone (an upsert setting
 /// an id to its own value rewrites the index entry; on 100,000 pairs that was 40% of a commit).
 /// The pairs it does not return are new or moved, and go through the upsert.
-/// Its rows are the upsert's ([`PAIR_ROW`], the table's column order).
+/// Its rows are the upsert's ([`PAIR_ROW`], the table's column order). The user and object are
+/// repeated in every row on purpose: binding them once, through a one-row subquery joined with
+/// the rows, made a 1,000-change cycle ten times slower (`benches/cycle.rs`, 2026-12-06).
 const UPDATE_PAIR_HEAD: &str = "UPDATE pairs SET crm_version = v.column5, crm_fields = v.column6, \
      mailbox_version = v.column8, mailbox_fields = v.column9, synced_at = v.column10, tombstone = v.column11 \
      FROM (VALUES ";
