@@ -195,24 +195,12 @@ const PARALLEL_FROM: usize = 16;
 /// `work` over `items` split into at most `threads` runs of consecutive items, on as many scoped
 /// threads; the results in the items' order. A run whose thread panicked (a bug) gives failed
 /// steps: those writes were not made.
-fn in_parallel(items: &[WriteOp], threads: usize, work: impl Fn(&[WriteOp]) -> Vec<Step> + Sync) -> Vec<Step> {
+fn in_parallel<T: Send>(items: Vec<T>, threads: usize, work: impl Fn(Vec<T>) -> Vec<Step> + Sync) -> Vec<Step> {
     if items.len() < PARALLEL_FROM || threads < 2 {
         return work(items);
     }
     let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let runs: Vec<_> = items.chunks(chunk).map(|run| (run.len(), scope.spawn(|| work(run)))).collect();
-        runs.into_iter().flat_map(|(len, run)| run.join().unwrap_or_else(|_| failed_steps(len))).collect()
-    })
-}
-
-/// [`in_parallel`] over owned steps.
-fn in_parallel_owned(items: Vec<Step>, threads: usize, work: impl Fn(Vec<Step>) -> Vec<Step> + Sync) -> Vec<Step> {
-    if items.len() < PARALLEL_FROM || threads < 2 {
-        return work(items);
-    }
-    let chunk = items.len().div_ceil(threads);
-    let mut runs: Vec<Vec<Step>> = Vec::new();
+    let mut runs: Vec<Vec<T>> = Vec::new();
     let mut items = items.into_iter().peekable();
     while items.peek().is_some() {
         runs.push(items.by_ref().take(chunk).collect());
@@ -238,8 +226,8 @@ pub(crate) fn apply(folder: &Folder, ops: &[WriteOp], counters: &Counters) -> Re
     // once everything is staged (not write, flush, write, flush), on up to `FLUSHERS` threads:
     // a flush mostly waits for the disk, and the file system joins flushes that wait together
     // into the same journal commits.
-    let prepare = |ops: &[WriteOp]| -> Vec<Step> {
-        ops.iter()
+    let prepare = |ops: Vec<&WriteOp>| -> Vec<Step> {
+        ops.into_iter()
             .map(|op| {
                 match op {
                     WriteOp::Create { key, record } => prepare_create(folder, key, record, reads),
@@ -262,8 +250,8 @@ pub(crate) fn apply(folder: &Folder, ops: &[WriteOp], counters: &Counters) -> Re
             })
             .collect()
     };
-    let steps = in_parallel(ops, 2, prepare);
-    let steps = if folder.fsync { in_parallel_owned(steps, FLUSHERS, flush) } else { steps };
+    let steps = in_parallel(ops.iter().collect(), 2, prepare);
+    let steps = if folder.fsync { in_parallel(steps, FLUSHERS, flush) } else { steps };
     let results: Vec<WriteResult> = steps.into_iter().map(|step| commit(folder, step, counters)).collect();
     if folder.fsync
         && counters.writes.load(Ordering::Relaxed) != before
