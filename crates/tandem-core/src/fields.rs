@@ -320,7 +320,7 @@ impl FieldValue {
 
     /// The value with email addresses lower-cased, when it holds any.
     fn canonical(&self) -> Option<FieldValue> {
-        let lower = |s: &str| s.trim().to_lowercase();
+        let lower = |s: &str| canonical_address(s).into_owned();
         match self {
             FieldValue::Emails(list) => Some(FieldValue::Emails(
                 list.iter().map(|e| EmailAddress { kind: e.kind, address: lower(&e.address) }).collect(),
@@ -373,17 +373,7 @@ thread_local! {
 fn hash_json<T: Serialize + fmt::Debug>(value: &T) -> u64 {
     // The JSON text goes to a buffer each thread reuses (the planner prints every synced field of
     // every changed record); the bytes hashed are those `serde_json::to_vec` would return.
-    let hashed = JSON.try_with(|buffer| {
-        let mut bytes = buffer.try_borrow_mut().ok()?;
-        bytes.clear();
-        let print = serde_json::to_writer(&mut *bytes, value).ok().map(|()| xxhash_rust::xxh3::xxh3_64(&bytes));
-        // A rare huge value (a long description) does not stay allocated.
-        if bytes.capacity() > 64 * 1024 {
-            *bytes = Vec::new();
-        }
-        print
-    });
-    hashed.ok().flatten().unwrap_or_else(|| {
+    written_print(|out| serde_json::to_writer(out, value).ok()).unwrap_or_else(|| {
         // Serialising a value made of strings, lists, dates and enums cannot fail; should it ever,
         // the Debug text is an equally stable input.
         let bytes = serde_json::to_vec(value).unwrap_or_else(|_| format!("{value:?}").into_bytes());
@@ -413,14 +403,18 @@ struct EmailRef<'a> {
 
 impl<'a> EmailRef<'a> {
     fn new(e: &'a EmailAddress) -> Self {
-        let address = &e.address;
-        let canonical = address.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase() && !b.is_ascii_whitespace());
-        let address = if canonical {
-            std::borrow::Cow::Borrowed(address.as_str())
-        } else {
-            std::borrow::Cow::Owned(address.trim().to_lowercase())
-        };
-        EmailRef { kind: e.kind, address }
+        EmailRef { kind: e.kind, address: canonical_address(&e.address) }
+    }
+}
+
+/// An address as fingerprints compare it, `address.trim().to_lowercase()`: borrowed when it is
+/// that already.
+fn canonical_address(address: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = address.trim();
+    if trimmed.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(trimmed.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(trimmed)
     }
 }
 
@@ -591,17 +585,10 @@ fn show_as_name(show_as: ShowAs) -> &'static str {
 /// The print of one attendee compared by presence ([`FieldValue::canonical`]): the address
 /// trimmed and lower-cased, no name, the default role and answer.
 fn attendee_presence_print(email: &str) -> u64 {
-    let trimmed = email.trim();
-    let lowered;
-    let canonical = if trimmed.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
-        lowered = trimmed.to_lowercase();
-        lowered.as_str()
-    } else {
-        trimmed
-    };
+    let canonical = canonical_address(email);
     let written = written_print(|out| {
         out.extend_from_slice(br#"{"type":"attendee","value":{"email":"#);
-        push_json_str(out, canonical)?;
+        push_json_str(out, &canonical)?;
         out.extend_from_slice(br#","name":null,"role":"required","response":"needs_action"}}"#);
         Some(())
     });
@@ -629,15 +616,17 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
     Some(())
 }
 
-/// The xxh3 hash of JSON text that `write` puts together by hand, in the buffer [`hash_json`]
-/// uses. The text must be byte for byte what `serde_json::to_vec` writes for the same value (the
-/// tests compare them), so that a print does not depend on how it was computed. `None` when
-/// `write` gives up (a string that needs escaping).
+/// The xxh3 hash of the JSON text `write` puts in the thread's reused buffer: serde_json's
+/// ([`hash_json`]), or text put together by hand, which must be byte for byte what
+/// `serde_json::to_vec` writes for the same value (the tests compare them), so that a print does
+/// not depend on how it was computed. `None` when `write` gives up (a string that needs
+/// escaping) or the thread has no buffer.
 fn written_print(write: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<u64> {
     JSON.try_with(|buffer| {
         let mut bytes = buffer.try_borrow_mut().ok()?;
         bytes.clear();
         let print = write(&mut bytes).map(|()| xxhash_rust::xxh3::xxh3_64(&bytes));
+        // A rare huge value (a long description) does not stay allocated.
         if bytes.capacity() > 64 * 1024 {
             *bytes = Vec::new();
         }
