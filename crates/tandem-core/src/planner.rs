@@ -730,9 +730,10 @@ impl<'a> Planner<'a> {
         (fitted.value, fitted.cut)
     }
 
-    /// [`Self::fit`], also saying whether the value came out other than it went in.
+    /// [`Self::fit`], also saying whether the value came out other than it went in
+    /// ([`Fitted::altered`]).
     fn fit_value(&self, target: Side, key: &FieldKey, value: Option<FieldValue>) -> Fitted {
-        let Some(limit) = self.limit(target, key) else { return Fitted { value, cut: false, altered: false } };
+        let Some(limit) = self.limit(target, key) else { return Fitted { value, cut: false, blanked: false } };
         let mut blanked = false;
         let mut cut = false;
         let mut dropped_emails = false;
@@ -769,7 +770,7 @@ impl<'a> Planner<'a> {
             other => Some(other),
         });
         cut |= dropped_emails;
-        let Some(max_items) = limit.max_items else { return Fitted { value, cut, altered: cut || blanked } };
+        let Some(max_items) = limit.max_items else { return Fitted { value, cut, blanked } };
         let value = value.map(|v| {
             let mut trim = |len: usize| {
                 if len > max_items {
@@ -814,7 +815,7 @@ impl<'a> Planner<'a> {
                 other => other,
             }
         });
-        Fitted { value, cut, altered: cut || blanked }
+        Fitted { value, cut, blanked }
     }
 
     /// Why `target` would reject an event with this record's timing, if it would.
@@ -1154,7 +1155,9 @@ impl<'a> Planner<'a> {
                 if !self.caps(target).writable(&key) {
                     continue;
                 }
-                let Fitted { value, cut, altered } = self.fit_value(target, &key, value);
+                let fitted = self.fit_value(target, &key, value);
+                let altered = fitted.altered();
+                let Fitted { value, cut, .. } = fitted;
                 if value.is_none() && self.limit(target, &key).is_some_and(|l| l.required) {
                     dropped.push(key);
                     continue;
@@ -1713,8 +1716,15 @@ struct Fitted {
     value: Option<FieldValue>,
     /// Shortened, or items left out: reported as truncated.
     cut: bool,
-    /// Other than it went in (shortened, items left out, or blanked).
-    altered: bool,
+    /// Text cut down to blanks (or blank already), so absent.
+    blanked: bool,
+}
+
+impl Fitted {
+    /// Whether the value came out other than it went in.
+    fn altered(&self) -> bool {
+        self.cut || self.blanked
+    }
 }
 
 /// A pair id that orders as its text does, but compares its first 16 bytes as a number kept in
