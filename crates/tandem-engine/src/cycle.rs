@@ -120,18 +120,21 @@ pub(crate) async fn sync_user(
     let (mailbox, (recovered_intents, unsettled)) = match early.await {
         Ok(done) => done,
         Err(error) => {
-            for object in &objects {
-                let failed = CycleRecord::new(
-                    &job.user,
-                    *object,
-                    started_at,
-                    clock.now(),
-                    options.dry_run,
-                    format!("failed: {error}"),
-                    CycleCounts::default(),
-                );
-                record_history(engine, &failed).await;
-            }
+            let failed: Vec<CycleRecord> = objects
+                .iter()
+                .map(|object| {
+                    CycleRecord::new(
+                        &job.user,
+                        *object,
+                        started_at,
+                        clock.now(),
+                        options.dry_run,
+                        format!("failed: {error}"),
+                        CycleCounts::default(),
+                    )
+                })
+                .collect();
+            record_history(engine, &failed).await;
             return Err(error);
         }
     };
@@ -159,11 +162,11 @@ pub(crate) async fn sync_user(
             };
             let record = CycleRecord::new(&job.user, object, started_at, clock.now(), options.dry_run, outcome, counts)
                 .with_operations(history);
-            record_history(engine, &record).await;
-            result
+            (result, record)
         }
     };
-    let mut reports = Vec::new();
+    let mut results = Vec::with_capacity(objects.len());
+    let mut records = Vec::with_capacity(objects.len());
     if let [first, second] = objects[..]
         && engine.inner.options.objects_at_once
         && shared::objects_at_once(job)
@@ -172,13 +175,24 @@ pub(crate) async fn sync_user(
         // to its end, and the first failure in object order is the sync's.
         let (first_seat, second_seat) = shared::seats();
         let (first, second) = tokio::join!(run_one(first, Some(first_seat)), run_one(second, Some(second_seat)));
-        reports.push(first?);
-        reports.push(second?);
+        for (result, record) in [first, second] {
+            results.push(result);
+            records.push(record);
+        }
     } else {
         for object in objects {
-            reports.push(run_one(object, None).await?);
+            let (result, record) = run_one(object, None).await;
+            let failed = result.is_err();
+            results.push(result);
+            records.push(record);
+            if failed {
+                break;
+            }
         }
     }
+    // Both objects' cycles in one write to the history.
+    record_history(engine, &records).await;
+    let reports = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(SyncReport {
         user: job.user.clone(),
         dry_run: options.dry_run,
@@ -189,11 +203,11 @@ pub(crate) async fn sync_user(
     })
 }
 
-/// Keeps one cycle in the user's history. Housekeeping: a failure is logged, never fails the
-/// sync.
-async fn record_history(engine: &Engine, record: &CycleRecord) {
-    if let Err(error) = engine.inner.store.record_cycle(record).await {
-        tracing::warn!(error = %error, object = %record.object, "could not record the cycle in the history");
+/// Keeps a sync's cycles in the user's history. Housekeeping: a failure is logged, never fails
+/// the sync.
+async fn record_history(engine: &Engine, records: &[CycleRecord]) {
+    if let Err(error) = engine.inner.store.record_cycles(records).await {
+        tracing::warn!(error = %error, "could not record the cycles in the history");
     }
 }
 

@@ -150,9 +150,10 @@ pub struct EngineOptions {
     /// How often an unresolved item is rechecked with the target (one query per object and
     /// side, only when items are due).
     pub unresolved_recheck_interval: Duration,
-    /// A member of an organization feed that has not read its inbox for this long (a user
-    /// removed from the configuration, or stopped) is removed from the feed with its rows by
-    /// [`Engine::run_feed`]; if it comes back it reads its own data once, as at its first sync.
+    /// A member of an organization feed that has not consumed its inbox (committed a cycle that
+    /// read it) for this long (a user removed from the configuration, or stopped, or whose
+    /// cycles keep failing) is removed from the feed with its rows by [`Engine::run_feed`]; if it
+    /// comes back it reads its own data once, as at its first sync.
     pub feed_member_idle: Duration,
     /// Whether a user's contact and event cycles may run at the same time, sharing write
     /// requests, when both of the user's connectors allow it (`Connector::concurrent_objects`).
@@ -279,7 +280,14 @@ struct Inner {
     clock: Arc<dyn Clock>,
     options: EngineOptions,
     policy: Arc<Policy>,
+    /// When a sync last pruned the audit log (see [`AUDIT_PRUNE_INTERVAL`]).
+    audit_pruned_at: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
+
+/// How often syncs prune the audit log. Retention is counted in days, and a prune is a write
+/// transaction that every other writer of the store waits behind: pruning at the end of each of
+/// 10,000 users' syncs was 10,000 such waits a round for one useful one.
+const AUDIT_PRUNE_INTERVAL: chrono::Duration = chrono::Duration::minutes(1);
 
 /// The sync runtime. Cheap to clone; clones share the store.
 #[derive(Clone)]
@@ -305,7 +313,15 @@ impl Engine {
 
     /// An engine with an injected clock and options, and the default security policy.
     pub fn with(store: Arc<dyn StateStore>, clock: Arc<dyn Clock>, options: EngineOptions) -> Self {
-        Engine { inner: Arc::new(Inner { store, clock, options, policy: Arc::new(Policy::default()) }) }
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                options,
+                policy: Arc::new(Policy::default()),
+                audit_pruned_at: std::sync::Mutex::new(None),
+            }),
+        }
     }
 
     /// The same engine under another security policy. Load it with
@@ -320,6 +336,7 @@ impl Engine {
                 clock: Arc::clone(&inner.clock),
                 options: inner.options.clone(),
                 policy,
+                audit_pruned_at: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -364,16 +381,31 @@ impl Engine {
         if !options.dry_run {
             self.record_status(&job.user, &result).await?;
             // Retention is housekeeping: a failure to prune never fails the sync.
-            if let Err(error) = self.prune_audit().await {
+            if self.audit_prune_due()
+                && let Err(error) = self.prune_audit().await
+            {
                 tracing::warn!(error = %error, "could not prune the audit log");
             }
         }
         result
     }
 
+    /// Whether this sync should prune the audit log: the first sync of this engine does, then
+    /// one at most every [`AUDIT_PRUNE_INTERVAL`] (or when the clock went back). Taking the turn
+    /// marks it taken, so syncs finishing together do not all prune.
+    fn audit_prune_due(&self) -> bool {
+        let now = self.inner.clock.now();
+        let mut last = self.inner.audit_pruned_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = last.is_none_or(|at| now < at || now - at >= AUDIT_PRUNE_INTERVAL);
+        if due {
+            *last = Some(now);
+        }
+        due
+    }
+
     /// Deletes audit entries older than the policy's retention (`audit.retention_days`), of
-    /// every user. [`Engine::sync_user`] calls it at the end of every sync that is not a dry
-    /// run. Returns how many entries were deleted.
+    /// every user. [`Engine::sync_user`] calls it at the end of a sync that is not a dry run:
+    /// the engine's first, then at most once a minute. Returns how many entries were deleted.
     pub async fn prune_audit(&self) -> Result<u64, EngineError> {
         let cutoff = self.inner.clock.now() - self.inner.policy.audit_retention();
         let deleted = self.inner.store.prune_audit(cutoff).await?;

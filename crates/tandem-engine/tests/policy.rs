@@ -437,3 +437,43 @@ async fn the_audit_log_is_pruned_to_the_policy_retention_at_the_end_of_a_sync() 
     assert_eq!(engine.prune_audit().await.unwrap(), reasons.len() as u64);
     assert!(audit(&engine).await.is_empty());
 }
+
+/// Pruning is a write every other user's sync waits behind: the syncs of one minute prune once.
+#[tokio::test]
+async fn syncs_prune_the_audit_log_at_most_once_a_minute() {
+    let now = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z").unwrap().with_timezone(&Utc);
+    let clock = FixedClock(Arc::new(Mutex::new(now)));
+    let store = store().await;
+    let policy = Policy::from_toml_str("[audit]\nretention_days = 30").unwrap();
+    let engine =
+        Engine::with(store.clone(), Arc::new(clock.clone()), EngineOptions::default()).with_policy(Arc::new(policy));
+    let old = |reason: &str| AuditEntry {
+        at: now - Duration::days(31),
+        user: USER.into(),
+        object: C,
+        side: None,
+        record_id: None,
+        action: "update".into(),
+        outcome: "applied".into(),
+        reason: reason.into(),
+        detail: None,
+    };
+    let j = job(Arc::new(MemoryConnector::new("crm")), Arc::new(MemoryConnector::new("mailbox")));
+    let reasons = |engine: &Engine| {
+        let engine = engine.clone();
+        async move { audit(&engine).await.into_iter().map(|e| e.reason).collect::<Vec<String>>() }
+    };
+
+    store.append_audit(&[old("first")]).await.unwrap();
+    engine.sync_user(&j, &only(C)).await.unwrap();
+    assert!(!reasons(&engine).await.contains(&"first".to_owned()), "the engine's first sync prunes");
+
+    store.append_audit(&[old("second")]).await.unwrap();
+    *clock.0.lock().unwrap() = now + Duration::seconds(30);
+    engine.sync_user(&j, &only(C)).await.unwrap();
+    assert!(reasons(&engine).await.contains(&"second".to_owned()), "not again within the minute");
+
+    *clock.0.lock().unwrap() = now + Duration::seconds(61);
+    engine.sync_user(&j, &only(C)).await.unwrap();
+    assert!(!reasons(&engine).await.contains(&"second".to_owned()), "a minute on, the next sync prunes");
+}

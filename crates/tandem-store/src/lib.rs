@@ -634,6 +634,16 @@ pub trait StateStore: Send + Sync {
     /// [`CYCLES_KEPT_PER_USER`], in one transaction.
     async fn record_cycle(&self, record: &CycleRecord) -> Result<(), StoreError>;
 
+    /// Appends cycles (a sync's, one per object) to their users' histories, as
+    /// [`StateStore::record_cycle`] does each. A store may write them in one transaction (SQLite
+    /// does: one write instead of one per object); the default records them one by one.
+    async fn record_cycles(&self, records: &[CycleRecord]) -> Result<(), StoreError> {
+        for record in records {
+            self.record_cycle(record).await?;
+        }
+        Ok(())
+    }
+
     /// The user's newest `limit` cycles, newest first.
     async fn cycles(&self, user: &str, limit: usize) -> Result<Vec<CycleRecord>, StoreError>;
 

@@ -6,7 +6,7 @@
 //! | table | key | holds |
 //! | --- | --- | --- |
 //! | `feeds` | `(feed, object)` | the feed's cursor (BLOB) and `head`, the sequence number of its last committed page |
-//! | `feed_members` | `(feed, object, member)` | who the feed delivers to, and when it last joined or read its inbox (`last_read`, version 7) |
+//! | `feed_members` | `(feed, object, member)` | who the feed delivers to, and when it last joined or consumed its inbox (`last_read`, version 7; set by `prune_feed_inbox`) |
 //! | `feed_inbox` | `(feed, object, member, record_id)`, index `(feed, object, member, seq)` | the newest change of each record for each member, and the page (`seq`) that delivered it |
 //!
 //! **Invariants** (the conformance suite checks each on both stores):
@@ -134,18 +134,20 @@ pub trait FeedInbox: Send + Sync {
         after: u64,
     ) -> Result<Option<Vec<InboxItem>>, StoreError>;
 
-    /// Drops the member's rows delivered at or before page `upto` (once its cycle committed).
+    /// Drops the member's rows delivered at or before page `upto` (once its cycle committed), and
+    /// marks the member alive (`last_read`): the engine calls it after every committed cycle that
+    /// read the inbox, and reading alone writes nothing (one write per cycle, not two).
     async fn prune_feed_inbox(&self, feed: &str, object: ObjectKind, member: &str, upto: u64)
     -> Result<(), StoreError>;
 
     /// Unregisters `member` and drops its rows.
     async fn leave_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<(), StoreError>;
 
-    /// Unregisters the members that have not joined or read their inbox since `idle_since`,
-    /// with their rows; returns how many. A member read its inbox when [`feed_inbox`]
-    /// answered it (the store's clock).
+    /// Unregisters the members that have not joined or consumed their inbox since `idle_since`,
+    /// with their rows; returns how many. A member consumed its inbox when
+    /// [`prune_feed_inbox`] was called for it (the store's clock).
     ///
-    /// [`feed_inbox`]: FeedInbox::feed_inbox
+    /// [`prune_feed_inbox`]: FeedInbox::prune_feed_inbox
     async fn evict_idle_feed_members(
         &self,
         feed: &str,

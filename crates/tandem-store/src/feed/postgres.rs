@@ -175,14 +175,6 @@ impl FeedInbox for PgStore {
         .await
         .map_err(db("feed_inbox"))?;
         tx.commit().await.map_err(db("feed_inbox: end"))?;
-        query("UPDATE feed_members SET last_read = $1 WHERE feed = $2 AND object = $3 AND member = $4")
-            .bind(ts(&Utc::now()))
-            .bind(feed)
-            .bind(object.as_str())
-            .bind(member)
-            .execute(&self.pool)
-            .await
-            .map_err(db("feed_inbox: last read"))?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let seq: i64 = row.try_get("seq").map_err(db("feed_inbox: seq"))?;
@@ -207,6 +199,14 @@ impl FeedInbox for PgStore {
             .execute(&self.pool)
             .await
             .map_err(db("prune_feed_inbox"))?;
+        query("UPDATE feed_members SET last_read = $1 WHERE feed = $2 AND object = $3 AND member = $4")
+            .bind(ts(&Utc::now()))
+            .bind(feed)
+            .bind(object.as_str())
+            .bind(member)
+            .execute(&self.pool)
+            .await
+            .map_err(db("prune_feed_inbox: last read"))?;
         Ok(())
     }
 

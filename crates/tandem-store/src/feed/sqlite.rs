@@ -100,6 +100,7 @@ impl FeedInbox for SqliteStore {
     }
 
     async fn commit_feed_page(&self, feed: &str, object: ObjectKind, page: &FeedPage) -> Result<u64, StoreError> {
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("commit_feed_page: begin"))?;
         let head = ensure_feed(&mut tx, feed, object).await?;
         if page.restart {
@@ -156,6 +157,7 @@ impl FeedInbox for SqliteStore {
     }
 
     async fn join_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<u64, StoreError> {
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("join_feed: begin"))?;
         let head = ensure_feed(&mut tx, feed, object).await?;
         query(
@@ -205,15 +207,6 @@ impl FeedInbox for SqliteStore {
         .await
         .map_err(db("feed_inbox"))?;
         tx.commit().await.map_err(db("feed_inbox: end"))?;
-        // Outside the read: marking the member alive must not turn the read into a write.
-        query("UPDATE feed_members SET last_read = ? WHERE feed = ? AND object = ? AND member = ?")
-            .bind(ts(&Utc::now()))
-            .bind(feed)
-            .bind(object.as_str())
-            .bind(member)
-            .execute(&self.pool)
-            .await
-            .map_err(db("feed_inbox: last read"))?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let seq: i64 = row.try_get("seq").map_err(db("feed_inbox: seq"))?;
@@ -230,18 +223,29 @@ impl FeedInbox for SqliteStore {
         member: &str,
         upto: u64,
     ) -> Result<(), StoreError> {
-        query("DELETE FROM feed_inbox WHERE feed = ? AND object = ? AND member = ? AND seq <= ?")
-            .bind(feed)
-            .bind(object.as_str())
-            .bind(member)
-            .bind(i64::try_from(upto).unwrap_or(i64::MAX))
-            .execute(&self.pool)
-            .await
-            .map_err(db("prune_feed_inbox"))?;
+        let _turn = self.write_turns.wait().await;
+        // Two statements in one request to the connection's thread; each is its own transaction,
+        // and either may be repeated.
+        query(
+            "DELETE FROM feed_inbox WHERE feed = ? AND object = ? AND member = ? AND seq <= ?; \
+             UPDATE feed_members SET last_read = ? WHERE feed = ? AND object = ? AND member = ?",
+        )
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(member)
+        .bind(i64::try_from(upto).unwrap_or(i64::MAX))
+        .bind(ts(&Utc::now()))
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(member)
+        .execute(&self.pool)
+        .await
+        .map_err(db("prune_feed_inbox"))?;
         Ok(())
     }
 
     async fn leave_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("leave_feed: begin"))?;
         for sql in [
             "DELETE FROM feed_inbox WHERE feed = ? AND object = ? AND member = ?",
@@ -265,6 +269,7 @@ impl FeedInbox for SqliteStore {
         object: ObjectKind,
         idle_since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("evict_idle_feed_members: begin"))?;
         let idle = ts(&idle_since);
         query(

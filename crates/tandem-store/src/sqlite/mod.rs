@@ -132,6 +132,62 @@ pub struct SqliteStore {
     claim_scope: std::sync::Arc<str>,
     /// The background checkpointer of a file database, stopped when the last clone is dropped.
     _checkpointer: Option<std::sync::Arc<Checkpointer>>,
+    /// Where this process's writers queue for SQLite's one write lock (see [`WriteTurns`]).
+    pub(crate) write_turns: WriteTurns,
+    /// Intents waiting to be journaled together (see [`JournalQueue`]).
+    journal_queue: JournalQueue,
+}
+
+/// A caller's intents, and where to answer whether they are durable.
+type QueuedIntents = (Vec<Intent>, tokio::sync::oneshot::Sender<Result<(), StoreError>>);
+
+/// Group commit of the journal. Every `record_intents` must be flushed to disk before it returns,
+/// and a flush costs milliseconds here, under SQLite's one write lock: with many users syncing at
+/// once, their journal writes queued behind each other's flushes. A caller queues its intents
+/// here, then waits for its write turn; the caller whose turn comes writes every queued caller's
+/// intents in one transaction and one flush, and answers them all. Intents recorded by a
+/// caller that then gave up waiting are still journaled: recovery settles an intent that was
+/// never sent, as after a crash before the send.
+#[derive(Debug, Clone, Default)]
+struct JournalQueue {
+    queued: std::sync::Arc<std::sync::Mutex<Vec<QueuedIntents>>>,
+    /// Transactions that carried more than one caller's intents, for tests.
+    #[cfg(test)]
+    joint: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl JournalQueue {
+    /// Queues `intents`; the receiver gets the outcome of the transaction that carries them.
+    fn push(&self, intents: Vec<Intent>) -> tokio::sync::oneshot::Receiver<Result<(), StoreError>> {
+        let (answer, outcome) = tokio::sync::oneshot::channel();
+        self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((intents, answer));
+        outcome
+    }
+
+    /// Everything queued so far, leaving the queue empty.
+    fn take(&self) -> Vec<QueuedIntents> {
+        std::mem::take(&mut *self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+/// Writers of one store (and its clones) take turns here, first come first served, before they
+/// take a connection and begin a write transaction.
+///
+/// SQLite lets one transaction write at a time. Without this queue a writer that finds the lock
+/// taken waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 … up to 100 ms between tries
+/// (so the lock sits idle while waiters sleep, and later writers can overtake earlier ones), on a
+/// pool connection that readers then cannot use. With 32 users syncing at once, the cycles'
+/// commits spent most of their time asleep there. Writers in other processes still meet the busy
+/// timeout, as before.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WriteTurns(std::sync::Arc<tokio::sync::Mutex<()>>);
+
+impl WriteTurns {
+    /// Waits for this writer's turn; the turn ends when the guard is dropped (after the commit or
+    /// rollback: declare the guard before the transaction, so it is dropped after it).
+    pub(crate) async fn wait(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.lock().await
+    }
 }
 
 /// How often the background task copies the WAL into the database file.
@@ -217,8 +273,13 @@ impl SqliteStore {
             .map_err(|e| map_sqlx(&format!("opening {}", path.display()), e))?;
         let scope = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         let checkpointer = Checkpointer::start(pool.clone()).map(std::sync::Arc::new);
-        let store =
-            SqliteStore { pool, claim_scope: format!("file:{}", scope.display()).into(), _checkpointer: checkpointer };
+        let store = SqliteStore {
+            pool,
+            claim_scope: format!("file:{}", scope.display()).into(),
+            _checkpointer: checkpointer,
+            write_turns: WriteTurns::default(),
+            journal_queue: JournalQueue::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -238,9 +299,61 @@ impl SqliteStore {
         static MEMORY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = MEMORY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // No WAL in memory: nothing to checkpoint.
-        let store = SqliteStore { pool, claim_scope: format!("memory:{n}").into(), _checkpointer: None };
+        let store = SqliteStore {
+            pool,
+            claim_scope: format!("memory:{n}").into(),
+            _checkpointer: None,
+            write_turns: WriteTurns::default(),
+            journal_queue: JournalQueue::default(),
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Writes the queued callers' intents in one fully synced transaction (one flush to disk for
+    /// all of them), and answers each caller. Should that fail, each caller's intents are written
+    /// alone, so that one caller's bad intent fails only that caller.
+    async fn write_journal_groups(&self, mut queued: Vec<QueuedIntents>) {
+        if queued.len() == 1 {
+            let (intents, answer) = queued.swap_remove(0);
+            let _ = answer.send(self.write_intents_synced(&intents).await);
+            return;
+        }
+        let lens: Vec<usize> = queued.iter().map(|(intents, _)| intents.len()).collect();
+        let mut all = Vec::with_capacity(lens.iter().sum());
+        for (intents, _) in &mut queued {
+            all.append(intents);
+        }
+        #[cfg(test)]
+        self.journal_queue.joint.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.write_intents_synced(&all).await.is_ok() {
+            for (_, answer) in queued {
+                let _ = answer.send(Ok(()));
+            }
+            return;
+        }
+        // Nothing of the joint transaction was stored: each caller's intents on their own.
+        let mut rest = all.into_iter();
+        for ((_, answer), len) in queued.into_iter().zip(lens) {
+            let intents: Vec<Intent> = rest.by_ref().take(len).collect();
+            let _ = answer.send(self.write_intents_synced(&intents).await);
+        }
+    }
+
+    /// One transaction of intents, synced fully: the journal must survive a power cut, not only a
+    /// crash (`synchronous = FULL` flushes the WAL at commit); the pool's setting is restored after.
+    async fn write_intents_synced(&self, intents: &[Intent]) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db("record_intents"))?;
+        query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await
+            .map_err(db("record_intents: PRAGMA synchronous"))?;
+        let result = upsert_intents(&mut conn, intents).await;
+        if let Err(e) = query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await {
+            tracing::warn!(error = %e, "could not restore synchronous = NORMAL; dropping the connection");
+            conn.close_on_drop();
+        }
+        result
     }
 
     /// The schema version of the open database.
@@ -347,19 +460,24 @@ impl StateStore for SqliteStore {
         if intents.is_empty() {
             return Ok(());
         }
-        // The journal must survive a power cut, not only a crash: sync this transaction fully
-        // (`synchronous = FULL` fsyncs the WAL at commit), then restore the pool's setting.
-        let mut conn = self.pool.acquire().await.map_err(db("record_intents"))?;
-        query("PRAGMA synchronous = FULL")
-            .execute(&mut *conn)
-            .await
-            .map_err(db("record_intents: PRAGMA synchronous"))?;
-        let result = upsert_intents(&mut conn, intents).await;
-        if let Err(e) = query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await {
-            tracing::warn!(error = %e, "could not restore synchronous = NORMAL; dropping the connection");
-            conn.close_on_drop();
+        let mut written = self.journal_queue.push(intents.to_vec());
+        let cancelled = || {
+            Err(StoreError::Database("record_intents: the journal write carrying these intents was cancelled".into()))
+        };
+        // A writer ahead in the queue may carry these intents before this one's turn comes.
+        let turn = tokio::select! {
+            biased;
+            outcome = &mut written => return outcome.unwrap_or_else(|_| cancelled()),
+            turn = self.write_turns.wait() => turn,
+        };
+        let queued = self.journal_queue.take();
+        if !queued.is_empty() {
+            self.write_journal_groups(queued).await;
         }
-        result
+        drop(turn);
+        // Written by now, by this writer or by one ahead of it in the queue (which answers
+        // before its turn ends); a dropped answer means that writer was cancelled mid-write.
+        written.await.unwrap_or_else(|_| cancelled())
     }
 
     async fn pending_intents(&self, user: &str) -> Result<Vec<Intent>, StoreError> {
@@ -378,6 +496,7 @@ impl StateStore for SqliteStore {
         if keys.is_empty() {
             return Ok(());
         }
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("resolve_intents"))?;
         delete_intents(&mut tx, user, keys).await?;
         tx.commit().await.map_err(db("resolve_intents: commit"))
@@ -401,6 +520,7 @@ impl StateStore for SqliteStore {
             return Ok(());
         }
         let started = Instant::now();
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("commit_cycle: begin"))?;
         // On error the transaction is dropped, which rolls it back.
         apply_commit(&mut tx, user, object, &commit).await?;
@@ -445,6 +565,7 @@ impl StateStore for SqliteStore {
         if entries.is_empty() {
             return Ok(());
         }
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("append_audit"))?;
         insert_audit(&mut tx, entries).await?;
         tx.commit().await.map_err(db("append_audit: commit"))
@@ -521,6 +642,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn prune_audit(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _turn = self.write_turns.wait().await;
         let done = query("DELETE FROM audit WHERE at < ?")
             .bind(ts(&older_than))
             .execute(&self.pool)
@@ -530,6 +652,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn set_status(&self, status: &UserStatus) -> Result<(), StoreError> {
+        let _turn = self.write_turns.wait().await;
         query(
             "INSERT INTO status (user_id, last_cycle_at, last_success_at, last_error, consecutive_failures, \
              ambiguous_matches) VALUES (?, ?, ?, ?, ?, ?) \
@@ -586,6 +709,7 @@ impl StateStore for SqliteStore {
             return Ok(0);
         }
         let at = ts(&at);
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("approve_quarantined"))?;
         let mut marked = 0;
         for (side, id) in records {
@@ -609,36 +733,55 @@ impl StateStore for SqliteStore {
     }
 
     async fn record_cycle(&self, record: &CycleRecord) -> Result<(), StoreError> {
+        self.record_cycles(std::slice::from_ref(record)).await
+    }
+
+    async fn record_cycles(&self, records: &[CycleRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let json = |what: &str, e: serde_json::Error| StoreError::Invalid(format!("record_cycle: {what}: {e}"));
-        let counts = serde_json::to_string(&record.counts).map_err(|e| json("counts", e))?;
-        let operations = serde_json::to_string(&record.operations).map_err(|e| json("operations", e))?;
+        let mut rows = Vec::with_capacity(records.len());
+        for record in records {
+            let counts = serde_json::to_string(&record.counts).map_err(|e| json("counts", e))?;
+            let operations = serde_json::to_string(&record.operations).map_err(|e| json("operations", e))?;
+            rows.push((record, counts, operations));
+        }
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("record_cycle"))?;
-        query(
-            "INSERT INTO cycles (user_id, object, started_at, finished_at, dry_run, outcome, counts, operations, \
-             operations_omitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&record.user)
-        .bind(record.object.as_str())
-        .bind(ts(&record.started_at))
-        .bind(ts(&record.finished_at))
-        .bind(record.dry_run)
-        .bind(&record.outcome)
-        .bind(counts)
-        .bind(operations)
-        .bind(i64::try_from(record.operations_omitted).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await
-        .map_err(db("record_cycle"))?;
-        query(
-            "DELETE FROM cycles WHERE user_id = ? AND id <= \
-             (SELECT id FROM cycles WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-        )
-        .bind(&record.user)
-        .bind(&record.user)
-        .bind(i64::try_from(CYCLES_KEPT_PER_USER).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await
-        .map_err(db("record_cycle: pruning"))?;
+        for (record, counts, operations) in rows {
+            query(
+                "INSERT INTO cycles (user_id, object, started_at, finished_at, dry_run, outcome, counts, operations, \
+                 operations_omitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&record.user)
+            .bind(record.object.as_str())
+            .bind(ts(&record.started_at))
+            .bind(ts(&record.finished_at))
+            .bind(record.dry_run)
+            .bind(&record.outcome)
+            .bind(counts)
+            .bind(operations)
+            .bind(i64::try_from(record.operations_omitted).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("record_cycle"))?;
+        }
+        let mut users: Vec<&str> = records.iter().map(|r| r.user.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        for user in users {
+            query(
+                "DELETE FROM cycles WHERE user_id = ? AND id <= \
+                 (SELECT id FROM cycles WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            )
+            .bind(user)
+            .bind(user)
+            .bind(i64::try_from(CYCLES_KEPT_PER_USER).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("record_cycle: pruning"))?;
+        }
         tx.commit().await.map_err(db("record_cycle: commit"))
     }
 
@@ -671,6 +814,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn reset_user(&self, user: &str, object: Option<ObjectKind>) -> Result<(), StoreError> {
+        let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("reset_user"))?;
         match object {
             None => {

@@ -306,3 +306,93 @@ async fn pairs_by_record_uses_the_index() -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+fn intent(user: &str, key: &str) -> Result<Intent, StoreError> {
+    Ok(Intent {
+        user: user.to_owned(),
+        object: ObjectKind::Contact,
+        key: key.to_owned(),
+        target: Side::Mailbox,
+        operation: crate::JournalJson::to_json(&serde_json::json!({ "op": "create", "key": key }))
+            .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        created_at: Utc::now(),
+    })
+}
+
+/// Starts `record_intents` for each user's intents while this test holds the write turn, and
+/// waits until all of them are queued; releasing the turn lets one writer carry them all.
+async fn queue_behind_a_held_turn(
+    store: &SqliteStore,
+    batches: Vec<Vec<Intent>>,
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let turn = store.write_turns.wait().await;
+    let n = batches.len();
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .map(|intents| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_intents(&intents).await })
+        })
+        .collect();
+    for _ in 0..10_000 {
+        if store.journal_queue.queued.lock().map(|q| q.len()).unwrap_or(0) == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(store.journal_queue.queued.lock().map(|q| q.len()).unwrap_or(0), n, "every writer queued");
+    drop(turn);
+    let mut out = Vec::with_capacity(n);
+    for task in tasks {
+        out.push(task.await.map_err(|e| StoreError::Database(e.to_string()))?);
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn journal_writes_queued_together_share_one_transaction_and_all_become_durable() -> Result<(), StoreError> {
+    let dir = std::env::temp_dir().join(format!("tandem-store-group-{}", std::process::id()));
+    let store = SqliteStore::open(dir.join("state.db")).await?;
+    let users = ["ada", "bob", "cy", "dee", "eve"];
+    let batches: Vec<Vec<Intent>> = users
+        .iter()
+        .map(|u| (0..3).map(|i| intent(u, &format!("tdm-{u}-{i}"))).collect::<Result<_, _>>())
+        .collect::<Result<_, _>>()?;
+    let results = queue_behind_a_held_turn(&store, batches).await?;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.journal_queue.joint.load(std::sync::atomic::Ordering::Relaxed), 1, "one joint transaction");
+    for u in users {
+        let keys: Vec<String> = store.pending_intents(u).await?.into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, (0..3).map(|i| format!("tdm-{u}-{i}")).collect::<Vec<_>>(), "{u}");
+    }
+    store.close().await;
+    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_callers_failing_intents_fail_only_that_caller() -> Result<(), StoreError> {
+    let store = SqliteStore::in_memory().await?;
+    // Stands in for whatever makes one caller's rows fail (a constraint, a bad row).
+    query(
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON journal WHEN NEW.intent_key = 'poison' \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    )
+    .execute(&store.pool)
+    .await
+    .map_err(db("trigger"))?;
+    let batches = vec![
+        vec![intent("ada", "tdm-a1")?, intent("ada", "tdm-a2")?],
+        vec![intent("bob", "tdm-b1")?, intent("bob", "poison")?],
+        vec![intent("cy", "tdm-c1")?],
+    ];
+    let results = queue_behind_a_held_turn(&store, batches).await?;
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(results[1].is_err(), "the poisoned caller fails");
+    assert_eq!(store.journal_queue.joint.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let keys = |intents: Vec<Intent>| intents.into_iter().map(|i| i.key).collect::<Vec<_>>();
+    assert_eq!(keys(store.pending_intents("ada").await?), ["tdm-a1", "tdm-a2"]);
+    assert_eq!(keys(store.pending_intents("bob").await?), Vec::<String>::new(), "none of the failed caller's");
+    assert_eq!(keys(store.pending_intents("cy").await?), ["tdm-c1"]);
+    Ok(())
+}

@@ -989,12 +989,19 @@ pub async fn cycle_history_keeps_the_newest_per_user_and_users_lists_everyone(b:
     let many: Vec<CycleOperation> = vec![op; tandem_store::MAX_CYCLE_OPERATIONS + 7];
     let bob = CycleRecord::new(BOB, EVENT, t(0), t(1), true, "ok", CycleCounts::default().with_held(2, 3));
     store.record_cycle(&bob).await?;
-    for n in 0..60 {
-        let counts = CycleCounts::new(n as usize, 1, 2, 3, 4);
-        let outcome = if n % 2 == 0 { "ok" } else { "failed: Graph returned 503" };
-        let record =
-            CycleRecord::new(ADA, CONTACT, t(n), t(n + 1), false, outcome, counts).with_operations(many.clone());
-        store.record_cycle(&record).await?;
+    let records: Vec<CycleRecord> = (0..60)
+        .map(|n| {
+            let counts = CycleCounts::new(n as usize, 1, 2, 3, 4);
+            let outcome = if n % 2 == 0 { "ok" } else { "failed: Graph returned 503" };
+            CycleRecord::new(ADA, CONTACT, t(n), t(n + 1), false, outcome, counts).with_operations(many.clone())
+        })
+        .collect();
+    // One at a time, and a sync's two cycles together (kept in the order given).
+    for record in &records[..10] {
+        store.record_cycle(record).await?;
+    }
+    for two in records[10..].chunks(2) {
+        store.record_cycles(two).await?;
     }
     let kept = store.cycles(ADA, 1_000).await?;
     assert_eq!(kept.len(), tandem_store::CYCLES_KEPT_PER_USER);
@@ -1286,8 +1293,9 @@ pub async fn joins_and_pages_racing_never_skip_a_member(b: &dyn Backend) -> Test
     Ok(())
 }
 
-/// Members that have not read their inbox since a moment are removed with their rows; one that
-/// read it since stays.
+/// Members that have not consumed their inbox since a moment are removed with their rows; one
+/// that consumed it since (read it and pruned what its committed cycle read) stays. A read alone
+/// does not count: a member whose cycles fail never commits.
 pub async fn idle_members_are_evicted_with_their_rows(b: &dyn Backend) -> TestResult {
     use tandem_store::feed::{Delivery, FeedPage, Recipients};
     let store = b.store();
@@ -1302,7 +1310,10 @@ pub async fn idle_members_are_evicted_with_their_rows(b: &dyn Backend) -> TestRe
     let mark = Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     assert_eq!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.expect("member").len(), 1);
-    assert_eq!(feeds.evict_idle_feed_members("org", CONTACT, mark).await?, 1, "B has not read since");
+    assert_eq!(feeds.feed_inbox("org", CONTACT, "005B", 0).await?.expect("member").len(), 1);
+    // A's cycle committed what it read; B's did not.
+    feeds.prune_feed_inbox("org", CONTACT, "005A", 0).await?;
+    assert_eq!(feeds.evict_idle_feed_members("org", CONTACT, mark).await?, 1, "B has not consumed since");
     assert!(feeds.feed_inbox("org", CONTACT, "005B", 0).await?.is_none(), "B must read its own data again");
     assert_eq!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.expect("A stays").len(), 1);
     Ok(())
