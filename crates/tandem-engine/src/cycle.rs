@@ -96,10 +96,13 @@ fn source_of(op: &Operation, states: &BTreeMap<PairId, NextState>, pairs: &PairI
     }
 }
 
+/// One sync of one user. Its cycles' records for the history go into `history` (also when the
+/// sync fails), for the caller to write with the user's status (`Engine::sync_user`).
 pub(crate) async fn sync_user(
     engine: &Engine,
     job: &UserSync,
     options: &SyncOptions,
+    history: &mut Vec<CycleRecord>,
 ) -> Result<SyncReport, EngineError> {
     let clock = &engine.inner.clock;
     let started_at = clock.now();
@@ -120,21 +123,17 @@ pub(crate) async fn sync_user(
     let (mailbox, (recovered_intents, unsettled)) = match early.await {
         Ok(done) => done,
         Err(error) => {
-            let failed: Vec<CycleRecord> = objects
-                .iter()
-                .map(|object| {
-                    CycleRecord::new(
-                        &job.user,
-                        *object,
-                        started_at,
-                        clock.now(),
-                        options.dry_run,
-                        format!("failed: {error}"),
-                        CycleCounts::default(),
-                    )
-                })
-                .collect();
-            record_history(engine, &failed).await;
+            history.extend(objects.iter().map(|object| {
+                CycleRecord::new(
+                    &job.user,
+                    *object,
+                    started_at,
+                    clock.now(),
+                    options.dry_run,
+                    format!("failed: {error}"),
+                    CycleCounts::default(),
+                )
+            }));
             return Err(error);
         }
     };
@@ -166,7 +165,6 @@ pub(crate) async fn sync_user(
         }
     };
     let mut results = Vec::with_capacity(objects.len());
-    let mut records = Vec::with_capacity(objects.len());
     if let [first, second] = objects[..]
         && engine.inner.options.objects_at_once
         && shared::objects_at_once(job)
@@ -177,21 +175,19 @@ pub(crate) async fn sync_user(
         let (first, second) = tokio::join!(run_one(first, Some(first_seat)), run_one(second, Some(second_seat)));
         for (result, record) in [first, second] {
             results.push(result);
-            records.push(record);
+            history.push(record);
         }
     } else {
         for object in objects {
             let (result, record) = run_one(object, None).await;
             let failed = result.is_err();
             results.push(result);
-            records.push(record);
+            history.push(record);
             if failed {
                 break;
             }
         }
     }
-    // Both objects' cycles in one write to the history.
-    record_history(engine, &records).await;
     let reports = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(SyncReport {
         user: job.user.clone(),
@@ -201,14 +197,6 @@ pub(crate) async fn sync_user(
         recovered_intents,
         objects: reports,
     })
-}
-
-/// Keeps a sync's cycles in the user's history. Housekeeping: a failure is logged, never fails
-/// the sync.
-async fn record_history(engine: &Engine, records: &[CycleRecord]) {
-    if let Err(error) = engine.inner.store.record_cycles(records).await {
-        tracing::warn!(error = %error, "could not record the cycles in the history");
-    }
 }
 
 /// A cycle's counts for the history: what was applied, or in a dry run what was planned.

@@ -377,9 +377,12 @@ impl Engine {
     /// user's status (except in dry runs).
     pub async fn sync_user(&self, job: &UserSync, options: &SyncOptions) -> Result<SyncReport, EngineError> {
         let span = tracing::info_span!("sync", user = %job.user, dry_run = options.dry_run);
-        let result = cycle::sync_user(self, job, options).instrument(span).await;
-        if !options.dry_run {
-            self.record_status(&job.user, &result).await?;
+        let mut history = Vec::new();
+        let result = cycle::sync_user(self, job, options, &mut history).instrument(span).await;
+        if options.dry_run {
+            self.keep_history(&history).await;
+        } else {
+            self.record_status(&job.user, &result, &history).await?;
             // Retention is housekeeping: a failure to prune never fails the sync.
             if self.audit_prune_due()
                 && let Err(error) = self.prune_audit().await
@@ -415,7 +418,43 @@ impl Engine {
         Ok(deleted)
     }
 
-    async fn record_status(&self, user: &str, result: &Result<SyncReport, EngineError>) -> Result<(), EngineError> {
+    /// Sets the user's status after a sync and keeps the sync's cycles in the history, in one
+    /// write where the store can. Only the status is required: should the joint write fail, the
+    /// status is written alone and the history's loss is logged.
+    async fn record_status(
+        &self,
+        user: &str,
+        result: &Result<SyncReport, EngineError>,
+        history: &[CycleRecord],
+    ) -> Result<(), EngineError> {
+        let status = match self.next_status(user, result).await {
+            Ok(status) => status,
+            Err(error) => {
+                self.keep_history(history).await;
+                return Err(error);
+            }
+        };
+        if let Err(error) = self.inner.store.finish_sync(history, &status).await {
+            tracing::warn!(error = %error, "could not record the cycles in the history with the status");
+            self.inner.store.set_status(&status).await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps a sync's cycles in the history. Housekeeping: a failure is logged, never fails the
+    /// sync.
+    async fn keep_history(&self, history: &[CycleRecord]) {
+        if let Err(error) = self.inner.store.record_cycles(history).await {
+            tracing::warn!(error = %error, "could not record the cycles in the history");
+        }
+    }
+
+    /// The user's status after a sync with this result.
+    async fn next_status(
+        &self,
+        user: &str,
+        result: &Result<SyncReport, EngineError>,
+    ) -> Result<UserStatus, EngineError> {
         let now = self.inner.clock.now();
         let previous = self.inner.store.status(user).await?;
         let mut status = previous.unwrap_or(UserStatus {
@@ -446,8 +485,7 @@ impl Engine {
                 status.consecutive_failures = status.consecutive_failures.saturating_add(1);
             }
         }
-        self.inner.store.set_status(&status).await?;
-        Ok(())
+        Ok(status)
     }
 
     /// Syncs many users concurrently, at most [`EngineOptions::max_concurrent_users`] at once.
@@ -490,7 +528,7 @@ impl Engine {
                     tracing::error!(user = %user, panic = %message, "syncing a user panicked");
                     let result = Err(EngineError::Panicked(message));
                     if !options.dry_run
-                        && let Err(error) = self.record_status(&user, &result).await
+                        && let Err(error) = self.record_status(&user, &result, &[]).await
                     {
                         tracing::warn!(user = %user, error = %error, "could not record the status of a failed sync");
                     }

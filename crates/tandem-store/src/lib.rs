@@ -644,6 +644,14 @@ pub trait StateStore: Send + Sync {
         Ok(())
     }
 
+    /// Ends a sync: appends its cycles to the history (as [`StateStore::record_cycles`]) and sets
+    /// the user's status (as [`StateStore::set_status`]). A store may do both in one transaction
+    /// (SQLite does: one write instead of two); the default does one, then the other.
+    async fn finish_sync(&self, cycles: &[CycleRecord], status: &UserStatus) -> Result<(), StoreError> {
+        self.record_cycles(cycles).await?;
+        self.set_status(status).await
+    }
+
     /// The user's newest `limit` cycles, newest first.
     async fn cycles(&self, user: &str, limit: usize) -> Result<Vec<CycleRecord>, StoreError>;
 

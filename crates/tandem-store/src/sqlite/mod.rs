@@ -371,6 +371,69 @@ impl SqliteStore {
     }
 }
 
+/// Inserts or replaces a user's status row.
+async fn upsert_status(conn: &mut sqlx::SqliteConnection, status: &UserStatus) -> Result<(), StoreError> {
+    query(
+        "INSERT INTO status (user_id, last_cycle_at, last_success_at, last_error, consecutive_failures, \
+             ambiguous_matches) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET last_cycle_at = excluded.last_cycle_at, \
+             last_success_at = excluded.last_success_at, last_error = excluded.last_error, \
+             consecutive_failures = excluded.consecutive_failures, ambiguous_matches = excluded.ambiguous_matches",
+    )
+    .bind(&status.user)
+    .bind(status.last_cycle_at.as_ref().map(ts))
+    .bind(status.last_success_at.as_ref().map(ts))
+    .bind(status.last_error.as_deref())
+    .bind(i64::from(status.consecutive_failures))
+    .bind(i64::from(status.ambiguous_matches))
+    .execute(&mut *conn)
+    .await
+    .map_err(db("set_status"))?;
+    Ok(())
+}
+
+/// Appends cycles to their users' histories and deletes each user's oldest beyond
+/// [`CYCLES_KEPT_PER_USER`].
+async fn insert_cycles(conn: &mut sqlx::SqliteConnection, records: &[CycleRecord]) -> Result<(), StoreError> {
+    let json = |what: &str, e: serde_json::Error| StoreError::Invalid(format!("record_cycle: {what}: {e}"));
+    for record in records {
+        let counts = serde_json::to_string(&record.counts).map_err(|e| json("counts", e))?;
+        let operations = serde_json::to_string(&record.operations).map_err(|e| json("operations", e))?;
+        query(
+            "INSERT INTO cycles (user_id, object, started_at, finished_at, dry_run, outcome, counts, operations, \
+             operations_omitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.user)
+        .bind(record.object.as_str())
+        .bind(ts(&record.started_at))
+        .bind(ts(&record.finished_at))
+        .bind(record.dry_run)
+        .bind(&record.outcome)
+        .bind(counts)
+        .bind(operations)
+        .bind(i64::try_from(record.operations_omitted).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await
+        .map_err(db("record_cycle"))?;
+    }
+    let mut users: Vec<&str> = records.iter().map(|r| r.user.as_str()).collect();
+    users.sort_unstable();
+    users.dedup();
+    for user in users {
+        query(
+            "DELETE FROM cycles WHERE user_id = ? AND id <= \
+             (SELECT id FROM cycles WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+        )
+        .bind(user)
+        .bind(user)
+        .bind(i64::try_from(CYCLES_KEPT_PER_USER).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await
+        .map_err(db("record_cycle: pruning"))?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl crate::Claims for SqliteStore {
     /// In this process's memory: see the `claims` module.
@@ -653,23 +716,8 @@ impl StateStore for SqliteStore {
 
     async fn set_status(&self, status: &UserStatus) -> Result<(), StoreError> {
         let _turn = self.write_turns.wait().await;
-        query(
-            "INSERT INTO status (user_id, last_cycle_at, last_success_at, last_error, consecutive_failures, \
-             ambiguous_matches) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (user_id) DO UPDATE SET last_cycle_at = excluded.last_cycle_at, \
-             last_success_at = excluded.last_success_at, last_error = excluded.last_error, \
-             consecutive_failures = excluded.consecutive_failures, ambiguous_matches = excluded.ambiguous_matches",
-        )
-        .bind(&status.user)
-        .bind(status.last_cycle_at.as_ref().map(ts))
-        .bind(status.last_success_at.as_ref().map(ts))
-        .bind(status.last_error.as_deref())
-        .bind(i64::from(status.consecutive_failures))
-        .bind(i64::from(status.ambiguous_matches))
-        .execute(&self.pool)
-        .await
-        .map_err(db("set_status"))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db("set_status"))?;
+        upsert_status(&mut conn, status).await
     }
 
     async fn status(&self, user: &str) -> Result<Option<UserStatus>, StoreError> {
@@ -740,49 +788,18 @@ impl StateStore for SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
-        let json = |what: &str, e: serde_json::Error| StoreError::Invalid(format!("record_cycle: {what}: {e}"));
-        let mut rows = Vec::with_capacity(records.len());
-        for record in records {
-            let counts = serde_json::to_string(&record.counts).map_err(|e| json("counts", e))?;
-            let operations = serde_json::to_string(&record.operations).map_err(|e| json("operations", e))?;
-            rows.push((record, counts, operations));
-        }
         let _turn = self.write_turns.wait().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("record_cycle"))?;
-        for (record, counts, operations) in rows {
-            query(
-                "INSERT INTO cycles (user_id, object, started_at, finished_at, dry_run, outcome, counts, operations, \
-                 operations_omitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&record.user)
-            .bind(record.object.as_str())
-            .bind(ts(&record.started_at))
-            .bind(ts(&record.finished_at))
-            .bind(record.dry_run)
-            .bind(&record.outcome)
-            .bind(counts)
-            .bind(operations)
-            .bind(i64::try_from(record.operations_omitted).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await
-            .map_err(db("record_cycle"))?;
-        }
-        let mut users: Vec<&str> = records.iter().map(|r| r.user.as_str()).collect();
-        users.sort_unstable();
-        users.dedup();
-        for user in users {
-            query(
-                "DELETE FROM cycles WHERE user_id = ? AND id <= \
-                 (SELECT id FROM cycles WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            )
-            .bind(user)
-            .bind(user)
-            .bind(i64::try_from(CYCLES_KEPT_PER_USER).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await
-            .map_err(db("record_cycle: pruning"))?;
-        }
+        insert_cycles(&mut tx, records).await?;
         tx.commit().await.map_err(db("record_cycle: commit"))
+    }
+
+    async fn finish_sync(&self, cycles: &[CycleRecord], status: &UserStatus) -> Result<(), StoreError> {
+        let _turn = self.write_turns.wait().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db("finish_sync"))?;
+        insert_cycles(&mut tx, cycles).await?;
+        upsert_status(&mut tx, status).await?;
+        tx.commit().await.map_err(db("finish_sync: commit"))
     }
 
     async fn cycles(&self, user: &str, limit: usize) -> Result<Vec<CycleRecord>, StoreError> {

@@ -64,6 +64,7 @@ macro_rules! conformance_tests {
             export_pages_through_a_long_log,
             status_is_stored_per_user,
             cycle_history_keeps_the_newest_per_user_and_users_lists_everyone,
+            finishing_a_sync_keeps_its_cycles_and_sets_the_status,
             text_and_json_round_trip_exactly_and_sort_by_bytes,
             reset_user_clears_only_that_user_and_object,
             a_ten_thousand_pair_commit_is_one_transaction,
@@ -981,6 +982,31 @@ pub async fn approvals_survive_a_cycle_requarantining_and_go_with_release(b: &dy
 
 /// Cycle history: newest first, at most 200 operations each (the rest counted), the newest 50
 /// per user kept, other users untouched; `users` lists everyone the store knows, in order.
+/// `finish_sync` is `record_cycles` and `set_status` together: both, whatever the store does in
+/// one transaction; with no cycles, only the status.
+pub async fn finishing_a_sync_keeps_its_cycles_and_sets_the_status(b: &dyn Backend) -> TestResult {
+    let store = b.store();
+    let status = |at: i64, error: Option<&str>| UserStatus {
+        user: ADA.into(),
+        last_cycle_at: Some(t(at)),
+        last_success_at: error.is_none().then(|| t(at)),
+        last_error: error.map(str::to_owned),
+        consecutive_failures: u32::from(error.is_some()),
+        ambiguous_matches: 0,
+    };
+    let contacts = CycleRecord::new(ADA, CONTACT, t(0), t(1), false, "ok", CycleCounts::new(1, 2, 0, 0, 0));
+    let events = CycleRecord::new(ADA, EVENT, t(0), t(2), false, "failed: Graph returned 503", CycleCounts::default());
+    store.finish_sync(&[contacts.clone(), events.clone()], &status(2, Some("Graph returned 503"))).await?;
+    assert_eq!(store.cycles(ADA, 10).await?, vec![events.clone(), contacts.clone()], "newest first");
+    assert_eq!(store.status(ADA).await?, Some(status(2, Some("Graph returned 503"))));
+
+    store.finish_sync(&[], &status(5, None)).await?;
+    assert_eq!(store.cycles(ADA, 10).await?.len(), 2, "no cycles, no history");
+    assert_eq!(store.status(ADA).await?, Some(status(5, None)));
+    assert!(store.cycles(BOB, 10).await?.is_empty());
+    Ok(())
+}
+
 pub async fn cycle_history_keeps_the_newest_per_user_and_users_lists_everyone(b: &dyn Backend) -> TestResult {
     let store = b.store();
     assert!(store.users().await?.is_empty());
