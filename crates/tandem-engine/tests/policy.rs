@@ -403,16 +403,21 @@ impl Clock for FixedClock {
     }
 }
 
-#[tokio::test]
-async fn the_audit_log_is_pruned_to_the_policy_retention_at_the_end_of_a_sync() {
+/// A fixed time, its clock, a store and an engine keeping 30 days of audit.
+async fn retention_30_days() -> (DateTime<Utc>, FixedClock, Arc<SqliteStore>, Engine) {
     let now = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z").unwrap().with_timezone(&Utc);
     let clock = FixedClock(Arc::new(Mutex::new(now)));
     let store = store().await;
     let policy = Policy::from_toml_str("[audit]\nretention_days = 30").unwrap();
     let engine =
         Engine::with(store.clone(), Arc::new(clock.clone()), EngineOptions::default()).with_policy(Arc::new(policy));
-    let entry = |age_days: i64, reason: &str| AuditEntry {
-        at: now - Duration::days(age_days),
+    (now, clock, store, engine)
+}
+
+/// An audit entry of the test user written at `at`.
+fn audit_entry(at: DateTime<Utc>, reason: &str) -> AuditEntry {
+    AuditEntry {
+        at,
         user: USER.into(),
         object: C,
         side: None,
@@ -421,7 +426,13 @@ async fn the_audit_log_is_pruned_to_the_policy_retention_at_the_end_of_a_sync() 
         outcome: "applied".into(),
         reason: reason.into(),
         detail: None,
-    };
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_is_pruned_to_the_policy_retention_at_the_end_of_a_sync() {
+    let (now, clock, store, engine) = retention_30_days().await;
+    let entry = |age_days: i64, reason: &str| audit_entry(now - Duration::days(age_days), reason);
     store.append_audit(&[entry(31, "old"), entry(29, "recent")]).await.unwrap();
     let crm = MemoryConnector::new("crm");
     crm.insert(ada("n"));
@@ -441,23 +452,8 @@ async fn the_audit_log_is_pruned_to_the_policy_retention_at_the_end_of_a_sync() 
 /// Pruning is a write every other user's sync waits behind: the syncs of one minute prune once.
 #[tokio::test]
 async fn syncs_prune_the_audit_log_at_most_once_a_minute() {
-    let now = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z").unwrap().with_timezone(&Utc);
-    let clock = FixedClock(Arc::new(Mutex::new(now)));
-    let store = store().await;
-    let policy = Policy::from_toml_str("[audit]\nretention_days = 30").unwrap();
-    let engine =
-        Engine::with(store.clone(), Arc::new(clock.clone()), EngineOptions::default()).with_policy(Arc::new(policy));
-    let old = |reason: &str| AuditEntry {
-        at: now - Duration::days(31),
-        user: USER.into(),
-        object: C,
-        side: None,
-        record_id: None,
-        action: "update".into(),
-        outcome: "applied".into(),
-        reason: reason.into(),
-        detail: None,
-    };
+    let (now, clock, store, engine) = retention_30_days().await;
+    let old = |reason: &str| audit_entry(now - Duration::days(31), reason);
     let j = job(Arc::new(MemoryConnector::new("crm")), Arc::new(MemoryConnector::new("mailbox")));
     let reasons = |engine: &Engine| {
         let engine = engine.clone();
