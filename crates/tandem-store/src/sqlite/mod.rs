@@ -176,9 +176,9 @@ impl JournalQueue {
 /// SQLite lets one transaction write at a time. Without this queue a writer that finds the lock
 /// taken waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 … up to 100 ms between tries
 /// (so the lock sits idle while waiters sleep, and later writers can overtake earlier ones), on a
-/// pool connection that readers then cannot use. With 32 users syncing at once, the cycles'
-/// commits spent most of their time asleep there. Writers in other processes still meet the busy
-/// timeout, as before.
+/// pool connection that readers then cannot use (with 32 users syncing at once, a profile showed
+/// those sleeps under `sqlite3_exec`). Writers in other processes still meet the busy timeout, as
+/// before.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WriteTurns(std::sync::Arc<tokio::sync::Mutex<()>>);
 
