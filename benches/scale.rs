@@ -18,7 +18,10 @@
 //! (`VmHWM`, since the process started and during the cycle alone).
 //!
 //! `U` is `TANDEM_SCALE_USERS` (default 1,000 under `cargo bench`, 3 under
-//! `cargo test --benches`).
+//! `cargo test --benches`). `TANDEM_SCALE_RECORDS` sets the records per user (default 500) and
+//! `TANDEM_SCALE_EDIT_PERCENT` the share edited before each timed cycle (default 1, rounded to
+//! whole records, at least one per user): 50 records at 10% keep the 5 edits per user
+//! with a tenth of the records, which is how 10,000 users fit this machine (below).
 //!
 //! `TANDEM_SCALE_WORKERS=N` runs the users in N worker processes sharing one PostgreSQL store
 //! (module `workers`: how they divide the users, and what they report); the table of 1, 2 and 4
@@ -131,9 +134,30 @@ use tandem_testkit::{keys, scale};
 
 use support::Scratch;
 
-const RECORDS_PER_USER: usize = 500;
 const LATENCY_MS: u64 = 20;
-const EDIT_PERCENT: u32 = 1;
+
+/// Records per user: `TANDEM_SCALE_RECORDS`, default the 500.
+fn records_per_user() -> usize {
+    std::env::var("TANDEM_SCALE_RECORDS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(500)
+}
+
+/// Percent of each user's records edited before each timed cycle: `TANDEM_SCALE_EDIT_PERCENT`,
+/// default the 1.
+fn edit_percent() -> f64 {
+    std::env::var("TANDEM_SCALE_EDIT_PERCENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|p: &f64| *p > 0.0)
+        .unwrap_or(1.0)
+}
+
+/// Edits per user, as the control fake counts them (`/edit`: rounded, at least one).
+fn edits_per_user(records: usize, percent: f64) -> usize {
+    // Truncation intended: a whole number of records.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let n = (records as f64 * percent / 100.0).round() as usize;
+    n.max(1)
+}
 /// Users synced at once: `TANDEM_SCALE_CONCURRENCY`, default `tandem run`'s default (8).
 fn concurrency() -> usize {
     std::env::var("TANDEM_SCALE_CONCURRENCY").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(8)
@@ -220,11 +244,11 @@ struct Fakes {
 }
 
 impl Fakes {
-    fn start(users: usize, dir: &Path) -> Fakes {
+    fn start(users: usize, records_per_user: usize, dir: &Path) -> Fakes {
         let port_file = dir.join("fakes.ports");
         let child = Command::new(fakes_binary())
             .args(["--only", "salesforce,graph,control", "--latency-ms", &LATENCY_MS.to_string()])
-            .args(["--users", &users.to_string(), "--records-per-user", &RECORDS_PER_USER.to_string()])
+            .args(["--users", &users.to_string(), "--records-per-user", &records_per_user.to_string()])
             .arg("--port-file")
             .arg(&port_file)
             .stdout(Stdio::null())
@@ -401,9 +425,11 @@ fn cpu_time() -> Duration {
 #[divan::bench(sample_count = 1, sample_size = 1)]
 fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
     let users = users();
+    let records = records_per_user();
+    let percent = edit_percent();
     let scratch = Scratch::new("scale");
     let started = Instant::now();
-    let fakes = Fakes::start(users, scratch.path());
+    let fakes = Fakes::start(users, records, scratch.path());
     let seeded = started.elapsed();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
@@ -457,13 +483,13 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
     run_feed(&rt, &engine, feed.as_ref());
     let quiet = round(pool.as_mut());
 
-    let edits_per_user = RECORDS_PER_USER * EDIT_PERCENT as usize / 100;
+    let edits_per_user = edits_per_user(records, percent);
     bencher
         .with_inputs(|| {
             // `TANDEM_SCALE_EDIT_BOTH=1`: both objects edited on both sides, so each side gets
             // writes of both objects (shared requests, `Connector::apply_mixed`).
             let both = std::env::var("TANDEM_SCALE_EDIT_BOTH").is_ok_and(|v| v == "1");
-            let edited = fakes.control("POST", &format!("/edit?percent={EDIT_PERCENT}&both={both}"));
+            let edited = fakes.control("POST", &format!("/edit?percent={percent}&both={both}"));
             let made = edited["salesforce"].as_u64().unwrap_or(0) + edited["graph"].as_u64().unwrap_or(0);
             assert_eq!(made as usize, users * edits_per_user, "edits made: {edited}");
             fakes.control("POST", "/reset");
@@ -498,7 +524,7 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
             let per_user = |n: u64| n as f64 / users as f64;
             let mut notes = notes();
             notes.push(format!(
-                "{users} users x {RECORDS_PER_USER} records, {LATENCY_MS} ms latency, {} users at once{}{}",
+                "{users} users x {records} records, {LATENCY_MS} ms latency, {} users at once{}{}",
                 concurrency(),
                 match workers {
                     Some(n) => format!(" per worker, {n} workers on PostgreSQL"),
@@ -521,7 +547,7 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
                 "  fakes seeded in {:.1} s; first sync {:.1} s ({copied} of {} records written), then cycles writing {echoes} and {quiet}",
                 seeded.as_secs_f64(),
                 first.as_secs_f64(),
-                users * RECORDS_PER_USER
+                users * records
             ));
             notes.push(format!(
                 "  incremental cycle ({edits_per_user} edits per user, {written} of {} written): wall {:.2} s ({:.1} ms per user)",
@@ -566,6 +592,14 @@ fn incremental_cycle_all_users(bencher: Bencher<'_, '_>) {
                     String::new()
                 }
             ));
+            // A round that wrote fewer than its edits measured less work than it claims (an
+            // exhausted API allowance once made a 10,000-user round skip a quarter of them).
+            if written != users * edits_per_user {
+                for line in notes.iter() {
+                    eprintln!("{line}");
+                }
+                panic!("the timed cycle wrote {written} of its {} edits", users * edits_per_user);
+            }
         });
     drop(pool);
     drop(engine);

@@ -4,7 +4,9 @@
 //!
 //! User `i` is `user{i:05}@example.com` in both fakes. In Salesforce, half of the user's records
 //! are contacts and half events, owned by the user; the user's Graph mailbox starts empty (the
-//! first sync copies everything across). The Graph app is the demo app
+//! first sync copies everything across). The org's daily API limit is an Enterprise edition
+//! org's with one licence per user (100,000 calls plus 1,000 per user), so that a long benchmark
+//! is not stopped by the allowance of a small org. The Graph app is the demo app
 //! ([`crate::graph::DEMO_CLIENT_ID`], test certificate); Salesforce users sign in by JWT bearer
 //! with the default consumer key and the test key.
 //!
@@ -35,6 +37,12 @@ use serde_json::{Map, Value, json};
 use crate::graph::GraphState;
 use crate::salesforce::SalesforceFake;
 use crate::server::Controls;
+
+/// An Enterprise edition org's daily API calls before licences.
+pub const ENTERPRISE_DAILY_CALLS: u64 = 100_000;
+
+/// Daily API calls each Salesforce licence adds on Enterprise edition.
+pub const ENTERPRISE_CALLS_PER_LICENCE: u64 = 1_000;
 
 /// The username and mailbox of user `i`.
 pub fn username(i: usize) -> String {
@@ -74,6 +82,13 @@ impl ScaleOrg {
     /// A record the Salesforce fake rejected (a bug in this seeding).
     pub fn seed(users: usize, records_per_user: usize) -> Result<ScaleOrg, String> {
         let salesforce = SalesforceFake::default();
+        // An Enterprise edition org's daily API allowance: 100,000 calls plus 1,000 per licence,
+        // each synced user holding one. The fake's default (100,000) is a small org's, which
+        // thousands of users exhaust within a few cycles.
+        let licences = u64::try_from(users).unwrap_or(u64::MAX);
+        salesforce.set_daily_limit(
+            ENTERPRISE_DAILY_CALLS.saturating_add(ENTERPRISE_CALLS_PER_LICENCE.saturating_mul(licences)),
+        );
         let graph = GraphState::demo();
         let n_contacts = records_per_user.div_ceil(2);
         let n_events = records_per_user - n_contacts;
@@ -228,4 +243,18 @@ struct AdvanceQuery {
 async fn advance(State(org): State<ScaleOrg>, Query(q): Query<AdvanceQuery>) -> StatusCode {
     org.salesforce.advance_clock(Duration::seconds(q.seconds.clamp(0, 86_400)));
     StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scale_org_has_an_enterprise_allowance_for_its_users_and_their_records() {
+        let org = ScaleOrg::seed(3, 4).expect("seeding");
+        assert_eq!(org.salesforce.api_usage(), (0, 103_000));
+        assert_eq!(org.contacts.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2]);
+        assert_eq!(org.events.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2]);
+        assert_eq!(org.graph.contacts(&username(2)).len(), 0, "mailboxes start empty");
+    }
 }
