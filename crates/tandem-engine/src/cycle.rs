@@ -10,6 +10,7 @@ use tandem_core::plan::{Action, NextState, Operation, Plan};
 use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
 use tandem_core::state::{Change, ChangeKind, Cursor, PairId, PairState, RecordId, Side, Version};
 use tandem_policy::{PlanContext, PolicyDecision};
+use tandem_store::feed::InboxConsumed;
 use tandem_store::{
     AuditEntry, CycleCommit, CycleCounts, CycleOperation, CycleRecord, Intent, JournalJson, QuarantineEntry,
     UnresolvedEntry,
@@ -305,8 +306,8 @@ struct Cycle<'a> {
     unresolved: Vec<UnresolvedEntry>,
     /// The operations of this cycle and how they went, for the cycle history.
     pub(crate) history: Vec<CycleOperation>,
-    /// The feed inbox rows this cycle read, pruned once it committed.
-    feed_consumed: Option<feed::Consumed>,
+    /// The feed inbox rows this cycle read, dropped by its commit.
+    feed_consumed: Option<InboxConsumed>,
     /// This cycle's place at the user's write rendezvous, when the objects run at once.
     seat: Option<&'a WriteSeat>,
     /// Its places at the first-page rendezvous of each side (CRM, mailbox), taken by the read.
@@ -322,8 +323,8 @@ pub(crate) struct SideRead {
     pub(crate) full_resync: bool,
     /// Changes read from the feed, when a feed was read.
     pub(crate) pulled: Option<usize>,
-    /// The organization-feed inbox rows read, to prune after the commit.
-    pub(crate) feed_consumed: Option<feed::Consumed>,
+    /// The organization-feed inbox rows read, for the commit to drop.
+    pub(crate) feed_consumed: Option<InboxConsumed>,
 }
 
 /// The outcome of executing one plan.
@@ -842,15 +843,11 @@ impl<'a> Cycle<'a> {
             .iter()
             .map(|a| CycleOperation::new(&a.action, a.side, a.record_id.clone(), &a.reason, &a.outcome))
             .collect();
+        // The inbox rows read go with the commit that moves the member cursor past them: one
+        // write, not a second one after it.
+        commit.feed_consumed = self.feed_consumed.take();
         self.check_fence().await?;
         store.commit_cycle(&user, object, commit).await?;
-        if let Some(done) = self.feed_consumed.take()
-            && let Some(feeds) = store.feeds()
-            && let Err(error) = feeds.prune_feed_inbox(&done.feed, object, &done.member, done.upto).await
-        {
-            // The committed cursor already skips these rows; the next prune removes them.
-            tracing::warn!(%error, "could not prune the feed inbox");
-        }
         self.report.phases.commit_us = micros(write_done.elapsed());
         Ok(std::mem::replace(&mut self.report, ObjectReport::new(object)))
     }

@@ -8,14 +8,18 @@
 //! same versions, which each member's planner takes as echoes.
 //!
 //! **Invariant:** one runner per feed at a time (the service claims `feed:<name>` before running
-//! it). Two runners at once could deliver an older version of a record after a newer one.
+//! it). Two runners at once could deliver an older version of a record after a newer one. Within
+//! a run the objects' rounds go at once, each object once: their cursors and inboxes are apart.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use serde::Serialize;
 use tandem_connector::ConnectorError;
 use tandem_connector::feed::{Audience, OrgFeed};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::Side;
-use tandem_store::feed::{Delivery, FeedPage, Recipients};
+use tandem_store::feed::{Delivery, FeedInbox, FeedPage, Recipients};
 
 use crate::cycle::{Access, with_retries};
 use crate::{Engine, EngineError};
@@ -60,62 +64,146 @@ impl Engine {
             .feeds()
             .ok_or_else(|| EngineError::Config(format!("feed `{name}`: the state store keeps no feeds")))?;
         let mut report = FeedReport { feed: name.to_owned(), ..FeedReport::default() };
-        let opts = self.inner.options.clone();
-        for &object in objects {
-            let saved = feeds.feed_state(name, object).await?;
-            let mut restart = saved.cursor.is_none();
-            if restart {
+        // The objects' rounds are independent (a cursor and an inbox each): read at once, so
+        // that one's requests overlap the other's decoding and commits. Each keeps what it
+        // committed whatever happens to the other; the first error is returned after both end.
+        // An object named twice is read once: two rounds of one object at once could deliver an
+        // older version of a record after a newer one.
+        let mut unique: Vec<ObjectKind> = Vec::with_capacity(objects.len());
+        for object in objects {
+            if !unique.contains(object) {
+                unique.push(*object);
+            }
+        }
+        let mut first_error = None;
+        for (object, outcome) in unique.iter().copied().zip(self.feed_objects(name, feed, feeds, &unique).await) {
+            report.pages += outcome.pages;
+            report.changes += outcome.changes;
+            report.api_calls += outcome.api_calls;
+            report.evicted += outcome.evicted;
+            if outcome.restarted {
                 report.restarted.push(object);
             }
-            let mut cursor = saved.cursor;
-            let mut expired_once = false;
-            loop {
-                let current = cursor.clone();
-                let calls = &mut report.api_calls;
-                let pulled = with_retries(&opts, Side::Crm, Access::Read, &mut |_| *calls += 1, || {
-                    feed.pull(object, current.as_ref())
-                })
-                .await;
-                let page = match pulled {
-                    Ok(page) => page,
-                    Err(ConnectorError::CursorExpired) if !expired_once && cursor.is_some() => {
-                        tracing::info!(feed = name, %object, "feed cursor expired; restarting it (members read their own data again)");
-                        expired_once = true;
-                        restart = true;
-                        report.restarted.push(object);
-                        cursor = None;
-                        continue;
-                    }
-                    Err(error) => return Err(EngineError::Connector { side: Side::Crm, error }),
-                };
-                report.pages += 1;
-                report.changes += page.changes.len();
-                let deliveries = page
-                    .changes
-                    .into_iter()
-                    .map(|routed| {
-                        let to = match routed.to {
-                            Audience::Members(members) => Recipients::Members(members),
-                            Audience::Everyone => Recipients::Everyone,
-                            // A future audience this build does not know reaches no one rather
-                            // than everyone.
-                            _ => Recipients::Members(Vec::new()),
-                        };
-                        Delivery::new(to, routed.change)
-                    })
-                    .collect();
-                feeds.commit_feed_page(name, object, &FeedPage::new(page.cursor.clone(), restart, deliveries)).await?;
-                restart = false;
-                cursor = Some(page.cursor);
-                if page.done {
-                    break;
+            if let Some(error) = outcome.error {
+                first_error.get_or_insert(error);
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
+    }
+
+    /// [`Self::feed_object`] for each of `objects`, all at once; outcomes in `objects`' order.
+    fn feed_objects<'a>(
+        &'a self,
+        name: &'a str,
+        feed: &'a dyn OrgFeed,
+        feeds: &'a dyn FeedInbox,
+        objects: &'a [ObjectKind],
+    ) -> Pin<Box<dyn Future<Output = Vec<ObjectRun>> + Send + 'a>> {
+        Box::pin(async move {
+            match objects {
+                [] => Vec::new(),
+                [first, rest @ ..] => {
+                    let (first, mut rest) = tokio::join!(
+                        self.feed_object(name, feed, feeds, *first),
+                        self.feed_objects(name, feed, feeds, rest)
+                    );
+                    rest.insert(0, first);
+                    rest
                 }
             }
-            let idle = chrono::Duration::from_std(opts.feed_member_idle).unwrap_or(chrono::Duration::MAX);
-            let idle_since =
-                self.inner.clock.now().checked_sub_signed(idle).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-            report.evicted += feeds.evict_idle_feed_members(name, object, idle_since).await?;
-        }
-        Ok(report)
+        })
     }
+
+    /// One object's round of the feed: every page from where the last run stopped, then the
+    /// eviction of idle members.
+    async fn feed_object(
+        &self,
+        name: &str,
+        feed: &dyn OrgFeed,
+        feeds: &dyn FeedInbox,
+        object: ObjectKind,
+    ) -> ObjectRun {
+        let mut run = ObjectRun::default();
+        if let Err(error) = self.feed_object_pages(name, feed, feeds, object, &mut run).await {
+            run.error = Some(error);
+        }
+        run
+    }
+
+    async fn feed_object_pages(
+        &self,
+        name: &str,
+        feed: &dyn OrgFeed,
+        feeds: &dyn FeedInbox,
+        object: ObjectKind,
+        run: &mut ObjectRun,
+    ) -> Result<(), EngineError> {
+        let opts = &self.inner.options;
+        let saved = feeds.feed_state(name, object).await?;
+        let mut restart = saved.cursor.is_none();
+        run.restarted = restart;
+        let mut cursor = saved.cursor;
+        let mut expired_once = false;
+        loop {
+            let current = cursor.clone();
+            let calls = &mut run.api_calls;
+            let pulled = with_retries(opts, Side::Crm, Access::Read, &mut |_| *calls += 1, || {
+                feed.pull(object, current.as_ref())
+            })
+            .await;
+            let page = match pulled {
+                Ok(page) => page,
+                Err(ConnectorError::CursorExpired) if !expired_once && cursor.is_some() => {
+                    tracing::info!(feed = name, %object, "feed cursor expired; restarting it (members read their own data again)");
+                    expired_once = true;
+                    restart = true;
+                    run.restarted = true;
+                    cursor = None;
+                    continue;
+                }
+                Err(error) => return Err(EngineError::Connector { side: Side::Crm, error }),
+            };
+            run.pages += 1;
+            run.changes += page.changes.len();
+            let deliveries = page
+                .changes
+                .into_iter()
+                .map(|routed| {
+                    let to = match routed.to {
+                        Audience::Members(members) => Recipients::Members(members),
+                        Audience::Everyone => Recipients::Everyone,
+                        // A future audience this build does not know reaches no one rather
+                        // than everyone.
+                        _ => Recipients::Members(Vec::new()),
+                    };
+                    Delivery::new(to, routed.change)
+                })
+                .collect();
+            feeds.commit_feed_page(name, object, &FeedPage::new(page.cursor.clone(), restart, deliveries)).await?;
+            restart = false;
+            cursor = Some(page.cursor);
+            if page.done {
+                break;
+            }
+        }
+        let idle = chrono::Duration::from_std(opts.feed_member_idle).unwrap_or(chrono::Duration::MAX);
+        let idle_since =
+            self.inner.clock.now().checked_sub_signed(idle).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        run.evicted += feeds.evict_idle_feed_members(name, object, idle_since).await?;
+        Ok(())
+    }
+}
+
+/// What one object's round of a feed did.
+#[derive(Debug, Default)]
+struct ObjectRun {
+    pages: usize,
+    changes: usize,
+    api_calls: u64,
+    evicted: u64,
+    restarted: bool,
+    error: Option<EngineError>,
 }

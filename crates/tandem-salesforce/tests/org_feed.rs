@@ -138,9 +138,18 @@ async fn one_feed_read_serves_every_user_routed_by_owner_and_invitation() {
     let feed_calls = org.fake.controls().total();
     assert!(run.changes >= 5, "{run:?}");
     org.fake.controls().reset_counts();
+    let feeds = engine.store().feeds().expect("SQLite keeps feeds");
+    let inbox_rows = |member: String, object| async move {
+        feeds.feed_inbox("org", object, &member, 0).await.unwrap().expect("a member").len()
+    };
+    assert!(inbox_rows(bob_id.clone(), C).await > 0, "the feed run delivered Bob's edit");
     sync(&engine, &bob).await;
     let cy_report = sync(&engine, &cy).await;
     assert_eq!(org.fake.controls().total(), 0, "members' cycles read their inbox, not Salesforce");
+    // Each cycle's commit dropped the inbox rows it read.
+    for (member, object) in [(&bob_id, C), (&bob_id, E), (&cy_id, C), (&cy_id, E)] {
+        assert_eq!(inbox_rows(member.clone(), object).await, 0, "{member} {object}");
+    }
     assert_eq!(family_names(&bob.mailbox), ["Bob-Renamed", "Bob-Two"]);
     // The delete arrived; the default configuration unlinks rather than deletes the copy.
     assert_eq!(cy_report.object(C).unwrap().planned("unlink"), 1, "{cy_report}");

@@ -488,7 +488,7 @@ impl UserStatus {
 ///
 /// Applied in this order: pair removals, pair upserts, cursors, resolved intents, quarantine
 /// removals, quarantine additions, refetch removals, refetch additions, unresolved removals,
-/// unresolved additions, audit. So an id in both
+/// unresolved additions, audit, the feed inbox rows consumed. So an id in both
 /// a `_remove` and an `_add` list ends up present.
 #[derive(Debug, Clone, Default)]
 pub struct CycleCommit {
@@ -516,6 +516,11 @@ pub struct CycleCommit {
     pub unresolved_add: Vec<UnresolvedEntry>,
     /// Unresolved items to forget (resolved or dismissed).
     pub unresolved_remove: Vec<UnresolvedKey>,
+    /// The feed inbox rows this cycle read (its CRM side came from an organization feed): they
+    /// are dropped and the member is marked alive with the commit, as
+    /// [`FeedInbox::prune_feed_inbox`] would after it, but without a write of its own. A store
+    /// that keeps no feeds ([`StateStore::feeds`] is `None`) never receives one.
+    pub feed_consumed: Option<feed::InboxConsumed>,
 }
 
 impl CycleCommit {
@@ -532,6 +537,7 @@ impl CycleCommit {
             && self.audit.is_empty()
             && self.unresolved_add.is_empty()
             && self.unresolved_remove.is_empty()
+            && self.feed_consumed.is_none()
     }
 }
 

@@ -18,6 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 use tandem_core::state::{Change, Cursor, RecordId, Side};
+use tandem_store::feed::InboxConsumed;
 
 use super::{Cycle, SideRead};
 use crate::EngineError;
@@ -49,14 +50,6 @@ impl MemberCursor {
         bytes.extend(serde_json::to_vec(self).unwrap_or_default());
         Cursor(bytes)
     }
-}
-
-/// What the cycle prunes from the inbox once it committed.
-#[derive(Debug, Clone)]
-pub(crate) struct Consumed {
-    pub(crate) feed: String,
-    pub(crate) member: String,
-    pub(crate) upto: u64,
 }
 
 impl Cycle<'_> {
@@ -104,7 +97,7 @@ impl Cycle<'_> {
                 changes.extend(self.fetch_counted(Side::Crm, &reread, read).await?);
             }
             read.pulled = Some(changes.len());
-            read.feed_consumed = Some(Consumed { feed: feed.to_owned(), member: member.clone(), upto });
+            read.feed_consumed = Some(InboxConsumed { feed: feed.to_owned(), member: member.clone(), upto });
             let next = MemberCursor { feed: feed.to_owned(), after: upto, verify: 0 };
             return Ok((changes, next.encode()));
         }

@@ -6,7 +6,7 @@
 //! | table | key | holds |
 //! | --- | --- | --- |
 //! | `feeds` | `(feed, object)` | the feed's cursor (BLOB) and `head`, the sequence number of its last committed page |
-//! | `feed_members` | `(feed, object, member)` | who the feed delivers to, and when it last joined or consumed its inbox (`last_read`, version 7; set by `prune_feed_inbox`) |
+//! | `feed_members` | `(feed, object, member)` | who the feed delivers to, and when it last joined or consumed its inbox (`last_read`, version 7; set by `prune_feed_inbox` and by a commit's `feed_consumed`) |
 //! | `feed_inbox` | `(feed, object, member, record_id)`, index `(feed, object, member, seq)` | the newest change of each record for each member, and the page (`seq`) that delivered it |
 //!
 //! **Invariants** (the conformance suite checks each on both stores):
@@ -26,7 +26,11 @@
 //!   own data once more and joins again.
 //!
 //! The inbox holds record data, like the journal does, and only until the member's next cycle
-//! reads it ([`FeedInbox::prune_feed_inbox`] after the cycle commits).
+//! reads it: the cycle's commit drops the rows it read ([`CycleCommit::feed_consumed`], in the
+//! same transaction as the member cursor that moves past them); [`FeedInbox::prune_feed_inbox`]
+//! does the same on its own.
+//!
+//! [`CycleCommit::feed_consumed`]: crate::CycleCommit::feed_consumed
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -104,6 +108,21 @@ pub struct InboxItem {
     pub change: Change,
 }
 
+/// A member's inbox rows a cycle consumed, for [`CycleCommit::feed_consumed`]: committing the
+/// cycle drops them and marks the member alive, as [`FeedInbox::prune_feed_inbox`] does, in the
+/// commit's own transaction.
+///
+/// [`CycleCommit::feed_consumed`]: crate::CycleCommit::feed_consumed
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxConsumed {
+    /// The feed.
+    pub feed: String,
+    /// The member (the user's id in the feed).
+    pub member: String,
+    /// The last page whose rows the cycle read.
+    pub upto: u64,
+}
+
 /// The organization-feed inbox. Implemented by both stores; reached through
 /// [`StateStore::feeds`](crate::StateStore::feeds).
 #[async_trait]
@@ -135,8 +154,9 @@ pub trait FeedInbox: Send + Sync {
     ) -> Result<Option<Vec<InboxItem>>, StoreError>;
 
     /// Drops the member's rows delivered at or before page `upto` (once its cycle committed), and
-    /// marks the member alive (`last_read`): the engine calls it after every committed cycle that
-    /// read the inbox, and reading alone writes nothing (one write per cycle, not two).
+    /// marks the member alive (`last_read`). The engine hands the same to the cycle's commit
+    /// instead ([`CycleCommit::feed_consumed`](crate::CycleCommit::feed_consumed)), so that a
+    /// cycle is one write; reading alone writes nothing.
     async fn prune_feed_inbox(&self, feed: &str, object: ObjectKind, member: &str, upto: u64)
     -> Result<(), StoreError>;
 

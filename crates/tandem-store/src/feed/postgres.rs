@@ -11,10 +11,37 @@ use tandem_core::model::ObjectKind;
 use tandem_core::state::Cursor;
 
 use super::sqlite::{decode_change, inbox_rows};
-use super::{FeedInbox, FeedPage, FeedState, InboxItem};
+use super::{FeedInbox, FeedPage, FeedState, InboxConsumed, InboxItem};
 use crate::StoreError;
 use crate::codec::ts;
 use crate::postgres::{PgStore, db};
+
+/// Drops the member's rows up to `consumed.upto` and marks it alive; inside the caller's
+/// transaction when there is one (`commit_cycle`).
+pub(crate) async fn prune_inbox(
+    conn: &mut PgConnection,
+    object: ObjectKind,
+    consumed: &InboxConsumed,
+) -> Result<(), StoreError> {
+    let InboxConsumed { feed, member, upto } = consumed;
+    query("DELETE FROM feed_inbox WHERE feed = $1 AND object = $2 AND member = $3 AND seq <= $4")
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(member)
+        .bind(i64::try_from(*upto).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await
+        .map_err(db("pruning the feed inbox"))?;
+    query("UPDATE feed_members SET last_read = $1 WHERE feed = $2 AND object = $3 AND member = $4")
+        .bind(ts(&Utc::now()))
+        .bind(feed)
+        .bind(object.as_str())
+        .bind(member)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("pruning the feed inbox: last read"))?;
+    Ok(())
+}
 
 /// Creates the feed's row when missing, locks it, and returns its head.
 async fn lock_feed(tx: &mut PgConnection, feed: &str, object: ObjectKind) -> Result<u64, StoreError> {
@@ -191,23 +218,8 @@ impl FeedInbox for PgStore {
         member: &str,
         upto: u64,
     ) -> Result<(), StoreError> {
-        query("DELETE FROM feed_inbox WHERE feed = $1 AND object = $2 AND member = $3 AND seq <= $4")
-            .bind(feed)
-            .bind(object.as_str())
-            .bind(member)
-            .bind(i64::try_from(upto).unwrap_or(i64::MAX))
-            .execute(&self.pool)
-            .await
-            .map_err(db("prune_feed_inbox"))?;
-        query("UPDATE feed_members SET last_read = $1 WHERE feed = $2 AND object = $3 AND member = $4")
-            .bind(ts(&Utc::now()))
-            .bind(feed)
-            .bind(object.as_str())
-            .bind(member)
-            .execute(&self.pool)
-            .await
-            .map_err(db("prune_feed_inbox: last read"))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db("prune_feed_inbox: connection"))?;
+        prune_inbox(&mut conn, object, &InboxConsumed { feed: feed.to_owned(), member: member.to_owned(), upto }).await
     }
 
     async fn leave_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<(), StoreError> {

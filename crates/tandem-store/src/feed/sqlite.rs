@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection, query, query_scalar};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{Change, Cursor};
 
-use super::{FeedInbox, FeedPage, FeedState, InboxItem, Recipients};
+use super::{FeedInbox, FeedPage, FeedState, InboxConsumed, InboxItem, Recipients};
 use crate::StoreError;
 use crate::codec::ts;
 use crate::sqlite::{BATCH_ROWS, SqliteQuery, SqliteStore, batch_sql, db};
@@ -19,6 +19,33 @@ use crate::sqlite::{BATCH_ROWS, SqliteQuery, SqliteStore, batch_sql, db};
 const INBOX_HEAD: &str = "INSERT INTO feed_inbox (feed, object, member, record_id, seq, change) VALUES ";
 const INBOX_TAIL: &str =
     " ON CONFLICT (feed, object, member, record_id) DO UPDATE SET seq = excluded.seq, change = excluded.change";
+
+/// Drops the member's rows up to `consumed.upto` and marks it alive: two statements in one
+/// request to the connection's thread. Inside the caller's transaction when there is one
+/// (`commit_cycle`).
+pub(crate) async fn prune_inbox(
+    conn: &mut SqliteConnection,
+    object: ObjectKind,
+    consumed: &InboxConsumed,
+) -> Result<(), StoreError> {
+    let InboxConsumed { feed, member, upto } = consumed;
+    query(
+        "DELETE FROM feed_inbox WHERE feed = ? AND object = ? AND member = ? AND seq <= ?; \
+         UPDATE feed_members SET last_read = ? WHERE feed = ? AND object = ? AND member = ?",
+    )
+    .bind(feed.as_str())
+    .bind(object.as_str())
+    .bind(member.as_str())
+    .bind(i64::try_from(*upto).unwrap_or(i64::MAX))
+    .bind(ts(&Utc::now()))
+    .bind(feed.as_str())
+    .bind(object.as_str())
+    .bind(member.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(db("pruning the feed inbox"))?;
+    Ok(())
+}
 
 /// Creates the feed's row when missing and returns its head.
 async fn ensure_feed(tx: &mut SqliteConnection, feed: &str, object: ObjectKind) -> Result<u64, StoreError> {
@@ -224,24 +251,9 @@ impl FeedInbox for SqliteStore {
         upto: u64,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turns.wait().await;
-        // Two statements in one request to the connection's thread; each is its own transaction,
-        // and either may be repeated.
-        query(
-            "DELETE FROM feed_inbox WHERE feed = ? AND object = ? AND member = ? AND seq <= ?; \
-             UPDATE feed_members SET last_read = ? WHERE feed = ? AND object = ? AND member = ?",
-        )
-        .bind(feed)
-        .bind(object.as_str())
-        .bind(member)
-        .bind(i64::try_from(upto).unwrap_or(i64::MAX))
-        .bind(ts(&Utc::now()))
-        .bind(feed)
-        .bind(object.as_str())
-        .bind(member)
-        .execute(&self.pool)
-        .await
-        .map_err(db("prune_feed_inbox"))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db("prune_feed_inbox: connection"))?;
+        // Outside a transaction each statement is its own, and either may be repeated.
+        prune_inbox(&mut conn, object, &InboxConsumed { feed: feed.to_owned(), member: member.to_owned(), upto }).await
     }
 
     async fn leave_feed(&self, feed: &str, object: ObjectKind, member: &str) -> Result<(), StoreError> {

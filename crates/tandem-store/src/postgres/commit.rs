@@ -175,7 +175,11 @@ pub(super) async fn apply(
         .await
         .map_err(db("commit_cycle: queuing refetches"))?;
     }
-    insert_audit(conn, &commit.audit).await
+    insert_audit(conn, &commit.audit).await?;
+    if let Some(consumed) = &commit.feed_consumed {
+        crate::feed::postgres::prune_inbox(conn, object, consumed).await?;
+    }
+    Ok(())
 }
 
 fn split_records(records: &[(Side, RecordId)]) -> (Vec<&'static str>, Vec<&str>) {

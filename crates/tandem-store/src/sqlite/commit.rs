@@ -195,7 +195,11 @@ pub(super) async fn apply_commit(
         .await
         .map_err(db("commit_cycle: queuing a refetch"))?;
     }
-    insert_audit(conn, &commit.audit).await
+    insert_audit(conn, &commit.audit).await?;
+    if let Some(consumed) = &commit.feed_consumed {
+        crate::feed::sqlite::prune_inbox(conn, object, consumed).await?;
+    }
+    Ok(())
 }
 
 /// Pairs are written [`BATCH_ROWS`] rows per statement: far fewer round trips to SQLite's worker

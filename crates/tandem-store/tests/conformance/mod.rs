@@ -80,6 +80,7 @@ macro_rules! conformance_tests {
             a_restart_removes_members_and_their_rows,
             joins_and_pages_racing_never_skip_a_member,
             idle_members_are_evicted_with_their_rows,
+            a_cycle_commit_drops_the_inbox_rows_it_read_and_marks_the_member_alive,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
@@ -1342,5 +1343,51 @@ pub async fn idle_members_are_evicted_with_their_rows(b: &dyn Backend) -> TestRe
     assert_eq!(feeds.evict_idle_feed_members("org", CONTACT, mark).await?, 1, "B has not consumed since");
     assert!(feeds.feed_inbox("org", CONTACT, "005B", 0).await?.is_none(), "B must read its own data again");
     assert_eq!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.expect("A stays").len(), 1);
+    Ok(())
+}
+
+/// A cycle's commit carries the inbox rows it read: they go with it (and the member counts as
+/// alive), and a commit that fails leaves them for the next cycle.
+pub async fn a_cycle_commit_drops_the_inbox_rows_it_read_and_marks_the_member_alive(b: &dyn Backend) -> TestResult {
+    use tandem_store::feed::{Delivery, FeedPage, InboxConsumed, Recipients};
+    let store = b.store();
+    let feeds = store.feeds().expect("feeds");
+    for member in ["005A", "005B"] {
+        feeds.join_feed("org", CONTACT, member).await?;
+    }
+    for (n, id) in [(1u8, "003x"), (2, "003y")] {
+        let page =
+            FeedPage::new(Cursor(vec![n]), false, vec![Delivery::new(Recipients::Everyone, upserted(id, "v1", id))]);
+        feeds.commit_feed_page("org", CONTACT, &page).await?;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let mark = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let consumed = |upto| Some(InboxConsumed { feed: "org".into(), member: "005A".into(), upto });
+
+    // A commit that fails (two pairs claim one CRM record) drops nothing.
+    let (a, mut b2) = (pair(1), pair(2));
+    b2.crm.id = a.crm.id.clone();
+    let failing = CycleCommit { upsert_pairs: vec![a, b2], feed_consumed: consumed(1), ..CycleCommit::default() };
+    commit(&*store, ADA, CONTACT, failing).await.expect_err("duplicate crm id must fail");
+    assert_eq!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.expect("member").len(), 2);
+
+    // A commit with nothing else in it still drops the rows read.
+    let read_one = CycleCommit {
+        cursors: vec![(Side::Crm, Some(Cursor(b"member at 1".to_vec())))],
+        feed_consumed: consumed(1),
+        ..CycleCommit::default()
+    };
+    assert!(!CycleCommit { feed_consumed: consumed(1), ..CycleCommit::default() }.is_empty());
+    commit(&*store, ADA, CONTACT, read_one).await?;
+    let left = feeds.feed_inbox("org", CONTACT, "005A", 0).await?.expect("member");
+    assert_eq!(left.iter().map(|r| r.seq).collect::<Vec<_>>(), [2], "rows up to 1 dropped, 2 kept");
+    assert_eq!(feeds.feed_inbox("org", CONTACT, "005B", 0).await?.expect("member").len(), 2, "B's rows are B's");
+    assert_eq!(store.cursor(ADA, CONTACT, Side::Crm).await?, Some(Cursor(b"member at 1".to_vec())));
+
+    // A consumed its inbox with that commit; B did not.
+    assert_eq!(feeds.evict_idle_feed_members("org", CONTACT, mark).await?, 1);
+    assert!(feeds.feed_inbox("org", CONTACT, "005A", 0).await?.is_some(), "A stays");
+    assert!(feeds.feed_inbox("org", CONTACT, "005B", 0).await?.is_none(), "B is evicted");
     Ok(())
 }
