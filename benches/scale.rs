@@ -130,7 +130,7 @@
 //! count. The first run of this size (before) wrote all 50,000 edits in its first round (56.7 s)
 //! but only 36,842 in its second (80.4 s), with Salesforce requests per user down from 2.00 to
 //! 1.36 and no user failing: the fake's Salesforce org had the default daily allowance of 100,000
-//! calls, which 10,000 users' first syncs (a dozen calls each) use up, and the connectors' budget
+//! calls, which 10,000 users' first syncs (sign-in, identity, describes, first reads) use up, and the connectors' budget
 //! guard stops at 90% and holds writes back for a later cycle. With an Enterprise org's allowance
 //! for its users (100,000 plus 1,000 per user) as the only change, every round of the "before" run
 //! above wrote all its edits. The scale org now has that allowance, and a round that writes fewer
