@@ -123,18 +123,17 @@
 //! The untimed first sync's difference (550 s against 300 s) is not one these changes explain as
 //! far as I can tell (a member's first read queries only its own records; the Graph fake's creates
 //! dominate): this machine's speed varies between runs. Requests per user: Salesforce 2.00–2.01
-//! (the user's own writes), Graph 0.42–0.44 (shared
-//! `$batch`es); the feed read the whole org in 20 to 30 calls. Every round wrote its 50,000 edits.
-//! So one worker on SQLite syncs 10,000 users' incremental cycle in 49–57 s on this 2-core
-//! machine, under the 60 s goal, with 446 MiB resident (the goal: 1 GB), at this reduced record
-//! count. The first run of this size (before) wrote all 50,000 edits in its first round (56.7 s)
-//! but only 36,842 in its second (80.4 s), with Salesforce requests per user down from 2.00 to
-//! 1.36 and no user failing: the fake's Salesforce org had the default daily allowance of 100,000
-//! calls, which 10,000 users' first syncs (sign-in, identity, describes, first reads) use up, and the connectors' budget
-//! guard stops at 90% and holds writes back for a later cycle. With an Enterprise org's allowance
-//! for its users (100,000 plus 1,000 per user) as the only change, every round of the "before" run
-//! above wrote all its edits. The scale org now has that allowance, and a round that writes fewer
-//! than its edits fails.
+//! (the user's own writes), Graph 0.42–0.44 (shared `$batch`es); the feed read the whole org in 20
+//! to 30 calls. Every round wrote its 50,000 edits. So one worker on SQLite syncs 10,000 users'
+//! incremental cycle in 49–57 s on this 2-core machine, under the 60 s goal, with 446 MiB resident
+//! (the goal: 1 GB), at this reduced record count. The first run of this size (before) wrote all
+//! 50,000 edits in its first round (56.7 s) but only 36,842 in its second (80.4 s), with Salesforce
+//! requests per user down from 2.00 to 1.36 and no user failing: the fake's Salesforce org had the
+//! default daily allowance of 100,000 calls, which 10,000 users' first syncs (sign-in, identity,
+//! describes, first reads) use up, and the connectors' budget guard stops at 90% and holds writes
+//! back for a later cycle. With an Enterprise org's allowance for its users (100,000 plus 1,000 per
+//! user) as the only change, every round of the "before" run above wrote all its edits. The scale
+//! org now has that allowance, and a round that writes fewer than its edits fails.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
