@@ -76,6 +76,11 @@ fn check_text(field: &str, value: &str) -> Result<(), ValidationError> {
 /// In UTF-8 the first range is single bytes and U+0080–U+009F is `C2 80`–`C2 9F`.
 fn has_control(value: &str) -> bool {
     let bytes = value.as_bytes();
+    // Most text has none of the bytes a control character can start with: one pass the compiler
+    // vectorises says so, and only text with one of them is looked at byte by byte.
+    if !bytes.iter().fold(false, |seen, b| seen | (*b < 0x20) | (*b == 0x7F) | (*b == 0xC2)) {
+        return false;
+    }
     bytes.iter().enumerate().any(|(i, b)| match b {
         b'\t' | b'\n' | b'\r' => false,
         0..=0x1F | 0x7F => true,
@@ -97,11 +102,32 @@ fn check_len(field: &str, len: usize) -> Result<(), ValidationError> {
 
 fn check_email(field: &str, address: &str) -> Result<(), ValidationError> {
     check_text(field, address)?;
-    let trimmed = address.trim();
-    let ok = trimmed.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && !domain.is_empty() && !trimmed.contains(char::is_whitespace)
-    });
-    if ok { Ok(()) } else { Err(ValidationError::InvalidEmail { field: field.to_owned() }) }
+    if email_shaped(address) { Ok(()) } else { Err(ValidationError::InvalidEmail { field: field.to_owned() }) }
+}
+
+/// Something `@` something, with no white space once trimmed. ASCII addresses (nearly all) are
+/// checked byte by byte; others by character, as `char::is_whitespace` decides.
+fn email_shaped(address: &str) -> bool {
+    let trimmed = if address.is_ascii() {
+        // `char::is_whitespace` on ASCII: space, tab, line feed, vertical tab, form feed, return.
+        let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r');
+        let bytes = address.as_bytes();
+        let start = bytes.iter().position(|b| !space(b)).unwrap_or(bytes.len());
+        let end = bytes.iter().rposition(|b| !space(b)).map_or(start, |i| i + 1);
+        let trimmed = &bytes[start..end];
+        if trimmed.iter().any(space) {
+            return false;
+        }
+        // ASCII throughout, so any cut is on a character boundary.
+        address.get(start..end).unwrap_or_default()
+    } else {
+        let trimmed = address.trim();
+        if trimmed.contains(char::is_whitespace) {
+            return false;
+        }
+        trimmed
+    };
+    trimmed.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
 }
 
 /// Validates a record of either kind.
@@ -232,6 +258,30 @@ mod tests {
                 assert_eq!(has_control(&text), by_chars(&text), "{:?}", text);
             }
         }
+    }
+
+    #[test]
+    fn email_shapes_are_judged_as_by_characters() {
+        let by_chars = |s: &str| {
+            let trimmed = s.trim();
+            trimmed.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.is_empty() && !trimmed.contains(char::is_whitespace)
+            })
+        };
+        let parts = ["", "a", "@", " ", "\t", "\u{b}", "\u{c}", "\r\n", "\u{a0}", "\u{2003}", "é", "b.c", "@@"];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    let text = format!("{a}{b}x{c}{a}");
+                    assert_eq!(email_shaped(&text), by_chars(&text), "{text:?}");
+                    let text = format!("{a}x{b}@{c}y{a}");
+                    assert_eq!(email_shaped(&text), by_chars(&text), "{text:?}");
+                }
+            }
+        }
+        assert!(email_shaped(" ada@example.com "));
+        assert!(!email_shaped("ada @example.com"));
+        assert!(!email_shaped("@example.com"));
     }
 
     fn event(start: EventTime, end: EventTime) -> Event {
