@@ -321,6 +321,14 @@ pub(crate) fn merge_approval(
     Some(serde_json::Value::Object(map))
 }
 
+/// A cycle record's counts and operations as the JSON both stores keep them in.
+pub(crate) fn cycle_json(record: &crate::CycleRecord) -> Result<(String, String), crate::StoreError> {
+    let json = |what: &str, e: serde_json::Error| crate::StoreError::Invalid(format!("record_cycle: {what}: {e}"));
+    let counts = serde_json::to_string(&record.counts).map_err(|e| json("counts", e))?;
+    let operations = serde_json::to_string(&record.operations).map_err(|e| json("operations", e))?;
+    Ok((counts, operations))
+}
+
 /// Reads stored JSON.
 pub(crate) fn parse_json(s: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(s).map_err(|e| format!("bad JSON: {e}"))

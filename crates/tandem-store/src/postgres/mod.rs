@@ -492,9 +492,7 @@ impl StateStore for PgStore {
     }
 
     async fn record_cycle(&self, record: &CycleRecord) -> Result<(), StoreError> {
-        let json = |what: &str, e: serde_json::Error| StoreError::Invalid(format!("record_cycle: {what}: {e}"));
-        let counts = serde_json::to_string(&record.counts).map_err(|e| json("counts", e))?;
-        let operations = serde_json::to_string(&record.operations).map_err(|e| json("operations", e))?;
+        let (counts, operations) = crate::codec::cycle_json(record)?;
         let mut tx = self.pool.begin().await.map_err(db("record_cycle"))?;
         query(
             "INSERT INTO cycles (user_id, object, started_at, finished_at, dry_run, outcome, counts, operations, \

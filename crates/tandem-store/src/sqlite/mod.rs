@@ -395,10 +395,8 @@ async fn upsert_status(conn: &mut sqlx::SqliteConnection, status: &UserStatus) -
 /// Appends cycles to their users' histories and deletes each user's oldest beyond
 /// [`CYCLES_KEPT_PER_USER`].
 async fn insert_cycles(conn: &mut sqlx::SqliteConnection, records: &[CycleRecord]) -> Result<(), StoreError> {
-    let json = |what: &str, e: serde_json::Error| StoreError::Invalid(format!("record_cycle: {what}: {e}"));
     for record in records {
-        let counts = serde_json::to_string(&record.counts).map_err(|e| json("counts", e))?;
-        let operations = serde_json::to_string(&record.operations).map_err(|e| json("operations", e))?;
+        let (counts, operations) = crate::codec::cycle_json(record)?;
         query(
             "INSERT INTO cycles (user_id, object, started_at, finished_at, dry_run, outcome, counts, operations, \
              operations_omitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
