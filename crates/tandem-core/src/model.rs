@@ -410,6 +410,43 @@ pub enum Record {
 }
 
 impl Record {
+    /// Moves the record out, leaving an empty record of the same kind in its place (an event
+    /// without fields, all day on chrono's default date). Allocates nothing: for handing a
+    /// record on (to a connector's write) where the structure holding it must stay.
+    ///
+    /// ```
+    /// use tandem_core::model::{Contact, Record};
+    ///
+    /// let mut held = Record::Contact(Contact { given_name: Some("Ada".into()), ..Contact::default() });
+    /// let taken = held.take();
+    /// assert!(matches!(taken, Record::Contact(c) if c.given_name.as_deref() == Some("Ada")));
+    /// assert_eq!(held, Record::Contact(Contact::default()));
+    /// ```
+    pub fn take(&mut self) -> Record {
+        let empty = match self {
+            Record::Contact(_) => Record::Contact(Contact::default()),
+            Record::Event(_) => {
+                let day = EventTime::AllDay { date: chrono::NaiveDate::default() };
+                Record::Event(Event {
+                    subject: None,
+                    description: None,
+                    location: None,
+                    timing: EventTiming { start: day.clone(), end: day },
+                    recurrence: None,
+                    organizer: None,
+                    attendees: Vec::new(),
+                    privacy: Privacy::default(),
+                    show_as: ShowAs::default(),
+                    categories: Vec::new(),
+                    crm_links: Vec::new(),
+                    ical_uid: None,
+                    custom: BTreeMap::new(),
+                })
+            }
+        };
+        std::mem::replace(self, empty)
+    }
+
     /// Which kind of record this is.
     pub fn kind(&self) -> ObjectKind {
         match self {

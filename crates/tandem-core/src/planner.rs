@@ -1381,6 +1381,10 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        // One operation for each record left over, at most: room made once, not by doubling (a
+        // first sync's ten thousand creates held up to twice their room).
+        let left = matched.iter().filter(|m| !**m).count() + claimed.iter().filter(|c| !**c).count();
+        self.plan.operations.reserve_exact(left);
         // A record left over that matches a record on the other side by email (or name and
         // company, or UID, or subject and times) is ambiguous: that record is linked to another
         // one already. Copying it would make a second record with the same address; it waits,

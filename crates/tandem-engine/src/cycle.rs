@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tandem_connector::{ConnectionInfo, ConnectorError, WriteOp, WriteResult};
-use tandem_core::model::{ObjectKind, Record};
+use tandem_core::model::ObjectKind;
 use tandem_core::plan::{Action, NextState, Operation, Plan};
 use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
 use tandem_core::state::{Change, ChangeKind, Cursor, PairId, PairState, RecordId, Side, Version};
@@ -66,10 +66,14 @@ fn write_target(action: &Action) -> Option<Side> {
     }
 }
 
-fn write_op(action: &Action) -> Option<(Side, WriteOp)> {
+/// The connector's write for a write action, with its target; `None` for actions that write nothing.
+/// A create's record moves into its write, leaving an empty record of the same kind in the plan:
+/// only the journal (written before) and the connector need it, and a first sync's records then
+/// go as their batches are answered rather than after the whole cycle.
+fn take_write_op(action: &mut Action) -> Option<(Side, WriteOp)> {
     match action {
         Action::Create { target, key, record, .. } => {
-            Some((*target, WriteOp::Create { key: key.clone(), record: Record::clone(record) }))
+            Some((*target, WriteOp::Create { key: key.clone(), record: record.take() }))
         }
         Action::Update { target, id, expected, patch, .. } => {
             Some((*target, WriteOp::Update { id: id.clone(), expected: expected.clone(), patch: patch.clone() }))
@@ -785,7 +789,7 @@ impl<'a> Cycle<'a> {
         let mut current = planned;
         let mut round = 0;
         loop {
-            let results = self.execute(&current).await?;
+            let results = self.execute(&mut current).await?;
             let stale: BTreeSet<PairId> = current
                 .operations
                 .iter()
@@ -889,7 +893,10 @@ impl<'a> Cycle<'a> {
     /// held, so one side's write must never be journaled (and sent) without the other's. A crash
     /// between windows leaves later writes unjournaled and unsent, which the next cycle plans
     /// again.
-    async fn execute(&mut self, plan: &Plan) -> Result<HashMap<usize, WriteResult>, EngineError> {
+    ///
+    /// Each create's record moves out of `plan` into its write once journaled: afterwards the
+    /// plan's creates hold empty records (settling and replanning never read them).
+    async fn execute(&mut self, plan: &mut Plan) -> Result<HashMap<usize, WriteResult>, EngineError> {
         let store = self.engine.inner.store.clone();
         let now = self.engine.inner.clock.now();
         let mut windows: Vec<Vec<usize>> = Vec::new();
@@ -920,17 +927,15 @@ impl<'a> Cycle<'a> {
             let mut by_target: [Vec<(usize, WriteOp)>; 2] = [Vec::new(), Vec::new()];
             for i in window {
                 let op = &plan.operations[i];
-                let Some((target, write)) = write_op(&op.action) else { continue };
+                if write_target(&op.action).is_none() {
+                    continue;
+                }
+                // Journaled as planned, record and all, before the record moves into the write.
                 let entry = JournalEntryRef { operation: op, next: op.pair.as_ref().and_then(|p| plan.states.get(p)) };
                 let operation = JournalJson::to_json(&entry).map_err(|e| EngineError::Journal(e.to_string()))?;
-                intents.push(Intent {
-                    user: self.job.user.clone(),
-                    object,
-                    key: intent_key(op),
-                    target,
-                    operation,
-                    created_at: now,
-                });
+                let key = intent_key(op);
+                let Some((target, write)) = take_write_op(&mut plan.operations[i].action) else { continue };
+                intents.push(Intent { user: self.job.user.clone(), object, key, target, operation, created_at: now });
                 by_target[idx(target)].push((i, write));
             }
             // Write-ahead: the window's intents are durable before any of it is sent.

@@ -25,6 +25,12 @@ impl Cycle<'_> {
         let mut written: HashMap<PairId, Vec<(Side, Written)>> = HashMap::new();
         self.collect_notes(&plan);
         self.record_over_limit(&plan, now, commit);
+        // Sized once: grown by doubling, a first sync's ten thousand entries and pairs held up to
+        // twice their room, and briefly both the old and new buffers (`heaptrack`, issue 15).
+        let writes = plan.operations.iter().filter(|op| op.action.target().is_some()).count();
+        commit.audit.reserve(plan.operations.len());
+        commit.resolved_intents.reserve(writes);
+        commit.upsert_pairs.reserve(plan.states.len());
         let audit =
             |side: Option<Side>, id: Option<RecordId>, action: &str, outcome: String, reason: &str| AuditEntry {
                 at: now,
