@@ -123,6 +123,10 @@ fn merge_cancelled_status_and_generated_uids() {
     assert!(!got.iter().any(|l| l.starts_with("STATUS")));
 }
 
+/// A calendar with the writer's header properties only, as another program writes them.
+const APPLE_HEADER_ONLY: &str =
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//macOS 14.0//EN\r\nCALSCALE:GREGORIAN\r\nEND:VCALENDAR\r\n";
+
 #[test]
 fn merge_into_empty_or_foreign_uid() {
     let event = parse_icalendar(APPLE).unwrap().remove(0);
@@ -304,6 +308,19 @@ fn contact() -> impl Strategy<Value = Contact> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The shortcut of [`merge_icalendar`] for text with nothing to keep gives what the general
+    /// merge gives.
+    #[test]
+    fn a_merge_into_nothing_is_the_writers_output(e in event(None), uid in opt_text()) {
+        let e = Event { ical_uid: uid, ..e };
+        let written = write_icalendar(std::slice::from_ref(&e));
+        for existing in ["", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n", APPLE_HEADER_ONLY] {
+            let roots = components(existing, &ICALENDAR).unwrap();
+            prop_assert_eq!(&merge_written(&roots, &written, &e).unwrap(), &written);
+            prop_assert_eq!(&merge_icalendar(existing, &e).unwrap(), &written);
+        }
+    }
 
     #[test]
     fn merge_icalendar_round_trips_and_keeps_unknown_lines(
