@@ -311,9 +311,10 @@ pub fn merge_icalendar(existing: &str, event: &Event) -> Result<String, Intercha
     // every new item): the merge is the writer's output, without reading it back and writing it
     // again (a tenth of a 10,000-event first sync into a folder). The property test
     // `a_merge_into_nothing_is_the_writers_output` holds the general path to the same text.
-    if old_roots.iter().all(|root| {
-        root.children.is_empty() && root.lines.iter().all(|l| OWNED_CALENDAR.contains(&l.name.as_str()))
-    }) {
+    if old_roots
+        .iter()
+        .all(|root| root.children.is_empty() && root.lines.iter().all(|l| OWNED_CALENDAR.contains(&l.name.as_str())))
+    {
         return Ok(written);
     }
     merge_written(&old_roots, &written, event)
