@@ -95,9 +95,21 @@ async fn creates_are_idempotent_and_writes_check_the_content_version() {
 }
 
 /// A batch big enough to be staged and flushed on several threads answers each write in its
-/// place: creates, stale updates and updates interleaved, each result where its write was.
+/// place: creates, stale updates and updates interleaved, each result where its write was. On a
+/// current-thread runtime the writes go to the blocking pool (a copy of the batch).
 #[tokio::test]
 async fn a_large_batch_answers_every_write_in_its_place() {
+    large_batch().await;
+}
+
+/// The same on a multi-threaded runtime, where the batch is worked on the calling thread without
+/// a copy (`block_in_place`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_answers_every_write_in_its_place_on_a_multi_threaded_runtime() {
+    large_batch().await;
+}
+
+async fn large_batch() {
     let dir = tempfile::tempdir().unwrap();
     let c = VdirConnector::new(VdirConfig::new().with_events(dir.path())).unwrap();
     let key = |i: usize| IdempotencyKey(format!("tdm{i:032x}"));

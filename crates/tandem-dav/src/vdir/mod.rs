@@ -195,6 +195,15 @@ impl Connector for VdirConnector {
             });
         }
         let counters = Arc::clone(&self.counters);
+        // On a multi-threaded runtime the writes are worked on this thread, the runtime's other
+        // tasks handed to another (`block_in_place`), so the records are not copied; a
+        // current-thread runtime cannot do that, and gets a copy on the blocking pool.
+        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            // A panic (a bug) fails the batch as a failed task would, not the caller.
+            let work = std::panic::AssertUnwindSafe(|| apply::apply(&folder, ops, &counters));
+            return tokio::task::block_in_place(|| std::panic::catch_unwind(work))
+                .unwrap_or_else(|_| Err(ConnectorError::Transient { message: "a file task panicked".into() }));
+        }
         let ops = ops.to_vec();
         tokio::task::spawn_blocking(move || apply::apply(&folder, &ops, &counters)).await.map_err(blocking_failed)?
     }
