@@ -552,10 +552,16 @@ fn child(args: &[String]) {
             a.inner.files_written(),
             b.inner.files_written(),
         );
+        let p = events.phases;
         println!(
-            "tandem child time: total {:.3} s, sync {:.3} s; in connector A: {}; B: {}",
+            "tandem child time: total {:.3} s, sync {:.3} s (read {:.3}, plan {:.3}, write {:.3}, commit {:.3}); \
+             in connector A: {}; B: {}",
             started.elapsed().as_secs_f64(),
             report.duration_ms as f64 / 1000.0,
+            p.read_us as f64 / 1e6,
+            p.plan_us as f64 / 1e6,
+            p.write_us as f64 / 1e6,
+            p.commit_us as f64 / 1e6,
             a.summary(),
             b.summary()
         );

@@ -28,20 +28,22 @@ const UPSERT_PAIR_TAIL: &str = " ON CONFLICT (user_id, object, pair_id) DO UPDAT
      mailbox_fields = excluded.mailbox_fields, synced_at = excluded.synced_at, \
      tombstone = excluded.tombstone";
 
-/// The common case first: a pair whose ids are as stored gets its versions, prints and time
-/// without naming the id columns, so SQLite leaves the two id indexes alone (an upsert setting
-/// an id to its own value rewrites the index entry; on 100,000 pairs that was 40% of a commit).
-/// The pairs it does not return are new or moved, and go through the upsert.
-/// Its rows are the upsert's ([`PAIR_ROW`], the table's column order). The user and object are
-/// repeated in every row on purpose: binding them once, through a one-row subquery joined with
-/// the rows, made a 1,000-change cycle ten times slower (`benches/cycle.rs`, 2026-12-06).
-const UPDATE_PAIR_HEAD: &str = "UPDATE pairs SET crm_version = v.column5, crm_fields = v.column6, \
-     mailbox_version = v.column8, mailbox_fields = v.column9, synced_at = v.column10, tombstone = v.column11 \
-     FROM (VALUES ";
-
-const UPDATE_PAIR_TAIL: &str = ") AS v WHERE pairs.user_id = v.column1 AND pairs.object = v.column2 \
-     AND pairs.pair_id = v.column3 AND pairs.crm_id = v.column4 AND pairs.mailbox_id = v.column7 \
-     RETURNING pairs.pair_id";
+/// The common cases in one statement: a new pair is inserted, and a pair whose ids are as stored
+/// gets its versions, prints and time without naming the id columns, so SQLite leaves the two id
+/// indexes alone (an upsert setting an id to its own value rewrites the index entry; on 100,000
+/// pairs that was 40% of a commit). A stored pair whose ids moved is neither (the `WHERE` of the
+/// update is false), is not returned, and goes through [`UPSERT_PAIR_TAIL`]. Its rows are
+/// [`PAIR_ROW`] (the table's column order). The user and object are repeated in every row on
+/// purpose: binding them once, through a one-row subquery joined with the rows, made a
+/// 1,000-change cycle ten times slower (`benches/cycle.rs`, 2026-12-06). Before, new pairs were
+/// first offered to an `UPDATE … FROM (VALUES …)` and then inserted: every argument of a first
+/// sync's pairs was bound twice.
+const UPSERT_SAME_IDS_TAIL: &str = " ON CONFLICT (user_id, object, pair_id) DO UPDATE SET \
+     crm_version = excluded.crm_version, crm_fields = excluded.crm_fields, \
+     mailbox_version = excluded.mailbox_version, mailbox_fields = excluded.mailbox_fields, \
+     synced_at = excluded.synced_at, tombstone = excluded.tombstone \
+     WHERE pairs.crm_id = excluded.crm_id AND pairs.mailbox_id = excluded.mailbox_id \
+     RETURNING pair_id";
 
 const INSERT_AUDIT_HEAD: &str = "INSERT INTO audit \
      (at, user_id, object, side, record_id, action, outcome, reason, detail) VALUES ";
@@ -203,8 +205,8 @@ pub(super) async fn apply_commit(
 }
 
 /// Pairs are written [`BATCH_ROWS`] rows per statement: far fewer round trips to SQLite's worker
-/// thread than one statement per pair. Each chunk is first updated in place where its ids are
-/// unchanged ([`UPDATE_PAIR_HEAD`]); the rest are upserted.
+/// thread than one statement per pair. Each chunk is first inserted or updated in place where its
+/// ids are unchanged ([`UPSERT_SAME_IDS_TAIL`]); the rest (moved ids) are upserted in full.
 async fn upsert_pairs(
     conn: &mut SqliteConnection,
     user: &str,
@@ -212,45 +214,57 @@ async fn upsert_pairs(
     pairs: &[PairState],
 ) -> Result<(), StoreError> {
     static FULL: OnceLock<Arc<str>> = OnceLock::new();
-    static FULL_UPDATE: OnceLock<Arc<str>> = OnceLock::new();
+    static FULL_SAME_IDS: OnceLock<Arc<str>> = OnceLock::new();
     for chunk in pairs.chunks(BATCH_ROWS) {
         let encoded: Vec<EncodedPair<'_>> = chunk.iter().map(EncodedPair::new).collect();
-        let sql = batch_sql(&FULL_UPDATE, chunk.len(), UPDATE_PAIR_HEAD, PAIR_ROW, UPDATE_PAIR_TAIL);
+        let sql = batch_sql(&FULL_SAME_IDS, chunk.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_SAME_IDS_TAIL);
         let q = encoded.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
-        let rows = q.fetch_all(&mut *conn).await.map_err(|e| map_sqlx("commit_cycle: updating pairs", e))?;
-        let updated: Vec<String> = rows
+        let rows = match q.fetch_all(&mut *conn).await {
+            Ok(rows) => rows,
+            Err(e) => return Err(name_the_failing_pair(conn, user, obj, encoded.iter(), e).await),
+        };
+        let stored: Vec<String> = rows
             .iter()
             .map(|row| row.try_get::<String, _>(0))
             .collect::<Result<_, _>>()
-            .map_err(|e| map_sqlx("commit_cycle: updating pairs", e))?;
-        let rest: Vec<&EncodedPair<'_>> = if updated.is_empty() {
-            encoded.iter().collect()
-        } else {
-            let updated: std::collections::HashSet<&str> = updated.iter().map(String::as_str).collect();
-            encoded.iter().filter(|p| !updated.contains(p.pair.pair_id.as_str())).collect()
-        };
-        if rest.is_empty() {
+            .map_err(|e| map_sqlx("commit_cycle: storing pairs", e))?;
+        if stored.len() == encoded.len() {
             continue;
         }
-        let sql = batch_sql(&FULL, rest.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
-        let q = rest.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
+        let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
+        let moved: Vec<&EncodedPair<'_>> =
+            encoded.iter().filter(|p| !stored.contains(p.pair.pair_id.as_str())).collect();
+        let sql = batch_sql(&FULL, moved.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
+        let q = moved.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
         if let Err(e) = q.execute(&mut *conn).await {
-            // A failed statement is undone on its own and the transaction goes on, so the batch
-            // can be replayed pair by pair to name the pair at fault. The caller rolls back.
-            for pair in rest {
-                let one = batch_sql(&FULL, 1, UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
-                pair.bind_row(query(AssertSqlSafe(one)), user, obj).execute(&mut *conn).await.map_err(|e| {
-                    let what = format!(
-                        "commit_cycle: storing pair {} (crm {}, mailbox {})",
-                        pair.pair.pair_id, pair.pair.crm.id, pair.pair.mailbox.id
-                    );
-                    map_sqlx(&what, e)
-                })?;
-            }
-            return Err(map_sqlx("commit_cycle: storing pairs", e));
+            return Err(name_the_failing_pair(conn, user, obj, moved.into_iter(), e).await);
         }
     }
     Ok(())
+}
+
+/// The error of a batch of pairs that failed, naming the pair at fault: a failed statement is
+/// undone on its own and the transaction goes on, so the batch is replayed pair by pair (the
+/// caller rolls back). `error` when every pair stores on its own.
+async fn name_the_failing_pair<'p>(
+    conn: &mut SqliteConnection,
+    user: &str,
+    obj: &str,
+    pairs: impl Iterator<Item = &'p EncodedPair<'p>>,
+    error: sqlx::Error,
+) -> StoreError {
+    static ONE: OnceLock<Arc<str>> = OnceLock::new();
+    for pair in pairs {
+        let one = batch_sql(&ONE, 1, UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
+        if let Err(e) = pair.bind_row(query(AssertSqlSafe(one)), user, obj).execute(&mut *conn).await {
+            let what = format!(
+                "commit_cycle: storing pair {} (crm {}, mailbox {})",
+                pair.pair.pair_id, pair.pair.crm.id, pair.pair.mailbox.id
+            );
+            return map_sqlx(&what, e);
+        }
+    }
+    map_sqlx("commit_cycle: storing pairs", error)
 }
 
 /// A pair with its prints encoded once, for whichever statement writes it.
