@@ -263,7 +263,12 @@ impl FromStr for FieldKey {
 
 impl Serialize for FieldKey {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        // The same text as `Display`; a fixed name without the formatting machinery (every
+        // journaled pair state writes forty of them).
+        match self.static_name() {
+            Some(name) => serializer.serialize_str(name),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -1038,6 +1043,19 @@ mod tests {
         assert_eq!(FieldKey::Phone(PhoneKind::BusinessFax).to_string(), "phone.business_fax");
         assert_eq!(FieldKey::Address(AddressKind::Home).to_string(), "address.home");
         assert_eq!(FieldKey::Custom("Region__c".into()).static_name(), None);
+    }
+
+    /// Serialised, a key is its name (`Display`), whichever way the name is written.
+    #[test]
+    fn field_keys_serialise_as_their_names() {
+        let mut keys: Vec<FieldKey> = STANDARD_FIELDS.to_vec();
+        keys.push(FieldKey::Custom("Region \"A\"\\c".into()));
+        keys.push(FieldKey::Attendee("ann@example.com".into()));
+        for key in keys {
+            let json = serde_json::to_string(&key).unwrap();
+            assert_eq!(json, serde_json::to_string(&key.to_string()).unwrap());
+            assert_eq!(serde_json::from_str::<FieldKey>(&json).unwrap(), key, "{json}");
+        }
     }
 
     #[test]

@@ -1368,7 +1368,9 @@ impl<'a> Planner<'a> {
         // Tandem's own copies first, for every record, so that an email or name match of one
         // record never takes the copy Tandem made of another (whose create would then be
         // replayed onto that same copy).
-        for ranks in [0..=0, 1..=2] {
+        // Nothing new on the mailbox side (a first sync into an empty mailbox): nothing to find.
+        let ranks = if index.is_empty() { Vec::new() } else { vec![0..=0, 1..=2] };
+        for ranks in ranks {
             for (c, crm) in crm_new.iter().enumerate() {
                 if matched[c] {
                     continue;
@@ -1425,7 +1427,7 @@ impl<'a> Planner<'a> {
     /// The record (of the smallest id) among the other side's candidates that `seen` matches by
     /// a rank-1 or rank-2 key. Tandem's own copies are never ambiguous.
     fn ambiguous_match(&self, seen: &Seen<'a>, others: &Candidates) -> Option<RecordId> {
-        if seen.sync_key.is_some() {
+        if seen.sync_key.is_some() || others.is_empty() {
             return None;
         }
         let email = has_email(seen);
