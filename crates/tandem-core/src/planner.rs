@@ -271,6 +271,9 @@ struct Planner<'a> {
     /// Per side, whether [`Self::fields_on`] is `printed` already (the synced fields come in field
     /// order unless custom fields are configured out of it): changes are then listed in one walk.
     in_field_order: [bool; 2],
+    /// Whether both sides print the same fields ([`Self::printed`], attendees alike): a record
+    /// then has the same prints on either side.
+    same_prints: bool,
     plan: Plan,
 }
 
@@ -313,6 +316,7 @@ impl<'a> Planner<'a> {
             synced: input.config.fields.synced(input.object),
             printed: [Vec::new(), Vec::new()],
             in_field_order: [false, false],
+            same_prints: false,
             plan: Plan::empty(input.object),
         };
         planner.printed = Side::BOTH.map(|side| {
@@ -322,6 +326,8 @@ impl<'a> Planner<'a> {
             keys
         });
         planner.in_field_order = Side::BOTH.map(|side| planner.fields_on(side).eq(planner.printed[idx(side)].iter()));
+        planner.same_prints = planner.printed[0] == planner.printed[1]
+            && planner.attendees_on(Side::Crm) == planner.attendees_on(Side::Mailbox);
         planner
     }
 
@@ -1676,7 +1682,12 @@ impl<'a> Planner<'a> {
             return;
         }
         let key = IdempotencyKey::derive(self.input.object, side, &source.id);
-        let target_prints = self.prints(target, &projected);
+        // A copy as it is (nothing cut, cleared or left out) prints as its source where both
+        // sides print the same fields: comparing is far cheaper than printing again.
+        let target_prints = match self.seen_prints(&source) {
+            Some(prints) if self.same_prints && projected == *record => prints.clone(),
+            _ => self.prints(target, &projected),
+        };
         let source_state = SideState {
             id: source.id.clone(),
             version: source.version.clone(),

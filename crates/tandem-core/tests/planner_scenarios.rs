@@ -1044,6 +1044,73 @@ fn a_pair_stored_without_address_prints_re_sends_its_addresses_once() {
     assert!(next.crm.fields.contains_key(&work) && next.mailbox.fields.contains_key(&other), "{next:?}");
 }
 
+/// A create's next state holds, for its target, the prints of what is written there (what
+/// `fingerprints` gives, which recovery compares with): copied from the source's when the copy is
+/// the source as it was and both sides print the same fields, printed again otherwise.
+#[test]
+fn a_creates_target_prints_are_those_of_what_it_writes() {
+    use tandem_core::model::{Attendee, AttendeeRole, ResponseStatus};
+    use tandem_core::planner::fingerprints;
+
+    let long = with(ada(), FieldKey::Notes, text("first computer programmer"));
+    let mut meeting =
+        event("Review", chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap().and_hms_opt(9, 0, 0).unwrap(), 30);
+    if let Record::Event(e) = &mut meeting {
+        e.attendees.push(Attendee {
+            email: "bob@example.com".into(),
+            name: Some("Bob".into()),
+            role: AttendeeRole::Required,
+            response: ResponseStatus::Accepted,
+        });
+    }
+    let cases: Vec<(&str, Fx, Record)> = vec![
+        ("same fields, copied as it is", Fx::contacts(), long.clone()),
+        (
+            "same fields, a value shortened",
+            {
+                let mut fx = Fx::contacts();
+                fx.mailbox_caps = fx.mailbox_caps.clone().with_limit(FieldKey::Notes, Some(10), false);
+                fx
+            },
+            long.clone(),
+        ),
+        (
+            "a field the target lacks",
+            {
+                let mut fx = Fx::contacts();
+                fx.mailbox_caps = fx.mailbox_caps.clone().without(FieldKey::Notes);
+                fx
+            },
+            long,
+        ),
+        (
+            "a field the target lacks, empty in the record",
+            {
+                let mut fx = Fx::contacts();
+                fx.mailbox_caps = fx.mailbox_caps.clone().without(FieldKey::Notes);
+                fx
+            },
+            ada(),
+        ),
+        ("an event with an attendee", Fx::events(), meeting),
+    ];
+    for (case, mut fx, record) in cases {
+        fx.change(Side::Crm, upsert("003A", "c1", record.clone()));
+        let plan = fx.plan();
+        let (key, written) = match plan.operations.iter().find_map(|o| match &o.action {
+            Action::Create { key, record, target: Side::Mailbox, .. } => Some((key.clone(), record.clone())),
+            _ => None,
+        }) {
+            Some(create) => create,
+            None => panic!("{case}: no create\n{plan}"),
+        };
+        let next = put(&plan, &key);
+        let expected = fingerprints(&fx.config, &fx.mailbox_caps, Side::Mailbox, &written);
+        assert_eq!(next.mailbox.fields, expected, "{case}");
+        assert_eq!(next.crm.fields, fingerprints(&fx.config, &fx.crm_caps, Side::Crm, &record), "{case}");
+    }
+}
+
 #[test]
 fn values_are_shortened_to_fit_and_reported() {
     let mut fx = Fx::contacts();
