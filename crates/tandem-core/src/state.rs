@@ -488,10 +488,14 @@ impl std::ops::Index<&FieldKey> for FieldPrints {
 impl FromIterator<(FieldKey, u64)> for FieldPrints {
     fn from_iter<I: IntoIterator<Item = (FieldKey, u64)>>(iter: I) -> Self {
         let mut entries: Vec<(FieldKey, u64)> = iter.into_iter().collect();
-        // Later entries win, as inserting them one by one would.
-        entries.reverse();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        // Entries already in field order without repeats (prints read back from the store, which
+        // wrote them in order) need no sorting: checking is one comparison per entry.
+        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Later entries win, as inserting them one by one would.
+            entries.reverse();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        }
         let mut codes = Vec::with_capacity(entries.len());
         let mut prints = Vec::with_capacity(entries.len());
         let mut named = Vec::new();
@@ -854,6 +858,12 @@ mod tests {
             [(FieldKey::Title, 1), (FieldKey::GivenName, 2), (FieldKey::Title, 3)].into_iter().collect();
         assert_eq!(p.len(), 2);
         assert_eq!(p.get(&FieldKey::Title), Some(&3), "later entries win");
+        // In field order already (no sorting), and in order with a repeat (the later wins).
+        let in_order: FieldPrints = p.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        assert_eq!(in_order, p);
+        let repeated: FieldPrints =
+            [(FieldKey::GivenName, 2), (FieldKey::Title, 1), (FieldKey::Title, 3)].into_iter().collect();
+        assert_eq!(repeated, p);
         assert_eq!(p.insert(FieldKey::Emails, 4), None);
         assert_eq!(p.insert(FieldKey::Emails, 5), Some(4));
         assert_eq!(p[&FieldKey::Emails], 5);

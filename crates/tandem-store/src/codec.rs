@@ -111,8 +111,16 @@ pub(crate) fn encode_prints(prints: &FieldPrints) -> String {
     use base64::Engine as _;
     let (_, codes) = stored_fields();
     let mut packed = Vec::with_capacity(prints.len() * 9);
+    // Prints come in field order, the order `codes` is sorted in: one walk through both finds
+    // each code (a binary search per field was most of this function); a miss (a named field)
+    // is looked up in full.
+    let mut at = 0;
     for (key, print) in prints.iter() {
-        match stored_code(codes, key) {
+        while codes.get(at).is_some_and(|(k, _)| k < key) {
+            at += 1;
+        }
+        let walked = codes.get(at).filter(|(k, _)| k == key).map(|(_, code)| *code);
+        match walked.or_else(|| stored_code(codes, key)) {
             Some(code) => packed.push(code),
             None => {
                 // Attendee addresses come from other people's invitations: any length the record
