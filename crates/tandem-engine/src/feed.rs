@@ -11,9 +11,6 @@
 //! it). Two runners at once could deliver an older version of a record after a newer one. Within
 //! a run the objects' rounds go at once, each object once: their cursors and inboxes are apart.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde::Serialize;
 use tandem_connector::ConnectorError;
 use tandem_connector::feed::{Audience, OrgFeed};
@@ -76,7 +73,10 @@ impl Engine {
             }
         }
         let mut first_error = None;
-        for (object, outcome) in unique.iter().copied().zip(self.feed_objects(name, feed, feeds, &unique).await) {
+        let rounds = unique.iter().map(|object| self.feed_object(name, feed, feeds, *object));
+        // `join_all` polls the rounds together and gives their outcomes in `unique`'s order.
+        let outcomes = futures_util::future::join_all(rounds).await;
+        for (object, outcome) in unique.iter().copied().zip(outcomes) {
             report.pages += outcome.pages;
             report.changes += outcome.changes;
             report.api_calls += outcome.api_calls;
@@ -92,29 +92,6 @@ impl Engine {
             Some(error) => Err(error),
             None => Ok(report),
         }
-    }
-
-    /// [`Self::feed_object`] for each of `objects`, all at once; outcomes in `objects`' order.
-    fn feed_objects<'a>(
-        &'a self,
-        name: &'a str,
-        feed: &'a dyn OrgFeed,
-        feeds: &'a dyn FeedInbox,
-        objects: &'a [ObjectKind],
-    ) -> Pin<Box<dyn Future<Output = Vec<ObjectRun>> + Send + 'a>> {
-        Box::pin(async move {
-            match objects {
-                [] => Vec::new(),
-                [first, rest @ ..] => {
-                    let (first, mut rest) = tokio::join!(
-                        self.feed_object(name, feed, feeds, *first),
-                        self.feed_objects(name, feed, feeds, rest)
-                    );
-                    rest.insert(0, first);
-                    rest
-                }
-            }
-        })
     }
 
     /// One object's round of the feed: every page from where the last run stopped, then the

@@ -16,6 +16,11 @@
 //! the store, and reacts to the connector error taxonomy: it backs off on throttling, refetches and
 //! replans on a stale version, resyncs in full (re-linking, never duplicating) on an expired cursor.
 //!
+//! Dependencies beyond the workspace's required ones: `tokio` (timers, semaphores, the runtime the
+//! service and tests run on) and `futures-util` for `join_all`, which runs a feed's object rounds
+//! together and keeps their outcomes in order (already built for sqlx and reqwest, so it adds no
+//! crate to the build).
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
