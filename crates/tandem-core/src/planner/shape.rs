@@ -1,0 +1,322 @@
+//! Records as each side holds them: canonical field names, field prints, values fitted to a
+//! target's limits, and the projection of a record onto a target.
+
+use super::{Held, Planner, Seen, idx};
+use crate::fields::{FieldKey, FieldValue, fingerprint};
+use crate::model::Record;
+use crate::state::{FieldPrints, Side, SideState};
+
+impl<'a> Planner<'a> {
+    /// The record with custom fields under canonical names, normalised: the record itself when
+    /// it is that already.
+    pub(super) fn canonical(&self, side: Side, record: &'a Record) -> Held<'a> {
+        if self.input.config.fields.custom.is_empty() && record.custom().is_empty() && record.is_normalized() {
+            return Held::Borrowed(record);
+        }
+        let mut record = self.to_canonical(side, record);
+        record.normalize();
+        Held::Owned(Box::new(record))
+    }
+
+    pub(super) fn to_canonical(&self, side: Side, record: &Record) -> Record {
+        let mut record = record.clone();
+        let mapping = &self.input.config.fields.custom;
+        let custom = std::mem::take(record.custom_mut());
+        for m in mapping {
+            if let Some(v) = custom.get(m.on(side)) {
+                record.custom_mut().insert(m.name.clone(), v.clone());
+            }
+        }
+        record
+    }
+
+    pub(super) fn target_name(&self, side: Side, key: &FieldKey) -> FieldKey {
+        self.input.config.fields.side_name(side, key)
+    }
+
+    pub(super) fn to_side_names(&self, side: Side, record: &mut Record) {
+        let custom = std::mem::take(record.custom_mut());
+        for (name, value) in custom {
+            if let FieldKey::Custom(target) = self.target_name(side, &FieldKey::Custom(name)) {
+                record.custom_mut().insert(target, value);
+            }
+        }
+    }
+
+    /// The synced fields `side` can store. [`FieldKey::Attendees`] stands for the attendees,
+    /// which are compared one by one ([`Self::attendees_on`]).
+    pub(super) fn fields_on(&self, side: Side) -> impl Iterator<Item = &FieldKey> {
+        let caps = self.caps(side);
+        self.synced.iter().filter(move |k| **k != FieldKey::Attendees && caps.supports(k))
+    }
+
+    /// Whether a field of a record is synced: configured, or one attendee of synced attendees.
+    pub(super) fn is_synced(&self, key: &FieldKey) -> bool {
+        self.synced.contains(key.family())
+    }
+
+    /// Whether `side` compares and holds attendees.
+    pub(super) fn attendees_on(&self, side: Side) -> bool {
+        self.synced.contains(&FieldKey::Attendees) && self.caps(side).supports(&FieldKey::Attendees)
+    }
+
+    pub(super) fn prints(&self, side: Side, record: &Record) -> FieldPrints {
+        let standard = self.printed[idx(side)].iter().map(|k| (k, record.print(k)));
+        // Absent attendees need no entry: a missing print reads as absent.
+        let attendees = if self.attendees_on(side) { record.attendee_keys() } else { Vec::new() };
+        if attendees.is_empty() {
+            return FieldPrints::from_sorted(standard);
+        }
+        // Built in one go (sorted into field order) rather than inserted one by one, which
+        // re-allocated the prints for every attendee.
+        let mut entries: Vec<(FieldKey, u64)> = standard.map(|(k, print)| (k.clone(), print)).collect();
+        entries.extend(attendees.into_iter().map(|k| {
+            let print = record.print(&k);
+            (k, print)
+        }));
+        entries.into_iter().collect()
+    }
+
+    /// The prints of a seen record (`None` for a delete), computed on first use.
+    pub(super) fn seen_prints<'s>(&self, seen: &'s Seen<'a>) -> Option<&'s FieldPrints> {
+        let record = seen.record()?;
+        Some(seen.prints.get_or_init(|| self.prints(seen.side, record)))
+    }
+
+    /// The fields of `record` (seen on `side`, with its prints `current`) whose prints differ from
+    /// `state`'s.
+    pub(super) fn changed_fields(
+        &self,
+        side: Side,
+        record: &Record,
+        current: &FieldPrints,
+        state: &SideState,
+    ) -> Vec<FieldKey> {
+        // `current` holds a print of every field compared here ([`Self::prints`]).
+        let print = |k: &FieldKey| current.get(k).copied().unwrap_or_else(|| record.print(k));
+        let changed = |k: &FieldKey| {
+            let before = state.fields.get(k).copied().unwrap_or_else(|| fingerprint(None));
+            print(k) != before
+        };
+        let mut out: Vec<FieldKey> = if self.in_field_order[idx(side)] {
+            self.changed_in_field_order(side, record, current, &state.fields)
+        } else {
+            self.fields_on(side).filter(|k| changed(k)).cloned().collect()
+        };
+        if self.attendees_on(side) {
+            let now = record.attendee_keys();
+            let known: Vec<&FieldKey> = state.fields.keys().filter(|k| matches!(k, FieldKey::Attendee(_))).collect();
+            match state.fields.get(&FieldKey::Attendees) {
+                // State from before attendees synced one by one holds one print of the whole
+                // list: an unchanged list is unchanged attendees; a changed one is taken as every
+                // attendee added (none is removed: which one went cannot be known).
+                Some(whole) if known.is_empty() => {
+                    if legacy_attendees_print(record) != *whole {
+                        out.extend(now);
+                    }
+                }
+                _ => {
+                    out.extend(now.iter().filter(|k| changed(k)).cloned());
+                    out.extend(known.into_iter().filter(|k| !now.contains(k)).cloned());
+                }
+            }
+        }
+        out
+    }
+
+    /// [`Self::changed_fields`]' comparison of the fields `side` holds, when they come in field
+    /// order ([`Self::in_field_order`]): `current` and `before` keep their prints in that order
+    /// too, so one walk through the three lists replaces two binary searches per field.
+    pub(super) fn changed_in_field_order(
+        &self,
+        side: Side,
+        record: &Record,
+        current: &FieldPrints,
+        before: &FieldPrints,
+    ) -> Vec<FieldKey> {
+        /// The print of `key` in a walk through prints in field order, which it advances past
+        /// the fields before `key`.
+        fn seek(prints: &mut std::iter::Peekable<crate::state::FieldPrintsIter<'_>>, key: &FieldKey) -> Option<u64> {
+            while let Some((k, print)) = prints.peek() {
+                match (*k).cmp(key) {
+                    std::cmp::Ordering::Less => {
+                        prints.next();
+                    }
+                    std::cmp::Ordering::Equal => return Some(**print),
+                    std::cmp::Ordering::Greater => return None,
+                }
+            }
+            None
+        }
+        let (mut now, mut was) = (current.iter().peekable(), before.iter().peekable());
+        let mut out = Vec::new();
+        for key in &self.printed[idx(side)] {
+            let print = seek(&mut now, key).unwrap_or_else(|| record.print(key));
+            let before = seek(&mut was, key).unwrap_or_else(|| fingerprint(None));
+            if print != before {
+                out.push(key.clone());
+            }
+        }
+        out
+    }
+
+    /// Shapes a value to what `target` can hold. Returns the value and whether it was shortened.
+    pub(super) fn fit(&self, target: Side, key: &FieldKey, value: Option<FieldValue>) -> (Option<FieldValue>, bool) {
+        let fitted = self.fit_value(target, key, value);
+        (fitted.value, fitted.cut)
+    }
+
+    /// [`Self::fit`], also saying whether the value came out other than it went in
+    /// ([`Fitted::altered`]).
+    pub(super) fn fit_value(&self, target: Side, key: &FieldKey, value: Option<FieldValue>) -> Fitted {
+        let Some(limit) = self.limit(target, key) else { return Fitted { value, cut: false, blanked: false } };
+        let mut blanked = false;
+        let mut cut = false;
+        let mut dropped_emails = false;
+        let mut shorten = |s: &mut String| {
+            if let Some(max) = limit.max_len
+                && s.chars().count() > max
+            {
+                // Trailing blanks of a cut value would be trimmed by many providers and then read
+                // back as an edit; drop them here.
+                *s = s.chars().take(max).collect::<String>().trim_end().to_owned();
+                cut = true;
+            }
+        };
+        let value = value.and_then(|v| match v {
+            FieldValue::Text(mut t) => {
+                shorten(&mut t);
+                // Cut down to blanks, it is absent (as normalising the record will read it back).
+                blanked = t.trim().is_empty();
+                (!blanked).then_some(FieldValue::Text(t))
+            }
+            FieldValue::List(mut l) => {
+                l.iter_mut().for_each(&mut shorten);
+                Some(FieldValue::List(l))
+            }
+            FieldValue::Emails(mut l) => {
+                // A shortened address is a wrong address: leave out the ones that do not fit.
+                if let Some(max) = limit.max_len {
+                    let before = l.len();
+                    l.retain(|e| e.address.chars().count() <= max);
+                    dropped_emails = l.len() != before;
+                }
+                (!l.is_empty()).then_some(FieldValue::Emails(l))
+            }
+            other => Some(other),
+        });
+        cut |= dropped_emails;
+        let Some(max_items) = limit.max_items else { return Fitted { value, cut, blanked } };
+        let value = value.map(|v| {
+            let mut trim = |len: usize| {
+                if len > max_items {
+                    cut = true;
+                }
+            };
+            match v {
+                FieldValue::List(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::List(l)
+                }
+                FieldValue::Emails(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::Emails(l)
+                }
+                FieldValue::Addresses(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::Addresses(l)
+                }
+                FieldValue::Attendees(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::Attendees(l)
+                }
+                FieldValue::CrmLinks(mut l) => {
+                    trim(l.len());
+                    l.truncate(max_items);
+                    FieldValue::CrmLinks(l)
+                }
+                // A series' items are its changed occurrences: a side that keeps fewer (Salesforce
+                // keeps none when it writes a series) holds the series without the rest, and its
+                // fingerprint must say so, or reading it back looks like an edit.
+                FieldValue::Recurrence(mut r) => {
+                    trim(r.overrides.len());
+                    let keep: Vec<_> = r.overrides.keys().take(max_items).cloned().collect();
+                    r.overrides.retain(|k, _| keep.contains(k));
+                    FieldValue::Recurrence(r)
+                }
+                other => other,
+            }
+        });
+        Fitted { value, cut, blanked }
+    }
+
+    /// Why `target` would reject an event with this record's timing, if it would.
+    pub(super) fn duration_problem(&self, target: Side, record: &Record) -> Option<String> {
+        let Record::Event(e) = record else { return None };
+        let max = self.caps(target).max_event_minutes?;
+        let (start, end) = (e.timing.start.instant()?, e.timing.end.instant()?);
+        let minutes = (end - start).num_minutes();
+        (minutes > max).then(|| format!("the event lasts {minutes} minutes; {target} accepts at most {max}"))
+    }
+
+    /// The record to create on `target`: only synced fields it supports, shortened to fit.
+    /// Custom fields keep canonical names here.
+    pub(super) fn project(&self, target: Side, source: &Record) -> (Record, Vec<FieldKey>) {
+        let mut out = source.clone();
+        let mut truncated = Vec::new();
+        out.custom_mut().clear();
+        for key in source.field_keys() {
+            let keep = self.is_synced(&key) && self.caps(target).writable(&key);
+            if keep {
+                let (value, cut) = self.fit(target, &key, source.get(&key));
+                if cut {
+                    truncated.push(key.clone());
+                }
+                // The value came from a record of the same kind, so the write cannot fail.
+                let _ = out.set(&key, value);
+            } else if !matches!(key, FieldKey::Custom(_)) {
+                // Mandatory fields (event timing) cannot be cleared and stay as they are.
+                let _ = out.set(&key, None);
+            }
+        }
+        (out, truncated)
+    }
+
+    pub(super) fn missing_required(&self, target: Side, record: &Record) -> Vec<FieldKey> {
+        self.synced
+            .iter()
+            .filter(|k| self.limit(target, k).is_some_and(|l| l.required) && record.get(k).is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// The limit of a synced field on `side`. Sides declare custom fields under their own names.
+    pub(super) fn limit(&self, side: Side, key: &FieldKey) -> Option<crate::capabilities::FieldLimit> {
+        self.caps(side).limit(&self.target_name(side, key))
+    }
+}
+
+/// A value shaped to a target ([`Planner::fit_value`]).
+pub(super) struct Fitted {
+    pub(super) value: Option<FieldValue>,
+    /// Shortened, or items left out: reported as truncated.
+    pub(super) cut: bool,
+    /// Text cut down to blanks (or blank already), so absent.
+    pub(super) blanked: bool,
+}
+
+impl Fitted {
+    /// Whether the value came out other than it went in.
+    pub(super) fn altered(&self) -> bool {
+        self.cut || self.blanked
+    }
+}
+
+/// The single print of every attendee that sync state kept before attendees synced one by one.
+pub(super) fn legacy_attendees_print(record: &Record) -> u64 {
+    fingerprint(record.get(&FieldKey::Attendees).as_ref())
+}

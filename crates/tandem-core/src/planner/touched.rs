@@ -1,0 +1,116 @@
+//! The pairs one plan reads, decoded once from the packed index, and the order the planner
+//! goes through them in.
+
+use std::collections::BTreeMap;
+
+use crate::pair_index::PairIndex;
+use crate::state::{Change, PairId, PairState, RecordId, Side};
+
+/// The pairs one plan reads: those the changes touch, decoded once from the packed
+/// [`PairIndex`] (which gives owned states) so that the planner can hold references to them.
+/// Tables of places in `pairs`, so that no id is copied into a key.
+#[derive(Default)]
+pub(super) struct TouchedPairs {
+    pairs: Vec<PairState>,
+    by_pair: hashbrown::HashTable<usize>,
+    by_crm: hashbrown::HashTable<usize>,
+    by_mailbox: hashbrown::HashTable<usize>,
+}
+
+/// The hash of the touched pairs' tables: xxh3 (the fingerprints' hash) rather than SipHash,
+/// which took about a tenth of the planner benchmark's time on 150-character Graph ids. Unkeyed,
+/// as the core takes no randomness: the ids are those the providers and Tandem assign, not text a
+/// stranger chooses, so flooding one bucket is not a concern. Tables' order is never observed.
+fn id_hash(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+}
+
+impl TouchedPairs {
+    /// Every pair of `index` the planner can look at for these changes: the pair holding each
+    /// changed record, and the pair named by each change's sync key (moves, re-created records).
+    pub(super) fn of(index: &PairIndex, changes: [&[Change]; 2]) -> Self {
+        // About a pair per change (a sync key can name a second): sized once rather than grown
+        // and rehashed.
+        let most = changes[0].len() + changes[1].len();
+        let mut touched = TouchedPairs {
+            pairs: Vec::with_capacity(most),
+            by_pair: hashbrown::HashTable::with_capacity(most),
+            by_crm: hashbrown::HashTable::with_capacity(most),
+            by_mailbox: hashbrown::HashTable::with_capacity(most),
+        };
+        for (side, changes) in Side::BOTH.into_iter().zip(changes) {
+            for change in changes {
+                if touched.by_record(side, &change.id).is_none()
+                    && let Some(pair) = index.by_record(side, &change.id)
+                {
+                    touched.insert(index, pair, Some(side));
+                }
+                if let Some(key) = &change.sync_key
+                    && touched.get(key).is_none()
+                    && let Some(pair) = index.get(key)
+                {
+                    touched.insert(index, pair, None);
+                }
+            }
+        }
+        touched
+    }
+
+    /// Adds a pair not held yet. Its record ids are filed only where the index files them under
+    /// this pair, so that lookups by record id answer as the index does even where two pairs
+    /// claim one record (the index points it at the later one). `found_by`: the side whose record
+    /// id the index just answered with this pair, which needs no second lookup.
+    pub(super) fn insert(&mut self, index: &PairIndex, pair: PairState, found_by: Option<Side>) {
+        if self.get(&pair.pair_id).is_some() {
+            return;
+        }
+        let at = self.pairs.len();
+        let files = |side: Side| found_by == Some(side) || index.files_under(side, &pair.side(side).id, &pair.pair_id);
+        let (file_crm, file_mailbox) = (files(Side::Crm), files(Side::Mailbox));
+        let hashes = [id_hash(pair.pair_id.as_str()), id_hash(&pair.crm.id.0), id_hash(&pair.mailbox.id.0)];
+        self.pairs.push(pair);
+        let pairs = &self.pairs;
+        self.by_pair.insert_unique(hashes[0], at, |i| id_hash(pairs[*i].pair_id.as_str()));
+        if file_crm {
+            self.by_crm.insert_unique(hashes[1], at, |i| id_hash(&pairs[*i].crm.id.0));
+        }
+        if file_mailbox {
+            self.by_mailbox.insert_unique(hashes[2], at, |i| id_hash(&pairs[*i].mailbox.id.0));
+        }
+    }
+
+    pub(super) fn get(&self, pair: &PairId) -> Option<&PairState> {
+        let pairs = &self.pairs;
+        self.by_pair.find(id_hash(pair.as_str()), |i| pairs[*i].pair_id == *pair).map(|i| &pairs[*i])
+    }
+
+    pub(super) fn by_record(&self, side: Side, id: &RecordId) -> Option<&PairState> {
+        let pairs = &self.pairs;
+        let table = match side {
+            Side::Crm => &self.by_crm,
+            Side::Mailbox => &self.by_mailbox,
+        };
+        // The first pair found for a record id, as the index points each record at one pair.
+        table.find(id_hash(&id.0), |i| pairs[*i].side(side).id == *id).map(|i| &pairs[*i])
+    }
+}
+
+/// The pairs a cycle's changes touch, in pair order: where each one's changes are in the slots.
+pub(super) type Paired<'p> = BTreeMap<PairKey<'p>, usize>;
+
+/// A pair id that orders as its text does, but compares its first 16 bytes as a number kept in
+/// the key, so sorting thousands of pairs does not chase a pointer per comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct PairKey<'p>(pub(super) u128, pub(super) &'p PairId);
+
+impl<'p> PairKey<'p> {
+    pub(super) fn new(id: &'p PairId) -> Self {
+        // Big-endian, zero-padded: numbers order as the byte strings they start with, and ties
+        // fall to the whole text.
+        let mut head = [0u8; 16];
+        let bytes = id.0.as_bytes();
+        let n = bytes.len().min(16);
+        head[..n].copy_from_slice(&bytes[..n]);
+        PairKey(u128::from_be_bytes(head), id)
+    }
+}
