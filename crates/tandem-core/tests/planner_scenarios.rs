@@ -16,7 +16,7 @@ use tandem_core::fields::{FieldKey, FieldValue, fingerprint};
 use tandem_core::filter::{Filter, FilterOp};
 use tandem_core::model::{EventTime, ObjectKind, PhoneKind, Record};
 use tandem_core::plan::{Action, NextState, Plan, Resolution};
-use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
+use tandem_core::planner::{PairIndex, PlanInput, SideInput};
 use tandem_core::state::{
     Change, ChangeKind, FieldPrints, IdempotencyKey, PairState, RecordId, Side, SideState, Version,
 };
@@ -143,7 +143,7 @@ impl Fx {
             approved_deletes: &self.approved,
             mailbox_owner: None,
         };
-        let plan = plan(&input);
+        let (plan, _) = sim::plan_checking_take(&input);
         assert_eq!(plan, tandem_core::planner::plan(&input), "the same input must give the same plan");
         plan
     }
@@ -1556,4 +1556,79 @@ fn a_read_only_field_flows_from_its_side_but_is_never_written_to_it() {
         [Action::Create { target: Side::Crm, record, .. }] => assert_eq!(record.get(&FieldKey::Company), None),
         other => panic!("{other:?}"),
     }
+}
+
+/// `plan_taking`: the records that creates copy exactly as read move into the plan, and their
+/// changes (every report of the record) leave the lists; a record the target shortens, and a
+/// record that matches one on the other side, stay where they are.
+#[test]
+fn plan_taking_moves_only_records_copied_as_they_are() {
+    let mut fx = Fx::contacts();
+    fx.mailbox_caps = fx.mailbox_caps.clone().with_limit(FieldKey::Notes, Some(10), false);
+    let long = with(ada(), FieldKey::Notes, Some(FieldValue::Text("far more than ten characters".into())));
+    let grace = contact(Some("Grace"), "Hopper", Some("grace@example.com"), None);
+    let older = contact(Some("Alan"), "Turing", None, None);
+    let alan = contact(Some("Alan"), "Turing", None, Some("Bletchley"));
+    fx.change(Side::Crm, upsert("003A", "v1", ada()))
+        .change(Side::Crm, upsert("003L", "v1", long))
+        .change(Side::Crm, upsert("003T", "v1", older))
+        .change(Side::Crm, upsert("003G", "v1", grace.clone()))
+        .change(Side::Crm, upsert("003T", "v2", alan.clone()))
+        .change(Side::Mailbox, upsert("AAMk-grace", "m1", grace));
+    let (mut crm, mut mailbox) = (fx.crm.clone(), fx.mailbox.clone());
+    let index = PairIndex::default();
+    let taking = {
+        let input = PlanInput {
+            object: fx.object,
+            config: &fx.config,
+            pairs: &index,
+            mapped_pairs: 0,
+            crm: SideInput { changes: &crm, capabilities: &fx.crm_caps },
+            mailbox: SideInput { changes: &mailbox, capabilities: &fx.mailbox_caps },
+            now: fx.now,
+            release_held_deletes: false,
+            approved_deletes: &fx.approved,
+            mailbox_owner: None,
+        };
+        tandem_core::planner::plan_taking(&input)
+    };
+    let plan = taking.take_from(&mut crm, &mut mailbox).unwrap();
+    assert_eq!(plan, fx.plan(), "the same plan as plan()");
+
+    let created: BTreeMap<&str, &Record> = plan
+        .operations
+        .iter()
+        .filter_map(|op| match &op.action {
+            Action::Create { source_id, record, .. } => Some((source_id.0.as_str(), &**record)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.keys().copied().collect::<Vec<_>>(), ["003A", "003L", "003T"], "Grace is linked, not created");
+    assert_eq!(created["003A"], &ada(), "taken whole");
+    assert_eq!(created["003T"], &alan, "the last report, taken");
+    assert_eq!(created["003L"].get(&FieldKey::Notes), Some(FieldValue::Text("far more t".into())), "shortened: a copy");
+    let left: Vec<(&str, &str)> = crm.iter().map(|c| (c.id.0.as_str(), c.version.0.as_str())).collect();
+    assert_eq!(left, [("003L", "v1"), ("003G", "v1")], "Ada and both reports of Alan moved into the plan");
+    assert_eq!(mailbox.len(), 1, "the mailbox's Grace is linked, not copied");
+
+    // Lists other than those planned from are refused, not half-read.
+    let taking = {
+        let again = fx.crm.clone();
+        let input = PlanInput {
+            object: fx.object,
+            config: &fx.config,
+            pairs: &index,
+            mapped_pairs: 0,
+            crm: SideInput { changes: &again, capabilities: &fx.crm_caps },
+            mailbox: SideInput { changes: &fx.mailbox, capabilities: &fx.mailbox_caps },
+            now: fx.now,
+            release_held_deletes: false,
+            approved_deletes: &fx.approved,
+            mailbox_owner: None,
+        };
+        tandem_core::planner::plan_taking(&input)
+    };
+    let mut shuffled: Vec<Change> = fx.crm.iter().rev().cloned().collect();
+    let error = taking.take_from(&mut shuffled, &mut fx.mailbox.clone()).unwrap_err();
+    assert!(error.to_string().contains("planned from"), "{error}");
 }

@@ -1,9 +1,9 @@
 //! New records with no match: a create on the other side, or a quarantine saying why not.
 
-use super::{Planner, Seen, names};
+use super::{Held, Planner, Seen, Taken, names};
 use crate::model::Record;
 use crate::plan::{Action, NextState};
-use crate::state::{FieldPrints, IdempotencyKey, PairState, RecordId, Side, SideState, Version};
+use crate::state::{IdempotencyKey, PairState, RecordId, Side, SideState, Version};
 
 impl<'a> Planner<'a> {
     /// The organizer of a mailbox event someone else organizes, when such events are only linked.
@@ -22,7 +22,8 @@ impl<'a> Planner<'a> {
     pub(super) fn create_from(&mut self, source: Seen<'a>) {
         let side = source.side;
         let target = side.other();
-        let Some(record) = source.record() else { return };
+        // Borrowing the field alone, so that the prints can move out of `source` below.
+        let Some(record) = source.record.as_ref().map(Held::get) else { return };
         if !self.direction().flows_from(side) {
             return;
         }
@@ -83,10 +84,11 @@ impl<'a> Planner<'a> {
             Some(prints) if self.same_prints && projected == *record => prints.clone(),
             _ => self.prints(target, &projected),
         };
+        // The source's prints (computed just above) move into its side of the state.
         let source_state = SideState {
             id: source.id.clone(),
             version: source.version.clone(),
-            fields: self.seen_prints(&source).map_or_else(FieldPrints::new, FieldPrints::clone),
+            fields: source.prints.into_inner().unwrap_or_default(),
         };
         let target_state =
             SideState { id: RecordId::default_pending(), version: Version::default(), fields: target_prints };
@@ -101,6 +103,17 @@ impl<'a> Planner<'a> {
             tombstone: None,
         };
         self.to_side_names(target, &mut projected);
+        // For `plan_taking`: a record copied exactly as its change holds it, of a record no pair
+        // holds yet, moves in from the change after planning; the plan keeps an empty record of
+        // the same kind until then, so the copy is freed at once.
+        if let Some(taken) = &mut self.taking
+            && matches!(source.record, Some(Held::Borrowed(_)))
+            && self.pairs.by_record(side, &source.id).is_none()
+            && projected == *record
+        {
+            taken.push(Taken { key: key.clone(), side, at: source.at });
+            drop(projected.take());
+        }
         let mut reason = format!("new on {side}; no match on {target}");
         if !truncated.is_empty() {
             reason.push_str(&format!("; shortened to fit {target}: [{}]", names(&truncated)));

@@ -40,7 +40,7 @@
 //! ```
 
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -114,6 +114,124 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     planner.plan
 }
 
+/// Plans as [`plan`] does, for a caller that owns the changes and needs no more of the records
+/// that creates copy as they are: [`TakingPlan::take_from`] then moves those records from the
+/// changes into the plan, so that a first sync of thousands of records never holds each of them
+/// twice (the record read and the plan's copy).
+///
+/// ```
+/// use tandem_core::capabilities::ObjectCapabilities;
+/// use tandem_core::config::ObjectConfig;
+/// use tandem_core::model::{Contact, ObjectKind, Record};
+/// use tandem_core::plan::Action;
+/// use tandem_core::planner::{plan, plan_taking, PairIndex, PlanInput, SideInput, NO_APPROVED_DELETES};
+/// use tandem_core::state::Change;
+///
+/// let caps = ObjectCapabilities::everything(ObjectKind::Contact);
+/// let ada = Record::Contact(Contact { family_name: Some("Lovelace".into()), ..Contact::default() });
+/// let mut crm = vec![Change::upserted("003A", "v1", ada.clone())];
+/// let mut mailbox = Vec::new();
+/// let (pairs, config) = (PairIndex::default(), ObjectConfig::default());
+/// let taking = {
+///     let input = PlanInput {
+///         object: ObjectKind::Contact,
+///         config: &config,
+///         pairs: &pairs,
+///         mapped_pairs: 0,
+///         crm: SideInput { changes: &crm, capabilities: &caps },
+///         mailbox: SideInput { changes: &mailbox, capabilities: &caps },
+///         now: chrono::DateTime::UNIX_EPOCH,
+///         release_held_deletes: false,
+///         approved_deletes: &NO_APPROVED_DELETES,
+///         mailbox_owner: None,
+///     };
+///     plan_taking(&input)
+/// };
+/// let plan = taking.take_from(&mut crm, &mut mailbox)?;
+/// assert!(matches!(&plan.operations[0].action, Action::Create { record, .. } if **record == ada));
+/// // The record moved: its change left the list.
+/// assert!(crm.is_empty());
+/// # Ok::<(), tandem_core::planner::TakeError>(())
+/// ```
+pub fn plan_taking(input: &PlanInput<'_>) -> TakingPlan {
+    let touched = TouchedPairs::of(input.pairs, [input.crm.changes, input.mailbox.changes]);
+    let mut planner = Planner::new(input, &touched);
+    planner.taking = Some(Vec::new());
+    planner.run();
+    TakingPlan { taken: planner.taking.take().unwrap_or_default(), plan: planner.plan }
+}
+
+/// A create whose record is to move in from its change.
+#[derive(Debug)]
+struct Taken {
+    key: IdempotencyKey,
+    side: Side,
+    at: usize,
+}
+
+/// A plan from [`plan_taking`] whose creates still wait for the records they copy: only
+/// [`TakingPlan::take_from`] makes it a [`Plan`].
+#[derive(Debug)]
+#[must_use = "only take_from makes it a plan"]
+pub struct TakingPlan {
+    plan: Plan,
+    taken: Vec<Taken>,
+}
+
+/// The changes given to [`TakingPlan::take_from`] are not those planned from.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TakeError {
+    /// The change a create was planned from is not where it was.
+    #[error("the {side} change the create of {id} was planned from is not in the list given")]
+    NotPlanned {
+        /// The side of the change.
+        side: Side,
+        /// The record the create copies.
+        id: RecordId,
+    },
+}
+
+impl TakingPlan {
+    /// Moves each awaited record from the changes `plan_taking` planned from (the same lists,
+    /// unchanged) into its create, and removes those records' changes from the lists (earlier
+    /// reports of the same record too, which the planner passed over for the last one): the
+    /// records now live in the plan alone, and what reads the lists afterwards (the security
+    /// policy looks up the records an operation concerns) finds the create's own.
+    ///
+    /// # Errors
+    ///
+    /// [`TakeError::NotPlanned`] when a list is not the one planned from; nothing is taken then
+    /// from that create on, and the lists may have lost the records taken before it.
+    pub fn take_from(self, crm: &mut Vec<Change>, mailbox: &mut Vec<Change>) -> Result<Plan, TakeError> {
+        let TakingPlan { mut plan, taken } = self;
+        if taken.is_empty() {
+            return Ok(plan);
+        }
+        let mut awaited: HashMap<IdempotencyKey, (Side, usize)> =
+            taken.into_iter().map(|t| (t.key, (t.side, t.at))).collect();
+        let mut gone: [HashSet<RecordId>; 2] = [HashSet::new(), HashSet::new()];
+        for op in &mut plan.operations {
+            let Action::Create { key, source_id, record, .. } = &mut op.action else { continue };
+            let Some((side, at)) = awaited.remove(key) else { continue };
+            let list: &mut Vec<Change> = if side == Side::Crm { &mut *crm } else { &mut *mailbox };
+            let not_planned = || TakeError::NotPlanned { side, id: source_id.clone() };
+            let change = list.get_mut(at).filter(|c| c.id == *source_id).ok_or_else(not_planned)?;
+            match &mut change.kind {
+                ChangeKind::Upserted { record: read } if read.kind() == record.kind() => **record = read.take(),
+                _ => return Err(not_planned()),
+            }
+            gone[idx(side)].insert(source_id.clone());
+        }
+        for (list, gone) in [crm, mailbox].into_iter().zip(&gone) {
+            if !gone.is_empty() {
+                list.retain(|c| !gone.contains(&c.id));
+            }
+        }
+        Ok(plan)
+    }
+}
+
 /// The fingerprints a pair's state keeps for `record` as `side` holds it (custom fields named as
 /// that side names them), exactly as [`plan`] computes them: what recovery compares a record
 /// read back after an interruption with.
@@ -147,6 +265,8 @@ pub fn fingerprints(
 #[derive(Debug, Clone)]
 struct Seen<'a> {
     side: Side,
+    /// Where the change is in its side's list (the last report of the record).
+    at: usize,
     id: RecordId,
     version: Version,
     modified_at: Option<DateTime<Utc>>,
@@ -197,6 +317,9 @@ struct Planner<'a> {
     /// Whether both sides print the same fields ([`Self::printed`], attendees alike): a record
     /// then has the same prints on either side.
     same_prints: bool,
+    /// For [`plan_taking`]: the creates whose record is to move in from its change, which the
+    /// plan holds an empty record for meanwhile. `None` for [`plan`].
+    taking: Option<Vec<Taken>>,
     plan: Plan,
 }
 
@@ -240,6 +363,7 @@ impl<'a> Planner<'a> {
             printed: [Vec::new(), Vec::new()],
             in_field_order: [false, false],
             same_prints: false,
+            taking: None,
             plan: Plan::empty(input.object),
         };
         planner.printed = Side::BOTH.map(|side| {
@@ -452,10 +576,10 @@ impl<'a> Planner<'a> {
         let latest = order.iter().enumerate().filter_map(|(at, i)| {
             let change = &changes[*i];
             let repeated = order.get(at + 1).is_some_and(|next| changes[*next].id == change.id);
-            (!repeated).then_some((&change.id, change))
+            (!repeated).then_some((*i, &change.id, change))
         });
         let mut out = Vec::with_capacity(changes.len());
-        for (id, change) in latest {
+        for (at, id, change) in latest {
             let record = match &change.kind {
                 ChangeKind::Deleted => None,
                 // The engine reads these before planning; one left unread is never taken for a
@@ -495,6 +619,7 @@ impl<'a> Planner<'a> {
             };
             out.push(Seen {
                 side,
+                at,
                 id: id.clone(),
                 version: change.version.clone(),
                 modified_at: change.modified_at,

@@ -29,9 +29,9 @@ impl TouchedPairs {
     /// Every pair of `index` the planner can look at for these changes: the pair holding each
     /// changed record, and the pair named by each change's sync key (moves, re-created records).
     pub(super) fn of(index: &PairIndex, changes: [&[Change]; 2]) -> Self {
-        // About a pair per change (a sync key can name a second): sized once rather than grown
-        // and rehashed.
-        let most = changes[0].len() + changes[1].len();
+        // About a pair per change (a sync key can name a second), and never more than the index
+        // holds (none on a first sync): sized once rather than grown and rehashed.
+        let most = (changes[0].len() + changes[1].len()).min(index.len());
         let mut touched = TouchedPairs {
             pairs: Vec::with_capacity(most),
             by_pair: hashbrown::HashTable::with_capacity(most),

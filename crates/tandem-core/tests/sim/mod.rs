@@ -22,8 +22,50 @@ use tandem_core::config::ObjectConfig;
 use tandem_core::fields::{FieldKey, FieldValue, fingerprint};
 use tandem_core::model::{AddressKind, Contact, EmailAddress, Event, EventTime, EventTiming, ObjectKind, Record};
 use tandem_core::plan::{Action, NextState, Plan};
-use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
+use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan, plan_taking};
 use tandem_core::state::{Change, ChangeKind, IdempotencyKey, PairId, PairState, RecordId, Side, Version};
+
+// ---------------------------------------------------------------------------------------------
+// `plan_taking` against `plan`.
+
+/// Plans `input` with [`plan`] and with `plan_taking` over copies of its lists, and checks that
+/// taking changes nothing but where the records live: the same plan; each list loses only
+/// changes of records that a create copies (all reports of such a record), and keeps the rest
+/// in order. Returns the plan and how many changes the take removed.
+pub(crate) fn plan_checking_take(input: &PlanInput<'_>) -> (Plan, usize) {
+    let planned = plan(input);
+    let (mut crm, mut mailbox) = (input.crm.changes.to_vec(), input.mailbox.changes.to_vec());
+    let taking = {
+        let copies = PlanInput {
+            crm: SideInput { changes: &crm, ..input.crm },
+            mailbox: SideInput { changes: &mailbox, ..input.mailbox },
+            ..*input
+        };
+        plan_taking(&copies)
+    };
+    let taken = taking.take_from(&mut crm, &mut mailbox).expect("the lists planned from");
+    assert_eq!(taken, planned, "plan_taking must plan what plan does");
+    let mut removed = 0;
+    for (side, before, after) in
+        [(Side::Crm, input.crm.changes, &crm), (Side::Mailbox, input.mailbox.changes, &mailbox)]
+    {
+        let copied: BTreeSet<&RecordId> = planned
+            .operations
+            .iter()
+            .filter_map(|op| match &op.action {
+                Action::Create { target, source_id, .. } if target.other() == side => Some(source_id),
+                _ => None,
+            })
+            .collect();
+        let gone: BTreeSet<&RecordId> =
+            before.iter().map(|c| &c.id).filter(|id| !after.iter().any(|c| &c.id == *id)).collect();
+        assert!(gone.is_subset(&copied), "{side}: took {gone:?}, but only creates copy {copied:?}");
+        let kept: Vec<&Change> = before.iter().filter(|c| !gone.contains(&c.id)).collect();
+        assert_eq!(kept, after.iter().collect::<Vec<_>>(), "{side}: the changes left, in order");
+        removed += before.len() - after.len();
+    }
+    (planned, removed)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Record builders shared by the test files.
@@ -411,7 +453,7 @@ impl Sim {
             approved_deletes: &tandem_core::planner::NO_APPROVED_DELETES,
             mailbox_owner: None,
         };
-        plan(&input)
+        plan_checking_take(&input).0
     }
 
     /// One clean cycle.
