@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tandem_connector::{ConnectionInfo, ConnectorError, WriteOp, WriteResult};
 use tandem_core::model::ObjectKind;
 use tandem_core::plan::{Action, NextState, Operation, Plan};
-use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan};
+use tandem_core::planner::{PairIndex, PlanInput, SideInput, plan, plan_taking};
 use tandem_core::state::{Change, ChangeKind, Cursor, PairId, PairState, RecordId, Side, Version};
 use tandem_policy::{PlanContext, PolicyDecision};
 use tandem_store::feed::InboxConsumed;
@@ -496,7 +496,13 @@ impl<'a> Cycle<'a> {
             };
             match page {
                 Ok(page) => {
-                    changes.extend(page.changes);
+                    // The first page's list is kept as it is: a first sync's single page of
+                    // thousands of records is not copied into a second list.
+                    if changes.is_empty() {
+                        changes = page.changes;
+                    } else {
+                        changes.extend(page.changes);
+                    }
                     cursor = Some(page.cursor);
                     if page.done {
                         break;
@@ -729,7 +735,9 @@ impl<'a> Cycle<'a> {
         let caps = [self.job.crm.capabilities(), self.job.mailbox.capabilities()];
         let config = self.job.config.object(object).clone();
         let now = self.engine.inner.clock.now();
-        let mut planned = {
+        // Every record read this cycle, before creates take theirs out of the lists.
+        let seen = changed_ids(&changes);
+        let taking = {
             let input = PlanInput {
                 object,
                 config: &config,
@@ -742,7 +750,14 @@ impl<'a> Cycle<'a> {
                 approved_deletes: &approved,
                 mailbox_owner: self.mailbox.principal.as_deref(),
             };
-            plan(&input)
+            plan_taking(&input)
+        };
+        // The records creates copy as they are move into the plan instead of being copied: a
+        // first sync holds each record once. The policy then finds a create's record in the
+        // create itself.
+        let mut planned = {
+            let [crm, mailbox] = &mut changes;
+            taking.take_from(crm, mailbox).map_err(|e| EngineError::Planning(e.to_string()))?
         };
         // 4. The security policy: denied operations become skips, transformed ones are written
         // as the policy says; before anything is journaled, so dry runs show it too.
@@ -775,7 +790,6 @@ impl<'a> Cycle<'a> {
         // pairs already known (`replan` re-reads the pairs of the index whose write met a changed
         // target). The rest go now, so that a first sync does not hold every record it read
         // beside the plan's copies through all its writes.
-        let seen = changed_ids(&changes);
         for side in Side::BOTH {
             let kept = &mut changes[idx(side)];
             kept.retain(|c| {

@@ -91,6 +91,10 @@ pub enum EngineError {
     /// A journal entry could not be read back.
     #[error("journal: {0}")]
     Journal(String),
+    /// Planning went wrong inside the engine (a bug): nothing was journaled or written, and the
+    /// next cycle plans again.
+    #[error("planning: {0}")]
+    Planning(String),
     /// Syncing this user panicked: a bug, contained so that the other users go on. The
     /// message is the panic's, when it had a text one.
     #[error("the sync of this user stopped on an internal error (a panic): {0}")]

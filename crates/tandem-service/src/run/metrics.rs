@@ -226,6 +226,7 @@ pub fn error_kind(e: &EngineError) -> &'static str {
         EngineError::Connector { .. } => "connector",
         EngineError::Config(_) => "config",
         EngineError::Journal(_) => "journal",
+        EngineError::Planning(_) => "planning",
         EngineError::Panicked(_) => "panic",
         EngineError::Policy { .. } => "policy",
         EngineError::ClaimLost => "claim_lost",
