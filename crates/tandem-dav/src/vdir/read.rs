@@ -139,26 +139,29 @@ pub(crate) fn change(folder: &Folder, name: &str, loaded: Loaded) -> Change {
 /// How many item files to read before reading on more threads.
 const PARALLEL_FROM: usize = 64;
 
-/// Reads `names` of `folder` into changes, in order, on up to four threads when there are many.
+/// Reads `names` of `folder` into changes, in order, on up to four threads when there are many:
+/// the calling thread reads the last part itself, so that only the other parts' records come
+/// from other threads' allocator arenas (where their memory stays as free space once the caller
+/// has dropped them).
 pub(crate) fn load_all(folder: &Folder, names: &[String], reads: &AtomicU64) -> Vec<Change> {
+    let read_part =
+        |part: &[String]| -> Vec<Change> { part.iter().map(|n| change(folder, n, load(folder, n, reads))).collect() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
     if names.len() < PARALLEL_FROM || threads < 2 {
-        return names.iter().map(|n| change(folder, n, load(folder, n, reads))).collect();
+        return read_part(names);
     }
     let chunk = names.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = names
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|n| change(folder, n, load(folder, n, reads))).collect()))
-            .collect();
+        let mut parts = names.chunks(chunk);
+        let last = parts.next_back().unwrap_or_default();
+        let others: Vec<_> = parts.map(|part| (part, scope.spawn(move || read_part(part)))).collect();
+        let mine = read_part(last);
         let mut out: Vec<Change> = Vec::with_capacity(names.len());
-        for (handle, part) in handles.into_iter().zip(names.chunks(chunk)) {
-            // A panic in a reader thread (a bug) costs that chunk a second, single-threaded try.
-            let changes: Vec<Change> = handle
-                .join()
-                .unwrap_or_else(|_| part.iter().map(|n| change(folder, n, load(folder, n, reads))).collect());
-            out.extend(changes);
+        for (part, handle) in others {
+            // A panic in a reader thread (a bug) costs that part a second try on this thread.
+            out.extend(handle.join().unwrap_or_else(|_| read_part(part)));
         }
+        out.extend(mine);
         out
     })
 }
