@@ -1577,14 +1577,14 @@ fn plan_taking_moves_only_records_copied_as_they_are() {
         .change(Side::Mailbox, upsert("AAMk-grace", "m1", grace));
     let (mut crm, mut mailbox) = (fx.crm.clone(), fx.mailbox.clone());
     let index = PairIndex::default();
-    let taking = {
+    let taking_over = |crm: &[Change], mailbox: &[Change]| {
         let input = PlanInput {
             object: fx.object,
             config: &fx.config,
             pairs: &index,
             mapped_pairs: 0,
-            crm: SideInput { changes: &crm, capabilities: &fx.crm_caps },
-            mailbox: SideInput { changes: &mailbox, capabilities: &fx.mailbox_caps },
+            crm: SideInput { changes: crm, capabilities: &fx.crm_caps },
+            mailbox: SideInput { changes: mailbox, capabilities: &fx.mailbox_caps },
             now: fx.now,
             release_held_deletes: false,
             approved_deletes: &fx.approved,
@@ -1592,6 +1592,7 @@ fn plan_taking_moves_only_records_copied_as_they_are() {
         };
         tandem_core::planner::plan_taking(&input)
     };
+    let taking = taking_over(&crm, &mailbox);
     let plan = taking.take_from(&mut crm, &mut mailbox).unwrap();
     assert_eq!(plan, fx.plan(), "the same plan as plan()");
 
@@ -1612,22 +1613,7 @@ fn plan_taking_moves_only_records_copied_as_they_are() {
     assert_eq!(mailbox.len(), 1, "the mailbox's Grace is linked, not copied");
 
     // Lists other than those planned from are refused, not half-read.
-    let taking = {
-        let again = fx.crm.clone();
-        let input = PlanInput {
-            object: fx.object,
-            config: &fx.config,
-            pairs: &index,
-            mapped_pairs: 0,
-            crm: SideInput { changes: &again, capabilities: &fx.crm_caps },
-            mailbox: SideInput { changes: &fx.mailbox, capabilities: &fx.mailbox_caps },
-            now: fx.now,
-            release_held_deletes: false,
-            approved_deletes: &fx.approved,
-            mailbox_owner: None,
-        };
-        tandem_core::planner::plan_taking(&input)
-    };
+    let taking = taking_over(&fx.crm, &fx.mailbox);
     let mut shuffled: Vec<Change> = fx.crm.iter().rev().cloned().collect();
     let error = taking.take_from(&mut shuffled, &mut fx.mailbox.clone()).unwrap_err();
     assert!(error.to_string().contains("planned from"), "{error}");
