@@ -83,7 +83,10 @@ const MAX_CONNECTIONS: u32 = 8;
 /// Measured 2026-12-07 (`benches/cycle.rs`, the two sizes alternated): the changed cycle over
 /// 10,000 pairs took 78–92 ms against 79–84 ms for 1,000 changes and 0.88–0.95 s against
 /// 0.87–0.94 s for 10,000; the no-change cycle at 1,000,000 pairs 2.6–2.8 ms against 2.1–2.7 ms
-/// (medians; 2,000 KiB first). No difference beyond this machine's noise.
+/// (medians; 2,000 KiB first); `benches/scale.rs` with 200 users (org feed, shared Graph
+/// batches, 32 users at once, three timed rounds per run, two runs each, alternated): rounds of
+/// 0.91–1.23 s with the commit at 11–17% of the cycle time against 0.89–1.14 s and 10–14%. No
+/// difference beyond this machine's noise.
 const CACHE_SIZE: &str = "-512";
 
 /// Ids per `IN (…)` list: far below SQLite's variable limit (32,766 since 3.32, 999 before).
