@@ -1,0 +1,332 @@
+//! [`Record::print`]: the fingerprint of one field computed in place, from JSON written by hand
+//! into a reused buffer (byte for byte what serde_json writes), without copying the value out of
+//! the record.
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[cfg(doc)]
+use super::access::{nonempty, text};
+use super::key::FieldKey;
+use super::value::{FieldValue, fingerprint};
+use crate::model::{
+    AddressKind, Attendee, EmailAddress, EventTime, EventTiming, PostalAddress, Privacy, Record, ShowAs,
+};
+
+impl Record {
+    /// The fingerprint of one field: `fingerprint(self.get(key).as_ref())`, computed without
+    /// copying text, phone numbers or addresses out of the record (the planner prints every
+    /// synced field of every record it sees).
+    pub fn print(&self, key: &FieldKey) -> u64 {
+        match (self, key) {
+            (_, FieldKey::Custom(name)) => self.custom().get(name).map_or(0, |v| text_value_print(v)),
+            (Record::Contact(c), key) => match key {
+                FieldKey::GivenName => text_print(&c.given_name),
+                FieldKey::MiddleName => text_print(&c.middle_name),
+                FieldKey::FamilyName => text_print(&c.family_name),
+                FieldKey::Company => text_print(&c.company),
+                FieldKey::Title => text_print(&c.title),
+                FieldKey::Department => text_print(&c.department),
+                FieldKey::AssistantName => text_print(&c.assistant_name),
+                FieldKey::Notes => text_print(&c.notes),
+                FieldKey::Phone(kind) => {
+                    list_print(c.phones.iter().filter(|p| p.kind == *kind).map(|p| p.number.as_str()))
+                }
+                FieldKey::Emails => emails_print(&c.emails),
+                FieldKey::Address(kind) => addresses_print(c.addresses.iter().filter(|a| a.kind == *kind)),
+                _ => fingerprint(self.get(key).as_ref()),
+            },
+            (Record::Event(e), key) => match key {
+                FieldKey::Subject => text_print(&e.subject),
+                FieldKey::Description => text_print(&e.description),
+                FieldKey::Location => text_print(&e.location),
+                FieldKey::Categories => list_print(e.categories.iter().map(String::as_str)),
+                FieldKey::Timing => timing_print(&e.timing),
+                FieldKey::Privacy => unit_print("privacy", privacy_name(e.privacy)),
+                FieldKey::ShowAs => unit_print("show_as", show_as_name(e.show_as)),
+                FieldKey::Attendee(email) => {
+                    // As `event_get` finds it, printed as `FieldValue::fingerprint` canonicalises
+                    // one attendee: its address alone, lower-cased.
+                    let Some(found) = e.attendees.iter().find(|a| a.email.trim().eq_ignore_ascii_case(email)) else {
+                        return 0;
+                    };
+                    attendee_presence_print(&found.email)
+                }
+                _ => fingerprint(self.get(key).as_ref()),
+            },
+        }
+    }
+}
+
+thread_local! {
+    /// The JSON text of the value being printed, reused by each thread.
+    static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The xxh3 hash of a value's JSON text: what a fingerprint is.
+pub(super) fn hash_json<T: Serialize + fmt::Debug>(value: &T) -> u64 {
+    // The JSON text goes to a buffer each thread reuses (the planner prints every synced field of
+    // every changed record); the bytes hashed are those `serde_json::to_vec` would return.
+    written_print(|out| serde_json::to_writer(out, value).ok()).unwrap_or_else(|| {
+        // Serialising a value made of strings, lists, dates and enums cannot fail; should it ever,
+        // the Debug text is an equally stable input.
+        let bytes = serde_json::to_vec(value).unwrap_or_else(|_| format!("{value:?}").into_bytes());
+        xxhash_rust::xxh3::xxh3_64(&bytes)
+    })
+}
+
+/// A field value borrowed from its record, serialised exactly as the [`FieldValue`] that
+/// [`Record::get`] would copy out (same tag, same variant names, same content), so it hashes to
+/// the same fingerprint without the copy. Only for values a fingerprint does not canonicalise.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+enum Borrowed<'a> {
+    Text(&'a str),
+    List(Vec<&'a str>),
+    Emails(Vec<EmailRef<'a>>),
+    Addresses(Vec<&'a PostalAddress>),
+}
+
+/// An [`EmailAddress`] as a fingerprint canonicalises it (trimmed, lower-cased), serialised as
+/// one: same fields, same order. Borrowed when the address is canonical already.
+#[derive(Debug, Serialize)]
+struct EmailRef<'a> {
+    kind: AddressKind,
+    address: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> EmailRef<'a> {
+    fn new(e: &'a EmailAddress) -> Self {
+        EmailRef { kind: e.kind, address: canonical_address(&e.address) }
+    }
+}
+
+/// An address as fingerprints compare it, `address.trim().to_lowercase()`: borrowed when it is
+/// that already.
+pub(super) fn canonical_address(address: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = address.trim();
+    if trimmed.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(trimmed.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(trimmed)
+    }
+}
+
+impl Borrowed<'_> {
+    fn print(&self) -> u64 {
+        hash_json(self)
+    }
+}
+
+/// The print of a text field as [`text`] reads it.
+fn text_print(v: &Option<String>) -> u64 {
+    v.as_deref().filter(|s| !s.is_empty()).map_or(0, text_value_print)
+}
+
+/// The print of `FieldValue::Text(s)`. Most text needs no JSON escape (no quote, backslash or
+/// control character): its JSON is then the text between fixed bytes, hashed without a
+/// serialiser.
+pub(super) fn text_value_print(s: &str) -> u64 {
+    // Put together in the reused buffer and hashed in one call: for the short text of most
+    // fields that is several times cheaper than setting up xxh3's streaming state.
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"text","value":"#);
+        push_json_str(out, s)?;
+        out.push(b'}');
+        Some(())
+    });
+    written.unwrap_or_else(|| Borrowed::Text(s).print())
+}
+
+/// The print of a list field as [`nonempty`] reads it.
+fn list_print<'a>(items: impl Iterator<Item = &'a str> + Clone) -> u64 {
+    array_print("list", items.clone(), push_json_str).unwrap_or_else(|| Borrowed::List(items.collect()).print())
+}
+
+/// The print of a contact's email addresses as [`Record::get`] reads them (canonicalised as
+/// [`FieldValue::fingerprint`] does).
+fn emails_print(emails: &[EmailAddress]) -> u64 {
+    let written = array_print("emails", emails.iter(), |out, email| {
+        let email = EmailRef::new(email);
+        out.extend_from_slice(br#"{"kind":""#);
+        out.extend_from_slice(email.kind.as_str().as_bytes());
+        out.extend_from_slice(br#"","address":"#);
+        push_json_str(out, &email.address)?;
+        out.push(b'}');
+        Some(())
+    });
+    written.unwrap_or_else(|| Borrowed::Emails(emails.iter().map(EmailRef::new).collect()).print())
+}
+
+/// The print of a contact's addresses of one kind as [`Record::get`] reads them.
+fn addresses_print<'a>(addresses: impl Iterator<Item = &'a PostalAddress> + Clone) -> u64 {
+    let written = array_print("addresses", addresses.clone(), |out, a| {
+        // `PostalAddress`'s fields in declaration order, absent ones as `null`: what its derived
+        // `Serialize` writes.
+        out.extend_from_slice(br#"{"kind":""#);
+        out.extend_from_slice(a.kind.as_str().as_bytes());
+        for (name, value) in [
+            (&br#"","street":"#[..], &a.street),
+            (br#","city":"#, &a.city),
+            (br#","region":"#, &a.region),
+            (br#","postal_code":"#, &a.postal_code),
+            (br#","country":"#, &a.country),
+        ] {
+            out.extend_from_slice(name);
+            match value {
+                Some(v) => push_json_str(out, v)?,
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.push(b'}');
+        Some(())
+    });
+    written.unwrap_or_else(|| Borrowed::Addresses(addresses.collect()).print())
+}
+
+/// The print of a list value, `{"type":<type_name>,"value":[...]}`, each item written by `item`:
+/// `Some(0)` (absent) without items, `None` when an item cannot be written by hand (the caller
+/// then hashes through serde_json).
+fn array_print<T>(
+    type_name: &str,
+    items: impl Iterator<Item = T> + Clone,
+    item: impl Fn(&mut Vec<u8>, T) -> Option<()>,
+) -> Option<u64> {
+    if items.clone().next().is_none() {
+        return Some(0);
+    }
+    written_print(|out| {
+        out.extend_from_slice(br#"{"type":""#);
+        out.extend_from_slice(type_name.as_bytes());
+        out.extend_from_slice(br#"","value":["#);
+        for (i, value) in items.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item(out, value)?;
+        }
+        out.extend_from_slice(b"]}");
+        Some(())
+    })
+}
+
+/// The print of a field whose value is one unit variant: `{"type":<field>,"value":<variant>}`.
+fn unit_print(field: &str, variant: &str) -> u64 {
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":""#);
+        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(br#"","value":""#);
+        out.extend_from_slice(variant.as_bytes());
+        out.extend_from_slice(br#""}"#);
+        Some(())
+    });
+    // Only a thread being torn down has no buffer; it hashes the same bytes another way.
+    written.unwrap_or_else(|| {
+        xxhash_rust::xxh3::xxh3_64(format!(r#"{{"type":"{field}","value":"{variant}"}}"#).as_bytes())
+    })
+}
+
+/// The print of an event's timing as [`FieldValue::fingerprint`] canonicalises it: a zoned time
+/// whose instant is known is written in UTC, anything else as it is.
+fn timing_print(timing: &EventTiming) -> u64 {
+    /// One `EventTime`, as its derived `Serialize` writes it (internally tagged, fields in
+    /// declaration order; chrono writes dates and times in their `Debug` form).
+    fn push_time(out: &mut Vec<u8>, time: &EventTime) -> Option<()> {
+        use std::io::Write as _;
+        match (time, time.instant()) {
+            (EventTime::Zoned { .. }, Some(at)) => {
+                write!(out, r#"{{"type":"zoned","local":"{:?}","zone":"UTC"}}"#, at.naive_utc()).ok()
+            }
+            (EventTime::Zoned { local, zone }, None) => {
+                write!(out, r#"{{"type":"zoned","local":"{local:?}","zone":"#).ok()?;
+                push_json_str(out, zone)?;
+                out.push(b'}');
+                Some(())
+            }
+            (EventTime::AllDay { date }, _) => write!(out, r#"{{"type":"all_day","date":"{date:?}"}}"#).ok(),
+        }
+    }
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"timing","value":{"start":"#);
+        push_time(out, &timing.start)?;
+        out.extend_from_slice(br#","end":"#);
+        push_time(out, &timing.end)?;
+        out.extend_from_slice(b"}}");
+        Some(())
+    });
+    written.unwrap_or_else(|| FieldValue::Timing(timing.clone()).fingerprint())
+}
+
+/// [`Privacy`] as serde names it (snake case).
+fn privacy_name(privacy: Privacy) -> &'static str {
+    match privacy {
+        Privacy::Normal => "normal",
+        Privacy::Private => "private",
+    }
+}
+
+/// [`ShowAs`] as serde names it (snake case).
+fn show_as_name(show_as: ShowAs) -> &'static str {
+    match show_as {
+        ShowAs::Free => "free",
+        ShowAs::Tentative => "tentative",
+        ShowAs::Busy => "busy",
+        ShowAs::OutOfOffice => "out_of_office",
+        ShowAs::WorkingElsewhere => "working_elsewhere",
+    }
+}
+
+/// The print of one attendee compared by presence ([`FieldValue::canonical`]): the address
+/// trimmed and lower-cased, no name, the default role and answer.
+fn attendee_presence_print(email: &str) -> u64 {
+    let canonical = canonical_address(email);
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"attendee","value":{"email":"#);
+        push_json_str(out, &canonical)?;
+        out.extend_from_slice(br#","name":null,"role":"required","response":"needs_action"}}"#);
+        Some(())
+    });
+    written.unwrap_or_else(|| {
+        FieldValue::Attendee(Attendee {
+            email: email.to_owned(),
+            name: None,
+            role: Default::default(),
+            response: Default::default(),
+        })
+        .fingerprint()
+    })
+}
+
+/// Appends `s` as a JSON string, when it needs no escape (no quote, backslash or control
+/// character: serde_json writes such text between quotes as it is). `None` otherwise, and the
+/// caller hashes through serde_json instead.
+fn push_json_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return None;
+    }
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+    Some(())
+}
+
+/// The xxh3 hash of the JSON text `write` puts in the thread's reused buffer: serde_json's
+/// ([`hash_json`]), or text put together by hand, which must be byte for byte what
+/// `serde_json::to_vec` writes for the same value (the tests compare them), so that a print does
+/// not depend on how it was computed. `None` when `write` gives up (a string that needs
+/// escaping) or the thread has no buffer.
+fn written_print(write: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<u64> {
+    JSON.try_with(|buffer| {
+        let mut bytes = buffer.try_borrow_mut().ok()?;
+        bytes.clear();
+        let print = write(&mut bytes).map(|()| xxhash_rust::xxh3::xxh3_64(&bytes));
+        // A rare huge value (a long description) does not stay allocated.
+        if bytes.capacity() > 64 * 1024 {
+            *bytes = Vec::new();
+        }
+        print
+    })
+    .ok()
+    .flatten()
+}
