@@ -8,7 +8,7 @@
 //! Semantics:
 //!
 //! - **approve held deletes**: the deletes held *now* are marked approved in the store
-//!   ([`StateStore::approve_quarantined`]); the next cycle's planner lets exactly those
+//!   ([`tandem_store::StateStore::approve_quarantined`]); the next cycle's planner lets exactly those
 //!   (side, record) pairs through ([`tandem_core::planner::PlanInput::approved_deletes`]). A mass
 //!   delete that appears later is judged on its own and still held.
 //! - **reject held deletes = restore**: the delete is dropped, the pair is forgotten and the
