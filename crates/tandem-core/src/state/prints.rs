@@ -1,0 +1,430 @@
+//! [`FieldPrints`]: the packed map from field to fingerprint a pair keeps per side, its iterator,
+//! its serde (a JSON object) and its bytes in the packed pair index.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fields::FieldKey;
+
+/// Per-field fingerprints of what one side holds for a mapped record.
+///
+/// A map from field to fingerprint, kept compact: a pair holds about twenty entries per side and
+/// an index may hold millions of pairs. The fields are kept in order as two-byte codes (a standard
+/// field's place in a fixed table; attendees and custom fields, which carry a name, point into a
+/// small side list) next to the fingerprints, so twenty fields take 200 bytes rather than the 800
+/// of a `Vec<(FieldKey, u64)>` (1.6 KB per contact pair) and a B-tree's more; lookups are binary
+/// searches. Serialised as a JSON object.
+#[derive(Clone, Default)]
+pub struct FieldPrints {
+    /// One code per field, in field order: below [`STANDARD_KEYS`]'s length, a standard field;
+    /// above, `STANDARD_KEYS.len()` plus the field's place in `named`.
+    codes: Box<[u16]>,
+    /// The fingerprint of each field, in the same order.
+    prints: Box<[u64]>,
+    /// Attendee and custom fields, in no particular order.
+    named: Box<[FieldKey]>,
+}
+
+// Every field that carries no name, in field order (a test checks it): what `FieldPrints`'
+// codes index, so two standard fields compare as their codes do. One table with
+// `FieldKey::standard`.
+use crate::fields::STANDARD_FIELDS as STANDARD_KEYS;
+
+/// The code of a standard field: its place in [`STANDARD_KEYS`].
+pub(super) fn standard_code(key: &FieldKey) -> Option<u16> {
+    // Enum discriminants of field-less enums: their declaration order, which `STANDARD_KEYS`
+    // follows.
+    let code = match key {
+        FieldKey::GivenName => 0,
+        FieldKey::MiddleName => 1,
+        FieldKey::FamilyName => 2,
+        FieldKey::Emails => 3,
+        FieldKey::Phone(kind) => 4 + *kind as u16,
+        FieldKey::Company => 11,
+        FieldKey::Title => 12,
+        FieldKey::Department => 13,
+        FieldKey::Address(kind) => 14 + *kind as u16,
+        FieldKey::Birthday => 17,
+        FieldKey::AssistantName => 18,
+        FieldKey::Notes => 19,
+        FieldKey::Subject => 20,
+        FieldKey::Description => 21,
+        FieldKey::Location => 22,
+        FieldKey::Timing => 23,
+        FieldKey::Recurrence => 24,
+        FieldKey::Organizer => 25,
+        FieldKey::Attendees => 26,
+        FieldKey::Privacy => 27,
+        FieldKey::ShowAs => 28,
+        FieldKey::Categories => 29,
+        FieldKey::CrmLinks => 30,
+        FieldKey::Attendee(_) | FieldKey::Custom(_) => return None,
+    };
+    Some(code)
+}
+
+/// How the field of `code` orders against `key` (of standard code `key_code`, if standard).
+fn cmp_code(named: &[FieldKey], code: u16, key: &FieldKey, key_code: Option<u16>) -> std::cmp::Ordering {
+    match key_code {
+        Some(key_code) if usize::from(code) < STANDARD_KEYS.len() => code.cmp(&key_code),
+        _ => key_of(named, code).cmp(key),
+    }
+}
+
+/// The field a code stands for.
+fn key_of(named: &[FieldKey], code: u16) -> &FieldKey {
+    let code = usize::from(code);
+    match STANDARD_KEYS.get(code) {
+        Some(key) => key,
+        // Codes are only ever made for entries of `named`.
+        None => &named[code - STANDARD_KEYS.len()],
+    }
+}
+
+impl FieldPrints {
+    /// An empty map.
+    pub fn new() -> Self {
+        FieldPrints::default()
+    }
+
+    fn position(&self, key: &FieldKey) -> Result<usize, usize> {
+        let key_code = standard_code(key);
+        self.codes.binary_search_by(|code| cmp_code(&self.named, *code, key, key_code))
+    }
+
+    /// The fingerprint of `key`.
+    pub fn get(&self, key: &FieldKey) -> Option<&u64> {
+        self.position(key).ok().map(|i| &self.prints[i])
+    }
+
+    /// Whether `key` has a fingerprint.
+    pub fn contains_key(&self, key: &FieldKey) -> bool {
+        self.position(key).is_ok()
+    }
+
+    /// Sets the fingerprint of `key`, returning the previous one.
+    pub fn insert(&mut self, key: FieldKey, print: u64) -> Option<u64> {
+        match self.position(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.prints[i], print)),
+            Err(i) => {
+                let code = match standard_code(&key) {
+                    Some(code) => code,
+                    None => {
+                        let mut named = std::mem::take(&mut self.named).into_vec();
+                        named.push(key);
+                        self.named = named.into_boxed_slice();
+                        Self::named_code(self.named.len() - 1)
+                    }
+                };
+                let mut codes = std::mem::take(&mut self.codes).into_vec();
+                codes.insert(i, code);
+                self.codes = codes.into_boxed_slice();
+                let mut prints = std::mem::take(&mut self.prints).into_vec();
+                prints.insert(i, print);
+                self.prints = prints.into_boxed_slice();
+                None
+            }
+        }
+    }
+
+    /// The code of the `i`th named field.
+    fn named_code(i: usize) -> u16 {
+        // Validation caps attendees at 1,000 per event (`validate::MAX_LIST_ENTRIES`) and custom
+        // fields are configured by hand, so a side never comes near the 65,504 named fields
+        // codes can tell apart; past that, the last code would be shared.
+        u16::try_from(STANDARD_KEYS.len() + i).unwrap_or(u16::MAX)
+    }
+
+    /// Removes the fingerprint of `key`.
+    pub fn remove(&mut self, key: &FieldKey) -> Option<u64> {
+        let i = self.position(key).ok()?;
+        let mut codes = std::mem::take(&mut self.codes).into_vec();
+        let code = codes.remove(i);
+        let mut prints = std::mem::take(&mut self.prints).into_vec();
+        let print = prints.remove(i);
+        if let Some(at) = usize::from(code).checked_sub(STANDARD_KEYS.len()) {
+            let mut named = std::mem::take(&mut self.named).into_vec();
+            named.remove(at);
+            self.named = named.into_boxed_slice();
+            codes.iter_mut().filter(|c| **c > code).for_each(|c| *c -= 1);
+        }
+        self.codes = codes.into_boxed_slice();
+        self.prints = prints.into_boxed_slice();
+        Some(print)
+    }
+
+    /// Removes every fingerprint.
+    pub fn clear(&mut self) {
+        *self = FieldPrints::default();
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// Fields and fingerprints, in field order.
+    pub fn iter(&self) -> FieldPrintsIter<'_> {
+        FieldPrintsIter { named: &self.named, inner: self.codes.iter().zip(self.prints.iter()) }
+    }
+
+    /// Fields and mutable fingerprints, in field order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&FieldKey, &mut u64)> {
+        let named = &self.named;
+        self.codes.iter().zip(self.prints.iter_mut()).map(move |(code, print)| (key_of(named, *code), print))
+    }
+
+    /// The fields, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &FieldKey> {
+        self.codes.iter().map(|code| key_of(&self.named, *code))
+    }
+
+    /// The heap memory the map holds, in bytes (its own allocations and the names of attendee
+    /// and custom fields; not the allocator's bookkeeping): for sizing the pair index.
+    pub fn heap_bytes(&self) -> usize {
+        let names: usize = self
+            .named
+            .iter()
+            .map(|k| match k {
+                FieldKey::Attendee(s) | FieldKey::Custom(s) => s.capacity(),
+                _ => 0,
+            })
+            .sum();
+        std::mem::size_of_val::<[u16]>(&self.codes)
+            + std::mem::size_of_val::<[u64]>(&self.prints)
+            + std::mem::size_of_val::<[FieldKey]>(&self.named)
+            + names
+    }
+}
+
+/// The entries of a [`FieldPrints`], in field order.
+#[derive(Debug, Clone)]
+pub struct FieldPrintsIter<'a> {
+    named: &'a [FieldKey],
+    inner: std::iter::Zip<std::slice::Iter<'a, u16>, std::slice::Iter<'a, u64>>,
+}
+
+impl<'a> Iterator for FieldPrintsIter<'a> {
+    type Item = (&'a FieldKey, &'a u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|(code, print)| (key_of(self.named, *code), print))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for FieldPrintsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.inner.next_back().map(|(code, print)| (key_of(self.named, *code), print))
+    }
+}
+
+impl ExactSizeIterator for FieldPrintsIter<'_> {}
+
+impl PartialEq for FieldPrints {
+    /// Same fields, same fingerprints (however the named fields are stored).
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for FieldPrints {}
+
+impl std::fmt::Debug for FieldPrints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl std::ops::Index<&FieldKey> for FieldPrints {
+    type Output = u64;
+
+    /// # Panics
+    ///
+    /// When `key` has no fingerprint, like a `BTreeMap`; use [`FieldPrints::get`] otherwise.
+    fn index(&self, key: &FieldKey) -> &u64 {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("no fingerprint for field `{key}`"),
+        }
+    }
+}
+
+impl FromIterator<(FieldKey, u64)> for FieldPrints {
+    fn from_iter<I: IntoIterator<Item = (FieldKey, u64)>>(iter: I) -> Self {
+        let mut entries: Vec<(FieldKey, u64)> = iter.into_iter().collect();
+        // Entries already in field order without repeats (prints read back from the store, which
+        // wrote them in order) need no sorting: checking is one comparison per entry.
+        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Later entries win, as inserting them one by one would.
+            entries.reverse();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        }
+        let mut codes = Vec::with_capacity(entries.len());
+        let mut prints = Vec::with_capacity(entries.len());
+        let mut named = Vec::new();
+        for (key, print) in entries {
+            let code = match standard_code(&key) {
+                Some(code) => code,
+                None => {
+                    named.push(key);
+                    FieldPrints::named_code(named.len() - 1)
+                }
+            };
+            codes.push(code);
+            prints.push(print);
+        }
+        FieldPrints {
+            codes: codes.into_boxed_slice(),
+            prints: prints.into_boxed_slice(),
+            named: named.into_boxed_slice(),
+        }
+    }
+}
+
+impl FieldPrints {
+    /// The prints of fields given in field order without repeats (what collecting them would
+    /// sort them into), without sorting or copying the keys of standard fields.
+    /// Bytes [`FieldPrints::pack_into`] writes.
+    pub(crate) fn packed_len(&self) -> usize {
+        use crate::pair_index::varint_len;
+        let names: usize = self
+            .named
+            .iter()
+            .map(|k| match k {
+                FieldKey::Attendee(s) | FieldKey::Custom(s) => 1 + varint_len(s.len()) + s.len(),
+                _ => 1,
+            })
+            .sum();
+        varint_len(self.codes.len()) + self.codes.len() * 10 + varint_len(self.named.len()) + names
+    }
+
+    /// Appends the map as bytes, for the packed pair index: the number of fields, their codes
+    /// (u16 LE), their prints (u64 LE), then the named fields (a tag, 0 attendee or 1 custom, and
+    /// the name).
+    pub(crate) fn pack_into(&self, out: &mut Vec<u8>) {
+        use crate::pair_index::{put_str, put_varint};
+        put_varint(out, self.codes.len());
+        for code in &self.codes {
+            out.extend_from_slice(&code.to_le_bytes());
+        }
+        for print in &self.prints {
+            out.extend_from_slice(&print.to_le_bytes());
+        }
+        put_varint(out, self.named.len());
+        for key in &self.named {
+            match key {
+                FieldKey::Attendee(name) => {
+                    out.push(0);
+                    put_str(out, name);
+                }
+                FieldKey::Custom(name) => {
+                    out.push(1);
+                    put_str(out, name);
+                }
+                // Only attendee and custom fields are named (`standard_code` gives the rest a
+                // code); a tag without a name keeps the count of entries right regardless.
+                _ => out.push(2),
+            }
+        }
+    }
+
+    /// The map [`FieldPrints::pack_into`] wrote.
+    pub(crate) fn unpack(r: &mut crate::pair_index::Reader<'_>) -> FieldPrints {
+        // Bounded by what is left (ten bytes a field), so a damaged length cannot ask for a huge
+        // allocation.
+        let n = r.varint().min(r.remaining() / 10);
+        let codes = r.u16s(n);
+        let prints = r.u64s(codes.len());
+        // As many codes as prints, even from cut-off bytes.
+        let codes = if prints.len() < codes.len() { codes[..prints.len()].into() } else { codes };
+        let named_len = r.varint().min(n);
+        let mut named = Vec::with_capacity(named_len);
+        for _ in 0..named_len {
+            let key = match r.u8() {
+                0 => FieldKey::Attendee(r.string()),
+                1 => FieldKey::Custom(r.string()),
+                _ => FieldKey::Custom(String::new()),
+            };
+            named.push(key);
+        }
+        let named = named.into_boxed_slice();
+        let limit = STANDARD_KEYS.len() + named.len();
+        if codes.iter().all(|c| usize::from(*c) < limit) {
+            return FieldPrints { codes, prints, named };
+        }
+        // Damaged bytes: drop codes that point past the named fields, so lookups stay in bounds.
+        let (codes, prints): (Vec<u16>, Vec<u64>) =
+            codes.iter().zip(prints.iter()).filter(|(c, _)| usize::from(**c) < limit).map(|(c, p)| (*c, *p)).unzip();
+        FieldPrints { codes: codes.into_boxed_slice(), prints: prints.into_boxed_slice(), named }
+    }
+
+    pub(crate) fn from_sorted<'k>(entries: impl ExactSizeIterator<Item = (&'k FieldKey, u64)>) -> Self {
+        let mut codes = Vec::with_capacity(entries.len());
+        let mut prints = Vec::with_capacity(entries.len());
+        let mut named = Vec::new();
+        let mut last: Option<&FieldKey> = None;
+        for (key, print) in entries {
+            debug_assert!(last.is_none_or(|l| l < key), "from_sorted: {key} out of order");
+            last = Some(key);
+            let code = match standard_code(key) {
+                Some(code) => code,
+                None => {
+                    named.push(key.clone());
+                    FieldPrints::named_code(named.len() - 1)
+                }
+            };
+            codes.push(code);
+            prints.push(print);
+        }
+        FieldPrints {
+            codes: codes.into_boxed_slice(),
+            prints: prints.into_boxed_slice(),
+            named: named.into_boxed_slice(),
+        }
+    }
+}
+
+impl Extend<(FieldKey, u64)> for FieldPrints {
+    fn extend<I: IntoIterator<Item = (FieldKey, u64)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a FieldPrints {
+    type Item = (&'a FieldKey, &'a u64);
+    type IntoIter = FieldPrintsIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl Serialize for FieldPrints {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldPrints {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Fingerprints of retired fields (written by an earlier version) are dropped.
+        BTreeMap::<String, u64>::deserialize(deserializer)?
+            .into_iter()
+            .filter(|(name, _)| !crate::fields::RETIRED_FIELD_NAMES.contains(&name.as_str()))
+            .map(|(name, print)| name.parse::<FieldKey>().map(|key| (key, print)).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}

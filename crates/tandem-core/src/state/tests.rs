@@ -1,0 +1,117 @@
+//! Unit tests of the sync state: idempotency key derivation, field codes, [`FieldPrints`] as a
+//! sorted map and its serde, and cursor redaction.
+
+use super::prints::standard_code;
+use super::{Cursor, FieldPrints, IdempotencyKey, RecordId, Side};
+use crate::fields::{FieldKey, STANDARD_FIELDS as STANDARD_KEYS};
+use crate::model::ObjectKind;
+
+/// Keys are stored on the providers' records: the derivation never changes. Held to the
+/// formula it was first written as, over ids of every shape.
+#[test]
+fn idempotency_keys_are_derived_as_always() {
+    let ids = ["003A", "", "AAMkAGI2TG93AAA=", "bench-00042.ics", "Zoë/ünïcode 東京", &"x".repeat(300)];
+    for object in [ObjectKind::Contact, ObjectKind::Event] {
+        for side in Side::BOTH {
+            for id in ids {
+                let input = format!("tandem/v1/{object}/{side}/{id}");
+                let expected = format!("tdm{:032x}", xxhash_rust::xxh3::xxh3_128(input.as_bytes()));
+                let key = IdempotencyKey::derive(object, side, &RecordId::new(id));
+                assert_eq!(key.0, expected, "{input}");
+            }
+        }
+    }
+    // And one written out, for good.
+    let key = IdempotencyKey::derive(ObjectKind::Contact, Side::Crm, &RecordId::new("003A"));
+    assert_eq!(key.0, "tdm44c98f07e3c585b92edb59220a7da37a");
+}
+
+#[test]
+fn standard_field_codes_follow_field_order() {
+    assert!(STANDARD_KEYS.is_sorted());
+    for (i, key) in STANDARD_KEYS.iter().enumerate() {
+        assert_eq!(standard_code(key), Some(i as u16), "{key}");
+    }
+    let all: Vec<&FieldKey> =
+        FieldKey::standard(ObjectKind::Contact).iter().chain(FieldKey::standard(ObjectKind::Event)).collect();
+    assert_eq!(all.len(), STANDARD_KEYS.len());
+    assert!(all.iter().all(|k| STANDARD_KEYS.contains(k)));
+    assert_eq!(standard_code(&FieldKey::attendee("a@x.org")), None);
+    assert_eq!(standard_code(&FieldKey::Custom("Region__c".into())), None);
+}
+
+#[test]
+fn field_prints_with_named_fields_keep_field_order() {
+    let mut p: FieldPrints = [
+        (FieldKey::Custom("b".into()), 1),
+        (FieldKey::Privacy, 2),
+        (FieldKey::attendee("z@x.org"), 3),
+        (FieldKey::Attendees, 4),
+        (FieldKey::attendee("a@x.org"), 5),
+        (FieldKey::Subject, 6),
+    ]
+    .into_iter()
+    .collect();
+    let order = |p: &FieldPrints| p.keys().cloned().collect::<Vec<_>>();
+    let mut sorted = order(&p);
+    sorted.sort();
+    assert_eq!(order(&p), sorted);
+    p.insert(FieldKey::attendee("m@x.org"), 7);
+    p.insert(FieldKey::Custom("a".into()), 8);
+    assert_eq!(p.remove(&FieldKey::attendee("a@x.org")), Some(5));
+    assert_eq!(p.get(&FieldKey::attendee("z@x.org")), Some(&3));
+    assert_eq!(p.get(&FieldKey::Custom("a".into())), Some(&8));
+    assert_eq!(p.get(&FieldKey::Privacy), Some(&2));
+    let mut sorted = order(&p);
+    sorted.sort();
+    assert_eq!(order(&p), sorted);
+    // Equality is by content, not by how the named fields are stored.
+    let rebuilt: FieldPrints = p.iter().rev().map(|(k, v)| (k.clone(), *v)).collect();
+    assert_eq!(rebuilt, p);
+    assert_eq!(serde_json::to_string(&rebuilt).unwrap(), serde_json::to_string(&p).unwrap());
+    assert!(p.heap_bytes() > 0);
+}
+
+#[test]
+fn field_prints_behave_like_a_sorted_map_and_serialise_as_one() {
+    let mut p: FieldPrints =
+        [(FieldKey::Title, 1), (FieldKey::GivenName, 2), (FieldKey::Title, 3)].into_iter().collect();
+    assert_eq!(p.len(), 2);
+    assert_eq!(p.get(&FieldKey::Title), Some(&3), "later entries win");
+    // In field order already (no sorting), and in order with a repeat (the later wins).
+    let in_order: FieldPrints = p.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    assert_eq!(in_order, p);
+    let repeated: FieldPrints =
+        [(FieldKey::GivenName, 2), (FieldKey::Title, 1), (FieldKey::Title, 3)].into_iter().collect();
+    assert_eq!(repeated, p);
+    assert_eq!(p.insert(FieldKey::Emails, 4), None);
+    assert_eq!(p.insert(FieldKey::Emails, 5), Some(4));
+    assert_eq!(p[&FieldKey::Emails], 5);
+    assert_eq!(p.keys().cloned().collect::<Vec<_>>(), [FieldKey::GivenName, FieldKey::Emails, FieldKey::Title]);
+    assert_eq!(p.remove(&FieldKey::GivenName), Some(2));
+    let json = serde_json::to_string(&p).unwrap();
+    assert_eq!(json, r#"{"emails":5,"title":3}"#);
+    assert_eq!(serde_json::from_str::<FieldPrints>(&json).unwrap(), p);
+    // The single `addresses` print of an earlier version is dropped; unknown names still fail.
+    let legacy = serde_json::from_str::<FieldPrints>(r#"{"addresses":9,"emails":5,"title":3}"#).unwrap();
+    assert_eq!(legacy, p);
+    assert!(serde_json::from_str::<FieldPrints>(r#"{"nope":1}"#).is_err());
+}
+
+#[test]
+fn idempotency_keys_are_deterministic_and_target_safe() {
+    let a = IdempotencyKey::derive(ObjectKind::Contact, Side::Crm, &RecordId::new("003xx1"));
+    let b = IdempotencyKey::derive(ObjectKind::Contact, Side::Crm, &RecordId::new("003xx1"));
+    let c = IdempotencyKey::derive(ObjectKind::Contact, Side::Mailbox, &RecordId::new("003xx1"));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(a.0.len(), 35);
+    // Google event ids accept base32hex (a-v, 0-9) only.
+    assert!(a.0.chars().all(|ch| ch.is_ascii_digit() || ('a'..='v').contains(&ch)));
+}
+
+#[test]
+fn cursor_debug_hides_contents() {
+    let c = Cursor(b"https://graph/delta?$deltatoken=secret".to_vec());
+    assert!(!format!("{c:?}").contains("secret"));
+}
