@@ -293,8 +293,6 @@ impl FromIterator<(FieldKey, u64)> for FieldPrints {
 }
 
 impl FieldPrints {
-    /// The prints of fields given in field order without repeats (what collecting them would
-    /// sort them into), without sorting or copying the keys of standard fields.
     /// Bytes [`FieldPrints::pack_into`] writes.
     pub(crate) fn packed_len(&self) -> usize {
         use crate::pair_index::varint_len;
@@ -369,6 +367,8 @@ impl FieldPrints {
         FieldPrints { codes: codes.into_boxed_slice(), prints: prints.into_boxed_slice(), named }
     }
 
+    /// The prints of fields given in field order without repeats (what collecting them would
+    /// sort them into), without sorting or copying the keys of standard fields.
     pub(crate) fn from_sorted<'k>(entries: impl ExactSizeIterator<Item = (&'k FieldKey, u64)>) -> Self {
         let mut codes = Vec::with_capacity(entries.len());
         let mut prints = Vec::with_capacity(entries.len());
