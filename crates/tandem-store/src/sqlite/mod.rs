@@ -37,69 +37,24 @@
 //! Writes that read-then-write take the write lock up front (`BEGIN IMMEDIATE`) so concurrent
 //! writers wait on the busy timeout instead of failing on a lock upgrade.
 //!
-//! Layout: `schema` holds the migrations, `commit` the writes of a cycle's commit (pairs,
-//! intents, audit), `decode` the reading of rows back into the trait's types; the store, its
-//! trait methods and the error mapping live here.
-
-mod commit;
-mod schema;
-#[cfg(test)]
-mod tests;
-
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, query, query_scalar};
-use tandem_core::model::ObjectKind;
-use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side};
-
-pub(crate) use self::commit::{BATCH_ROWS, SqliteQuery, batch_sql, validate_commit};
-use self::commit::{apply_commit, delete_intents, insert_audit, upsert_intents};
-use crate::codec::ts;
-use crate::rows as decode;
-use crate::{
-    AuditEntry, CYCLES_KEPT_PER_USER, CycleCommit, CycleRecord, Intent, QuarantineEntry, StateStore, StoreError,
-    UnresolvedEntry, UserId, UserStatus,
-};
-
-/// The schema version this build writes and understands. A database at a higher version is
-/// refused with [`StoreError::Migration`].
-pub const SCHEMA_VERSION: i64 = 8;
-
-/// How long a statement waits for another connection's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Connections in a file-backed pool: WAL lets readers run beside the one writer.
-const MAX_CONNECTIONS: u32 = 8;
-
-/// Each connection's page cache: 512 KiB (negative: in KiB), a quarter of SQLite's default.
-/// In WAL mode a connection's cache is dropped whenever another connection has written since
-/// its last transaction, so with a pool of writers taking turns a large cache is rarely warm;
-/// what it did cost was resident memory, each connection's pages held in its own worker
-/// thread's allocator arena: 7 to 8 MiB of a first sync's 81 MiB peak in the vdir benchmark.
-/// Measured 2026-12-07 (`benches/cycle.rs`, the two sizes alternated): the changed cycle over
-/// 10,000 pairs took 78–92 ms against 79–84 ms for 1,000 changes and 0.88–0.95 s against
-/// 0.87–0.94 s for 10,000; the no-change cycle at 1,000,000 pairs 2.6–2.8 ms against 2.1–2.7 ms
-/// (medians; 2,000 KiB first); `benches/scale.rs` with 200 users (org feed, shared Graph
-/// batches, 32 users at once, three timed rounds per run, two runs each, alternated): rounds of
-/// 0.91–1.23 s with the commit at 11–17% of the cycle time against 0.89–1.14 s and 10–14%. No
-/// difference beyond this machine's noise. What it does cost, counted with `valgrind
-/// --tool=callgrind` (`changed_cycle --sample-count 2`): transactions larger than the cache
-/// spill dirty pages early (`pagerStress`, 1.5% of the run's instructions, most of it in the
-/// benchmark's seeding by commits of 50,000 pairs); the engine's cycles took 4.706 billion
-/// instructions against 4.703 with 2 MiB, their commits 0.991 against 0.974 billion.
-const CACHE_SIZE: &str = "-512";
-
-/// Ids per `IN (…)` list: far below SQLite's variable limit (32,766 since 3.32, 999 before).
-const IN_CHUNK: usize = 500;
-
-/// Audit rows read per page when exporting.
-const EXPORT_PAGE: i64 = 1_000;
+//! Layout of the module's files:
+//!
+//! - `mod.rs` (here): the store, its [`StateStore`] methods (the shorter bodies in place), the
+//!   reset statements and the error mapping;
+//! - `open`: opening (connection options, pragmas, migration on open), the background WAL
+//!   checkpointer, the schema version, closing;
+//! - `queue`: write turns and the journal queue (the group commit behind
+//!   [`StateStore::record_intents`]);
+//! - `reads`: the longer reads (pairs by record ids, the audit log and its export);
+//! - `commit`: the writes of a cycle's commit (pairs, intents, audit);
+//! - `status`: status rows and cycle history;
+//! - `schema`: the migrations;
+//! - `tests`: unit tests of the internals.
+//!
+//! Rows are read back into the trait's types by `decode` (the crate's `rows` module).
 
 // The columns `decode::pair` reads, in a macro so they can be `concat!`ed into static SQL.
+// Defined before the `mod` items so that `reads` can use it too.
 macro_rules! pair_columns {
     () => {
         "pair_id, object, crm_id, crm_version, crm_fields, mailbox_id, mailbox_version, \
@@ -107,11 +62,49 @@ macro_rules! pair_columns {
     };
 }
 
-macro_rules! audit_columns {
-    () => {
-        "id, at, user_id, object, side, record_id, action, outcome, reason, detail"
-    };
-}
+mod commit;
+mod open;
+mod queue;
+mod reads;
+mod schema;
+mod status;
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqlitePool;
+use sqlx::{query, query_scalar};
+use tandem_core::model::ObjectKind;
+use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side};
+
+pub(crate) use self::commit::{BATCH_ROWS, SqliteQuery, batch_sql, validate_commit};
+use self::commit::{apply_commit, delete_intents, insert_audit};
+use self::open::Checkpointer;
+use self::queue::{JournalQueue, WriteTurns};
+use self::status::{insert_cycles, upsert_status};
+use crate::codec::ts;
+use crate::rows as decode;
+use crate::{
+    AuditEntry, CycleCommit, CycleRecord, Intent, QuarantineEntry, StateStore, StoreError, UnresolvedEntry, UserId,
+    UserStatus,
+};
+
+// What the unit tests (`tests.rs`, `use super::*`) still take from here now that their users moved.
+#[cfg(test)]
+use self::reads::pairs_by_record_sql;
+#[cfg(test)]
+use sqlx::AssertSqlSafe;
+#[cfg(test)]
+use sqlx::sqlite::SqliteConnectOptions;
+#[cfg(test)]
+use std::time::Duration;
+
+/// The schema version this build writes and understands. A database at a higher version is
+/// refused with [`StoreError::Migration`].
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The live pairs of a user and object: kept by triggers on `pairs`, so one indexed row however
 /// many pairs there are.
@@ -156,302 +149,6 @@ pub struct SqliteStore {
     journal_queue: JournalQueue,
 }
 
-/// A caller's intents, and where to answer whether they are durable.
-type QueuedIntents = (Vec<Intent>, tokio::sync::oneshot::Sender<Result<(), StoreError>>);
-
-/// Group commit of the journal. Every `record_intents` must be flushed to disk before it returns,
-/// and a flush costs milliseconds here, under SQLite's one write lock: with many users syncing at
-/// once, their journal writes queued behind each other's flushes. A caller queues its intents
-/// here, then waits for its write turn; the caller whose turn comes writes every queued caller's
-/// intents in one transaction and one flush, and answers them all. Intents recorded by a
-/// caller that then gave up waiting are still journaled: recovery settles an intent that was
-/// never sent, as after a crash before the send.
-#[derive(Debug, Clone, Default)]
-struct JournalQueue {
-    queued: std::sync::Arc<std::sync::Mutex<Vec<QueuedIntents>>>,
-    /// Transactions that carried more than one caller's intents, for tests.
-    #[cfg(test)]
-    joint: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl JournalQueue {
-    /// Queues `intents`; the receiver gets the outcome of the transaction that carries them.
-    fn push(&self, intents: Vec<Intent>) -> tokio::sync::oneshot::Receiver<Result<(), StoreError>> {
-        let (answer, outcome) = tokio::sync::oneshot::channel();
-        self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((intents, answer));
-        outcome
-    }
-
-    /// Everything queued so far, leaving the queue empty.
-    fn take(&self) -> Vec<QueuedIntents> {
-        std::mem::take(&mut *self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-    }
-}
-
-/// Writers of one store (and its clones) take turns here, first come first served, before they
-/// take a connection and begin a write transaction.
-///
-/// SQLite lets one transaction write at a time. Without this queue a writer that finds the lock
-/// taken waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 … up to 100 ms between tries
-/// (so the lock sits idle while waiters sleep, and later writers can overtake earlier ones), on a
-/// pool connection that readers then cannot use (with 32 users syncing at once, a profile showed
-/// those sleeps under `sqlite3_exec`). Writers in other processes still meet the busy timeout, as
-/// before.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WriteTurns(std::sync::Arc<tokio::sync::Mutex<()>>);
-
-impl WriteTurns {
-    /// Waits for this writer's turn; the turn ends when the guard is dropped (after the commit or
-    /// rollback: declare the guard before the transaction, so it is dropped after it).
-    pub(crate) async fn wait(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.0.lock().await
-    }
-}
-
-/// How often the background task copies the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// WAL pages after which a commit checkpoints by itself (SQLite's default is 1,000): only when the
-/// background checkpointer falls behind. About 40 MB.
-const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
-
-/// Checkpoints a file database's WAL in the background, so that commits do not. With SQLite's
-/// default, a commit that takes the WAL past 1,000 pages copies it into the database file and
-/// syncs it before returning, and a commit of 1,000 pairs did that nearly every time (11 ms of a
-/// 1,000-change cycle's commit, against 4 ms without; `benches/cycle.rs`). A `PASSIVE` checkpoint
-/// once a second takes no lock a writer waits for, and copies each page once however many
-/// commits wrote it in between. The task ends when the store is dropped or closed.
-#[derive(Debug)]
-struct Checkpointer(tokio::task::JoinHandle<()>);
-
-impl Checkpointer {
-    /// Starts checkpointing `pool`'s database; `None` outside a Tokio runtime, where commits keep
-    /// checkpointing by themselves.
-    fn start(pool: SqlitePool) -> Option<Self> {
-        let runtime = tokio::runtime::Handle::try_current().ok()?;
-        Some(Checkpointer(runtime.spawn(async move {
-            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if pool.is_closed() {
-                    break;
-                }
-                if let Err(e) = query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-                    if pool.is_closed() {
-                        break;
-                    }
-                    // Commits still checkpoint past `WAL_AUTOCHECKPOINT_PAGES`.
-                    tracing::debug!(error = %e, "background WAL checkpoint failed; will retry");
-                }
-            }
-        })))
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl SqliteStore {
-    /// Opens (creating it and its parent directory if missing) the database at `path`, and
-    /// migrates its schema to [`SCHEMA_VERSION`].
-    ///
-    /// The database runs in WAL journal mode with `synchronous = NORMAL` (a commit survives a
-    /// crash of the process; the journal of intents is synced fully, see
-    /// [`StateStore::record_intents`]), foreign keys on, a busy timeout of 10 s and a page cache
-    /// of 512 KiB per connection (a quarter of SQLite's default; why in the source). Inside a Tokio
-    /// runtime a background task checkpoints the WAL once a second, so that commits do not wait
-    /// for it (they still do past about 40 MB of WAL).
-    ///
-    /// Fails with [`StoreError::Migration`] if the database was written by a newer Tandem.
-    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Io(format!("creating directory {}: {e}", dir.display())))?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            // Statement journals (every multi-row upsert inside a transaction keeps one) in
-            // memory rather than in temporary files: they were a tenth of a large commit.
-            .pragma("temp_store", "memory")
-            // The background checkpointer does this; commits only past this many pages.
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
-            .pragma("cache_size", CACHE_SIZE);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
-            .await
-            .map_err(|e| map_sqlx(&format!("opening {}", path.display()), e))?;
-        let scope = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        let checkpointer = Checkpointer::start(pool.clone()).map(std::sync::Arc::new);
-        let store = SqliteStore {
-            pool,
-            claim_scope: format!("file:{}", scope.display()).into(),
-            _checkpointer: checkpointer,
-            write_turns: WriteTurns::default(),
-            journal_queue: JournalQueue::default(),
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    /// A fresh, private in-memory database, for tests and dry runs. It lives on one connection
-    /// that the pool never closes, so it lasts as long as the store (and its clones).
-    pub async fn in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new().filename(":memory:").foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(db("opening an in-memory database"))?;
-        static MEMORY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = MEMORY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // No WAL in memory: nothing to checkpoint.
-        let store = SqliteStore {
-            pool,
-            claim_scope: format!("memory:{n}").into(),
-            _checkpointer: None,
-            write_turns: WriteTurns::default(),
-            journal_queue: JournalQueue::default(),
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    /// Writes the queued callers' intents in one fully synced transaction (one flush to disk for
-    /// all of them), and answers each caller. Should that fail, each caller's intents are written
-    /// alone, so that one caller's bad intent fails only that caller.
-    async fn write_journal_groups(&self, mut queued: Vec<QueuedIntents>) {
-        if queued.len() == 1 {
-            let (intents, answer) = queued.swap_remove(0);
-            let _ = answer.send(self.write_intents_synced(&intents).await);
-            return;
-        }
-        let lens: Vec<usize> = queued.iter().map(|(intents, _)| intents.len()).collect();
-        let mut all = Vec::with_capacity(lens.iter().sum());
-        for (intents, _) in &mut queued {
-            all.append(intents);
-        }
-        #[cfg(test)]
-        self.journal_queue.joint.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if self.write_intents_synced(&all).await.is_ok() {
-            for (_, answer) in queued {
-                let _ = answer.send(Ok(()));
-            }
-            return;
-        }
-        // Nothing of the joint transaction was stored: each caller's intents on their own.
-        let mut rest = all.into_iter();
-        for ((_, answer), len) in queued.into_iter().zip(lens) {
-            let intents: Vec<Intent> = rest.by_ref().take(len).collect();
-            let _ = answer.send(self.write_intents_synced(&intents).await);
-        }
-    }
-
-    /// One transaction of intents, synced fully: the journal must survive a power cut, not only a
-    /// crash (`synchronous = FULL` flushes the WAL at commit); the pool's setting is restored after.
-    async fn write_intents_synced(&self, intents: &[Intent]) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db("record_intents"))?;
-        query("PRAGMA synchronous = FULL")
-            .execute(&mut *conn)
-            .await
-            .map_err(db("record_intents: PRAGMA synchronous"))?;
-        let result = upsert_intents(&mut conn, intents).await;
-        if let Err(e) = query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await {
-            tracing::warn!(error = %e, "could not restore synchronous = NORMAL; dropping the connection");
-            conn.close_on_drop();
-        }
-        result
-    }
-
-    /// The schema version of the open database.
-    pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        let version: Option<i64> = query_scalar("SELECT MAX(version) FROM schema_version")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("reading the schema version"))?;
-        Ok(version.unwrap_or(0))
-    }
-
-    /// Closes every connection, waiting for queries in flight. Later calls fail.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-/// Inserts or replaces a user's status row.
-async fn upsert_status(conn: &mut sqlx::SqliteConnection, status: &UserStatus) -> Result<(), StoreError> {
-    query(
-        "INSERT INTO status (user_id, last_cycle_at, last_success_at, last_error, consecutive_failures, \
-             ambiguous_matches) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (user_id) DO UPDATE SET last_cycle_at = excluded.last_cycle_at, \
-             last_success_at = excluded.last_success_at, last_error = excluded.last_error, \
-             consecutive_failures = excluded.consecutive_failures, ambiguous_matches = excluded.ambiguous_matches",
-    )
-    .bind(&status.user)
-    .bind(status.last_cycle_at.as_ref().map(ts))
-    .bind(status.last_success_at.as_ref().map(ts))
-    .bind(status.last_error.as_deref())
-    .bind(i64::from(status.consecutive_failures))
-    .bind(i64::from(status.ambiguous_matches))
-    .execute(&mut *conn)
-    .await
-    .map_err(db("set_status"))?;
-    Ok(())
-}
-
-/// Appends cycles to their users' histories and deletes each user's oldest beyond
-/// [`CYCLES_KEPT_PER_USER`].
-async fn insert_cycles(conn: &mut sqlx::SqliteConnection, records: &[CycleRecord]) -> Result<(), StoreError> {
-    for record in records {
-        let (counts, operations) = crate::codec::cycle_json(record)?;
-        query(
-            "INSERT INTO cycles (user_id, object, started_at, finished_at, dry_run, outcome, counts, operations, \
-             operations_omitted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&record.user)
-        .bind(record.object.as_str())
-        .bind(ts(&record.started_at))
-        .bind(ts(&record.finished_at))
-        .bind(record.dry_run)
-        .bind(&record.outcome)
-        .bind(counts)
-        .bind(operations)
-        .bind(i64::try_from(record.operations_omitted).unwrap_or(i64::MAX))
-        .execute(&mut *conn)
-        .await
-        .map_err(db("record_cycle"))?;
-    }
-    let mut users: Vec<&str> = records.iter().map(|r| r.user.as_str()).collect();
-    users.sort_unstable();
-    users.dedup();
-    for user in users {
-        query(
-            "DELETE FROM cycles WHERE user_id = ? AND id <= \
-             (SELECT id FROM cycles WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-        )
-        .bind(user)
-        .bind(user)
-        .bind(i64::try_from(CYCLES_KEPT_PER_USER).unwrap_or(i64::MAX))
-        .execute(&mut *conn)
-        .await
-        .map_err(db("record_cycle: pruning"))?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl crate::Claims for SqliteStore {
     /// In this process's memory: see the `claims` module.
@@ -469,25 +166,7 @@ impl StateStore for SqliteStore {
         side: Side,
         ids: &[RecordId],
     ) -> Result<Vec<PairState>, StoreError> {
-        let mut ids: Vec<&str> = ids.iter().map(RecordId::as_str).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.pool.acquire().await.map_err(db("pairs_by_record"))?;
-        let mut pairs = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let mut q = query(AssertSqlSafe(pairs_by_record_sql(side, chunk.len()))).bind(user).bind(object.as_str());
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            let rows = q.fetch_all(&mut *conn).await.map_err(db("pairs_by_record"))?;
-            for row in &rows {
-                pairs.push(decode::pair(row)?);
-            }
-        }
-        Ok(pairs)
+        self.read_pairs_by_record(user, object, side, ids).await
     }
 
     async fn pair(&self, user: &str, object: ObjectKind, pair: &PairId) -> Result<Option<PairState>, StoreError> {
@@ -658,30 +337,7 @@ impl StateStore for SqliteStore {
         since: Option<DateTime<Utc>>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let sql = match (user.is_some(), since.is_some()) {
-            (true, true) => concat!(
-                "SELECT ",
-                audit_columns!(),
-                " FROM audit WHERE user_id = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?"
-            ),
-            (true, false) => {
-                concat!("SELECT ", audit_columns!(), " FROM audit WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?")
-            }
-            (false, true) => {
-                concat!("SELECT ", audit_columns!(), " FROM audit WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?")
-            }
-            (false, false) => concat!("SELECT ", audit_columns!(), " FROM audit ORDER BY at DESC, id DESC LIMIT ?"),
-        };
-        let mut q = query(sql);
-        if let Some(user) = user {
-            q = q.bind(user);
-        }
-        if let Some(since) = since {
-            q = q.bind(ts(&since));
-        }
-        let rows =
-            q.bind(i64::try_from(limit).unwrap_or(i64::MAX)).fetch_all(&self.pool).await.map_err(db("audit_log"))?;
-        rows.iter().map(|row| decode::audit(row).map(|(_, entry)| entry)).collect()
+        self.read_audit_log(user, since, limit).await
     }
 
     async fn export_audit_jsonl(
@@ -689,37 +345,7 @@ impl StateStore for SqliteStore {
         user: Option<&str>,
         out: &mut (dyn std::io::Write + Send),
     ) -> Result<usize, StoreError> {
-        // Keyset pages by id: memory stays bounded however long the log is.
-        let io = |e: std::io::Error| StoreError::Io(format!("export_audit_jsonl: {e}"));
-        let mut after = 0_i64;
-        let mut written = 0_usize;
-        loop {
-            let q = match user {
-                Some(user) => query(concat!(
-                    "SELECT ",
-                    audit_columns!(),
-                    " FROM audit WHERE id > ? AND user_id = ? ORDER BY id LIMIT ?"
-                ))
-                .bind(after)
-                .bind(user),
-                None => query(concat!("SELECT ", audit_columns!(), " FROM audit WHERE id > ? ORDER BY id LIMIT ?"))
-                    .bind(after),
-            };
-            let rows = q.bind(EXPORT_PAGE).fetch_all(&self.pool).await.map_err(db("export_audit_jsonl"))?;
-            for row in &rows {
-                let (id, entry) = decode::audit(row)?;
-                after = id;
-                serde_json::to_writer(&mut *out, &entry)
-                    .map_err(|e| StoreError::Io(format!("export_audit_jsonl: {e}")))?;
-                out.write_all(b"\n").map_err(io)?;
-                written += 1;
-            }
-            if (rows.len() as i64) < EXPORT_PAGE {
-                break;
-            }
-        }
-        out.flush().map_err(io)?;
-        Ok(written)
+        self.read_audit_into_jsonl(user, out).await
     }
 
     async fn prune_audit(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -867,23 +493,6 @@ impl StateStore for SqliteStore {
         tracing::info!(user, object = object.map(ObjectKind::as_str).unwrap_or("all"), "reset sync state");
         Ok(())
     }
-}
-
-/// `SELECT` of the pairs whose `side` id is one of `n` bound ids (after user and object).
-/// Only `?` placeholders are interpolated, never values.
-fn pairs_by_record_sql(side: Side, n: usize) -> String {
-    let column = match side {
-        Side::Crm => "crm_id",
-        Side::Mailbox => "mailbox_id",
-    };
-    let mut placeholders = String::with_capacity(n * 2);
-    for i in 0..n {
-        placeholders.push_str(if i == 0 { "?" } else { ",?" });
-    }
-    format!(
-        concat!("SELECT ", pair_columns!(), " FROM pairs WHERE user_id = ? AND object = ? AND {} IN ({})"),
-        column, placeholders
-    )
 }
 
 // ---- errors ----
