@@ -108,10 +108,16 @@ pub static NO_APPROVED_DELETES: BTreeSet<(Side, RecordId)> = BTreeSet::new();
 
 /// Plans one object kind of one cycle.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
+    planned(input, false).0
+}
+
+/// The plan of `input`, and with `taking` the creates whose records are to move in.
+fn planned(input: &PlanInput<'_>, taking: bool) -> (Plan, Vec<Taken>) {
     let touched = TouchedPairs::of(input.pairs, [input.crm.changes, input.mailbox.changes]);
     let mut planner = Planner::new(input, &touched);
+    planner.taking = taking.then(Vec::new);
     planner.run();
-    planner.plan
+    (planner.plan, planner.taking.unwrap_or_default())
 }
 
 /// Plans as [`plan`] does, for a caller that owns the changes and needs no more of the records
@@ -154,11 +160,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// # Ok::<(), tandem_core::planner::TakeError>(())
 /// ```
 pub fn plan_taking(input: &PlanInput<'_>) -> TakingPlan {
-    let touched = TouchedPairs::of(input.pairs, [input.crm.changes, input.mailbox.changes]);
-    let mut planner = Planner::new(input, &touched);
-    planner.taking = Some(Vec::new());
-    planner.run();
-    TakingPlan { taken: planner.taking.take().unwrap_or_default(), plan: planner.plan }
+    let (plan, taken) = planned(input, true);
+    TakingPlan { plan, taken }
 }
 
 /// A create whose record is to move in from its change.

@@ -94,15 +94,23 @@ fn in_place() -> bool {
 /// sync's records are not left as free memory in an arena of a pool thread nobody else uses
 /// (with `read::load_all` reading a part on this thread: one reader arena of about 6 MiB fewer
 /// in the vdir benchmark's first sync of 10,000 events).
+/// The cost: the task waits on the calling thread, so the other side's read in the same task (the
+/// engine reads both sides at once) goes on only when this one is done.
 /// A panic (a bug) fails the call as a failed task would, not the caller.
 async fn file_work<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ConnectorError> + Send + 'static,
 ) -> Result<T, ConnectorError> {
     if in_place() {
-        return tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)))
-            .unwrap_or_else(|_| Err(file_task_panicked()));
+        return here(work);
     }
     tokio::task::spawn_blocking(work).await.map_err(blocking_failed)?
+}
+
+/// Blocking file work on this thread (only where [`in_place`] allows it); a panic (a bug) fails
+/// the call as a failed task would, not the caller.
+fn here<T>(work: impl FnOnce() -> Result<T, ConnectorError>) -> Result<T, ConnectorError> {
+    tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)))
+        .unwrap_or_else(|_| Err(file_task_panicked()))
 }
 
 impl VdirConnector {
@@ -221,10 +229,7 @@ impl Connector for VdirConnector {
         // tasks handed to another (`block_in_place`), so the records are not copied; a
         // current-thread runtime cannot do that, and gets a copy on the blocking pool.
         if in_place() {
-            // A panic (a bug) fails the batch as a failed task would, not the caller.
-            let work = std::panic::AssertUnwindSafe(|| apply::apply(&folder, ops, &counters));
-            return tokio::task::block_in_place(|| std::panic::catch_unwind(work))
-                .unwrap_or_else(|_| Err(file_task_panicked()));
+            return here(|| apply::apply(&folder, ops, &counters));
         }
         let ops = ops.to_vec();
         tokio::task::spawn_blocking(move || apply::apply(&folder, &ops, &counters)).await.map_err(blocking_failed)?
