@@ -85,6 +85,51 @@
 //! throughout (a fifth of all samples). Going further means a planner that borrows the packed
 //! pairs instead of decoding them, and plan types that borrow ids instead of owning them.
 //!
+//! **Third round (2026-12-07).** Counted first, with `valgrind --tool=callgrind
+//! --toggle-collect='tandem_core::planner::planned*' <planner bench binary> --bench
+//! cost_per_change::contacts_1pct --sample-count 3` (instructions inside `plan` only, the same
+//! on every run where wall time on this machine varies by a third): about 39,000 instructions
+//! per changed record. Where they went: printing the changed records 23%, building operations and
+//! next states 22%, decoding the touched pairs from the packed index 16%, validation 8%,
+//! comparing prints field by field 10%, and glibc's `malloc` and `free` about a fifth spread over
+//! all of it. What changed:
+//! - comparing a record's prints with its pair's: when both hold exactly the fields printed (a
+//!   contact's nearly always, an event's without attendees), the two lists of prints are compared
+//!   in place instead of walked field by field (in debug builds every such comparison is checked
+//!   against the walk, so every planner test holds the shortcut to it); the walk itself compares
+//!   standard fields by code;
+//! - a change's id, version and sync key are borrowed through planning instead of copied;
+//! - the bytes JSON escapes and the bytes a control character starts with are looked for eight at
+//!   a time (`byte_scan.rs`, exact bit tricks, held to a byte-by-byte search by a property test
+//!   and an exhaustive one); text that needs escaping (notes with line breaks) is escaped by hand,
+//!   byte for byte as serde_json escapes it, instead of going through serde_json;
+//! - "blank" (white space throughout) is decided at the first character that is not, not by
+//!   trimming; a patch and its prints are sized once; packed prints are read as whole words.
+//!
+//! Instructions inside `plan` for the runs above: contacts 949.6 → 748.1 million (−21%), events
+//! (`events_1pct`) 1,030.1 → 842.5 million (−18%). Wall time, binaries before and after alternated
+//! three times (`--bench cost_per_change --sample-count 10`), divan's medians in k changes/s:
+//!
+//! | case                | before        | after         |
+//! |---------------------|---------------|---------------|
+//! | contacts 1%, 10k    | 282, 285, 285 | 330, 335, 322 |
+//! | contacts 1%, 100k   | 220, 254, 156 | 281, 300, 239 |
+//! | contacts 100%, 10k  | 119, 115, 106 | 140, 136, 136 |
+//! | contacts 100%, 100k | 105, 99, 92   | 121, 108, 118 |
+//! | events 1%, 10k      | 177, 176, 178 | 189, 180, 188 |
+//! | events 1%, 100k     | 142, 118, 162 | 163, 149, 148 |
+//! | events 100%, 10k    | 85, 82, 87    | 91, 78, 88    |
+//! | events 100%, 100k   | 73, 73, 74    | 79, 74, 80    |
+//!
+//! Still short of 500 k/s. What the 31,000 instructions per contact change left are: printing
+//! the record (about 7,300: 22 fields, each JSON written and hashed, which is what a stored print
+//! is), decoding and later freeing the touched pair (about 7,000: nine allocations), building the
+//! operation and next state (about 8,600: ids, versions and the other side's prints cloned into
+//! owned plan types), validating (about 2,800), and `malloc`'s slow path throughout (a plan keeps
+//! every allocation it makes alive until it is returned, so glibc's per-thread cache runs dry).
+//! The next step is structural, as the second round found: plan types that share ids instead of
+//! owning copies, and a planner that reads the packed pairs in place.
+//!
 //! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 912 bytes
 //! of data (232 inline, 280 of ids and versions, 400 of prints for 40 fields), 1,032 counting
 //! malloc's rounding of its nine allocations; the prints took 1,600 bytes before (2,064 for the

@@ -24,6 +24,7 @@
 //! [`guard`] for the same purpose. Property tests (`tests/panic_safety.rs`) and the cargo-fuzz
 //! targets in `crates/tandem-fuzz` hold the line.
 
+mod byte_scan;
 pub mod capabilities;
 pub mod config;
 pub mod fields;

@@ -474,10 +474,15 @@ impl Record {
     /// True when [`Record::normalize`] would leave the record as it is (no blank text, no blank
     /// list entry, no empty address or recurrence), so it can be used without a copy.
     pub fn is_normalized(&self) -> bool {
-        fn folded(s: &Option<String>) -> bool {
-            !s.as_deref().is_some_and(|v| v.trim().is_empty())
+        // `trim().is_empty()` without trimming: white space throughout (as `trim` decides it),
+        // found out at the first character that is not, where `trim` would look from both ends.
+        // The planner asks this of every record it reads.
+        fn blank(s: &str) -> bool {
+            s.chars().all(char::is_whitespace)
         }
-        let blank = |s: &str| s.trim().is_empty();
+        fn folded(s: &Option<String>) -> bool {
+            !s.as_deref().is_some_and(blank)
+        }
         match self {
             Record::Contact(c) => {
                 [

@@ -415,15 +415,15 @@ impl<'a> Reader<'a> {
 
     /// `n` little-endian `u16`s.
     pub(crate) fn u16s(&mut self, n: usize) -> Box<[u16]> {
-        self.bytes(n.saturating_mul(2)).chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+        // Whole arrays rather than indexed bytes: one load per number, no bounds check per byte.
+        let (numbers, _) = self.bytes(n.saturating_mul(2)).as_chunks::<2>();
+        numbers.iter().map(|c| u16::from_le_bytes(*c)).collect()
     }
 
     /// `n` little-endian `u64`s.
     pub(crate) fn u64s(&mut self, n: usize) -> Box<[u64]> {
-        self.bytes(n.saturating_mul(8))
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect()
+        let (numbers, _) = self.bytes(n.saturating_mul(8)).as_chunks::<8>();
+        numbers.iter().map(|c| u64::from_le_bytes(*c)).collect()
     }
 
     /// The `n`th length-prefixed string from here as bytes, skipping the ones before it; `None`

@@ -3,6 +3,7 @@
 //! recurrence rules that parse. A record that fails is quarantined with the error as its reason;
 //! the rest of the cycle goes on.
 
+use crate::byte_scan::Special;
 use crate::model::{Contact, Event, EventTime, Record};
 
 /// No text field may be longer than this many bytes, whatever the target allows. Anything bigger is
@@ -73,20 +74,25 @@ fn check_text(field: &str, value: &str) -> Result<(), ValidationError> {
 /// Whether `value` holds a control character (Unicode's `Cc`: U+0000–U+001F and U+007F–U+009F)
 /// other than tab, newline and carriage return: `char::is_control` over the bytes, without
 /// decoding every character (the planner validates every text field of every record it reads).
-/// In UTF-8 the first range is single bytes and U+0080–U+009F is `C2 80`–`C2 9F`.
+/// In UTF-8 the first range is single bytes and U+0080–U+009F is `C2 80`–`C2 9F`. The bytes a
+/// control character can start with are looked for eight at a time ([`Special`]); only those
+/// found are looked at closer.
 fn has_control(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    // Most text has none of the bytes a control character can start with: one pass the compiler
-    // vectorises says so, and only text with one of them is looked at byte by byte.
-    if !bytes.iter().fold(false, |seen, b| seen | (*b < 0x20) | (*b == 0x7F) | (*b == 0xC2)) {
-        return false;
+    const STARTS: Special = Special { below: 0x20, equal: [0x7F, 0xC2, 0x7F] };
+    let mut rest = value.as_bytes();
+    while let Some(at) = STARTS.first_in(rest) {
+        let Some((b, after)) = rest.get(at..).and_then(<[u8]>::split_first) else { return false };
+        let control = match b {
+            b'\t' | b'\n' | b'\r' => false,
+            0xC2 => after.first().is_some_and(|next| (0x80..=0x9F).contains(next)),
+            _ => true,
+        };
+        if control {
+            return true;
+        }
+        rest = after;
     }
-    bytes.iter().enumerate().any(|(i, b)| match b {
-        b'\t' | b'\n' | b'\r' => false,
-        0..=0x1F | 0x7F => true,
-        0xC2 => bytes.get(i + 1).is_some_and(|next| (0x80..=0x9F).contains(next)),
-        _ => false,
-    })
+    false
 }
 
 fn check_opt(field: &str, value: &Option<String>) -> Result<(), ValidationError> {

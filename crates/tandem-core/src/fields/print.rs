@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::access::{nonempty, text};
 use super::key::FieldKey;
 use super::value::{FieldValue, fingerprint};
+use crate::byte_scan::Special;
 use crate::model::{
     AddressKind, Attendee, EmailAddress, EventTime, EventTiming, PostalAddress, Privacy, Record, ShowAs,
 };
@@ -124,9 +125,8 @@ fn text_print(v: &Option<String>) -> u64 {
     v.as_deref().filter(|s| !s.is_empty()).map_or(0, text_value_print)
 }
 
-/// The print of `FieldValue::Text(s)`. Most text needs no JSON escape (no quote, backslash or
-/// control character): its JSON is then the text between fixed bytes, hashed without a
-/// serialiser.
+/// The print of `FieldValue::Text(s)`: its JSON is the text, escaped, between fixed bytes, hashed
+/// without a serialiser.
 pub(super) fn text_value_print(s: &str) -> u64 {
     // Put together in the reused buffer and hashed in one call: for the short text of most
     // fields that is several times cheaper than setting up xxh3's streaming state.
@@ -298,15 +298,40 @@ fn attendee_presence_print(email: &str) -> u64 {
     })
 }
 
-/// Appends `s` as a JSON string, when it needs no escape (no quote, backslash or control
-/// character: serde_json writes such text between quotes as it is). `None` otherwise, and the
-/// caller hashes through serde_json instead.
+/// Appends `s` as a JSON string, escaped byte for byte as serde_json escapes it: a quote and a
+/// backslash behind a backslash, the control characters U+0000–U+001F as `\b`, `\t`, `\n`, `\f`,
+/// `\r` or `\u00xx` (lower-case hex), and nothing else (not U+007F, not `/`, not non-ASCII). Text
+/// without any of them (most) is copied whole. Notes and descriptions hold line breaks, so this
+/// spares them the serialiser. Always `Some`: the callers' `?` stays for writers that can give up.
 fn push_json_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        return None;
-    }
+    const ESCAPED: Special = Special { below: 0x20, equal: [b'"', b'\\', b'"'] };
     out.push(b'"');
-    out.extend_from_slice(s.as_bytes());
+    let mut rest = s.as_bytes();
+    while let Some(at) = ESCAPED.first_in(rest) {
+        let (plain, from) = rest.split_at_checked(at)?;
+        let (b, after) = from.split_first()?;
+        out.extend_from_slice(plain);
+        let escape: &[u8] = match b {
+            b'"' => br#"\""#,
+            b'\\' => br"\\",
+            0x08 => br"\b",
+            b'\t' => br"\t",
+            b'\n' => br"\n",
+            0x0C => br"\f",
+            b'\r' => br"\r",
+            _ => b"",
+        };
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(br"\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xF)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        rest = after;
+    }
+    out.extend_from_slice(rest);
     out.push(b'"');
     Some(())
 }
@@ -314,8 +339,8 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
 /// The xxh3 hash of the JSON text `write` puts in the thread's reused buffer: serde_json's
 /// ([`hash_json`]), or text put together by hand, which must be byte for byte what
 /// `serde_json::to_vec` writes for the same value (the tests compare them), so that a print does
-/// not depend on how it was computed. `None` when `write` gives up (a string that needs
-/// escaping) or the thread has no buffer.
+/// not depend on how it was computed. `None` when `write` gives up or the thread has no buffer
+/// (while it is being torn down): the callers then serialise with serde_json.
 fn written_print(write: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<u64> {
     JSON.try_with(|buffer| {
         let mut bytes = buffer.try_borrow_mut().ok()?;

@@ -130,7 +130,17 @@ fn one_instant_in_two_zones_has_one_fingerprint() {
 #[test]
 fn text_prints_hashed_in_place_equal_the_serialised_ones() {
     let long = "Ünïcödé notes, long enough for every xxh3 input size. ".repeat(40);
-    for text in ["", "Ada", "say \"hi\"", "back\\slash", "line\nbreak", "tab\there", "\u{7f}del", long.as_str()] {
+    for text in [
+        "",
+        "Ada",
+        "say \"hi\"",
+        "back\\slash",
+        "line\nbreak",
+        "tab\there",
+        "\u{7f}del",
+        "\u{0}\u{1}\u{8}\u{b}\u{c}\r\u{1f} \"q\" \\ / end",
+        long.as_str(),
+    ] {
         for len in [0, 1, 3, 16, 17, 128, 129, 240, 241, 1000, text.len()] {
             let Some(cut) = text.get(..len.min(text.len())) else { continue };
             let value = FieldValue::Text(cut.to_owned());
@@ -166,7 +176,7 @@ proptest::proptest! {
     /// paths.
     #[test]
     fn prints_written_by_hand_equal_the_serialised_ones(
-        texts in proptest::collection::vec(proptest::option::of("[a-zA-Z0-9 @.\"\\\\\n\t\u{1}\u{7f}éü€]{0,12}"), 0..12),
+        texts in proptest::collection::vec(proptest::option::of("[a-zA-Z0-9 @./\"\\\\\n\r\t\u{0}\u{1}\u{8}\u{b}\u{c}\u{1f}\u{7f}éü€]{0,12}"), 0..12),
         kinds in proptest::collection::vec(0usize..3, 12),
     ) {
         use crate::model::{AttendeeRole, Event, Phone, PhoneKind, ResponseStatus};

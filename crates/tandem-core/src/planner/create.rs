@@ -77,7 +77,7 @@ impl<'a> Planner<'a> {
             );
             return;
         }
-        let key = IdempotencyKey::derive(self.input.object, side, &source.id);
+        let key = IdempotencyKey::derive(self.input.object, side, source.id);
         // A copy as it is (nothing cut, cleared or left out) prints as its source where both
         // sides print the same fields: comparing is far cheaper than printing again.
         let target_prints = match self.seen_prints(&source) {
@@ -108,7 +108,7 @@ impl<'a> Planner<'a> {
         // the same kind until then, so the copy is freed at once.
         if let Some(taken) = &mut self.taking
             && matches!(source.record, Some(Held::Borrowed(_)))
-            && self.pairs.by_record(side, &source.id).is_none()
+            && self.pairs.by_record(side, source.id).is_none()
             && projected == *record
         {
             taken.push(Taken { key: key.clone(), side, at: source.at });

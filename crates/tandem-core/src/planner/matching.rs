@@ -18,7 +18,7 @@ impl<'a> Planner<'a> {
         // Rank 0: one record was created by Tandem from the other. A copy carries the key derived
         // from its source's id; keys embed the source side, so a record's own key can only ever
         // equal the key its copy carries.
-        keys.push((0, IdempotencyKey::derive(self.input.object, seen.side, &seen.id).0));
+        keys.push((0, IdempotencyKey::derive(self.input.object, seen.side, seen.id).0));
         if let Some(k) = &seen.sync_key {
             keys.push((0, k.0.clone()));
         }
@@ -157,7 +157,7 @@ impl<'a> Planner<'a> {
         let other = side.other();
         self.push(
             None,
-            Action::Ambiguous { side, id: seen.id, matches: matched.clone() },
+            Action::Ambiguous { side, id: seen.id.clone(), matches: matched.clone() },
             format!(
                 "ambiguous match: it matches {other} record {matched}, which is linked to another {side} record; \
                  not linked and not copied, so no duplicate is made, until it changes or an administrator resolves it"
@@ -195,7 +195,7 @@ impl<'a> Planner<'a> {
             let count = candidates.len();
             let best = candidates.into_iter().max_by(|a, b| {
                 let (a, b) = (&mailbox[*a], &mailbox[*b]);
-                a.modified_at.cmp(&b.modified_at).then_with(|| b.id.cmp(&a.id))
+                a.modified_at.cmp(&b.modified_at).then_with(|| b.id.cmp(a.id))
             })?;
             return Some((best, rank, count));
         }
@@ -204,7 +204,7 @@ impl<'a> Planner<'a> {
 
     pub(super) fn link(&mut self, crm: &Seen<'a>, mailbox: &Seen<'a>, rank: u8, candidates: usize) {
         let (Some(crm_rec), Some(mb_rec)) = (crm.record(), mailbox.record()) else { return };
-        let pair_id = IdempotencyKey::derive(self.input.object, Side::Crm, &crm.id);
+        let pair_id = IdempotencyKey::derive(self.input.object, Side::Crm, crm.id);
         for (side, seen, record) in [(Side::Crm, crm, crm_rec), (Side::Mailbox, mailbox, mb_rec)] {
             if let Some(filter) = self.input.config.filter(side)
                 && !filter.matches(record)

@@ -270,10 +270,12 @@ struct Seen<'a> {
     side: Side,
     /// Where the change is in its side's list (the last report of the record).
     at: usize,
-    id: RecordId,
-    version: Version,
+    /// The change's id, version and key, borrowed: most changes are planned without copying them
+    /// (a write copies the pair's, a next state only the version).
+    id: &'a RecordId,
+    version: &'a Version,
     modified_at: Option<DateTime<Utc>>,
-    sync_key: Option<IdempotencyKey>,
+    sync_key: Option<&'a IdempotencyKey>,
     /// `None` for a delete. Borrowed from the change when it is canonical and normal already
     /// (the usual case), so the planner does not copy every record it reads.
     record: Option<Held<'a>>,
@@ -314,6 +316,9 @@ struct Planner<'a> {
     /// Per side, [`Self::fields_on`] in field order without repeats: the fields every record's
     /// prints hold, sorted once per plan rather than once per record.
     printed: [Vec<FieldKey>; 2],
+    /// Per side, `printed` as prints (all zero): their codes, which a record's prints and a
+    /// pair's hold when they hold exactly those fields ([`Self::changed_in_field_order`]).
+    printed_fields: [FieldPrints; 2],
     /// Per side, whether [`Self::fields_on`] is `printed` already (the synced fields come in field
     /// order unless custom fields are configured out of it): changes are then listed in one walk.
     in_field_order: [bool; 2],
@@ -364,6 +369,7 @@ impl<'a> Planner<'a> {
             pairs,
             synced: input.config.fields.synced(input.object),
             printed: [Vec::new(), Vec::new()],
+            printed_fields: [FieldPrints::new(), FieldPrints::new()],
             in_field_order: [false, false],
             same_prints: false,
             taking: None,
@@ -376,6 +382,8 @@ impl<'a> Planner<'a> {
             keys
         });
         planner.in_field_order = Side::BOTH.map(|side| planner.fields_on(side).eq(planner.printed[idx(side)].iter()));
+        planner.printed_fields =
+            Side::BOTH.map(|side| FieldPrints::from_sorted(planner.printed[idx(side)].iter().map(|k| (k, 0))));
         planner.same_prints = planner.printed[0] == planner.printed[1]
             && planner.attendees_on(Side::Crm) == planner.attendees_on(Side::Mailbox);
         planner
@@ -418,13 +426,13 @@ impl<'a> Planner<'a> {
         let mut found: Vec<Option<&'a PairState>> = Vec::new();
         let mut unpaired: [Vec<Seen<'a>>; 2] = [Vec::new(), Vec::new()];
         for seen in crm.into_iter().chain(mailbox) {
-            let pair = pairs.by_record(seen.side, &seen.id).map(|p| (&p.pair_id, Some(p))).or_else(|| {
-                moves.iter().find(|(_, (side, id))| *side == seen.side && *id == seen.id).map(|(p, _)| (p, None))
+            let pair = pairs.by_record(seen.side, seen.id).map(|p| (&p.pair_id, Some(p))).or_else(|| {
+                moves.iter().find(|(_, (side, id))| *side == seen.side && *id == *seen.id).map(|(p, _)| (p, None))
             });
             match pair {
                 Some((pair_id, state)) => {
                     // The old id of a record that moved: its delete is the move, not a delete.
-                    if moves.get(pair_id).is_some_and(|(side, id)| *side == seen.side && *id != seen.id) {
+                    if moves.get(pair_id).is_some_and(|(side, id)| *side == seen.side && *id != *seen.id) {
                         continue;
                     }
                     let slot = idx(seen.side);
@@ -534,14 +542,14 @@ impl<'a> Planner<'a> {
         let mut moves = BTreeMap::new();
         for s in seen {
             let (Some(_), Some(key)) = (&s.record, &s.sync_key) else { continue };
-            if self.pairs.by_record(s.side, &s.id).is_some() {
+            if self.pairs.by_record(s.side, s.id).is_some() {
                 continue;
             }
             let Some(state) = self.pairs.get(key) else { continue };
-            if state.tombstone.is_none() && state.side(s.side).id != s.id && !state.side(s.side).id.is_pending() {
+            if state.tombstone.is_none() && state.side(s.side).id != *s.id && !state.side(s.side).id.is_pending() {
                 // Two records with one key (a provider without idempotent creates): the first
                 // is the pair's; the other stays Tandem's unmapped copy.
-                moves.entry(key.clone()).or_insert_with(|| (s.side, s.id.clone()));
+                moves.entry((*key).clone()).or_insert_with(|| (s.side, s.id.clone()));
             }
         }
         moves
@@ -623,10 +631,10 @@ impl<'a> Planner<'a> {
             out.push(Seen {
                 side,
                 at,
-                id: id.clone(),
-                version: change.version.clone(),
+                id,
+                version: &change.version,
                 modified_at: change.modified_at,
-                sync_key: change.sync_key.clone(),
+                sync_key: change.sync_key.as_ref(),
                 record,
                 prints: OnceCell::new(),
             });

@@ -49,15 +49,16 @@ impl<'a> Planner<'a> {
                         guard.max_share * 100.0,
                         guard.min_records
                     );
-                    self.push(Some(pair_id), Action::HoldDelete { side, id: seen.id }, reason);
+                    self.push(Some(pair_id), Action::HoldDelete { side, id: seen.id.clone() }, reason);
                 }
             }
         }
     }
 
     pub(super) fn is_echo(&mut self, seen: &Seen<'a>, state: &PairState) -> bool {
-        let echo =
-            seen.record.is_some() && !seen.version.as_str().is_empty() && seen.version == state.side(seen.side).version;
+        let echo = seen.record.is_some()
+            && !seen.version.as_str().is_empty()
+            && *seen.version == state.side(seen.side).version;
         if echo {
             self.plan.echoes_suppressed += 1;
         }
@@ -75,7 +76,7 @@ impl<'a> Planner<'a> {
                 }
                 Some(s) => self.push(
                     Some(pair_id),
-                    Action::Skip { side: survivor, id: s.id },
+                    Action::Skip { side: survivor, id: s.id.clone() },
                     format!(
                         "its counterpart was deleted on {deleted_on} and deletes are not propagated; \
                          this record is no longer synced and is never re-created there"
@@ -297,7 +298,9 @@ impl<'a> Planner<'a> {
         for target in Side::BOTH {
             // Every caller fills `writes[target]` with values read from the other side's record.
             let source_prints = seen[idx(target.other())].as_ref().and_then(|s| self.seen_prints(s));
-            let mut patch = Vec::new();
+            // Sized once: nearly every field asked for is written.
+            let mut patch = Vec::with_capacity(writes[idx(target)].len());
+            written[idx(target)].reserve_exact(writes[idx(target)].len());
             let mut truncated = Vec::new();
             let mut dropped = Vec::new();
             let mut timing_problem = None;

@@ -126,7 +126,9 @@ impl<'a> Planner<'a> {
 
     /// [`Self::changed_fields`]' comparison of the fields `side` holds, when they come in field
     /// order ([`Self::in_field_order`]): `current` and `before` keep their prints in that order
-    /// too, so one walk through the three lists replaces two binary searches per field.
+    /// too, so they are compared in place when they hold the same fields
+    /// ([`Self::changed_in_place`]) and walked otherwise, one walk through the three lists rather
+    /// than two binary searches per field.
     pub(super) fn changed_in_field_order(
         &self,
         side: Side,
@@ -134,30 +136,49 @@ impl<'a> Planner<'a> {
         current: &FieldPrints,
         before: &FieldPrints,
     ) -> Vec<FieldKey> {
-        /// The print of `key` in a walk through prints in field order, which it advances past
-        /// the fields before `key`.
-        fn seek(prints: &mut std::iter::Peekable<crate::state::FieldPrintsIter<'_>>, key: &FieldKey) -> Option<u64> {
-            while let Some((k, print)) = prints.peek() {
-                match (*k).cmp(key) {
-                    std::cmp::Ordering::Less => {
-                        prints.next();
-                    }
-                    std::cmp::Ordering::Equal => return Some(**print),
-                    std::cmp::Ordering::Greater => return None,
-                }
-            }
-            None
+        let printed = &self.printed[idx(side)];
+        if let Some(changed) = Self::changed_in_place(printed, &self.printed_fields[idx(side)], current, before) {
+            // Every test that plans holds the shortcut to the walk.
+            debug_assert_eq!(changed, Self::changed_by_walk(printed, record, current, before));
+            return changed;
         }
-        let (mut now, mut was) = (current.iter().peekable(), before.iter().peekable());
+        Self::changed_by_walk(printed, record, current, before)
+    }
+
+    /// [`Self::changed_in_field_order`] by walking `current` and `before` along `printed`.
+    fn changed_by_walk(
+        printed: &[FieldKey],
+        record: &Record,
+        current: &FieldPrints,
+        before: &FieldPrints,
+    ) -> Vec<FieldKey> {
+        let (mut now, mut was) = (current.walk(), before.walk());
         let mut out = Vec::new();
-        for key in &self.printed[idx(side)] {
-            let print = seek(&mut now, key).unwrap_or_else(|| record.print(key));
-            let before = seek(&mut was, key).unwrap_or_else(|| fingerprint(None));
+        for key in printed {
+            let print = now.seek(key).unwrap_or_else(|| record.print(key));
+            let before = was.seek(key).unwrap_or_else(|| fingerprint(None));
             if print != before {
                 out.push(key.clone());
             }
         }
         out
+    }
+
+    /// [`Self::changed_in_field_order`] when `current` and `before` hold exactly the printed
+    /// fields (nearly always: a record's prints are made from them, and the pair's were last
+    /// time; not an event's with attendees): the prints are then compared in place, and a field
+    /// where they differ changed. `None` otherwise.
+    fn changed_in_place(
+        printed: &[FieldKey],
+        fields: &FieldPrints,
+        current: &FieldPrints,
+        before: &FieldPrints,
+    ) -> Option<Vec<FieldKey>> {
+        if !(current.same_fields(fields) && before.same_fields(fields)) {
+            return None;
+        }
+        let prints = current.print_values().iter().zip(before.print_values());
+        Some(printed.iter().zip(prints).filter(|(_, (now, was))| now != was).map(|(key, _)| key.clone()).collect())
     }
 
     /// Shapes a value to what `target` can hold. Returns the value and whether it was shortened.

@@ -5,7 +5,8 @@
 //!
 //! - `ids.rs`: [`Side`], [`RecordId`], [`Version`], [`Cursor`], [`IdempotencyKey`] and [`PairId`].
 //! - `change.rs`: observed changes, [`Change`] and [`ChangeKind`].
-//! - `prints.rs`: [`FieldPrints`] (packed field fingerprints), [`FieldPrintsIter`], serde and packing.
+//! - `prints.rs`: [`FieldPrints`] (packed field fingerprints), [`FieldPrintsIter`], the planner's `PrintsWalk`, serde and
+//!   packing.
 //! - `pair.rs`: the sync state of a mapped pair, [`PairState`] and [`SideState`].
 //! - `unresolved.rs`: [`Unresolved`] items and their [`UnresolvedKind`].
 //! - `tests.rs`: unit tests.

@@ -203,6 +203,51 @@ impl FieldPrints {
     }
 }
 
+/// A walk through a [`FieldPrints`] for fields asked for in field order: each lookup starts
+/// where the last one stopped, and two standard fields compare by their codes, not as
+/// [`FieldKey`]s (the planner compares every synced field of a changed record this way).
+#[derive(Debug, Clone)]
+pub(crate) struct PrintsWalk<'a> {
+    prints: &'a FieldPrints,
+    at: usize,
+}
+
+impl FieldPrints {
+    /// A walk from the first field; see [`PrintsWalk::seek`].
+    pub(crate) fn walk(&self) -> PrintsWalk<'_> {
+        PrintsWalk { prints: self, at: 0 }
+    }
+}
+
+impl FieldPrints {
+    /// Whether `other` holds the same fields, in the same order, whatever their prints.
+    pub(crate) fn same_fields(&self, other: &FieldPrints) -> bool {
+        self.codes == other.codes && self.named == other.named
+    }
+
+    /// The prints alone, in field order.
+    pub(crate) fn print_values(&self) -> &[u64] {
+        &self.prints
+    }
+}
+
+impl PrintsWalk<'_> {
+    /// The print of `key`, moving past the fields before it. Keys must be asked for in field
+    /// order; a key asked for out of order reads as absent.
+    pub(crate) fn seek(&mut self, key: &FieldKey) -> Option<u64> {
+        let key_code = standard_code(key);
+        let FieldPrints { codes, prints, named } = self.prints;
+        while let Some(code) = codes.get(self.at) {
+            match cmp_code(named, *code, key, key_code) {
+                std::cmp::Ordering::Less => self.at += 1,
+                std::cmp::Ordering::Equal => return prints.get(self.at).copied(),
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+}
+
 /// The entries of a [`FieldPrints`], in field order.
 #[derive(Debug, Clone)]
 pub struct FieldPrintsIter<'a> {

@@ -115,3 +115,32 @@ fn cursor_debug_hides_contents() {
     let c = Cursor(b"https://graph/delta?$deltatoken=secret".to_vec());
     assert!(!format!("{c:?}").contains("secret"));
 }
+
+/// A walk answers every key asked for in field order as `get` does, over maps mixing standard,
+/// attendee and custom fields, with asked-for keys missing from the map and map keys never
+/// asked for; and a walk never goes back.
+#[test]
+fn a_walk_in_field_order_answers_as_get_does() {
+    use proptest::prelude::*;
+    let all: Vec<FieldKey> = STANDARD_KEYS
+        .iter()
+        .cloned()
+        .chain(["a@x.org", "b@x.org", "zoë@x.org"].map(FieldKey::attendee))
+        .chain(["Region__c", "Tier__c"].map(|n| FieldKey::Custom(n.into())))
+        .collect();
+    let n = all.len();
+    proptest!(|(held in proptest::collection::vec(any::<bool>(), n), asked in proptest::collection::vec(any::<bool>(), n), print in any::<u64>())| {
+        let prints: FieldPrints =
+            all.iter().zip(&held).enumerate().filter(|(_, (_, h))| **h).map(|(i, (k, _))| (k.clone(), print ^ i as u64)).collect();
+        let mut keys: Vec<&FieldKey> = all.iter().zip(&asked).filter(|(_, a)| **a).map(|(k, _)| k).collect();
+        keys.sort();
+        let mut walk = prints.walk();
+        for key in &keys {
+            prop_assert_eq!(walk.seek(key), prints.get(key).copied(), "{}", key);
+        }
+        // Behind the walk: absent, whatever the map holds.
+        if let (Some(first), Some(last)) = (keys.first(), keys.last()) && first != last {
+            prop_assert_eq!(walk.seek(first), None);
+        }
+    });
+}
