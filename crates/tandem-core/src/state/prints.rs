@@ -217,10 +217,10 @@ impl FieldPrints {
     pub(crate) fn walk(&self) -> PrintsWalk<'_> {
         PrintsWalk { prints: self, at: 0 }
     }
-}
 
-impl FieldPrints {
-    /// Whether `other` holds the same fields, in the same order, whatever their prints.
+    /// Whether `other` holds the same fields, stored alike, whatever their prints: then the `i`th
+    /// print of each is the same field's. `false` can still mean the same fields, with attendee
+    /// or custom fields stored in another order.
     pub(crate) fn same_fields(&self, other: &FieldPrints) -> bool {
         self.codes == other.codes && self.named == other.named
     }
