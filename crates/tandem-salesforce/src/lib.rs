@@ -358,7 +358,7 @@ impl Connector for SalesforceConnector {
     }
 
     /// Two objects' writes with their updates and deletes in shared sObject collection
-    /// requests (`write.rs`); any other number of entries separately.
+    /// requests (`write/collections.rs`); any other number of entries separately.
     async fn apply_mixed(&self, batches: &[ObjectWrites]) -> Vec<Result<Vec<WriteResult>, ConnectorError>> {
         if let Err(error) = self.learn().await {
             return batches.iter().map(|_| Err(error.clone())).collect();
