@@ -99,7 +99,7 @@
 //! - `api.rs`: the API dispatcher shared by plain requests and batch items.
 //! - `batch.rs`: parsing and running `$batch` bodies.
 //! - `auth.rs`: the identity platform's logic (grants, tokens, codes, app restrictions).
-//! - `query.rs`: OData query options.
+//! - `query/`: OData query options.
 //! - `translate.rs`: `translateExchangeIds` and the id scheme shared with the EWS fake.
 //! - `from_ews.rs`: [`GraphState::import_from_ews`].
 //! - `recur.rs`: expansion of recurrence patterns.
