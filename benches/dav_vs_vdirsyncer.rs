@@ -304,12 +304,11 @@ struct Measure {
     rss_kib: u64,
 }
 
-/// Reads every file of `from` and creates it in `to` as an atomic writer does (temporary file,
-/// link to its name, unlink the temporary), nothing else: what any tool that never leaves a
-/// half-written item behind pays for a first sync, before parsing or any state.
-/// Reads every file of `from` and creates it again in `to` the atomic way, on `threads` threads
-/// (each a share of the files, all into the one folder, as a sync writes them): the least any
-/// tool pays for a first sync on this file system.
+/// Reads every file of `from` and creates it in `to` as a portable atomic writer does (temporary
+/// file, link to its name, unlink the temporary), nothing else, on `threads` threads (each a share
+/// of the files, all into the one folder, as a sync writes them): what any tool that never leaves
+/// a half-written item behind pays for a first sync on this file system, before parsing, state or
+/// `fsync`.
 fn file_floor(from: &Path, to: &Path, threads: usize) -> std::time::Duration {
     std::fs::create_dir_all(to).unwrap();
     let started = Instant::now();
