@@ -96,7 +96,7 @@
 //! - `handlers.rs`: the `/v1.0` handlers (plain API requests, `$batch` with its concurrency
 //!   slots) and the fallback for unknown paths.
 //! - `oauth.rs`: the identity platform handlers (token and authorize endpoints).
-//! - `api.rs`: the API dispatcher shared by plain requests and batch items.
+//! - `api/`: the API dispatcher shared by plain requests and batch items.
 //! - `batch.rs`: parsing and running `$batch` bodies.
 //! - `auth.rs`: the identity platform's logic (grants, tokens, codes, app restrictions).
 //! - `query/`: OData query options.
