@@ -34,6 +34,7 @@ use crate::{Engine, EngineError, SyncOptions, UserSync};
 
 mod execute;
 mod feed;
+mod journal;
 mod policy;
 mod quarantine;
 mod read;
@@ -44,8 +45,8 @@ mod settle;
 mod shared;
 mod unresolved;
 
-pub(crate) use self::execute::JournalEntry;
-use self::execute::intent_key;
+pub(crate) use self::journal::JournalEntry;
+use self::journal::intent_key;
 use self::policy::check_policy;
 use self::quarantine::{AMBIGUOUS_MATCH, HELD_DELETE, UNRESOLVED, ambiguous_counterpart};
 pub(crate) use self::quarantine::{RESTORE, is_admin_pending, is_ambiguous, is_approved, is_held_delete};

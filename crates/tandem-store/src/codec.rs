@@ -207,6 +207,14 @@ fn push_hex(out: &mut String, value: u64) {
     }
 }
 
+/// Reads packed prints only (prefix and all): what [`encode_prints`] writes.
+pub(crate) fn decode_packed_only(s: &str) -> Result<FieldPrints, String> {
+    match s.strip_prefix(PACKED) {
+        Some(packed) => decode_packed_prints(packed),
+        None => Err(format!("field prints: packed prints start with `{PACKED}`")),
+    }
+}
+
 /// Reads stored field prints: packed, or the JSON of earlier versions.
 pub(crate) fn decode_prints(s: &str) -> Result<FieldPrints, String> {
     if let Some(packed) = s.strip_prefix(PACKED) {

@@ -41,6 +41,7 @@ use tandem_core::state::{Cursor, PairId, PairState, RecordId, Side, Unresolved, 
 mod claims;
 mod codec;
 pub mod feed;
+pub mod packed_prints;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod rows;

@@ -1,39 +1,16 @@
-//! Journaling and executing a plan's writes: the journal entry written before each write, and
-//! the windows and batches in which a plan's writes are journaled, then sent to each side.
+//! Journaling and executing a plan's writes: the windows and batches in which a plan's writes are
+//! journaled (entries from the `journal` module), then sent to each side.
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
 use tandem_connector::{ConnectorError, WriteOp, WriteResult};
-use tandem_core::plan::{Action, NextState, Operation, Plan};
+use tandem_core::plan::{Action, Plan};
 use tandem_core::state::{PairId, Side};
 use tandem_store::{Intent, JournalJson};
 
+use super::journal::{JournalEntryRef, intent_key};
 use super::{Access, Cycle, idx, shared};
 use crate::EngineError;
-
-/// What the journal keeps for each write before it is sent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct JournalEntry {
-    pub(crate) operation: Operation,
-    pub(crate) next: Option<NextState>,
-}
-
-/// A [`JournalEntry`] as written: borrowed from the plan, serialised the same way.
-#[derive(Serialize)]
-struct JournalEntryRef<'a> {
-    operation: &'a Operation,
-    next: Option<&'a NextState>,
-}
-
-pub(super) fn intent_key(op: &Operation) -> String {
-    match &op.action {
-        Action::Create { key, .. } => key.0.clone(),
-        Action::Update { target, id, expected, .. } => format!("update:{target}:{id}:{}", expected.as_str()),
-        Action::Delete { target, id, expected } => format!("delete:{target}:{id}:{}", expected.as_str()),
-        other => format!("{}:{:?}", other.name(), op.pair),
-    }
-}
 
 /// About how many writes go into one durable journal transaction; a window closes at this size
 /// but never splits a pair's writes (see `Cycle::execute`).

@@ -215,8 +215,17 @@ async fn upsert_pairs(
 ) -> Result<(), StoreError> {
     static FULL: OnceLock<Arc<str>> = OnceLock::new();
     static FULL_SAME_IDS: OnceLock<Arc<str>> = OnceLock::new();
-    for chunk in pairs.chunks(BATCH_ROWS) {
-        let encoded: Vec<EncodedPair<'_>> = chunk.iter().map(EncodedPair::new).collect();
+    // Bound as shared text: every row repeats them, and a `String` is copied into a new
+    // allocation per bind.
+    let (user, obj): (Arc<str>, Arc<str>) = (user.into(), obj.into());
+    let (user, obj) = (&user, &obj);
+    // In primary-key order, so consecutive rows of a statement fall on neighbouring pages of
+    // the key's index (a cycle's pairs come in the order the planner met their records).
+    let mut in_key_order: Vec<&PairState> = pairs.iter().collect();
+    // Stable: should a pair come twice, its last state is still written last.
+    in_key_order.sort_by(|a, b| a.pair_id.cmp(&b.pair_id));
+    for chunk in in_key_order.chunks(BATCH_ROWS) {
+        let encoded: Vec<EncodedPair<'_>> = chunk.iter().map(|pair| EncodedPair::new(pair)).collect();
         let sql = batch_sql(&FULL_SAME_IDS, chunk.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_SAME_IDS_TAIL);
         let q = encoded.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
         let rows = match q.fetch_all(&mut *conn).await {
@@ -248,8 +257,8 @@ async fn upsert_pairs(
 /// caller rolls back). `error` when every pair stores on its own.
 async fn name_the_failing_pair<'p>(
     conn: &mut SqliteConnection,
-    user: &str,
-    obj: &str,
+    user: &Arc<str>,
+    obj: &Arc<str>,
     pairs: impl Iterator<Item = &'p EncodedPair<'p>>,
     error: sqlx::Error,
 ) -> StoreError {
@@ -267,34 +276,35 @@ async fn name_the_failing_pair<'p>(
     map_sqlx("commit_cycle: storing pairs", error)
 }
 
-/// A pair with its prints encoded once, for whichever statement writes it.
+/// A pair with its prints encoded once, for whichever statement writes it (shared, so that a
+/// bind does not copy them).
 struct EncodedPair<'a> {
     pair: &'a PairState,
-    crm_fields: String,
-    mailbox_fields: String,
+    crm_fields: Arc<str>,
+    mailbox_fields: Arc<str>,
 }
 
 impl<'a> EncodedPair<'a> {
     fn new(pair: &'a PairState) -> Self {
         EncodedPair {
             pair,
-            crm_fields: encode_prints(&pair.crm.fields),
-            mailbox_fields: encode_prints(&pair.mailbox.fields),
+            crm_fields: encode_prints(&pair.crm.fields).into(),
+            mailbox_fields: encode_prints(&pair.mailbox.fields).into(),
         }
     }
 
     /// The pair's row for [`PAIR_ROW`]: the table's columns in order.
-    fn bind_row(&self, q: SqliteQuery, user: &str, obj: &str) -> SqliteQuery {
+    fn bind_row(&self, q: SqliteQuery, user: &Arc<str>, obj: &Arc<str>) -> SqliteQuery {
         let pair = self.pair;
-        q.bind(user.to_owned())
-            .bind(obj.to_owned())
+        q.bind(Arc::clone(user))
+            .bind(Arc::clone(obj))
             .bind(pair.pair_id.as_str().to_owned())
             .bind(pair.crm.id.as_str().to_owned())
             .bind(pair.crm.version.as_str().to_owned())
-            .bind(self.crm_fields.clone())
+            .bind(Arc::clone(&self.crm_fields))
             .bind(pair.mailbox.id.as_str().to_owned())
             .bind(pair.mailbox.version.as_str().to_owned())
-            .bind(self.mailbox_fields.clone())
+            .bind(Arc::clone(&self.mailbox_fields))
             .bind(ts(&pair.synced_at))
             .bind(pair.tombstone.map(Side::as_str))
     }
