@@ -37,11 +37,19 @@ column_types!(String, Option<String>, i64, bool);
 pub(crate) trait Cols {
     /// Column `name`.
     fn get<T: ColumnType>(&self, name: &str) -> Result<T, sqlx::Error>;
+
+    /// Text column `name`, borrowed from the row (`None` for NULL): for values parsed or copied
+    /// on, which need no `String` of their own first.
+    fn text(&self, name: &str) -> Result<Option<&str>, sqlx::Error>;
 }
 
 impl Cols for SqliteRow {
     fn get<T: ColumnType>(&self, name: &str) -> Result<T, sqlx::Error> {
         T::from_sqlite(self, name)
+    }
+
+    fn text(&self, name: &str) -> Result<Option<&str>, sqlx::Error> {
+        self.try_get(name)
     }
 }
 
@@ -50,6 +58,10 @@ impl Cols for sqlx::postgres::PgRow {
     fn get<T: ColumnType>(&self, name: &str) -> Result<T, sqlx::Error> {
         T::from_postgres(self, name)
     }
+
+    fn text(&self, name: &str) -> Result<Option<&str>, sqlx::Error> {
+        self.try_get(name)
+    }
 }
 
 /// One column of a row, with a message naming the column when it cannot be read.
@@ -57,36 +69,47 @@ fn col<T: ColumnType>(row: &impl Cols, name: &str) -> Result<T, String> {
     row.get(name).map_err(|e| format!("column {name}: {e}"))
 }
 
+/// A text column that may be NULL, borrowed from the row.
+fn text_or_null<'r>(row: &'r impl Cols, name: &str) -> Result<Option<&'r str>, String> {
+    row.text(name).map_err(|e| format!("column {name}: {e}"))
+}
+
+/// A text column that may not be NULL, borrowed from the row.
+fn text<'r>(row: &'r impl Cols, name: &str) -> Result<&'r str, String> {
+    text_or_null(row, name)?.ok_or_else(|| format!("column {name}: NULL"))
+}
+
 pub(crate) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt { what: what.into(), detail: detail.into() }
 }
 
 pub(crate) fn pair(row: &impl Cols) -> Result<PairState, StoreError> {
-    let pair_id: String = col(row, "pair_id").map_err(|d| corrupt("pair with an unreadable id", d))?;
-    pair_body(row, pair_id.clone()).map_err(|d| corrupt(format!("pair {pair_id}"), d))
+    // Every pair a cycle touches is read through here (twice over, for its echo), so the text
+    // is parsed where it lies in the row, and only ids and versions are copied.
+    let pair_id = text(row, "pair_id").map_err(|d| corrupt("pair with an unreadable id", d))?;
+    pair_body(row, pair_id).map_err(|d| corrupt(format!("pair {pair_id}"), d))
 }
 
-fn pair_body(row: &impl Cols, pair_id: String) -> Result<PairState, String> {
-    let side = |prefix: &str| -> Result<SideState, String> {
-        let id: String = col(row, &format!("{prefix}_id"))?;
-        let version: String = col(row, &format!("{prefix}_version"))?;
-        let fields: String = col(row, &format!("{prefix}_fields"))?;
+/// The columns of one side of a pair: id, version, prints.
+const SIDE_COLUMNS: [[&str; 3]; 2] =
+    [["crm_id", "crm_version", "crm_fields"], ["mailbox_id", "mailbox_version", "mailbox_fields"]];
+
+fn pair_body(row: &impl Cols, pair_id: &str) -> Result<PairState, String> {
+    let side = |[id, version, fields]: [&str; 3]| -> Result<SideState, String> {
         Ok(SideState {
-            id: RecordId(id),
-            version: Version(version),
-            fields: decode_prints(&fields).map_err(|e| format!("{prefix}_fields: {e}"))?,
+            id: RecordId(text(row, id)?.to_owned()),
+            version: Version(text(row, version)?.to_owned()),
+            fields: decode_prints(text(row, fields)?).map_err(|e| format!("{fields}: {e}"))?,
         })
     };
-    let object: String = col(row, "object")?;
-    let synced_at: String = col(row, "synced_at")?;
-    let tombstone: Option<String> = col(row, "tombstone")?;
+    let [crm, mailbox] = SIDE_COLUMNS;
     Ok(PairState {
-        pair_id: IdempotencyKey(pair_id),
-        object: parse_object(&object)?,
-        crm: side("crm")?,
-        mailbox: side("mailbox")?,
-        synced_at: parse_ts(&synced_at)?,
-        tombstone: tombstone.as_deref().map(parse_side).transpose()?,
+        pair_id: IdempotencyKey(pair_id.to_owned()),
+        object: parse_object(text(row, "object")?)?,
+        crm: side(crm)?,
+        mailbox: side(mailbox)?,
+        synced_at: parse_ts(text(row, "synced_at")?)?,
+        tombstone: text_or_null(row, "tombstone")?.map(parse_side).transpose()?,
     })
 }
 

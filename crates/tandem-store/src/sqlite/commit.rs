@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::Utc;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
-use sqlx::{AssertSqlSafe, Row, query};
+use sqlx::{AssertSqlSafe, query};
 use tandem_core::model::ObjectKind;
 use tandem_core::state::{PairState, RecordId, Side};
 
@@ -32,7 +32,8 @@ const UPSERT_PAIR_TAIL: &str = " ON CONFLICT (user_id, object, pair_id) DO UPDAT
 /// gets its versions, prints and time without naming the id columns, so SQLite leaves the two id
 /// indexes alone (an upsert setting an id to its own value rewrites the index entry; on 100,000
 /// pairs that was 40% of a commit). A stored pair whose ids moved is neither (the `WHERE` of the
-/// update is false), is not returned, and goes through [`UPSERT_PAIR_TAIL`]. Its rows are
+/// update is false) and is not counted among the statement's changed rows; a statement that
+/// changed fewer rows than it carries is written again through [`UPSERT_PAIR_TAIL`]. Its rows are
 /// [`PAIR_ROW`] (the table's column order). The user and object are repeated in every row on
 /// purpose: binding them once, through a one-row subquery joined with the rows, made a
 /// 1,000-change cycle ten times slower (`benches/cycle.rs`, 2026-12-06). Before, new pairs were
@@ -42,8 +43,7 @@ const UPSERT_SAME_IDS_TAIL: &str = " ON CONFLICT (user_id, object, pair_id) DO U
      crm_version = excluded.crm_version, crm_fields = excluded.crm_fields, \
      mailbox_version = excluded.mailbox_version, mailbox_fields = excluded.mailbox_fields, \
      synced_at = excluded.synced_at, tombstone = excluded.tombstone \
-     WHERE pairs.crm_id = excluded.crm_id AND pairs.mailbox_id = excluded.mailbox_id \
-     RETURNING pair_id";
+     WHERE pairs.crm_id = excluded.crm_id AND pairs.mailbox_id = excluded.mailbox_id";
 
 const INSERT_AUDIT_HEAD: &str = "INSERT INTO audit \
      (at, user_id, object, side, record_id, action, outcome, reason, detail) VALUES ";
@@ -206,7 +206,10 @@ pub(super) async fn apply_commit(
 
 /// Pairs are written [`BATCH_ROWS`] rows per statement: far fewer round trips to SQLite's worker
 /// thread than one statement per pair. Each chunk is first inserted or updated in place where its
-/// ids are unchanged ([`UPSERT_SAME_IDS_TAIL`]); the rest (moved ids) are upserted in full.
+/// ids are unchanged ([`UPSERT_SAME_IDS_TAIL`]). A chunk holding a pair whose ids moved (rare: a
+/// record re-created or re-keyed) changes fewer rows than it carries and is then upserted in full,
+/// which writes every row of it as given (rows already written get the same values again). The
+/// count replaces a `RETURNING` of every pair's id, which cost a result row per pair.
 async fn upsert_pairs(
     conn: &mut SqliteConnection,
     user: &str,
@@ -228,25 +231,17 @@ async fn upsert_pairs(
         let encoded: Vec<EncodedPair<'_>> = chunk.iter().map(|pair| EncodedPair::new(pair)).collect();
         let sql = batch_sql(&FULL_SAME_IDS, chunk.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_SAME_IDS_TAIL);
         let q = encoded.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
-        let rows = match q.fetch_all(&mut *conn).await {
-            Ok(rows) => rows,
+        let changed = match q.execute(&mut *conn).await {
+            Ok(done) => done.rows_affected(),
             Err(e) => return Err(name_the_failing_pair(conn, user, obj, encoded.iter(), e).await),
         };
-        let stored: Vec<String> = rows
-            .iter()
-            .map(|row| row.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()
-            .map_err(|e| map_sqlx("commit_cycle: storing pairs", e))?;
-        if stored.len() == encoded.len() {
+        if usize::try_from(changed).is_ok_and(|changed| changed >= encoded.len()) {
             continue;
         }
-        let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
-        let moved: Vec<&EncodedPair<'_>> =
-            encoded.iter().filter(|p| !stored.contains(p.pair.pair_id.as_str())).collect();
-        let sql = batch_sql(&FULL, moved.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
-        let q = moved.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
+        let sql = batch_sql(&FULL, encoded.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_PAIR_TAIL);
+        let q = encoded.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
         if let Err(e) = q.execute(&mut *conn).await {
-            return Err(name_the_failing_pair(conn, user, obj, moved.into_iter(), e).await);
+            return Err(name_the_failing_pair(conn, user, obj, encoded.iter(), e).await);
         }
     }
     Ok(())

@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@each $make;
             pair_state_round_trips_with_tombstone_and_full_width_prints,
             upsert_replaces_by_pair_id_and_remove_forgets,
+            a_large_commit_mixing_new_edited_and_moved_pairs_stores_each_as_given,
             pairs_by_record_handles_more_ids_than_one_statement_takes,
             a_failing_commit_changes_nothing,
             a_conflict_deep_in_a_large_commit_names_the_pair_and_rolls_everything_back,
@@ -293,6 +294,43 @@ pub async fn upsert_replaces_by_pair_id_and_remove_forgets(b: &dyn Backend) -> T
     commit(&*store, ADA, CONTACT, c).await?;
     assert_eq!(store.pair(ADA, CONTACT, &p.pair_id).await?, None);
     assert_eq!(store.pair_count(ADA, CONTACT).await?, 1);
+    Ok(())
+}
+
+/// A commit of more pairs than one statement carries, in which new pairs, pairs with new
+/// versions and prints, and pairs whose record ids moved sit side by side (a store may take a
+/// faster path for pairs whose ids are unchanged; the moved ones must not be lost in it).
+pub async fn a_large_commit_mixing_new_edited_and_moved_pairs_stores_each_as_given(b: &dyn Backend) -> TestResult {
+    let store = b.store();
+    commit(&*store, ADA, CONTACT, upserts((0..300).map(pair).collect())).await?;
+    let mut next: Vec<PairState> = (0..300).map(pair).collect();
+    for (i, p) in next.iter_mut().enumerate() {
+        p.synced_at = t(2_000);
+        match i % 7 {
+            // Edited: new versions and prints, same ids.
+            0..=2 => {
+                p.crm.version = Version::new(format!("v-{i}-2"));
+                p.mailbox.fields.insert(FieldKey::Title, i as u64);
+            }
+            // Moved on one side or the other (re-created records keep their pair).
+            3 => p.mailbox.id = RecordId::new(format!("AAMk-moved-{i}")),
+            4 if i % 2 == 0 => p.crm.id = RecordId::new(format!("003-moved-{i}")),
+            _ => {}
+        }
+    }
+    next.extend((300..340).map(pair));
+    commit(&*store, ADA, CONTACT, upserts(next.clone())).await?;
+    let mut want = next.clone();
+    want.sort_by(|a, b| a.pair_id.cmp(&b.pair_id));
+    assert_eq!(store.all_pairs(ADA, CONTACT).await?, want);
+    assert_eq!(store.pair_count(ADA, CONTACT).await?, 340);
+    // Each moved pair is found by its new id and no longer by its old one.
+    for i in (0..300).filter(|i| i % 7 == 3) {
+        let found = store.pairs_by_record(ADA, CONTACT, Side::Mailbox, &[next[i].mailbox.id.clone()]).await?;
+        assert_eq!(found, vec![next[i].clone()]);
+        let old = store.pairs_by_record(ADA, CONTACT, Side::Mailbox, &[pair(i).mailbox.id]).await?;
+        assert!(old.is_empty(), "pair {i} still found by its old mailbox id");
+    }
     Ok(())
 }
 
