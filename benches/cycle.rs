@@ -300,6 +300,23 @@ mod no_change_cycle {
 /// without a binary search per field; new pairs bound once), journaling and sending 1.19 → 1.10
 /// billion. The whole process (seeding included) 11.09 → 10.25 billion.
 ///
+/// Counted again on 2026-12-07 (tenth session, same command), the binaries of the session's start
+/// and end: `Cycle::run` 4.587 → 4.269 billion instructions (−6.9%), the whole process 10.36 →
+/// 9.63 billion. What changed: a journal entry holds its next state's prints packed (an update's
+/// entry 1.6 KB → about 0.9 KB, and `JournalJson::to_json` 557 → 518 million: the packing costs
+/// about what the JSON objects did, the gain is in bytes); a pair is decoded from the row's text
+/// in place (`rows::pair` 779 → 623 million) and upserted without a `RETURNING` row per pair
+/// (the commit 1.04 → 0.88 billion). Wall time, the two binaries alternated, `--sample-count 12`:
+/// K = 10,000 in 834–878 ms before and 761–768 ms after (medians; −10 to −13%); K = 1,000 within
+/// this machine's noise (66–77 ms both). Still about 13 k changes per second, not 50 k: per
+/// change, about 200,000 instructions remain on the engine's thread and SQLite's (glibc's `malloc`
+/// and `free` are about a third of them; a faster allocator's effect is in `docs/operations.md`,
+/// "Memory allocator"). SQLite alone needs 8.5–15 µs per pair to update 1,000 or 10,000 of
+/// 10,000 such rows in one transaction (Python's `sqlite3`, `executemany` of the same upsert, same
+/// table, indexes and 512 KiB page cache; the low end with keys in order or a 64 MiB cache), of
+/// the 20 µs per change that 50 k changes per second allows for everything; a change also writes
+/// and deletes a journal row and appends an audit row.
+///
 /// The cycle: a user with 10,000 mapped contact pairs whose CRM
 /// side had K of them edited (a new title each), synced by `Engine::sync_user`: pull (the memory
 /// connector's records are copied out, its zero-latency stand-in for decoding), load the pairs,

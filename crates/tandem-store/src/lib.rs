@@ -10,6 +10,9 @@
 //! ([`Intent`], [`QuarantineEntry`], [`AuditEntry`], [`UserStatus`], [`CycleCommit`]) and the
 //! [`StoreError`] it returns live here too.
 //!
+//! [`packed_prints`] writes field prints as the stores pack them, for values a store keeps
+//! without reading them (the engine's journal entries).
+//!
 //! [`Claims`] says which worker runs a user's cycle: one holder per user at a time (PostgreSQL:
 //! session-level advisory locks; SQLite: one process). The evaluation of job-queue libraries
 //! (`apalis`) against that need is in the `claims` module.

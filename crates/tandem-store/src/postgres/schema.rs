@@ -251,6 +251,15 @@ const MIGRATIONS: &[Migration] = &[
         // cannot read packed prints, from opening the database.
         statements: &[],
     },
+    Migration {
+        version: 9,
+        description: "journal entries may hold the next state's field prints packed \
+                      (`tandem_store::packed_prints`); earlier entries still read",
+        // No statement: the journal's operations stay text the store does not read. The
+        // version keeps an earlier Tandem, which would drop such an entry as unreadable instead
+        // of settling its write, from opening the database.
+        statements: &[],
+    },
 ];
 
 fn migration_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {

@@ -131,7 +131,7 @@ async fn json_prints_of_version_7_read_and_are_packed_when_their_pair_is_committ
     .map_err(db("v7 pair"))?;
     sqlx::Connection::close(conn).await.map_err(db("close"))?;
     let store = SqliteStore::open(&path).await?;
-    assert_eq!(store.schema_version().await?, 8);
+    assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
     let id = IdempotencyKey("p1".into());
     let Some(mut pair) = store.pair("ada", ObjectKind::Contact, &id).await? else { panic!("the v7 pair reads") };
     let expected: FieldPrints = [(FieldKey::GivenName, 0xff), (FieldKey::Notes, u64::MAX)].into_iter().collect();
@@ -151,6 +151,33 @@ async fn json_prints_of_version_7_read_and_are_packed_when_their_pair_is_committ
         .map_err(db("stored prints"))?;
     assert!(stored.0.starts_with("v2:") && stored.1.starts_with("v2:"), "{stored:?}");
     assert_eq!(store.pair("ada", ObjectKind::Contact, &id).await?, Some(pair));
+    store.close().await;
+    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    Ok(())
+}
+
+/// A database of schema version 8 may hold journal entries written before their prints were
+/// packed: after the migration to version 9 they are pending, text unchanged, for the engine
+/// (which reads both forms) to settle.
+#[tokio::test]
+async fn journal_entries_of_version_8_stay_pending_as_written() -> Result<(), StoreError> {
+    let (dir, path, mut conn) = old_database(8).await?;
+    let operation = r#"{"operation":{"op":"delete"},"next":{"type":"put","crm":{"fields":{"title":7}}}}"#;
+    query(
+        "INSERT INTO journal (user_id, intent_key, object, target, operation, created_at) \
+         VALUES ('ada', 'delete:mailbox:m1:w', 'contact', 'mailbox', ?, '2025-01-01T00:00:00.000000000Z')",
+    )
+    .bind(operation)
+    .execute(&mut conn)
+    .await
+    .map_err(db("v8 intent"))?;
+    sqlx::Connection::close(conn).await.map_err(db("close"))?;
+    let store = SqliteStore::open(&path).await?;
+    assert_eq!(store.schema_version().await?, 9);
+    let pending = store.pending_intents("ada").await?;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].key, "delete:mailbox:m1:w");
+    assert_eq!(pending[0].operation.as_str(), operation);
     store.close().await;
     std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
     Ok(())
