@@ -301,12 +301,12 @@ mod no_change_cycle {
 /// billion. The whole process (seeding included) 11.09 → 10.25 billion.
 ///
 /// Counted again on 2026-12-07 (tenth session, same command), the binaries of the session's start
-/// and end: `Cycle::run` 4.587 → 4.269 billion instructions (−6.9%), the whole process 10.36 →
-/// 9.63 billion. What changed: a journal entry holds its next state's prints packed (an update's
+/// and end: `Cycle::run` 4.587 → 4.206 billion instructions (−8.3%), the whole process 10.36 →
+/// 9.58 billion. What changed: a journal entry holds its next state's prints packed (an update's
 /// entry 1.6 KB → about 0.9 KB, and `JournalJson::to_json` 557 → 518 million: the packing costs
 /// about what the JSON objects did, the gain is in bytes); a pair is decoded from the row's text
-/// in place (`rows::pair` 779 → 623 million) and upserted without a `RETURNING` row per pair
-/// (the commit 1.04 → 0.88 billion). Wall time, the two binaries alternated, `--sample-count 12`:
+/// in place, its prints collected by comparing codes (`rows::pair` 779 → 563 million), and
+/// upserted without a `RETURNING` row per pair (the commit 1.04 → 0.88 billion). Wall time, the two binaries alternated, `--sample-count 12`:
 /// K = 10,000 in 834–878 ms before and 761–768 ms after (medians; −10 to −13%); K = 1,000 within
 /// this machine's noise (66–77 ms both). Still about 13 k changes per second, not 50 k: per
 /// change, about 200,000 instructions remain on the engine's thread and SQLite's (glibc's `malloc`

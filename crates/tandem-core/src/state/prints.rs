@@ -307,6 +307,25 @@ impl std::ops::Index<&FieldKey> for FieldPrints {
 impl FromIterator<(FieldKey, u64)> for FieldPrints {
     fn from_iter<I: IntoIterator<Item = (FieldKey, u64)>>(iter: I) -> Self {
         let mut entries: Vec<(FieldKey, u64)> = iter.into_iter().collect();
+        // The common case, prints read back from a store: standard fields only, in order. Their
+        // codes order as the fields do, so checking the order is comparing numbers (a `FieldKey`
+        // comparison is a call, and this runs for both sides of every pair a cycle reads).
+        let mut codes = Vec::with_capacity(entries.len());
+        for (key, _) in &entries {
+            match standard_code(key) {
+                Some(code) if codes.last().is_none_or(|last| *last < code) => codes.push(code),
+                _ => break,
+            }
+        }
+        if codes.len() == entries.len() {
+            let mut prints = Vec::with_capacity(entries.len());
+            prints.extend(entries.iter().map(|(_, print)| *print));
+            return FieldPrints {
+                codes: codes.into_boxed_slice(),
+                prints: prints.into_boxed_slice(),
+                named: Box::default(),
+            };
+        }
         // Entries already in field order without repeats (prints read back from the store, which
         // wrote them in order) need no sorting: checking is one comparison per entry.
         if !entries.windows(2).all(|w| w[0].0 < w[1].0) {

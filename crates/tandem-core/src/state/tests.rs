@@ -144,3 +144,35 @@ fn a_walk_in_field_order_answers_as_get_does() {
         }
     });
 }
+
+/// Collecting prints is inserting them one by one (later entries win), whatever the order,
+/// repeats and named fields: in order and standard only (the fast path, prints read back from a
+/// store) or not.
+#[test]
+fn collecting_prints_is_inserting_them_in_turn() {
+    use proptest::prelude::*;
+    let all: Vec<FieldKey> = STANDARD_KEYS
+        .iter()
+        .cloned()
+        .chain(["a@x.org", "zoë@x.org"].map(FieldKey::attendee))
+        .chain(["Region__c"].map(|n| FieldKey::Custom(n.into())))
+        .collect();
+    let entry = (0..all.len(), any::<u64>());
+    proptest!(|(entries in proptest::collection::vec(entry, 0..40), sort in any::<bool>())| {
+        let mut entries: Vec<(FieldKey, u64)> = entries.into_iter().map(|(i, p)| (all[i].clone(), p)).collect();
+        if sort {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        let mut model = std::collections::BTreeMap::new();
+        let mut inserted = FieldPrints::new();
+        for (key, print) in &entries {
+            model.insert(key.clone(), *print);
+            inserted.insert(key.clone(), *print);
+        }
+        let collected: FieldPrints = entries.into_iter().collect();
+        prop_assert_eq!(&collected, &inserted);
+        prop_assert_eq!(collected.len(), model.len());
+        prop_assert!(collected.iter().map(|(k, p)| (k.clone(), *p)).eq(model.into_iter()));
+        prop_assert!(collected.same_fields(&inserted) || collected.keys().any(|k| k.static_name().is_none()));
+    });
+}
