@@ -306,7 +306,8 @@ mod no_change_cycle {
 /// entry 1.6 KB → about 0.9 KB, and `JournalJson::to_json` 557 → 518 million: the packing costs
 /// about what the JSON objects did, the gain is in bytes); a pair is decoded from the row's text
 /// in place, its prints collected by comparing codes (`rows::pair` 779 → 563 million), and
-/// upserted without a `RETURNING` row per pair (the commit 1.04 → 0.88 billion). Wall time, the two binaries alternated, `--sample-count 12`:
+/// upserted without a `RETURNING` row per pair (the commit 1.04 → 0.88 billion). Wall time, the
+/// first binary and the one before the collecting of prints alternated, `--sample-count 12`:
 /// K = 10,000 in 834–878 ms before and 761–768 ms after (medians; −10 to −13%); K = 1,000 within
 /// this machine's noise (66–77 ms both). Still about 13 k changes per second, not 50 k: per
 /// change, about 200,000 instructions remain on the engine's thread and SQLite's (glibc's `malloc`
