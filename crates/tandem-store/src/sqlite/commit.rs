@@ -222,13 +222,10 @@ async fn upsert_pairs(
     // allocation per bind.
     let (user, obj): (Arc<str>, Arc<str>) = (user.into(), obj.into());
     let (user, obj) = (&user, &obj);
-    // In primary-key order, so consecutive rows of a statement fall on neighbouring pages of
-    // the key's index (a cycle's pairs come in the order the planner met their records).
-    let mut in_key_order: Vec<&PairState> = pairs.iter().collect();
-    // Stable: should a pair come twice, its last state is still written last.
-    in_key_order.sort_by(|a, b| a.pair_id.cmp(&b.pair_id));
-    for chunk in in_key_order.chunks(BATCH_ROWS) {
-        let encoded: Vec<EncodedPair<'_>> = chunk.iter().map(|pair| EncodedPair::new(pair)).collect();
+    // In the commit's order, as PostgreSQL writes them: where one pair takes a record id another
+    // gives up in the same commit, the order decides whether the unique index allows it.
+    for chunk in pairs.chunks(BATCH_ROWS) {
+        let encoded: Vec<EncodedPair<'_>> = chunk.iter().map(EncodedPair::new).collect();
         let sql = batch_sql(&FULL_SAME_IDS, chunk.len(), UPSERT_PAIR_HEAD, PAIR_ROW, UPSERT_SAME_IDS_TAIL);
         let q = encoded.iter().fold(query(AssertSqlSafe(sql)), |q, pair| pair.bind_row(q, user, obj));
         let changed = match q.execute(&mut *conn).await {
