@@ -301,18 +301,17 @@ mod no_change_cycle {
 /// billion. The whole process (seeding included) 11.09 → 10.25 billion.
 ///
 /// Counted again on 2026-12-07 (tenth session, same command), the binaries of the session's start
-/// and end: `Cycle::run` 4.587 → 4.206 billion instructions (−8.3%), the whole process 10.36 →
-/// 9.58 billion. What changed: a journal entry holds its next state's prints packed (an update's
+/// and end: `Cycle::run` 4.587 → 4.218 billion instructions (−8.0%), the whole process 10.36 →
+/// 9.57 billion. What changed: a journal entry holds its next state's prints packed (an update's
 /// entry 1.6 KB → about 0.9 KB, and `JournalJson::to_json` 557 → 518 million: the packing costs
 /// about what the JSON objects did, the gain is in bytes); a pair is decoded from the row's text
 /// in place, its prints collected by comparing codes (`rows::pair` 779 → 563 million), and
-/// upserted without a `RETURNING` row per pair (the commit 1.04 → 0.88 billion). Wall time, the
-/// first binary and the one before the collecting of prints alternated, `--sample-count 12`:
-/// K = 10,000 in 834–878 ms before and 761–768 ms after (medians; −10 to −13%); K = 1,000 within
-/// this machine's noise (66–77 ms both). Still about 13 k changes per second, not 50 k: per
-/// change, about 200,000 instructions remain on the engine's thread and SQLite's (glibc's `malloc`
-/// and `free` are about a third of them; a faster allocator's effect is in `docs/operations.md`,
-/// "Memory allocator"). SQLite alone needs 8.5–15 µs per pair to update 1,000 or 10,000 of
+/// upserted without a `RETURNING` row per pair (the commit 1.04 → 0.86 billion). Wall time, the
+/// two binaries alternated twice, `--sample-count 12`, medians: K = 10,000 in 805–922 ms before
+/// and 720–772 ms after (−11 to −16%); K = 1,000 in 69–90 ms before and 61–66 ms after. Still
+/// about 13–14 k changes per second, not 50 k: per change, about 200,000 instructions remain on
+/// the engine's thread and SQLite's (glibc's `malloc` and `free` are about a third of them; a
+/// faster allocator's effect is in `docs/operations.md`, "Memory allocator"). SQLite alone needs 8.5–15 µs per pair to update 1,000 or 10,000 of
 /// 10,000 such rows in one transaction (Python's `sqlite3`, `executemany` of the same upsert, same
 /// table, indexes and 512 KiB page cache; the low end with keys in order or a 64 MiB cache), of
 /// the 20 µs per change that 50 k changes per second allows for everything; a change also writes
