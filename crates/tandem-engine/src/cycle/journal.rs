@@ -17,7 +17,9 @@ use tandem_core::state::{FieldPrints, PairId, PairState, RecordId, Side, SideSta
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct JournalEntry {
     pub(crate) operation: Operation,
-    #[serde(serialize_with = "serialize_next", deserialize_with = "deserialize_next")]
+    // `default`: an entry without the field reads as no next state, as `Option`'s own serde
+    // reads it (a custom reader alone would refuse it).
+    #[serde(default, serialize_with = "serialize_next", deserialize_with = "deserialize_next")]
     pub(crate) next: Option<NextState>,
 }
 
@@ -229,6 +231,8 @@ mod tests {
         let read: JournalEntry = serde_json::from_str(&as_written_before(&entry)).unwrap();
         assert_eq!(read.operation, entry.operation);
         assert_eq!(read.next, entry.next);
+        let without_next = format!(r#"{{"operation":{}}}"#, serde_json::to_string(&entry.operation).unwrap());
+        assert_eq!(serde_json::from_str::<JournalEntry>(&without_next).unwrap().next, None);
         for next in [None, Some(NextState::Remove)] {
             let entry = JournalEntry { operation: entry.operation.clone(), next };
             let read: JournalEntry = serde_json::from_str(&as_written_before(&entry)).unwrap();
