@@ -194,14 +194,14 @@ fn world(n: usize) -> World {
     // echo recognised, and quiet again.
     let first = sync();
     assert_eq!(pulled(&first, CONTACT), 0, "{first}");
-    let edited = RecordId(format!("crm-c{:06}", n / 2 + 1));
+    let edited = RecordId::from(format!("crm-c{:06}", n / 2 + 1));
     assert!(crm.edit(CONTACT, &edited, |r| if let Record::Contact(c) = r {
         c.title = Some("Chief Benchmark Officer".into());
     }));
     let edit = sync();
     let contacts = edit.object(CONTACT).expect("a contact report");
     assert_eq!((contacts.applied("update"), contacts.applied("create")), (1, 0), "{edit}");
-    let written = mailbox.get(CONTACT, &RecordId(format!("mailbox-c{:06}", n / 2 + 1)));
+    let written = mailbox.get(CONTACT, &RecordId::from(format!("mailbox-c{:06}", n / 2 + 1)));
     assert!(matches!(written, Some(Record::Contact(c)) if c.title.as_deref() == Some("Chief Benchmark Officer")));
     let echo = sync();
     assert_eq!(echo.object(CONTACT).map(|o| o.echoes_suppressed), Some(1), "{echo}");
@@ -336,7 +336,7 @@ fn changed_cycle(bencher: Bencher<'_, '_>, k: usize) {
         .with_inputs(|| {
             let round = ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             for i in 0..k {
-                let id = RecordId(format!("crm-c{:06}", i + 1));
+                let id = RecordId::from(format!("crm-c{:06}", i + 1));
                 let title = format!("Title {round}-{i}");
                 assert!(crm.edit(CONTACT, &id, |r| if let Record::Contact(c) = r {
                     c.title = Some(title);

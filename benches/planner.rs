@@ -449,7 +449,8 @@ fn build_workload(kind: ObjectKind, n: usize, pct: usize) -> Workload {
     };
     let caps = ObjectCapabilities::everything(kind);
     let templates = kind_templates(kind, &config, &caps);
-    let crm_id = |i: usize| RecordId(format!("{}Hs{i:013}", if kind == ObjectKind::Contact { "003" } else { "00U" }));
+    let crm_id =
+        |i: usize| RecordId::from(format!("{}Hs{i:013}", if kind == ObjectKind::Contact { "003" } else { "00U" }));
     let pairs = PairIndex::new((0..n).map(|i| {
         let prints = &templates[i % templates.len()].1;
         let crm = crm_id(i);

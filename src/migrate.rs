@@ -36,15 +36,18 @@ pub struct Migration {
 /// some id cannot be translated (nothing is changed then) or writes are still unsettled;
 /// [`EngineError::Store`] when the store fails.
 pub async fn ews_to_graph(engine: &Engine, user: &str, graph: &GraphConnector) -> Result<Migration, EngineError> {
-    let mut ids: Vec<String> = engine.mailbox_record_ids(user).await?.into_iter().map(|(_, id)| id.0).collect();
+    let mut ids: Vec<String> =
+        engine.mailbox_record_ids(user).await?.into_iter().map(|(_, id)| id.0.to_string()).collect();
     ids.sort();
     ids.dedup();
     let translated = graph
         .translate_exchange_ids(&ids)
         .await
         .map_err(|error| EngineError::Connector { side: tandem_core::state::Side::Mailbox, error })?;
-    let map: HashMap<RecordId, RecordId> =
-        translated.into_iter().filter_map(|(old, new)| new.map(|new| (RecordId(old), RecordId(new)))).collect();
+    let map: HashMap<RecordId, RecordId> = translated
+        .into_iter()
+        .filter_map(|(old, new)| new.map(|new| (RecordId::from(old), RecordId::from(new))))
+        .collect();
     let repointed = engine
         .repoint_mailbox(user, &map, &format!("migration from EWS to Microsoft Graph ({} ids translated)", ids.len()))
         .await?;

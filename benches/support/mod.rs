@@ -70,23 +70,23 @@ pub(crate) fn templates() -> Vec<Template> {
 
 /// An 18-character Salesforce Contact id.
 pub(crate) fn crm_id(i: usize) -> RecordId {
-    RecordId(format!("003Hs{i:013}"))
+    RecordId::from(format!("003Hs{i:013}"))
 }
 
 /// A Microsoft Graph immutable id: 152 characters, like the real ones (Google's are shorter).
 pub(crate) fn mailbox_id(i: usize) -> RecordId {
     const HEAD: &str = "AAMkAGVmMDEzMTM4LTZmYWUtNDdkNC1hMDZiLTU1OGY5OTZhYmY4OABGAAAAAAAiQ8W967B7TKBjgx9rVEURBwAiIsqMbYjsT5e-T7KzowPTAAAAAAEOAAAiIsqMbYjsT5e-T7Kzo";
-    RecordId(format!("{HEAD}{i:016x}AAA="))
+    RecordId::from(format!("{HEAD}{i:016x}AAA="))
 }
 
 /// A Salesforce `SystemModstamp`.
 pub(crate) fn crm_version(rev: u64) -> Version {
-    Version(format!("2025-03-{:02}T09:{:02}:{:02}.000Z", 1 + rev % 28, rev / 60 % 60, rev % 60))
+    Version::from(format!("2025-03-{:02}T09:{:02}:{:02}.000Z", 1 + rev % 28, rev / 60 % 60, rev % 60))
 }
 
 /// A Graph change key.
 pub(crate) fn mailbox_version(i: usize, rev: u64) -> Version {
-    Version(format!("CQAAABYAAAAiIsqMbYjsT5e+T7KzowPTAA{i:08x}{rev:04x}"))
+    Version::from(format!("CQAAABYAAAAiIsqMbYjsT5e+T7KzowPTAA{i:08x}{rev:04x}"))
 }
 
 /// A fixed instant.

@@ -458,11 +458,11 @@ pub async fn lost(
     let seen: Vec<Seen> = records(f, object, side).into_iter().filter(|r| !skip.contains(&r.name)).collect();
     let observed: Vec<Observed> = seen
         .iter()
-        .map(|r| Observed { id: RecordId(r.id.clone()), sync_key: r.sync_key.clone().map(IdempotencyKey) })
+        .map(|r| Observed { id: RecordId::new(&r.id), sync_key: r.sync_key.clone().map(IdempotencyKey::from) })
         .collect();
     let missing: BTreeSet<RecordId> =
         unaccounted(store, MAILBOX, object, side, &observed).await.unwrap().into_iter().collect();
-    seen.into_iter().filter(|r| missing.contains(&RecordId(r.id.clone()))).collect()
+    seen.into_iter().filter(|r| missing.contains(&RecordId::new(&r.id))).collect()
 }
 
 /// Everything wrong with the end state: duplicates, missing records, lost edits, fields that
@@ -597,8 +597,11 @@ pub async fn audit_of(store: &dyn StateStore, f: &Fakes, names: &BTreeSet<String
 pub async fn pairs_of(store: &dyn StateStore, f: &Fakes, object: ObjectKind, names: &BTreeSet<String>) -> String {
     let mut out = String::new();
     for side in Side::BOTH {
-        let ids: Vec<RecordId> =
-            records(f, object, side).into_iter().filter(|r| names.contains(&r.name)).map(|r| RecordId(r.id)).collect();
+        let ids: Vec<RecordId> = records(f, object, side)
+            .into_iter()
+            .filter(|r| names.contains(&r.name))
+            .map(|r| RecordId::from(r.id))
+            .collect();
         for p in store.pairs_by_record(MAILBOX, object, side, &ids).await.unwrap_or_default() {
             out.push_str(&format!("  pair via {side}: {p:?}\n"));
         }

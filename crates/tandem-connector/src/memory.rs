@@ -125,7 +125,7 @@ fn lost_response() -> ConnectorError {
 }
 
 fn version_of(v: u64) -> Version {
-    Version(format!("v{v}"))
+    Version::from(format!("v{v}"))
 }
 
 fn parse_cursor(cursor: &Cursor) -> Option<(&str, u64, Option<&str>)> {
@@ -217,7 +217,7 @@ impl MemoryConnector {
             ObjectKind::Contact => "c",
             ObjectKind::Event => "e",
         };
-        let id = RecordId(format!("{}-{prefix}{:06}", self.provider, inner.next_id));
+        let id = RecordId::from(format!("{}-{prefix}{:06}", self.provider, inner.next_id));
         let seq = inner.tick();
         let object = record.kind();
         let col = inner.collection(object);
@@ -269,7 +269,7 @@ impl MemoryConnector {
             ObjectKind::Contact => "c",
             ObjectKind::Event => "e",
         };
-        let new_id = RecordId(format!("{provider}-{prefix}{next_id:06}"));
+        let new_id = RecordId::from(format!("{provider}-{prefix}{next_id:06}"));
         stored.version = seq;
         stored.modified_seq = seq;
         if let Some(key) = &stored.sync_key {
@@ -391,7 +391,7 @@ impl MemoryConnector {
                 {
                     return Ok(Written::new(existing.0, version_of(existing.1)));
                 }
-                let id = RecordId(format!("{provider}-{prefix}{next_id:06}"));
+                let id = RecordId::from(format!("{provider}-{prefix}{next_id:06}"));
                 col.records.insert(
                     id.clone(),
                     Stored { record: record.clone(), version: seq, sync_key: Some(key.clone()), modified_seq: seq },
@@ -482,7 +482,7 @@ impl Connector for MemoryConnector {
             // Full listing, paged by id; ends with a cursor at the listing's snapshot.
             None | Some(("full", _, _)) => {
                 let (snapshot, after) = match parsed {
-                    Some((_, snapshot, after)) => (snapshot, after.map(|a| RecordId(a.to_owned()))),
+                    Some((_, snapshot, after)) => (snapshot, after.map(RecordId::from)),
                     None => (now, None),
                 };
                 let mut changes = Vec::new();

@@ -11,6 +11,8 @@
 //! Only [`pack`] writes these bytes and only [`unpack`] reads them; a property test round-trips
 //! arbitrary states through both.
 
+use std::sync::Arc;
+
 use chrono::DateTime;
 use hashbrown::HashTable;
 
@@ -184,7 +186,7 @@ impl PairIndex {
         let packed = self.packed(side_key(side), &id.0)?;
         Reader::new(packed)
             .nth_bytes(Key::Pair as usize)
-            .map(|id| IdempotencyKey(String::from_utf8_lossy(id).into_owned()))
+            .map(|id| IdempotencyKey(Arc::from(String::from_utf8_lossy(id))))
     }
 
     /// Whether record `id` on `side` is filed under pair `pair`: [`Self::pair_of`] compared in
@@ -262,13 +264,8 @@ fn packed_id(slots: &[Option<Box<[u8]>>], slot: usize, key: Key) -> Option<&[u8]
 ///
 /// The three ids come first so that a lookup compares an id after reading one or two lengths.
 pub(crate) fn pack(pair: &PairState) -> Box<[u8]> {
-    let strings = [
-        pair.pair_id.as_str(),
-        pair.crm.id.0.as_str(),
-        pair.mailbox.id.0.as_str(),
-        pair.crm.version.0.as_str(),
-        pair.mailbox.version.0.as_str(),
-    ];
+    let strings =
+        [pair.pair_id.as_str(), &pair.crm.id.0, &pair.mailbox.id.0, &pair.crm.version.0, &pair.mailbox.version.0];
     let size = strings.iter().map(|s| varint_len(s.len()) + s.len()).sum::<usize>()
         + 2
         + 12
@@ -301,11 +298,11 @@ pub(crate) fn pack(pair: &PairState) -> Box<[u8]> {
 /// reader yields empty values rather than panic.
 pub(crate) fn unpack(packed: &[u8]) -> PairState {
     let mut r = Reader::new(packed);
-    let pair_id = IdempotencyKey(r.string());
-    let crm_id = RecordId(r.string());
-    let mailbox_id = RecordId(r.string());
-    let crm_version = Version(r.string());
-    let mailbox_version = Version(r.string());
+    let pair_id = IdempotencyKey(r.shared());
+    let crm_id = RecordId(r.shared());
+    let mailbox_id = RecordId(r.shared());
+    let crm_version = Version(r.shared());
+    let mailbox_version = Version(r.shared());
     let object = if r.u8() == 1 { ObjectKind::Event } else { ObjectKind::Contact };
     let tombstone = match r.u8() {
         1 => Some(Side::Crm),
@@ -413,6 +410,16 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The next string as the shared text ids are held in (one allocation, no `String` first).
+    pub(crate) fn shared(&mut self) -> Arc<str> {
+        let n = self.varint();
+        let bytes = self.bytes(n);
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Arc::from(s),
+            Err(_) => Arc::from(String::from_utf8_lossy(bytes)),
+        }
+    }
+
     /// `n` little-endian `u16`s.
     pub(crate) fn u16s(&mut self, n: usize) -> Box<[u16]> {
         // Whole arrays rather than indexed bytes: one load per number, no bounds check per byte.
@@ -455,7 +462,7 @@ mod tests {
         fields.insert(FieldKey::GivenName, n as u64);
         fields.insert(FieldKey::Attendee("ada@example.com".into()), 7);
         PairState {
-            pair_id: IdempotencyKey(format!("tdm{n:032x}")),
+            pair_id: IdempotencyKey::from(format!("tdm{n:032x}")),
             object: ObjectKind::Event,
             crm: SideState { id: RecordId::new(crm), version: Version::new("v1"), fields: fields.clone() },
             mailbox: SideState { id: RecordId::new(mailbox), version: Version::new("ck"), fields },
@@ -517,7 +524,7 @@ mod tests {
         for cut in 0..packed.len() {
             let _ = unpack(&packed[..cut]);
         }
-        assert_eq!(unpack(&[]).pair_id, IdempotencyKey(String::new()));
+        assert_eq!(unpack(&[]).pair_id, IdempotencyKey::from(String::new()));
     }
 
     fn key() -> impl Strategy<Value = FieldKey> {
@@ -549,10 +556,10 @@ mod tests {
         )
             .prop_map(|((pair_id, crm_id, mb_id, crm_v, mb_v), (event, tomb, secs, nanos), (crm_f, mb_f))| {
                 PairState {
-                    pair_id: IdempotencyKey(pair_id),
+                    pair_id: IdempotencyKey::from(pair_id),
                     object: if event { ObjectKind::Event } else { ObjectKind::Contact },
-                    crm: SideState { id: RecordId(crm_id), version: Version(crm_v), fields: crm_f },
-                    mailbox: SideState { id: RecordId(mb_id), version: Version(mb_v), fields: mb_f },
+                    crm: SideState { id: RecordId::from(crm_id), version: Version::from(crm_v), fields: crm_f },
+                    mailbox: SideState { id: RecordId::from(mb_id), version: Version::from(mb_v), fields: mb_f },
                     synced_at: DateTime::from_timestamp(secs, nanos).unwrap(),
                     tombstone: [None, Some(Side::Crm), Some(Side::Mailbox)][usize::from(tomb)],
                 }

@@ -1600,7 +1600,7 @@ fn plan_taking_moves_only_records_copied_as_they_are() {
         .operations
         .iter()
         .filter_map(|op| match &op.action {
-            Action::Create { source_id, record, .. } => Some((source_id.0.as_str(), &**record)),
+            Action::Create { source_id, record, .. } => Some((source_id.as_str(), &**record)),
             _ => None,
         })
         .collect();
@@ -1608,7 +1608,7 @@ fn plan_taking_moves_only_records_copied_as_they_are() {
     assert_eq!(created["003A"], &ada(), "taken whole");
     assert_eq!(created["003T"], &alan, "the last report, taken");
     assert_eq!(created["003L"].get(&FieldKey::Notes), Some(FieldValue::Text("far more t".into())), "shortened: a copy");
-    let left: Vec<(&str, &str)> = crm.iter().map(|c| (c.id.0.as_str(), c.version.0.as_str())).collect();
+    let left: Vec<(&str, &str)> = crm.iter().map(|c| (c.id.as_str(), c.version.as_str())).collect();
     assert_eq!(left, [("003L", "v1"), ("003G", "v1")], "Ada and both reports of Alan moved into the plan");
     assert_eq!(mailbox.len(), 1, "the mailbox's Grace is linked, not copied");
 

@@ -112,7 +112,7 @@ async fn a_large_batch_answers_every_write_in_its_place_on_a_multi_threaded_runt
 async fn large_batch() {
     let dir = tempfile::tempdir().unwrap();
     let c = VdirConnector::new(VdirConfig::new().with_events(dir.path())).unwrap();
-    let key = |i: usize| IdempotencyKey(format!("tdm{i:032x}"));
+    let key = |i: usize| IdempotencyKey::from(format!("tdm{i:032x}"));
     let creates: Vec<WriteOp> =
         (0..40).map(|i| WriteOp::Create { key: key(i), record: event_record(&format!("Event {i}")) }).collect();
     let created: Vec<_> = c.apply(ObjectKind::Event, &creates).await.unwrap().into_iter().map(Result::unwrap).collect();

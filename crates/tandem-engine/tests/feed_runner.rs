@@ -36,7 +36,7 @@ fn change(object: ObjectKind, page: u8) -> Change {
         ObjectKind::Event => ChangeKind::Deleted,
     };
     Change {
-        id: RecordId(format!("{object}-{page}")),
+        id: RecordId::from(format!("{object}-{page}")),
         version: Version::new("v1"),
         modified_at: None,
         sync_key: None,
@@ -80,7 +80,7 @@ async fn started_feed() -> (Engine, Arc<SqliteStore>) {
 
 async fn inbox(store: &SqliteStore, object: ObjectKind) -> Vec<String> {
     let rows = store.feeds().unwrap().feed_inbox("org", object, "005A", 0).await.unwrap().expect("a member");
-    rows.into_iter().map(|r| r.change.id.0).collect()
+    rows.into_iter().map(|r| r.change.id.0.to_string()).collect()
 }
 
 #[tokio::test]

@@ -220,7 +220,7 @@ impl EwsConnector {
     async fn to_change(&self, object: ObjectKind, id: &str, item: &Element) -> Result<Change, ConnectorError> {
         let (item_id, change_key) = map::item_id(item).unwrap_or_else(|| (id.to_owned(), String::new()));
         let modified = item.text_of("LastModifiedTime").and_then(parse_instant);
-        let sync_key = map::key_of(item, &self.config.sync_key).map(IdempotencyKey);
+        let sync_key = map::key_of(item, &self.config.sync_key).map(IdempotencyKey::from);
         let record = match object {
             ObjectKind::Contact => contact::parse(item).map(Record::Contact),
             ObjectKind::Event => match event::parse(item, &self.config.mailbox) {
@@ -347,7 +347,7 @@ impl EwsConnector {
 }
 
 fn invalid(id: &str, reason: String) -> Change {
-    let mut c = Change::deleted(id.to_owned());
+    let mut c = Change::deleted(id);
     c.kind = ChangeKind::Invalid { reason };
     c
 }

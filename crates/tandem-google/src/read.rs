@@ -235,7 +235,7 @@ pub(crate) fn event_change(id: &str, item: &Value, instances: &[Value]) -> Chang
     match mapped {
         Ok(e) => {
             let mut c = Change::upserted(id, str_of(item, "etag").unwrap_or_default(), Record::Event(e));
-            c.sync_key = event::sync_key(item).map(IdempotencyKey);
+            c.sync_key = event::sync_key(item).map(IdempotencyKey::from);
             c
         }
         Err(reason) => invalid(id, reason),
@@ -247,7 +247,7 @@ pub(crate) fn contact_change(id: &str, p: &Value) -> Change {
     match contact::contact_from_json(p) {
         Ok(c) => {
             let mut ch = Change::upserted(id, str_of(p, "etag").unwrap_or_default(), Record::Contact(c));
-            ch.sync_key = contact::sync_key(p).map(IdempotencyKey);
+            ch.sync_key = contact::sync_key(p).map(IdempotencyKey::from);
             ch
         }
         Err(reason) => invalid(id, reason),

@@ -290,11 +290,11 @@ mod tests {
 
     #[test]
     fn event_ids_are_base32hex_and_stable() {
-        let key = IdempotencyKey("pair-1".to_owned());
+        let key = IdempotencyKey::from("pair-1");
         let id = event_id_for(&key);
         assert_eq!(id.len(), 52);
         assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'v').contains(&b)));
         assert_eq!(id, event_id_for(&key));
-        assert_ne!(id, event_id_for(&IdempotencyKey("pair-2".to_owned())));
+        assert_ne!(id, event_id_for(&IdempotencyKey::from("pair-2")));
     }
 }

@@ -30,7 +30,7 @@ pub(crate) fn odata_string(s: &str) -> String {
 fn our_key(value: Option<&str>) -> Option<IdempotencyKey> {
     let v = value?.trim();
     let ok = v.len() == 35 && v.starts_with("tdm") && v[3..].bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then(|| IdempotencyKey(v.to_owned()))
+    ok.then(|| IdempotencyKey::from(v))
 }
 
 fn modified(s: Option<&str>) -> Option<DateTime<Utc>> {
@@ -56,7 +56,7 @@ pub(crate) fn contact_change(row: &Value, property: &str) -> Change {
         Err(reason) => ChangeKind::Invalid { reason },
     };
     Change {
-        id: RecordId(c.id.clone()),
+        id: RecordId::new(&c.id),
         version: Version::new(c.etag.clone().unwrap_or_default()),
         modified_at: modified(c.last_modified_date_time.as_deref()),
         sync_key,
@@ -70,7 +70,7 @@ type PageSeat = Seat<url::Url, Option<Answer>>;
 
 fn invalid(id: String, reason: String) -> Change {
     Change {
-        id: RecordId(id),
+        id: RecordId::from(id),
         version: Version::default(),
         modified_at: None,
         sync_key: None,
@@ -86,7 +86,7 @@ pub(crate) fn event_change(e: &types::Event) -> Change {
         Err(reason) => ChangeKind::Invalid { reason },
     };
     Change {
-        id: RecordId(e.id.clone()),
+        id: RecordId::new(&e.id),
         version: Version::new(e.etag.clone().unwrap_or_default()),
         modified_at: modified(e.last_modified_date_time.as_deref()),
         sync_key: our_key(e.transaction_id.as_deref()),
@@ -261,7 +261,7 @@ impl GraphConnector {
             } else if complete(&row, &["surname", "givenName", "emailAddresses"]) {
                 changes.push(contact_change(&row, &property));
             } else {
-                partial.push(RecordId(id));
+                partial.push(RecordId::from(id));
             }
         }
         if !partial.is_empty() {
@@ -464,7 +464,7 @@ impl GraphConnector {
     }
 
     pub(crate) async fn fetch_events(&self, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
-        let raw: Vec<String> = ids.iter().map(|i| i.0.clone()).collect();
+        let raw: Vec<String> = ids.iter().map(|i| i.0.to_string()).collect();
         let rows = self.fetch_event_rows(&raw).await?;
         Ok(ids
             .iter()
@@ -508,7 +508,7 @@ impl GraphConnector {
         Ok(rows(&answer).first().and_then(|row| {
             let id = row.get("id").and_then(Value::as_str)?;
             let etag = row.get("@odata.etag").and_then(Value::as_str).unwrap_or_default();
-            Some(Written::new(RecordId(id.to_owned()), Version::new(etag)))
+            Some(Written::new(RecordId::from(id), Version::new(etag)))
         }))
     }
 }

@@ -39,13 +39,13 @@ fn written(op: &WriteOp, answer: Result<Answer, ConnectorError>) -> WriteResult 
     match op {
         WriteOp::Delete { id, .. } => Ok(Written::new(id.clone(), Version::default())),
         WriteOp::Update { id, .. } => {
-            Ok(Written::new(RecordId(answer.id().unwrap_or(&id.0).to_owned()), answer.etag()))
+            Ok(Written::new(RecordId::from(answer.id().unwrap_or(&id.0).to_owned()), answer.etag()))
         }
         WriteOp::Create { .. } => {
             let id = answer
                 .id()
                 .ok_or_else(|| ConnectorError::Transient { message: "the created item has no id".to_owned() })?;
-            Ok(Written::new(RecordId(id.to_owned()), answer.etag()))
+            Ok(Written::new(RecordId::from(id), answer.etag()))
         }
     }
 }
@@ -149,14 +149,14 @@ impl GraphConnector {
                         items.push(Item::patch(
                             format!("{mb}/contacts/{}", segment(&id.0)),
                             body,
-                            Some(expected.0.clone()),
+                            Some(expected.0.to_string()),
                         ));
                         Slot::Item(items.len() - 1)
                     }
                     Err(m) => Slot::Done(Err(rejected("UNSUPPORTED_FIELD", m))),
                 },
                 WriteOp::Delete { id, expected } => {
-                    items.push(Item::delete(format!("{mb}/contacts/{}", segment(&id.0)), Some(expected.0.clone())));
+                    items.push(Item::delete(format!("{mb}/contacts/{}", segment(&id.0)), Some(expected.0.to_string())));
                     Slot::Item(items.len() - 1)
                 }
             };
@@ -190,7 +190,7 @@ impl GraphConnector {
         let prefetch: Vec<String> = ops
             .iter()
             .filter_map(|op| match op {
-                WriteOp::Update { id, patch, .. } if touches_series(patch) => Some(id.0.clone()),
+                WriteOp::Update { id, patch, .. } if touches_series(patch) => Some(id.0.to_string()),
                 _ => None,
             })
             .collect();
@@ -229,7 +229,7 @@ impl GraphConnector {
                     Slot::Done(Ok(Written::new(id.clone(), expected.clone())))
                 }
                 WriteOp::Update { id, expected, patch } => {
-                    let now = current.get(&id.0);
+                    let now = current.get(&*id.0);
                     match now {
                         Some(Err(e)) => Slot::Done(Err(e.clone())),
                         Some(Ok((version, _))) if !expected.0.is_empty() && version != expected => {
@@ -253,7 +253,7 @@ impl GraphConnector {
                                     items.push(Item::patch(
                                         format!("{mb}/events/{}", segment(&id.0)),
                                         body,
-                                        Some(expected.0.clone()),
+                                        Some(expected.0.to_string()),
                                     ));
                                     Slot::Item(items.len() - 1)
                                 }
@@ -263,7 +263,7 @@ impl GraphConnector {
                     }
                 }
                 WriteOp::Delete { id, expected } => {
-                    items.push(Item::delete(format!("{mb}/events/{}", segment(&id.0)), Some(expected.0.clone())));
+                    items.push(Item::delete(format!("{mb}/events/{}", segment(&id.0)), Some(expected.0.to_string())));
                     Slot::Item(items.len() - 1)
                 }
             };
@@ -296,7 +296,7 @@ impl GraphConnector {
         let fixes: Vec<SeriesFix> = fixes
             .into_iter()
             .filter_map(|(op, desired)| match results.get(op) {
-                Some(Ok(w)) => Some(SeriesFix { op, master: w.id.0.clone(), desired }),
+                Some(Ok(w)) => Some(SeriesFix { op, master: w.id.0.to_string(), desired }),
                 _ => None,
             })
             .collect();

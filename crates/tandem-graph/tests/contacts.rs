@@ -85,9 +85,9 @@ async fn delta_pages_then_reports_edits_and_removals() {
     w.fake.state().delete_contact(MAILBOX, &ids[7]).unwrap();
     let (changes, cursor, _) = drain(&graph, C, Some(cursor)).await;
     assert_eq!(changes.len(), 2, "{changes:?}");
-    let edited = changes.iter().find(|c| c.id.0 == ids[3]).unwrap();
+    let edited = changes.iter().find(|c| c.id.as_str() == ids[3]).unwrap();
     assert_eq!(record_of(edited).title.as_deref(), Some("Engineer"));
-    assert!(matches!(changes.iter().find(|c| c.id.0 == ids[7]).unwrap().kind, ChangeKind::Deleted));
+    assert!(matches!(changes.iter().find(|c| c.id.as_str() == ids[7]).unwrap().kind, ChangeKind::Deleted));
     let (quiet, _, _) = drain(&graph, C, Some(cursor)).await;
     assert!(quiet.is_empty());
 }

@@ -226,7 +226,7 @@ async fn private_events_round_trip_and_personal_reads_as_normal() {
             .state()
             .seed_event(MAILBOX, json!({"subject": sensitivity, "sensitivity": sensitivity, "start": at(d, "08:00:00", "UTC"), "end": at(d, "09:00:00", "UTC")}))
             .unwrap();
-        assert_eq!(event_of(&fetch(&w, &RecordId(id)).await).privacy, expected, "{sensitivity}");
+        assert_eq!(event_of(&fetch(&w, &RecordId::from(id)).await).privacy, expected, "{sensitivity}");
     }
     let mut e = blank(EventTiming { start: zoned(d, 8, 0, "UTC"), end: zoned(d, 9, 0, "UTC") });
     e.privacy = Privacy::Private;
@@ -269,7 +269,7 @@ async fn a_series_with_an_exception_and_a_cancellation_reads_as_one_record() {
     w.fake.state().delete_event(MAILBOX, &GraphState::occurrence_id(&master, third)).unwrap();
     let (changes, cursor, _) = drain(w.graph.as_ref(), E, None).await;
     assert_eq!(changes.len(), 1, "one record for the series: {changes:?}");
-    assert_eq!(changes[0].id.0, master);
+    assert_eq!(changes[0].id.as_str(), master);
     let e = event_of(&changes[0]);
     let r = e.recurrence.clone().unwrap();
     assert_eq!(r.rules, vec!["FREQ=WEEKLY;BYDAY=MO;COUNT=6"]);
@@ -292,7 +292,7 @@ async fn a_series_with_an_exception_and_a_cancellation_reads_as_one_record() {
     w.fake.state().delete_event(MAILBOX, &master).unwrap();
     let (changes, _, _) = drain(w.graph.as_ref(), E, Some(cursor)).await;
     assert_eq!(changes.len(), 1, "{changes:?}");
-    assert_eq!(changes[0].id.0, master);
+    assert_eq!(changes[0].id.as_str(), master);
     assert!(matches!(changes[0].kind, ChangeKind::Deleted));
 }
 
@@ -418,7 +418,7 @@ async fn the_window_bounds_the_calendar_and_out_of_window_removals_are_not_delet
     w.fake.state().edit_event(MAILBOX, &inside, json!({"subject": "inside, renamed"})).unwrap();
     let (changes, _, _) = drain(w.graph.as_ref(), E, Some(cursor)).await;
     let deleted: Vec<&str> =
-        changes.iter().filter(|c| matches!(c.kind, ChangeKind::Deleted)).map(|c| c.id.0.as_str()).collect();
+        changes.iter().filter(|c| matches!(c.kind, ChangeKind::Deleted)).map(|c| c.id.as_str()).collect();
     assert_eq!(deleted, vec![gone.as_str()], "{changes:?}");
     let upserted: Vec<String> =
         changes.iter().filter(|c| c.record().is_some()).map(|c| event_of(c).subject.unwrap()).collect();
@@ -447,7 +447,7 @@ async fn paging_over_occurrences_reads_a_series_once_and_a_moved_exception_again
         .unwrap();
     let (changes, cursor, pages) = drain(w.graph.as_ref(), E, None).await;
     assert!(pages >= 3, "20 occurrences in pages of 7");
-    assert_eq!(changes.iter().filter(|c| c.id.0 == master).count(), 1, "the series is read once per round");
+    assert_eq!(changes.iter().filter(|c| c.id.as_str() == master).count(), 1, "the series is read once per round");
     assert_eq!(w.fake.state().count("$batch: GET /users/{id}/events/{id}"), 1);
     // An exception moves: only it is reported, and the series is read again.
     let occ = GraphState::occurrence_id(&master, d + Duration::days(4));

@@ -350,7 +350,7 @@ async fn a_412_refetches_and_replans_without_losing_either_edit() {
     let racing = Arc::new(EditBeforeFirstWrite {
         inner: w.graph.clone(),
         fake: w.fake.state().clone(),
-        id: mb_id.0.clone(),
+        id: mb_id.0.to_string(),
         done: AtomicBool::new(false),
     });
     let report = engine.sync_user(&job(&crm, racing), &events_only()).await.unwrap();
@@ -420,7 +420,7 @@ async fn contacts_and_events_writes_share_batches() {
     assert_eq!(subjects.len(), 2);
     for r in events {
         let id = &r.as_ref().unwrap().id;
-        assert!(w.fake.state().events(MAILBOX).iter().any(|e| e["id"].as_str() == Some(id.0.as_str())));
+        assert!(w.fake.state().events(MAILBOX).iter().any(|e| e["id"].as_str() == Some(id.as_str())));
     }
 
     // 15 contact updates and 10 event creates: 25 items, two requests, each object's answers

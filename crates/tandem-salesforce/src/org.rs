@@ -110,7 +110,7 @@ impl OrgFeed for SalesforceFeed {
             .changes
             .iter()
             .filter(|ch| !everyone && !routes.members.contains_key(ch.id.as_str()))
-            .map(|ch| ch.id.0.clone())
+            .map(|ch| ch.id.0.to_string())
             .collect();
         if !unrouted.is_empty() {
             c.route_lookup(object, &unrouted, &mut routes).await.map_err(ApiError::into_connector)?;

@@ -409,7 +409,7 @@ async fn hostile_events_are_quarantined_and_the_rest_syncs() {
     let reason = |id: &str| {
         o.quarantined
             .iter()
-            .find(|q| q.id.0 == id)
+            .find(|q| q.id.as_str() == id)
             .map(|q| q.reason.clone())
             .unwrap_or_else(|| panic!("{id} not quarantined: {report}"))
     };

@@ -232,7 +232,7 @@ async fn unrelated_events_are_kept_or_set_aside() {
 }
 
 fn ids(changes: &[tandem_core::state::Change]) -> Vec<String> {
-    let mut ids: Vec<String> = changes.iter().map(|c| c.id.0.clone()).collect();
+    let mut ids: Vec<String> = changes.iter().map(|c| c.id.0.to_string()).collect();
     ids.sort();
     ids
 }

@@ -60,7 +60,7 @@ async fn creates_are_upserts_on_the_key_so_a_replay_never_duplicates() {
         |r: &[tandem_connector::WriteResult]| r.iter().map(|w| w.as_ref().unwrap().id.clone()).collect::<Vec<_>>();
     assert_eq!(ids(&first), ids(&again));
     let stored = org.fake.get("Contact", first[0].as_ref().unwrap().id.as_str()).unwrap();
-    assert_eq!(stored["Tandem_Sync_Id__c"], key(0).0);
+    assert_eq!(stored["Tandem_Sync_Id__c"], key(0).as_str());
     assert_eq!(stored["OwnerId"], org.fake.user().id);
     // find_by_key settles a create whose answer was lost.
     let found = c.find_by_key(C, &key(1)).await.unwrap().unwrap();

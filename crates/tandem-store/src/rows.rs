@@ -97,14 +97,14 @@ const SIDE_COLUMNS: [[&str; 3]; 2] =
 fn pair_body(row: &impl Cols, pair_id: &str) -> Result<PairState, String> {
     let side = |[id, version, fields]: [&str; 3]| -> Result<SideState, String> {
         Ok(SideState {
-            id: RecordId(text(row, id)?.to_owned()),
-            version: Version(text(row, version)?.to_owned()),
+            id: RecordId::from(text(row, id)?),
+            version: Version::from(text(row, version)?),
             fields: decode_prints(text(row, fields)?).map_err(|e| format!("{fields}: {e}"))?,
         })
     };
     let [crm, mailbox] = SIDE_COLUMNS;
     Ok(PairState {
-        pair_id: IdempotencyKey(pair_id.to_owned()),
+        pair_id: IdempotencyKey::from(pair_id),
         object: parse_object(text(row, "object")?)?,
         crm: side(crm)?,
         mailbox: side(mailbox)?,
@@ -144,7 +144,7 @@ pub(crate) fn unresolved(row: &impl Cols) -> Result<UnresolvedEntry, StoreError>
             user: col(row, "user_id")?,
             object: parse_object(&col::<String>(row, "object")?)?,
             side: parse_side(&col::<String>(row, "side")?)?,
-            record_id: RecordId(record_id.clone()),
+            record_id: RecordId::new(&record_id),
             item: Unresolved {
                 kind: UnresolvedKind::parse(&kind).ok_or_else(|| format!("unknown kind `{kind}`"))?,
                 field: field
@@ -173,7 +173,7 @@ pub(crate) fn quarantine(row: &impl Cols) -> Result<QuarantineEntry, StoreError>
             user: col(row, "user_id")?,
             object: parse_object(&object)?,
             side: parse_side(&side)?,
-            record_id: RecordId(record_id.clone()),
+            record_id: RecordId::new(&record_id),
             reason: col(row, "reason")?,
             since: parse_ts(&since)?,
             detail: merge_approval(detail, col(row, "approved_by")?, col(row, "approved_at")?),
@@ -220,7 +220,7 @@ pub(crate) fn audit(row: &impl Cols) -> Result<(i64, AuditEntry), StoreError> {
             user: col(row, "user_id")?,
             object: parse_object(&object)?,
             side: side.as_deref().map(parse_side).transpose()?,
-            record_id: record_id.map(RecordId),
+            record_id: record_id.map(RecordId::from),
             action: col(row, "action")?,
             outcome: col(row, "outcome")?,
             reason: col(row, "reason")?,

@@ -129,6 +129,6 @@ impl<'a> Planner<'a> {
             },
             reason,
         );
-        self.plan.states.insert(key, NextState::Put(state));
+        self.states.insert(key, NextState::Put(state));
     }
 }

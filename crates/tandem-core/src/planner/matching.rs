@@ -18,9 +18,9 @@ impl<'a> Planner<'a> {
         // Rank 0: one record was created by Tandem from the other. A copy carries the key derived
         // from its source's id; keys embed the source side, so a record's own key can only ever
         // equal the key its copy carries.
-        keys.push((0, IdempotencyKey::derive(self.input.object, seen.side, seen.id).0));
+        keys.push((0, IdempotencyKey::derive(self.input.object, seen.side, seen.id).0.to_string()));
         if let Some(k) = &seen.sync_key {
-            keys.push((0, k.0.clone()));
+            keys.push((0, k.0.to_string()));
         }
         match seen.record() {
             Some(Record::Contact(c)) => {
@@ -306,10 +306,10 @@ impl<'a> Planner<'a> {
             tombstone: None,
         };
         let mut seen = [Some(crm.clone()), Some(mailbox.clone())];
-        let before = self.plan.states.len();
+        let before = self.states.set_count();
         self.emit_pair_writes(&state, &mut seen, writes, "has");
-        if self.plan.states.len() == before {
-            self.plan.states.insert(pair_id, NextState::Put(state));
+        if self.states.set_count() == before {
+            self.states.insert(pair_id, NextState::Put(state));
         }
     }
 }

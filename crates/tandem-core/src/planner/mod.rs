@@ -56,9 +56,12 @@ pub use crate::pair_index::PairIndex;
 
 mod create;
 mod matching;
+mod next_states;
 mod pairs;
 mod shape;
 mod touched;
+
+use next_states::NextStates;
 
 use matching::Candidates;
 use touched::{PairKey, Paired, TouchedPairs};
@@ -117,6 +120,7 @@ fn planned(input: &PlanInput<'_>, taking: bool) -> (Plan, Vec<Taken>) {
     let mut planner = Planner::new(input, &touched);
     planner.taking = taking.then(Vec::new);
     planner.run();
+    planner.plan.states = planner.states.into_map();
     (planner.plan, planner.taking.unwrap_or_default())
 }
 
@@ -329,6 +333,9 @@ struct Planner<'a> {
     /// plan holds an empty record for meanwhile. `None` for [`plan`].
     taking: Option<Vec<Taken>>,
     plan: Plan,
+    /// The next states, moved into `plan` when planning is done ([`NextStates`]: why not as the
+    /// planner goes).
+    states: NextStates,
 }
 
 fn idx(side: Side) -> usize {
@@ -374,6 +381,7 @@ impl<'a> Planner<'a> {
             same_prints: false,
             taking: None,
             plan: Plan::empty(input.object),
+            states: NextStates::default(),
         };
         planner.printed = Side::BOTH.map(|side| {
             let mut keys: Vec<FieldKey> = planner.fields_on(side).cloned().collect();
@@ -486,13 +494,13 @@ impl<'a> Planner<'a> {
                         [&crm, &mailbox].into_iter().flatten().find(|s| s.side == *side).map(|s| s.version.clone());
                     self.decide_pair(&state, crm, mailbox);
                     // The new id must be remembered even when nothing else changed.
-                    if !self.plan.states.contains_key(pair_id) {
+                    if !self.states.contains(pair_id) {
                         let mut next = state;
                         next.synced_at = self.input.now;
                         if let Some(version) = version {
                             next.side_mut(*side).version = version;
                         }
-                        self.plan.states.insert(pair_id.clone(), NextState::Put(next));
+                        self.states.insert(pair_id.clone(), NextState::Put(next));
                     }
                 }
                 None => self.decide_pair(state, crm, mailbox),
@@ -515,6 +523,7 @@ impl<'a> Planner<'a> {
         let linked = self.plan.operations.iter().filter(|op| matches!(op.action, Action::Link { .. })).count();
         let mut room = max.saturating_sub(self.input.mapped_pairs.saturating_add(linked));
         let object = self.input.object;
+        let mut held = HashSet::new();
         for op in &mut self.plan.operations {
             let Action::Create { target, source_id, .. } = &op.action else { continue };
             if room > 0 {
@@ -523,12 +532,13 @@ impl<'a> Planner<'a> {
             }
             let (side, id) = (target.other(), source_id.clone());
             if let Some(pair) = op.pair.take() {
-                self.plan.states.remove(&pair);
+                held.insert(pair);
             }
             op.reason = format!("the user already syncs {max} {object}s, the limit; copied once others stop syncing");
             op.action = Action::Skip { side, id: id.clone() };
             self.plan.over_limit.push((side, id));
         }
+        self.states.remove_all(&held);
     }
 
     /// Records that moved: a record not paired under its id, carrying the key of a live pair
@@ -647,7 +657,7 @@ impl RecordId {
     /// The placeholder id of a record that is about to be created; the engine replaces it with
     /// the id the target assigns.
     pub fn default_pending() -> Self {
-        RecordId(String::new())
+        RecordId(std::sync::Arc::from(""))
     }
 
     /// True for [`RecordId::default_pending`].

@@ -72,7 +72,7 @@ impl<'a> Planner<'a> {
             let seen = [crm, mailbox].into_iter().flatten().find(|s| s.side == survivor);
             match seen {
                 Some(s) if s.record.is_none() => {
-                    self.plan.states.insert(pair_id.clone(), NextState::Remove);
+                    self.states.insert(pair_id.clone(), NextState::Remove);
                 }
                 Some(s) => self.push(
                     Some(pair_id),
@@ -95,7 +95,7 @@ impl<'a> Planner<'a> {
             Side::BOTH.into_iter().filter(|s| seen[idx(*s)].as_ref().is_some_and(|c| c.record.is_none())).collect();
         match deleted.as_slice() {
             [_, _] => {
-                self.plan.states.insert(pair_id.clone(), NextState::Remove);
+                self.states.insert(pair_id.clone(), NextState::Remove);
                 return;
             }
             [side] => {
@@ -398,7 +398,7 @@ impl<'a> Planner<'a> {
         // worth a state write (nor does it make the plan a no-op). Writes always get a state, so
         // the engine records the versions they produce.
         if !planned.is_empty() || !same_but_clock(&next, state) {
-            self.plan.states.insert(pair_id.clone(), NextState::Put(next));
+            self.states.insert(pair_id.clone(), NextState::Put(next));
         }
         self.plan.operations.extend(planned);
     }
@@ -441,7 +441,7 @@ impl<'a> Planner<'a> {
                 Action::Delete { target: survivor, id: survivor_state.id.clone(), expected },
                 format!("deleted on {deleted_on}; deletes propagate {deleted_on} -> {survivor}"),
             );
-            self.plan.states.insert(pair_id.clone(), NextState::Remove);
+            self.states.insert(pair_id.clone(), NextState::Remove);
         } else {
             self.push(
                 Some(pair_id),
@@ -457,7 +457,7 @@ impl<'a> Planner<'a> {
             if let Some(s) = &other {
                 next.side_mut(survivor).version = s.version.clone();
             }
-            self.plan.states.insert(pair_id.clone(), NextState::Put(next));
+            self.states.insert(pair_id.clone(), NextState::Put(next));
         }
     }
 }

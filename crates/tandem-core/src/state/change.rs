@@ -48,7 +48,7 @@ pub struct Change {
 
 impl Change {
     /// An upsert.
-    pub fn upserted(id: impl Into<String>, version: impl Into<String>, record: Record) -> Self {
+    pub fn upserted(id: impl AsRef<str>, version: impl AsRef<str>, record: Record) -> Self {
         Change {
             id: RecordId::new(id),
             version: Version::new(version),
@@ -59,7 +59,7 @@ impl Change {
     }
 
     /// A change known by its new version only (see [`ChangeKind::VersionOnly`]).
-    pub fn version_only(id: impl Into<String>, version: impl Into<String>) -> Self {
+    pub fn version_only(id: impl AsRef<str>, version: impl AsRef<str>) -> Self {
         Change {
             id: RecordId::new(id),
             version: Version::new(version),
@@ -70,7 +70,7 @@ impl Change {
     }
 
     /// A delete.
-    pub fn deleted(id: impl Into<String>) -> Self {
+    pub fn deleted(id: impl AsRef<str>) -> Self {
         Change {
             id: RecordId::new(id),
             version: Version::default(),

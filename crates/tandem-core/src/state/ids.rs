@@ -1,9 +1,55 @@
 //! Identities and versions: the two [`Side`]s, provider record ids and versions, change-feed
 //! cursors, and the idempotency keys that name creates and pairs.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::ObjectKind;
+
+/// Serde for an id held as `Arc<str>`: written as a plain string (as `#[serde(transparent)]`
+/// over a `String` wrote it, so stored states and journals read unchanged), read from borrowed
+/// text without an intermediate `String` where the format allows.
+macro_rules! shared_text_serde {
+    ($name:ident, $what:literal) => {
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Text;
+                impl serde::de::Visitor<'_> for Text {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        Ok($name(Arc::from(v)))
+                    }
+                    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<$name, E> {
+                        Ok($name(Arc::from(v)))
+                    }
+                }
+                deserializer.deserialize_str(Text)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                $name(Arc::from(text))
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                $name(Arc::from(text))
+            }
+        }
+    };
+}
 
 /// The two sides of every Tandem sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -43,14 +89,19 @@ impl std::fmt::Display for Side {
 }
 
 /// A record's id in its own system (Salesforce Id, Graph immutable id, EWS ItemId, Google id).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RecordId(pub String);
+///
+/// Held as shared text (`Arc<str>`): a plan, its journal entry and the next state each hold the
+/// ids of the pairs they touch, and a clone is a reference count instead of a copy (a Graph id
+/// is about 150 bytes, and the planner clones each id it plans three or four times).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordId(pub Arc<str>);
+
+shared_text_serde!(RecordId, "a record id");
 
 impl RecordId {
     /// Wraps a provider id.
-    pub fn new(id: impl Into<String>) -> Self {
-        RecordId(id.into())
+    pub fn new(id: impl AsRef<str>) -> Self {
+        RecordId(Arc::from(id.as_ref()))
     }
 
     /// The id as text.
@@ -66,15 +117,16 @@ impl std::fmt::Display for RecordId {
 }
 
 /// A record's version as its system reports it: an ETag, a change key, a SystemModstamp.
-/// Opaque: only compared for equality.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
-#[serde(transparent)]
-pub struct Version(pub String);
+/// Opaque: only compared for equality. Shared text, as [`RecordId`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Version(pub Arc<str>);
+
+shared_text_serde!(Version, "a record version");
 
 impl Version {
     /// Wraps a provider version string.
-    pub fn new(v: impl Into<String>) -> Self {
-        Version(v.into())
+    pub fn new(v: impl AsRef<str>) -> Self {
+        Version(Arc::from(v.as_ref()))
     }
 
     /// The version as text.
@@ -98,10 +150,12 @@ impl std::fmt::Debug for Cursor {
 
 /// A key that makes a create idempotent. Derived deterministically from the source record, so a
 /// replayed create carries the same key. Lower-case hexadecimal, which is valid in every target:
-/// Salesforce external ids, Graph `transactionId`, Google's base32hex event ids.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IdempotencyKey(pub String);
+/// Salesforce external ids, Graph `transactionId`, Google's base32hex event ids. Shared text, as
+/// [`RecordId`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IdempotencyKey(pub Arc<str>);
+
+shared_text_serde!(IdempotencyKey, "an idempotency key");
 
 impl IdempotencyKey {
     /// The key for creating, on the other side, the counterpart of `source_id` held by `source`.
@@ -111,7 +165,7 @@ impl IdempotencyKey {
         const PREFIX: &str = "tandem/v1/";
         let (object, source) = (object.as_str(), source.as_str());
         let mut input = String::with_capacity(PREFIX.len() + object.len() + source.len() + source_id.0.len() + 2);
-        for part in [PREFIX, object, "/", source, "/", source_id.0.as_str()] {
+        for part in [PREFIX, object, "/", source, "/", &*source_id.0] {
             input.push_str(part);
         }
         let h = xxhash_rust::xxh3::xxh3_128(input.as_bytes());
@@ -121,7 +175,7 @@ impl IdempotencyKey {
         for shift in (0..32).rev() {
             key.push(char::from(HEX[((h >> (shift * 4)) & 0xf) as usize]));
         }
-        IdempotencyKey(key)
+        IdempotencyKey(Arc::from(key))
     }
 
     /// The key as text.

@@ -2,7 +2,7 @@
 //! sorted map and its serde, and cursor redaction.
 
 use super::prints::standard_code;
-use super::{Cursor, FieldPrints, IdempotencyKey, RecordId, Side};
+use super::{Cursor, FieldPrints, IdempotencyKey, RecordId, Side, Version};
 use crate::fields::{FieldKey, STANDARD_FIELDS as STANDARD_KEYS};
 use crate::model::ObjectKind;
 
@@ -17,13 +17,34 @@ fn idempotency_keys_are_derived_as_always() {
                 let input = format!("tandem/v1/{object}/{side}/{id}");
                 let expected = format!("tdm{:032x}", xxhash_rust::xxh3::xxh3_128(input.as_bytes()));
                 let key = IdempotencyKey::derive(object, side, &RecordId::new(id));
-                assert_eq!(key.0, expected, "{input}");
+                assert_eq!(key.as_str(), expected, "{input}");
             }
         }
     }
     // And one written out, for good.
     let key = IdempotencyKey::derive(ObjectKind::Contact, Side::Crm, &RecordId::new("003A"));
-    assert_eq!(key.0, "tdm44c98f07e3c585b92edb59220a7da37a");
+    assert_eq!(key.as_str(), "tdm44c98f07e3c585b92edb59220a7da37a");
+}
+
+/// Ids are shared text now, but stored states and journals hold them as plain JSON strings, as
+/// the `String` newtypes wrote them: the form must not change, and a clone must share the text.
+#[test]
+fn ids_are_plain_strings_on_the_wire_and_shared_in_memory() {
+    let id = RecordId::new("AAMk/ünï\"code");
+    let json = serde_json::to_string(&id).unwrap();
+    assert_eq!(json, r#""AAMk/ünï\"code""#);
+    // Borrowed (no escapes), owned (escapes force a copy) and from a `Value`: all read back.
+    assert_eq!(serde_json::from_str::<RecordId>(&json).unwrap(), id);
+    assert_eq!(serde_json::from_str::<Version>(r#""\"etag-1\"""#).unwrap(), Version::new("\"etag-1\""));
+    assert_eq!(serde_json::from_str::<IdempotencyKey>(r#""tdm00""#).unwrap(), IdempotencyKey::from("tdm00"));
+    assert_eq!(serde_json::from_value::<RecordId>(serde_json::json!("003A")).unwrap(), RecordId::new("003A"));
+    // Anything but a string is refused, with what was expected.
+    let err = serde_json::from_str::<RecordId>("42").unwrap_err().to_string();
+    assert!(err.contains("a record id"), "{err}");
+    assert!(serde_json::from_str::<Version>("null").is_err());
+    // A clone is the same text, not a copy of it.
+    let copy = id.clone();
+    assert!(std::sync::Arc::ptr_eq(&id.0, &copy.0));
 }
 
 #[test]

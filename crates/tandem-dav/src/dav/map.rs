@@ -47,7 +47,7 @@ pub(crate) fn key_of(href: &str) -> Option<IdempotencyKey> {
     let name = href.rsplit('/').next()?;
     let stem = name.strip_suffix(".ics").or_else(|| name.strip_suffix(".vcf"))?;
     let key = stem.strip_prefix(NAME_PREFIX)?;
-    (key.starts_with("tdm") && plain_key(key)).then(|| IdempotencyKey(key.to_owned()))
+    (key.starts_with("tdm") && plain_key(key)).then(|| IdempotencyKey::from(key))
 }
 
 /// Reads a resource's text into a record: `Ok(None)` when it holds no event (a to-do, or a
@@ -148,11 +148,11 @@ mod tests {
 
     #[test]
     fn names_come_from_keys_and_back() {
-        let key = IdempotencyKey("tdm0123456789abcdef0123456789abcdef".to_owned());
+        let key = IdempotencyKey::from("tdm0123456789abcdef0123456789abcdef");
         let name = resource_name(ObjectKind::Event, &key);
         assert_eq!(name, "tandem-tdm0123456789abcdef0123456789abcdef.ics");
         assert_eq!(key_of(&format!("/cal/{name}")), Some(key));
-        let odd = IdempotencyKey("a/b c".to_owned());
+        let odd = IdempotencyKey::from("a/b c");
         let name = resource_name(ObjectKind::Contact, &odd);
         assert!(name.starts_with("tandem-x") && name.ends_with(".vcf") && !name.contains('/'), "{name}");
         assert_eq!(key_of(&name), None);
@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn contacts_get_and_keep_a_uid() {
-        let key = IdempotencyKey("tdmabc".to_owned());
+        let key = IdempotencyKey::from("tdmabc");
         let contact = Contact { family_name: Some("Doe".into()), ..Contact::default() };
         let body = create_body(ObjectKind::Contact, &key, &Record::Contact(contact.clone())).unwrap();
         assert!(body.contains("\r\nUID:tandem-tdmabc\r\n"), "{body}");

@@ -10,7 +10,7 @@ use tandem_core::state::{IdempotencyKey, Version};
 /// rewritten with the same bytes (by vdirsyncer, a backup restore, `touch`) keeps its version and
 /// reads as an echo, and a precondition holds exactly while the content is what the engine saw.
 pub(crate) fn version_of(bytes: &[u8]) -> Version {
-    Version(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes)))
+    Version::from(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes)))
 }
 
 /// Reads one item's text into its record: exactly one event (one `UID`: a master with its
@@ -38,7 +38,7 @@ pub(crate) fn render_new(record: &Record, key: &IdempotencyKey) -> Result<String
         Record::Event(event) => {
             let mut event = event.clone();
             if event.ical_uid.as_deref().is_none_or(str::is_empty) {
-                event.ical_uid = Some(key.0.clone());
+                event.ical_uid = Some(key.0.to_string());
             }
             let empty = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n";
             merge_icalendar(empty, &event).map_err(|e| e.to_string())
@@ -65,13 +65,13 @@ pub(crate) fn stem_for_key(key: &IdempotencyKey) -> String {
     let k = &key.0;
     let safe =
         !k.is_empty() && k.len() <= 100 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if safe { k.clone() } else { format!("key-{:032x}", xxhash_rust::xxh3::xxh3_128(k.as_bytes())) }
+    if safe { k.to_string() } else { format!("key-{:032x}", xxhash_rust::xxh3::xxh3_128(k.as_bytes())) }
 }
 
 /// The idempotency key a file stem was created with, when it is one of Tandem's.
 pub(crate) fn key_of_stem(stem: &str) -> Option<IdempotencyKey> {
     let hex = stem.strip_prefix("tdm")?;
-    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| IdempotencyKey(stem.to_owned()))
+    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| IdempotencyKey::from(stem))
 }
 
 #[cfg(test)]
@@ -85,7 +85,7 @@ mod tests {
     #[test]
     fn keys_become_safe_stems_and_back() {
         let key = IdempotencyKey::derive(ObjectKind::Event, Side::Crm, &RecordId::new("a/b"));
-        assert_eq!(stem_for_key(&key), key.0);
+        assert_eq!(stem_for_key(&key), key.as_str());
         assert_eq!(key_of_stem(&key.0), Some(key));
         let odd = IdempotencyKey("../../etc/passwd".into());
         assert!(stem_for_key(&odd).starts_with("key-"));

@@ -212,7 +212,7 @@ impl Connector for VdirConnector {
     async fn fetch(&self, object: ObjectKind, ids: &[RecordId]) -> Result<Vec<Change>, ConnectorError> {
         let folder = self.folder(object)?;
         let counters = Arc::clone(&self.counters);
-        let names: Vec<String> = ids.iter().map(|id| id.0.clone()).collect();
+        let names: Vec<String> = ids.iter().map(|id| id.0.to_string()).collect();
         file_work(move || Ok(read::load_all(&folder, &names, &counters.reads))).await
     }
 

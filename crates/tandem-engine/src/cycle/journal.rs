@@ -35,7 +35,7 @@ pub(super) struct JournalEntryRef<'a> {
 /// target, record and expected version (the same write planned again gets the same key).
 pub(super) fn intent_key(op: &Operation) -> String {
     match &op.action {
-        Action::Create { key, .. } => key.0.clone(),
+        Action::Create { key, .. } => key.0.to_string(),
         Action::Update { target, id, expected, .. } => format!("update:{target}:{id}:{}", expected.as_str()),
         Action::Delete { target, id, expected } => format!("delete:{target}:{id}:{}", expected.as_str()),
         other => format!("{}:{:?}", other.name(), op.pair),

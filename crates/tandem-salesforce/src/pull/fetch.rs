@@ -33,13 +33,13 @@ impl SalesforceConnector {
         let mut found: HashMap<String, Change> = HashMap::new();
         for chunk in valid.chunks(IN_CHUNK) {
             let q = Query::select(self.mapping.select(object), sobject(object))
-                .and(Cond::one_of(ident("Id"), chunk.iter().map(|id| Literal::Text(id.0.clone())).collect()));
+                .and(Cond::one_of(ident("Id"), chunk.iter().map(|id| Literal::Text(id.0.to_string())).collect()));
             let rows = self.api.query_all_pages(&q.to_soql(), false).await?;
             let attendees = if object == ObjectKind::Event { self.attendees(&rows).await?.0 } else { HashMap::new() };
             for row in &rows {
                 // Rows read by id come in no particular order; each is reported as it is.
                 if let Some(change) = self.row_change(object, row, false, zone, &attendees) {
-                    found.insert(change.id.0.clone(), change);
+                    found.insert(change.id.0.to_string(), change);
                 }
             }
         }

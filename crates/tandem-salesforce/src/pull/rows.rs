@@ -43,7 +43,7 @@ impl SalesforceConnector {
             id: RecordId::new(meta.id),
             version: Version::new(meta.version),
             modified_at: meta.stamp,
-            sync_key: meta.sync_key.map(IdempotencyKey),
+            sync_key: meta.sync_key.map(IdempotencyKey::from),
             kind: match record {
                 Ok(record) => ChangeKind::Upserted { record },
                 Err(reason) => ChangeKind::Invalid { reason },

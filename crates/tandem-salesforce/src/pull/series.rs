@@ -32,7 +32,7 @@ impl SalesforceConnector {
             // A series that is gone is reported by the delete phase; its exceptions are not events.
             changes.extend(read.into_iter().filter(is_series));
         }
-        let ids: Vec<String> = changes.iter().filter(|c| is_series(c)).map(|c| c.id.0.clone()).collect();
+        let ids: Vec<String> = changes.iter().filter(|c| is_series(c)).map(|c| c.id.0.to_string()).collect();
         if ids.is_empty() {
             return Ok(());
         }

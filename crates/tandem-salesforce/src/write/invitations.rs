@@ -22,7 +22,7 @@ impl SalesforceConnector {
         let mut whos: Vec<(usize, String, String)> = Vec::new();
         for (index, note) in notes.iter_mut().enumerate() {
             let Some(Ok(w)) = results[index].as_ref() else { continue };
-            let event = w.id.0.clone();
+            let event = w.id.0.to_string();
             for (attendee, person, parent) in std::mem::take(&mut note.invite) {
                 rows.push(related::invitation(&event, &person, &attendee, parent));
                 owners.push((index, attendee));

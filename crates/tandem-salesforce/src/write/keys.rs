@@ -63,7 +63,7 @@ impl SalesforceConnector {
         key: &IdempotencyKey,
     ) -> Result<Option<Written>, ConnectorError> {
         check_key(key)?;
-        let found = self.keys_lookup(object, std::slice::from_ref(&key.0)).await.map_err(ApiError::into_connector)?;
+        let found = self.keys_lookup(object, &[key.0.to_string()]).await.map_err(ApiError::into_connector)?;
         // Salesforce compares external ids case-insensitively; Tandem's keys are lower-case.
         Ok(found.into_iter().find(|(k, _)| k.eq_ignore_ascii_case(&key.0)).map(|(_, w)| w))
     }

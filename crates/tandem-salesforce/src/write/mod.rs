@@ -200,11 +200,11 @@ impl SalesforceConnector {
                             if let Some(id) = account {
                                 fields.insert("AccountId".to_owned(), Value::String(id));
                             }
-                            fields.insert(key_field.clone(), Value::String(key.0.clone()));
+                            fields.insert(key_field.clone(), Value::String(key.0.to_string()));
                             if let Some(owner) = &self.config.user_id {
                                 fields.insert("OwnerId".to_owned(), Value::String(owner.clone()));
                             }
-                            creates.push(Create { index, key: key.0.clone(), fields });
+                            creates.push(Create { index, key: key.0.to_string(), fields });
                         }
                         Err(reason) => results[index] = Some(Err(rejected("CANNOT_MAP", reason))),
                     }
@@ -260,7 +260,7 @@ impl SalesforceConnector {
                     }) {
                         Ok(fields) => existing.push(Existing {
                             index,
-                            id: id.0.clone(),
+                            id: id.0.to_string(),
                             expected: expected.clone(),
                             fields: Some(fields),
                         }),
@@ -272,7 +272,7 @@ impl SalesforceConnector {
                         results[index] = Some(Err(ConnectorError::NotFound));
                         continue;
                     }
-                    existing.push(Existing { index, id: id.0.clone(), expected: expected.clone(), fields: None });
+                    existing.push(Existing { index, id: id.0.to_string(), expected: expected.clone(), fields: None });
                 }
             }
         }

@@ -37,5 +37,5 @@ fn item_errors_map_onto_the_taxonomy() {
 fn keys_are_checked() {
     assert!(check_key(&IdempotencyKey("tdm0123abc".into())).is_ok());
     assert!(check_key(&IdempotencyKey("x' OR Id != '".into())).is_err());
-    assert!(check_key(&IdempotencyKey(String::new())).is_err());
+    assert!(check_key(&IdempotencyKey::from(String::new())).is_err());
 }

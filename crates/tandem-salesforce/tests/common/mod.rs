@@ -102,9 +102,9 @@ pub(crate) fn news(reported: &mut HashMap<String, Option<String>>, changes: Vec<
     changes
         .into_iter()
         .filter(|c| {
-            let key = c.record().map(|_| c.version.0.clone());
+            let key = c.record().map(|_| c.version.0.to_string());
             let echo = key.as_ref().is_none_or(|v| !v.is_empty()) && reported.get(c.id.as_str()) == Some(&key);
-            reported.insert(c.id.0.clone(), key);
+            reported.insert(c.id.0.to_string(), key);
             !echo
         })
         .collect()

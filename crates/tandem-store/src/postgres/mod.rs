@@ -264,7 +264,7 @@ impl StateStore for PgStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| map_sqlx(&format!("{side} {object} refetch queue"), e))?;
-        Ok(ids.into_iter().map(RecordId).collect())
+        Ok(ids.into_iter().map(RecordId::from).collect())
     }
 
     async fn commit_cycle(&self, user: &str, object: ObjectKind, commit: CycleCommit) -> Result<(), StoreError> {

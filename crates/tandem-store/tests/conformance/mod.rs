@@ -1228,7 +1228,7 @@ fn to(members: &[&str]) -> tandem_store::feed::Recipients {
 }
 
 fn inbox_ids(items: &[tandem_store::feed::InboxItem]) -> Vec<(u64, String, String)> {
-    items.iter().map(|i| (i.seq, i.change.id.0.clone(), i.change.version.as_str().to_owned())).collect()
+    items.iter().map(|i| (i.seq, i.change.id.0.to_string(), i.change.version.as_str().to_owned())).collect()
 }
 
 pub async fn a_feed_page_delivers_to_registered_members_with_its_cursor(b: &dyn Backend) -> TestResult {
