@@ -62,7 +62,7 @@ enum Key {
 /// The hash of an id in the index's tables: xxh3, as the planner's table of touched pairs (its
 /// `id_hash`: unkeyed, as the core takes no randomness, and the ids are ones the providers and
 /// Tandem assign).
-fn hash(id: &str) -> u64 {
+pub(crate) fn hash(id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(id.as_bytes())
 }
 
@@ -92,8 +92,13 @@ impl PairIndex {
 
     /// The slot of the pair whose `key` id is `id`.
     fn find(&self, key: Key, id: &str) -> Option<usize> {
+        self.find_hashed(key, id, hash(id))
+    }
+
+    /// [`Self::find`] for an id whose [`hash`] the caller has computed already.
+    fn find_hashed(&self, key: Key, id: &str, id_hash: u64) -> Option<usize> {
         let slots = &self.slots;
-        self.table(key).find(hash(id), |slot| packed_id(slots, *slot, key) == Some(id.as_bytes())).copied()
+        self.table(key).find(id_hash, |slot| packed_id(slots, *slot, key) == Some(id.as_bytes())).copied()
     }
 
     /// Drops `slot` from the table of `key`, where it is filed under `id`.
@@ -192,14 +197,30 @@ impl PairIndex {
     /// Whether record `id` on `side` is filed under pair `pair`: [`Self::pair_of`] compared in
     /// place, without copying the id out.
     pub fn files_under(&self, side: Side, id: &RecordId, pair: &PairId) -> bool {
-        self.packed(side_key(side), &id.0)
-            .and_then(|packed| Reader::new(packed).nth_bytes(Key::Pair as usize))
-            .is_some_and(|filed| filed == pair.as_str().as_bytes())
+        self.files_under_hashed(side, id.as_str(), hash(id.as_str()), pair)
     }
 
     fn packed(&self, key: Key, id: &str) -> Option<&[u8]> {
-        let slot = self.find(key, id)?;
+        self.packed_hashed(key, id, hash(id))
+    }
+
+    fn packed_hashed(&self, key: Key, id: &str, id_hash: u64) -> Option<&[u8]> {
+        let slot = self.find_hashed(key, id, id_hash)?;
         self.slots.get(slot)?.as_deref()
+    }
+
+    /// [`Self::by_record`] for a record id whose [`hash`] the caller has computed already: the
+    /// planner hashes each changed record's id once for all its lookups (a Graph id is about 150
+    /// bytes).
+    pub(crate) fn by_record_hashed(&self, side: Side, id: &str, id_hash: u64) -> Option<PairState> {
+        self.packed_hashed(side_key(side), id, id_hash).map(unpack)
+    }
+
+    /// [`Self::files_under`] for a record id whose [`hash`] the caller has computed already.
+    pub(crate) fn files_under_hashed(&self, side: Side, id: &str, id_hash: u64, pair: &PairId) -> bool {
+        self.packed_hashed(side_key(side), id, id_hash)
+            .and_then(|packed| Reader::new(packed).nth_bytes(Key::Pair as usize))
+            .is_some_and(|filed| filed == pair.as_str().as_bytes())
     }
 
     /// Number of pairs, tombstones included.

@@ -17,13 +17,12 @@ pub(super) struct TouchedPairs {
     by_mailbox: hashbrown::HashTable<usize>,
 }
 
-/// The hash of the touched pairs' tables: xxh3 (the fingerprints' hash) rather than SipHash,
-/// which took about a tenth of the planner benchmark's time on 150-character Graph ids. Unkeyed,
-/// as the core takes no randomness: the ids are those the providers and Tandem assign, not text a
-/// stranger chooses, so flooding one bucket is not a concern. Tables' order is never observed.
-fn id_hash(id: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
-}
+/// The hash of the touched pairs' tables: the packed index's own (xxh3, the fingerprints' hash,
+/// rather than SipHash, which took about a tenth of the planner benchmark's time on 150-character
+/// Graph ids), so that an id hashed once serves lookups in both. Unkeyed, as the core takes no
+/// randomness: the ids are those the providers and Tandem assign, not text a stranger chooses, so
+/// flooding one bucket is not a concern. Tables' order is never observed.
+use crate::pair_index::hash as id_hash;
 
 impl TouchedPairs {
     /// Every pair of `index` the planner can look at for these changes: the pair holding each
@@ -40,10 +39,12 @@ impl TouchedPairs {
         };
         for (side, changes) in Side::BOTH.into_iter().zip(changes) {
             for change in changes {
-                if touched.by_record(side, &change.id).is_none()
-                    && let Some(pair) = index.by_record(side, &change.id)
+                // Hashed once for the lookups here, in the index and when the pair is filed.
+                let hash = id_hash(change.id.as_str());
+                if touched.by_record_hashed(side, &change.id, hash).is_none()
+                    && let Some(pair) = index.by_record_hashed(side, change.id.as_str(), hash)
                 {
-                    touched.insert(index, pair, Some(side));
+                    touched.insert(index, pair, Some((side, hash)));
                 }
                 if let Some(key) = &change.sync_key
                     && touched.get(key).is_none()
@@ -59,39 +60,57 @@ impl TouchedPairs {
     /// Adds a pair not held yet. Its record ids are filed only where the index files them under
     /// this pair, so that lookups by record id answer as the index does even where two pairs
     /// claim one record (the index points it at the later one). `found_by`: the side whose record
-    /// id the index just answered with this pair, which needs no second lookup.
-    pub(super) fn insert(&mut self, index: &PairIndex, pair: PairState, found_by: Option<Side>) {
-        if self.get(&pair.pair_id).is_some() {
+    /// id the index just answered with this pair, which needs no second lookup, and that id's
+    /// hash.
+    pub(super) fn insert(&mut self, index: &PairIndex, pair: PairState, found_by: Option<(Side, u64)>) {
+        let pair_hash = id_hash(pair.pair_id.as_str());
+        if self.get_hashed(&pair.pair_id, pair_hash).is_some() {
             return;
         }
         let at = self.pairs.len();
-        let files = |side: Side| found_by == Some(side) || index.files_under(side, &pair.side(side).id, &pair.pair_id);
-        let (file_crm, file_mailbox) = (files(Side::Crm), files(Side::Mailbox));
-        let hashes = [id_hash(pair.pair_id.as_str()), id_hash(&pair.crm.id.0), id_hash(&pair.mailbox.id.0)];
+        let side_hash = |side: Side| match found_by {
+            Some((found, hash)) if found == side => hash,
+            _ => id_hash(pair.side(side).id.as_str()),
+        };
+        let hashes = [pair_hash, side_hash(Side::Crm), side_hash(Side::Mailbox)];
+        let files = |side: Side, hash: u64| {
+            found_by.is_some_and(|(found, _)| found == side)
+                || index.files_under_hashed(side, pair.side(side).id.as_str(), hash, &pair.pair_id)
+        };
+        let (file_crm, file_mailbox) = (files(Side::Crm, hashes[1]), files(Side::Mailbox, hashes[2]));
         self.pairs.push(pair);
         let pairs = &self.pairs;
         self.by_pair.insert_unique(hashes[0], at, |i| id_hash(pairs[*i].pair_id.as_str()));
         if file_crm {
-            self.by_crm.insert_unique(hashes[1], at, |i| id_hash(&pairs[*i].crm.id.0));
+            self.by_crm.insert_unique(hashes[1], at, |i| id_hash(pairs[*i].crm.id.as_str()));
         }
         if file_mailbox {
-            self.by_mailbox.insert_unique(hashes[2], at, |i| id_hash(&pairs[*i].mailbox.id.0));
+            self.by_mailbox.insert_unique(hashes[2], at, |i| id_hash(pairs[*i].mailbox.id.as_str()));
         }
     }
 
     pub(super) fn get(&self, pair: &PairId) -> Option<&PairState> {
+        self.get_hashed(pair, id_hash(pair.as_str()))
+    }
+
+    fn get_hashed(&self, pair: &PairId, pair_hash: u64) -> Option<&PairState> {
         let pairs = &self.pairs;
-        self.by_pair.find(id_hash(pair.as_str()), |i| pairs[*i].pair_id == *pair).map(|i| &pairs[*i])
+        self.by_pair.find(pair_hash, |i| pairs[*i].pair_id == *pair).map(|i| &pairs[*i])
     }
 
     pub(super) fn by_record(&self, side: Side, id: &RecordId) -> Option<&PairState> {
+        self.by_record_hashed(side, id, id_hash(id.as_str()))
+    }
+
+    /// [`Self::by_record`] for an id already hashed with [`id_hash`].
+    pub(super) fn by_record_hashed(&self, side: Side, id: &RecordId, id_hash: u64) -> Option<&PairState> {
         let pairs = &self.pairs;
         let table = match side {
             Side::Crm => &self.by_crm,
             Side::Mailbox => &self.by_mailbox,
         };
         // The first pair found for a record id, as the index points each record at one pair.
-        table.find(id_hash(&id.0), |i| pairs[*i].side(side).id == *id).map(|i| &pairs[*i])
+        table.find(id_hash, |i| pairs[*i].side(side).id == *id).map(|i| &pairs[*i])
     }
 }
 
