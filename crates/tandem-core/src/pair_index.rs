@@ -441,19 +441,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// `n` little-endian `u16`s.
-    pub(crate) fn u16s(&mut self, n: usize) -> Box<[u16]> {
-        // Whole arrays rather than indexed bytes: one load per number, no bounds check per byte.
-        let (numbers, _) = self.bytes(n.saturating_mul(2)).as_chunks::<2>();
-        numbers.iter().map(|c| u16::from_le_bytes(*c)).collect()
-    }
-
-    /// `n` little-endian `u64`s.
-    pub(crate) fn u64s(&mut self, n: usize) -> Box<[u64]> {
-        let (numbers, _) = self.bytes(n.saturating_mul(8)).as_chunks::<8>();
-        numbers.iter().map(|c| u64::from_le_bytes(*c)).collect()
-    }
-
     /// The `n`th length-prefixed string from here as bytes, skipping the ones before it; `None`
     /// if the bytes end first (which never happens to what `pack` wrote).
     fn nth_bytes(mut self, n: usize) -> Option<&'a [u8]> {

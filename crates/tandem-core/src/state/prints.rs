@@ -15,15 +15,115 @@ use crate::fields::FieldKey;
 /// small side list) next to the fingerprints, so twenty fields take 200 bytes rather than the 800
 /// of a `Vec<(FieldKey, u64)>` (1.6 KB per contact pair) and a B-tree's more; lookups are binary
 /// searches. Serialised as a JSON object.
+///
+/// Codes and fingerprints share one allocation (`table`): the planner decodes, builds and clones
+/// a few of these for every change it plans, and each allocation (with its free) cost about as
+/// much as comparing the prints.
 #[derive(Clone, Default)]
 pub struct FieldPrints {
-    /// One code per field, in field order: below [`STANDARD_KEYS`]'s length, a standard field;
-    /// above, `STANDARD_KEYS.len()` plus the field's place in `named`.
-    codes: Box<[u16]>,
-    /// The fingerprint of each field, in the same order.
-    prints: Box<[u64]>,
+    /// One code per field, in field order, four to a word (the first in the low bits, unused
+    /// places zero): below [`STANDARD_KEYS`]'s length, a standard field; above,
+    /// `STANDARD_KEYS.len()` plus the field's place in `named`. Then the fingerprint of each
+    /// field, in the same order.
+    table: Box<[u64]>,
+    /// Number of fields.
+    len: usize,
     /// Attendee and custom fields, in no particular order.
     named: Box<[FieldKey]>,
+}
+
+/// Codes per word of a [`FieldPrints`] table.
+const CODES_PER_WORD: usize = 4;
+
+/// Words that hold the codes of `len` fields.
+fn code_words(len: usize) -> usize {
+    len.div_ceil(CODES_PER_WORD)
+}
+
+/// The `i`th code of the code words `words` (zero past them, which no caller asks for).
+fn code_in(words: &[u64], i: usize) -> u16 {
+    let word = words.get(i / CODES_PER_WORD).copied().unwrap_or(0);
+    // Truncation intended: each code is sixteen bits of its word.
+    (word >> (16 * (i % CODES_PER_WORD))) as u16
+}
+
+/// The codes of a table, in order.
+#[derive(Debug, Clone)]
+struct Codes<'a> {
+    words: &'a [u64],
+    front: usize,
+    back: usize,
+}
+
+impl Iterator for Codes<'_> {
+    type Item = u16;
+
+    fn next(&mut self) -> Option<u16> {
+        (self.front < self.back).then(|| {
+            self.front += 1;
+            code_in(self.words, self.front - 1)
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.back - self.front;
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for Codes<'_> {
+    fn next_back(&mut self) -> Option<u16> {
+        (self.front < self.back).then(|| {
+            self.back -= 1;
+            code_in(self.words, self.back)
+        })
+    }
+}
+
+impl ExactSizeIterator for Codes<'_> {}
+
+/// Fills a table entry by entry, sized for the entries expected (grown if more come).
+struct TableBuilder {
+    words: Vec<u64>,
+    capacity: usize,
+    /// Where the prints start: `code_words(capacity)`.
+    prints_at: usize,
+    len: usize,
+}
+
+impl TableBuilder {
+    fn with_capacity(capacity: usize) -> Self {
+        let prints_at = code_words(capacity);
+        TableBuilder { words: vec![0; prints_at + capacity], capacity, prints_at, len: 0 }
+    }
+
+    fn push(&mut self, code: u16, print: u64) {
+        if self.len == self.capacity {
+            self.resize(self.capacity * 2 + CODES_PER_WORD);
+        }
+        self.words[self.len / CODES_PER_WORD] |= u64::from(code) << (16 * (self.len % CODES_PER_WORD));
+        self.words[self.prints_at + self.len] = print;
+        self.len += 1;
+    }
+
+    /// Moves the entries to a table sized for `capacity` (at least `len`).
+    fn resize(&mut self, capacity: usize) {
+        let mut words = vec![0; code_words(capacity) + capacity];
+        let (old_codes, old_prints) = self.words.split_at(code_words(self.capacity));
+        let used = code_words(self.len);
+        words[..used].copy_from_slice(&old_codes[..used]);
+        words[code_words(capacity)..][..self.len].copy_from_slice(&old_prints[..self.len]);
+        self.words = words;
+        self.capacity = capacity;
+        self.prints_at = code_words(capacity);
+    }
+
+    fn finish(mut self, named: Box<[FieldKey]>) -> FieldPrints {
+        if self.len != self.capacity {
+            self.resize(self.len);
+        }
+        FieldPrints { table: self.words.into_boxed_slice(), len: self.len, named }
+    }
 }
 
 // Every field that carries no name, in field order (a test checks it): what `FieldPrints`'
@@ -88,14 +188,48 @@ impl FieldPrints {
         FieldPrints::default()
     }
 
+    /// The codes, in order.
+    fn codes(&self) -> Codes<'_> {
+        Codes { words: &self.table[..code_words(self.len)], front: 0, back: self.len }
+    }
+
+    /// The `i`th code.
+    fn code(&self, i: usize) -> u16 {
+        code_in(&self.table, i)
+    }
+
+    /// The fingerprints, in field order.
+    fn prints(&self) -> &[u64] {
+        &self.table[code_words(self.len)..]
+    }
+
+    /// A map of these codes (`(code, print)` in order) and named fields.
+    fn from_entries(entries: impl ExactSizeIterator<Item = (u16, u64)>, named: Box<[FieldKey]>) -> Self {
+        let mut table = TableBuilder::with_capacity(entries.len());
+        for (code, print) in entries {
+            table.push(code, print);
+        }
+        table.finish(named)
+    }
+
+    /// Where `key` is, or would go: a binary search over the codes.
     fn position(&self, key: &FieldKey) -> Result<usize, usize> {
         let key_code = standard_code(key);
-        self.codes.binary_search_by(|code| cmp_code(&self.named, *code, key, key_code))
+        let (mut low, mut high) = (0, self.len);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match cmp_code(&self.named, self.code(mid), key, key_code) {
+                std::cmp::Ordering::Less => low = mid + 1,
+                std::cmp::Ordering::Greater => high = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(low)
     }
 
     /// The fingerprint of `key`.
     pub fn get(&self, key: &FieldKey) -> Option<&u64> {
-        self.position(key).ok().map(|i| &self.prints[i])
+        self.position(key).ok().map(|i| &self.prints()[i])
     }
 
     /// Whether `key` has a fingerprint.
@@ -106,7 +240,10 @@ impl FieldPrints {
     /// Sets the fingerprint of `key`, returning the previous one.
     pub fn insert(&mut self, key: FieldKey, print: u64) -> Option<u64> {
         match self.position(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.prints[i], print)),
+            Ok(i) => {
+                let at = code_words(self.len) + i;
+                Some(std::mem::replace(&mut self.table[at], print))
+            }
             Err(i) => {
                 let code = match standard_code(&key) {
                     Some(code) => code,
@@ -117,12 +254,13 @@ impl FieldPrints {
                         Self::named_code(self.named.len() - 1)
                     }
                 };
-                let mut codes = std::mem::take(&mut self.codes).into_vec();
-                codes.insert(i, code);
-                self.codes = codes.into_boxed_slice();
-                let mut prints = std::mem::take(&mut self.prints).into_vec();
-                prints.insert(i, print);
-                self.prints = prints.into_boxed_slice();
+                let before = self.codes().zip(self.prints().iter().copied());
+                let entries = before.clone().take(i).chain([(code, print)]).chain(before.skip(i));
+                let mut table = TableBuilder::with_capacity(self.len + 1);
+                for (code, print) in entries {
+                    table.push(code, print);
+                }
+                *self = table.finish(std::mem::take(&mut self.named));
                 None
             }
         }
@@ -139,18 +277,20 @@ impl FieldPrints {
     /// Removes the fingerprint of `key`.
     pub fn remove(&mut self, key: &FieldKey) -> Option<u64> {
         let i = self.position(key).ok()?;
-        let mut codes = std::mem::take(&mut self.codes).into_vec();
-        let code = codes.remove(i);
-        let mut prints = std::mem::take(&mut self.prints).into_vec();
-        let print = prints.remove(i);
-        if let Some(at) = usize::from(code).checked_sub(STANDARD_KEYS.len()) {
-            let mut named = std::mem::take(&mut self.named).into_vec();
+        let (code, print) = (self.code(i), self.prints()[i]);
+        let mut named = std::mem::take(&mut self.named).into_vec();
+        let named_removed = usize::from(code).checked_sub(STANDARD_KEYS.len());
+        if let Some(at) = named_removed {
             named.remove(at);
-            self.named = named.into_boxed_slice();
-            codes.iter_mut().filter(|c| **c > code).for_each(|c| *c -= 1);
         }
-        self.codes = codes.into_boxed_slice();
-        self.prints = prints.into_boxed_slice();
+        let mut table = TableBuilder::with_capacity(self.len - 1);
+        for (at, (c, p)) in self.codes().zip(self.prints().iter().copied()).enumerate() {
+            if at != i {
+                // Named fields after the one removed move one place down.
+                table.push(if named_removed.is_some() && c > code { c - 1 } else { c }, p);
+            }
+        }
+        *self = table.finish(named.into_boxed_slice());
         Some(print)
     }
 
@@ -161,28 +301,30 @@ impl FieldPrints {
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.codes.len()
+        self.len
     }
 
     /// True when there is none.
     pub fn is_empty(&self) -> bool {
-        self.codes.is_empty()
+        self.len == 0
     }
 
     /// Fields and fingerprints, in field order.
     pub fn iter(&self) -> FieldPrintsIter<'_> {
-        FieldPrintsIter { named: &self.named, inner: self.codes.iter().zip(self.prints.iter()) }
+        FieldPrintsIter { named: &self.named, inner: self.codes().zip(self.prints().iter()) }
     }
 
     /// Fields and mutable fingerprints, in field order.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&FieldKey, &mut u64)> {
         let named = &self.named;
-        self.codes.iter().zip(self.prints.iter_mut()).map(move |(code, print)| (key_of(named, *code), print))
+        let (code_words, prints) = self.table.split_at_mut(code_words(self.len));
+        let codes = Codes { words: code_words, front: 0, back: self.len };
+        codes.zip(prints.iter_mut()).map(move |(code, print)| (key_of(named, code), print))
     }
 
     /// The fields, in order.
     pub fn keys(&self) -> impl Iterator<Item = &FieldKey> {
-        self.codes.iter().map(|code| key_of(&self.named, *code))
+        self.codes().map(|code| key_of(&self.named, code))
     }
 
     /// The heap memory the map holds, in bytes (its own allocations and the names of attendee
@@ -196,10 +338,7 @@ impl FieldPrints {
                 _ => 0,
             })
             .sum();
-        std::mem::size_of_val::<[u16]>(&self.codes)
-            + std::mem::size_of_val::<[u64]>(&self.prints)
-            + std::mem::size_of_val::<[FieldKey]>(&self.named)
-            + names
+        std::mem::size_of_val::<[u64]>(&self.table) + std::mem::size_of_val::<[FieldKey]>(&self.named) + names
     }
 }
 
@@ -222,12 +361,15 @@ impl FieldPrints {
     /// print of each is the same field's. `false` can still mean the same fields, with attendee
     /// or custom fields stored in another order.
     pub(crate) fn same_fields(&self, other: &FieldPrints) -> bool {
-        self.codes == other.codes && self.named == other.named
+        // Unused code places are zero in every table, so equal words are equal codes.
+        self.len == other.len
+            && self.table[..code_words(self.len)] == other.table[..code_words(other.len)]
+            && self.named == other.named
     }
 
     /// The prints alone, in field order.
     pub(crate) fn print_values(&self) -> &[u64] {
-        &self.prints
+        self.prints()
     }
 }
 
@@ -236,11 +378,11 @@ impl PrintsWalk<'_> {
     /// order; a key asked for out of order reads as absent.
     pub(crate) fn seek(&mut self, key: &FieldKey) -> Option<u64> {
         let key_code = standard_code(key);
-        let FieldPrints { codes, prints, named } = self.prints;
-        while let Some(code) = codes.get(self.at) {
-            match cmp_code(named, *code, key, key_code) {
+        let fields = self.prints;
+        while self.at < fields.len {
+            match cmp_code(&fields.named, fields.code(self.at), key, key_code) {
                 std::cmp::Ordering::Less => self.at += 1,
-                std::cmp::Ordering::Equal => return prints.get(self.at).copied(),
+                std::cmp::Ordering::Equal => return fields.prints().get(self.at).copied(),
                 std::cmp::Ordering::Greater => return None,
             }
         }
@@ -252,14 +394,14 @@ impl PrintsWalk<'_> {
 #[derive(Debug, Clone)]
 pub struct FieldPrintsIter<'a> {
     named: &'a [FieldKey],
-    inner: std::iter::Zip<std::slice::Iter<'a, u16>, std::slice::Iter<'a, u64>>,
+    inner: std::iter::Zip<Codes<'a>, std::slice::Iter<'a, u64>>,
 }
 
 impl<'a> Iterator for FieldPrintsIter<'a> {
     type Item = (&'a FieldKey, &'a u64);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.inner.next().map(|(code, print)| (key_of(self.named, *code), print))
+        self.inner.next().map(|(code, print)| (key_of(self.named, code), print))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -269,7 +411,7 @@ impl<'a> Iterator for FieldPrintsIter<'a> {
 
 impl DoubleEndedIterator for FieldPrintsIter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.inner.next_back().map(|(code, print)| (key_of(self.named, *code), print))
+        self.inner.next_back().map(|(code, print)| (key_of(self.named, code), print))
     }
 }
 
@@ -318,13 +460,10 @@ impl FromIterator<(FieldKey, u64)> for FieldPrints {
             }
         }
         if codes.len() == entries.len() {
-            let mut prints = Vec::with_capacity(entries.len());
-            prints.extend(entries.iter().map(|(_, print)| *print));
-            return FieldPrints {
-                codes: codes.into_boxed_slice(),
-                prints: prints.into_boxed_slice(),
-                named: Box::default(),
-            };
+            return FieldPrints::from_entries(
+                codes.into_iter().zip(entries.iter().map(|(_, print)| *print)),
+                Box::default(),
+            );
         }
         // Entries already in field order without repeats (prints read back from the store, which
         // wrote them in order) need no sorting: checking is one comparison per entry.
@@ -334,8 +473,7 @@ impl FromIterator<(FieldKey, u64)> for FieldPrints {
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             entries.dedup_by(|later, earlier| later.0 == earlier.0);
         }
-        let mut codes = Vec::with_capacity(entries.len());
-        let mut prints = Vec::with_capacity(entries.len());
+        let mut table = TableBuilder::with_capacity(entries.len());
         let mut named = Vec::new();
         for (key, print) in entries {
             let code = match standard_code(&key) {
@@ -345,14 +483,9 @@ impl FromIterator<(FieldKey, u64)> for FieldPrints {
                     FieldPrints::named_code(named.len() - 1)
                 }
             };
-            codes.push(code);
-            prints.push(print);
+            table.push(code, print);
         }
-        FieldPrints {
-            codes: codes.into_boxed_slice(),
-            prints: prints.into_boxed_slice(),
-            named: named.into_boxed_slice(),
-        }
+        table.finish(named.into_boxed_slice())
     }
 }
 
@@ -368,7 +501,7 @@ impl FieldPrints {
                 _ => 1,
             })
             .sum();
-        varint_len(self.codes.len()) + self.codes.len() * 10 + varint_len(self.named.len()) + names
+        varint_len(self.len) + self.len * 10 + varint_len(self.named.len()) + names
     }
 
     /// Appends the map as bytes, for the packed pair index: the number of fields, their codes
@@ -376,11 +509,11 @@ impl FieldPrints {
     /// the name).
     pub(crate) fn pack_into(&self, out: &mut Vec<u8>) {
         use crate::pair_index::{put_str, put_varint};
-        put_varint(out, self.codes.len());
-        for code in &self.codes {
+        put_varint(out, self.len);
+        for code in self.codes() {
             out.extend_from_slice(&code.to_le_bytes());
         }
-        for print in &self.prints {
+        for print in self.prints() {
             out.extend_from_slice(&print.to_le_bytes());
         }
         put_varint(out, self.named.len());
@@ -406,10 +539,23 @@ impl FieldPrints {
         // Bounded by what is left (ten bytes a field), so a damaged length cannot ask for a huge
         // allocation.
         let n = r.varint().min(r.remaining() / 10);
-        let codes = r.u16s(n);
-        let prints = r.u64s(codes.len());
+        let code_bytes = r.bytes(n * 2);
+        let (prints, _) = r.bytes(code_bytes.len() / 2 * 8).as_chunks::<8>();
         // As many codes as prints, even from cut-off bytes.
-        let codes = if prints.len() < codes.len() { codes[..prints.len()].into() } else { codes };
+        let len = prints.len();
+        let code_bytes = &code_bytes[..len * 2];
+        // The table's words are the bytes as written: four little-endian codes are one
+        // little-endian word, the first code in its low bits (the last word padded with zeros).
+        let mut table = Vec::with_capacity(code_words(len) + len);
+        let (whole, rest) = code_bytes.as_chunks::<8>();
+        table.extend(whole.iter().map(|word| u64::from_le_bytes(*word)));
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            table.push(u64::from_le_bytes(last));
+        }
+        table.extend(prints.iter().map(|print| u64::from_le_bytes(*print)));
+        let highest = code_bytes.as_chunks::<2>().0.iter().map(|code| u16::from_le_bytes(*code)).max();
         let named_len = r.varint().min(n);
         let mut named = Vec::with_capacity(named_len);
         for _ in 0..named_len {
@@ -420,22 +566,21 @@ impl FieldPrints {
             };
             named.push(key);
         }
-        let named = named.into_boxed_slice();
         let limit = STANDARD_KEYS.len() + named.len();
-        if codes.iter().all(|c| usize::from(*c) < limit) {
-            return FieldPrints { codes, prints, named };
+        let read = FieldPrints { table: table.into_boxed_slice(), len, named: named.into_boxed_slice() };
+        if highest.is_none_or(|code| usize::from(code) < limit) {
+            return read;
         }
         // Damaged bytes: drop codes that point past the named fields, so lookups stay in bounds.
-        let (codes, prints): (Vec<u16>, Vec<u64>) =
-            codes.iter().zip(prints.iter()).filter(|(c, _)| usize::from(**c) < limit).map(|(c, p)| (*c, *p)).unzip();
-        FieldPrints { codes: codes.into_boxed_slice(), prints: prints.into_boxed_slice(), named }
+        let kept: Vec<(u16, u64)> =
+            read.codes().zip(read.prints().iter().copied()).filter(|(code, _)| usize::from(*code) < limit).collect();
+        FieldPrints::from_entries(kept.into_iter(), read.named)
     }
 
     /// The prints of fields given in field order without repeats (what collecting them would
     /// sort them into), without sorting or copying the keys of standard fields.
     pub(crate) fn from_sorted<'k>(entries: impl ExactSizeIterator<Item = (&'k FieldKey, u64)>) -> Self {
-        let mut codes = Vec::with_capacity(entries.len());
-        let mut prints = Vec::with_capacity(entries.len());
+        let mut table = TableBuilder::with_capacity(entries.len());
         let mut named = Vec::new();
         let mut last: Option<&FieldKey> = None;
         for (key, print) in entries {
@@ -448,14 +593,9 @@ impl FieldPrints {
                     FieldPrints::named_code(named.len() - 1)
                 }
             };
-            codes.push(code);
-            prints.push(print);
+            table.push(code, print);
         }
-        FieldPrints {
-            codes: codes.into_boxed_slice(),
-            prints: prints.into_boxed_slice(),
-            named: named.into_boxed_slice(),
-        }
+        table.finish(named.into_boxed_slice())
     }
 }
 

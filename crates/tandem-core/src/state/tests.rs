@@ -197,3 +197,53 @@ fn collecting_prints_is_inserting_them_in_turn() {
         prop_assert!(collected.same_fields(&inserted) || collected.keys().any(|k| k.static_name().is_none()));
     });
 }
+
+/// Any run of inserts and removes (standard, attendee and custom fields, across the words that
+/// hold four codes each) leaves the same map as a `BTreeMap` given the same steps; lookups,
+/// iteration both ways, mutation through `iter_mut`, equal codes for equal fields, and the
+/// packed bytes of the pair index all agree with it.
+#[test]
+fn field_prints_follow_a_sorted_map_through_inserts_and_removes() {
+    use proptest::prelude::*;
+    let all: Vec<FieldKey> = STANDARD_KEYS
+        .iter()
+        .cloned()
+        .chain(["a@x.org", "b@x.org", "zoë@x.org"].map(FieldKey::attendee))
+        .chain(["Region__c", "Tier__c"].map(|n| FieldKey::Custom(n.into())))
+        .collect();
+    let step = (0..all.len(), any::<u64>(), any::<bool>());
+    proptest!(|(steps in proptest::collection::vec(step, 0..60))| {
+        let mut model = std::collections::BTreeMap::new();
+        let mut prints = FieldPrints::new();
+        for (i, print, insert) in steps {
+            let key = &all[i];
+            if insert {
+                prop_assert_eq!(prints.insert(key.clone(), print), model.insert(key.clone(), print));
+            } else {
+                prop_assert_eq!(prints.remove(key), model.remove(key));
+            }
+            prop_assert_eq!(prints.len(), model.len());
+        }
+        for key in &all {
+            prop_assert_eq!(prints.get(key), model.get(key));
+            prop_assert_eq!(prints.contains_key(key), model.contains_key(key));
+        }
+        prop_assert!(prints.iter().map(|(k, p)| (k.clone(), *p)).eq(model.clone()));
+        prop_assert!(prints.iter().rev().map(|(k, p)| (k.clone(), *p)).eq(model.clone().into_iter().rev()));
+        // The same fields built afresh, in order: same codes, wherever they came from.
+        let fresh: FieldPrints = model.iter().map(|(k, p)| (k.clone(), p.wrapping_add(1))).collect();
+        prop_assert!(fresh.same_fields(&prints) || prints.keys().any(|k| k.static_name().is_none()));
+        // Packed for the pair index and read back.
+        let mut bytes = Vec::new();
+        prints.pack_into(&mut bytes);
+        prop_assert_eq!(bytes.len(), prints.packed_len());
+        let back = FieldPrints::unpack(&mut crate::pair_index::Reader::new(&bytes));
+        prop_assert_eq!(&back, &prints);
+        prop_assert!(back.same_fields(&prints));
+        // Changed in place.
+        let mut doubled = prints.clone();
+        doubled.iter_mut().for_each(|(_, p)| *p = p.wrapping_mul(2));
+        prop_assert!(doubled.iter().map(|(k, p)| (k.clone(), *p)).eq(model.iter().map(|(k, p)| (k.clone(), p.wrapping_mul(2)))));
+        prop_assert_eq!(prints.print_values().len(), model.len());
+    });
+}
