@@ -1,11 +1,12 @@
 //! New records: match keys, matching a new record to one on the other side, ambiguity, and
 //! linking a match into a pair.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
+use super::field_writes::FieldWrites;
 use super::{Planner, Seen, idx, names};
 use crate::config::ConflictStrategy;
-use crate::fields::{FieldKey, FieldValue, fingerprint};
+use crate::fields::{FieldKey, fingerprint};
 use crate::model::{ObjectKind, Record};
 use crate::plan::{Action, NextState, Resolution};
 use crate::state::{FieldPrints, IdempotencyKey, PairState, RecordId, Side, SideState};
@@ -237,7 +238,7 @@ impl<'a> Planner<'a> {
         // Reconcile fields the two records hold differently.
         let policy = self.input.config.conflicts;
         let records = [crm_rec, mb_rec];
-        let mut writes: [BTreeMap<FieldKey, Option<FieldValue>>; 2] = [BTreeMap::new(), BTreeMap::new()];
+        let mut writes: [FieldWrites; 2] = Default::default();
         let mut differing = Vec::new();
         let shared: Vec<FieldKey> =
             self.fields_on(Side::Crm).filter(|k| self.caps(Side::Mailbox).supports(k)).cloned().collect();

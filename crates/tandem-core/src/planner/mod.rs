@@ -55,6 +55,7 @@ use crate::validate::validate;
 pub use crate::pair_index::PairIndex;
 
 mod create;
+mod field_writes;
 mod matching;
 mod next_states;
 mod pairs;

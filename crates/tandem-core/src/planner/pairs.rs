@@ -1,13 +1,14 @@
 //! Known pairs: echoes, updates both ways, conflicts and their resolution, deletes and the
 //! mass-delete guard.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use super::field_writes::FieldWrites;
 use super::shape::Fitted;
 use super::touched::{PairKey, Paired};
 use super::{Planner, Seen, idx, names, push_names};
 use crate::config::ConflictStrategy;
-use crate::fields::{FieldKey, FieldValue, fingerprint};
+use crate::fields::{FieldKey, fingerprint};
 use crate::model::Record;
 use crate::plan::{Action, FieldChange, NextState, Operation, Resolution};
 use crate::state::{PairState, Side, SideState};
@@ -146,7 +147,7 @@ impl<'a> Planner<'a> {
             changed.iter_mut().for_each(|c| c.retain(|k| !agreed.contains(k)));
         }
 
-        let mut writes: [BTreeMap<FieldKey, Option<FieldValue>>; 2] = [BTreeMap::new(), BTreeMap::new()];
+        let mut writes: [FieldWrites; 2] = Default::default();
         let both_changed = !changed[0].is_empty() && !changed[1].is_empty();
         if both_changed {
             let (Some(crm_rec), Some(mb_rec)) = (records[0], records[1]) else { return };
@@ -172,7 +173,7 @@ impl<'a> Planner<'a> {
         seen: &[Option<Seen<'a>>; 2],
         changed: &[Vec<FieldKey>; 2],
         records: [&Record; 2],
-        writes: &mut [BTreeMap<FieldKey, Option<FieldValue>>; 2],
+        writes: &mut [FieldWrites; 2],
     ) -> bool {
         let policy = self.input.config.conflicts;
         let union: BTreeSet<&FieldKey> = changed[0].iter().chain(&changed[1]).collect();
@@ -268,7 +269,7 @@ impl<'a> Planner<'a> {
         &mut self,
         state: &PairState,
         seen: &mut [Option<Seen<'a>>; 2],
-        mut writes: [BTreeMap<FieldKey, Option<FieldValue>>; 2],
+        mut writes: [FieldWrites; 2],
         why: &str,
     ) {
         let pair_id = &state.pair_id;
