@@ -212,8 +212,9 @@ impl PairIndex {
     /// [`Self::by_record`] for a record id whose [`hash`] the caller has computed already: the
     /// planner hashes each changed record's id once for all its lookups (a Graph id is about 150
     /// bytes).
-    pub(crate) fn by_record_hashed(&self, side: Side, id: &str, id_hash: u64) -> Option<PairState> {
-        self.packed_hashed(side_key(side), id, id_hash).map(unpack)
+    pub(crate) fn by_record_hashed(&self, side: Side, id: &RecordId, id_hash: u64) -> Option<PairState> {
+        // The pair's id on `side` is `id` (that is how it was found): shared, not copied out.
+        self.packed_hashed(side_key(side), id.as_str(), id_hash).map(|packed| unpack_known(packed, Some((side, id))))
     }
 
     /// [`Self::files_under`] for a record id whose [`hash`] the caller has computed already.
@@ -318,10 +319,23 @@ pub(crate) fn pack(pair: &PairState) -> Box<[u8]> {
 /// The bytes only ever come from [`pack`], so they are well formed; should they not be, the
 /// reader yields empty values rather than panic.
 pub(crate) fn unpack(packed: &[u8]) -> PairState {
+    unpack_known(packed, None)
+}
+
+/// [`unpack`], given the record id of one side when the caller holds it already: that id is
+/// shared instead of read out of the bytes into a new allocation.
+fn unpack_known(packed: &[u8], known: Option<(Side, &RecordId)>) -> PairState {
     let mut r = Reader::new(packed);
     let pair_id = IdempotencyKey(r.shared());
-    let crm_id = RecordId(r.shared());
-    let mailbox_id = RecordId(r.shared());
+    let record_id = |side: Side, r: &mut Reader<'_>| match known {
+        Some((known_side, id)) if known_side == side => {
+            r.skip_string();
+            id.clone()
+        }
+        _ => RecordId(r.shared()),
+    };
+    let crm_id = record_id(Side::Crm, &mut r);
+    let mailbox_id = record_id(Side::Mailbox, &mut r);
     let crm_version = Version(r.shared());
     let mailbox_version = Version(r.shared());
     let object = if r.u8() == 1 { ObjectKind::Event } else { ObjectKind::Contact };
@@ -431,6 +445,12 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Moves past the next string.
+    pub(crate) fn skip_string(&mut self) {
+        let n = self.varint();
+        self.bytes(n);
+    }
+
     /// The next string as the shared text ids are held in (one allocation, no `String` first).
     pub(crate) fn shared(&mut self) -> Arc<str> {
         let n = self.varint();
@@ -477,6 +497,26 @@ mod tests {
             synced_at: DateTime::from_timestamp(1_700_000_000, 123).unwrap(),
             tombstone: Some(Side::Mailbox),
         }
+    }
+
+    /// A lookup with the id already hashed finds what `by_record` finds, and the pair it gives
+    /// shares the looked-up id instead of holding a copy; the other side's id is read out as usual.
+    #[test]
+    fn a_hashed_lookup_finds_the_same_pair_and_shares_the_id() {
+        let pairs = [pair(1, "003A", "AAMk1"), pair(2, "003B", "AAMk2")];
+        let index = PairIndex::new(pairs.clone());
+        for p in &pairs {
+            for side in Side::BOTH {
+                let id = &p.side(side).id;
+                let found = index.by_record_hashed(side, id, hash(id.as_str())).unwrap();
+                assert_eq!(found, *p);
+                assert_eq!(Some(&found), index.by_record(side, id).as_ref());
+                assert!(std::sync::Arc::ptr_eq(&found.side(side).id.0, &id.0));
+                assert!(!std::sync::Arc::ptr_eq(&found.side(side.other()).id.0, &p.side(side.other()).id.0));
+            }
+        }
+        let missing = RecordId::new("003Z");
+        assert_eq!(index.by_record_hashed(Side::Crm, &missing, hash(missing.as_str())), None);
     }
 
     #[test]

@@ -324,6 +324,8 @@ struct Planner<'a> {
     /// Per side, `printed` as prints (all zero): their codes, which a record's prints and a
     /// pair's hold when they hold exactly those fields ([`Self::changed_in_field_order`]).
     printed_fields: [FieldPrints; 2],
+    /// Per side, whether it compares and holds attendees ([`Self::attendees_on`]).
+    attendees: [bool; 2],
     /// Per side, whether [`Self::fields_on`] is `printed` already (the synced fields come in field
     /// order unless custom fields are configured out of it): changes are then listed in one walk.
     in_field_order: [bool; 2],
@@ -379,6 +381,7 @@ impl<'a> Planner<'a> {
             printed: [Vec::new(), Vec::new()],
             printed_fields: [FieldPrints::new(), FieldPrints::new()],
             in_field_order: [false, false],
+            attendees: [false, false],
             same_prints: false,
             taking: None,
             plan: Plan::empty(input.object),
@@ -390,6 +393,7 @@ impl<'a> Planner<'a> {
             keys.dedup();
             keys
         });
+        planner.attendees = Side::BOTH.map(|side| planner.holds_attendees(side));
         planner.in_field_order = Side::BOTH.map(|side| planner.fields_on(side).eq(planner.printed[idx(side)].iter()));
         planner.printed_fields =
             Side::BOTH.map(|side| FieldPrints::from_sorted(planner.printed[idx(side)].iter().map(|k| (k, 0))));

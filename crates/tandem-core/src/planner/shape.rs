@@ -55,8 +55,14 @@ impl<'a> Planner<'a> {
         self.synced.contains(key.family())
     }
 
-    /// Whether `side` compares and holds attendees.
+    /// Whether `side` compares and holds attendees: decided once in [`Planner::new`] (it scans
+    /// the synced fields, and every changed record asks twice).
     pub(super) fn attendees_on(&self, side: Side) -> bool {
+        self.attendees[idx(side)]
+    }
+
+    /// [`Self::attendees_on`] worked out from the configuration.
+    pub(super) fn holds_attendees(&self, side: Side) -> bool {
         self.synced.contains(&FieldKey::Attendees) && self.caps(side).supports(&FieldKey::Attendees)
     }
 

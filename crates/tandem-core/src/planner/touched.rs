@@ -42,7 +42,7 @@ impl TouchedPairs {
                 // Hashed once for the lookups here, in the index and when the pair is filed.
                 let hash = id_hash(change.id.as_str());
                 if touched.by_record_hashed(side, &change.id, hash).is_none()
-                    && let Some(pair) = index.by_record_hashed(side, change.id.as_str(), hash)
+                    && let Some(pair) = index.by_record_hashed(side, &change.id, hash)
                 {
                     touched.insert(index, pair, Some((side, hash)));
                 }
