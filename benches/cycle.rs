@@ -317,6 +317,14 @@ mod no_change_cycle {
 /// the 20 µs per change that 50 k changes per second allows for everything; a change also writes
 /// and deletes a journal row and appends an audit row.
 ///
+/// Counted again later that day (eleventh session, same command), after ids became shared text
+/// (`Arc<str>`) and the planner's fourth round (`benches/planner.rs`): `Cycle::run` 4.235 → 3.944
+/// billion instructions (−6.9%; the session's starting binary counted 4.235 on this run, against
+/// 4.218 the session before), the whole process 9.61 → 9.23 billion. Wall time did not show it
+/// that hour: the two binaries alternated twice, `--sample-count 12`, medians 888–984 ms before
+/// and 981–1,020 ms after at K = 10,000 (fastest samples 789–892 and 760–832 ms), with the host
+/// moving the same binary by a tenth or more between runs.
+///
 /// The cycle: a user with 10,000 mapped contact pairs whose CRM
 /// side had K of them edited (a new title each), synced by `Engine::sync_user`: pull (the memory
 /// connector's records are copied out, its zero-latency stand-in for decoding), load the pairs,

@@ -130,10 +130,40 @@
 //! The next step is structural, as the second round found: plan types that share ids instead of
 //! owning copies, and a planner that reads the packed pairs in place.
 //!
-//! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 912 bytes
-//! of data (232 inline, 280 of ids and versions, 400 of prints for 40 fields), 1,032 counting
-//! malloc's rounding of its nine allocations; the prints took 1,600 bytes before (2,064 for the
-//! pair). The whole index at 1,000,000 pairs: **793 bytes per pair resident** (770 of heap, which
+//! **Fourth round (2026-12-07, eleventh session): the structural step, in part.** Counted with
+//! the same callgrind command. Where the instructions went first: copying ids (every clone of a
+//! `RecordId`, `Version` or pair id was an allocation and a copy: about 2,700 instructions a
+//! change), inserting each next state into the plan's B-tree (about 1,500: a 250-byte value
+//! shifted within nodes), hashing the same 150-byte Graph id four times, and allocation and
+//! freeing throughout (`_int_malloc` alone 12.7%). What changed:
+//! - ids are shared text (`Arc<str>`): a clone is a reference count; serialised as before;
+//! - the planner gathers next states in a vector and builds the plan's map once from sorted
+//!   entries (`planner/next_states.rs`);
+//! - each changed record's id is hashed once for its lookups in the pair index and the touched
+//!   pairs, and the pair found shares that id instead of reading a copy out of the packed bytes;
+//! - `FieldPrints` keeps its codes and prints in one allocation (codes four to a word), which the
+//!   packed index's bytes are read into as words;
+//! - a pair's field writes are a sorted vector instead of a B-tree (`planner/field_writes.rs`);
+//! - whether each side holds attendees is decided once per plan, not scanned for twice a change.
+//!
+//! Instructions inside `plan`: contacts (`contacts_1pct`) **746.4 → 575.9 million (−22.8%)**,
+//! about 30,600 → 23,600 a change; events (`events_1pct`) 841.3 → 671.7 million (−20.2%). Allocations per plan of
+//! 100 contact changes (divan's count): 3,034 → 1,680, and 530 → 352 KB. Wall time, binaries before and
+//! after alternated, `--bench cost_per_change::contacts_1pct --sample-count 40`, divan's
+//! medians: in a quiet hour 342–347 k changes/s before and 450–456 k after (at 10,000 pairs),
+//! 289–304 k and 353–400 k (at 100,000), before the last two steps; later in the session the
+//! host's noise moved the same binary by up to a factor of two between runs, and the fastest
+//! samples were 372–376 k before and 481–499 k after. So `plan()` is at about 450 k contact
+//! changes per second on one core, short of 500 k by about a tenth. What is left, per change:
+//! printing the record (about 7,100: 22 fields, JSON written and hashed, which is what a stored
+//! print is), decoding the touched pair (about 3,300: four ids and two tables allocated),
+//! validation (about 2,700), building the operation and next state (about 4,100).
+//!
+//! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 936 bytes
+//! of data (176 inline, 360 of ids and versions with their reference counts, 400 of prints for 40
+//! fields), 1,024 counting malloc's rounding of its seven allocations (912 and 1,032, with nine
+//! allocations, while ids were `String`s; the prints took 1,600 bytes before issue 14, 2,064 for
+//! the pair). The packed index does not hold `PairState`s, so its figure below is unchanged. The whole index at 1,000,000 pairs: **793 bytes per pair resident** (770 of heap, which
 //! `main` also prints), with each pair packed into one allocation and three tables of slot
 //! numbers; 2,053 with three hash maps of whole states and copied ids, 3,135 before that.
 //!
@@ -571,9 +601,9 @@ fn report(n: usize) {
 
 /// Memory per mapped pair (issue 14: under 1 KB): a typical contact pair's `PairState` (its own
 /// size plus the heap its ids, versions and field prints hold), averaged over the templates. The
-/// ids are counted at their length (the fixtures' `format!` leaves spare capacity that a pair
-/// decoded from the store does not have), then with glibc's chunk rounding (8 bytes of header,
-/// 16-byte steps, 32 bytes at least) on each of the pair's nine allocations.
+/// ids are shared text (`Arc<str>`: their bytes and a 16-byte header of counts), then counted with
+/// glibc's chunk rounding (8 bytes of header, 16-byte steps, 32 bytes at least) on each of the
+/// pair's seven allocations (five ids, one table of prints per side).
 fn pair_memory() {
     let templates = support::templates();
     let n = templates.len() as f64;
@@ -582,15 +612,16 @@ fn pair_memory() {
     for i in 0..templates.len() {
         let p = support::pair(i, &templates);
         let strings = [&p.pair_id.0, &p.crm.id.0, &p.crm.version.0, &p.mailbox.id.0, &p.mailbox.version.0];
-        data += strings.iter().map(|s| s.len()).sum::<usize>();
-        rounded += strings.iter().map(|s| chunk(s.len())).sum::<usize>();
+        // An `Arc<str>` allocation: the two reference counts, then the text.
+        let shared = |s: &str| 16 + s.len();
+        data += strings.iter().map(|s| shared(s)).sum::<usize>();
+        rounded += strings.iter().map(|s| chunk(shared(s))).sum::<usize>();
         for side in [&p.crm, &p.mailbox] {
             let heap = side.fields.heap_bytes();
             prints += heap;
             fields += side.fields.len();
-            // Two allocations (codes, prints) for a contact's prints, which name no field.
-            rounded +=
-                chunk(side.fields.len() * 2) + chunk(side.fields.len() * 8) + chunk(heap - side.fields.len() * 10);
+            // One allocation (codes and prints) for a contact's prints, which name no field.
+            rounded += chunk(heap);
         }
     }
     let inline = std::mem::size_of::<PairState>();
