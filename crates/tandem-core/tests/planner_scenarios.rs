@@ -444,6 +444,17 @@ fn a_record_that_moved_is_relinked_under_its_new_id_not_deleted() {
     assert_eq!(state.mailbox.id, RecordId::new("AAMk2"));
     assert_eq!(state.mailbox.version, Version::new("m2"));
 
+    // Moved and nothing else, its version unchanged (read as an echo, so the pair's decision
+    // sets no state): the new id is still remembered, with the version it had.
+    let mut fx = Fx::events();
+    let pair = fx.pair("00U1", &review, "AAMk1", &review);
+    fx.change(Side::Mailbox, Change { sync_key: Some(pair.clone()), ..upsert("AAMk2", "m1", review.clone()) });
+    let plan = fx.plan();
+    assert!(plan.writes().next().is_none(), "{plan}");
+    let state = put(&plan, &pair);
+    assert_eq!(state.mailbox.id, RecordId::new("AAMk2"), "{plan}");
+    assert_eq!(state.mailbox.version, Version::new("m1"));
+
     // Moved and edited: the edit flows to the CRM record.
     let mut fx = Fx::events();
     let pair = fx.pair("00U1", &review, "AAMk1", &review);

@@ -497,9 +497,10 @@ impl<'a> Planner<'a> {
                     );
                     let version =
                         [&crm, &mailbox].into_iter().flatten().find(|s| s.side == *side).map(|s| s.version.clone());
+                    let before = self.states.set_count();
                     self.decide_pair(&state, crm, mailbox);
                     // The new id must be remembered even when nothing else changed.
-                    if !self.states.contains(pair_id) {
+                    if !self.states.set_since(before, pair_id) {
                         let mut next = state;
                         next.synced_at = self.input.now;
                         if let Some(version) = version {
