@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::fields::FieldKey;
 
+mod table;
+
+use table::{Codes, TableBuilder, code_in, code_words};
+
 /// Per-field fingerprints of what one side holds for a mapped record.
 ///
 /// A map from field to fingerprint, kept compact: a pair holds about twenty entries per side and
@@ -30,100 +34,6 @@ pub struct FieldPrints {
     len: usize,
     /// Attendee and custom fields, in no particular order.
     named: Box<[FieldKey]>,
-}
-
-/// Codes per word of a [`FieldPrints`] table.
-const CODES_PER_WORD: usize = 4;
-
-/// Words that hold the codes of `len` fields.
-fn code_words(len: usize) -> usize {
-    len.div_ceil(CODES_PER_WORD)
-}
-
-/// The `i`th code of the code words `words` (zero past them, which no caller asks for).
-fn code_in(words: &[u64], i: usize) -> u16 {
-    let word = words.get(i / CODES_PER_WORD).copied().unwrap_or(0);
-    // Truncation intended: each code is sixteen bits of its word.
-    (word >> (16 * (i % CODES_PER_WORD))) as u16
-}
-
-/// The codes of a table, in order.
-#[derive(Debug, Clone)]
-struct Codes<'a> {
-    words: &'a [u64],
-    front: usize,
-    back: usize,
-}
-
-impl Iterator for Codes<'_> {
-    type Item = u16;
-
-    fn next(&mut self) -> Option<u16> {
-        (self.front < self.back).then(|| {
-            self.front += 1;
-            code_in(self.words, self.front - 1)
-        })
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.back - self.front;
-        (n, Some(n))
-    }
-}
-
-impl DoubleEndedIterator for Codes<'_> {
-    fn next_back(&mut self) -> Option<u16> {
-        (self.front < self.back).then(|| {
-            self.back -= 1;
-            code_in(self.words, self.back)
-        })
-    }
-}
-
-impl ExactSizeIterator for Codes<'_> {}
-
-/// Fills a table entry by entry, sized for the entries expected (grown if more come).
-struct TableBuilder {
-    words: Vec<u64>,
-    capacity: usize,
-    /// Where the prints start: `code_words(capacity)`.
-    prints_at: usize,
-    len: usize,
-}
-
-impl TableBuilder {
-    fn with_capacity(capacity: usize) -> Self {
-        let prints_at = code_words(capacity);
-        TableBuilder { words: vec![0; prints_at + capacity], capacity, prints_at, len: 0 }
-    }
-
-    fn push(&mut self, code: u16, print: u64) {
-        if self.len == self.capacity {
-            self.resize(self.capacity * 2 + CODES_PER_WORD);
-        }
-        self.words[self.len / CODES_PER_WORD] |= u64::from(code) << (16 * (self.len % CODES_PER_WORD));
-        self.words[self.prints_at + self.len] = print;
-        self.len += 1;
-    }
-
-    /// Moves the entries to a table sized for `capacity` (at least `len`).
-    fn resize(&mut self, capacity: usize) {
-        let mut words = vec![0; code_words(capacity) + capacity];
-        let (old_codes, old_prints) = self.words.split_at(code_words(self.capacity));
-        let used = code_words(self.len);
-        words[..used].copy_from_slice(&old_codes[..used]);
-        words[code_words(capacity)..][..self.len].copy_from_slice(&old_prints[..self.len]);
-        self.words = words;
-        self.capacity = capacity;
-        self.prints_at = code_words(capacity);
-    }
-
-    fn finish(mut self, named: Box<[FieldKey]>) -> FieldPrints {
-        if self.len != self.capacity {
-            self.resize(self.len);
-        }
-        FieldPrints { table: self.words.into_boxed_slice(), len: self.len, named }
-    }
 }
 
 // Every field that carries no name, in field order (a test checks it): what `FieldPrints`'
