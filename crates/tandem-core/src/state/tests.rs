@@ -137,18 +137,23 @@ fn cursor_debug_hides_contents() {
     assert!(!format!("{c:?}").contains("secret"));
 }
 
+/// Every standard field, three attendees (one not ASCII) and two custom fields.
+fn every_kind_of_key() -> Vec<FieldKey> {
+    STANDARD_KEYS
+        .iter()
+        .cloned()
+        .chain(["a@x.org", "b@x.org", "zoë@x.org"].map(FieldKey::attendee))
+        .chain(["Region__c", "Tier__c"].map(|n| FieldKey::Custom(n.into())))
+        .collect()
+}
+
 /// A walk answers every key asked for in field order as `get` does, over maps mixing standard,
 /// attendee and custom fields, with asked-for keys missing from the map and map keys never
 /// asked for; and a walk never goes back.
 #[test]
 fn a_walk_in_field_order_answers_as_get_does() {
     use proptest::prelude::*;
-    let all: Vec<FieldKey> = STANDARD_KEYS
-        .iter()
-        .cloned()
-        .chain(["a@x.org", "b@x.org", "zoë@x.org"].map(FieldKey::attendee))
-        .chain(["Region__c", "Tier__c"].map(|n| FieldKey::Custom(n.into())))
-        .collect();
+    let all = every_kind_of_key();
     let n = all.len();
     proptest!(|(held in proptest::collection::vec(any::<bool>(), n), asked in proptest::collection::vec(any::<bool>(), n), print in any::<u64>())| {
         let prints: FieldPrints =
@@ -205,12 +210,7 @@ fn collecting_prints_is_inserting_them_in_turn() {
 #[test]
 fn field_prints_follow_a_sorted_map_through_inserts_and_removes() {
     use proptest::prelude::*;
-    let all: Vec<FieldKey> = STANDARD_KEYS
-        .iter()
-        .cloned()
-        .chain(["a@x.org", "b@x.org", "zoë@x.org"].map(FieldKey::attendee))
-        .chain(["Region__c", "Tier__c"].map(|n| FieldKey::Custom(n.into())))
-        .collect();
+    let all = every_kind_of_key();
     let step = (0..all.len(), any::<u64>(), any::<bool>());
     proptest!(|(steps in proptest::collection::vec(step, 0..60))| {
         let mut model = std::collections::BTreeMap::new();
