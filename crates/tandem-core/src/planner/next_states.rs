@@ -2,7 +2,7 @@
 //! [`Plan::states`](crate::plan::Plan::states) once, at the end.
 //!
 //! Why not insert into the plan's B-tree as the planner goes: a [`NextState`] is a whole pair
-//! state (about 250 bytes inline), and a B-tree insert searches from the root (comparing pair ids
+//! state (about 180 bytes inline), and a B-tree insert searches from the root (comparing pair ids
 //! of 35 bytes that all start alike), shifts values within a node and splits full nodes, about
 //! 1,500 instructions a pair in the planner benchmark, a twentieth of a change's cost. Pushing
 //! onto a vector and building the map in one go from sorted entries moves each state three times
