@@ -152,9 +152,11 @@
 //! after alternated, `--bench cost_per_change::contacts_1pct --sample-count 40`, divan's
 //! medians: in a quiet hour 342–347 k changes/s before and 450–456 k after (at 10,000 pairs),
 //! 289–304 k and 353–400 k (at 100,000), before the last two steps; later in the session the
-//! host's noise moved the same binary by up to a factor of two between runs, and the fastest
-//! samples were 372–376 k before and 481–499 k after. So `plan()` is at about 450 k contact
-//! changes per second on one core, short of 500 k by about a tenth. What is left, per change:
+//! host's noise moved the same binary by up to a factor of two between runs. At the session's end,
+//! in a quieter moment, the first and the final binary alternated three times: medians 340–346 k
+//! before and **476–484 k after** at 10,000 pairs (fastest samples 371–377 k and 502–514 k), and
+//! 170–256 k and 224–367 k at 100,000 pairs. So `plan()` is at about 480 k contact changes per
+//! second on one core, a few percent short of 500 k (its fastest samples pass it). What is left, per change:
 //! printing the record (about 7,100: 22 fields, JSON written and hashed, which is what a stored
 //! print is), decoding the touched pair (about 3,300: four ids and two tables allocated),
 //! validation (about 2,700), building the operation and next state (about 4,100).
