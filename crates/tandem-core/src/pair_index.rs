@@ -183,7 +183,7 @@ impl PairIndex {
 
     /// The pair holding record `id` on `side`.
     pub fn by_record(&self, side: Side, id: &RecordId) -> Option<PairState> {
-        self.packed(side_key(side), &id.0).map(unpack)
+        self.by_record_hashed(side, id, hash(id.as_str()))
     }
 
     /// The id of the pair holding record `id` on `side`, without decoding the pair.

@@ -31,6 +31,18 @@ async fn pair_count_reads_one_row_not_the_pairs() -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Closes the old build's connection and opens the database as this build: the migration runs.
+async fn upgrade(old: SqliteConnection, path: &std::path::Path) -> Result<SqliteStore, StoreError> {
+    sqlx::Connection::close(old).await.map_err(db("close"))?;
+    SqliteStore::open(path).await
+}
+
+/// Closes the store and removes its scratch directory.
+async fn discard(store: SqliteStore, dir: &std::path::Path) -> Result<(), StoreError> {
+    store.close().await;
+    std::fs::remove_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))
+}
+
 /// A scratch folder holding `state.db` as schema version `version` wrote it (every migration up
 /// to it, each recorded), and a connection to it for the test to add rows.
 async fn old_database(version: i64) -> Result<(std::path::PathBuf, std::path::PathBuf, SqliteConnection), StoreError> {
@@ -96,9 +108,8 @@ async fn migrating_from_version_1_counts_the_existing_pairs() -> Result<(), Stor
             .await
             .map_err(db("v1 pairs"))?;
         }
-        sqlx::Connection::close(conn).await.map_err(db("close"))?;
     }
-    let store = SqliteStore::open(&path).await?;
+    let store = upgrade(conn, &path).await?;
     assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
     assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 3);
     assert_eq!(store.pair_count("ada", ObjectKind::Event).await?, 1);
@@ -111,8 +122,7 @@ async fn migrating_from_version_1_counts_the_existing_pairs() -> Result<(), Stor
     };
     store.commit_cycle("ada", ObjectKind::Contact, removal).await?;
     assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 2);
-    store.close().await;
-    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    discard(store, &dir).await?;
     Ok(())
 }
 
@@ -129,8 +139,7 @@ async fn json_prints_of_version_7_read_and_are_packed_when_their_pair_is_committ
     .execute(&mut conn)
     .await
     .map_err(db("v7 pair"))?;
-    sqlx::Connection::close(conn).await.map_err(db("close"))?;
-    let store = SqliteStore::open(&path).await?;
+    let store = upgrade(conn, &path).await?;
     assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
     let id = IdempotencyKey("p1".into());
     let Some(mut pair) = store.pair("ada", ObjectKind::Contact, &id).await? else { panic!("the v7 pair reads") };
@@ -151,8 +160,7 @@ async fn json_prints_of_version_7_read_and_are_packed_when_their_pair_is_committ
         .map_err(db("stored prints"))?;
     assert!(stored.0.starts_with("v2:") && stored.1.starts_with("v2:"), "{stored:?}");
     assert_eq!(store.pair("ada", ObjectKind::Contact, &id).await?, Some(pair));
-    store.close().await;
-    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    discard(store, &dir).await?;
     Ok(())
 }
 
@@ -171,15 +179,13 @@ async fn journal_entries_of_version_8_stay_pending_as_written() -> Result<(), St
     .execute(&mut conn)
     .await
     .map_err(db("v8 intent"))?;
-    sqlx::Connection::close(conn).await.map_err(db("close"))?;
-    let store = SqliteStore::open(&path).await?;
+    let store = upgrade(conn, &path).await?;
     assert_eq!(store.schema_version().await?, 9);
     let pending = store.pending_intents("ada").await?;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].key, "delete:mailbox:m1:w");
     assert_eq!(pending[0].operation.as_str(), operation);
-    store.close().await;
-    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    discard(store, &dir).await?;
     Ok(())
 }
 
@@ -238,8 +244,7 @@ async fn the_background_checkpointer_copies_commits_into_the_database_file() -> 
     assert!(committed < before + 500_000, "the commit checkpointed by itself: {before} -> {committed} bytes");
     assert!(checkpointed >= before + 500_000, "no checkpoint copied the commit: {before} -> {checkpointed} bytes");
     assert_eq!(store.pair_count("ada", ObjectKind::Contact).await?, 2000);
-    store.close().await;
-    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    discard(store, &dir).await?;
     Ok(())
 }
 
@@ -256,9 +261,8 @@ async fn migrating_from_version_4_keeps_the_quarantine_and_adds_history() -> Res
         .execute(&mut conn)
         .await
         .map_err(db("v4 quarantine"))?;
-        sqlx::Connection::close(conn).await.map_err(db("close"))?;
     }
-    let store = SqliteStore::open(&path).await?;
+    let store = upgrade(conn, &path).await?;
     assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
     let q = store.quarantine("ada").await?;
     assert_eq!(q.len(), 1);
@@ -307,8 +311,7 @@ async fn migrating_from_version_4_keeps_the_quarantine_and_adds_history() -> Res
     assert_eq!(kept[0].operations_omitted, 7);
     assert_eq!(store.cycles("bob", 10).await?, vec![bob]);
     assert_eq!(store.users().await?, vec!["ada".to_owned(), "bob".to_owned()]);
-    store.close().await;
-    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    discard(store, &dir).await?;
     Ok(())
 }
 
@@ -392,8 +395,7 @@ async fn journal_writes_queued_together_share_one_transaction_and_all_become_dur
         let keys: Vec<String> = store.pending_intents(u).await?.into_iter().map(|i| i.key).collect();
         assert_eq!(keys, (0..3).map(|i| format!("tdm-{u}-{i}")).collect::<Vec<_>>(), "{u}");
     }
-    store.close().await;
-    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    discard(store, &dir).await?;
     Ok(())
 }
 
