@@ -49,6 +49,11 @@ pub struct PairIndex {
     by_pair: HashTable<usize>,
     by_crm: HashTable<usize>,
     by_mailbox: HashTable<usize>,
+    /// Whether a record id was ever filed under a second pair while the first still held it
+    /// (two pairs claiming one record, which sync never makes but a store can hold). Until
+    /// then every pair's own record ids are filed under it, which spares the planner a
+    /// lookup per touched pair ([`Self::files_own_id_hashed`]).
+    repointed: bool,
 }
 
 /// Which id of a packed pair a table is keyed by: its place among the first three strings.
@@ -124,7 +129,11 @@ impl PairIndex {
             Key::Mailbox => &mut self.by_mailbox,
         };
         match table.entry(hash(id), |s| packed_id(slots, *s, key) == Some(id.as_bytes()), hasher) {
-            hashbrown::hash_table::Entry::Occupied(mut entry) => *entry.get_mut() = slot,
+            hashbrown::hash_table::Entry::Occupied(mut entry) => {
+                // Only the pair's own earlier slot was unfiled before; another pair loses the id.
+                self.repointed |= *entry.get() != slot;
+                *entry.get_mut() = slot;
+            }
             hashbrown::hash_table::Entry::Vacant(entry) => {
                 entry.insert(slot);
             }
@@ -213,8 +222,21 @@ impl PairIndex {
     /// planner hashes each changed record's id once for all its lookups (a Graph id is about 150
     /// bytes).
     pub(crate) fn by_record_hashed(&self, side: Side, id: &RecordId, id_hash: u64) -> Option<PairState> {
-        // The pair's id on `side` is `id` (that is how it was found): shared, not copied out.
-        self.packed_hashed(side_key(side), id.as_str(), id_hash).map(|packed| unpack_known(packed, Some((side, id))))
+        self.find_record_hashed(side, id, id_hash).map(FoundPair::decode)
+    }
+
+    /// The pair holding record `id` on `side`, found but not decoded yet: a caller looking up
+    /// many records finds them all before decoding any, so that the processor overlaps the
+    /// lookups' cache misses (each one waits on three or four reads in a row: the table's
+    /// control bytes, its slot number, the slot, the pair's bytes) instead of taking them one
+    /// decode apart.
+    pub(crate) fn find_record_hashed<'i>(
+        &'i self,
+        side: Side,
+        id: &'i RecordId,
+        id_hash: u64,
+    ) -> Option<FoundPair<'i>> {
+        self.packed_hashed(side_key(side), id.as_str(), id_hash).map(|packed| FoundPair { packed, side, id })
     }
 
     /// [`Self::files_under`] for a record id whose [`hash`] the caller has computed already.
@@ -222,6 +244,15 @@ impl PairIndex {
         self.packed_hashed(side_key(side), id, id_hash)
             .and_then(|packed| Reader::new(packed).nth_bytes(Key::Pair as usize))
             .is_some_and(|filed| filed == pair.as_str().as_bytes())
+    }
+
+    /// Whether `pair`, as this index holds it, has its own record id on `side` filed under it:
+    /// [`Self::files_under_hashed`] for that id, answered without a lookup while no id has been
+    /// filed under a second pair. `id_hash` is the [`hash`] of that record id.
+    pub(crate) fn files_own_id_hashed(&self, side: Side, pair: &PairState, id_hash: u64) -> bool {
+        // Every insert files all three of a pair's ids and a removal unfiles only ids filed
+        // under the removed pair, so without a re-pointing each live pair holds its own ids.
+        !self.repointed || self.files_under_hashed(side, pair.side(side).id.as_str(), id_hash, &pair.pair_id)
     }
 
     /// Number of pairs, tombstones included.
@@ -270,6 +301,21 @@ fn side_key(side: Side) -> Key {
 
 /// The id of `key` inside the pair packed in `slot`, as bytes (compared and hashed as such: no
 /// UTF-8 check on every probe).
+/// A pair [`PairIndex::find_record_hashed`] found by one of its record ids.
+pub(crate) struct FoundPair<'i> {
+    packed: &'i [u8],
+    side: Side,
+    id: &'i RecordId,
+}
+
+impl FoundPair<'_> {
+    /// The pair's state. Its id on the side it was found by is the looked-up id, shared rather
+    /// than copied out of the bytes.
+    pub(crate) fn decode(self) -> PairState {
+        unpack_known(self.packed, Some((self.side, self.id)))
+    }
+}
+
 fn packed_id(slots: &[Option<Box<[u8]>>], slot: usize, key: Key) -> Option<&[u8]> {
     let packed = slots.get(slot)?.as_deref()?;
     Reader::new(packed).nth_bytes(key as usize)
@@ -564,6 +610,45 @@ mod tests {
         // Removing the first pair leaves the record filed under the second.
         index.remove(&first.pair_id);
         assert_eq!(index.by_record(Side::Crm, &RecordId::new("00U1")), Some(second));
+    }
+
+    proptest! {
+        /// Whether a pair holds its own record ids, answered without a lookup until an id is
+        /// filed under a second pair, is what the lookup answers, after any run of inserts
+        /// (replacing pairs, moving ids, two pairs claiming one record) and removals.
+        #[test]
+        fn a_pair_holds_its_own_ids_as_the_lookup_says(
+            steps in proptest::collection::vec((0usize..6, 0usize..4, 0usize..4, any::<bool>()), 1..40),
+        ) {
+            let mut index = PairIndex::default();
+            let mut claimed = false;
+            for (n, crm, mailbox, remove) in steps {
+                let p = pair(n, &format!("00U{crm}"), &format!("AAMk{mailbox}"));
+                if remove {
+                    index.remove(&p.pair_id);
+                } else {
+                    // Another live pair holding one of these record ids is about to lose it.
+                    claimed |= index.iter().any(|q| {
+                        q.pair_id != p.pair_id
+                            && Side::BOTH.into_iter().any(|side| {
+                                q.side(side).id == p.side(side).id && index.files_under(side, &q.side(side).id, &q.pair_id)
+                            })
+                    });
+                    index.insert(p);
+                }
+                prop_assert_eq!(index.repointed, claimed);
+                for q in index.iter() {
+                    for side in Side::BOTH {
+                        let id = q.side(side).id.as_str();
+                        prop_assert_eq!(
+                            index.files_own_id_hashed(side, &q, hash(id)),
+                            index.files_under(side, &q.side(side).id, &q.pair_id),
+                            "{:?} {}", side, q.pair_id
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
