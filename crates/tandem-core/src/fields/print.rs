@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use chrono::{Datelike as _, NaiveDate, NaiveDateTime, Timelike as _};
 use serde::Serialize;
 
 #[cfg(doc)]
@@ -12,7 +13,7 @@ use super::key::FieldKey;
 use super::value::{FieldValue, fingerprint};
 use crate::byte_scan::Special;
 use crate::model::{
-    AddressKind, Attendee, EmailAddress, EventTime, EventTiming, PostalAddress, Privacy, Record, ShowAs,
+    AddressKind, Attendee, EmailAddress, EventTime, EventTiming, Person, PostalAddress, Privacy, Record, ShowAs,
 };
 
 impl Record {
@@ -36,6 +37,7 @@ impl Record {
                 }
                 FieldKey::Emails => emails_print(&c.emails),
                 FieldKey::Address(kind) => addresses_print(c.addresses.iter().filter(|a| a.kind == *kind)),
+                FieldKey::Birthday => c.birthday.map_or(0, date_print),
                 _ => fingerprint(self.get(key).as_ref()),
             },
             (Record::Event(e), key) => match key {
@@ -46,6 +48,7 @@ impl Record {
                 FieldKey::Timing => timing_print(&e.timing),
                 FieldKey::Privacy => unit_print("privacy", privacy_name(e.privacy)),
                 FieldKey::ShowAs => unit_print("show_as", show_as_name(e.show_as)),
+                FieldKey::Organizer => e.organizer.as_ref().map_or(0, person_print),
                 FieldKey::Attendee(email) => {
                     // As `event_get` finds it, printed as `FieldValue::fingerprint` canonicalises
                     // one attendee: its address alone, lower-cased.
@@ -233,19 +236,26 @@ fn timing_print(timing: &EventTiming) -> u64 {
     /// One `EventTime`, as its derived `Serialize` writes it (internally tagged, fields in
     /// declaration order; chrono writes dates and times in their `Debug` form).
     fn push_time(out: &mut Vec<u8>, time: &EventTime) -> Option<()> {
-        use std::io::Write as _;
         match (time, time.instant()) {
             (EventTime::Zoned { .. }, Some(at)) => {
-                write!(out, r#"{{"type":"zoned","local":"{:?}","zone":"UTC"}}"#, at.naive_utc()).ok()
+                out.extend_from_slice(br#"{"type":"zoned","local":""#);
+                push_date_time(out, &at.naive_utc());
+                out.extend_from_slice(br#"","zone":"UTC"}"#);
             }
             (EventTime::Zoned { local, zone }, None) => {
-                write!(out, r#"{{"type":"zoned","local":"{local:?}","zone":"#).ok()?;
+                out.extend_from_slice(br#"{"type":"zoned","local":""#);
+                push_date_time(out, local);
+                out.extend_from_slice(br#"","zone":"#);
                 push_json_str(out, zone)?;
                 out.push(b'}');
-                Some(())
             }
-            (EventTime::AllDay { date }, _) => write!(out, r#"{{"type":"all_day","date":"{date:?}"}}"#).ok(),
+            (EventTime::AllDay { date }, _) => {
+                out.extend_from_slice(br#"{"type":"all_day","date":""#);
+                push_date(out, *date);
+                out.extend_from_slice(br#""}"#);
+            }
         }
+        Some(())
     }
     let written = written_print(|out| {
         out.extend_from_slice(br#"{"type":"timing","value":{"start":"#);
@@ -256,6 +266,89 @@ fn timing_print(timing: &EventTiming) -> u64 {
         Some(())
     });
     written.unwrap_or_else(|| FieldValue::Timing(timing.clone()).fingerprint())
+}
+
+/// The print of `FieldValue::Date(date)` (a contact's birthday).
+fn date_print(date: NaiveDate) -> u64 {
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"date","value":""#);
+        push_date(out, date);
+        out.extend_from_slice(br#""}"#);
+        Some(())
+    });
+    written.unwrap_or_else(|| FieldValue::Date(date).fingerprint())
+}
+
+/// The print of `FieldValue::Person` (an event's organizer) as a fingerprint canonicalises it:
+/// the address trimmed and lower-cased, the name as it is.
+fn person_print(person: &Person) -> u64 {
+    let written = written_print(|out| {
+        out.extend_from_slice(br#"{"type":"person","value":{"email":"#);
+        push_json_str(out, &canonical_address(&person.email))?;
+        out.extend_from_slice(br#","name":"#);
+        match &person.name {
+            Some(name) => push_json_str(out, name)?,
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}}");
+        Some(())
+    });
+    written.unwrap_or_else(|| FieldValue::Person(person.clone()).fingerprint())
+}
+
+/// Appends two decimal digits of `n` (below 100).
+fn push_two_digits(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
+}
+
+/// Appends `date` as chrono's `Debug` writes it (what serde_json writes for a `NaiveDate`):
+/// `YYYY-MM-DD`, a year outside 0–9999 signed and at least four digits.
+fn push_date(out: &mut Vec<u8>, date: NaiveDate) {
+    let year = date.year();
+    if (0..=9999).contains(&year) {
+        // `year` is within 0..=9999, so both halves are below 100.
+        push_two_digits(out, year.unsigned_abs() / 100);
+        push_two_digits(out, year.unsigned_abs() % 100);
+    } else {
+        use std::io::Write as _;
+        // Writing to a vector cannot fail.
+        let _ = write!(out, "{year:+05}");
+    }
+    out.push(b'-');
+    push_two_digits(out, date.month());
+    out.push(b'-');
+    push_two_digits(out, date.day());
+}
+
+/// Appends `at` as chrono's `Debug` writes it: the date, `T`, `HH:MM:SS`, and a fraction of
+/// three, six or nine digits when there is one (a leap second as second 60).
+fn push_date_time(out: &mut Vec<u8>, at: &NaiveDateTime) {
+    push_date(out, at.date());
+    out.push(b'T');
+    let time = at.time();
+    let (second, nano) = match time.nanosecond() {
+        n if n >= 1_000_000_000 => (time.second() + 1, n - 1_000_000_000),
+        n => (time.second(), n),
+    };
+    push_two_digits(out, time.hour());
+    out.push(b':');
+    push_two_digits(out, time.minute());
+    out.push(b':');
+    push_two_digits(out, second);
+    let (fraction, digits) = match nano {
+        0 => return,
+        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+        n if n % 1_000 == 0 => (n / 1_000, 6),
+        n => (n, 9),
+    };
+    out.push(b'.');
+    let start = out.len();
+    out.resize(start + digits, b'0');
+    let mut rest = fraction;
+    for place in out[start..].iter_mut().rev() {
+        *place = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
 }
 
 /// [`Privacy`] as serde names it (snake case).

@@ -270,6 +270,68 @@ proptest::proptest! {
     }
 }
 
+use proptest::strategy::Strategy as _;
+
+proptest::proptest! {
+    /// Birthdays, organizers and timings written by hand print as their serialised values: any
+    /// date chrono holds (years far outside 0–9999 take the signed form), any time of day with
+    /// or without a fraction of any precision, leap seconds, in a zone that is not known (its
+    /// local time is written as it is) and as all-day dates.
+    #[test]
+    fn dates_times_and_people_written_by_hand_equal_the_serialised_ones(
+        days in proptest::prop_oneof![-95_000_000i32..95_000_000, -400_000i32..400_000, 700_000i32..740_000, 3_640_000i32..3_660_000],
+        seconds in 0u32..86_400,
+        nano in proptest::prop_oneof![
+            proptest::strategy::Just(0u32),
+            (0u32..1_000).prop_map(|ms| ms * 1_000_000),
+            (0u32..1_000_000).prop_map(|us| us * 1_000),
+            0u32..2_000_000_000,
+        ],
+        email in "[a-zA-Z@. \"é]{0,12}",
+        name in proptest::option::of("[a-zA-Z \"\n]{0,8}"),
+    ) {
+        use crate::model::Person;
+        let Some(date) = NaiveDate::from_num_days_from_ce_opt(days) else { return Ok(()) };
+        // A leap second only at the end of a minute, as chrono allows it.
+        let nano = if nano >= 1_000_000_000 && seconds % 60 != 59 { nano - 1_000_000_000 } else { nano };
+        let Some(time) = chrono::NaiveTime::from_num_seconds_from_midnight_opt(seconds, nano) else { return Ok(()) };
+        let contact = Record::Contact(Contact { birthday: Some(date), ..Contact::default() });
+        proptest::prop_assert_eq!(
+            contact.print(&FieldKey::Birthday),
+            fingerprint(contact.get(&FieldKey::Birthday).as_ref())
+        );
+        let local = date.and_time(time);
+        let timing = EventTiming {
+            start: EventTime::Zoned { local, zone: "Mars/Base".to_owned() },
+            end: EventTime::AllDay { date },
+        };
+        let organizer = Person { email, name };
+        let event = Record::Event(Event {
+            subject: None,
+            description: None,
+            location: None,
+            timing,
+            recurrence: None,
+            organizer: Some(organizer),
+            attendees: vec![],
+            privacy: Privacy::Normal,
+            show_as: ShowAs::Busy,
+            categories: vec![],
+            crm_links: vec![],
+            ical_uid: None,
+            custom: Default::default(),
+        });
+        for key in [FieldKey::Timing, FieldKey::Organizer] {
+            proptest::prop_assert_eq!(event.print(&key), fingerprint(event.get(&key).as_ref()), "{:?}", event.get(&key));
+        }
+        let utc = Record::Event(Event {
+            timing: EventTiming { start: EventTime::utc(local), end: EventTime::utc(local) },
+            ..event_of(&event)
+        });
+        proptest::prop_assert_eq!(utc.print(&FieldKey::Timing), fingerprint(utc.get(&FieldKey::Timing).as_ref()));
+    }
+}
+
 #[test]
 fn fingerprints_are_stable_and_distinguish_values() {
     let a = FieldValue::Text("Ada".into());
