@@ -213,6 +213,43 @@ pub enum EventTime {
     },
 }
 
+/// The IANA zone of this name. The last few names looked up on each thread are remembered: the
+/// planner asks for every timed event's zone several times (validation, prints, matching), one
+/// user's events are in a handful of zones, and finding a name among chrono-tz's ~600 hashes it
+/// with SipHash, about as much work as printing one of the event's fields.
+pub(crate) fn zone_named(name: &str) -> Option<chrono_tz::Tz> {
+    /// How many zones each thread remembers; the oldest is forgotten first.
+    const REMEMBERED: usize = 8;
+    /// The zones remembered, and where the next one goes.
+    type Remembered = (Vec<(String, chrono_tz::Tz)>, usize);
+    thread_local! {
+        static ZONES: std::cell::RefCell<Remembered> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+    }
+    let remembered = |zones: &std::cell::RefCell<Remembered>| {
+        zones.try_borrow().ok()?.0.iter().find(|(known, _)| known == name).map(|(_, tz)| *tz)
+    };
+    if let Some(tz) = ZONES.try_with(remembered).ok().flatten() {
+        return Some(tz);
+    }
+    let tz: chrono_tz::Tz = name.parse().ok()?;
+    // A thread being torn down (no storage left) or a nested borrow just does not remember.
+    let _ = ZONES.try_with(|zones| {
+        let Ok(mut zones) = zones.try_borrow_mut() else { return };
+        let (known, next) = &mut *zones;
+        match known.get_mut(*next) {
+            // The forgotten name's buffer is reused.
+            Some((old, old_tz)) => {
+                old.clear();
+                old.push_str(name);
+                *old_tz = tz;
+            }
+            None => known.push((name.to_owned(), tz)),
+        }
+        *next = (*next + 1) % REMEMBERED;
+    });
+    Some(tz)
+}
+
 impl EventTime {
     /// A zoned time in UTC.
     pub fn utc(local: NaiveDateTime) -> Self {
@@ -226,7 +263,7 @@ impl EventTime {
         use chrono::TimeZone;
         match self {
             EventTime::Zoned { local, zone } => {
-                let tz: chrono_tz::Tz = zone.parse().ok()?;
+                let tz = zone_named(zone)?;
                 tz.from_local_datetime(local).earliest().map(|t| t.with_timezone(&chrono::Utc))
             }
             EventTime::AllDay { date } => Some(date.and_time(chrono::NaiveTime::MIN).and_utc()),
@@ -593,6 +630,20 @@ mod map_as_entries {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The remembered zone answers as a fresh lookup does, whatever names came before: repeats,
+    /// changes, unknown names, names differing only in case, and the empty name.
+    #[test]
+    fn a_remembered_zone_is_the_zone_of_that_name() {
+        let mut names =
+            vec!["Europe/Paris", "Europe/Paris", "UTC", "Mars/Base", "europe/paris", "Europe/Paris", "", "UTC"];
+        // More zones than are remembered, so that some are forgotten and their places reused.
+        names.extend(["Asia/Tokyo", "Europe/London", "America/New_York", "Australia/Sydney", "Asia/Kolkata"]);
+        names.extend(["America/Los_Angeles", "Europe/Berlin", "Africa/Lagos", "Europe/Paris", "UTC", "Asia/Tokyo"]);
+        for name in names.iter().chain(names.iter().rev()) {
+            assert_eq!(zone_named(name), name.parse::<chrono_tz::Tz>().ok(), "{name:?}");
+        }
+    }
 
     #[test]
     fn recurrence_with_overrides_serialises_to_json_and_back() {

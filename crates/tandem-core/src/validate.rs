@@ -179,7 +179,7 @@ fn check_time(t: &EventTime) -> Result<(), ValidationError> {
     match t {
         EventTime::AllDay { .. } => Ok(()),
         EventTime::Zoned { local, zone } => {
-            if zone.parse::<chrono_tz::Tz>().is_err() {
+            if crate::model::zone_named(zone).is_none() {
                 return Err(ValidationError::UnknownTimeZone(zone.clone()));
             }
             t.instant().map(|_| ()).ok_or_else(|| ValidationError::NonexistentLocalTime(format!("{local} {zone}")))
