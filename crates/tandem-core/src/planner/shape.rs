@@ -73,14 +73,18 @@ impl<'a> Planner<'a> {
         if attendees.is_empty() {
             return FieldPrints::from_sorted(standard);
         }
-        // Built in one go (sorted into field order) rather than inserted one by one, which
-        // re-allocated the prints for every attendee.
-        let mut entries: Vec<(FieldKey, u64)> = standard.map(|(k, print)| (k.clone(), print)).collect();
-        entries.extend(attendees.into_iter().map(|k| {
-            let print = record.print(&k);
-            (k, print)
-        }));
-        entries.into_iter().collect()
+        // Built in one go rather than inserted one by one, which re-allocated the prints for
+        // every attendee: the attendees (distinct keys) sorted, then merged into the standard
+        // fields, which come in field order.
+        let mut attendees: Vec<(FieldKey, u64)> = attendees
+            .into_iter()
+            .map(|k| {
+                let print = record.print(&k);
+                (k, print)
+            })
+            .collect();
+        attendees.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        FieldPrints::from_sorted_with(standard, attendees)
     }
 
     /// The prints of a seen record (`None` for a delete), computed on first use.
@@ -110,7 +114,10 @@ impl<'a> Planner<'a> {
             self.fields_on(side).filter(|k| changed(k)).cloned().collect()
         };
         if self.attendees_on(side) {
-            let now = record.attendee_keys();
+            // The record's attendees, as `current` holds them (`Self::prints` printed each one),
+            // rather than each address lower-cased into a new key again.
+            let now: Vec<&FieldKey> =
+                current.named_keys().iter().filter(|k| matches!(k, FieldKey::Attendee(_))).collect();
             let known: Vec<&FieldKey> = state.fields.keys().filter(|k| matches!(k, FieldKey::Attendee(_))).collect();
             match state.fields.get(&FieldKey::Attendees) {
                 // State from before attendees synced one by one holds one print of the whole
@@ -118,11 +125,11 @@ impl<'a> Planner<'a> {
                 // attendee added (none is removed: which one went cannot be known).
                 Some(whole) if known.is_empty() => {
                     if legacy_attendees_print(record) != *whole {
-                        out.extend(now);
+                        out.extend(now.into_iter().cloned());
                     }
                 }
                 _ => {
-                    out.extend(now.iter().filter(|k| changed(k)).cloned());
+                    out.extend(now.iter().filter(|k| changed(k)).map(|k| (*k).clone()));
                     out.extend(known.into_iter().filter(|k| !now.contains(k)).cloned());
                 }
             }

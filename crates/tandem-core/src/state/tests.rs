@@ -203,6 +203,31 @@ fn collecting_prints_is_inserting_them_in_turn() {
     });
 }
 
+/// Two runs of fields in field order, one borrowed and one owned, merge into the map that
+/// collecting all of them in any order builds: whichever fields each run holds (standard,
+/// attendee, custom), and with either run empty.
+#[test]
+fn fields_in_order_from_two_runs_merge_as_collecting_them_does() {
+    use proptest::prelude::*;
+    let mut all = every_kind_of_key();
+    // Field order: attendees come between the event's organizer and its privacy.
+    all.sort();
+    let n = all.len();
+    proptest!(|(run in proptest::collection::vec(0u8..3, n), print in any::<u64>())| {
+        // 0: neither run, 1: the borrowed one, 2: the owned one.
+        let entry = |i: usize| (all[i].clone(), print.rotate_left(i as u32));
+        let borrowed: Vec<(&FieldKey, u64)> = (0..n).filter(|i| run[*i] == 1).map(|i| (&all[i], entry(i).1)).collect();
+        let owned: Vec<(FieldKey, u64)> = (0..n).filter(|i| run[*i] == 2).map(entry).collect();
+        let expected: FieldPrints = (0..n).rev().filter(|i| run[*i] != 0).map(entry).collect();
+        let merged = FieldPrints::from_sorted_with(borrowed.iter().copied(), owned);
+        prop_assert_eq!(&merged, &expected);
+        prop_assert!(merged.same_fields(&expected));
+        prop_assert!(merged.iter().map(|(k, p)| (k.clone(), *p)).eq(expected.iter().map(|(k, p)| (k.clone(), *p))));
+        let named: Vec<&FieldKey> = merged.keys().filter(|k| k.static_name().is_none()).collect();
+        prop_assert!(merged.named_keys().iter().eq(named), "names in field order");
+    });
+}
+
 /// Any run of inserts and removes (standard, attendee and custom fields, across the words that
 /// hold four codes each) leaves the same map as a `BTreeMap` given the same steps; lookups,
 /// iteration both ways, mutation through `iter_mut`, equal codes for equal fields, and the
