@@ -161,6 +161,52 @@
 //! print is), decoding the touched pair (about 3,300: four ids and two tables allocated),
 //! validation (about 2,700), building the operation and next state (about 4,100).
 //!
+//! **Fifth round (2026-12-07, twelfth session).** First a correction to how the rounds above
+//! counted. This binary's `main` plans once, cold, over 1,000,000 contact pairs (20,000 changes:
+//! the summary lines it prints) before divan runs, and `--toggle-collect` counts that plan too: it
+//! was 478.7 of the 580.8 million instructions counted for `contacts_1pct` at this round's start
+//! (a run whose filter matches no benchmark, `--bench nothing_matches_this`, counts it alone). So
+//! the contacts figures above are mostly that cold plan (contacts at 1%, the same work per change)
+//! and the events figures are events plus it. This round reports the three apart. What changed:
+//! - the pairs a plan touches are all looked up in the index before any is decoded
+//!   (`TouchedPairs::of`, `PairIndex::find_record_hashed`): each lookup waits on three or four
+//!   reads in a row (table, slot number, slot, the pair's bytes), and lookups that do not wait on
+//!   a decode in between overlap those cache misses. Sampled with `perf record` (the VM has no
+//!   hardware counters, so `cpu-clock`), the lookups went from 14% of a contacts plan's time to 7%;
+//! - a touched pair's other record id is no longer looked up to learn whether the index files it
+//!   under that pair: `PairIndex` remembers whether an id was ever filed under a second pair, and
+//!   until then every pair holds its own (a property test holds the shortcut to the lookup through
+//!   any run of inserts, moves, claims and removals);
+//! - birthdays, organizers and timing's dates and times are printed from JSON written by hand
+//!   (chrono's `Debug` form, held to serde_json for any date chrono holds by a property test);
+//! - the last eight zone names looked up on a thread are remembered (chrono-tz hashes a name with
+//!   SipHash to find it);
+//! - an event's attendees are merged into its standard fields in order instead of all its fields
+//!   being copied and sorted, and the attendees that changed are read from the record's prints
+//!   instead of lower-casing every address again.
+//!
+//! Instructions inside `plan` (same callgrind command): the cold plan 478.7 → 466.0 million
+//! (−2.7%); the `contacts_1pct` benchmarks alone 102.1 → 99.6 million (−2.4%); the `events_1pct`
+//! benchmarks alone **199.2 → 165.3 million (−17.0%)**, about 45,300 → 37,600 a change (a
+//! contact change is about 23,000). Wall time, the round's first and last binaries alternated
+//! three times (`--bench 'cost_per_change::(contacts|events)_1pct' --sample-count 40`), divan's
+//! medians in k changes/s:
+//!
+//! | case              | before        | after         |
+//! |-------------------|---------------|---------------|
+//! | contacts 1%, 10k  | 463, 473, 472 | 485, 458, 503 |
+//! | contacts 1%, 100k | 225, 316, 414 | 389, 448, 459 |
+//! | events 1%, 10k    | 223, 212, 227 | 260, 276, 272 |
+//! | events 1%, 100k   | 138, 178, 194 | 249, 263, 272 |
+//!
+//! Fastest samples at contacts 1% of 10k: 482–507 k before, 516–531 k after. So contacts plan at
+//! about 460–500 k changes per second (medians; the fastest samples pass 500 k) and events at
+//! about 260–275 k: the 500 k is not reached for events, and only at the edge for
+//! contacts. An event costs more than a contact because of what it holds: each attendee is a
+//! named field (decoded from the index, compared by name, copied into the next state), its times
+//! are converted through their zone, its addresses and times validated, and its description is
+//! the longest text printed.
+//!
 //! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 936 bytes
 //! of data (176 inline, 360 of ids and versions with their reference counts, 400 of prints for 40
 //! fields), 1,024 counting malloc's rounding of its seven allocations (912 and 1,032, with nine
@@ -171,7 +217,8 @@
 //!
 //! The packed index costs the planner the decoding of the pairs its changes touch, and a lookup
 //! of each touched pair's record ids in the index (so that a record claimed by two pairs is
-//! planned as the index files it). Measured with both versions' binaries alternated,
+//! planned as the index files it; since the fifth round, only in an index where an id has been
+//! claimed by a second pair). Measured with both versions' binaries alternated,
 //! `--bench cost_per_change --sample-count 30`, divan's medians, on a machine that was noisy that
 //! hour (the same binary varied by up to 40% between runs): contacts 1% of 10k, unpacked
 //! 168–190 k changes/s, packed 104–162 k; 1% of 100k 161–217 k and 115–153 k; 100% of 10k
