@@ -299,8 +299,6 @@ fn side_key(side: Side) -> Key {
     }
 }
 
-/// The id of `key` inside the pair packed in `slot`, as bytes (compared and hashed as such: no
-/// UTF-8 check on every probe).
 /// A pair [`PairIndex::find_record_hashed`] found by one of its record ids.
 pub(crate) struct FoundPair<'i> {
     packed: &'i [u8],
@@ -316,6 +314,8 @@ impl FoundPair<'_> {
     }
 }
 
+/// The id of `key` inside the pair packed in `slot`, as bytes (compared and hashed as such: no
+/// UTF-8 check on every probe).
 fn packed_id(slots: &[Option<Box<[u8]>>], slot: usize, key: Key) -> Option<&[u8]> {
     let packed = slots.get(slot)?.as_deref()?;
     Reader::new(packed).nth_bytes(key as usize)
