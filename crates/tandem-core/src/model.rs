@@ -436,6 +436,37 @@ pub struct Event {
     pub custom: BTreeMap<String, String>,
 }
 
+impl Event {
+    /// An event with this timing and nothing else: no subject, no attendees, busy, not private.
+    /// The other fields are set with struct update syntax:
+    ///
+    /// ```
+    /// use tandem_core::model::{Event, EventTime, EventTiming};
+    ///
+    /// let start = chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap().and_hms_opt(9, 0, 0).unwrap();
+    /// let timing = EventTiming { start: EventTime::utc(start), end: EventTime::utc(start + chrono::Duration::hours(1)) };
+    /// let review = Event { subject: Some("Review".into()), ..Event::at(timing) };
+    /// assert!(review.attendees.is_empty());
+    /// ```
+    pub fn at(timing: EventTiming) -> Self {
+        Event {
+            subject: None,
+            description: None,
+            location: None,
+            timing,
+            recurrence: None,
+            organizer: None,
+            attendees: vec![],
+            privacy: Privacy::Normal,
+            show_as: ShowAs::Busy,
+            categories: vec![],
+            crm_links: vec![],
+            ical_uid: None,
+            custom: Default::default(),
+        }
+    }
+}
+
 /// A record of either kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -254,7 +254,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::model::{EventTiming, Privacy, Recurrence, ShowAs};
+    use crate::model::{EventTiming, Recurrence};
 
     #[test]
     fn control_characters_are_found_in_the_bytes_as_char_is_control_finds_them() {
@@ -291,21 +291,7 @@ mod tests {
     }
 
     fn event(start: EventTime, end: EventTime) -> Event {
-        Event {
-            subject: Some("Review".into()),
-            description: None,
-            location: None,
-            timing: EventTiming { start, end },
-            recurrence: None,
-            organizer: None,
-            attendees: vec![],
-            privacy: Privacy::Normal,
-            show_as: ShowAs::Busy,
-            categories: vec![],
-            crm_links: vec![],
-            ical_uid: None,
-            custom: Default::default(),
-        }
+        Event { subject: Some("Review".into()), ..Event::at(EventTiming { start, end }) }
     }
 
     fn at(h: u32, zone: &str) -> EventTime {

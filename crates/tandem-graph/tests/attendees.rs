@@ -8,9 +8,7 @@ use chrono::{Duration, NaiveTime};
 use common::*;
 use tandem_connector::{Connector, WriteOp};
 use tandem_core::fields::{FieldKey, FieldValue};
-use tandem_core::model::{
-    Attendee, AttendeeRole, Event, EventTime, EventTiming, ObjectKind, Privacy, Record, ResponseStatus, ShowAs,
-};
+use tandem_core::model::{Attendee, AttendeeRole, Event, EventTime, EventTiming, ObjectKind, Record, ResponseStatus};
 use tandem_core::plan::FieldChange;
 use tandem_core::state::{ChangeKind, IdempotencyKey, RecordId, Side};
 
@@ -28,21 +26,8 @@ fn person(email: &str, name: &str) -> Attendee {
 fn meeting(attendees: Vec<Attendee>) -> Event {
     let d = day(4);
     let start = d.and_time(NaiveTime::from_hms_opt(9, 0, 0).unwrap());
-    Event {
-        subject: Some("Board".into()),
-        description: None,
-        location: None,
-        timing: EventTiming { start: EventTime::utc(start), end: EventTime::utc(start + Duration::hours(1)) },
-        recurrence: None,
-        organizer: None,
-        attendees,
-        privacy: Privacy::Normal,
-        show_as: ShowAs::Busy,
-        categories: vec![],
-        crm_links: vec![],
-        ical_uid: None,
-        custom: Default::default(),
-    }
+    let timing = EventTiming { start: EventTime::utc(start), end: EventTime::utc(start + Duration::hours(1)) };
+    Event { subject: Some("Board".into()), attendees, ..Event::at(timing) }
 }
 
 async fn attendees_of(w: &World, id: &RecordId) -> Vec<(String, Option<String>, AttendeeRole)> {

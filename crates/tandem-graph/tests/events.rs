@@ -31,21 +31,7 @@ fn zoned(date: NaiveDate, h: u32, m: u32, zone: &str) -> EventTime {
 }
 
 fn blank(timing: EventTiming) -> Event {
-    Event {
-        subject: Some("Meeting".into()),
-        description: None,
-        location: None,
-        timing,
-        recurrence: None,
-        organizer: None,
-        attendees: vec![],
-        privacy: Privacy::Normal,
-        show_as: ShowAs::Busy,
-        categories: vec![],
-        crm_links: vec![],
-        ical_uid: None,
-        custom: Default::default(),
-    }
+    Event { subject: Some("Meeting".into()), ..Event::at(timing) }
 }
 
 /// The next `weekday` at least `after` days from today.

@@ -256,21 +256,7 @@ async fn records_salesforce_rejects_are_quarantined_one_by_one() {
 }
 
 fn event(subject: &str, timing: EventTiming) -> Record {
-    Record::Event(Event {
-        subject: Some(subject.into()),
-        description: None,
-        location: None,
-        timing,
-        recurrence: None,
-        organizer: None,
-        attendees: vec![],
-        privacy: Default::default(),
-        show_as: Default::default(),
-        categories: vec![],
-        crm_links: vec![],
-        ical_uid: None,
-        custom: Default::default(),
-    })
+    Record::Event(Event { subject: Some(subject.into()), ..Event::at(timing) })
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Event generation and editing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday};
 use tandem_core::model::{
@@ -46,21 +46,7 @@ pub(super) fn events(seed: u64, n: usize, anchor: NaiveDate) -> Vec<Event> {
 }
 
 fn blank(timing: EventTiming) -> Event {
-    Event {
-        subject: None,
-        description: None,
-        location: None,
-        timing,
-        recurrence: None,
-        organizer: None,
-        attendees: Vec::new(),
-        privacy: Privacy::Normal,
-        show_as: ShowAs::Busy,
-        categories: Vec::new(),
-        crm_links: Vec::new(),
-        ical_uid: None,
-        custom: BTreeMap::new(),
-    }
+    Event::at(timing)
 }
 
 fn event(seed: u64, i: usize, anchor: NaiveDate) -> Event {

@@ -10,7 +10,7 @@ use super::*;
 use crate::interchange::{parse_icalendar, parse_vcard};
 use crate::model::{
     AddressKind, Attendee, AttendeeRole, EmailAddress, EventTiming, OccurrenceOverride, Phone, PhoneKind, Privacy,
-    Recurrence, ResponseStatus, ShowAs,
+    Recurrence, ResponseStatus,
 };
 
 fn dt(s: &str) -> NaiveDateTime {
@@ -23,21 +23,7 @@ fn berlin(s: &str) -> EventTime {
 
 /// An event with nothing but its timing.
 fn blank(timing: EventTiming) -> Event {
-    Event {
-        subject: None,
-        description: None,
-        location: None,
-        timing,
-        recurrence: None,
-        organizer: None,
-        attendees: Vec::new(),
-        privacy: Privacy::Normal,
-        show_as: ShowAs::Busy,
-        categories: Vec::new(),
-        crm_links: Vec::new(),
-        ical_uid: None,
-        custom: Default::default(),
-    }
+    Event::at(timing)
 }
 
 /// The unfolded lines of `text`.
