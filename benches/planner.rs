@@ -189,23 +189,28 @@
 //! (−2.7%); the `contacts_1pct` benchmarks alone 102.1 → 99.6 million (−2.4%); the `events_1pct`
 //! benchmarks alone **199.2 → 165.3 million (−17.0%)**, about 45,300 → 37,600 a change (a
 //! contact change is about 23,000). Wall time, the round's first and last binaries alternated
-//! three times (`--bench 'cost_per_change::(contacts|events)_1pct' --sample-count 40`), divan's
-//! medians in k changes/s:
+//! three times in a quiet moment (`--bench 'cost_per_change::(contacts|events)_1pct'
+//! --sample-count 40`), divan's medians in k changes/s:
 //!
-//! | case              | before        | after         |
-//! |-------------------|---------------|---------------|
-//! | contacts 1%, 10k  | 463, 473, 472 | 485, 458, 503 |
-//! | contacts 1%, 100k | 225, 316, 414 | 389, 448, 459 |
-//! | events 1%, 10k    | 223, 212, 227 | 260, 276, 272 |
-//! | events 1%, 100k   | 138, 178, 194 | 249, 263, 272 |
+//! | case              | before        | after             |
+//! |-------------------|---------------|-------------------|
+//! | contacts 1%, 10k  | 478, 478, 480 | **501, 504, 505** |
+//! | contacts 1%, 100k | 332, 339, 430 | 384, 421, 444     |
+//! | events 1%, 10k    | 227, 224, 227 | **274, 275, 275** |
+//! | events 1%, 100k   | 139, 150, 208 | 206, 217, 244     |
 //!
-//! Fastest samples at contacts 1% of 10k: 482–507 k before, 516–531 k after. So contacts plan at
-//! about 460–500 k changes per second (medians; the fastest samples pass 500 k) and events at
-//! about 260–275 k: the 500 k is not reached for events, and only at the edge for
-//! contacts. An event costs more than a contact because of what it holds: each attendee is a
-//! named field (decoded from the index, compared by name, copied into the next state), its times
-//! are converted through their zone, its addresses and times validated, and its description is
-//! the longest text printed.
+//! Fastest samples at contacts 1% of 10k: 505–506 k before, 525–540 k after; events 237–242 k and
+//! 295–301 k. An earlier, noisier alternation the same hour read 463–473 k against 458–503 k for
+//! contacts and 212–227 k against 260–276 k for events. The 100% benchmarks moved within noise
+//! (events 1–10% faster). The lookups go in runs of 64 changes (`LOOKUPS_AT_ONCE`), so a first
+//! sync's many changes hold no long list; runs measured the same as one list for everything.
+//!
+//! So contacts plan at about 500 k changes per second on one core (medians, at 10,000 pairs; the
+//! issue's figure), and events at about 275 k: the 500 k is not reached for events. An event
+//! costs more than a contact because of what it holds: each attendee is a named field (decoded
+//! from the index, compared by name, copied into the next state), its times are converted
+//! through their zone, its addresses and times validated, and its description is the longest
+//! text printed.
 //!
 //! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 936 bytes
 //! of data (176 inline, 360 of ids and versions with their reference counts, 400 of prints for 40
