@@ -168,7 +168,8 @@
 //! (a run whose filter matches no benchmark, `--bench nothing_matches_this`, counts it alone). So
 //! the contacts figures above are mostly that cold plan (contacts at 1%, the same work per change)
 //! and the events figures are events plus it. This round reports the three apart. What changed:
-//! - the pairs a plan touches are all looked up in the index before any is decoded
+//! - the pairs a plan touches are looked up in the index in runs (64 changes), before any of the
+//!   run's pairs is decoded
 //!   (`TouchedPairs::of`, `PairIndex::find_record_hashed`): each lookup waits on three or four
 //!   reads in a row (table, slot number, slot, the pair's bytes), and lookups that do not wait on
 //!   a decode in between overlap those cache misses. Sampled with `perf record` (the VM has no
