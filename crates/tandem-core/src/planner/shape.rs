@@ -102,6 +102,43 @@ impl<'a> Planner<'a> {
         current: &FieldPrints,
         state: &SideState,
     ) -> Vec<FieldKey> {
+        // An event and its pair holding the same fields, attendees included (the attendees did
+        // not change, as is usual), are compared print by print in place.
+        if self.attendees_on(side) && self.in_field_order[idx(side)] && current.same_fields(&state.fields) {
+            let changed = Self::changed_with_attendees_in_place(current, &state.fields);
+            // Every test that plans an event holds the shortcut to the comparison by key.
+            debug_assert_eq!(changed, self.changed_fields_by_key(side, record, current, state));
+            return changed;
+        }
+        self.changed_fields_by_key(side, record, current, state)
+    }
+
+    /// [`Self::changed_fields`] for prints that hold the same fields, attendees among them: the
+    /// fields whose prints differ, those without a name first (in field order), then the
+    /// attendees, as the comparison by key lists them.
+    fn changed_with_attendees_in_place(current: &FieldPrints, before: &FieldPrints) -> Vec<FieldKey> {
+        let mut changed = Vec::new();
+        let mut attendees = Vec::new();
+        for ((key, now), was) in current.iter().zip(before.print_values()) {
+            if now != was {
+                match key {
+                    FieldKey::Attendee(_) => attendees.push(key.clone()),
+                    _ => changed.push(key.clone()),
+                }
+            }
+        }
+        changed.append(&mut attendees);
+        changed
+    }
+
+    /// [`Self::changed_fields`], each field looked up by key.
+    fn changed_fields_by_key(
+        &self,
+        side: Side,
+        record: &Record,
+        current: &FieldPrints,
+        state: &SideState,
+    ) -> Vec<FieldKey> {
         // `current` holds a print of every field compared here ([`Self::prints`]).
         let print = |k: &FieldKey| current.get(k).copied().unwrap_or_else(|| record.print(k));
         let changed = |k: &FieldKey| {
