@@ -184,30 +184,34 @@
 //!   SipHash to find it);
 //! - an event's attendees are merged into its standard fields in order instead of all its fields
 //!   being copied and sorted, and the attendees that changed are read from the record's prints
-//!   instead of lower-casing every address again.
+//!   instead of lower-casing every address again;
+//! - an event whose prints hold the same fields as its pair's, attendees included (its attendees
+//!   did not change, as is usual), is compared print by print in place, as a contact already was
+//!   (in debug builds every such comparison is checked against the comparison by key).
 //!
 //! Instructions inside `plan` (same callgrind command): the cold plan 478.7 → 466.0 million
 //! (−2.7%); the `contacts_1pct` benchmarks alone 102.1 → 99.6 million (−2.4%); the `events_1pct`
-//! benchmarks alone **199.2 → 165.3 million (−17.0%)**, about 45,300 → 37,600 a change (a
+//! benchmarks alone **199.2 → 151.6 million (−23.9%)**, about 45,300 → 34,500 a change (a
 //! contact change is about 23,000). Wall time, the round's first and last binaries alternated
 //! three times in a quiet moment (`--bench 'cost_per_change::(contacts|events)_1pct'
 //! --sample-count 40`), divan's medians in k changes/s:
 //!
 //! | case              | before        | after             |
 //! |-------------------|---------------|-------------------|
-//! | contacts 1%, 10k  | 478, 478, 480 | **501, 504, 505** |
-//! | contacts 1%, 100k | 332, 339, 430 | 384, 421, 444     |
-//! | events 1%, 10k    | 227, 224, 227 | **274, 275, 275** |
-//! | events 1%, 100k   | 139, 150, 208 | 206, 217, 244     |
+//! | contacts 1%, 10k  | 469, 473, 467 | **507, 502, 509** |
+//! | contacts 1%, 100k | 413, 381, 392 | 428, 451, 440     |
+//! | events 1%, 10k    | 224, 223, 224 | **300, 297, 298** |
+//! | events 1%, 100k   | 173, 177, 207 | 252, 284, 158     |
 //!
-//! Fastest samples at contacts 1% of 10k: 505–506 k before, 525–540 k after; events 237–242 k and
-//! 295–301 k. An earlier, noisier alternation the same hour read 463–473 k against 458–503 k for
-//! contacts and 212–227 k against 260–276 k for events. The 100% benchmarks moved within noise
-//! (events 1–10% faster). The lookups go in runs of 64 changes (`LOOKUPS_AT_ONCE`), so a first
-//! sync's many changes hold no long list; runs measured the same as one list for everything.
+//! Fastest samples at contacts 1% of 10k: 494–499 k before, 527–539 k after; events 236–239 k and
+//! 323–327 k. Earlier alternations the same hour, before the last step, read 478–480 k against
+//! 501–505 k for contacts and 224–227 k against 274–275 k for events, and in a noisier moment
+//! 463–473 k against 458–503 k and 212–227 k against 260–276 k. The 100% benchmarks moved within
+//! noise (events 1–10% faster). The lookups go in runs of 64 changes (`LOOKUPS_AT_ONCE`), so a
+//! first sync's many changes hold no long list; runs measured the same as one list for everything.
 //!
 //! So contacts plan at about 500 k changes per second on one core (medians, at 10,000 pairs; the
-//! issue's figure), and events at about 275 k: the 500 k is not reached for events. An event
+//! issue's figure), and events at about 300 k: the 500 k is not reached for events. An event
 //! costs more than a contact because of what it holds: each attendee is a named field (decoded
 //! from the index, compared by name, copied into the next state), its times are converted
 //! through their zone, its addresses and times validated, and its description is the longest
