@@ -175,16 +175,19 @@ fn validate_contact(c: &Contact) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn check_time(t: &EventTime) -> Result<(), ValidationError> {
-    match t {
-        EventTime::AllDay { .. } => Ok(()),
-        EventTime::Zoned { local, zone } => {
-            if crate::model::zone_named(zone).is_none() {
-                return Err(ValidationError::UnknownTimeZone(zone.clone()));
-            }
-            t.instant().map(|_| ()).ok_or_else(|| ValidationError::NonexistentLocalTime(format!("{local} {zone}")))
-        }
+/// Checks that a time names a known zone and exists in it, and gives its instant (the event's
+/// start and end are compared with what this works out, rather than converting them again).
+fn check_time(t: &EventTime) -> Result<chrono::DateTime<chrono::Utc>, ValidationError> {
+    if let EventTime::Zoned { zone, .. } = t
+        && crate::model::zone_named(zone).is_none()
+    {
+        return Err(ValidationError::UnknownTimeZone(zone.clone()));
     }
+    t.instant().ok_or_else(|| match t {
+        EventTime::Zoned { local, zone } => ValidationError::NonexistentLocalTime(format!("{local} {zone}")),
+        // An all-day date always has an instant (its midnight in UTC).
+        EventTime::AllDay { date } => ValidationError::NonexistentLocalTime(date.to_string()),
+    })
 }
 
 fn validate_event(e: &Event) -> Result<(), ValidationError> {
@@ -204,14 +207,12 @@ fn validate_event(e: &Event) -> Result<(), ValidationError> {
     for c in &e.categories {
         check_text("categories", c)?;
     }
-    check_time(&e.timing.start)?;
-    check_time(&e.timing.end)?;
+    let start = check_time(&e.timing.start)?;
+    let end = check_time(&e.timing.end)?;
     if e.timing.start.is_all_day() != e.timing.end.is_all_day() {
         return Err(ValidationError::MixedTiming);
     }
-    if let (Some(start), Some(end)) = (e.timing.start.instant(), e.timing.end.instant())
-        && end < start
-    {
+    if end < start {
         return Err(ValidationError::EndBeforeStart);
     }
     if let Some(r) = &e.recurrence {
