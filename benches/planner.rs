@@ -187,12 +187,15 @@
 //!   instead of lower-casing every address again;
 //! - an event whose prints hold the same fields as its pair's, attendees included (its attendees
 //!   did not change, as is usual), is compared print by print in place, as a contact already was
-//!   (in debug builds every such comparison is checked against the comparison by key).
+//!   (in debug builds every such comparison is checked against the comparison by key);
+//! - validation works out an event's start and end instants once (they were converted through
+//!   their zone again for the end-before-start check).
 //!
 //! Instructions inside `plan` (same callgrind command): the cold plan 478.7 → 466.0 million
 //! (−2.7%); the `contacts_1pct` benchmarks alone 102.1 → 99.6 million (−2.4%); the `events_1pct`
-//! benchmarks alone **199.2 → 151.6 million (−23.9%)**, about 45,300 → 34,500 a change (a
-//! contact change is about 23,000). Wall time, the round's first and last binaries alternated
+//! benchmarks alone **199.2 → 147.5 million (−26.0%)**, about 45,300 → 33,500 a change (a
+//! contact change is about 23,000; the last step, 4.1 million, came after the wall times below
+//! were taken). Wall time, the round's first and last binaries alternated
 //! three times in a quiet moment (`--bench 'cost_per_change::(contacts|events)_1pct'
 //! --sample-count 40`), divan's medians in k changes/s:
 //!
