@@ -321,9 +321,6 @@ struct Planner<'a> {
     /// Per side, [`Self::fields_on`] in field order without repeats: the fields every record's
     /// prints hold, sorted once per plan rather than once per record.
     printed: [Vec<FieldKey>; 2],
-    /// Per side, `printed` as prints (all zero): their codes, which a record's prints and a
-    /// pair's hold when they hold exactly those fields ([`Self::changed_in_field_order`]).
-    printed_fields: [FieldPrints; 2],
     /// Per side, whether it compares and holds attendees ([`Self::attendees_on`]).
     attendees: [bool; 2],
     /// Per side, whether [`Self::fields_on`] is `printed` already (the synced fields come in field
@@ -379,7 +376,6 @@ impl<'a> Planner<'a> {
             pairs,
             synced: input.config.fields.synced(input.object),
             printed: [Vec::new(), Vec::new()],
-            printed_fields: [FieldPrints::new(), FieldPrints::new()],
             in_field_order: [false, false],
             attendees: [false, false],
             same_prints: false,
@@ -395,8 +391,6 @@ impl<'a> Planner<'a> {
         });
         planner.attendees = Side::BOTH.map(|side| planner.holds_attendees(side));
         planner.in_field_order = Side::BOTH.map(|side| planner.fields_on(side).eq(planner.printed[idx(side)].iter()));
-        planner.printed_fields =
-            Side::BOTH.map(|side| FieldPrints::from_sorted(planner.printed[idx(side)].iter().map(|k| (k, 0))));
         planner.same_prints = planner.printed[0] == planner.printed[1]
             && planner.attendees_on(Side::Crm) == planner.attendees_on(Side::Mailbox);
         planner

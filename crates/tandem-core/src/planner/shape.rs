@@ -102,21 +102,22 @@ impl<'a> Planner<'a> {
         current: &FieldPrints,
         state: &SideState,
     ) -> Vec<FieldKey> {
-        // An event and its pair holding the same fields, attendees included (the attendees did
-        // not change, as is usual), are compared print by print in place.
-        if self.attendees_on(side) && self.in_field_order[idx(side)] && current.same_fields(&state.fields) {
-            let changed = Self::changed_with_attendees_in_place(current, &state.fields);
-            // Every test that plans an event holds the shortcut to the comparison by key.
+        // A record and its pair holding the same fields (nearly always: a record's prints are
+        // made from the printed fields and its attendees, and the pair's were last time) are
+        // compared print by print in place, for contacts and events alike.
+        if self.in_field_order[idx(side)] && current.same_fields(&state.fields) {
+            let changed = Self::changed_in_place(current, &state.fields);
+            // Every test that plans holds the shortcut to the comparison by key.
             debug_assert_eq!(changed, self.changed_fields_by_key(side, record, current, state));
             return changed;
         }
         self.changed_fields_by_key(side, record, current, state)
     }
 
-    /// [`Self::changed_fields`] for prints that hold the same fields, attendees among them: the
-    /// fields whose prints differ, those without a name first (in field order), then the
-    /// attendees, as the comparison by key lists them.
-    fn changed_with_attendees_in_place(current: &FieldPrints, before: &FieldPrints) -> Vec<FieldKey> {
+    /// [`Self::changed_fields`] for prints that hold the same fields: the fields whose prints
+    /// differ, those without a name first (in field order), then the attendees, as the comparison
+    /// by key lists them.
+    fn changed_in_place(current: &FieldPrints, before: &FieldPrints) -> Vec<FieldKey> {
         let mut changed = Vec::new();
         let mut attendees = Vec::new();
         for ((key, now), was) in current.iter().zip(before.print_values()) {
@@ -146,7 +147,7 @@ impl<'a> Planner<'a> {
             print(k) != before
         };
         let mut out: Vec<FieldKey> = if self.in_field_order[idx(side)] {
-            self.changed_in_field_order(side, record, current, &state.fields)
+            Self::changed_by_walk(&self.printed[idx(side)], record, current, &state.fields)
         } else {
             self.fields_on(side).filter(|k| changed(k)).cloned().collect()
         };
@@ -174,28 +175,9 @@ impl<'a> Planner<'a> {
         out
     }
 
-    /// [`Self::changed_fields`]' comparison of the fields `side` holds, when they come in field
-    /// order ([`Self::in_field_order`]): `current` and `before` keep their prints in that order
-    /// too, so they are compared in place when they hold the same fields
-    /// ([`Self::changed_in_place`]) and walked otherwise, one walk through the three lists rather
-    /// than two binary searches per field.
-    pub(super) fn changed_in_field_order(
-        &self,
-        side: Side,
-        record: &Record,
-        current: &FieldPrints,
-        before: &FieldPrints,
-    ) -> Vec<FieldKey> {
-        let printed = &self.printed[idx(side)];
-        if let Some(changed) = Self::changed_in_place(printed, &self.printed_fields[idx(side)], current, before) {
-            // Every test that plans holds the shortcut to the walk.
-            debug_assert_eq!(changed, Self::changed_by_walk(printed, record, current, before));
-            return changed;
-        }
-        Self::changed_by_walk(printed, record, current, before)
-    }
-
-    /// [`Self::changed_in_field_order`] by walking `current` and `before` along `printed`.
+    /// The printed fields of `current` whose prints differ from `before`'s, when the side's fields
+    /// come in field order ([`Self::in_field_order`]): one walk through the three lists rather than
+    /// two binary searches per field.
     fn changed_by_walk(
         printed: &[FieldKey],
         record: &Record,
@@ -212,23 +194,6 @@ impl<'a> Planner<'a> {
             }
         }
         out
-    }
-
-    /// [`Self::changed_in_field_order`] when `current` and `before` hold exactly the printed
-    /// fields (nearly always: a record's prints are made from them, and the pair's were last
-    /// time; not an event's with attendees): the prints are then compared in place, and a field
-    /// where they differ changed. `None` otherwise.
-    fn changed_in_place(
-        printed: &[FieldKey],
-        fields: &FieldPrints,
-        current: &FieldPrints,
-        before: &FieldPrints,
-    ) -> Option<Vec<FieldKey>> {
-        if !(current.same_fields(fields) && before.same_fields(fields)) {
-            return None;
-        }
-        let prints = current.print_values().iter().zip(before.print_values());
-        Some(printed.iter().zip(prints).filter(|(_, (now, was))| now != was).map(|(key, _)| key.clone()).collect())
     }
 
     /// Shapes a value to what `target` can hold. Returns the value and whether it was shortened.
