@@ -66,9 +66,13 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(binary: &Path) -> Driver {
+    /// Starts chromedriver with `scratch` as the temporary directory of everything it starts:
+    /// Chromium leaves `org.chromium.Chromium.*` folders in it when it is killed, which the test
+    /// removes with the rest of its directory instead of leaving two in `/tmp` per run.
+    fn start(binary: &Path, scratch: &Path) -> Driver {
         let port = free_port();
         let child = Command::new(binary)
+            .env("TMPDIR", scratch)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -219,12 +223,13 @@ async fn serve(world: &World) -> SocketAddr {
     addr
 }
 
-async fn browser(driver: &Driver, chromium: &Path) -> Client {
+async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
     let capabilities = serde_json::json!({
         "goog:chromeOptions": {
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1200,800", "--hide-scrollbars"]
+                     "--window-size=1200,800", "--hide-scrollbars",
+                     format!("--user-data-dir={}", profile.display())]
         }
     });
     let serde_json::Value::Object(capabilities) = capabilities else { unreachable!() };
@@ -312,8 +317,10 @@ async fn status_page_in_a_real_browser() {
     let world = world(&dir).await;
     let addr = serve(&world).await;
     let base = format!("http://{addr}");
-    let driver = Driver::start(&chromedriver);
-    let client = browser(&driver, &chromium).await;
+    let browser_tmp = dir.join("browser-tmp");
+    std::fs::create_dir_all(&browser_tmp).unwrap();
+    let driver = Driver::start(&chromedriver, &browser_tmp);
+    let client = browser(&driver, &chromium, &dir.join("browser-profile")).await;
     client.set_window_size(1200, 800).await.unwrap();
 
     // Without a session, every page leads to the login page.
