@@ -29,7 +29,10 @@
 //! writer that escapes, so no request is built by string concatenation. Versions and cursor
 //! prints use `xxhash-rust`'s xxh3 (as `tandem-core`'s fingerprints do) and resource names a
 //! SHA-256 of the idempotency key (`sha2`, already in the tree): stable, safe in a URL, and
-//! never colliding in practice.
+//! never colliding in practice. On Linux a vdir create is moved into place by
+//! `renameat2(RENAME_NOREPLACE)` through `rustix` (already in the tree through `tempfile`): the
+//! standard library has no such call, and the workspace forbids the `unsafe` a raw `libc` call
+//! would need.
 
 pub mod dav;
 pub mod vdir;

@@ -58,6 +58,11 @@ async fn creates_are_idempotent_and_writes_check_the_content_version() {
     let again = c.apply(ObjectKind::Event, &[create]).await.unwrap().remove(0).unwrap();
     assert_eq!(again, first);
     assert_eq!(items(dir.path()).len(), 1);
+    // Whatever the retry carries, the file that landed is the answer and stays as it was.
+    let other = WriteOp::Create { key: key.clone(), record: event_record("Other") };
+    assert_eq!(c.apply(ObjectKind::Event, &[other]).await.unwrap().remove(0).unwrap(), first);
+    assert!(fs::read_to_string(dir.path().join(first.id.as_str())).unwrap().contains("SUMMARY:One"));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "the retry's staged file is gone");
     assert_eq!(c.find_by_key(ObjectKind::Event, &key).await.unwrap(), Some(first.clone()));
     assert_eq!(c.find_by_key(ObjectKind::Event, &IdempotencyKey("tdm-other".into())).await.unwrap(), None);
 

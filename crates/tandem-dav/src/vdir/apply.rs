@@ -104,18 +104,13 @@ fn stage(folder: &Folder, name: &str, bytes: &[u8]) -> Result<Staged, ConnectorE
     Ok(staged)
 }
 
-fn prepare_create(
-    folder: &Folder,
-    key: &IdempotencyKey,
-    record: &Record,
-    reads: &AtomicU64,
-) -> Result<Step, ConnectorError> {
+fn prepare_create(folder: &Folder, key: &IdempotencyKey, record: &Record) -> Result<Step, ConnectorError> {
     if record.kind() != folder.kind {
         return Err(rejected("WRONG_KIND", format!("a {} in the {} folder", record.kind(), folder.kind)));
     }
-    if let Some(existing) = find(folder, key, reads)? {
-        return Ok(Step::Done(Ok(existing)));
-    }
+    // No look for an existing file first: that was a failed `open` for every item of a first
+    // sync, to spare the rare retry of a create that had landed its rendering and staging. The
+    // move into place finds the file there and answers with it ([`commit`]).
     let id = RecordId::new(folder.name_of(&map::stem_for_key(key)));
     let path = folder.path_of(id.as_str()).ok_or_else(|| rejected("BAD_NAME", id.as_str()))?;
     let text = map::render_new(record, key).map_err(|e| rejected("UNWRITABLE", e))?;
@@ -165,7 +160,8 @@ fn commit(folder: &Folder, step: Step, counters: &Counters) -> WriteResult {
         Step::Done(result) => result,
         Step::Create { id, path, staged, version, key } => {
             if !write::commit_create(staged, &path).map_err(|e| failed("create", &path, e))? {
-                // Created meanwhile (by a retry in flight): that file is the answer.
+                // Created before (an earlier answer was lost) or meanwhile (a retry in flight):
+                // that file is the answer.
                 return find(folder, &key, &counters.reads)?.ok_or(ConnectorError::NotFound);
             }
             counters.writes.fetch_add(1, Ordering::Relaxed);
@@ -230,7 +226,7 @@ pub(crate) fn apply(folder: &Folder, ops: &[WriteOp], counters: &Counters) -> Re
         ops.into_iter()
             .map(|op| {
                 match op {
-                    WriteOp::Create { key, record } => prepare_create(folder, key, record, reads),
+                    WriteOp::Create { key, record } => prepare_create(folder, key, record),
                     WriteOp::Update { id, expected, patch } => prepare_update(folder, id, expected, patch, reads),
                     WriteOp::Delete { id, expected } => prepare_delete(folder, id, expected, reads),
                 }

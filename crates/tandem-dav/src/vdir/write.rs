@@ -4,10 +4,12 @@
 //!
 //! - Replacing: temporary file ([`stage`]), `fsync` ([`Staged::sync`]), `rename` over the item
 //!   ([`commit_replace`]).
-//! - Creating: temporary file, `fsync`, then `link` to the item's name ([`commit_create`]), which
-//!   fails when the name exists: create-new semantics without a window in which another program's
-//!   file could be overwritten. On file systems without hard links, a check-then-rename (a small
-//!   window).
+//! - Creating: temporary file, `fsync`, then moved to the item's name only if the name is free
+//!   ([`commit_create`]): create-new semantics without a window in which another program's file
+//!   could be overwritten. On Linux one `renameat2` with `RENAME_NOREPLACE`; where the file system
+//!   or the kernel does not take that flag, and on other systems, a `link` to the name (which fails
+//!   when it exists) and an `unlink` of the temporary name; on file systems without hard links, a
+//!   check-then-rename (a small window).
 //! - A batch stages all its files, flushes them, then moves them into place: on ext4 that costs
 //!   a quarter of flushing each file right after writing it.
 //! - Temporary files are dotfiles ending in `.tmp`: listings (ours and vdirsyncer's) skip them.
@@ -85,7 +87,31 @@ pub(crate) fn commit_replace(mut staged: Staged, path: &Path) -> io::Result<()> 
 
 /// Moves staged content to `path` unless it exists. `Ok(false)`: it existed and was left as it
 /// was.
-pub(crate) fn commit_create(mut staged: Staged, path: &Path) -> io::Result<bool> {
+pub(crate) fn commit_create(staged: Staged, path: &Path) -> io::Result<bool> {
+    // One directory operation where the system has it, instead of a link and an unlink: a first
+    // sync creates every item this way.
+    #[cfg(target_os = "linux")]
+    use rustix::io::Errno;
+    #[cfg(target_os = "linux")]
+    let mut staged = staged;
+    #[cfg(target_os = "linux")]
+    match rename_no_replace(&staged.path, path) {
+        Ok(()) => {
+            staged.file = None;
+            return Ok(true);
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        // The flag is refused (`EINVAL`: a file system without it, such as some network and FUSE
+        // ones; `ENOSYS`: a kernel before 3.15): the portable way below.
+        Err(e) if matches!(Errno::from_io_error(&e), Some(Errno::INVAL | Errno::NOSYS)) => {}
+        Err(e) => return Err(e),
+    }
+    link_create(staged, path)
+}
+
+/// [`commit_create`] the portable way: a hard link to the item's name, then the temporary name
+/// removed (when `staged` is dropped).
+fn link_create(mut staged: Staged, path: &Path) -> io::Result<bool> {
     match fs::hard_link(&staged.path, path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
@@ -101,6 +127,14 @@ pub(crate) fn commit_create(mut staged: Staged, path: &Path) -> io::Result<bool>
         Err(e) => Err(e),
     }
     // `staged` is dropped here: the temporary name goes, the item's link stays.
+}
+
+/// `rename(from, to)` that fails with `AlreadyExists` when `to` exists, atomically
+/// (`renameat2` with `RENAME_NOREPLACE`).
+#[cfg(target_os = "linux")]
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
 }
 
 /// Removes `path`. `Ok(false)`: it did not exist.
@@ -130,6 +164,14 @@ mod tests {
         one.sync().unwrap();
         assert!(commit_create(one, &path).unwrap());
         assert!(!commit_create(stage(dir.path(), b"two").unwrap(), &path).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        // The portable way, taken where `RENAME_NOREPLACE` is refused, answers the same.
+        let linked = dir.path().join("b.ics");
+        assert!(link_create(stage(dir.path(), b"four").unwrap(), &linked).unwrap());
+        assert!(!link_create(stage(dir.path(), b"five").unwrap(), &linked).unwrap());
+        assert!(!link_create(stage(dir.path(), b"six").unwrap(), &path).unwrap());
+        assert_eq!(fs::read(&linked).unwrap(), b"four");
+        assert!(remove(&linked).unwrap());
         assert_eq!(fs::read(&path).unwrap(), b"one");
         drop(stage(dir.path(), b"abandoned").unwrap());
         commit_replace(stage(dir.path(), b"three").unwrap(), &path).unwrap();
