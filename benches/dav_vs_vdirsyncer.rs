@@ -32,7 +32,9 @@
 //! `radicale`).
 //!
 //! Run: `cargo bench --bench dav_vs_vdirsyncer --features dav` (`TANDEM_BENCH_RADICALE=0` for
-//! the folder runs alone). Results: see
+//! the folder runs alone). The scratch directory is under `std::env::temp_dir()`, so `TMPDIR`
+//! pointing at a RAM disk (`mount -t tmpfs`) runs both tools with their files and state in memory,
+//! which separates what the disk costs from what each tool costs. Results: see
 //! `docs/connectors/dav.md` ("Head to head with vdirsyncer").
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
