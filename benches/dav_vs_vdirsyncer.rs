@@ -22,7 +22,8 @@
 //!   `VmHWM` in `/proc/<pid>/status` every millisecond (which can miss a last-moment peak).
 //! - Tandem flushes every file it writes (`fsync`, its default); vdirsyncer 0.21 does not.
 //!   `TANDEM_BENCH_FSYNC=0` runs Tandem with `VdirConfig::fsync` off, the same durability as
-//!   vdirsyncer's.
+//!   vdirsyncer's; `TANDEM_BENCH_FLUSH_FS=1` with `VdirConfig::flush_file_system` on (one
+//!   `syncfs` per batch instead of one `fsync` per file).
 //! - After each run the bench checks the result (10,000 files in B, the edited summaries), so a
 //!   fast but wrong run cannot pass.
 //!
@@ -544,8 +545,9 @@ fn child(args: &[String]) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let fsync = std::env::var("TANDEM_BENCH_FSYNC").map_or(true, |v| v != "0");
+        let flush_file_system = std::env::var("TANDEM_BENCH_FLUSH_FS").is_ok_and(|v| v == "1");
         let side = |dir: &String| {
-            let config = VdirConfig { fsync, ..VdirConfig::new().with_events(dir) };
+            let config = VdirConfig { fsync, flush_file_system, ..VdirConfig::new().with_events(dir) };
             Arc::new(Timed::new(VdirConnector::new(config).unwrap()))
         };
         let (a, b) = (side(a), side(b));

@@ -155,6 +155,54 @@ async fn large_batch() {
     assert_eq!(items(dir.path()).len(), 40 + 13);
 }
 
+/// Whether this machine's temporary folders take the one-flush path, worked out independently of
+/// the connector: `stat -f` names the file system, `uname -r` the kernel (5.8 or later).
+#[cfg(target_os = "linux")]
+fn temp_dir_flushes_at_once(dir: &std::path::Path) -> bool {
+    let run = |program: &str, args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(program).args(args).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let kind = run("stat", &["-f".as_ref(), "-c".as_ref(), "%T".as_ref(), dir.as_os_str()]);
+    let release = run("uname", &["-r".as_ref()]);
+    let mut numbers = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    ["ext2/ext3", "xfs", "btrfs", "f2fs", "tmpfs"].contains(&kind.as_str()) && version >= (5, 8)
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_flushed_at_once_when_configured_and_the_file_system_allows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = u64::from(temp_dir_flushes_at_once(dir.path()));
+    let config = VdirConfig { flush_file_system: true, ..VdirConfig::new().with_events(dir.path()) };
+    let c = VdirConnector::new(config.clone()).unwrap();
+    let creates = |from: usize, n: usize| -> Vec<WriteOp> {
+        (from..from + n)
+            .map(|i| WriteOp::Create {
+                key: IdempotencyKey::from(format!("tdm{i:032x}")),
+                record: event_record(&format!("Event {i}")),
+            })
+            .collect()
+    };
+    // A few files are flushed one by one.
+    assert!(c.apply(ObjectKind::Event, &creates(0, 3)).await.unwrap().iter().all(Result::is_ok));
+    assert_eq!(c.file_system_flushes(), 0);
+    // Forty at once, where `syncfs` is as safe as flushing each.
+    assert!(c.apply(ObjectKind::Event, &creates(3, 40)).await.unwrap().iter().all(Result::is_ok));
+    assert_eq!(c.file_system_flushes(), expected, "file system {:?}", dir.path());
+    assert_eq!(items(dir.path()).len(), 43);
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 43, "no temporary file left");
+    // Not configured (the default), or without flushing at all: one flush per file, or none.
+    for (from, config) in
+        [(100, VdirConfig::new().with_events(dir.path())), (200, VdirConfig { fsync: false, ..config })]
+    {
+        let other = VdirConnector::new(config).unwrap();
+        assert!(other.apply(ObjectKind::Event, &creates(from, 40)).await.unwrap().iter().all(Result::is_ok));
+        assert_eq!(other.file_system_flushes(), 0);
+    }
+}
+
 #[tokio::test]
 async fn cursors_belong_to_their_folder_and_ids_cannot_escape_it() {
     let dir = tempfile::tempdir().unwrap();

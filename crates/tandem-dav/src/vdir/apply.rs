@@ -23,7 +23,7 @@ use tandem_core::state::{IdempotencyKey, RecordId, Version};
 
 use super::map;
 use super::read::{self, Folder};
-use super::write::{self, Staged};
+use super::write::{self, BatchFlush, Staged};
 
 /// Counters shared by a connector and its blocking tasks.
 #[derive(Debug, Default)]
@@ -32,6 +32,8 @@ pub(crate) struct Counters {
     pub(crate) reads: AtomicU64,
     /// Item files written or removed.
     pub(crate) writes: AtomicU64,
+    /// Batches whose staged files were flushed by one flush of their file system.
+    pub(crate) whole_flushes: AtomicU64,
 }
 
 fn transient(what: &str, e: &io::Error) -> ConnectorError {
@@ -212,12 +214,56 @@ fn failed_steps(len: usize) -> Vec<Step> {
     (0..len).map(|_| Step::Done(Err(ConnectorError::Transient { message: "a write task failed".into() }))).collect()
 }
 
+/// The staged files of `steps` flushed: by one flush of their file system where that is safe and
+/// they are many ([`BatchFlush::flush_all`]), otherwise one by one on up to [`FLUSHERS`] threads.
+/// A staged file that could not be flushed becomes a failed write (its temporary file goes).
+fn flush_staged(steps: Vec<Step>, batch: Option<&BatchFlush>, counters: &Counters) -> Vec<Step> {
+    let staged = steps.iter().filter(|step| matches!(step, Step::Create { .. } | Step::Replace { .. })).count();
+    if staged >= write::FLUSH_ALL_FROM
+        && let Some(batch) = batch
+    {
+        match batch.flush_all() {
+            Ok(true) => {
+                counters.whole_flushes.fetch_add(1, Ordering::Relaxed);
+                return steps;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let error = transient("cannot flush the staged files", &e);
+                return steps
+                    .into_iter()
+                    .map(|step| match step {
+                        Step::Create { .. } | Step::Replace { .. } => Step::Done(Err(error.clone())),
+                        other => other,
+                    })
+                    .collect();
+            }
+        }
+    }
+    let flush = |steps: Vec<Step>| -> Vec<Step> {
+        steps
+            .into_iter()
+            .map(|step| match &step {
+                Step::Create { staged, .. } | Step::Replace { staged, .. } => match staged.sync() {
+                    Ok(()) => step,
+                    Err(e) => Step::Done(Err(transient("cannot flush a staged file", &e))),
+                },
+                _ => step,
+            })
+            .collect()
+    };
+    in_parallel(steps, FLUSHERS, flush)
+}
+
 /// Applies a batch, one result per write: every write is prepared (checked, merged, staged in a
 /// temporary file), the staged files are flushed, then moved into place, and the folder's
 /// entries are flushed once.
 pub(crate) fn apply(folder: &Folder, ops: &[WriteOp], counters: &Counters) -> Result<Vec<WriteResult>, ConnectorError> {
     let before = counters.writes.load(Ordering::Relaxed);
     let reads = &counters.reads;
+    // Opened before anything is staged, so that its flush covers every staged file; without it
+    // (the folder cannot be opened), files are flushed one by one.
+    let batch = if folder.fsync && folder.flush_file_system { BatchFlush::open(&folder.dir).ok() } else { None };
     // Prepared (checked, merged, staged) on up to two threads (the CPU's work), then flushed only
     // once everything is staged (not write, flush, write, flush), on up to `FLUSHERS` threads:
     // a flush mostly waits for the disk, and the file system joins flushes that wait together
@@ -234,24 +280,12 @@ pub(crate) fn apply(folder: &Folder, ops: &[WriteOp], counters: &Counters) -> Re
             })
             .collect()
     };
-    let flush = |steps: Vec<Step>| -> Vec<Step> {
-        steps
-            .into_iter()
-            .map(|step| match &step {
-                Step::Create { staged, .. } | Step::Replace { staged, .. } if folder.fsync => match staged.sync() {
-                    Ok(()) => step,
-                    Err(e) => Step::Done(Err(transient("cannot flush a staged file", &e))),
-                },
-                _ => step,
-            })
-            .collect()
-    };
     let steps = in_parallel(ops.iter().collect(), 2, prepare);
-    let steps = if folder.fsync { in_parallel(steps, FLUSHERS, flush) } else { steps };
+    let steps = if folder.fsync { flush_staged(steps, batch.as_ref(), counters) } else { steps };
     let results: Vec<WriteResult> = steps.into_iter().map(|step| commit(folder, step, counters)).collect();
     if folder.fsync
         && counters.writes.load(Ordering::Relaxed) != before
-        && let Err(e) = write::sync_dir(&folder.dir)
+        && let Err(e) = batch.as_ref().map_or_else(|| write::sync_dir(&folder.dir), BatchFlush::flush_entries)
     {
         // The writes happened but may not survive a crash: the engine must not record them as
         // done. Transient keeps its journal intents, which recovery settles against the files.

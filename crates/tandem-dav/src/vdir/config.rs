@@ -41,6 +41,18 @@ pub struct VdirConfig {
     /// loss can leave an empty or old file where the engine recorded a write.
     #[serde(default = "yes")]
     pub fsync: bool,
+    /// With [`fsync`](Self::fsync): flush a batch of eight files or more with one `syncfs` of
+    /// their file system instead of one `fsync` per file (default `false`). The same durability,
+    /// and on a file system nobody else writes to much faster (a 10,000-item first sync's writes
+    /// took a third less time), but `syncfs` also waits for every other program's unwritten data
+    /// on that file system: right after another program wrote 10,000 files without flushing them,
+    /// a 100-item sync took 0.24 s instead of 0.09 s. Meant for a file system of its own (a data
+    /// volume the folders live on). Taken only where it is as safe as a flush per file: Linux 5.8
+    /// or later (older kernels' `syncfs` did not report write errors) on ext2/3/4, XFS, Btrfs,
+    /// F2FS or tmpfs; elsewhere (FUSE, which does not pass `syncfs` on; network file systems)
+    /// each file is still flushed on its own.
+    #[serde(default)]
+    pub flush_file_system: bool,
 }
 
 fn yes() -> bool {
@@ -58,6 +70,7 @@ impl Default for VdirConfig {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_batch: 100,
             fsync: true,
+            flush_file_system: false,
         }
     }
 }

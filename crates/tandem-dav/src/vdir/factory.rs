@@ -25,6 +25,9 @@ use super::{PROVIDER, VdirConfig, VdirConnector};
 /// - `max_batch`: writes per batch (default 100).
 /// - `fsync`: flush written files and the folder to disk before answering (default `true`; see
 ///   [`VdirConfig::fsync`]).
+/// - `flush_file_system`: flush a batch's files with one `syncfs` of their file system (default
+///   `false`; for folders on a file system of their own, see
+///   [`VdirConfig::flush_file_system`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VdirBuilder;
 
@@ -63,6 +66,9 @@ impl VdirBuilder {
         }
         if let Some(fsync) = s.opt::<bool>("fsync")? {
             config.fsync = fsync;
+        }
+        if let Some(flush) = s.opt::<bool>("flush_file_system")? {
+            config.flush_file_system = flush;
         }
         s.finish()?;
         if config.contacts.is_none() && config.events.is_none() {
@@ -109,6 +115,9 @@ mod tests {
         assert!(config.fsync);
         let relaxed: toml::Table = toml::from_str(&format!("events = \"{path}\"\nfsync = false")).unwrap();
         assert!(!VdirBuilder.config("ann", &relaxed).unwrap().fsync);
+        assert!(!config.flush_file_system);
+        let whole: toml::Table = toml::from_str(&format!("events = \"{path}\"\nflush_file_system = true")).unwrap();
+        assert!(VdirBuilder.config("ann", &whole).unwrap().flush_file_system);
 
         let unknown: toml::Table = toml::from_str(&format!("events = \"{path}\"\nfileext = \".ics\"")).unwrap();
         assert_eq!(VdirBuilder.config("ann", &unknown).unwrap_err().key(), Some("fileext"));

@@ -129,6 +129,7 @@ impl VdirConnector {
                     ext: config.fileext(kind).to_owned(),
                     max_file_size: config.max_file_size,
                     fsync: config.fsync,
+                    flush_file_system: config.flush_file_system,
                     nonce: std::sync::atomic::AtomicU64::new(0),
                 })
             })
@@ -156,6 +157,13 @@ impl VdirConnector {
     /// How many item files this connector (and its clones) created, replaced or removed so far.
     pub fn files_written(&self) -> u64 {
         self.counters.writes.load(Ordering::Relaxed)
+    }
+
+    /// How many write batches this connector (and its clones) flushed to disk with one flush of
+    /// their file system (`syncfs`) rather than one per file; see
+    /// [`VdirConfig::flush_file_system`]. For tests and benchmarks.
+    pub fn file_system_flushes(&self) -> u64 {
+        self.counters.whole_flushes.load(Ordering::Relaxed)
     }
 
     fn folder(&self, kind: ObjectKind) -> Result<Arc<Folder>, ConnectorError> {

@@ -29,6 +29,9 @@ pub(crate) struct Folder {
     pub(crate) max_file_size: u64,
     /// Whether writes are flushed to disk ([`super::VdirConfig::fsync`]).
     pub(crate) fsync: bool,
+    /// Whether a batch may be flushed with its file system
+    /// ([`super::VdirConfig::flush_file_system`]).
+    pub(crate) flush_file_system: bool,
     /// The writer nonce of the last cursor pulled (0: none yet), which marks the files this
     /// connector writes (see `scan::marker`).
     pub(crate) nonce: AtomicU64,
