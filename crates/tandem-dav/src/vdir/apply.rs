@@ -21,9 +21,10 @@ use tandem_connector::{ConnectorError, WriteOp, WriteResult, Written};
 use tandem_core::model::Record;
 use tandem_core::state::{IdempotencyKey, RecordId, Version};
 
+use super::flush::{self, BatchFlush};
 use super::map;
 use super::read::{self, Folder};
-use super::write::{self, BatchFlush, Staged};
+use super::write::{self, Staged};
 
 /// Counters shared by a connector and its blocking tasks.
 #[derive(Debug, Default)]
@@ -219,7 +220,7 @@ fn failed_steps(len: usize) -> Vec<Step> {
 /// A staged file that could not be flushed becomes a failed write (its temporary file goes).
 fn flush_staged(steps: Vec<Step>, batch: Option<&BatchFlush>, counters: &Counters) -> Vec<Step> {
     let staged = steps.iter().filter(|step| matches!(step, Step::Create { .. } | Step::Replace { .. })).count();
-    if staged >= write::FLUSH_ALL_FROM
+    if staged >= flush::FLUSH_ALL_FROM
         && let Some(batch) = batch
     {
         match batch.flush_all() {

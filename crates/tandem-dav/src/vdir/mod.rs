@@ -42,6 +42,7 @@ use tandem_core::state::{Change, Cursor, IdempotencyKey, RecordId};
 mod apply;
 mod config;
 mod factory;
+mod flush;
 mod map;
 mod read;
 mod scan;
