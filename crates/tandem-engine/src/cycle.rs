@@ -45,8 +45,8 @@ mod settle;
 mod shared;
 mod unresolved;
 
-pub(crate) use self::journal::JournalEntry;
 use self::journal::intent_key;
+pub(crate) use self::journal::{JournalEntry, JournaledAction};
 use self::policy::check_policy;
 use self::quarantine::{AMBIGUOUS_MATCH, HELD_DELETE, UNRESOLVED, ambiguous_counterpart};
 pub(crate) use self::quarantine::{RESTORE, is_admin_pending, is_ambiguous, is_approved, is_held_delete};

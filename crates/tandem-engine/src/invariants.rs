@@ -16,11 +16,10 @@
 use std::collections::HashSet;
 
 use tandem_core::model::ObjectKind;
-use tandem_core::plan::Action;
 use tandem_core::state::{IdempotencyKey, RecordId, Side};
 use tandem_store::{StateStore, StoreError};
 
-use crate::cycle::JournalEntry;
+use crate::cycle::{JournalEntry, JournaledAction};
 
 /// A record as a side holds it, for [`unaccounted`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,14 +87,14 @@ pub async fn account(
         // it accounts for nothing here.
         let Ok(entry) = intent.operation.parse::<JournalEntry>() else { continue };
         match entry.operation.action {
-            Action::Create { target, source_id, key, .. } => {
+            JournaledAction::Create { target, source_id, key } => {
                 if target == side {
                     pending_keys.insert(key);
                 } else {
                     pending_ids.insert(source_id);
                 }
             }
-            Action::Update { target, id, .. } | Action::Delete { target, id, .. } if target == side => {
+            JournaledAction::Update { target, id } | JournaledAction::Delete { target, id } if target == side => {
                 pending_ids.insert(id);
             }
             _ => {}

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use tandem_connector::ConnectorError;
 use tandem_core::model::ObjectKind;
-use tandem_core::plan::{Action, NextState};
+use tandem_core::plan::NextState;
 use tandem_core::state::{PairId, PairState, RecordId, Side, Version};
 use tandem_store::{AuditEntry, CycleCommit};
 
+use super::journal::JournaledAction;
 use super::{Access, JournalEntry, with_retries};
 use crate::{Engine, EngineError, UserSync};
 
@@ -81,13 +82,13 @@ pub(super) async fn recover(engine: &Engine, job: &UserSync) -> Result<(usize, U
                 continue;
             }
         };
-        if let (Action::Update { .. }, Some(NextState::Put(next)), Some(pair)) =
+        if let (JournaledAction::Update { .. }, Some(NextState::Put(next)), Some(pair)) =
             (&entry.operation.action, &entry.next, &entry.operation.pair)
         {
             updates.entry((intent.object, pair.clone())).or_insert_with(|| (next.clone(), Vec::new())).1.push(intent);
             continue;
         }
-        let (Action::Create { key, source_id, .. }, Some(NextState::Put(mut state))) =
+        let (JournaledAction::Create { key, source_id, .. }, Some(NextState::Put(mut state))) =
             (&entry.operation.action, entry.next)
         else {
             commit.resolved_intents.push(intent.key.clone());
