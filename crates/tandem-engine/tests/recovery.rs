@@ -207,3 +207,42 @@ async fn an_ambiguous_first_sync_match_is_reported_and_kept_aside_not_copied() {
     assert!(store.quarantine(USER).await.unwrap().is_empty());
     assert_eq!(store.status(USER).await.unwrap().unwrap().ambiguous_matches, 0);
 }
+
+/// A journal entry this build cannot settle from (one that does not parse, or one whose `op` is
+/// not a write: only writes are journaled) is dropped and said so in the audit log, never
+/// settled in silence, and the sync goes on.
+#[tokio::test]
+async fn unreadable_or_non_write_journal_entries_are_dropped_and_reported() {
+    let crm = MemoryConnector::new("crm");
+    let mailbox = MemoryConnector::new("mailbox");
+    crm.insert(person("Lovelace", "ada@example.com"));
+    let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let engine = Engine::with(store.clone(), Arc::new(SystemClock), quick());
+    let job = UserSync::new(USER, SyncConfig::named("t"), Arc::new(crm.clone()), Arc::new(mailbox.clone()));
+    let intent = |key: &str, text: &str| tandem_store::Intent {
+        user: USER.into(),
+        object: C,
+        key: key.into(),
+        target: Side::Mailbox,
+        operation: tandem_store::JournalJson::from_stored(text.into()),
+        created_at: chrono::Utc::now(),
+    };
+    store
+        .record_intents(&[
+            intent("damaged", r#"{"operation":{"pair":null,"op":"create","target":"mailbox"}}"#),
+            intent("not-a-write", r#"{"operation":{"pair":null,"op":"frobnicate","reason":"?"}}"#),
+        ])
+        .await
+        .unwrap();
+    let report = engine.sync_user(&job, &contacts()).await.unwrap();
+    assert_eq!(report.object(C).unwrap().applied("create"), 1, "{report}");
+    assert!(store.pending_intents(USER).await.unwrap().is_empty());
+    let audit = store.audit_log(Some(USER), None, 100).await.unwrap();
+    let mut dropped: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.action == "recover" && a.outcome == "dropped")
+        .map(|a| a.reason.split_whitespace().nth(2).unwrap())
+        .collect();
+    dropped.sort_unstable();
+    assert_eq!(dropped, ["damaged", "not-a-write"], "{audit:?}");
+}

@@ -92,7 +92,8 @@ impl Cycle<'_> {
                 if write_target(&op.action).is_none() {
                     continue;
                 }
-                // Journaled as planned, record and all, before the record moves into the write.
+                // Journaled as planned (a create without its record: `journal.rs`), before the
+                // operation's record or patch moves into the write.
                 let entry = JournalEntryRef { operation: op, next: op.pair.as_ref().and_then(|p| plan.states.get(p)) };
                 let operation = JournalJson::to_json(&entry).map_err(|e| EngineError::Journal(e.to_string()))?;
                 let key = intent_key(op);

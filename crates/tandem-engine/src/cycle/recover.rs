@@ -60,7 +60,16 @@ pub(super) async fn recover(engine: &Engine, job: &UserSync) -> Result<(usize, U
     let now = engine.inner.clock.now();
     for intent in &pending {
         let commit = commits.entry(intent.object).or_default();
-        let entry: JournalEntry = match intent.operation.parse() {
+        // Only writes are journaled: an entry that reads as anything else (an `op` this build
+        // does not know, or damage) is as unreadable as one that does not parse.
+        let read = intent.operation.parse::<JournalEntry>().map_err(|e| e.to_string()).and_then(|entry| {
+            if entry.operation.action == JournaledAction::Other {
+                Err("it is not a write".to_owned())
+            } else {
+                Ok(entry)
+            }
+        });
+        let entry = match read {
             Ok(entry) => entry,
             Err(e) => {
                 // Written by another version of Tandem, or damaged: nothing can be settled from
