@@ -222,6 +222,41 @@
 //! through their zone, its addresses and times validated, and its description is the longest
 //! text printed.
 //!
+//! **Sixth round (2026-12-07, fourteenth session).** Counted with the same callgrind command,
+//! each benchmark's run minus the cold plan's (`--bench nothing_matches_this`), which this round
+//! also changed. What changed:
+//! - an event's attendees are keyed and printed in one pass (`Record::attendee_prints`): a key is
+//!   printed as it is whenever the attendee's own address matches it but for ASCII case, instead
+//!   of being looked for again among the attendees and its address lower-cased a second time (an
+//!   address with non-ASCII capitals still goes through `print`; a property test and a unit test
+//!   hold the pass to `attendee_keys` and `print`, and debug builds check every print it makes);
+//! - a decision's operations go straight into the plan instead of through a vector of their own;
+//! - the attendee names of a record's prints are gathered in a vector sized once (it grew, then
+//!   shrank when boxed);
+//! - a record's prints are compared with its pair's as two slices of words, a field's key looked
+//!   up only where they differ.
+//!
+//! Instructions inside `plan`: `events_1pct` alone **147.4 → 138.0 million (−6.4%)**, about 33,500
+//! → 31,400 a change; `contacts_1pct` alone 100.5 → 97.4 million (−3.0%); the cold plan 470.2 →
+//! 456.6 million (−2.9%). Wall time, the round's first and last binaries alternated three times
+//! (`--bench 'cost_per_change::(contacts|events)_1pct' --sample-count 40`) on a host that moved
+//! the same binary by half between runs, divan's medians in k changes/s:
+//!
+//! | case              | before        | after             |
+//! |-------------------|---------------|-------------------|
+//! | contacts 1%, 10k  | 475, 501, 328 | 509, 509, 482     |
+//! | events 1%, 10k    | 197, 305, 262 | **319, 318, 314** |
+//!
+//! Fastest samples at events 1% of 10k: 298–331 k before, 349–354 k after. Tried and dropped:
+//! checking an ASCII address in one pass (control characters and shape together) instead of
+//! `check_text` then `email_shaped`: 10.8 million instructions more in the cold plan and 4.7
+//! million more for events; five tight loops over a short address beat one loop that branches on
+//! every byte. Events stay short of 500 k per second: what is left per change is decoding and
+//! freeing the touched pair (about 7,500: ids, versions and both sides' prints with their
+//! attendee names allocated anew), printing the record (about 8,800, of which the attendees
+//! 2,500 and the timing 1,800 with its two zone conversions), validation (about 4,300, the same
+//! zone conversions again among it), and `malloc` and `free` throughout (about a fifth).
+//!
 //! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 936 bytes
 //! of data (176 inline, 360 of ids and versions with their reference counts, 400 of prints for 40
 //! fields), 1,024 counting malloc's rounding of its seven allocations (912 and 1,032, with nine

@@ -374,13 +374,7 @@ fn show_as_name(show_as: ShowAs) -> &'static str {
 /// trimmed and lower-cased, no name, the default role and answer.
 fn attendee_presence_print(email: &str) -> u64 {
     let canonical = canonical_address(email);
-    let written = written_print(|out| {
-        out.extend_from_slice(br#"{"type":"attendee","value":{"email":"#);
-        push_json_str(out, &canonical)?;
-        out.extend_from_slice(br#","name":null,"role":"required","response":"needs_action"}}"#);
-        Some(())
-    });
-    written.unwrap_or_else(|| {
+    canonical_attendee_print(&canonical).unwrap_or_else(|| {
         FieldValue::Attendee(Attendee {
             email: email.to_owned(),
             name: None,
@@ -389,6 +383,49 @@ fn attendee_presence_print(email: &str) -> u64 {
         })
         .fingerprint()
     })
+}
+
+/// [`attendee_presence_print`] of an address that is canonical already (trimmed and lower-cased,
+/// as a [`FieldKey::Attendee`] holds it); `None` only if the reused buffer is unavailable.
+fn canonical_attendee_print(canonical: &str) -> Option<u64> {
+    written_print(|out| {
+        out.extend_from_slice(br#"{"type":"attendee","value":{"email":"#);
+        push_json_str(out, canonical)?;
+        out.extend_from_slice(br#","name":null,"role":"required","response":"needs_action"}}"#);
+        Some(())
+    })
+}
+
+impl Record {
+    /// [`Record::attendee_keys`], each with its [`Record::print`], in one pass over the attendees.
+    ///
+    /// `print` finds an attendee's key again as the first attendee whose trimmed address equals
+    /// it but for ASCII case, and prints that address canonicalised. For the attendee the key was
+    /// made from that is the key itself whenever its address matches the key that way (always,
+    /// unless the address holds non-ASCII capitals): an earlier attendee matching it would have
+    /// made the same key first, since lower-casing an address that differs from the key only in
+    /// ASCII case gives the key. So the key is printed as it is, with no search and no second
+    /// lower-casing; the rare other address goes through `print` (in debug builds every print
+    /// made here is checked against it).
+    pub(crate) fn attendee_prints(&self) -> Vec<(FieldKey, u64)> {
+        let Record::Event(e) = self else { return Vec::new() };
+        let mut prints: Vec<(FieldKey, u64)> = Vec::with_capacity(e.attendees.len());
+        for a in &e.attendees {
+            let key = FieldKey::attendee(&a.email);
+            let FieldKey::Attendee(canonical) = &key else { continue };
+            if canonical.is_empty() || prints.iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            let print = if a.email.trim().eq_ignore_ascii_case(canonical) {
+                canonical_attendee_print(canonical).unwrap_or_else(|| self.print(&key))
+            } else {
+                self.print(&key)
+            };
+            debug_assert_eq!(print, self.print(&key), "attendee {canonical}");
+            prints.push((key, print));
+        }
+        prints
+    }
 }
 
 /// Appends `s` as a JSON string, escaped byte for byte as serde_json escapes it: a quote and a

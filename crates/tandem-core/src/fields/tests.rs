@@ -253,6 +253,12 @@ proptest::proptest! {
             ical_uid: None,
             custom: Default::default(),
         });
+        // The attendees' keys and prints in one pass are the keys and their prints one by one.
+        let one_by_one: Vec<(FieldKey, u64)> = event.attendee_keys().into_iter().map(|k| {
+            let print = event.print(&k);
+            (k, print)
+        }).collect();
+        proptest::prop_assert_eq!(event.attendee_prints(), one_by_one);
         let mut keys = vec![FieldKey::Categories, FieldKey::Privacy, FieldKey::ShowAs, FieldKey::attendee("nobody@x")];
         keys.extend(event.attendee_keys());
         for key in &keys {
@@ -332,4 +338,48 @@ fn fingerprints_are_stable_and_distinguish_values() {
     assert_eq!(upper.fingerprint(), lower.fingerprint());
     // Pinned: a change here silently invalidates every stored snapshot.
     assert_eq!(a.fingerprint(), xxhash_rust::xxh3::xxh3_64(br#"{"type":"text","value":"Ada"}"#));
+}
+
+/// An attendee's key printed straight (its address matches the key but for ASCII case) and one
+/// that is not (non-ASCII capitals, which `print` looks up by ASCII case only and finds absent,
+/// or finds under a later attendee), and repeated or blank addresses: the same prints as
+/// [`Record::print`] of each key.
+#[test]
+fn attendee_prints_are_the_prints_of_the_attendee_keys() {
+    use crate::model::{AttendeeRole, Privacy, ResponseStatus, ShowAs};
+    let attendee = |email: &str| Attendee {
+        email: email.to_owned(),
+        name: None,
+        role: AttendeeRole::Required,
+        response: ResponseStatus::NeedsAction,
+    };
+    let attendees = ["Ada@Example.com", " ada@example.COM ", "  ", "JOSÉ@x.com", "Émile@x.com", "émile@X.com", "b@x"]
+        .map(attendee)
+        .to_vec();
+    let at = EventTime::utc(chrono::NaiveDateTime::default());
+    let event = Record::Event(Event {
+        subject: None,
+        description: None,
+        location: None,
+        timing: EventTiming { start: at.clone(), end: at },
+        recurrence: None,
+        organizer: None,
+        attendees,
+        privacy: Privacy::Normal,
+        show_as: ShowAs::Busy,
+        categories: vec![],
+        crm_links: vec![],
+        ical_uid: None,
+        custom: Default::default(),
+    });
+    let prints = event.attendee_prints();
+    let keys: Vec<FieldKey> = prints.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(keys, event.attendee_keys());
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    for (key, print) in &prints {
+        assert_eq!(*print, event.print(key), "{key}");
+    }
+    // "JOSÉ@x.com" is found by no attendee; "Émile@x.com"'s key is found under "émile@X.com".
+    assert_eq!(prints[1].1, 0);
+    assert_ne!(prints[2].1, 0);
 }

@@ -295,7 +295,9 @@ impl<'a> Planner<'a> {
         }
         // The prints of the fields written, per target, for the next state.
         let mut written: [Vec<(FieldKey, u64)>; 2] = [Vec::new(), Vec::new()];
-        let mut planned: Vec<Operation> = Vec::new();
+        // Operations go straight into the plan (no vector of their own to allocate and move them
+        // through); those from `planned_from` on are this decision's.
+        let planned_from = self.plan.operations.len();
         for target in Side::BOTH {
             // Every caller fills `writes[target]` with values read from the other side's record.
             let source_prints = seen[idx(target.other())].as_ref().and_then(|s| self.seen_prints(s));
@@ -335,6 +337,8 @@ impl<'a> Planner<'a> {
                 patch.push(FieldChange { field: self.target_name(target, &key), value });
             }
             if let Some(problem) = timing_problem {
+                // Nothing of this decision is written: the other target's update goes too.
+                self.plan.operations.truncate(planned_from);
                 let source = target.other();
                 let id = seen[idx(source)].as_ref().map_or_else(|| state.side(source).id.clone(), |s| s.id.clone());
                 self.push(
@@ -361,7 +365,7 @@ impl<'a> Planner<'a> {
             }
             let expected =
                 seen[idx(target)].as_ref().map_or_else(|| state.side(target).version.clone(), |s| s.version.clone());
-            planned.push(Operation {
+            self.plan.operations.push(Operation {
                 pair: Some(pair_id.clone()),
                 action: Action::Update { target, id: state.side(target).id.clone(), expected, patch, truncated },
                 reason,
@@ -398,10 +402,9 @@ impl<'a> Planner<'a> {
         // Echoes and held deletes leave the pair as it was: only the clock moved, and that is not
         // worth a state write (nor does it make the plan a no-op). Writes always get a state, so
         // the engine records the versions they produce.
-        if !planned.is_empty() || !same_but_clock(&next, state) {
+        if self.plan.operations.len() > planned_from || !same_but_clock(&next, state) {
             self.states.insert(pair_id.clone(), NextState::Put(next));
         }
-        self.plan.operations.extend(planned);
     }
 
     pub(super) fn decide_delete(&mut self, state: &PairState, deleted_on: Side, other: Option<Seen<'a>>) {

@@ -69,20 +69,13 @@ impl<'a> Planner<'a> {
     pub(super) fn prints(&self, side: Side, record: &Record) -> FieldPrints {
         let standard = self.printed[idx(side)].iter().map(|k| (k, record.print(k)));
         // Absent attendees need no entry: a missing print reads as absent.
-        let attendees = if self.attendees_on(side) { record.attendee_keys() } else { Vec::new() };
+        let mut attendees = if self.attendees_on(side) { record.attendee_prints() } else { Vec::new() };
         if attendees.is_empty() {
             return FieldPrints::from_sorted(standard);
         }
         // Built in one go rather than inserted one by one, which re-allocated the prints for
         // every attendee: the attendees (distinct keys) sorted, then merged into the standard
         // fields, which come in field order.
-        let mut attendees: Vec<(FieldKey, u64)> = attendees
-            .into_iter()
-            .map(|k| {
-                let print = record.print(&k);
-                (k, print)
-            })
-            .collect();
         attendees.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         FieldPrints::from_sorted_with(standard, attendees)
     }
@@ -120,8 +113,11 @@ impl<'a> Planner<'a> {
     fn changed_in_place(current: &FieldPrints, before: &FieldPrints) -> Vec<FieldKey> {
         let mut changed = Vec::new();
         let mut attendees = Vec::new();
-        for ((key, now), was) in current.iter().zip(before.print_values()) {
+        // The prints alone are compared (two slices of words); a field's key is looked up only
+        // where they differ, for the one or two fields of a typical change.
+        for (at, (now, was)) in current.print_values().iter().zip(before.print_values()).enumerate() {
             if now != was {
+                let key = current.key_at(at);
                 match key {
                     FieldKey::Attendee(_) => attendees.push(key.clone()),
                     _ => changed.push(key.clone()),

@@ -281,6 +281,11 @@ impl FieldPrints {
     pub(crate) fn print_values(&self) -> &[u64] {
         self.prints()
     }
+
+    /// The field of the `at`th print of [`Self::print_values`].
+    pub(crate) fn key_at(&self, at: usize) -> &FieldKey {
+        key_of(&self.named, self.code(at))
+    }
 }
 
 impl PrintsWalk<'_> {
@@ -511,7 +516,9 @@ impl FieldPrints {
         owned: Vec<(FieldKey, u64)>,
     ) -> Self {
         let mut table = TableBuilder::with_capacity(entries.len() + owned.len());
-        let mut named = Vec::new();
+        // Sized for the owned names (the usual named fields): no growing, and no shrinking when
+        // boxed.
+        let mut named = Vec::with_capacity(owned.len());
         let mut owned = owned.into_iter().peekable();
         let mut last: Option<&FieldKey> = None;
         for (key, print) in entries {
