@@ -234,13 +234,20 @@
 //! - the attendee names of a record's prints are gathered in a vector sized once (it grew, then
 //!   shrank when boxed);
 //! - a record's prints are compared with its pair's as two slices of words, a field's key looked
-//!   up only where they differ.
+//!   up only where they differ;
+//! - validation hands an event's start and end instants on to its timing print
+//!   (`validate::validate_timed`, `timing_print_at`), which converted both times through their
+//!   zones a second time (a property test and a unit test hold the print made from the instants to
+//!   the one made from the times, and debug builds check every such print). It costs contacts
+//!   about 0.6% (a larger `Seen` moved around, one more call) and saves events 2.5%.
 //!
-//! Instructions inside `plan`: `events_1pct` alone **147.4 → 138.0 million (−6.4%)**, about 33,500
-//! → 31,400 a change; `contacts_1pct` alone 100.5 → 97.4 million (−3.0%); the cold plan 470.2 →
-//! 456.6 million (−2.9%). Wall time, the round's first and last binaries alternated three times
-//! (`--bench 'cost_per_change::(contacts|events)_1pct' --sample-count 40`) on a host that moved
-//! the same binary by half between runs, divan's medians in k changes/s:
+//! Instructions inside `plan`: `events_1pct` alone **147.4 → 134.5 million (−8.7%)**, about 33,500
+//! → 30,600 a change; `contacts_1pct` alone 100.5 → 98.1 million (−2.3%); the cold plan 470.2 →
+//! 459.1 million (−2.4%). Wall time, the round's first binary and the one before the instants
+//! step alternated three times (`--bench 'cost_per_change::(contacts|events)_1pct'
+//! --sample-count 40`) on a host that moved the same binary by half between runs, divan's medians
+//! in k changes/s (an alternation with the final binary later that hour read every binary about
+//! 40% slower, the first one included, and told nothing apart):
 //!
 //! | case              | before        | after             |
 //! |-------------------|---------------|-------------------|
@@ -252,10 +259,10 @@
 //! `check_text` then `email_shaped`: 10.8 million instructions more in the cold plan and 4.7
 //! million more for events; five tight loops over a short address beat one loop that branches on
 //! every byte. Events stay short of 500 k per second: what is left per change is decoding and
-//! freeing the touched pair (about 7,500: ids, versions and both sides' prints with their
-//! attendee names allocated anew), printing the record (about 8,800, of which the attendees
-//! 2,500 and the timing 1,800 with its two zone conversions), validation (about 4,300, the same
-//! zone conversions again among it), and `malloc` and `free` throughout (about a fifth).
+//! freeing the touched pair (about 8,500: ids, versions and both sides' prints with their
+//! attendee names allocated anew), printing the record (about 7,900, of which the attendees
+//! 2,500), building the operation and next state (about 5,200), validation (about 4,300, the
+//! zone conversions among it), and `malloc` and `free` throughout (about a fifth).
 //!
 //! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 936 bytes
 //! of data (176 inline, 360 of ids and versions with their reference counts, 400 of prints for 40

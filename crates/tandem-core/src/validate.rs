@@ -138,15 +138,25 @@ fn email_shaped(address: &str) -> bool {
 
 /// Validates a record of either kind.
 pub fn validate(record: &Record) -> Result<(), ValidationError> {
-    match record {
-        Record::Contact(c) => validate_contact(c),
-        Record::Event(e) => validate_event(e),
+    validate_timed(record).map(|_| ())
+}
+
+/// The instants an event's start and end denote, as [`EventTime::instant`] gives them: what
+/// validation works out for an event on the way, handed on so that its timing print need not
+/// convert its times through their zones again.
+pub(crate) type Instants = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
+
+/// [`validate`], giving a valid event's [`Instants`] (`None` for a contact).
+pub(crate) fn validate_timed(record: &Record) -> Result<Option<Instants>, ValidationError> {
+    let instants = match record {
+        Record::Contact(c) => validate_contact(c).map(|()| None),
+        Record::Event(e) => validate_event(e).map(Some),
     }?;
     for (name, value) in record.custom() {
         check_text(&format!("custom.{name}"), name)?;
         check_text(&format!("custom.{name}"), value)?;
     }
-    Ok(())
+    Ok(instants)
 }
 
 fn validate_contact(c: &Contact) -> Result<(), ValidationError> {
@@ -190,7 +200,7 @@ fn check_time(t: &EventTime) -> Result<chrono::DateTime<chrono::Utc>, Validation
     })
 }
 
-fn validate_event(e: &Event) -> Result<(), ValidationError> {
+fn validate_event(e: &Event) -> Result<Instants, ValidationError> {
     check_opt("subject", &e.subject)?;
     check_opt("description", &e.description)?;
     check_opt("location", &e.location)?;
@@ -224,7 +234,7 @@ fn validate_event(e: &Event) -> Result<(), ValidationError> {
             check_time(t)?;
         }
     }
-    Ok(())
+    Ok((start, end))
 }
 
 /// Checks one RRULE value (without the `RRULE:` prefix) with the `rrule` crate.

@@ -24,6 +24,7 @@ mod value;
 pub use error::{FieldError, UnknownField};
 pub(crate) use key::STANDARD_FIELDS;
 pub use key::{FieldKey, RETIRED_FIELD_NAMES};
+pub(crate) use print::timing_print_at;
 pub use value::{FieldValue, fingerprint};
 
 #[cfg(doc)]

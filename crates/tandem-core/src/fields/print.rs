@@ -233,10 +233,30 @@ fn unit_print(field: &str, variant: &str) -> u64 {
 /// The print of an event's timing as [`FieldValue::fingerprint`] canonicalises it: a zoned time
 /// whose instant is known is written in UTC, anything else as it is.
 fn timing_print(timing: &EventTiming) -> u64 {
+    timing_print_with(timing, timing.start.instant(), timing.end.instant())
+}
+
+/// [`Record::print`] of an event's timing, given the instants its start and end denote (as
+/// [`EventTime::instant`] gives them, which validation has worked out already): the same print
+/// without converting the times through their zones again. In debug builds every such print is
+/// checked against the one that converts them.
+pub(crate) fn timing_print_at(timing: &EventTiming, instants: crate::validate::Instants) -> u64 {
+    let print = timing_print_with(timing, Some(instants.0), Some(instants.1));
+    debug_assert_eq!(print, timing_print(timing), "{timing:?}");
+    print
+}
+
+/// The print of a timing whose start and end denote `start` and `end`.
+fn timing_print_with(
+    timing: &EventTiming,
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    end: Option<chrono::DateTime<chrono::Utc>>,
+) -> u64 {
     /// One `EventTime`, as its derived `Serialize` writes it (internally tagged, fields in
-    /// declaration order; chrono writes dates and times in their `Debug` form).
-    fn push_time(out: &mut Vec<u8>, time: &EventTime) -> Option<()> {
-        match (time, time.instant()) {
+    /// declaration order; chrono writes dates and times in their `Debug` form): a zoned time as
+    /// its instant in UTC when it has one.
+    fn push_time(out: &mut Vec<u8>, time: &EventTime, instant: Option<chrono::DateTime<chrono::Utc>>) -> Option<()> {
+        match (time, instant) {
             (EventTime::Zoned { .. }, Some(at)) => {
                 out.extend_from_slice(br#"{"type":"zoned","local":""#);
                 push_date_time(out, &at.naive_utc());
@@ -259,9 +279,9 @@ fn timing_print(timing: &EventTiming) -> u64 {
     }
     let written = written_print(|out| {
         out.extend_from_slice(br#"{"type":"timing","value":{"start":"#);
-        push_time(out, &timing.start)?;
+        push_time(out, &timing.start, start)?;
         out.extend_from_slice(br#","end":"#);
-        push_time(out, &timing.end)?;
+        push_time(out, &timing.end, end)?;
         out.extend_from_slice(b"}}");
         Some(())
     });

@@ -272,6 +272,16 @@ proptest::proptest! {
                 "{:?}",
                 timed.get(&FieldKey::Timing)
             );
+            // Printed from the instants validation works out, the timing prints the same.
+            let bare = Record::Event(Event::at(event_of(&timed).timing));
+            if let (Ok(Some(instants)), Record::Event(e)) = (crate::validate::validate_timed(&bare), &timed) {
+                proptest::prop_assert_eq!(
+                    super::timing_print_at(&e.timing, instants),
+                    timed.print(&FieldKey::Timing),
+                    "{:?}",
+                    e.timing
+                );
+            }
         }
     }
 }
@@ -382,4 +392,34 @@ fn attendee_prints_are_the_prints_of_the_attendee_keys() {
     // "JOSÉ@x.com" is found by no attendee; "Émile@x.com"'s key is found under "émile@X.com".
     assert_eq!(prints[1].1, 0);
     assert_ne!(prints[2].1, 0);
+}
+
+/// A timing printed from the instants validation works out is printed as from its times: zoned
+/// in a zone with summer time (a time that exists twice included), in UTC, and all-day.
+#[test]
+fn timing_prints_from_validated_instants_are_the_timing_prints() {
+    let at = |date: (i32, u32, u32), (h, m): (u32, u32), zone: &str| EventTime::Zoned {
+        local: NaiveDate::from_ymd_opt(date.0, date.1, date.2).and_then(|d| d.and_hms_opt(h, m, 0)).unwrap_or_default(),
+        zone: zone.to_owned(),
+    };
+    let day = |d: u32| EventTime::AllDay { date: NaiveDate::from_ymd_opt(2026, 7, d).unwrap_or_default() };
+    let timings = [
+        EventTiming {
+            start: at((2026, 3, 2), (9, 0), "Europe/Paris"),
+            end: at((2026, 3, 2), (10, 30), "Europe/Paris"),
+        },
+        // 02:30 on 25 October 2026 happens twice in Paris; the earlier is taken.
+        EventTiming {
+            start: at((2026, 10, 25), (2, 30), "Europe/Paris"),
+            end: at((2026, 10, 25), (4, 0), "America/New_York"),
+        },
+        EventTiming { start: at((2026, 1, 1), (0, 0), "UTC"), end: at((2026, 1, 1), (0, 0), "UTC") },
+        EventTiming { start: day(1), end: day(2) },
+    ];
+    for timing in timings {
+        let record = Record::Event(Event::at(timing.clone()));
+        let instants = crate::validate::validate_timed(&record).ok().flatten();
+        let Some(instants) = instants else { panic!("{timing:?} is valid") };
+        assert_eq!(super::timing_print_at(&timing, instants), record.print(&FieldKey::Timing), "{timing:?}");
+    }
 }

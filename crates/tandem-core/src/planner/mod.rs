@@ -50,7 +50,7 @@ use crate::fields::FieldKey;
 use crate::model::{ObjectKind, Record};
 use crate::plan::{Action, NextState, Operation, Plan};
 use crate::state::{Change, ChangeKind, FieldPrints, IdempotencyKey, PairId, PairState, RecordId, Side, Version};
-use crate::validate::validate;
+use crate::validate::{Instants, validate_timed};
 
 pub use crate::pair_index::PairIndex;
 
@@ -287,6 +287,9 @@ struct Seen<'a> {
     /// The record's field prints as this side holds it ([`Planner::prints`]), computed once, when
     /// first needed: the diff against the pair's state and the pair's next state both read them.
     prints: OnceCell<FieldPrints>,
+    /// An event's start and end instants, as validation worked them out: its timing print uses
+    /// them instead of converting the times through their zones again.
+    instants: Option<Instants>,
 }
 
 impl Seen<'_> {
@@ -601,6 +604,7 @@ impl<'a> Planner<'a> {
         });
         let mut out = Vec::with_capacity(changes.len());
         for (at, id, change) in latest {
+            let mut instants = None;
             let record = match &change.kind {
                 ChangeKind::Deleted => None,
                 // The engine reads these before planning; one left unread is never taken for a
@@ -631,9 +635,13 @@ impl<'a> Planner<'a> {
                         continue;
                     }
                     let record = self.canonical(side, record);
-                    if let Err(e) = validate(record.get()) {
-                        self.push(None, Action::Quarantine { side, id: id.clone() }, format!("invalid record: {e}"));
-                        continue;
+                    match validate_timed(record.get()) {
+                        Ok(found) => instants = found,
+                        Err(e) => {
+                            let reason = format!("invalid record: {e}");
+                            self.push(None, Action::Quarantine { side, id: id.clone() }, reason);
+                            continue;
+                        }
                     }
                     Some(record)
                 }
@@ -647,6 +655,7 @@ impl<'a> Planner<'a> {
                 sync_key: change.sync_key.as_ref(),
                 record,
                 prints: OnceCell::new(),
+                instants,
             });
         }
         out

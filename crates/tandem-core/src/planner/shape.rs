@@ -2,9 +2,10 @@
 //! target's limits, and the projection of a record onto a target.
 
 use super::{Held, Planner, Seen, idx};
-use crate::fields::{FieldKey, FieldValue, fingerprint};
+use crate::fields::{FieldKey, FieldValue, fingerprint, timing_print_at};
 use crate::model::Record;
 use crate::state::{FieldPrints, Side, SideState};
+use crate::validate::Instants;
 
 impl<'a> Planner<'a> {
     /// The record with custom fields under canonical names, normalised: the record itself when
@@ -67,7 +68,33 @@ impl<'a> Planner<'a> {
     }
 
     pub(super) fn prints(&self, side: Side, record: &Record) -> FieldPrints {
-        let standard = self.printed[idx(side)].iter().map(|k| (k, record.print(k)));
+        self.prints_from(side, record, self.printed[idx(side)].iter().map(|k| (k, record.print(k))))
+    }
+
+    /// [`Self::prints`] of a record validated with these [`Instants`] (an event's start and end),
+    /// which its timing print takes instead of converting the times again.
+    pub(super) fn prints_at(&self, side: Side, record: &Record, instants: Option<Instants>) -> FieldPrints {
+        // Two loops rather than one that asks at every field: contacts, which have no instants,
+        // keep the plain one.
+        match (instants, record) {
+            (Some(instants), Record::Event(e)) => {
+                let print = |k: &FieldKey| match k {
+                    FieldKey::Timing => timing_print_at(&e.timing, instants),
+                    _ => record.print(k),
+                };
+                self.prints_from(side, record, self.printed[idx(side)].iter().map(|k| (k, print(k))))
+            }
+            _ => self.prints(side, record),
+        }
+    }
+
+    /// The prints of `record`: its `standard` fields' (in field order) and its attendees'.
+    fn prints_from<'k>(
+        &self,
+        side: Side,
+        record: &Record,
+        standard: impl ExactSizeIterator<Item = (&'k FieldKey, u64)>,
+    ) -> FieldPrints {
         // Absent attendees need no entry: a missing print reads as absent.
         let mut attendees = if self.attendees_on(side) { record.attendee_prints() } else { Vec::new() };
         if attendees.is_empty() {
@@ -83,7 +110,7 @@ impl<'a> Planner<'a> {
     /// The prints of a seen record (`None` for a delete), computed on first use.
     pub(super) fn seen_prints<'s>(&self, seen: &'s Seen<'a>) -> Option<&'s FieldPrints> {
         let record = seen.record()?;
-        Some(seen.prints.get_or_init(|| self.prints(seen.side, record)))
+        Some(seen.prints.get_or_init(|| self.prints_at(seen.side, record, seen.instants)))
     }
 
     /// The fields of `record` (seen on `side`, with its prints `current`) whose prints differ from
