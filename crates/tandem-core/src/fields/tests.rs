@@ -356,7 +356,7 @@ fn fingerprints_are_stable_and_distinguish_values() {
 /// [`Record::print`] of each key.
 #[test]
 fn attendee_prints_are_the_prints_of_the_attendee_keys() {
-    use crate::model::{AttendeeRole, Privacy, ResponseStatus, ShowAs};
+    use crate::model::{AttendeeRole, ResponseStatus};
     let attendee = |email: &str| Attendee {
         email: email.to_owned(),
         name: None,
@@ -367,21 +367,7 @@ fn attendee_prints_are_the_prints_of_the_attendee_keys() {
         .map(attendee)
         .to_vec();
     let at = EventTime::utc(chrono::NaiveDateTime::default());
-    let event = Record::Event(Event {
-        subject: None,
-        description: None,
-        location: None,
-        timing: EventTiming { start: at.clone(), end: at },
-        recurrence: None,
-        organizer: None,
-        attendees,
-        privacy: Privacy::Normal,
-        show_as: ShowAs::Busy,
-        categories: vec![],
-        crm_links: vec![],
-        ical_uid: None,
-        custom: Default::default(),
-    });
+    let event = Record::Event(Event { attendees, ..Event::at(EventTiming { start: at.clone(), end: at }) });
     let prints = event.attendee_prints();
     let keys: Vec<FieldKey> = prints.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(keys, event.attendee_keys());

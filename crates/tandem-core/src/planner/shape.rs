@@ -67,6 +67,8 @@ impl<'a> Planner<'a> {
         self.synced.contains(&FieldKey::Attendees) && self.caps(side).supports(&FieldKey::Attendees)
     }
 
+    /// The prints of `record` as `side` holds it: each field printed on that side, and each
+    /// attendee where the side holds attendees.
     pub(super) fn prints(&self, side: Side, record: &Record) -> FieldPrints {
         self.prints_from(side, record, self.printed[idx(side)].iter().map(|k| (k, record.print(k))))
     }
