@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use tandem_core::state::{IdempotencyKey, PairState, RecordId, SideState, Unresolved, UnresolvedKind, Version};
 
-use crate::codec::{decode_prints, merge_approval, parse_json, parse_object, parse_side, parse_ts};
+use crate::codec::{decode_stored_prints, merge_approval, parse_json, parse_object, parse_side, parse_ts};
 use crate::{AuditEntry, CycleRecord, Intent, QuarantineEntry, StoreError, UnresolvedEntry, UserStatus};
 
 /// A column type the stores read: one `try_get` per database.
@@ -41,6 +41,9 @@ pub(crate) trait Cols {
     /// Text column `name`, borrowed from the row (`None` for NULL): for values parsed or copied
     /// on, which need no `String` of their own first.
     fn text(&self, name: &str) -> Result<Option<&str>, sqlx::Error>;
+    /// A column holding bytes or text (SQLite keeps either in a `TEXT` column), as bytes,
+    /// borrowed from the row: text as its UTF-8.
+    fn bytes(&self, name: &str) -> Result<Option<&[u8]>, sqlx::Error>;
 }
 
 impl Cols for SqliteRow {
@@ -49,6 +52,11 @@ impl Cols for SqliteRow {
     }
 
     fn text(&self, name: &str) -> Result<Option<&str>, sqlx::Error> {
+        self.try_get(name)
+    }
+
+    fn bytes(&self, name: &str) -> Result<Option<&[u8]>, sqlx::Error> {
+        // sqlx reads a BLOB or a TEXT value as bytes alike.
         self.try_get(name)
     }
 }
@@ -61,6 +69,11 @@ impl Cols for sqlx::postgres::PgRow {
 
     fn text(&self, name: &str) -> Result<Option<&str>, sqlx::Error> {
         self.try_get(name)
+    }
+
+    fn bytes(&self, name: &str) -> Result<Option<&[u8]>, sqlx::Error> {
+        // PostgreSQL's columns are text (`BYTEA` would be its bytes).
+        Ok(self.text(name)?.map(str::as_bytes))
     }
 }
 
@@ -77,6 +90,11 @@ fn text_or_null<'r>(row: &'r impl Cols, name: &str) -> Result<Option<&'r str>, S
 /// A text column that may not be NULL, borrowed from the row.
 fn text<'r>(row: &'r impl Cols, name: &str) -> Result<&'r str, String> {
     text_or_null(row, name)?.ok_or_else(|| format!("column {name}: NULL"))
+}
+
+/// A column of bytes or text that may not be NULL, borrowed from the row.
+fn stored_bytes<'r>(row: &'r impl Cols, name: &str) -> Result<&'r [u8], String> {
+    row.bytes(name).map_err(|e| format!("column {name}: {e}"))?.ok_or_else(|| format!("column {name}: NULL"))
 }
 
 pub(crate) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> StoreError {
@@ -99,7 +117,7 @@ fn pair_body(row: &impl Cols, pair_id: &str) -> Result<PairState, String> {
         Ok(SideState {
             id: RecordId::from(text(row, id)?),
             version: Version::from(text(row, version)?),
-            fields: decode_prints(text(row, fields)?).map_err(|e| format!("{fields}: {e}"))?,
+            fields: decode_stored_prints(stored_bytes(row, fields)?).map_err(|e| format!("{fields}: {e}"))?,
         })
     };
     let [crm, mailbox] = SIDE_COLUMNS;

@@ -120,6 +120,32 @@ impl FieldKey {
         }
     }
 
+    /// The key's place among all standard fields (a contact's, then an event's, each in field
+    /// order), or `None` for a single attendee or a custom field; [`FieldKey::standard_at`] is
+    /// the way back. Found without comparing keys, so encoders of [`FieldPrints`] can map a
+    /// field to a code of their own with a table lookup.
+    ///
+    /// The places follow this build's fields: a store that keeps codes must keep its own table
+    /// (the places move when a field is added in the middle).
+    ///
+    /// ```
+    /// use tandem_core::fields::FieldKey;
+    ///
+    /// let place = FieldKey::Title.standard_index().unwrap();
+    /// assert_eq!(FieldKey::standard_at(place), Some(&FieldKey::Title));
+    /// assert_eq!(FieldKey::attendee("ada@example.com").standard_index(), None);
+    /// ```
+    ///
+    /// [`FieldPrints`]: crate::state::FieldPrints
+    pub fn standard_index(&self) -> Option<usize> {
+        crate::state::prints::standard_code(self).map(usize::from)
+    }
+
+    /// The standard field at `index` of [`FieldKey::standard_index`], or `None` past the last.
+    pub fn standard_at(index: usize) -> Option<&'static FieldKey> {
+        STANDARD_FIELDS.get(index)
+    }
+
     /// Whether this key belongs to records of `kind`. Custom fields belong to both.
     pub fn applies_to(&self, kind: ObjectKind) -> bool {
         matches!(self, FieldKey::Custom(_))

@@ -14,7 +14,7 @@
 mod change;
 mod ids;
 mod pair;
-mod prints;
+pub(crate) mod prints;
 mod unresolved;
 
 #[cfg(test)]
@@ -23,5 +23,5 @@ mod tests;
 pub use change::{Change, ChangeKind};
 pub use ids::{Cursor, IdempotencyKey, PairId, RecordId, Side, Version};
 pub use pair::{PairState, SideState};
-pub use prints::{FieldPrints, FieldPrintsIter};
+pub use prints::{FieldPrints, FieldPrintsBuilder, FieldPrintsIter};
 pub use unresolved::{Unresolved, UnresolvedKind};

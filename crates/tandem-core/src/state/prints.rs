@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::fields::FieldKey;
 
+mod builder;
 mod table;
 
+pub use builder::FieldPrintsBuilder;
 use table::{Codes, TableBuilder, code_in, code_words};
 
 /// Per-field fingerprints of what one side holds for a mapped record.
@@ -42,7 +44,7 @@ pub struct FieldPrints {
 use crate::fields::STANDARD_FIELDS as STANDARD_KEYS;
 
 /// The code of a standard field: its place in [`STANDARD_KEYS`].
-pub(super) fn standard_code(key: &FieldKey) -> Option<u16> {
+pub(crate) fn standard_code(key: &FieldKey) -> Option<u16> {
     // Enum discriminants of field-less enums: their declaration order, which `STANDARD_KEYS`
     // follows.
     let code = match key {

@@ -2,7 +2,7 @@
 //! sorted map and its serde, and cursor redaction.
 
 use super::prints::standard_code;
-use super::{Cursor, FieldPrints, IdempotencyKey, RecordId, Side, Version};
+use super::{Cursor, FieldPrints, FieldPrintsBuilder, IdempotencyKey, RecordId, Side, Version};
 use crate::fields::{FieldKey, STANDARD_FIELDS as STANDARD_KEYS};
 use crate::model::ObjectKind;
 
@@ -200,6 +200,50 @@ fn collecting_prints_is_inserting_them_in_turn() {
         prop_assert_eq!(collected.len(), model.len());
         prop_assert!(collected.iter().map(|(k, p)| (k.clone(), *p)).eq(model.into_iter()));
         prop_assert!(collected.same_fields(&inserted) || collected.keys().any(|k| k.static_name().is_none()));
+    });
+}
+
+/// Every standard field's place leads back to it, places are the fields' order, and named
+/// fields have none.
+#[test]
+fn standard_places_lead_back_to_their_fields() {
+    for (place, key) in STANDARD_KEYS.iter().enumerate() {
+        assert_eq!(key.standard_index(), Some(place), "{key}");
+        assert_eq!(FieldKey::standard_at(place), Some(key));
+    }
+    assert!(STANDARD_KEYS.is_sorted());
+    assert_eq!(FieldKey::standard_at(STANDARD_KEYS.len()), None);
+    assert_eq!(FieldKey::attendee("a@x.org").standard_index(), None);
+    assert_eq!(FieldKey::Custom("Region__c".into()).standard_index(), None);
+}
+
+/// Building prints entry by entry makes the map collecting the same entries makes: in field
+/// order (the builder's own path, standard and named fields alike) or not (any order, or in
+/// order but for repeats: the order broken after a run in order).
+#[test]
+fn building_prints_is_collecting_them() {
+    use proptest::prelude::*;
+    let mut all = every_kind_of_key();
+    all.sort();
+    let entry = (0..all.len(), any::<u64>());
+    // 0: as drawn; 1: in field order; 2: in field order with any repeats kept.
+    proptest!(|(entries in proptest::collection::vec(entry, 0..40), order in 0u8..3, capacity in 0usize..8)| {
+        let mut entries: Vec<(FieldKey, u64)> = entries.into_iter().map(|(i, p)| (all[i].clone(), p)).collect();
+        if order > 0 {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        if order == 1 {
+            entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        }
+        let mut builder = FieldPrintsBuilder::with_capacity(capacity);
+        for (key, print) in &entries {
+            builder.push(key.clone(), *print);
+        }
+        let built = builder.finish();
+        let collected: FieldPrints = entries.into_iter().collect();
+        prop_assert_eq!(&built, &collected);
+        prop_assert!(built.iter().eq(collected.iter()));
+        prop_assert!(built.same_fields(&collected));
     });
 }
 

@@ -269,6 +269,14 @@ const MIGRATIONS: &[Migration] = &[
         // opening the database.
         statements: &[],
     },
+    Migration {
+        version: 11,
+        description: "SQLite stores a pair's field prints as bytes (a BLOB, packed, no base64); \
+                      text prints still read, and a pair's are written as bytes when it is next committed",
+        // No statement, and nothing changes here: PostgreSQL keeps the text form. The version
+        // follows SQLite's, so that both stores are at the same version for the same code.
+        statements: &[],
+    },
 ];
 
 fn migration_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {

@@ -10,7 +10,7 @@ use tandem_core::model::ObjectKind;
 use tandem_core::state::{PairState, RecordId, Side};
 
 use super::{db, map_sqlx};
-use crate::codec::{encode_prints, ts};
+use crate::codec::{encode_prints_bytes, ts};
 use crate::{AuditEntry, CycleCommit, Intent, StoreError};
 
 /// Rows per multi-row `INSERT`: at most 11 variables a row, 704 in all, under the 999 of old
@@ -269,33 +269,34 @@ async fn name_the_failing_pair<'p>(
 }
 
 /// A pair with its prints encoded once, for whichever statement writes it (shared, so that a
-/// bind does not copy them).
+/// bind does not copy them). Prints are stored as bytes (`codec::encode_prints_bytes`).
 struct EncodedPair<'a> {
     pair: &'a PairState,
-    crm_fields: Arc<str>,
-    mailbox_fields: Arc<str>,
+    crm_fields: Arc<[u8]>,
+    mailbox_fields: Arc<[u8]>,
 }
 
 impl<'a> EncodedPair<'a> {
     fn new(pair: &'a PairState) -> Self {
         EncodedPair {
             pair,
-            crm_fields: encode_prints(&pair.crm.fields).into(),
-            mailbox_fields: encode_prints(&pair.mailbox.fields).into(),
+            crm_fields: encode_prints_bytes(&pair.crm.fields).into(),
+            mailbox_fields: encode_prints_bytes(&pair.mailbox.fields).into(),
         }
     }
 
-    /// The pair's row for [`PAIR_ROW`]: the table's columns in order.
+    /// The pair's row for [`PAIR_ROW`]: the table's columns in order. Ids and versions are
+    /// bound as the shared text they are held in, not copied.
     fn bind_row(&self, q: SqliteQuery, user: &Arc<str>, obj: &Arc<str>) -> SqliteQuery {
         let pair = self.pair;
         q.bind(Arc::clone(user))
             .bind(Arc::clone(obj))
-            .bind(pair.pair_id.as_str().to_owned())
-            .bind(pair.crm.id.as_str().to_owned())
-            .bind(pair.crm.version.as_str().to_owned())
+            .bind(Arc::clone(&pair.pair_id.0))
+            .bind(Arc::clone(&pair.crm.id.0))
+            .bind(Arc::clone(&pair.crm.version.0))
             .bind(Arc::clone(&self.crm_fields))
-            .bind(pair.mailbox.id.as_str().to_owned())
-            .bind(pair.mailbox.version.as_str().to_owned())
+            .bind(Arc::clone(&pair.mailbox.id.0))
+            .bind(Arc::clone(&pair.mailbox.version.0))
             .bind(Arc::clone(&self.mailbox_fields))
             .bind(ts(&pair.synced_at))
             .bind(pair.tombstone.map(Side::as_str))

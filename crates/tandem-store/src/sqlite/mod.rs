@@ -104,7 +104,7 @@ use std::time::Duration;
 
 /// The schema version this build writes and understands. A database at a higher version is
 /// refused with [`StoreError::Migration`].
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// The live pairs of a user and object: kept by triggers on `pairs`, so one indexed row however
 /// many pairs there are.

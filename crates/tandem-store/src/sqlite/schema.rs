@@ -241,6 +241,14 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         // opening the database.
         statements: &[],
     },
+    Migration {
+        version: 11,
+        description: "SQLite stores a pair's field prints as bytes (a BLOB, packed, no base64); \
+                      text prints still read, and a pair's are written as bytes when it is next committed",
+        // No statement: a BLOB is kept as it is in the `TEXT` columns. The version keeps an
+        // earlier Tandem, which reads those columns as text only, from opening the database.
+        statements: &[],
+    },
 ];
 
 impl SqliteStore {

@@ -127,7 +127,8 @@ async fn migrating_from_version_1_counts_the_existing_pairs() -> Result<(), Stor
 }
 
 /// A database written by schema version 7 holds field prints as JSON: they read as they are after
-/// the migration to version 8, and the pair's prints are packed when it is next committed.
+/// the migrations, and the pair's prints are packed (as bytes, since version 11) when it is next
+/// committed.
 #[tokio::test]
 async fn json_prints_of_version_7_read_and_are_packed_when_their_pair_is_committed() -> Result<(), StoreError> {
     let (dir, path, mut conn) = old_database(7).await?;
@@ -154,11 +155,58 @@ async fn json_prints_of_version_7_read_and_are_packed_when_their_pair_is_committ
             CycleCommit { upsert_pairs: vec![pair.clone()], ..CycleCommit::default() },
         )
         .await?;
-    let stored: (String, String) = sqlx::query_as("SELECT crm_fields, mailbox_fields FROM pairs WHERE pair_id = 'p1'")
-        .fetch_one(&store.pool)
-        .await
-        .map_err(db("stored prints"))?;
-    assert!(stored.0.starts_with("v2:") && stored.1.starts_with("v2:"), "{stored:?}");
+    assert_prints_stored_as_bytes(&store, "p1").await?;
+    assert_eq!(store.pair("ada", ObjectKind::Contact, &id).await?, Some(pair));
+    discard(store, &dir).await?;
+    Ok(())
+}
+
+/// Both sides' prints of pair `pair_id` are stored as bytes (a BLOB starting with the packed
+/// form's byte).
+async fn assert_prints_stored_as_bytes(store: &SqliteStore, pair_id: &str) -> Result<(), StoreError> {
+    let stored: (String, Vec<u8>, String, Vec<u8>) = sqlx::query_as(
+        "SELECT typeof(crm_fields), crm_fields, typeof(mailbox_fields), mailbox_fields FROM pairs WHERE pair_id = ?",
+    )
+    .bind(pair_id)
+    .fetch_one(&store.pool)
+    .await
+    .map_err(db("stored prints"))?;
+    assert_eq!((stored.0.as_str(), stored.2.as_str()), ("blob", "blob"), "{stored:?}");
+    assert_eq!((stored.1.first(), stored.3.first()), (Some(&0x02), Some(&0x02)), "{stored:?}");
+    Ok(())
+}
+
+/// A database of schema version 10 holds packed prints as text (`v2:` and base64): they read
+/// as they are after the migration to version 11, and are stored as bytes when their pair is
+/// next committed.
+#[tokio::test]
+async fn text_prints_of_version_10_read_and_are_stored_as_bytes_when_committed() -> Result<(), StoreError> {
+    let (dir, path, mut conn) = old_database(10).await?;
+    let text_prints: FieldPrints =
+        [(FieldKey::GivenName, 0xff), (FieldKey::attendee("zoë@example.com"), 7)].into_iter().collect();
+    query(
+        "INSERT INTO pairs VALUES ('ada', 'contact', 'p1', 'c1', 'v', ?, 'm1', 'w', 'v2:', \
+         '2025-01-01T00:00:00.000000000Z', NULL)",
+    )
+    .bind(crate::codec::encode_prints(&text_prints))
+    .execute(&mut conn)
+    .await
+    .map_err(db("v10 pair"))?;
+    let store = upgrade(conn, &path).await?;
+    assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
+    let id = IdempotencyKey("p1".into());
+    let Some(mut pair) = store.pair("ada", ObjectKind::Contact, &id).await? else { panic!("the v10 pair reads") };
+    assert_eq!(pair.crm.fields, text_prints);
+    assert!(pair.mailbox.fields.is_empty());
+    pair.mailbox.fields.insert(FieldKey::Title, 3);
+    store
+        .commit_cycle(
+            "ada",
+            ObjectKind::Contact,
+            CycleCommit { upsert_pairs: vec![pair.clone()], ..CycleCommit::default() },
+        )
+        .await?;
+    assert_prints_stored_as_bytes(&store, "p1").await?;
     assert_eq!(store.pair("ada", ObjectKind::Contact, &id).await?, Some(pair));
     discard(store, &dir).await?;
     Ok(())

@@ -79,6 +79,17 @@ impl TableBuilder {
         self.len += 1;
     }
 
+    /// Entries pushed so far.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The entries pushed so far, `(code, print)` in the order pushed.
+    pub(super) fn entries(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        let prints = &self.words[self.prints_at..][..self.len];
+        (0..self.len).map(|i| code_in(&self.words, i)).zip(prints.iter().copied())
+    }
+
     /// Moves the entries to a table sized for `capacity` (at least `len`).
     fn resize(&mut self, capacity: usize) {
         let mut words = vec![0; code_words(capacity) + capacity];
