@@ -494,6 +494,48 @@ impl FieldPrints {
         FieldPrints::from_entries(kept.into_iter(), read.named)
     }
 
+    /// The fingerprint of `key` in prints [`Self::pack_into`] wrote, read where the bytes lie
+    /// (no table built, no name copied), moving `r` past them: what [`Self::unpack`] and then
+    /// [`Self::get`] would answer, for a caller that wants one field of a packed pair.
+    pub(crate) fn packed_get(r: &mut crate::pair_index::Reader<'_>, key: &FieldKey) -> Option<u64> {
+        let n = r.varint().min(r.remaining() / 10);
+        let code_bytes = r.bytes(n * 2);
+        let print_bytes = r.bytes(code_bytes.len() / 2 * 8);
+        let named_len = r.varint().min(n);
+        let mut named_code = None;
+        for j in 0..named_len {
+            let tag = r.u8();
+            let name = r.str_bytes();
+            let same = match (tag, key) {
+                (0, FieldKey::Attendee(a)) => a.as_bytes() == name,
+                (1, FieldKey::Custom(c)) => c.as_bytes() == name,
+                // `unpack` reads an unknown tag as an unnamed custom field.
+                (0 | 1, _) => false,
+                (_, FieldKey::Custom(c)) => c.is_empty(),
+                _ => false,
+            };
+            if same && named_code.is_none() {
+                named_code = Some(FieldPrints::named_code(j));
+            }
+        }
+        let code = standard_code(key).or(named_code)?;
+        let (codes, _) = code_bytes.as_chunks::<2>();
+        let at = codes.iter().position(|c| u16::from_le_bytes(*c) == code)?;
+        let (prints, _) = print_bytes.as_chunks::<8>();
+        prints.get(at).map(|print| u64::from_le_bytes(*print))
+    }
+
+    /// Moves `r` past prints [`Self::pack_into`] wrote, reading as [`Self::unpack`] does.
+    pub(crate) fn skip_packed(r: &mut crate::pair_index::Reader<'_>) {
+        let n = r.varint().min(r.remaining() / 10);
+        let code_bytes = r.bytes(n * 2);
+        r.bytes(code_bytes.len() / 2 * 8);
+        for _ in 0..r.varint().min(n) {
+            r.u8();
+            r.skip_string();
+        }
+    }
+
     /// The prints of fields given in field order without repeats (what collecting them would
     /// sort them into), without sorting or copying the keys of standard fields.
     pub(crate) fn from_sorted<'k>(entries: impl ExactSizeIterator<Item = (&'k FieldKey, u64)>) -> Self {

@@ -309,6 +309,15 @@ fn field_prints_follow_a_sorted_map_through_inserts_and_removes() {
         let back = FieldPrints::unpack(&mut crate::pair_index::Reader::new(&bytes));
         prop_assert_eq!(&back, &prints);
         prop_assert!(back.same_fields(&prints));
+        // One field read where the bytes lie, and the bytes skipped, as unpacking reads them.
+        for key in &all {
+            let mut r = crate::pair_index::Reader::new(&bytes);
+            prop_assert_eq!(FieldPrints::packed_get(&mut r, key), model.get(key).copied(), "{}", key);
+            prop_assert_eq!(r.remaining(), 0);
+        }
+        let mut r = crate::pair_index::Reader::new(&bytes);
+        FieldPrints::skip_packed(&mut r);
+        prop_assert_eq!(r.remaining(), 0);
         // Changed in place.
         let mut doubled = prints.clone();
         doubled.iter_mut().for_each(|(_, p)| *p = p.wrapping_mul(2));
