@@ -195,7 +195,7 @@ fn components(input: &str, dialect: &text::Dialect) -> Result<Vec<Component>, In
     let mut stack: Vec<Component> = Vec::new();
     let error = |line: usize, message: &str| InterchangeError::Parse { line: Some(line), message: message.to_owned() };
     for (line_no, raw) in text::unfold(input) {
-        let line = Line::parse(raw, line_no)?;
+        let line = Line::parse(raw.into_owned(), line_no)?;
         let component = || line.value().trim().to_ascii_uppercase();
         if line.group.is_none() && line.name == "BEGIN" {
             stack.push(Component { name: component(), ..Component::default() });

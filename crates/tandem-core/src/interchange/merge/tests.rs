@@ -28,7 +28,7 @@ fn blank(timing: EventTiming) -> Event {
 
 /// The unfolded lines of `text`.
 fn lines(text: &str) -> Vec<String> {
-    text::unfold(text).into_iter().map(|(_, l)| l).collect()
+    text::unfold(text).into_iter().map(|(_, l)| l.into_owned()).collect()
 }
 
 fn assert_folded(text: &str) {

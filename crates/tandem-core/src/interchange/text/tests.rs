@@ -148,3 +148,50 @@ fn names_encode_reversibly() {
     }
     assert_eq!(decode_name("%zz%4"), "%zz%4");
 }
+
+/// Unfolding finds the lines the plain definition finds (split at CRLF, then at any CR or LF;
+/// a leading space or tab continues the line before; blank lines dropped, leading white space
+/// trimmed), with the same line numbers, for any mix of breaks, folds, blanks and non-ASCII
+/// text; and a line that continues on none is borrowed, not copied.
+#[test]
+fn unfolding_finds_the_lines_the_plain_definition_finds() {
+    use std::borrow::Cow;
+
+    use proptest::prelude::*;
+
+    use super::lines::unfold;
+
+    fn reference(input: &str) -> Vec<(usize, String)> {
+        let mut logical: Vec<(usize, String)> = Vec::new();
+        for (index, raw) in input.split("\r\n").flat_map(|l| l.split(['\r', '\n'])).enumerate() {
+            let continued = raw.starts_with([' ', '\t']);
+            match logical.last_mut() {
+                Some((_, last)) if continued => last.push_str(&raw[1..]),
+                _ if raw.trim().is_empty() => {}
+                _ => logical.push((index + 1, raw.trim_start().to_owned())),
+            }
+        }
+        logical
+    }
+
+    let piece = prop_oneof![
+        Just("\r\n".to_owned()),
+        Just("\n".to_owned()),
+        Just("\r".to_owned()),
+        Just(" ".to_owned()),
+        Just("\t".to_owned()),
+        Just("\u{a0}".to_owned()),
+        "[A-Z:;=a-zé日]{1,12}",
+    ];
+    proptest!(|(pieces in proptest::collection::vec(piece, 0..40))| {
+        let input = pieces.concat();
+        let unfolded = unfold(&input);
+        let lines: Vec<(usize, String)> = unfolded.iter().map(|(n, l)| (*n, l.to_string())).collect();
+        prop_assert_eq!(lines, reference(&input), "{:?}", input);
+    });
+    let text = "BEGIN:VEVENT\r\nSUMMARY:a\r\n  b\r\nEND:VEVENT\r\n";
+    let unfolded = unfold(text);
+    assert!(matches!(unfolded[0].1, Cow::Borrowed("BEGIN:VEVENT")));
+    assert!(matches!(&unfolded[1].1, Cow::Owned(l) if l == "SUMMARY:a b"));
+    assert!(matches!(unfolded[2].1, Cow::Borrowed("END:VEVENT")));
+}
