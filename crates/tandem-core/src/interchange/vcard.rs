@@ -40,7 +40,7 @@ pub fn parse_vcard(text: &str) -> Result<Vec<Contact>, InterchangeError> {
     let mut contacts = Vec::new();
     for card in cards {
         let card = card.map_err(|e| prepared.error(e))?;
-        contacts.push(contact(&text::props(&card.properties))?);
+        contacts.push(contact(&text::props(card.properties))?);
     }
     Ok(contacts)
 }

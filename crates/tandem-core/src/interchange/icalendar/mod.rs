@@ -58,7 +58,7 @@ pub fn parse_icalendar(text: &str) -> Result<Vec<Event>, InterchangeError> {
     let mut events = Vec::new();
     for calendar in calendars {
         let calendar = calendar.map_err(|e| prepared.error(e))?;
-        events.extend(calendar_events(&calendar)?);
+        events.extend(calendar_events(calendar)?);
     }
     Ok(events)
 }

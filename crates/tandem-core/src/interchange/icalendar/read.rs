@@ -41,9 +41,10 @@ impl Vevent {
     }
 }
 
-pub(super) fn calendar_events(calendar: &IcalCalendar) -> Result<Vec<Event>, InterchangeError> {
-    let zones = Zones::new(&calendar.timezones)?;
-    let vevents: Vec<Vevent> = calendar.events.iter().map(|e| Vevent { props: text::props(&e.properties) }).collect();
+pub(super) fn calendar_events(calendar: IcalCalendar) -> Result<Vec<Event>, InterchangeError> {
+    let zones = Zones::new(calendar.timezones)?;
+    let vevents: Vec<Vevent> =
+        calendar.events.into_iter().map(|e| Vevent { props: text::props(e.properties) }).collect();
 
     let mut events: Vec<Event> = Vec::new();
     let mut masters: HashMap<String, usize> = HashMap::new();

@@ -27,10 +27,10 @@ fn tzid_key(tzid: &str) -> &str {
 }
 
 impl Zones {
-    pub(super) fn new(timezones: &[IcalTimeZone]) -> Result<Zones, InterchangeError> {
+    pub(super) fn new(timezones: Vec<IcalTimeZone>) -> Result<Zones, InterchangeError> {
         let mut declared = HashMap::new();
         for timezone in timezones {
-            let props = text::props(&timezone.properties);
+            let props = text::props(timezone.properties);
             let Some(tzid) = props.iter().find(|p| p.name == "TZID").map(Prop::text) else {
                 continue;
             };

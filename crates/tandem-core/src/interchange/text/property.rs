@@ -22,25 +22,39 @@ pub(crate) struct Prop {
     pub(crate) value: String,
 }
 
+/// `text` without the sentinel: taken as it is when it holds none (nearly always), so that
+/// reading a property moves its text rather than copying it.
+fn without_sentinel(mut text: String) -> String {
+    if text.contains(SENTINEL) {
+        text.retain(|c| c != SENTINEL);
+    }
+    text
+}
+
 impl Prop {
-    pub(crate) fn from_ical(p: &Property) -> Prop {
-        let full = p.name.replace(SENTINEL, "");
+    /// The property `ical` read, its text moved in.
+    pub(crate) fn from_ical(p: Property) -> Prop {
+        let full = without_sentinel(p.name);
         let (group, raw_name) = match full.rsplit_once('.') {
             Some((group, name)) => (Some(group.to_ascii_uppercase()), name.to_owned()),
             None => (None, full),
         };
         let params = p
             .params
-            .iter()
+            .into_iter()
             .flatten()
-            .map(|(k, vs)| (k.replace(SENTINEL, "").to_ascii_uppercase(), vs.iter().map(|v| decode_param(v)).collect()))
+            .map(|(k, vs)| {
+                let mut key = without_sentinel(k);
+                key.make_ascii_uppercase();
+                (key, vs.iter().map(|v| decode_param(v)).collect())
+            })
             .collect();
         Prop {
             name: raw_name.to_ascii_uppercase(),
             raw_name,
             group,
             params,
-            value: p.value.as_deref().unwrap_or_default().replace(SENTINEL, ""),
+            value: without_sentinel(p.value.unwrap_or_default()),
         }
     }
 
@@ -74,7 +88,7 @@ impl Prop {
     }
 }
 
-/// Reads all of `ical`'s properties.
-pub(crate) fn props(properties: &[Property]) -> Vec<Prop> {
-    properties.iter().map(Prop::from_ical).collect()
+/// Reads all of `ical`'s properties (their text moved, not copied).
+pub(crate) fn props(properties: Vec<Property>) -> Vec<Prop> {
+    properties.into_iter().map(Prop::from_ical).collect()
 }

@@ -13,7 +13,7 @@ use crate::interchange::InterchangeError;
 fn first_event_props(text: &str) -> Vec<Prop> {
     let prepared = prepare(text, &ICALENDAR).unwrap();
     let cal = ical::IcalParser::new(prepared.text.as_bytes()).next().unwrap().unwrap();
-    props(&cal.events[0].properties)
+    props(cal.events.into_iter().next().unwrap().properties)
 }
 
 fn summary(text: &str) -> String {
