@@ -42,6 +42,59 @@ fn escape_round_trips() {
     }
 }
 
+/// Escaping and unescaping run by run give what doing it character by character gives, for any
+/// text (control characters, CR/LF pairs, non-ASCII, every escape, a trailing backslash), and
+/// unescaping escaped text gives it back with its line breaks as LF.
+#[test]
+fn escaping_runs_is_escaping_characters() {
+    use proptest::prelude::*;
+    fn reference(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                ';' => out.push_str("\\;"),
+                ',' => out.push_str("\\,"),
+                '\n' => out.push_str("\\n"),
+                '\r' => {
+                    if chars.peek() == Some(&'\n') {
+                        chars.next();
+                    }
+                    out.push_str("\\n");
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    fn reference_unescape(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n' | 'N') => out.push('\n'),
+                Some(e @ ('\\' | ';' | ',' | ':')) => out.push(e),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            }
+        }
+        out
+    }
+    proptest!(|(s in "[a-z \\\\;,:nN\r\n\t\u{1}\u{b}\u{c}é日]{0,40}")| {
+        prop_assert_eq!(escape(&s), reference(&s));
+        prop_assert_eq!(unescape(&s), reference_unescape(&s));
+        prop_assert_eq!(unescape(&escape(&s)), s.replace("\r\n", "\n").replace('\r', "\n"));
+    });
+}
+
 /// `ical` 0.11 does not unescape text; canary for the day it starts to (then `text()` would
 /// unescape twice).
 #[test]
