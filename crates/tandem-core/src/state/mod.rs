@@ -6,7 +6,8 @@
 //! - `ids.rs`: [`Side`], [`RecordId`], [`Version`], [`Cursor`], [`IdempotencyKey`] and [`PairId`].
 //! - `change.rs`: observed changes, [`Change`] and [`ChangeKind`].
 //! - `prints.rs`: [`FieldPrints`] (packed field fingerprints), [`FieldPrintsIter`], the planner's `PrintsWalk`, serde and
-//!   packing.
+//!   packing; `prints/table.rs` its table of codes and prints; `prints/builder.rs`
+//!   [`FieldPrintsBuilder`], for decoders of prints written in field order.
 //! - `pair.rs`: the sync state of a mapped pair, [`PairState`] and [`SideState`].
 //! - `unresolved.rs`: [`Unresolved`] items and their [`UnresolvedKind`].
 //! - `tests.rs`: unit tests.
