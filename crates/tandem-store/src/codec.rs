@@ -14,7 +14,7 @@
 //!   that may hold them.
 //!
 //!   Since schema version 11, SQLite stores them as a BLOB instead: the byte [`PACKED_BYTES`]
-//!   followed by the same entries, not base64 (a third fewer bytes, and nothing to encode or
+//!   followed by the same entries, not base64 (a quarter fewer bytes, and nothing to encode or
 //!   decode for the pairs a cycle loads and commits). SQLite keeps a BLOB in the `TEXT` column
 //!   as it is; text prints (packed or JSON) still read, told apart by their first byte, and a
 //!   pair's are written as bytes when it is next committed. PostgreSQL keeps the text form, as
