@@ -453,11 +453,8 @@ impl FieldPrints {
 
     /// The map [`FieldPrints::pack_into`] wrote.
     pub(crate) fn unpack(r: &mut crate::pair_index::Reader<'_>) -> FieldPrints {
-        // Bounded by what is left (ten bytes a field), so a damaged length cannot ask for a huge
-        // allocation.
-        let n = r.varint().min(r.remaining() / 10);
-        let code_bytes = r.bytes(n * 2);
-        let (prints, _) = r.bytes(code_bytes.len() / 2 * 8).as_chunks::<8>();
+        let (n, code_bytes, print_bytes) = Self::packed_head(r);
+        let (prints, _) = print_bytes.as_chunks::<8>();
         // As many codes as prints, even from cut-off bytes.
         let len = prints.len();
         let code_bytes = &code_bytes[..len * 2];
@@ -494,13 +491,22 @@ impl FieldPrints {
         FieldPrints::from_entries(kept.into_iter(), read.named)
     }
 
+    /// The head of prints [`Self::pack_into`] wrote, as every reader of them takes it: the
+    /// field count, bounded by what is left (ten bytes a field, so that a damaged length cannot
+    /// ask for a huge allocation), then the code bytes and the print bytes (as many whole prints
+    /// as are left, which may be fewer than the codes in cut-off bytes).
+    fn packed_head<'a>(r: &mut crate::pair_index::Reader<'a>) -> (usize, &'a [u8], &'a [u8]) {
+        let n = r.varint().min(r.remaining() / 10);
+        let code_bytes = r.bytes(n * 2);
+        let print_bytes = r.bytes(code_bytes.len() / 2 * 8);
+        (n, code_bytes, print_bytes)
+    }
+
     /// The fingerprint of `key` in prints [`Self::pack_into`] wrote, read where the bytes lie
     /// (no table built, no name copied), moving `r` past them: what [`Self::unpack`] and then
     /// [`Self::get`] would answer, for a caller that wants one field of a packed pair.
     pub(crate) fn packed_get(r: &mut crate::pair_index::Reader<'_>, key: &FieldKey) -> Option<u64> {
-        let n = r.varint().min(r.remaining() / 10);
-        let code_bytes = r.bytes(n * 2);
-        let print_bytes = r.bytes(code_bytes.len() / 2 * 8);
+        let (n, code_bytes, print_bytes) = Self::packed_head(r);
         let named_len = r.varint().min(n);
         let mut named_code = None;
         for j in 0..named_len {
@@ -527,9 +533,7 @@ impl FieldPrints {
 
     /// Moves `r` past prints [`Self::pack_into`] wrote, reading as [`Self::unpack`] does.
     pub(crate) fn skip_packed(r: &mut crate::pair_index::Reader<'_>) {
-        let n = r.varint().min(r.remaining() / 10);
-        let code_bytes = r.bytes(n * 2);
-        r.bytes(code_bytes.len() / 2 * 8);
+        let (n, _, _) = Self::packed_head(r);
         for _ in 0..r.varint().min(n) {
             r.u8();
             r.skip_string();
