@@ -40,6 +40,10 @@ use tandem_store::{CycleCommit, SqliteStore, StateStore};
 
 use support::Scratch;
 
+/// The `tandem` binary's allocator (`crates/tandem-service/src/main.rs`): this process stands for it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Mapped pairs per benchmark.
 const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
 
@@ -311,7 +315,7 @@ mod no_change_cycle {
 /// and 720–772 ms after (−11 to −16%); K = 1,000 in 69–90 ms before and 61–66 ms after. Still
 /// about 13–14 k changes per second, not 50 k: per change, about 200,000 instructions remain on
 /// the engine's thread and SQLite's (glibc's `malloc` and `free` are about a third of them; a
-/// faster allocator's effect is in `docs/operations.md`, "Memory allocator"). SQLite alone needs 8.5–15 µs per pair to update 1,000 or 10,000 of
+/// faster allocator's effect is in `docs/operations.md`, "Allocator"). SQLite alone needs 8.5–15 µs per pair to update 1,000 or 10,000 of
 /// 10,000 such rows in one transaction (Python's `sqlite3`, `executemany` of the same upsert, same
 /// table, indexes and 512 KiB page cache; the low end with keys in order or a 64 MiB cache), of
 /// the 20 µs per change that 50 k changes per second allows for everything; a change also writes
@@ -339,6 +343,15 @@ mod no_change_cycle {
 /// `Cycle::run` 3.533 → 3.472 billion (−1.7%; −11.2% for the session). Still about 12–14 k
 /// changes per second, not 50 k: SQLite's thread alone runs about 165,000 instructions per
 /// change, and `malloc` and `free` are over a quarter of all of them.
+///
+/// Then the allocator (2026-12-07, sixteenth session): this benchmark allocates with jemalloc, as
+/// the `tandem` binary now does (`docs/operations.md`, "Allocator"), SQLite included. Same code,
+/// the two allocators' binaries: `Cycle::run` 3.497 → 2.989 billion instructions (−14.5%),
+/// SQLite's worker thread 3.668 → 3.371 billion (−8.1%), the whole process 8.566 → 7.467 billion.
+/// Wall time, alternated twice, `--sample-count 10`, medians: K = 10,000 in 848 and 855 ms with
+/// glibc's allocator, **624 and 634 ms** with jemalloc (slowest samples 926–940 ms against
+/// 646–688 ms); K = 1,000 in 60.9 and 60.5 ms against 54.3 and 53.4 ms. About 16 k changes per
+/// second: still not 50 k.
 ///
 /// The cycle: a user with 10,000 mapped contact pairs whose CRM
 /// side had K of them edited (a new title each), synced by `Engine::sync_user`: pull (the memory

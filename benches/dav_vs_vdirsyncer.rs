@@ -59,6 +59,10 @@ use tandem::core::model::{
 use tandem::dav::vdir::{VdirConfig, VdirConnector};
 use tandem::prelude::*;
 
+/// The `tandem` binary's allocator (`crates/tandem-service/src/main.rs`): this process stands for it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const CHILD: &str = "--tandem-sync-child";
 const EDITS: usize = 100;
 

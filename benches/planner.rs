@@ -264,6 +264,24 @@
 //! 2,500), building the operation and next state (about 5,200), validation (about 4,300, the
 //! zone conversions among it), and `malloc` and `free` throughout (about a fifth).
 //!
+//! **Seventh round (2026-12-07, sixteenth session): the allocator.** The `tandem` binary now
+//! allocates with jemalloc (`docs/operations.md`, "Allocator"), and so does this benchmark: its
+//! `AllocProfiler` counts around `tikv_jemallocator::Jemalloc` instead of the system's allocator
+//! (the counts in divan's table are the same; only the allocator under them changed). The planner's
+//! code did not change. The binaries with each allocator alternated twice (`--bench
+//! 'cost_per_change::(contacts|events)_1pct' --sample-count 40`), divan's medians in k changes/s:
+//!
+//! | case              | glibc    | jemalloc     |
+//! |-------------------|----------|--------------|
+//! | contacts 1%, 10k  | 501, 498 | **594, 590** |
+//! | contacts 1%, 100k | 433, 423 | 420, 484     |
+//! | events 1%, 10k    | 332, 330 | **437, 435** |
+//! | events 1%, 100k   | 289, 296 | 321, 353     |
+//!
+//! So `plan()` runs about 590 k contact changes per second on one core, past the 500 k,
+//! and events about 435 k, still short of it. A program embedding Tandem with glibc's allocator
+//! sees the left column.
+//!
 //! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 936 bytes
 //! of data (176 inline, 360 of ids and versions with their reference counts, 400 of prints for 40
 //! fields), 1,024 counting malloc's rounding of its seven allocations (912 and 1,032, with nine
@@ -301,8 +319,9 @@ use tandem_core::state::{Change, ChangeKind, FieldPrints, IdempotencyKey, PairSt
 
 use support::Template;
 
+/// Counts allocations around the `tandem` binary's allocator (`crates/tandem-service/src/main.rs`).
 #[global_allocator]
-static ALLOC: AllocProfiler = AllocProfiler::system();
+static ALLOC: AllocProfiler<tikv_jemallocator::Jemalloc> = AllocProfiler::new(tikv_jemallocator::Jemalloc);
 
 /// Mapped pairs per benchmark.
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];

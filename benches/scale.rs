@@ -161,6 +161,10 @@ use tandem_testkit::{keys, scale};
 
 use support::Scratch;
 
+/// The `tandem` binary's allocator (`crates/tandem-service/src/main.rs`): this process stands for it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const LATENCY_MS: u64 = 20;
 
 /// Records per user: `TANDEM_SCALE_RECORDS`, default the 500.

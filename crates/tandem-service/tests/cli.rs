@@ -364,3 +364,15 @@ name = "sales"
     assert!(stderr(&o).contains("org_feed") && stderr(&o).contains("include_followed"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The binary allocates with jemalloc (the `jemalloc` feature, on by default; see `src/main.rs`):
+/// jemalloc reads `MALLOC_CONF` and, asked to, prints its statistics on exit. The system's
+/// allocator ignores the variable.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[test]
+fn the_binary_allocates_with_jemalloc() {
+    let out = std::process::Command::new(BIN).arg("--version").env("MALLOC_CONF", "stats_print:true").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("tandem "), "{}", stdout(&out));
+    assert!(stderr(&out).contains("Begin jemalloc statistics"), "{}", stderr(&out));
+}
