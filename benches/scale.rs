@@ -134,6 +134,13 @@
 //! back for a later cycle. With an Enterprise org's allowance for its users (100,000 plus 1,000 per
 //! user) as the only change, every round of the "before" run above wrote all its edits. The scale
 //! org now has that allowance, and a round that writes fewer than its edits fails.
+//!
+//! **jemalloc** (2026-12-07, sixteenth session): this process now allocates with jemalloc, as the
+//! `tandem` binary does (`docs/operations.md`, "Allocator"). 200 users, org feed, shared Graph
+//! batches, 32 at once, `--sample-count 3`, the binaries with each allocator alternated twice:
+//! wall 1.09–1.43 s with glibc's allocator and 0.94–1.13 s with jemalloc; Tandem CPU per user
+//! 4.00–5.30 ms and 3.55–4.50 ms; peak RSS during the timed cycle 217–248 MiB and 94–150 MiB (since
+//! the start, the first sync's peak, 217–258 and 240–246 MiB: jemalloc hands freed memory back).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
