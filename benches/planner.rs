@@ -282,6 +282,18 @@
 //! and events about 435 k, still short of it. A program embedding Tandem with glibc's allocator
 //! sees the left column.
 //!
+//! **Eighth round (same session).** Counted with the callgrind command of the sixth round, on
+//! jemalloc binaries: the plan's operations and next states, and the slots of the touched pairs,
+//! are sized once from the number of changes (grown as they went, each doubling copied every
+//! operation decided so far: about 1,500 instructions an event change, with jemalloc's
+//! reallocations); an address's `@` is found as a byte instead of through `split_once('@')`,
+//! whose character searcher cost about 150 instructions a call, several calls an event (an
+//! exhaustive test holds the check to the one by characters). Instructions inside `plan`:
+//! `events_1pct` alone **128.3 → 119.2 million (−7.0%)**, about 29,200 → 27,100 a change;
+//! `contacts_1pct` alone 93.2 → 92.1 million; the cold plan 452.0 → 441.9 million. Wall time on
+//! this host that hour did not tell the binaries apart (medians moved by a tenth between runs of
+//! the same binary).
+//!
 //! Memory per pair: `main` prints a typical contact pair's `PairState` with its prints: 936 bytes
 //! of data (176 inline, 360 of ids and versions with their reference counts, 400 of prints for 40
 //! fields), 1,024 counting malloc's rounding of its seven allocations (912 and 1,032, with nine

@@ -133,7 +133,10 @@ fn email_shaped(address: &str) -> bool {
         }
         trimmed
     };
-    trimmed.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+    // The first `@` with something on either side, as `split_once('@')` would split: found as a
+    // byte (an ASCII byte in UTF-8 is always that character), which costs a few instructions a
+    // byte where the character searcher's set-up cost about 150 a call, for every attendee.
+    trimmed.bytes().position(|b| b == b'@').is_some_and(|at| at > 0 && at + 1 < trimmed.len())
 }
 
 /// Validates a record of either kind.

@@ -423,6 +423,13 @@ impl<'a> Planner<'a> {
         }
         let crm = self.prepare(Side::Crm);
         let mailbox = self.prepare(Side::Mailbox);
+        // Sized once: a change makes at most one operation and one next state nearly always (a
+        // pair changed on both sides makes up to two operations, from its two changes). Grown as
+        // they went, the plan's vectors copied everything decided so far at each doubling, about
+        // a twentieth of an event change's cost in the planner benchmark.
+        let changes = crm.len() + mailbox.len();
+        self.plan.operations.reserve(changes);
+        self.states.reserve(changes);
 
         let moves = self.find_moves(crm.iter().chain(&mailbox));
 
@@ -431,9 +438,11 @@ impl<'a> Planner<'a> {
         // keyed by pair shifts its values around as it grows.
         let pairs: &'a TouchedPairs = self.pairs;
         let mut paired: Paired<'_> = BTreeMap::new();
-        let mut slots: Vec<[Option<Seen<'a>>; 2]> = Vec::new();
+        // A slot per touched pair at most (none on a first sync), sized once.
+        let known = pairs.len().min(changes);
+        let mut slots: Vec<[Option<Seen<'a>>; 2]> = Vec::with_capacity(known);
         // The state of each slot's pair, when the lookup by record id found it already.
-        let mut found: Vec<Option<&'a PairState>> = Vec::new();
+        let mut found: Vec<Option<&'a PairState>> = Vec::with_capacity(known);
         let mut unpaired: [Vec<Seen<'a>>; 2] = [Vec::new(), Vec::new()];
         for seen in crm.into_iter().chain(mailbox) {
             let pair = pairs.by_record(seen.side, seen.id).map(|p| (&p.pair_id, Some(p))).or_else(|| {

@@ -21,6 +21,11 @@ pub(super) struct NextStates {
 }
 
 impl NextStates {
+    /// Room for `additional` more states without growing (see `Planner::run`).
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
+
     /// Sets `pair`'s next state (replacing one set earlier).
     pub(super) fn insert(&mut self, pair: PairId, state: NextState) {
         self.entries.push((pair, state));

@@ -74,6 +74,11 @@ impl TouchedPairs {
         touched
     }
 
+    /// How many pairs are held.
+    pub(super) fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
     /// Adds a pair not held yet. Its record ids are filed only where the index files them under
     /// this pair, so that lookups by record id answer as the index does even where two pairs
     /// claim one record (the index points it at the later one). `found_by`: the side whose record
