@@ -141,6 +141,12 @@
 //! wall 1.09–1.43 s with glibc's allocator and 0.94–1.13 s with jemalloc; Tandem CPU per user
 //! 4.00–5.30 ms and 3.55–4.50 ms; peak RSS during the timed cycle 217–248 MiB and 94–150 MiB (since
 //! the start, the first sync's peak, 217–258 and 240–246 MiB: jemalloc hands freed memory back).
+//! At 10,000 users (the reduced size above: `TANDEM_SCALE_USERS=10000 TANDEM_SCALE_RECORDS=50
+//! TANDEM_SCALE_EDIT_PERCENT=10`, org feed, shared Graph batches, 32 at once, `--sample-count 3`,
+//! one run on a host that was busy that hour): rounds of **46.61, 52.18 and 54.28 s** (the last
+//! session's, with glibc's allocator: 49.27, 50.65 and 56.23 s), Tandem CPU per user **4.02–4.60
+//! ms** (5.05–5.64), peak RSS 410–438 MiB (444–446), the untimed first sync 243 s (300 s); every
+//! round wrote its 50,000 edits; requests per user Salesforce 2.00–2.01 and Graph 0.41–0.42.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
