@@ -291,8 +291,9 @@
 //! are sized once from the number of changes (grown as they went, each doubling copied every
 //! operation decided so far: about 1,500 instructions an event change, with jemalloc's
 //! reallocations); an address's `@` is found as a byte instead of through `split_once('@')`,
-//! whose character searcher cost about 150 instructions a call, several calls an event (an
-//! exhaustive test holds the check to the one by characters). Instructions inside `plan`:
+//! whose character searcher cost about 150 instructions a call, several calls an event (a test
+//! over combinations of spaces, `@`s and non-ASCII text holds the check to the one by
+//! characters). Instructions inside `plan`:
 //! `events_1pct` alone **128.3 → 119.2 million (−7.0%)**, about 29,200 → 27,100 a change;
 //! `contacts_1pct` alone 93.2 → 92.1 million; the cold plan 452.0 → 441.9 million. Wall time on
 //! this host that hour did not tell the binaries apart: the same binary's medians moved by up to
