@@ -41,6 +41,7 @@ use tandem_store::{CycleCommit, SqliteStore, StateStore};
 use support::Scratch;
 
 /// The `tandem` binary's allocator (`crates/tandem-service/src/main.rs`): this process stands for it.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -60,6 +60,7 @@ use tandem::dav::vdir::{VdirConfig, VdirConnector};
 use tandem::prelude::*;
 
 /// The `tandem` binary's allocator (`crates/tandem-service/src/main.rs`): this process stands for it.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -337,8 +337,14 @@ use tandem_core::state::{Change, ChangeKind, FieldPrints, IdempotencyKey, PairSt
 use support::Template;
 
 /// Counts allocations around the `tandem` binary's allocator (`crates/tandem-service/src/main.rs`).
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOC: AllocProfiler<tikv_jemallocator::Jemalloc> = AllocProfiler::new(tikv_jemallocator::Jemalloc);
+
+/// The system's allocator where jemalloc does not build (MSVC), as for the `tandem` binary there.
+#[cfg(target_env = "msvc")]
+#[global_allocator]
+static ALLOC: AllocProfiler = AllocProfiler::system();
 
 /// Mapped pairs per benchmark.
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
