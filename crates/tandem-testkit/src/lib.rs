@@ -24,6 +24,7 @@
 //! depend on this crate except as a dev-dependency, and nothing here may be needed to sync real
 //! data. The fakes bind to loopback only and never talk to a real provider.
 
+mod compact;
 pub mod ews;
 pub mod faults;
 pub mod generate;

@@ -242,6 +242,66 @@ async fn delta_pages_by_maxpagesize_and_expires_both_ways() {
     assert_graph_error(&r.json().await.unwrap(), "syncStateNotFound");
 }
 
+/// A round names its items when it starts and renders each page when it is served: a page
+/// fetched again gives the same items, an item changed before its page is served shows its
+/// newer state (and is in the next round again), one deleted shows as removed.
+#[tokio::test]
+async fn a_rounds_later_pages_show_items_as_they_are_when_served_and_the_next_round_has_the_changes() {
+    let e = env().await;
+    for i in 0..6 {
+        e.fake.state().seed_contact(MB, Some("Tandem"), json!({"surname": format!("N{i}")})).unwrap();
+    }
+    let folder = e.fake.state().contact_folder_id(MB, "Tandem").unwrap();
+    let prefer = [("Prefer", "odata.maxpagesize=2, IdType=\"ImmutableId\"")];
+    let get = |url: String| {
+        let e = &e;
+        async move {
+            let (s, v, _) = e.send(reqwest::Method::GET, &url, None, &prefer).await;
+            assert_eq!(s, 200, "{v}");
+            v
+        }
+    };
+    let first = get(format!("/users/{MB}/contactFolders/{folder}/contacts/delta")).await;
+    let served: Vec<String> =
+        first["value"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    let later: Vec<String> = e
+        .fake
+        .state()
+        .contacts(MB)
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .filter(|id| !served.contains(id))
+        .collect();
+    assert_eq!(later.len(), 4);
+    e.fake.state().edit_contact(MB, &later[0], json!({"surname": "Changed"})).unwrap();
+    e.fake.state().delete_contact(MB, &later[1]).unwrap();
+    let base = e.fake.graph_url();
+    let strip = |url: &str| url.trim_start_matches(base.as_str()).to_owned();
+    let next = strip(first["@odata.nextLink"].as_str().unwrap());
+    let mut rows = Vec::new();
+    let mut link = next.clone();
+    let delta = loop {
+        let page = get(link.clone()).await;
+        assert_eq!(get(link.clone()).await, page, "a page fetched again is the same page");
+        rows.extend(page["value"].as_array().unwrap().iter().cloned());
+        match page["@odata.nextLink"].as_str() {
+            Some(n) => link = strip(n),
+            None => break strip(page["@odata.deltaLink"].as_str().unwrap()),
+        }
+    };
+    let row = |id: &str| rows.iter().find(|r| r["id"] == id).cloned().unwrap_or_else(|| panic!("{id} in {rows:?}"));
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(row(&later[0])["surname"], "Changed");
+    assert!(row(&later[1])["@removed"].is_object(), "{:?}", row(&later[1]));
+    assert_eq!(row(&later[2])["surname"].as_str().map(|s| s.starts_with('N')), Some(true));
+    // The next round starts where this one started: both changes are in it again.
+    let round = get(delta).await;
+    let again: Vec<&Value> = round["value"].as_array().unwrap().iter().collect();
+    assert_eq!(again.len(), 2, "{again:?}");
+    assert!(again.iter().any(|r| r["id"] == later[0].as_str() && r["surname"] == "Changed"), "{again:?}");
+    assert!(again.iter().any(|r| r["id"] == later[1].as_str() && r["@removed"].is_object()), "{again:?}");
+}
+
 #[tokio::test]
 async fn ids_etags_and_transaction_ids() {
     let e = env().await;

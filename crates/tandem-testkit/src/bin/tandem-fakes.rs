@@ -14,6 +14,13 @@
 //! on a clean stop it removes the port file. Crash tests start it, wait for the port file, and
 //! point the process under test at the URLs.
 
+// jemalloc, as the `tandem` binary has: seeded for the scale benchmark, this process holds
+// 10,000 users' records (two to three gigabytes a million records with glibc's allocator, whose
+// arenas keep what a burst of requests freed) next to the process under test.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -34,9 +34,10 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
 use super::GraphState;
-use super::data::{ContactRec, EventRec, ExceptionRec, Folder, new_change_key};
+use super::data::{ContactRec, EventRec, ExceptionRec, ExtProps, Folder, new_change_key};
 use super::translate::immutable_of_ews;
 use super::util::{format_local, resolve_tz};
+use crate::compact::CompactJson;
 use crate::ews::ids::{self, Format, Kind};
 use crate::ews::xml::Element;
 use crate::ews::{EwsFake, ItemKind, recur};
@@ -121,8 +122,10 @@ impl GraphState {
                         seq,
                         deleted_seq: None,
                         folder: folder.clone(),
-                        data: contact_json(&item.props)
-                            .map_err(|e| format!("contact {}: {e}", ews_id(Kind::Item, item.num)))?,
+                        data: CompactJson::new(
+                            &contact_json(&item.props)
+                                .map_err(|e| format!("contact {}: {e}", ews_id(Kind::Item, item.num)))?,
+                        ),
                         ext,
                     };
                     data.mailbox_mut(&key).map_err(|e| e.message.clone())?.contacts.insert(id, rec);
@@ -168,7 +171,7 @@ impl GraphState {
                         .find(|p| p.name == "UID")
                         .map(|p| p.text.trim().to_owned())
                         .unwrap_or_else(|| format!("{:016X}{:016X}", item.num, source.smtp.len()));
-                    let transaction_id = ext.values().next().cloned();
+                    let transaction_id = ext.iter().next().map(|(_, v)| v.clone());
                     let rec = EventRec {
                         id: id.clone(),
                         change_key: new_change_key(),
@@ -176,7 +179,7 @@ impl GraphState {
                         modified: item.modified,
                         seq,
                         deleted_seq: None,
-                        data: json,
+                        data: CompactJson::new(&json),
                         transaction_id,
                         ical_uid,
                         ext,
@@ -209,8 +212,8 @@ fn entry_text(dict: Option<&Element>, key: &str) -> Option<String> {
 }
 
 /// Extended properties as Graph names them: `String {guid} Name X`, `… Id 0x…`, or a tag.
-fn extended(list: &[Element]) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
+fn extended(list: &[Element]) -> ExtProps {
+    let mut out = ExtProps::default();
     for e in list {
         let Some(uri) = e.child("ExtendedFieldURI") else { continue };
         let ty = uri.attr("PropertyType").unwrap_or("String");

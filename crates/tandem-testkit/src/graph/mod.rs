@@ -76,9 +76,14 @@
 //!   `BadRequest`, with another type than `application/json` 415 `RequestBodyRead` (batch items
 //!   alike, per item).
 //! - **Paging links**: a `$skiptoken` page can be fetched again (a retry after a lost answer gets
-//!   the same rows and the same next link) until the round's `$deltatoken` is used; a
+//!   the same items and the same next link) until the round's `$deltatoken` is used; a
 //!   `$deltatoken` stays usable (each use answers the changes since it was issued) until
-//!   [`GraphState::expire_delta_tokens`].
+//!   [`GraphState::expire_delta_tokens`]. A round names its items when it starts and renders a
+//!   page when it serves it: an item changed before its page is served shows its newer state (and
+//!   is in the next round again, which starts from the round's start), one deleted shows as
+//!   `@removed`. Holding names, not rendered rows, keeps ten thousand mailboxes' rounds small.
+//! - **Storage**: items keep the properties a client wrote as compact JSON text, decoded when read
+//!   (`crate::compact`); an incremental round does not decode the items it skips.
 //!
 //! Counters: [`Controls`] counts plain requests by route template; [`GraphState::counts`] counts
 //! every API request, batch items included (as `$batch: METHOD template`).

@@ -548,7 +548,7 @@ impl SalesforceFake {
     /// A live record with all its fields, as the API returns it.
     pub fn get(&self, sobject: &str, id: &str) -> Option<Value> {
         let inner = self.lock();
-        inner.org.get(sobject, id).map(|r| inner.org.project(sobject, r, None))
+        inner.org.get(sobject, id).map(|r| inner.org.project(sobject, &r, None))
     }
 
     /// Every live record of `sobject`, in id order.

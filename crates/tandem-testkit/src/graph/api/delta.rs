@@ -53,9 +53,10 @@ pub(super) fn delta(
         } else {
             (scope, None, select)
         };
-        let rows = data.delta_rows(&scope, since, &req.prefer);
+        let rows = data.delta_rows(&scope, since);
         data.delta_rounds += 1;
-        let round = DeltaRound { id: data.delta_rounds, scope, rows, next_seq: data.seq, generation, select };
+        let prefer = req.prefer.clone();
+        let round = DeltaRound { id: data.delta_rounds, scope, rows, prefer, next_seq: data.seq, generation, select };
         (None, DeltaPage { round: Arc::new(round), offset: 0, page_size: page_size(data, req), next: None })
     };
     if page.next.is_none() && req.prefer.max_page_size.is_some() {
@@ -68,7 +69,10 @@ pub(super) fn delta(
         .iter()
         .skip(page.offset)
         .take(page.page_size)
-        .map(|r| if r.get("@removed").is_some() { r.clone() } else { query::apply_select(r.clone(), &options) })
+        .map(|r| {
+            let row = data.render_row(round.scope.mailbox(), r, &round.prefer);
+            if row.get("@removed").is_some() { row } else { query::apply_select(row, &options) }
+        })
         .collect();
     let end = page.offset.saturating_add(page.page_size);
     let (kind, link) = match &page.next {

@@ -7,6 +7,7 @@ use super::change_keys::{etag, matches_etag, new_change_key, precondition_failed
 use super::extended::{extended_properties, render_ext};
 use super::validate::{CONTACT_WRITABLE, validate_contact, validate_keys};
 use super::{ApiError, ContactRec, Data, Folder};
+use crate::compact::CompactJson;
 use crate::graph::util::{Prefer, format_instant, new_item_id, present_id};
 
 impl Data {
@@ -80,7 +81,7 @@ impl Data {
                 seq,
                 deleted_seq: None,
                 folder: folder.to_owned(),
-                data,
+                data: CompactJson::new(&data),
                 ext: ext.into_iter().collect(),
             },
         );
@@ -113,12 +114,14 @@ impl Data {
         if !matches_etag(if_match, &contact.change_key) {
             return Err(precondition_failed());
         }
+        let mut data = contact.data();
         for (k, v) in patch {
             if k.starts_with("@odata.") || k == "singleValueExtendedProperties" {
                 continue;
             }
-            contact.data.insert(k.clone(), v.clone());
+            data.insert(k.clone(), v.clone());
         }
+        contact.data = CompactJson::new(&data);
         contact.ext.extend(ext);
         contact.change_key = new_change_key();
         contact.modified = Utc::now();
@@ -143,13 +146,14 @@ impl Data {
     }
 
     pub(crate) fn render_contact(&self, c: &ContactRec, prefer: &Prefer, expand_ext: Option<&str>) -> Value {
+        let data = c.data();
         let mut out = Map::new();
         out.insert("@odata.etag".into(), json!(etag(&c.change_key)));
         out.insert("id".into(), json!(present_id(&c.id, prefer.immutable_id)));
         out.insert("createdDateTime".into(), json!(format_instant(c.created)));
         out.insert("lastModifiedDateTime".into(), json!(format_instant(c.modified)));
         out.insert("changeKey".into(), json!(c.change_key));
-        out.insert("categories".into(), c.data.get("categories").cloned().unwrap_or_else(|| json!([])));
+        out.insert("categories".into(), data.get("categories").cloned().unwrap_or_else(|| json!([])));
         out.insert("parentFolderId".into(), json!(present_id(&c.folder, prefer.immutable_id)));
         for key in CONTACT_WRITABLE {
             if *key == "categories" {
@@ -160,7 +164,7 @@ impl Data {
                 "businessAddress" | "homeAddress" | "otherAddress" => json!({}),
                 _ => Value::Null,
             };
-            let value = match c.data.get(*key) {
+            let value = match data.get(*key) {
                 Some(Value::Null) | None => default,
                 Some(v) => v.clone(),
             };
@@ -169,7 +173,7 @@ impl Data {
         if out.get("displayName").is_some_and(Value::is_null) {
             let name: Vec<&str> = ["givenName", "middleName", "surname"]
                 .iter()
-                .filter_map(|k| c.data.get(*k).and_then(Value::as_str))
+                .filter_map(|k| data.get(*k).and_then(Value::as_str))
                 .filter(|s| !s.is_empty())
                 .collect();
             out.insert("displayName".into(), json!(name.join(" ")));

@@ -21,14 +21,15 @@ impl Data {
         expand_exceptions: bool,
         expand_ext: Option<&str>,
     ) -> Value {
-        let mut out = self.event_base(e, &e.data, prefer);
-        let series = e.is_series();
+        let data = e.data();
+        let mut out = self.event_base(e, &data, &data, prefer);
+        let series = data.get("recurrence").is_some_and(Value::is_object);
         out.insert("@odata.etag".into(), json!(etag(&e.change_key)));
         out.insert("id".into(), json!(present_id(&e.id, prefer.immutable_id)));
         out.insert("changeKey".into(), json!(e.change_key));
         out.insert("type".into(), json!(if series { "seriesMaster" } else { "singleInstance" }));
         out.insert("seriesMasterId".into(), Value::Null);
-        out.insert("recurrence".into(), e.data.get("recurrence").cloned().unwrap_or(Value::Null));
+        out.insert("recurrence".into(), data.get("recurrence").cloned().unwrap_or(Value::Null));
         let cancelled: Vec<Value> = e
             .cancelled
             .keys()
@@ -56,13 +57,14 @@ impl Data {
         prefer: &Prefer,
         minimal: bool,
     ) -> Option<Value> {
-        let (_, local, tz, duration) = e.timing()?;
+        let master = e.data();
+        let (_, local, tz, duration) = super::records::timing_of(&master)?;
         let original = instant_of(date.and_time(local.time()), tz);
         let exception = e.exceptions.get(&date);
         let id = present_id(&occurrence_id(&e.id, date), prefer.immutable_id);
         let master_id = present_id(&e.id, prefer.immutable_id);
-        let all_day = e.all_day();
-        let zone_name = e.data.get("start").and_then(|s| s.get("timeZone")).and_then(Value::as_str).unwrap_or("UTC");
+        let all_day = master.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
+        let zone_name = master.get("start").and_then(|s| s.get("timeZone")).and_then(Value::as_str).unwrap_or("UTC");
         let occ_time = |t: DateTime<Utc>| -> Value {
             if all_day {
                 json!({"dateTime": format_local(t.with_timezone(&tz).naive_local()), "timeZone": zone_name})
@@ -84,7 +86,7 @@ impl Data {
                 "end": end,
             }));
         }
-        let mut data = e.data.clone();
+        let mut data = master.clone();
         data.remove("recurrence");
         data.insert("start".into(), occ_time(original));
         data.insert("end".into(), occ_time(original + duration));
@@ -93,7 +95,7 @@ impl Data {
                 data.insert(k.clone(), v.clone());
             }
         }
-        let mut out = self.event_base(e, &data, prefer);
+        let mut out = self.event_base(e, &master, &data, prefer);
         out.insert("@odata.etag".into(), json!(etag(change_key)));
         out.insert("id".into(), json!(id));
         out.insert("changeKey".into(), json!(change_key));
@@ -108,8 +110,15 @@ impl Data {
         Some(Value::Object(out))
     }
 
-    /// The properties every event rendering shares.
-    fn event_base(&self, e: &EventRec, data: &Map<String, Value>, prefer: &Prefer) -> Map<String, Value> {
+    /// The properties every event rendering shares: `master` holds the series' (or the single
+    /// event's) properties, `data` the rendered instance's.
+    fn event_base(
+        &self,
+        e: &EventRec,
+        master: &Map<String, Value>,
+        data: &Map<String, Value>,
+        prefer: &Prefer,
+    ) -> Map<String, Value> {
         let all_day = data.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
         let mut out = Map::new();
         out.insert("createdDateTime".into(), json!(format_instant(e.created)));
@@ -117,7 +126,7 @@ impl Data {
         out.insert("categories".into(), data.get("categories").cloned().unwrap_or_else(|| json!([])));
         out.insert("transactionId".into(), e.transaction_id.clone().map_or(Value::Null, Value::String));
         let zone = |key: &str| {
-            e.data.get(key).and_then(|v| v.get("timeZone")).and_then(Value::as_str).unwrap_or("UTC").to_owned()
+            master.get(key).and_then(|v| v.get("timeZone")).and_then(Value::as_str).unwrap_or("UTC").to_owned()
         };
         out.insert("originalStartTimeZone".into(), json!(zone("start")));
         out.insert("originalEndTimeZone".into(), json!(zone("end")));

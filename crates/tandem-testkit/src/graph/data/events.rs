@@ -10,6 +10,7 @@ use super::change_keys::{matches_etag, new_change_key, precondition_failed};
 use super::extended::extended_properties;
 use super::validate::{EVENT_WRITABLE, EXCEPTION_WRITABLE, validate_event, validate_keys};
 use super::{ApiError, Data, EventRec, ExceptionRec};
+use crate::compact::CompactJson;
 use crate::graph::DuplicateTransaction;
 use crate::graph::util::{format_local, new_item_id, occurrence_id};
 
@@ -64,7 +65,7 @@ impl Data {
                 modified: now,
                 seq,
                 deleted_seq: None,
-                data,
+                data: CompactJson::new(&data),
                 transaction_id: transaction,
                 ical_uid,
                 ext: ext.into_iter().collect(),
@@ -114,7 +115,8 @@ impl Data {
                 if !matches_etag(if_match, &event.change_key) {
                     return Err(precondition_failed());
                 }
-                let mut data = event.data.clone();
+                let before = event.data();
+                let mut data = before.clone();
                 for (k, v) in patch {
                     if k.starts_with("@odata.") || k == "singleValueExtendedProperties" {
                         continue;
@@ -125,12 +127,12 @@ impl Data {
                 // Changing the pattern or the times of a series drops its exceptions, as Outlook does.
                 let series_changed = ["recurrence", "start", "end", "isAllDay"]
                     .iter()
-                    .any(|k| patch.contains_key(*k) && patch.get(*k) != event.data.get(*k));
+                    .any(|k| patch.contains_key(*k) && patch.get(*k) != before.get(*k));
                 if series_changed {
                     event.exceptions.clear();
                     event.cancelled.clear();
                 }
-                event.data = data;
+                event.data = CompactJson::new(&data);
                 event.ext.extend(ext);
                 event.change_key = new_change_key();
                 event.modified = now;
@@ -155,7 +157,7 @@ impl Data {
                         x.data.insert(k.clone(), v.clone());
                     }
                 }
-                let mut merged = event.data.clone();
+                let mut merged = event.data();
                 merged.remove("recurrence");
                 if let Some(os) = event.original_start(date) {
                     let (_, _, _, duration) =

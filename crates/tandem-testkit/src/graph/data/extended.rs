@@ -1,11 +1,47 @@
 //! Single-value extended properties: reading them from bodies, checking their ids, and
 //! rendering them for `$expand`.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value, json};
 
 use super::ApiError;
+
+/// An item's single-value extended properties by id, in id order: a sorted list rather than a
+/// `BTreeMap`, whose first entry allocates a whole B-tree node (over 500 bytes) for what is
+/// usually one property (the scale benchmark's fakes hold 5,000,000 items).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ExtProps(Vec<(String, String)>);
+
+impl ExtProps {
+    /// Sets `id` to `value`, replacing its current value.
+    pub(crate) fn insert(&mut self, id: String, value: String) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&id)) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (id, value)),
+        }
+    }
+
+    /// The properties, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Extend<(String, String)> for ExtProps {
+    fn extend<I: IntoIterator<Item = (String, String)>>(&mut self, iter: I) {
+        for (id, value) in iter {
+            self.insert(id, value);
+        }
+        self.0.shrink_to_fit();
+    }
+}
+
+impl FromIterator<(String, String)> for ExtProps {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut out = ExtProps::default();
+        out.extend(iter);
+        out
+    }
+}
 
 /// Reads the single-value extended properties of a create or update body.
 pub(super) fn extended_properties(body: &Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
@@ -41,7 +77,7 @@ pub(crate) fn valid_property_id(id: &str) -> bool {
 }
 
 /// `singleValueExtendedProperties` filtered by `$expand=singleValueExtendedProperties($filter=id eq '…')`.
-pub(super) fn render_ext(ext: &BTreeMap<String, String>, filter: &str) -> Value {
+pub(super) fn render_ext(ext: &ExtProps, filter: &str) -> Value {
     let wanted = super::api::quoted_after(filter, "id eq");
     Value::Array(
         ext.iter()
@@ -49,4 +85,22 @@ pub(super) fn render_ext(ext: &BTreeMap<String, String>, filter: &str) -> Value 
             .map(|(id, value)| json!({"id": id, "value": value}))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_stay_sorted_by_id_and_a_later_value_replaces_an_earlier_one() {
+        let mut ext: ExtProps =
+            [("b".to_owned(), "1".to_owned()), ("a".to_owned(), "2".to_owned())].into_iter().collect();
+        ext.extend([
+            ("b".to_owned(), "3".to_owned()),
+            ("c".to_owned(), "4".to_owned()),
+            ("B".to_owned(), "5".to_owned()),
+        ]);
+        let pairs: Vec<(&str, &str)> = ext.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(pairs, [("B", "5"), ("a", "2"), ("b", "3"), ("c", "4")]);
+    }
 }

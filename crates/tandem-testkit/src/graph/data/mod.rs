@@ -38,6 +38,7 @@ use super::{api, util};
 
 pub(crate) use self::change_keys::new_change_key;
 pub(crate) use self::delta::{DeltaPage, DeltaRound, DeltaToken, Scope};
+pub(crate) use self::extended::ExtProps;
 pub(crate) use self::grants::{App, Cert, CodeGrant, Grant, RefreshGrant};
 pub(crate) use self::records::{ContactRec, EventRec, ExceptionRec, Folder, Mailbox};
 pub(crate) use self::reply::{ApiError, Reply};

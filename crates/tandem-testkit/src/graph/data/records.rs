@@ -7,6 +7,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
+use super::extended::ExtProps;
+use crate::compact::CompactJson;
 use crate::graph::recur::Pattern;
 use crate::graph::util::{instant_of, occurrence_id, parse_dttz};
 
@@ -28,8 +30,10 @@ pub(crate) struct ContactRec {
     pub(crate) seq: u64,
     pub(crate) deleted_seq: Option<u64>,
     pub(crate) folder: String,
-    pub(crate) data: Map<String, Value>,
-    pub(crate) ext: BTreeMap<String, String>,
+    /// The properties the client wrote, as compact text (`crate::compact`): read them with
+    /// [`ContactRec::data`].
+    pub(crate) data: CompactJson,
+    pub(crate) ext: ExtProps,
 }
 
 /// A modified occurrence of a series.
@@ -50,10 +54,12 @@ pub(crate) struct EventRec {
     pub(crate) modified: DateTime<Utc>,
     pub(crate) seq: u64,
     pub(crate) deleted_seq: Option<u64>,
-    pub(crate) data: Map<String, Value>,
+    /// The properties the client wrote, as compact text (`crate::compact`): read them with
+    /// [`EventRec::data`].
+    pub(crate) data: CompactJson,
     pub(crate) transaction_id: Option<String>,
     pub(crate) ical_uid: String,
-    pub(crate) ext: BTreeMap<String, String>,
+    pub(crate) ext: ExtProps,
     /// Exceptions by the occurrence's original local date.
     pub(crate) exceptions: BTreeMap<NaiveDate, ExceptionRec>,
     /// Cancelled occurrences by original local date, with the sequence of the cancellation.
@@ -67,27 +73,43 @@ pub(crate) struct Instance {
     pub(crate) date: Option<NaiveDate>,
 }
 
+/// `(start instant, start local, start zone, duration)` of an event's properties.
+type Timing = (DateTime<Utc>, chrono::NaiveDateTime, Tz, Duration);
+
+pub(super) fn timing_of(data: &Map<String, Value>) -> Option<Timing> {
+    let (start, local, tz) = parse_dttz(data.get("start")?)?;
+    let (end, _, _) = parse_dttz(data.get("end")?)?;
+    Some((start, local, tz, end - start))
+}
+
+impl ContactRec {
+    /// The properties the client wrote.
+    pub(crate) fn data(&self) -> Map<String, Value> {
+        self.data.decode()
+    }
+}
+
 impl EventRec {
-    pub(super) fn is_series(&self) -> bool {
-        self.data.get("recurrence").is_some_and(Value::is_object)
+    /// The properties the client wrote (for a series, the master's).
+    pub(crate) fn data(&self) -> Map<String, Value> {
+        self.data.decode()
     }
 
-    pub(super) fn all_day(&self) -> bool {
-        self.data.get("isAllDay").and_then(Value::as_bool).unwrap_or(false)
+    pub(super) fn is_series(&self) -> bool {
+        self.data().get("recurrence").is_some_and(Value::is_object)
     }
 
     /// `(start instant, start local, start zone, duration)` of the master.
-    pub(super) fn timing(&self) -> Option<(DateTime<Utc>, chrono::NaiveDateTime, Tz, Duration)> {
-        let (start, local, tz) = parse_dttz(self.data.get("start")?)?;
-        let (end, _, _) = parse_dttz(self.data.get("end")?)?;
-        Some((start, local, tz, end - start))
+    pub(super) fn timing(&self) -> Option<Timing> {
+        timing_of(&self.data())
     }
 
     /// The occurrences (and exceptions) of the event that overlap `[from, to)`; for a single
     /// instance, the event itself when it overlaps. Cancelled occurrences are left out.
     pub(crate) fn instances(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Instance> {
-        let Some((start, local, tz, duration)) = self.timing() else { return Vec::new() };
-        if !self.is_series() {
+        let data = self.data();
+        let Some((start, local, tz, duration)) = timing_of(&data) else { return Vec::new() };
+        if !data.get("recurrence").is_some_and(Value::is_object) {
             let end = start + duration;
             return if start < to && end > from {
                 vec![Instance { id: self.id.clone(), date: None }]
@@ -95,7 +117,7 @@ impl EventRec {
                 Vec::new()
             };
         }
-        let Some(pattern) = self.data.get("recurrence").and_then(|r| Pattern::parse(r).ok()) else {
+        let Some(pattern) = data.get("recurrence").and_then(|r| Pattern::parse(r).ok()) else {
             return Vec::new();
         };
         let until = (to.with_timezone(&tz).date_naive()) + Duration::days(2);
@@ -130,7 +152,7 @@ impl EventRec {
 
     /// Whether `date` is an occurrence date of the series.
     pub(crate) fn has_occurrence(&self, date: NaiveDate) -> bool {
-        self.data
+        self.data()
             .get("recurrence")
             .and_then(|r| Pattern::parse(r).ok())
             .is_some_and(|p| p.dates_until(date).last() == Some(&date))

@@ -63,7 +63,9 @@ pub(crate) async fn get_one(
     let fields: Option<Vec<String>> = params.get("fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
     // A record the user cannot see does not exist for the user.
     let record = fake.lock().acting(&version, &actor.0, |org| {
-        org.get(&sobject, &id).filter(|r| org.visible(&sobject, r)).map(|r| org.project(&sobject, r, fields.as_deref()))
+        org.get(&sobject, &id)
+            .filter(|r| org.visible(&sobject, r))
+            .map(|r| org.project(&sobject, &r, fields.as_deref()))
     });
     match record {
         Some(r) => Json(r).into_response(),
@@ -204,13 +206,13 @@ pub(crate) async fn get_by_external_id(
         .org
         .by_field(&sobject, &field, &value)
         .into_iter()
-        .filter(|id| inner.org.get(&sobject, id).is_some_and(|r| inner.org.can_see(Some(&actor.0), &sobject, r)))
+        .filter(|id| inner.org.get(&sobject, id).is_some_and(|r| inner.org.can_see(Some(&actor.0), &sobject, &r)))
         .collect();
     match matches.as_slice() {
         [] => not_found(),
         [id] => {
             let record = inner.acting(&version, &actor.0, |org| {
-                org.get(&sobject, id).map(|r| org.project(&sobject, r, fields.as_deref()))
+                org.get(&sobject, id).map(|r| org.project(&sobject, &r, fields.as_deref()))
             });
             match record {
                 Some(r) => Json(r).into_response(),

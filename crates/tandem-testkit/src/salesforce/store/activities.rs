@@ -8,7 +8,7 @@ use super::{ApiError, Fields, MAX_INVITEES, MAX_PARENT_CONTACTS, MAX_RECURRING_I
 
 impl Org {
     /// Live relations of an event.
-    pub(super) fn relations_of(&self, event: &str) -> Vec<&Fields> {
+    pub(super) fn relations_of(&self, event: &str) -> Vec<Fields> {
         self.tables
             .get("EventRelation")
             .map(|t| {
@@ -65,7 +65,7 @@ impl Org {
             return Err(integrity("You can't add an EventRelation to a child event.".to_owned(), "EventId"));
         }
         let relation = fields.get("RelationId").and_then(Value::as_str).unwrap_or("");
-        let others: Vec<&Fields> = self
+        let others: Vec<Fields> = self
             .relations_of(event_id)
             .into_iter()
             .filter(|r| id.is_none_or(|me| r.get("Id").and_then(Value::as_str) != Some(me)))
@@ -107,10 +107,7 @@ impl Org {
             return;
         }
         let find = |org: &Org, who: &str| {
-            org.relations_of(event)
-                .into_iter()
-                .find(|r| r.get("RelationId").and_then(Value::as_str) == Some(who))
-                .cloned()
+            org.relations_of(event).into_iter().find(|r| r.get("RelationId").and_then(Value::as_str) == Some(who))
         };
         if let Some(old) = old
             && let Some(r) = find(self, old)

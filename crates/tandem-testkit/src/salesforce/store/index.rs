@@ -77,7 +77,7 @@ impl Org {
             .get(def.name)
             .map(|t| {
                 t.values()
-                    .filter(|r| Self::is_live(r))
+                    .filter(Self::is_live)
                     .filter(|r| r.get(field).and_then(Value::as_str).is_some_and(|v| v.eq_ignore_ascii_case(value)))
                     .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned))
                     .collect()

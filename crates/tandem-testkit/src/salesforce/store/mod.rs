@@ -7,7 +7,8 @@
 //! comparison for SOQL), `index` (the external-id, owner and stamp indexes), `sharing` (who sees
 //! and edits what), `activities` (Shared Activities: event relations), `validation` (field
 //! conversion and object rules), `records` (writes), `query` (SOQL execution), `pages`
-//! (projection, query pages and locators) and `replication` (`getDeleted`, `getUpdated`).
+//! (projection, query pages and locators), `replication` (`getDeleted`, `getUpdated`) and `table`
+//! (one object's records, stored as compact JSON text).
 
 mod activities;
 mod api;
@@ -17,13 +18,14 @@ mod query;
 mod records;
 mod replication;
 mod sharing;
+mod table;
 #[cfg(test)]
 mod tests;
 mod validation;
 mod values;
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Map, Value};
@@ -31,6 +33,7 @@ use serde_json::{Map, Value};
 use super::Sharing;
 use super::schema::{self, ObjectDef};
 use pages::Locator;
+use table::Table;
 
 pub use api::{ApiError, format_datetime, parse_datetime};
 
@@ -62,7 +65,7 @@ type Stamped = (Option<DateTime<Utc>>, String);
 #[derive(Clone)]
 pub(crate) struct Org {
     pub(crate) objects: Vec<ObjectDef>,
-    tables: HashMap<&'static str, BTreeMap<String, Fields>>,
+    tables: HashMap<&'static str, Table>,
     next_id: u64,
     offset: Duration,
     last_stamp: Option<DateTime<Utc>>,
@@ -95,7 +98,7 @@ pub(crate) struct Org {
 
 impl Org {
     pub(crate) fn new(objects: Vec<ObjectDef>, api_version: String, page_size: usize) -> Org {
-        let tables = objects.iter().map(|o| (o.name, BTreeMap::new())).collect();
+        let tables = objects.iter().map(|o| (o.name, Table::default())).collect();
         Org {
             objects,
             tables,
@@ -163,7 +166,7 @@ impl Org {
     }
 
     /// The record with this id, deleted or not, and its object.
-    pub(crate) fn find(&self, id: &str) -> Option<(&'static str, &Fields)> {
+    pub(crate) fn find(&self, id: &str) -> Option<(&'static str, Fields)> {
         let object = schema::object_of_id(id)?;
         let table = self.tables.get(object)?;
         table.get(id).map(|r| (object, r))
@@ -174,18 +177,15 @@ impl Org {
     }
 
     /// The live record of `object` with this id.
-    pub(crate) fn get(&self, object: &str, id: &str) -> Option<&Fields> {
+    pub(crate) fn get(&self, object: &str, id: &str) -> Option<Fields> {
         let def = self.object(object)?;
-        self.tables.get(def.name)?.get(id).filter(|r| Self::is_live(r))
+        self.tables.get(def.name)?.get(id).filter(Self::is_live)
     }
 
     /// Live records of `object`, in id order.
     pub(crate) fn live(&self, object: &str) -> Vec<Fields> {
         let Some(def) = self.object(object) else { return Vec::new() };
-        self.tables
-            .get(def.name)
-            .map(|t| t.values().filter(|r| Self::is_live(r)).cloned().collect())
-            .unwrap_or_default()
+        self.tables.get(def.name).map(|t| t.values().filter(Self::is_live).collect()).unwrap_or_default()
     }
 }
 

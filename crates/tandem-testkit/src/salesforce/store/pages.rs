@@ -48,7 +48,7 @@ impl Org {
                         out.insert(rel.to_owned(), Value::Null);
                         continue;
                     };
-                    if self.find(ref_id).is_some_and(|(object, r)| !self.visible(object, r)) {
+                    if self.find(ref_id).is_some_and(|(object, r)| !self.visible(object, &r)) {
                         out.insert(rel.to_owned(), Value::Null);
                         continue;
                     }

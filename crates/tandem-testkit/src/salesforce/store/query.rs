@@ -67,7 +67,7 @@ impl Org {
             Path::Via { lookup, target, .. } => {
                 let Some(id) = record.get(&lookup.name).and_then(Value::as_str) else { return Value::Null };
                 match self.find(id) {
-                    Some((object, r)) if !self.visible(object, r) => Value::Null,
+                    Some((object, r)) if !self.visible(object, &r) => Value::Null,
                     Some((object, r)) if target == "Type" => {
                         let _ = r;
                         Value::String(object.to_owned())
@@ -299,26 +299,24 @@ impl Org {
         let horizon = self.now() - Duration::days(RECYCLE_DAYS);
         let table = self.tables.get(def.name);
         // The records the indexes narrow the filter to, in id order (as a scan would see them).
-        let candidates: Option<Vec<(&String, &Fields)>> = select
-            .filter
-            .as_ref()
-            .and_then(|f| self.candidates(def, f, &semi, None))
-            .map(|ids| ids.into_iter().filter_map(|id| table.and_then(|t| t.get_key_value(&id))).collect());
-        let scanned: Box<dyn Iterator<Item = (&String, &Fields)>> = match candidates {
-            Some(list) => Box::new(list.into_iter()),
-            None => Box::new(table.into_iter().flat_map(|t| t.iter())),
+        let candidates = select.filter.as_ref().and_then(|f| self.candidates(def, f, &semi, None));
+        // Records are decoded one at a time as the filter reaches them (`Table`).
+        let scanned: Box<dyn Iterator<Item = (&String, Fields)>> = match (&candidates, table) {
+            (_, None) => Box::new(std::iter::empty()),
+            (Some(ids), Some(t)) => Box::new(ids.iter().filter_map(|id| t.get_key_value(id))),
+            (None, Some(t)) => Box::new(t.iter()),
         };
         let matching = scanned
             .inspect(|_| self.examined.set(self.examined.get() + 1))
             .filter(|(id, r)| Self::is_live(r) || all && self.deleted_at.get(*id).is_some_and(|at| *at >= horizon))
-            .map(|(_, r)| r)
-            .filter(|r| self.visible(def.name, r))
-            .filter(|r| select.filter.as_ref().is_none_or(|f| self.eval(def, r, f, &semi)));
-        // Rows are sorted and cut to the limit before they are copied: a keyset page of 2,000
-        // from 50,000 matching records copies 2,000, not 50,000 (as a page a round, a feed read
-        // copied the whole remainder each time). Each row's sort key is typed once.
-        let mut keyed: Vec<(Vec<V>, &Fields)> = matching
-            .map(|r| (order.iter().map(|(path, _, _)| typed(&self.value_at(r, path), path.ty())).collect(), r))
+            .filter(|(_, r)| self.visible(def.name, r))
+            .filter(|(_, r)| select.filter.as_ref().is_none_or(|f| self.eval(def, r, f, &semi)));
+        // Rows are sorted by id and sort key, cut to the limit, and only then decoded again to be
+        // returned: a keyset page of 2,000 from 50,000 matching records holds 2,000 records, not
+        // 50,000 (as a page a round, a feed read held the whole remainder each time). Each row's
+        // sort key is typed once.
+        let mut keyed: Vec<(Vec<V>, &String)> = matching
+            .map(|(id, r)| (order.iter().map(|(path, _, _)| typed(&self.value_at(&r, path), path.ty())).collect(), id))
             .collect();
         if !order.is_empty() {
             keyed.sort_by(|(a, _), (b, _)| {
@@ -354,7 +352,7 @@ impl Org {
         if let Some(n) = select.limit {
             keyed.truncate(n);
         }
-        let rows: Vec<Fields> = keyed.into_iter().map(|(_, r)| r.clone()).collect();
+        let rows: Vec<Fields> = keyed.into_iter().filter_map(|(_, id)| table.and_then(|t| t.get(id))).collect();
         Ok(rows)
     }
 }

@@ -61,7 +61,7 @@ impl Org {
             .flatten();
         self.reindex(def.name, &id, None, Some(&fields));
         self.track(def.name, &id, None, Some(&fields));
-        self.tables.entry(def.name).or_default().insert(id.clone(), fields);
+        self.tables.entry(def.name).or_default().insert(id.clone(), &fields);
         if let Some(who) = who {
             self.mirror_who(&id, actor, None, Some(&who));
         }
@@ -72,14 +72,14 @@ impl Org {
     pub(crate) fn overwrite(&mut self, object: &str, id: &str, fields: Fields) {
         let Some(def) = self.object(object) else { return };
         let name = def.name;
-        let Some(before) = self.tables.get(name).and_then(|t| t.get(id)).cloned() else { return };
+        let Some(before) = self.tables.get(name).and_then(|t| t.get(id)) else { return };
         let mut after = before.clone();
         for (k, v) in fields {
             after.insert(k, v);
         }
         self.reindex(name, id, Some(&before), Some(&after));
         self.track(name, id, Some(&before), Some(&after));
-        self.tables.entry(name).or_default().insert(id.to_owned(), after);
+        self.tables.entry(name).or_default().insert(id.to_owned(), &after);
     }
 
     /// Overwrites fields of a record with a new `SystemModstamp`.
@@ -100,7 +100,7 @@ impl Org {
         check_access: bool,
     ) -> Result<(), ApiError> {
         let def = self.object(object).cloned().ok_or_else(|| Self::unsupported(object))?;
-        let current = self.existing(&def, id)?.clone();
+        let current = self.existing(&def, id)?;
         self.check_owner(&def, &current, actor)?;
         if !self.can_edit(self.viewer.as_deref(), def.name, &current) {
             return Err(Self::no_access());
@@ -125,7 +125,7 @@ impl Org {
         let mirror = def.name == "Event" && merged.get("IsChild") != Some(&Value::Bool(true));
         self.reindex(def.name, id, Some(&current), Some(&merged));
         self.track(def.name, id, Some(&current), Some(&merged));
-        self.tables.entry(def.name).or_default().insert(id.to_owned(), merged);
+        self.tables.entry(def.name).or_default().insert(id.to_owned(), &merged);
         if mirror {
             let actor = actor.or(self.viewer.as_deref()).unwrap_or("").to_owned();
             self.mirror_who(id, &actor, old_who.as_deref(), new_who.as_deref());
@@ -133,9 +133,9 @@ impl Org {
         Ok(())
     }
 
-    fn existing(&self, def: &ObjectDef, id: &str) -> Result<&Fields, ApiError> {
+    fn existing(&self, def: &ObjectDef, id: &str) -> Result<Fields, ApiError> {
         match self.tables.get(def.name).and_then(|t| t.get(id)) {
-            Some(r) if Self::is_live(r) => Ok(r),
+            Some(r) if Self::is_live(&r) => Ok(r),
             Some(_) => Err(ApiError::new("ENTITY_IS_DELETED", "entity is deleted", &[])),
             None => Err(ApiError::new("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", &[])),
         }
@@ -156,7 +156,7 @@ impl Org {
     /// Soft-deletes a live record (and an event's relations).
     pub(crate) fn delete(&mut self, object: &str, id: &str, actor: Option<&str>) -> Result<(), ApiError> {
         let def = self.object(object).cloned().ok_or_else(|| Self::unsupported(object))?;
-        let current = self.existing(&def, id)?.clone();
+        let current = self.existing(&def, id)?;
         self.check_owner(&def, &current, actor)?;
         if !self.can_edit(self.viewer.as_deref(), def.name, &current) {
             return Err(Self::no_access());
@@ -182,14 +182,14 @@ impl Org {
 
     pub(super) fn soft_delete(&mut self, object: &'static str, id: &str) {
         let stamp = self.stamp();
-        let before = self.tables.get(object).and_then(|t| t.get(id)).cloned();
+        let before = self.tables.get(object).and_then(|t| t.get(id));
         self.reindex(object, id, before.as_ref(), None);
         let Some(mut after) = before.clone() else { return };
         after.insert("IsDeleted".to_owned(), Value::Bool(true));
         after.insert("SystemModstamp".to_owned(), Value::String(format_datetime(stamp)));
         self.track(object, id, before.as_ref(), Some(&after));
-        if let Some(r) = self.tables.get_mut(object).and_then(|t| t.get_mut(id)) {
-            *r = after;
+        if let Some(table) = self.tables.get_mut(object) {
+            table.insert(id.to_owned(), &after);
             self.deleted_at.insert(id.to_owned(), stamp);
         }
     }
@@ -206,7 +206,7 @@ impl Org {
     /// The live follow of `parent` by `subscriber`.
     pub(super) fn subscription(&self, parent: &str, subscriber: &str) -> Option<String> {
         self.tables.get("EntitySubscription")?.values().find_map(|r| {
-            let live = Self::is_live(r)
+            let live = Self::is_live(&r)
                 && r.get("ParentId").and_then(Value::as_str) == Some(parent)
                 && r.get("SubscriberId").and_then(Value::as_str) == Some(subscriber);
             live.then(|| r.get("Id").and_then(Value::as_str).map(str::to_owned)).flatten()
@@ -216,7 +216,7 @@ impl Org {
     /// Marks a lead converted.
     pub(crate) fn convert_lead(&mut self, id: &str) -> Result<(), ApiError> {
         let def = self.object("Lead").cloned().ok_or_else(|| Self::unsupported("Lead"))?;
-        let current = self.existing(&def, id)?.clone();
+        let current = self.existing(&def, id)?;
         if current.get("IsConverted") == Some(&Value::Bool(true)) {
             return Err(converted_lead());
         }
@@ -227,7 +227,7 @@ impl Org {
         merged.insert("SystemModstamp".to_owned(), stamp);
         self.reindex(def.name, id, Some(&current), Some(&merged));
         self.track(def.name, id, Some(&current), Some(&merged));
-        self.tables.entry(def.name).or_default().insert(id.to_owned(), merged);
+        self.tables.entry(def.name).or_default().insert(id.to_owned(), &merged);
         Ok(())
     }
 }

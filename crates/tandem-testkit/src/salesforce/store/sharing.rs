@@ -65,7 +65,7 @@ impl Org {
     /// Whether the record with this id (deleted or not) is visible to `user`; ids of objects the
     /// fake does not store count as visible.
     pub(super) fn id_visible(&self, user: Option<&str>, id: &str) -> bool {
-        self.find(id).is_none_or(|(object, r)| self.can_see(user, object, r))
+        self.find(id).is_none_or(|(object, r)| self.can_see(user, object, &r))
     }
 
     /// Whether the request's user sees `record`.

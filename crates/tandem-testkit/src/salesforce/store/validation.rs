@@ -165,7 +165,8 @@ impl Org {
         if def.name == "Event" {
             event_rules(fields, given)?;
             let who = fields.get("WhoId").and_then(Value::as_str);
-            let old = id.and_then(|i| self.get("Event", i)).and_then(|r| r.get("WhoId")).and_then(Value::as_str);
+            let old_event = id.and_then(|i| self.get("Event", i));
+            let old = old_event.as_ref().and_then(|r| r.get("WhoId")).and_then(Value::as_str);
             if self.shared_activities
                 && fields.get("IsChild") != Some(&Value::Bool(true))
                 && let Some(who) = who.filter(|w| Some(*w) != old)
