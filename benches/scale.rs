@@ -102,11 +102,11 @@
 //! goes now: the commit phase is 27–35% of the summed cycle time (queued for the write lock), and
 //! Tandem's CPU is mostly round trips to sqlx's SQLite threads (one per statement).
 //!
-//! **10,000 users** (measured 2026-12-07, sixth session). 10,000 × 500 records does not fit this
-//! machine: the fakes keep every record as a JSON tree in memory, and at 200 users × 500 their
-//! process already reached 1.9 GiB (about 19 KB per record at its peak, the Graph fake's delta
-//! rounds holding a second copy of every record after the first sync's echoes), so 10,000 × 500
-//! would need far more than its 24 GiB. The runs below keep the work per user and cycle
+//! **10,000 users at a tenth of the records** (measured 2026-12-07, sixth session). 10,000 × 500
+//! records did not fit this machine then: the fakes kept every record as a JSON tree in memory,
+//! and at 200 users × 500 their process already reached 1.9 GiB (about 19 KB per record at its
+//! peak, the Graph fake's delta rounds holding a second copy of every record after the first
+//! sync's echoes). The fakes now fit (below, "full size"). The runs below keep the work per user and cycle
 //! (5 edits: 3 contact titles in Salesforce, 2 event descriptions in Graph, and the echoes of the
 //! previous round's writes) with a tenth of the records: `TANDEM_SCALE_USERS=10000
 //! TANDEM_SCALE_RECORDS=50 TANDEM_SCALE_EDIT_PERCENT=10` with the org feed, shared Graph batches and
@@ -251,7 +251,8 @@ fn shared_batch() -> Option<tandem::graph::SharedBatcher> {
 fn users() -> usize {
     match std::env::var("TANDEM_SCALE_USERS") {
         Ok(v) => v.trim().replace(['_', ','], "").parse().expect("TANDEM_SCALE_USERS is a number"),
-        // 10,000 × 500 does not fit the fakes in memory (see above): 1,000 by default.
+        // 10,000 × 500 fits (see above) but takes about an hour with its first sync: 1,000 by
+        // default.
         Err(_) => support::scaled(1_000, 3),
     }
 }

@@ -145,3 +145,18 @@ fn queries_filter_sort_page_and_join() {
         assert!(e.code == "INVALID_FIELD" || e.code == "INVALID_TYPE", "{bad}: {e:?}");
     }
 }
+
+#[test]
+fn stamps_increase_strictly_but_never_run_more_than_a_second_ahead_of_the_clock() {
+    let mut o = org();
+    let start = o.now();
+    let stamps: Vec<DateTime<Utc>> = (0..5_000).map(|_| o.stamp()).collect();
+    let end = o.now();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "never backwards");
+    assert!(stamps[..100].windows(2).all(|w| w[0] < w[1]), "a test's few writes are ordered");
+    let lead = Duration::milliseconds(MAX_STAMP_LEAD_MS);
+    assert!(stamps.iter().all(|s| *s <= end + lead), "{:?} after {end}", stamps.last());
+    assert!(stamps.iter().any(|s| *s > start), "the clock moves them on");
+    // 5,000 strictly increasing stamps would reach five seconds ahead.
+    assert!(stamps.windows(2).any(|w| w[0] == w[1]), "a burst shares stamps");
+}
