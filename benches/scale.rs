@@ -21,7 +21,8 @@
 //! `cargo test --benches`). `TANDEM_SCALE_RECORDS` sets the records per user (default 500) and
 //! `TANDEM_SCALE_EDIT_PERCENT` the share edited before each timed cycle (default 1, rounded to
 //! whole records, at least one per user): 50 records at 10% keep the 5 edits per user
-//! with a tenth of the records, which is how 10,000 users fit this machine (below).
+//! with a tenth of the records, which is how 10,000 users fitted this machine before the fakes
+//! stored records compactly (below; the full size now fits too).
 //!
 //! `TANDEM_SCALE_WORKERS=N` runs the users in N worker processes sharing one PostgreSQL store
 //! (module `workers`: how they divide the users, and what they report); the table of 1, 2 and 4
@@ -147,6 +148,33 @@
 //! session's, with glibc's allocator: 49.27, 50.65 and 56.23 s), Tandem CPU per user **4.02–4.60
 //! ms** (5.05–5.64), peak RSS 410–438 MiB (444–446), the untimed first sync 243 s (300 s); every
 //! round wrote its 50,000 edits; requests per user Salesforce 2.00–2.01 and Graph 0.41–0.42.
+//!
+//! **Full size: 10,000 users × 500 records** (2026-12-08, seventeenth session). The fakes now keep
+//! records as compact JSON text, Graph delta rounds name their items instead of holding rendered
+//! rows, and `tandem-fakes` allocates with jemalloc (`tandem-testkit`, ARCHITECTURE.md), so the
+//! issue's size fits: the fakes' process peaked at 12.0 GiB for 5,000,000 Salesforce records and
+//! 5,000,000 Graph items. `TANDEM_FAKES_BIN=target/release/tandem-fakes TANDEM_SCALE_USERS=10000
+//! TANDEM_SCALE_FEED=1 TANDEM_SCALE_SHARED_BATCH=1 TANDEM_SCALE_CONCURRENCY=32 <scale bench>
+//! --bench --sample-count 3` (500 records and 1% edits by default: 5 edits per user, 3 contact
+//! titles in Salesforce and 2 event descriptions in Graph), one worker on SQLite, one run:
+//!
+//! | round | wall | org feed | requests per user (Salesforce, Graph) | Tandem CPU / user | commit share | peak RSS in the round |
+//! | --- | --- | --- | --- | --- | --- | --- |
+//! | 1 | **40.34 s** | 20 calls, 1.85 s | 2.00, 0.39 | 3.85 ms | 17% | 438 MiB |
+//! | 2 | **44.41 s** | 30 calls, 4.61 s | 2.01, 0.41 | 4.10 ms | 17% | 451 MiB |
+//! | 3 | **44.44 s** | 30 calls, 4.11 s | 2.01, 0.40 | 4.23 ms | 17% | 455 MiB |
+//!
+//! Every round wrote its 50,000 edits. The Tandem process peaked at 571 MiB over the whole run
+//! (first sync included), under the 1 GB. Untimed: seeding the fakes took 74 s, the first
+//! sync 1,111 s (the org feed's first run read all 5,000,000 Salesforce records in about 15,000
+//! calls, then each user's first sync copied its 500 records to Graph), and the two settling cycles
+//! about 12 minutes (the first makes each member read its own data once more, as a feed's first
+//! run asks, and reads the echoes of the first sync's writes). Where a round's time goes, summed
+//! over users: reading 30–31%, writing 52–54%, commit 17%, planning under 1%. The first attempt
+//! at this size found two faults of the Salesforce fake that only this size shows, both fixed: a
+//! feed's keyset page decoded and sorted the whole remainder of the org (now it walks the stamp
+//! index to its limit), and seeding stamped records up to 83 minutes in the future, so each feed
+//! run re-read the org (stamps now run at most a second ahead of the clock).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
