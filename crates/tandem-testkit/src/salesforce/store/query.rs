@@ -346,10 +346,9 @@ impl Org {
             .filter(|(_, r)| select.filter.as_ref().is_none_or(|f| self.eval(def, r, f, &semi)))
             // The walk meets rows in the order asked for: the first `limit` are the page.
             .take(if walk_from.is_some() { ordered_walk.unwrap_or(usize::MAX) } else { usize::MAX });
-        // Rows are sorted by id and sort key, cut to the limit, and only then decoded again to be
-        // returned: a keyset page of 2,000 from 50,000 matching records holds 2,000 records, not
-        // 50,000 (as a page a round, a feed read held the whole remainder each time). Each row's
-        // sort key is typed once.
+        // Matching rows are kept as their ids and sort keys, sorted, cut to the limit, and only
+        // then decoded again to be returned: a page of 2,000 from 50,000 matching records holds
+        // 2,000 records, not 50,000. Each row's sort key is typed once.
         let mut keyed: Vec<(Vec<V>, &String)> = matching
             .map(|(id, r)| (order.iter().map(|(path, _, _)| typed(&self.value_at(&r, path), path.ty())).collect(), id))
             .collect();
